@@ -1,0 +1,15 @@
+# cmake -DOUT=templates.c -DDIR=templates/ -P embed_templates.cmake
+# Turns every DIR/NAME.in into an entry {"NAME", "text"} of xf_templates[].
+file(GLOB files RELATIVE ${DIR} ${DIR}/*.in)
+list(SORT files)
+set(body "/* generated from templates/ by cmake/embed_templates.cmake — do not edit */\n#include <stddef.h>\n#include \"templates.h\"\nconst Template xf_templates[] = {\n")
+foreach(f ${files})
+  file(READ ${DIR}/${f} text)
+  string(REPLACE "\\" "\\\\" text "${text}")
+  string(REPLACE "\"" "\\\"" text "${text}")
+  string(REPLACE "\n" "\\n\"\n\"" text "${text}")
+  string(REGEX REPLACE "\\.in$" "" name ${f})
+  string(APPEND body "  {\"${name}\",\n\"${text}\"},\n")
+endforeach()
+string(APPEND body "  {NULL, NULL}\n};\n")
+file(WRITE ${OUT} "${body}")

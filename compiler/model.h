@@ -1,0 +1,93 @@
+/* model.h — the checked model: every setting resolved to a value, every
+ * dimension computed, every listener's handler validated.  Built by
+ * check_spec() from the AST; the plan and emitter read only this.
+ */
+#ifndef XFC_MODEL_H
+#define XFC_MODEL_H
+
+#include "ast.h"
+
+typedef enum {
+    MODEL_ENCODER,       /* TransformerEncoder */
+    MODEL_DECODER,       /* TransformerDecoder: self + cross attention over a memory */
+    MODEL_TRANSFORMER,   /* Transformer: encoder + decoder (torch nn.Transformer) */
+} ModelKind;
+
+typedef enum {
+    ATT_FULL,            /* softmax(q kᵀ · temp) v */
+    ATT_LINEAR,          /* φ(q)(φ(k)ᵀ v) / φ(q)Σφ(k), φ = elu + 1 */
+    ATT_CAUSAL_LINEAR,   /* linear with prefix sums (causal) */
+    ATT_LOCAL,           /* full, restricted to |i - j| < local_context / 2 */
+    ATT_EXACT_TOPK,      /* softmax over the topk largest scores per query */
+} AttentionType;
+
+typedef enum { ACT_RELU, ACT_GELU } Activation;
+typedef enum { NORM_POST, NORM_PRE } NormPlace;
+typedef enum { WEIGHTS_TORCH, WEIGHTS_FAST_TRANSFORMERS } WeightsLayout;
+
+/* One stack of layers (the encoder, or the decoder). */
+typedef struct Stack {
+    int n_layers;                 /* n_layers (default 4) */
+    int n_heads;                  /* n_heads (default 4) */
+    int query_dimensions;         /* E, per head (default 64) */
+    int value_dimensions;         /* D, per head (default 64) */
+    int d_model;                  /* n_heads * value_dimensions */
+    int feed_forward_dimensions;  /* default 1024 */
+    AttentionType attention_type; /* self-attention; default full */
+    AttentionType cross_attention_type; /* decoder only; default full */
+    int causal;                   /* triangular mask on self-attention (default false) */
+    int local_context;            /* for local, default 32 */
+    int topk;                     /* for exact_topk, default 32 */
+    double softmax_temp;          /* default 1/sqrt(query_dimensions) */
+    Activation activation;        /* default relu */
+    NormPlace normalization;      /* default post */
+    int final_normalization;      /* default true */
+    double layer_norm_eps;        /* default 1e-5 */
+} Stack;
+
+typedef enum {
+    HANDLER_SAVE,      /* save("pattern.npy") */
+    HANDLER_HEATMAP,   /* heatmap("pattern.png", head = 0, sample = 0) */
+    HANDLER_STATS,     /* stats */
+    HANDLER_PRINT,     /* print */
+    HANDLER_CALL,      /* call(symbol) */
+    HANDLER_FIGURE,    /* figure("pattern.png", head = 0, sample = 0, cols = 2) */
+} HandlerKind;
+
+typedef struct Handler {
+    HandlerKind kind;
+    Loc loc;
+    const char *pattern;   /* save/heatmap/figure */
+    const char *symbol;    /* call */
+    int head;              /* heatmap/figure: head index, -1 = all (default 0) */
+    int sample;            /* heatmap/figure: batch index (default 0) */
+    int cols;              /* figure: panels per row (default 2) */
+} Handler;
+
+typedef struct Listener {
+    int index;             /* 0-based, in file order */
+    Loc loc;
+    const Filter *filter;  /* checked: classes and fields exist, paths well-formed */
+    Handler handler;
+} Listener;
+
+typedef struct Model {
+    const Src *src;
+    const char *name;      /* C identifier; prefixes the API (NAME_load…) */
+    ModelKind kind;
+    WeightsLayout weights;
+    Stack enc;             /* encoder stack (MODEL_ENCODER, MODEL_TRANSFORMER) */
+    Stack dec;             /* decoder stack (MODEL_DECODER, MODEL_TRANSFORMER) */
+    Listener *listeners;   /* [n_listeners], file order */
+    int n_listeners;
+} Model;
+
+/* Resolves spec into *m, reporting every problem through diag_error
+ * (unknown setting with a suggestion, wrong type, out of range, duplicate,
+ * incompatible combination, unknown handler/argument/event class/field).
+ * Returns the number of errors. */
+int check_spec(const Spec *spec, const Src *src, Model *m);
+
+const char *attention_type_name(AttentionType t);   /* "full", "causal_linear"… */
+
+#endif /* XFC_MODEL_H */

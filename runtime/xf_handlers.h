@@ -1,0 +1,57 @@
+/* xf_handlers.h — the built-in handlers of the DSL (SPEC §2 "Handlers").
+ *
+ * Each is an xf_handler: `void h(const xf_event *ev, void *user)` whose user
+ * pointer is its configuration below.  A generated debug build calls them
+ * directly at its dispatch points; an instrument-all build registers them with
+ * the dispatcher.  Handlers never abort the forward: a failure (unwritable
+ * directory…) is reported once per handler on stderr.
+ */
+#ifndef XF_HANDLERS_H
+#define XF_HANDLERS_H
+
+#include "xfrt.h"
+
+/* Directory that relative handler paths resolve against (--events-dir);
+ * NULL or "" = the current directory. */
+void xf_set_events_dir(const char *dir);
+
+/* Expands {source} {event} {field} {layer} {call} in `pattern` (field may be
+ * NULL when the pattern has no {field}) and prefixes the events dir.
+ * Returns 0, or -1 if the result would not fit in `cap`. */
+int xf_expand_pattern(char *out, size_t cap, const char *pattern,
+                      const xf_event *ev, const char *field);
+
+/* save("pattern.npy"): one .npy per payload field. */
+typedef struct { const char *pattern; } xf_save_cfg;
+void xf_save(const xf_event *ev, void *cfg /* xf_save_cfg */);
+
+/* heatmap("pattern.png", head = H, sample = N): a viridis PNG of the [L,S]
+ * attention (or [L,D] x / [L,H*E] q,k,v) of one sample; head = -1 tiles
+ * every head.  Titled with the source and head, with a colorbar. */
+typedef struct { const char *pattern; int head; int sample; } xf_heatmap_cfg;
+void xf_heatmap(const xf_event *ev, void *cfg /* xf_heatmap_cfg */);
+
+/* stats: one line per field on stderr: source, shape, min/max/mean/std and,
+ * for attention, the mean row entropy (nats). */
+void xf_stats(const xf_event *ev, void *cfg /* unused, may be NULL */);
+
+/* print: shape and the leading values of each field, numpy style, stdout. */
+void xf_print(const xf_event *ev, void *cfg /* unused, may be NULL */);
+
+/* figure("pattern.png", head = H, sample = N, cols = C): collects one panel
+ * per matching event during a forward call ("Layer i Head h" titles, shared
+ * colorbar) and writes one grid figure when the call ends (xf_figure_flush,
+ * called by the generated forward).  The getting-started figure. */
+typedef struct xf_figure_cfg {
+    const char *pattern; int head; int sample; int cols;
+    struct xf_figure_state *state;   /* panels collected so far, owned by the runtime */
+} xf_figure_cfg;
+void xf_figure(const xf_event *ev, void *cfg /* xf_figure_cfg */);
+void xf_figure_flush(xf_figure_cfg *cfg, int64_t call);
+
+/* Writes one [rows, cols] matrix as a viridis PNG with a title and colorbar
+ * (the drawing under heatmap and figure; public for user handlers). */
+int xf_png_matrix(const char *path, const float *m, int rows, int cols,
+                  const char *title, xf_error *err);
+
+#endif /* XF_HANDLERS_H */

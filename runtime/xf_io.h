@@ -1,0 +1,61 @@
+/* xf_io.h — files in and out: safetensors weights, .npy arrays.
+ *
+ * Every error names the file and, where there is one, the tensor:
+ *   "w.safetensors: tensor layers.0.linear1.weight: shape [96,64], expected [128,64]"
+ */
+#ifndef XF_IO_H
+#define XF_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "xfrt.h"
+
+/* ---- safetensors -------------------------------------------------------- */
+
+typedef struct xf_weights xf_weights;
+
+/* Opens (mmap) and validates a whole safetensors file: header length, JSON,
+ * every entry's dtype (F32, F16, BF16), shape, and data_offsets inside the
+ * file, in order, not overlapping, sized shape × dtype. */
+xf_weights *xf_weights_open(const char *path, xf_error *err);
+
+/* The same over bytes already in memory (weights embedded in a binary);
+ * `name` is what errors call the file.  The bytes must outlive the result. */
+xf_weights *xf_weights_from_memory(const void *bytes, size_t len,
+                                   const char *name, xf_error *err);
+
+/* The tensor `tensor` as float32, checked to have exactly `rank` dims equal
+ * to `shape`.  F16/BF16 are converted once (the copy is owned by w); F32 is
+ * used in place when aligned.  NULL + error when missing or misshaped. */
+const float *xf_weights_get(xf_weights *w, const char *tensor, int rank,
+                            const int64_t *shape, xf_error *err);
+
+/* After all gets: fails naming the first tensor of the file never asked
+ * for (the weights of a different model, or a layer too many). */
+int xf_weights_check_all_used(const xf_weights *w, xf_error *err);
+
+void xf_weights_close(xf_weights *w);
+
+/* ---- .npy (float32, little-endian, C order) ------------------------------ */
+
+typedef struct {
+    int rank;          /* 1..4 */
+    int64_t shape[4];
+    float *data;       /* malloc'd, product(shape) floats */
+} xf_array;
+
+/* Reads a .npy file of '<f4' C-order data; anything else is an error naming
+ * the file (magic, version, dtype, fortran_order, rank, truncated). */
+int xf_npy_read(const char *path, xf_array *out, xf_error *err);
+
+/* Writes data as .npy: to PATH.tmp.XXXXXX, then rename, so a failure leaves
+ * no partial file.  Creates missing parent directories. */
+int xf_npy_write(const char *path, const float *data, int rank,
+                 const int64_t *shape, xf_error *err);
+
+void xf_array_free(xf_array *a);
+
+/* mkdir -p of the directory part of `path` (helper for every writer). */
+int xf_make_parent_dirs(const char *path, xf_error *err);
+
+#endif /* XF_IO_H */

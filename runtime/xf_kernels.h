@@ -1,0 +1,59 @@
+/* xf_kernels.h — the ops a generated model is made of.
+ *
+ * llama2.c style: each kernel is named after its op, output first, shapes in
+ * the comments, row-major float32 throughout.  `n` is the number of rows
+ * (batch × sequence), dims are per row.  GEMMs go through cblas_sgemm.
+ */
+#ifndef XF_KERNELS_H
+#define XF_KERNELS_H
+
+#include <stdint.h>
+
+/* y[n,out] = x[n,in] · w[out,in]ᵀ + b[out]   (torch nn.Linear; b may be NULL) */
+void xf_linear(float *y, const float *x, const float *w, const float *b,
+               int n, int in, int out);
+
+/* y[n,d] = LayerNorm(x[n,d]) · g + b over the last dim; y may alias x */
+void xf_layernorm(float *y, const float *x, const float *g, const float *b,
+                  int n, int d, float eps);
+
+/* x[n,d] = LayerNorm(x + r) · g + b   (post-norm residual, fused) */
+void xf_add_layernorm(float *x, const float *r, const float *g, const float *b,
+                      int n, int d, float eps);
+
+/* x[i] += r[i] for i < count   (pre-norm residual) */
+void xf_add(float *x, const float *r, int64_t count);
+
+void xf_relu(float *x, int64_t count);   /* in place */
+void xf_gelu(float *x, int64_t count);   /* in place, exact: x·Φ(x) with erf, as torch */
+
+/* Attention masks and sizes of one call.  Queries attend over keys
+ * s < key_len[n] (all S when key_len is NULL); causal adds s <= l. */
+typedef struct {
+    int N, L, S;          /* batch, query length, key length */
+    int H, E, D;          /* heads, query/key head dim, value head dim */
+    const int *key_len;   /* [N] valid keys per sample, or NULL */
+    int causal;           /* 1: query l sees keys s <= l */
+    float temp;           /* softmax temperature (1/sqrt(E) by default) */
+} xf_attn_shape;
+
+/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head).
+ * q [N,L,H,E], k [N,S,H,E], v [N,S,H,D].  When `attn` is non-NULL the
+ * normalized matrix is also stored there as [N,H,L,S] (the AttentionEvent
+ * payload, masked entries 0); when NULL nothing L×S is kept.
+ * `scratch` holds xf_attention_scratch(shape) floats.
+ * A query row with no visible key gets out = 0 (and an all-zero attn row). */
+void xf_attention(float *out, float *attn, const float *q, const float *k,
+                  const float *v, const xf_attn_shape *sh, float *scratch);
+int64_t xf_attention_scratch(const xf_attn_shape *sh);
+
+/* Sets OpenBLAS's threads (and the runtime's own) for this process. */
+void xf_set_threads(int n);
+
+/* When the CPU has AVX-512 and OPENBLAS_CORETYPE is unset, re-exec the
+ * current binary with OPENBLAS_CORETYPE=SkylakeX: Debian's OpenBLAS 0.3.21
+ * does not know Zen 4 and would fall back to half-speed AVX2 kernels
+ * (PERFORMANCE.md).  Returns only if no re-exec was needed or possible. */
+void xf_prefer_avx512_blas(char **argv);
+
+#endif /* XF_KERNELS_H */

@@ -14,6 +14,11 @@
 
 #include "diag.h"
 
+/* Limits the parser enforces (clear errors), so later passes may recurse
+ * over filters and expressions and copy names into fixed buffers. */
+#define AST_MAX_DEPTH 64       /* nesting of filters / expressions */
+#define AST_MAX_NAME 4096      /* bytes in an identifier, string or module path */
+
 /* The value of a setting or of a handler argument, as written. */
 typedef enum {
     VAL_INT,     /* 4, -1            (i; overflow set when it did not fit) */
@@ -66,10 +71,12 @@ typedef enum {
 
 typedef struct Expr {
     ExprKind kind;
-    Loc loc;
+    Loc loc;             /* leaves: the token; operators: the operator */
     long long num;
     char *name;
     struct Expr *lhs, *rhs;
+    Loc idx_loc;         /* EX_DIM: of the index (errors about it point there) */
+    int depth;           /* height of this subtree, 1 for a leaf; <= AST_MAX_DEPTH */
 } Expr;
 
 /* Event filters, composed with & | ~ (fast-transformers' EventFilter). */
@@ -85,10 +92,12 @@ typedef enum {
 
 typedef struct Filter {
     FilterKind kind;
-    Loc loc;
+    Loc loc;             /* FL_CLASS: the class name; calls: the function name;
+                            FL_PRED: start of the comparison; & | ~: the operator */
     char *name;
     Expr *expr;
     struct Filter *lhs, *rhs;
+    int depth;           /* height, counting a predicate's expression; <= AST_MAX_DEPTH */
 } Filter;
 
 /* One argument of a handler call: positional (name NULL) or `name = value`. */
@@ -118,6 +127,37 @@ int parse_spec(const Src *src, Spec *out);
 
 void *ast_alloc(size_t size);          /* zeroed; aborts on out-of-memory */
 char *ast_strdup(const char *s);
+/* Frees every node and string from ast_alloc/ast_strdup (also the Model's
+ * listener array, which check_spec allocates the same way). */
 void ast_free_all(void);
+
+/* Node constructors for grammar/xf.y (one per action; each reports its own
+ * problems through diag_error).  Lists are built in reverse while parsing
+ * and put in file order by the *_finish / ast_block / ast_model calls. */
+Value ast_value_neg(Value v, Loc minus);                  /* "-" INT | "-" FLOAT */
+Setting *ast_setting(char *name, Loc loc, Value v, Setting *rev_list);
+Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_list);
+ModelDecl *ast_model(char *name, Loc name_loc, char *kind, Loc kind_loc,
+                     Setting *rev_settings, Block *rev_blocks);
+Arg *ast_arg(char *name, Loc loc, Value v, Arg *rev_list);  /* name NULL: positional */
+Arg *ast_args_finish(Arg *rev_list);
+ListenDecl *ast_listen(Loc loc, Filter *f, char *handler, Loc handler_loc, Arg *args);
+
+char *ast_path_field(char *path, char *field);            /* path "." IDENT */
+char *ast_path_index(char *path, Value index);            /* path "[" INT "]" */
+
+Filter *ast_filter_class(char *name, Loc loc);            /* AttentionEvent */
+/* fn(arg): event_class / from_layer / within / layer_name_contains; arg is a
+ * module path (as a dotted string) or a string literal (is_string). */
+Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_string);
+Filter *ast_filter_pred(Expr *cmp, Loc start);
+Filter *ast_filter_bin(FilterKind k, Filter *lhs, Filter *rhs, Loc op);
+Filter *ast_filter_not(Filter *f, Loc op);
+
+Expr *ast_expr_num(Value v);
+Expr *ast_expr_name(char *name, Loc loc);                 /* layer */
+Expr *ast_expr_dim(char *field, Loc loc, char *shape, Loc shape_loc, Value index);
+Expr *ast_expr_bin(ExprKind k, Expr *lhs, Expr *rhs, Loc op);
+Expr *ast_expr_neg(Expr *e, Loc op);
 
 #endif /* XFC_AST_H */

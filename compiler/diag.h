@@ -9,6 +9,7 @@
 #define XFC_DIAG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* A spec file held in memory for the whole compilation. */
 typedef struct Src {
@@ -27,7 +28,15 @@ typedef struct Loc {
 int src_read(Src *src, const char *path);
 void src_free(Src *src);
 
+/* Makes src the file positions refer to and resets the error/warning
+ * counts.  parse_spec/check_spec call it themselves when src is not the
+ * current file, so calling it first is optional. */
 void diag_init(const Src *src);
+/* Where diagnostics go (NULL = stderr, the default).  Colors only when the
+ * output is stderr, stderr is a tty and NO_COLOR is unset.  After 100 errors
+ * further errors are counted but not printed (a note says so once). */
+void diag_set_output(FILE *out);
+const Src *diag_src(void);   /* the file diag_init last chose, or NULL */
 void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,5 +1,4 @@
-/* templates.h — the C text the emitter fills (templates/*.in, embedded).
- *
+/* templates.h — the C text the emitter fills (the templates/ files NAME.in, embedded).
  * A template is plain C with holes `{{name}}`; tmpl_fill replaces each hole
  * with the value bound to that name.  No loops or conditionals: the emitter
  * composes repeated parts (one per layer, one per dispatch point) itself, so

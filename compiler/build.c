@@ -1,0 +1,141 @@
+/* build.c — writes the emitted C and runs the C compiler on it. */
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "build.h"
+#include "xfc_config.h"
+
+extern char **environ;
+
+static int fail(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "xfc: error: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return -1;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return fail("%s: path too long%s", dir, "");
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0777) && errno != EEXIST)
+            return fail("%s: %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0777) && errno != EEXIST)
+        return fail("%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Writes text to dir/file through a temporary name. */
+static int write_file(const char *dir, const char *file, const char *text) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return fail("%s: %s", path, strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    size_t n = strlen(text);
+    int ok = f && fwrite(text, 1, n, f) == n;
+    ok = (f && fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path)) {
+        unlink(tmp);
+        return fail("%s: cannot write: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int build_write_sources(const Emitted *e, const char *name, const char *dir) {
+    char c[300], h[300], m[300];
+    snprintf(c, sizeof c, "%s.c", name);
+    snprintf(h, sizeof h, "%s.h", name);
+    snprintf(m, sizeof m, "%s_main.c", name);
+    if (make_dirs(dir) || write_file(dir, h, e->model_h) || write_file(dir, c, e->model_c) ||
+        write_file(dir, m, e->main_c))
+        return -1;
+    return 0;
+}
+
+/* Splits a space-separated flag string onto argv. */
+static void push_words(const char **argv, int *argc, char *words) {
+    for (char *w = strtok(words, " "); w; w = strtok(NULL, " "))
+        argv[(*argc)++] = w;
+}
+
+static void remove_tree(const char *dir, const char *name) {
+    const char *files[] = {".c", ".h", "_main.c"};
+    char path[4200];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", dir, name, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int build_binary(const Emitted *e, const char *name, const char *out,
+                 const char *const *link_files, int n_link) {
+    char dir[] = "/tmp/xfc-build-XXXXXX";
+    if (!mkdtemp(dir))
+        return fail("cannot make a temporary directory: %s%s", strerror(errno), "");
+    if (build_write_sources(e, name, dir)) {
+        remove_tree(dir, name);
+        return -1;
+    }
+    char src_c[300], src_main[300], tmp_out[4200];
+    snprintf(src_c, sizeof src_c, "%s/%s.c", dir, name);
+    snprintf(src_main, sizeof src_main, "%s/%s_main.c", dir, name);
+    snprintf(tmp_out, sizeof tmp_out, "%s.tmp.%d", out, (int)getpid());
+
+    char sanitize[] = XFC_SANITIZE_FLAGS;
+    const char *argv[64 + 16];
+    int argc = 0;
+    argv[argc++] = XFC_CC;
+    argv[argc++] = "-std=gnu11";
+    argv[argc++] = "-O2";
+    argv[argc++] = "-Wall";
+    argv[argc++] = "-Wno-unused-variable";
+    argv[argc++] = "-I" XFC_RUNTIME_INCLUDE;
+    push_words(argv, &argc, sanitize);
+    argv[argc++] = src_c;
+    argv[argc++] = src_main;
+    for (int i = 0; i < n_link && argc < 60; i++)
+        argv[argc++] = link_files[i];
+    argv[argc++] = XFC_RUNTIME_LIB;
+    argv[argc++] = "-Wl,--as-needed";   /* a release binary does not even load cairo */
+    static const char *const libs[] = {XFC_LINK_LIBS};
+    for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
+        argv[argc++] = libs[i];
+    argv[argc++] = "-o";
+    argv[argc++] = tmp_out;
+    argv[argc] = NULL;
+
+    pid_t pid;
+    int status = 0;
+    int rc = posix_spawnp(&pid, argv[0], NULL, NULL, (char *const *)argv, environ);
+    if (rc == 0 && waitpid(pid, &status, 0) < 0)
+        rc = errno;
+    remove_tree(dir, name);
+    if (rc)
+        return fail("cannot run the C compiler %s: %s", XFC_CC, strerror(rc));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        unlink(tmp_out);
+        return fail("the C compiler failed on the generated code for '%s'%s (see above)", name,
+                    n_link ? " or the --link files" : "");
+    }
+    if (rename(tmp_out, out)) {
+        unlink(tmp_out);
+        return fail("%s: %s", out, strerror(errno));
+    }
+    return 0;
+}

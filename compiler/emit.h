@@ -1,0 +1,24 @@
+/* emit.h — C text for a planned model, by filling templates/.
+ *
+ * The emitter prints only what the plan holds: the layer sequence unrolled
+ * with constant dims, and a dispatch block at each kept point.  Nothing here
+ * decides whether a point exists.
+ */
+#ifndef XFC_EMIT_H
+#define XFC_EMIT_H
+
+#include "plan.h"
+#include "strbuf.h"
+
+typedef struct Emitted {
+    char *model_c;    /* NAME.c: weights, layers, forward */
+    char *model_h;    /* NAME.h: the C API */
+    char *main_c;     /* NAME_main.c: the command-line driver */
+} Emitted;
+
+/* `spec_name` is how the header comments name the spec (its base name);
+ * `embed_path`, when not NULL, is the safetensors file the driver embeds. */
+void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Emitted *out);
+void emit_free(Emitted *e);
+
+#endif /* XFC_EMIT_H */

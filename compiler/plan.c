@@ -1,0 +1,506 @@
+/* plan.c — every dispatch point of the model, and each listener folded on it.
+ *
+ * A filter folds, at one point, to one of:
+ *   NO      — cannot fire here (class, source or a static shape says so)
+ *   YES     — always fires here
+ *   GUARD   — fires when a C condition over the run-time dims holds
+ *   ABSENT  — the outcome depends on a payload field this event does not have
+ * ABSENT is an error; a listener that is NO everywhere is a warning.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "plan.h"
+#include "strbuf.h"
+
+typedef enum { T_NO, T_YES, T_GUARD, T_ABSENT } Truth;
+
+typedef struct Fold {
+    Truth t;
+    char *guard;          /* T_GUARD: C expression */
+    const Expr *absent;   /* T_ABSENT: the EX_DIM naming the missing field */
+} Fold;
+
+/* A folded integer expression: a constant, or C text over c->N, c->L, c->S. */
+typedef struct Sym {
+    int is_const;
+    long long v;
+    char *c;              /* when !is_const */
+    const Expr *absent;   /* set when a field is missing at this point */
+} Sym;
+
+static char *xstrdup(const char *s) {
+    char *d = strdup(s);
+    if (!d) {
+        fprintf(stderr, "xfc: out of memory\n");
+        exit(1);
+    }
+    return d;
+}
+
+static char *fmt(const char *f, const char *a, const char *b) {
+    StrBuf sb;
+    sb_init(&sb);
+    sb_printf(&sb, f, a, b);
+    return sb_take(&sb);
+}
+
+/* The class names of the DSL (the runtime has its own copy: the compiler
+ * links no runtime code). */
+static const char *event_name(xf_event_kind k) {
+    static const char *const names[] = {"Event", "QKVEvent", "AttentionEvent", "IntermediateOutput"};
+    return names[k];
+}
+
+/* ---- points --------------------------------------------------------------- */
+
+static void add_point(Plan *p, xf_event_kind kind, const char *source, int stack, int layer, Slot slot) {
+    p->points = realloc(p->points, sizeof(Point) * (size_t)(p->n_points + 1));
+    if (!p->points) {
+        fprintf(stderr, "xfc: out of memory\n");
+        exit(1);
+    }
+    Point *pt = &p->points[p->n_points++];
+    memset(pt, 0, sizeof *pt);
+    pt->kind = kind;
+    pt->source = xstrdup(source);
+    pt->stack = stack;
+    pt->layer = layer;
+    pt->slot = slot;
+}
+
+/* The modules of one stack, in execution order (fast-transformers' names). */
+static void add_stack_points(Plan *p, const Stack *st, int stack, int is_decoder, const char *prefix) {
+    char src[256];
+    for (int i = 0; i < st->n_layers; i++) {
+        const char *self = is_decoder ? "self_attention" : "attention";
+        snprintf(src, sizeof src, "%slayers.%d.%s", prefix, i, self);
+        add_point(p, XF_QKV_EVENT, src, stack, i, SLOT_SELF);
+        snprintf(src, sizeof src, "%slayers.%d.%s.inner_attention", prefix, i, self);
+        add_point(p, XF_ATTENTION_EVENT, src, stack, i, SLOT_SELF);
+        if (is_decoder) {
+            snprintf(src, sizeof src, "%slayers.%d.cross_attention", prefix, i);
+            add_point(p, XF_QKV_EVENT, src, stack, i, SLOT_CROSS);
+            snprintf(src, sizeof src, "%slayers.%d.cross_attention.inner_attention", prefix, i);
+            add_point(p, XF_ATTENTION_EVENT, src, stack, i, SLOT_CROSS);
+        }
+        /* IntermediateOutput's source is the encoder/decoder itself */
+        size_t n = strlen(prefix);
+        snprintf(src, sizeof src, "%.*s", n ? (int)n - 1 : 0, prefix);
+        add_point(p, XF_INTERMEDIATE_OUTPUT, src, stack, i, SLOT_LAYER);
+    }
+}
+
+/* ---- folding ---------------------------------------------------------------- */
+
+static const Stack *point_stack(const Model *m, const Point *pt) {
+    return pt->stack == 0 ? &m->enc : &m->dec;
+}
+
+/* The dim `index` of payload `field` at this point: a constant or C text.
+ * Returns 0 if the event has no such field. */
+static int field_dim(const Model *m, const Point *pt, const char *field, int index, Sym *out) {
+    const Stack *st = point_stack(m, pt);
+    const char *kv = pt->slot == SLOT_CROSS ? "c->S" : "c->L";  /* key/value length */
+    const char *dims[4] = {0};
+    long long cst[4] = {0};
+    int rank = 0;
+    if (pt->kind == XF_QKV_EVENT && !strcmp(field, "queries")) {
+        rank = 4; dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->n_heads; cst[3] = st->query_dimensions;
+    } else if (pt->kind == XF_QKV_EVENT && !strcmp(field, "keys")) {
+        rank = 4; dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->query_dimensions;
+    } else if (pt->kind == XF_QKV_EVENT && !strcmp(field, "values")) {
+        rank = 4; dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->value_dimensions;
+    } else if (pt->kind == XF_ATTENTION_EVENT && !strcmp(field, "attention_matrix")) {
+        rank = 4; dims[0] = "c->N"; cst[1] = st->n_heads; dims[2] = "c->L"; dims[3] = kv;
+    } else if (pt->kind == XF_INTERMEDIATE_OUTPUT && !strcmp(field, "x")) {
+        rank = 3; dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->d_model;
+    } else {
+        return 0;
+    }
+    if (index < 0 || index >= rank)
+        return 0;   /* check.c rejects indexes past a field's rank */
+    out->is_const = dims[index] == NULL;
+    out->v = cst[index];
+    out->c = dims[index] ? xstrdup(dims[index]) : NULL;
+    return 1;
+}
+
+static char *sym_text(const Sym *s) {
+    if (!s->is_const)
+        return xstrdup(s->c);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", s->v);
+    return xstrdup(buf);
+}
+
+static void sym_free(Sym *s) {
+    free(s->c);
+    s->c = NULL;
+}
+
+static Sym fold_expr(const Model *m, const Point *pt, const Expr *e);
+
+static Sym binary(const Model *m, const Point *pt, const Expr *e) {
+    Sym a = fold_expr(m, pt, e->lhs), b = fold_expr(m, pt, e->rhs), r = {0};
+    if (a.absent || b.absent) {
+        r.absent = a.absent ? a.absent : b.absent;
+        sym_free(&a), sym_free(&b);
+        return r;
+    }
+    static const char *const ops[] = {
+        [EX_ADD] = "+", [EX_SUB] = "-", [EX_MUL] = "*", [EX_EQ] = "==", [EX_NE] = "!=",
+        [EX_LT] = "<", [EX_LE] = "<=", [EX_GT] = ">", [EX_GE] = ">=",
+    };
+    if (a.is_const && b.is_const) {
+        long long v = 0;
+        int overflow = 0;
+        switch (e->kind) {
+        case EX_ADD: overflow = __builtin_add_overflow(a.v, b.v, &v); break;
+        case EX_SUB: overflow = __builtin_sub_overflow(a.v, b.v, &v); break;
+        case EX_MUL: overflow = __builtin_mul_overflow(a.v, b.v, &v); break;
+        case EX_EQ: v = a.v == b.v; break;
+        case EX_NE: v = a.v != b.v; break;
+        case EX_LT: v = a.v < b.v; break;
+        case EX_LE: v = a.v <= b.v; break;
+        case EX_GT: v = a.v > b.v; break;
+        case EX_GE: v = a.v >= b.v; break;
+        default: break;
+        }
+        if (overflow)
+            diag_error(e->loc, "integer overflow in this expression");
+        r.is_const = 1;
+        r.v = v;
+        return r;
+    }
+    /* Run-time dims are ints below 2^30 (the workspace limit): plain C suffices. */
+    char *ta = sym_text(&a), *tb = sym_text(&b);
+    StrBuf sb;
+    sb_init(&sb);
+    sb_printf(&sb, "%s %s %s", ta, ops[e->kind], tb);
+    if (e->kind >= EX_EQ) {
+        char *inner = sb_take(&sb);
+        sb_printf(&sb, "(%s)", inner);
+        free(inner);
+    }
+    free(ta), free(tb);
+    sym_free(&a), sym_free(&b);
+    r.c = sb_take(&sb);
+    sb_free(&sb);
+    return r;
+}
+
+static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
+    Sym r = {0};
+    switch (e->kind) {
+    case EX_NUM:
+        r.is_const = 1;
+        r.v = e->num;
+        return r;
+    case EX_NAME:   /* `layer`: check.c admits no other name */
+        r.is_const = 1;
+        r.v = pt->layer;
+        return r;
+    case EX_DIM:
+        if (!field_dim(m, pt, e->name, (int)e->num, &r))
+            r.absent = e;
+        return r;
+    case EX_NEG: {
+        Sym a = fold_expr(m, pt, e->lhs);
+        if (a.absent || !a.is_const) {
+            if (!a.absent) {
+                r.c = fmt("(-%s%s)", a.c, "");
+            }
+            r.absent = a.absent;
+            sym_free(&a);
+            return r;
+        }
+        r.is_const = 1;
+        if (__builtin_sub_overflow(0LL, a.v, &r.v))
+            diag_error(e->loc, "integer overflow in this expression");
+        return r;
+    }
+    default:
+        return binary(m, pt, e);
+    }
+}
+
+static int source_within(const char *source, const char *module) {
+    size_t n = strlen(module);
+    if (n == 0)
+        return 1;
+    return !strncmp(source, module, n) && (source[n] == '\0' || source[n] == '.');
+}
+
+static int class_matches(const char *name, xf_event_kind kind) {
+    if (!strcmp(name, "Event"))
+        return 1;
+    return !strcmp(name, event_name(kind));
+}
+
+static Fold mk(Truth t) {
+    Fold f = {t, NULL, NULL};
+    return f;
+}
+
+static Fold fold_filter(const Model *m, const Point *pt, const Filter *f) {
+    Fold a, b, r;
+    switch (f->kind) {
+    case FL_CLASS:
+        return mk(class_matches(f->name, pt->kind) ? T_YES : T_NO);
+    case FL_FROM_LAYER:
+        return mk(!strcmp(pt->source, f->name) ? T_YES : T_NO);
+    case FL_WITHIN:
+        return mk(source_within(pt->source, f->name) ? T_YES : T_NO);
+    case FL_NAME_CONTAINS:
+        return mk(strstr(pt->source, f->name) ? T_YES : T_NO);
+    case FL_PRED: {
+        Sym s = fold_expr(m, pt, f->expr);
+        if (s.absent) {
+            r = mk(T_ABSENT);
+            r.absent = s.absent;
+        } else if (s.is_const) {
+            r = mk(s.v ? T_YES : T_NO);
+        } else {
+            r = mk(T_GUARD);
+            r.guard = s.c;
+            s.c = NULL;
+        }
+        sym_free(&s);
+        return r;
+    }
+    case FL_NOT:
+        a = fold_filter(m, pt, f->lhs);
+        if (a.t == T_YES || a.t == T_NO)
+            return mk(a.t == T_YES ? T_NO : T_YES);
+        if (a.t == T_GUARD) {
+            r = mk(T_GUARD);
+            r.guard = fmt("!%s%s", a.guard, "");
+            free(a.guard);
+            return r;
+        }
+        return a;
+    case FL_AND:
+    case FL_OR: {
+        int is_and = f->kind == FL_AND;
+        Truth zero = is_and ? T_NO : T_YES;   /* absorbing */
+        Truth one = is_and ? T_YES : T_NO;    /* neutral */
+        a = fold_filter(m, pt, f->lhs);
+        b = fold_filter(m, pt, f->rhs);
+        if (a.t == zero || b.t == zero) {
+            free(a.guard), free(b.guard);
+            return mk(zero);
+        }
+        if (a.t == T_ABSENT || b.t == T_ABSENT) {
+            r = a.t == T_ABSENT ? a : b;
+            free(a.guard), free(b.guard);
+            r.guard = NULL;
+            return r;
+        }
+        if (a.t == one) return b;
+        if (b.t == one) return a;
+        r = mk(T_GUARD);
+        r.guard = is_and ? fmt("(%s && %s)", a.guard, b.guard) : fmt("(%s || %s)", a.guard, b.guard);
+        free(a.guard), free(b.guard);
+        return r;
+    }
+    }
+    return mk(T_NO);
+}
+
+/* ---- diagnostics for listeners that never fire ------------------------------ */
+
+/* Classes a filter names outside any ~, as a bit set (none named = all). */
+static unsigned named_classes(const Filter *f, int negated) {
+    switch (f->kind) {
+    case FL_CLASS: {
+        if (negated) return 0;
+        if (!strcmp(f->name, "Event")) return ~0u;
+        for (int k = XF_QKV_EVENT; k <= XF_INTERMEDIATE_OUTPUT; k++)
+            if (!strcmp(f->name, event_name((xf_event_kind)k)))
+                return 1u << k;
+        return 0;
+    }
+    case FL_AND: case FL_OR:
+        return named_classes(f->lhs, negated) | named_classes(f->rhs, negated);
+    case FL_NOT:
+        return named_classes(f->lhs, !negated);
+    default:
+        return 0;
+    }
+}
+
+/* The first from_layer/within module a filter names, or NULL. */
+static const Filter *named_module(const Filter *f) {
+    if (f->kind == FL_FROM_LAYER || f->kind == FL_WITHIN)
+        return f;
+    if (f->kind == FL_AND || f->kind == FL_OR) {
+        const Filter *l = named_module(f->lhs);
+        return l ? l : named_module(f->rhs);
+    }
+    return NULL;
+}
+
+/* "layers.10.attention" -> "layers[10].attention", the DSL's path spelling. */
+static char *dsl_path(const char *source) {
+    StrBuf sb;
+    sb_init(&sb);
+    for (const char *p = source; *p;) {
+        if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+            sb_puts(&sb, "[");
+            p++;
+            while (*p >= '0' && *p <= '9')
+                sb_printf(&sb, "%c", *p++);
+            sb_puts(&sb, "]");
+        } else {
+            sb_printf(&sb, "%c", *p++);
+        }
+    }
+    return sb_take(&sb);
+}
+
+static void warn_never_fires(const Plan *p, const Listener *l) {
+    unsigned classes = named_classes(l->filter, 0);
+    if (!classes)
+        classes = ~0u;
+    const Filter *mod = named_module(l->filter);
+    diag_warning(l->loc, "this listener never fires: no dispatch point of model '%s' matches its filter",
+                 p->model->name);
+    if (!mod)
+        return;
+    /* Points of the named classes inside the named module: the usual mistake is
+     * from_layer(layers[i]) where the event comes from a submodule. */
+    int shown = 0;
+    for (int i = 0; i < p->n_points && shown < 3; i++) {
+        const Point *pt = &p->points[i];
+        if (!(classes & (1u << pt->kind)) || !source_within(pt->source, mod->name))
+            continue;
+        char *path = dsl_path(pt->source), *within = dsl_path(mod->name);
+        diag_note(mod->loc, "%s comes from '%s': use from_layer(%s) or within(%s)",
+                  event_name(pt->kind), pt->source, path, within);
+        free(path), free(within);
+        shown++;
+    }
+    if (shown)
+        return;
+    /* Nothing inside: the module itself does not exist; name the nearest. */
+    const char **cands = calloc((size_t)p->n_points + 1, sizeof *cands);
+    int n = 0;
+    for (int i = 0; i < p->n_points; i++)
+        if (classes & (1u << p->points[i].kind))
+            cands[n++] = p->points[i].source;
+    const char *near = diag_suggest(mod->name, cands);
+    if (near)
+        diag_note(mod->loc, "the model has no module '%s'; did you mean '%s'?", mod->name, near);
+    else
+        diag_note(mod->loc, "the model has no module '%s'", mod->name);
+    free(cands);
+}
+
+static void error_absent(const Point *pt, const Expr *e) {
+    static const char *const owner[] = {
+        "queries", "QKVEvent", "keys", "QKVEvent", "values", "QKVEvent",
+        "attention_matrix", "AttentionEvent", "x", "IntermediateOutput", NULL,
+    };
+    const char *cls = "no event";
+    for (int i = 0; owner[i]; i += 2)
+        if (!strcmp(owner[i], e->name))
+            cls = owner[i + 1];
+    diag_error(e->loc, "%s (from '%s') has no field '%s'; it belongs to %s: restrict the filter, e.g. '%s & (…)'",
+               event_name(pt->kind), pt->source, e->name, cls, cls);
+}
+
+/* ---- the plan --------------------------------------------------------------- */
+
+int plan_build(const Model *m, Profile profile, Plan *out) {
+    int errors_before = diag_errors();
+    memset(out, 0, sizeof *out);
+    out->model = m;
+    out->profile = profile;
+    if (m->kind == MODEL_ENCODER)
+        add_stack_points(out, &m->enc, 0, 0, "");
+    else if (m->kind == MODEL_DECODER)
+        add_stack_points(out, &m->dec, 1, 1, "");
+    else {
+        add_stack_points(out, &m->enc, 0, 0, "encoder.");
+        add_stack_points(out, &m->dec, 1, 1, "decoder.");
+    }
+
+    for (int li = 0; li < m->n_listeners; li++) {
+        const Listener *l = &m->listeners[li];
+        int fires = 0, reported = 0;
+        for (int pi = 0; pi < out->n_points; pi++) {
+            Point *pt = &out->points[pi];
+            Fold f = fold_filter(m, pt, l->filter);
+            if (f.t == T_ABSENT) {
+                if (!reported++)
+                    error_absent(pt, f.absent);
+                continue;
+            }
+            if (f.t == T_NO)
+                continue;
+            fires++;
+            pt->fires = realloc(pt->fires, sizeof(Fire) * (size_t)(pt->n_fires + 1));
+            pt->fires[pt->n_fires].listener = li;
+            pt->fires[pt->n_fires].guard = f.guard;
+            pt->n_fires++;
+        }
+        if (!fires && !reported)
+            warn_never_fires(out, l);
+    }
+
+    for (int pi = 0; pi < out->n_points; pi++) {
+        Point *pt = &out->points[pi];
+        pt->kept = profile == PROFILE_INSTRUMENT_ALL || (profile == PROFILE_DEBUG && pt->n_fires > 0);
+    }
+    return diag_errors() - errors_before;
+}
+
+const Point *plan_point(const Plan *p, xf_event_kind kind, int stack, int layer, Slot slot) {
+    for (int i = 0; i < p->n_points; i++) {
+        const Point *pt = &p->points[i];
+        if (pt->kind == kind && pt->stack == stack && pt->layer == layer && pt->slot == slot)
+            return pt->kept ? pt : NULL;
+    }
+    return NULL;
+}
+
+static const char *handler_name(HandlerKind k) {
+    static const char *const names[] = {"save", "heatmap", "stats", "print", "call", "figure"};
+    return names[k];
+}
+
+void plan_print(const Plan *p, FILE *out) {
+    static const char *const profiles[] = {"debug", "release", "instrument-all"};
+    int kept = 0;
+    for (int i = 0; i < p->n_points; i++)
+        kept += p->points[i].kept;
+    fprintf(out, "model %s: %d dispatch points, %d kept (profile %s)\n", p->model->name,
+            p->n_points, kept, profiles[p->profile]);
+    for (int i = 0; i < p->n_points; i++) {
+        const Point *pt = &p->points[i];
+        fprintf(out, "  %c %-18s %-45s", pt->kept ? '*' : ' ', event_name(pt->kind),
+                pt->source[0] ? pt->source : "\"\"");
+        if (pt->kind == XF_INTERMEDIATE_OUTPUT)
+            fprintf(out, " layer %d", pt->layer);
+        for (int f = 0; f < pt->n_fires; f++) {
+            const Listener *l = &p->model->listeners[pt->fires[f].listener];
+            fprintf(out, "%s listener %d (line %d, %s)", f ? "," : " ->", l->index, l->loc.line,
+                    handler_name(l->handler.kind));
+            if (pt->fires[f].guard)
+                fprintf(out, " if %s", pt->fires[f].guard);
+        }
+        fputc('\n', out);
+    }
+}
+
+void plan_free(Plan *p) {
+    for (int i = 0; i < p->n_points; i++) {
+        for (int f = 0; f < p->points[i].n_fires; f++)
+            free(p->points[i].fires[f].guard);
+        free(p->points[i].fires);
+        free(p->points[i].source);
+    }
+    free(p->points);
+    memset(p, 0, sizeof *p);
+}

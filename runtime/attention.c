@@ -1,0 +1,223 @@
+/* attention.c — full softmax attention over strided heads.
+ *
+ * Algorithm: per (sample, head), queries are taken in blocks of B rows; each
+ * block is scored against every key it can see with one GEMM into a B × S
+ * tile, softmaxed row by row (two-pass: max, then exp + sum), and multiplied
+ * by V with a second GEMM straight into `out`.  No key-block online-softmax
+ * recurrence (flash attention): at seq 4096 the tile is 128 × 4096 floats =
+ * 2 MiB, small next to the model's activations (the FF hidden layer alone is
+ * 16 MiB there), and the exact two-pass softmax needs no rescaling of
+ * partial outputs.
+ *
+ * Heads are never copied out: q/k rows of one head are H·E floats apart and
+ * v/out rows H·D apart, which is just lda/ldb/ldc to cblas_sgemm.
+ *
+ * Masks cost nothing where they hide whole key ranges: a block only scores
+ * keys s < min(key_len, last query of the block + 1) (causal).  Within the
+ * block, entries past a row's own limit are zeroed before the PV GEMM.
+ *
+ * When `attn` is given, the tile *is* the block's rows of attn (ld = S), so
+ * the materialized and streaming paths do the same arithmetic; streaming
+ * only defers the 1/sum to the D outputs instead of the S probabilities.
+ *
+ * Thread-safe: no state besides the caller's scratch.  Threads come from
+ * OpenBLAS inside the GEMMs.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "xf_kernels.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* Without this, GCC keeps the compares of a clamp or a select as branches
+ * (an ordered compare may raise FE_INVALID) and vectorizes none of the
+ * loops below; the runtime never reads floating-point exception flags. */
+#pragma GCC optimize("no-trapping-math")
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define XF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define XF_CLONES
+#endif
+#define XF_INLINE static inline __attribute__((always_inline))
+
+enum { LANES = 16 };         /* accumulators per reduction: one AVX-512 vector */
+enum { MIN_BLOCK = 128 };    /* query rows per GEMM at least: OpenBLAS repacks all
+                                of K and V for every GEMM, so M must amortize it
+                                (64 → 128 rows: -15% at seq 4096) */
+enum { TILE_FLOATS = 32768 };/* grow the block to this many scores (128 KiB) */
+
+/* Query rows per block: MIN_BLOCK, or more while the tile stays ~L2-sized,
+ * so short sequences (S ≤ 512) run one GEMM pair per head. */
+static int block_rows(const xf_attn_shape *sh) {
+    int64_t b = TILE_FLOATS / (sh->S > 0 ? sh->S : 1);
+    if (b < MIN_BLOCK)
+        b = MIN_BLOCK;
+    if (b > sh->L)
+        b = sh->L;
+    return b < 1 ? 1 : (int)b;
+}
+
+/* One B × S tile plus B row sums (the streaming path's deferred 1/Σ),
+ * rounded up to a bound that never decreases as L or S grow: B·S itself
+ * wobbles (B = 32768/S rounds down), and callers size one scratch for their
+ * longest sequences and reuse it for every shorter call. */
+int64_t xf_attention_scratch(const xf_attn_shape *sh) {
+    int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
+    int64_t tile = MIN_BLOCK * S > TILE_FLOATS ? MIN_BLOCK * S : TILE_FLOATS;  /* ≥ B·S */
+    int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                          /* ≥ B */
+    int64_t exact = L * (S + 1);   /* B ≤ L: small calls need no more */
+    int64_t n = tile + sums < exact ? tile + sums : exact;
+    return n > 0 ? n : 1;
+}
+
+/* ---- softmax on one row ------------------------------------------------- */
+
+XF_INLINE float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+XF_INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* e^x, relative error ~2 ulp (Cephes expf), vectorizable; the same helper
+ * as in kernels.c.  x is clamped to the normal range. */
+XF_INLINE float exp_approx(float x) {
+    const float magic = 12582912.0f;   /* 1.5 · 2²³ */
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float t = x * 1.44269504088896341f + magic;
+    float nf = t - magic;                               /* round(x / ln2) */
+    int32_t ni = (int32_t)(f32_bits(t) - f32_bits(magic));
+    float r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return p * f32_from_bits((uint32_t)(ni + 127) << 23);
+}
+
+/* p[0..n) = exp(p − max p), n ≥ 1; returns Σ.  Unnormalized: the caller
+ * divides wherever it is cheaper. */
+XF_CLONES
+static float softmax_exp(float *p, int n) {
+    float mx[LANES];
+    for (int j = 0; j < LANES; j++)
+        mx[j] = p[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            mx[j] = p[i + j] > mx[j] ? p[i + j] : mx[j];
+    float m = mx[0];
+    for (int j = 1; j < LANES; j++)
+        m = mx[j] > m ? mx[j] : m;
+    for (; i < n; i++)
+        m = p[i] > m ? p[i] : m;
+
+    float acc[LANES] = {0};
+    i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float e = exp_approx(p[i + j] - m);
+            p[i + j] = e;
+            acc[j] += e;
+        }
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++)
+        s += acc[j];
+    for (; i < n; i++) {
+        p[i] = exp_approx(p[i] - m);
+        s += p[i];
+    }
+    return s;
+}
+
+XF_CLONES
+static void scale(float *x, int n, float c) {
+    for (int i = 0; i < n; i++)
+        x[i] *= c;
+}
+
+/* ---- one block of query rows --------------------------------------------- */
+
+/* Rows [l0, l0+rows) of one (sample, head), seeing keys s < klen (klen ≥ 1).
+ *   q → this head's query row l0; k, v → its key 0; o → its out row l0
+ *   p → the tile: attn's rows (S apart) when `a` is set, else scratch
+ *       (rows nvis apart, packed) and `inv` (rows floats) for the deferred 1/Σ. */
+static void attend_block(float *o, float *p, int a, float *inv,
+                         const float *q, const float *k, const float *v,
+                         const xf_attn_shape *sh, int l0, int rows, int klen) {
+    const int qs = sh->H * sh->E, vs = sh->H * sh->D;
+    /* keys the block's last row sees: later ones are never scored */
+    int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
+    int ldp = a ? sh->S : nvis;
+
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nvis, sh->E,
+                sh->temp, q, qs, k, qs, 0.0f, p, ldp);
+
+    for (int i = 0; i < rows; i++) {
+        float *pi = p + (int64_t)i * ldp;
+        int lim = sh->causal && l0 + i + 1 < nvis ? l0 + i + 1 : nvis;
+        float s = softmax_exp(pi, lim);
+        memset(pi + lim, 0, (size_t)(nvis - lim) * sizeof(float));
+        if (a) {
+            scale(pi, lim, 1.0f / s);
+            memset(pi + nvis, 0, (size_t)(ldp - nvis) * sizeof(float));
+        } else {
+            inv[i] = 1.0f / s;  /* applied to D outputs instead of nvis probabilities */
+        }
+    }
+
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh->D, nvis,
+                1.0f, p, ldp, v, vs, 0.0f, o, vs);
+    if (!a)
+        for (int i = 0; i < rows; i++)
+            scale(o + (int64_t)i * vs, sh->D, inv[i]);
+}
+
+/* Rows with no visible key (key_len 0): zero output, zero attention. */
+static void attend_nothing(float *o, float *p, const xf_attn_shape *sh, int rows) {
+    const int vs = sh->H * sh->D;
+    for (int i = 0; i < rows; i++)
+        memset(o + (int64_t)i * vs, 0, (size_t)sh->D * sizeof(float));
+    if (p)
+        memset(p, 0, (size_t)rows * (size_t)sh->S * sizeof(float));
+}
+
+/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v; attn [N,H,L,S] or NULL.
+ * scratch: xf_attention_scratch(sh) floats, unused when attn is given. */
+void xf_attention(float *out, float *attn, const float *q, const float *k,
+                  const float *v, const xf_attn_shape *sh, float *scratch) {
+    const int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
+    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
+    const int B = block_rows(sh);
+    if (L <= 0 || D <= 0 || E <= 0)
+        return;   /* nothing to compute; E = 0 would be an invalid lda */
+
+    for (int n = 0; n < N; n++) {
+        int klen = sh->key_len ? sh->key_len[n] : S;
+        klen = klen < 0 ? 0 : klen > S ? S : klen;
+        for (int h = 0; h < H; h++) {
+            const float *qh = q + (int64_t)n * L * qs + (int64_t)h * E;
+            const float *kh = k + (int64_t)n * S * qs + (int64_t)h * E;
+            const float *vh = v + (int64_t)n * S * vs + (int64_t)h * D;
+            float *oh = out + (int64_t)n * L * vs + (int64_t)h * D;
+            float *ah = attn ? attn + ((int64_t)n * H + h) * L * S : NULL;
+            for (int l0 = 0; l0 < L; l0 += B) {
+                int rows = L - l0 < B ? L - l0 : B;
+                float *ab = ah ? ah + (int64_t)l0 * S : NULL;
+                if (klen == 0) {
+                    attend_nothing(oh + l0 * vs, ab, sh, rows);
+                    continue;
+                }
+                if (ab)
+                    attend_block(oh + l0 * vs, ab, 1, NULL, qh + l0 * qs, kh, vh,
+                                 sh, l0, rows, klen);
+                else
+                    attend_block(oh + l0 * vs, scratch, 0, scratch + (int64_t)B * S,
+                                 qh + l0 * qs, kh, vh, sh, l0, rows, klen);
+            }
+        }
+    }
+}

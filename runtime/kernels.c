@@ -1,0 +1,197 @@
+/* kernels.c — the pointwise and per-row ops of a transformer layer.
+ *
+ * GEMMs go to OpenBLAS (xf_linear); everything else here is one or two
+ * streaming passes over rows that fit in L1, written so GCC vectorizes them:
+ *   - float reductions use 16 independent accumulators (GCC will not
+ *     reassociate a single float sum without -ffast-math);
+ *   - exp/erf are polynomials on bit tricks instead of libm calls;
+ *   - the hot loops are compiled three times (AVX-512, AVX2+FMA, baseline)
+ *     and picked at load time (target_clones), since libxfrt is built for
+ *     plain x86-64 and would otherwise run 4-wide SSE on an AVX-512 machine.
+ * No kernel allocates.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "xf_kernels.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* Without this, GCC keeps the compares of a clamp or a select as branches
+ * (an ordered compare may raise FE_INVALID) and vectorizes none of the
+ * loops below; the runtime never reads floating-point exception flags. */
+#pragma GCC optimize("no-trapping-math")
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define XF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define XF_CLONES
+#endif
+#define XF_INLINE static inline __attribute__((always_inline))
+
+enum { LANES = 16 };  /* accumulators per reduction: one AVX-512 vector */
+
+/* ---- y = x wᵀ + b ------------------------------------------------------- */
+
+/* y[n,out] = x[n,in] · w[out,in]ᵀ + b[out]
+ * The bias is copied into y first and the GEMM accumulates onto it
+ * (beta = 1): OpenBLAS would otherwise spend a pass zeroing C for beta = 0,
+ * so the bias costs nothing extra. */
+void xf_linear(float *y, const float *x, const float *w, const float *b,
+               int n, int in, int out) {
+    if (n <= 0 || out <= 0)
+        return;
+    size_t row = (size_t)out * sizeof(float);
+    if (b)
+        for (int i = 0; i < n; i++)
+            memcpy(y + (int64_t)i * out, b, row);
+    else if (in <= 0)
+        memset(y, 0, (size_t)n * row);
+    if (in <= 0)
+        return;   /* lda would be 0: BLAS rejects it */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in,
+                1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
+}
+
+/* ---- layernorm ---------------------------------------------------------- */
+
+XF_INLINE float hsum(const float acc[LANES]) {
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++)
+        s += acc[j];
+    return s;
+}
+
+/* Σ (x[i] - mean)² over one row of d */
+XF_INLINE float sq_dev_sum(const float *x, int d, float mean) {
+    float acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= d; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float t = x[i + j] - mean;
+            acc[j] += t * t;
+        }
+    float s = hsum(acc);
+    for (; i < d; i++)
+        s += (x[i] - mean) * (x[i] - mean);
+    return s;
+}
+
+/* y[d] = (x - mean) · rstd · g + b; y may be x */
+XF_INLINE void norm_scale(float *y, const float *x, const float *g, const float *b,
+                          int d, float mean, float rstd) {
+    for (int i = 0; i < d; i++)
+        y[i] = (x[i] - mean) * rstd * g[i] + b[i];
+}
+
+/* Two passes (mean, then squared deviations) rather than E[x²]−E[x]²:
+ * the latter cancels badly when |mean| ≫ std.  Variance is biased (/d),
+ * as torch's LayerNorm. */
+XF_CLONES
+void xf_layernorm(float *y, const float *x, const float *g, const float *b,
+                  int n, int d, float eps) {
+    for (int r = 0; r < n; r++) {
+        const float *xr = x + (int64_t)r * d;
+        float *yr = y + (int64_t)r * d;
+        float acc[LANES] = {0};
+        int i = 0;
+        for (; i + LANES <= d; i += LANES)
+            for (int j = 0; j < LANES; j++)
+                acc[j] += xr[i + j];
+        float s = hsum(acc);
+        for (; i < d; i++)
+            s += xr[i];
+        float mean = s / (float)d;
+        float var = sq_dev_sum(xr, d, mean) / (float)d;
+        norm_scale(yr, xr, g, b, d, mean, 1.0f / sqrtf(var + eps));
+    }
+}
+
+/* x[n,d] = LayerNorm(x + r): the residual add rides along the mean pass. */
+XF_CLONES
+void xf_add_layernorm(float *x, const float *r, const float *g, const float *b,
+                      int n, int d, float eps) {
+    for (int row = 0; row < n; row++) {
+        float *xr = x + (int64_t)row * d;
+        const float *rr = r + (int64_t)row * d;
+        float acc[LANES] = {0};
+        int i = 0;
+        for (; i + LANES <= d; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float v = xr[i + j] + rr[i + j];
+                xr[i + j] = v;
+                acc[j] += v;
+            }
+        float s = hsum(acc);
+        for (; i < d; i++) {
+            xr[i] += rr[i];
+            s += xr[i];
+        }
+        float mean = s / (float)d;
+        float var = sq_dev_sum(xr, d, mean) / (float)d;
+        norm_scale(xr, xr, g, b, d, mean, 1.0f / sqrtf(var + eps));
+    }
+}
+
+/* ---- pointwise ---------------------------------------------------------- */
+
+XF_CLONES
+void xf_add(float *x, const float *r, int64_t count) {
+    for (int64_t i = 0; i < count; i++)
+        x[i] += r[i];
+}
+
+/* x < 0 ? 0 : x keeps NaN as NaN, like torch.relu. */
+XF_CLONES
+void xf_relu(float *x, int64_t count) {
+    for (int64_t i = 0; i < count; i++)
+        x[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+XF_INLINE float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+XF_INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* e^x, relative error ~2 ulp (Cephes expf); x is clamped to the normal
+ * range, so tiny results come out ~1e-38 instead of 0.  The integer part
+ * is rounded with the 1.5·2²³ trick so no libm call breaks vectorization.
+ * (attention.c carries the same helper.) */
+XF_INLINE float exp_approx(float x) {
+    const float magic = 12582912.0f;   /* 1.5 · 2²³ */
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float t = x * 1.44269504088896341f + magic;
+    float nf = t - magic;                               /* round(x / ln2) */
+    int32_t ni = (int32_t)(f32_bits(t) - f32_bits(magic));
+    float r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return p * f32_from_bits((uint32_t)(ni + 127) << 23);
+}
+
+/* erf, absolute error < 1.5e-7 (Abramowitz–Stegun 7.1.26), the same
+ * formula torch's vectorized CPU erf uses. */
+XF_INLINE float erf_approx(float z) {
+    float a = fabsf(z);
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    float e = 1.0f - p * t * exp_approx(-a * a);
+    return z < 0.0f ? -e : e;
+}
+
+/* gelu(x) = x · Φ(x) = ½x(1 + erf(x/√2)), torch's default (exact) gelu */
+XF_CLONES
+void xf_gelu(float *x, int64_t count) {
+    for (int64_t i = 0; i < count; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
+}

@@ -1,0 +1,511 @@
+/* npy.c — .npy arrays in and out (xf_io.h), float32 little-endian C order.
+ *
+ * Reading accepts format versions 1.0, 2.0 and 3.0 (3.0 only differs by a
+ * UTF-8 header, which is ASCII here anyway) whose header is a Python dict
+ * literal with exactly the keys 'descr', 'fortran_order' and 'shape':
+ * descr '<f4' only, fortran_order False only, shape a tuple of 1..4
+ * non-negative integers.  The data must be exactly product(shape) floats:
+ * a file shorter than that is "truncated", and a file longer than that is
+ * rejected too ("N bytes after the data"): numpy never writes such a file,
+ * so the header lies about the shape — better said than silently ignored.
+ * Every error is one line that starts with the file name.
+ *
+ * Writing produces version 1.0 with the header padded by spaces and a final
+ * '\n' so that the data starts at a multiple of 64 bytes (numpy's layout),
+ * into PATH.tmp.XXXXXX (mkstemp), renamed onto PATH on success and removed
+ * on failure.  Parent directories are created first.  The file gets the
+ * usual 0666 & ~umask permissions (mkstemp's 0600 is widened).
+ */
+#include "xf_io.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define XF_BIG_ENDIAN 1
+#else
+#define XF_BIG_ENDIAN 0
+#endif
+
+static const char NPY_MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
+
+/* ---- header parsing -------------------------------------------------------- */
+
+typedef struct {
+    const char *p, *end;
+} cursor;
+
+static void skip_ws(cursor *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static int accept_char(cursor *c, char ch) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A quoted Python string ('…' or "…", no escapes needed for our keys and
+ * dtypes) into buf; 0 if there is none or it does not fit. */
+static int parse_string(cursor *c, char *buf, size_t cap) {
+    skip_ws(c);
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return 0;
+    char q = *c->p++;
+    size_t n = 0;
+    while (c->p < c->end && *c->p != q) {
+        if (*c->p == '\\' || *c->p == '\n' || n + 1 >= cap) return 0;
+        buf[n++] = *c->p++;
+    }
+    if (c->p >= c->end) return 0;
+    c->p++;
+    buf[n] = '\0';
+    return 1;
+}
+
+static int accept_word(cursor *c, const char *w) {
+    skip_ws(c);
+    size_t n = strlen(w);
+    if ((size_t)(c->end - c->p) >= n && memcmp(c->p, w, n) == 0) {
+        const char *after = c->p + n;
+        if (after < c->end && (*after == '_' || (*after >= 'a' && *after <= 'z') ||
+                               (*after >= 'A' && *after <= 'Z') || (*after >= '0' && *after <= '9')))
+            return 0;
+        c->p = after;
+        return 1;
+    }
+    return 0;
+}
+
+/* Copies up to n chars of the text at the cursor, printable, for messages. */
+static void snippet(const cursor *c, char *buf, size_t cap) {
+    size_t n = 0;
+    for (const char *p = c->p; p < c->end && n + 1 < cap && n < 24; p++)
+        buf[n++] = (*p >= 32 && *p < 127) ? *p : '?';
+    buf[n] = '\0';
+}
+
+/* shape: '(' [int {',' int} [',']] ')'.  Returns rank, or -1 with msg. */
+static int parse_shape(cursor *c, int64_t shape[4], char *msg, size_t cap) {
+    if (!accept_char(c, '(')) {
+        snprintf(msg, cap, "shape is not a tuple");
+        return -1;
+    }
+    int rank = 0;
+    for (;;) {
+        if (accept_char(c, ')')) break;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
+            char s[32];
+            snippet(c, s, sizeof s);
+            snprintf(msg, cap, "shape: expected a non-negative integer at '%s'", s);
+            return -1;
+        }
+        int64_t v = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            int digit = *c->p++ - '0';
+            if (v > (INT64_MAX - digit) / 10) {
+                snprintf(msg, cap, "shape: dimension too large");
+                return -1;
+            }
+            v = v * 10 + digit;
+        }
+        if (c->p < c->end && (*c->p == 'L' || *c->p == 'l')) c->p++;  /* Python 2 longs */
+        if (rank == 4) {
+            /* count the rest for the message */
+            int more = 1;
+            while (accept_char(c, ',')) {
+                skip_ws(c);
+                if (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+                    more++;
+                    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++;
+                } else break;
+            }
+            snprintf(msg, cap, "rank %d, expected 1..4", 4 + more);
+            return -1;
+        }
+        shape[rank++] = v;
+        if (accept_char(c, ',')) continue;
+        if (accept_char(c, ')')) break;
+        char s[32];
+        snippet(c, s, sizeof s);
+        snprintf(msg, cap, "shape: expected ',' or ')' at '%s'", s);
+        return -1;
+    }
+    if (rank == 0) {
+        snprintf(msg, cap, "rank 0 (a scalar), expected 1..4");
+        return -1;
+    }
+    return rank;
+}
+
+/* The header dict.  Returns 0, or -1 with msg (without the file name). */
+static int parse_header(const char *text, size_t len, xf_array *out, char *msg, size_t cap) {
+    cursor c = {text, text + len};
+    int have_descr = 0, have_fortran = 0, have_shape = 0;
+    if (!accept_char(&c, '{')) {
+        snprintf(msg, cap, "malformed header: not a dict");
+        return -1;
+    }
+    for (;;) {
+        if (accept_char(&c, '}')) break;
+        char key[32];
+        if (!parse_string(&c, key, sizeof key)) {
+            char s[32];
+            snippet(&c, s, sizeof s);
+            snprintf(msg, cap, "malformed header: expected a key at '%s'", s);
+            return -1;
+        }
+        if (!accept_char(&c, ':')) {
+            snprintf(msg, cap, "malformed header: expected ':' after '%s'", key);
+            return -1;
+        }
+        if (strcmp(key, "descr") == 0 && !have_descr) {
+            char descr[32];
+            if (!parse_string(&c, descr, sizeof descr)) {
+                snprintf(msg, cap, "unsupported dtype (not a simple type string), expected float32 '<f4'");
+                return -1;
+            }
+            if (strcmp(descr, "<f4") != 0) {
+                snprintf(msg, cap, "dtype '%s', expected float32 '<f4'", descr);
+                return -1;
+            }
+            have_descr = 1;
+        } else if (strcmp(key, "fortran_order") == 0 && !have_fortran) {
+            if (accept_word(&c, "True")) {
+                snprintf(msg, cap, "fortran_order True, expected C order (False)");
+                return -1;
+            }
+            if (!accept_word(&c, "False")) {
+                snprintf(msg, cap, "malformed header: fortran_order is not True/False");
+                return -1;
+            }
+            have_fortran = 1;
+        } else if (strcmp(key, "shape") == 0 && !have_shape) {
+            int rank = parse_shape(&c, out->shape, msg, cap);
+            if (rank < 0) return -1;
+            out->rank = rank;
+            have_shape = 1;
+        } else {
+            snprintf(msg, cap, "malformed header: %s key '%s'",
+                     (!strcmp(key, "descr") || !strcmp(key, "fortran_order") || !strcmp(key, "shape"))
+                         ? "duplicate" : "unexpected",
+                     key);
+            return -1;
+        }
+        if (accept_char(&c, ',')) continue;
+        if (accept_char(&c, '}')) break;
+        snprintf(msg, cap, "malformed header: expected ',' or '}' after '%s'", key);
+        return -1;
+    }
+    skip_ws(&c);
+    if (c.p != c.end) {
+        snprintf(msg, cap, "malformed header: text after the dict");
+        return -1;
+    }
+    if (!have_descr || !have_fortran || !have_shape) {
+        snprintf(msg, cap, "malformed header: missing '%s'",
+                 !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
+        return -1;
+    }
+    return 0;
+}
+
+static void shape_str(char *buf, size_t cap, int rank, const int64_t *shape) {
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, cap - n, "[");
+    for (int i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+static void swap32(float *d, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &d[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(&d[i], &u, 4);
+    }
+}
+
+/* ---- read ------------------------------------------------------------------ */
+
+int xf_npy_read(const char *path, xf_array *out, xf_error *err) {
+    memset(out, 0, sizeof *out);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return xf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+
+    char *header = NULL;
+    float *data = NULL;
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return xf_fail(err, "%s: not a regular file", path);
+    }
+    uint64_t fsize = (uint64_t)st.st_size;
+
+    unsigned char pre[12];
+    if (fread(pre, 1, 8, fp) != 8 || memcmp(pre, NPY_MAGIC, 6) != 0) {
+        fclose(fp);
+        return xf_fail(err, "%s: not a .npy file (bad magic)", path);
+    }
+    int major = pre[6], minor = pre[7];
+    uint64_t hlen, hstart;
+    if (major == 1 && minor == 0) {
+        if (fread(pre + 8, 1, 2, fp) != 2) goto truncated_header;
+        hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
+        hstart = 10;
+    } else if ((major == 2 || major == 3) && minor == 0) {
+        if (fread(pre + 8, 1, 4, fp) != 4) goto truncated_header;
+        hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8 | (uint64_t)pre[10] << 16 |
+               (uint64_t)pre[11] << 24;
+        hstart = 12;
+    } else {
+        fclose(fp);
+        return xf_fail(err, "%s: unsupported .npy format version %d.%d (1.0, 2.0, 3.0 are)",
+                       path, major, minor);
+    }
+    if (hstart + hlen > fsize) {
+        fclose(fp);
+        return xf_fail(err, "%s: header length %llu runs past the end of the file (%llu bytes)",
+                       path, (unsigned long long)hlen, (unsigned long long)fsize);
+    }
+    header = malloc(hlen + 1);
+    if (!header) {
+        fclose(fp);
+        return xf_fail(err, "%s: out of memory reading the header", path);
+    }
+    if (fread(header, 1, hlen, fp) != hlen) {
+        free(header);
+        goto truncated_header;
+    }
+    header[hlen] = '\0';
+    if (memchr(header, '\0', hlen)) {
+        free(header);
+        fclose(fp);
+        return xf_fail(err, "%s: malformed header: NUL byte", path);
+    }
+
+    char msg[256];
+    if (parse_header(header, hlen, out, msg, sizeof msg) != 0) {
+        free(header);
+        fclose(fp);
+        memset(out, 0, sizeof *out);
+        return xf_fail(err, "%s: %s", path, msg);
+    }
+    free(header);
+
+    char shp[128];
+    shape_str(shp, sizeof shp, out->rank, out->shape);
+    uint64_t count = 1;
+    for (int i = 0; i < out->rank; i++) {
+        if (__builtin_mul_overflow(count, (uint64_t)out->shape[i], &count)) goto too_big;
+    }
+    uint64_t bytes;
+    if (__builtin_mul_overflow(count, (uint64_t)4, &bytes) || bytes > (uint64_t)SIZE_MAX / 2)
+        goto too_big;
+    uint64_t avail = fsize - hstart - hlen;
+    if (avail < bytes) {
+        fclose(fp);
+        memset(out, 0, sizeof *out);
+        return xf_fail(err, "%s: truncated: shape %s needs %llu data bytes, the file has %llu",
+                       path, shp, (unsigned long long)bytes, (unsigned long long)avail);
+    }
+    if (avail > bytes) {
+        fclose(fp);
+        memset(out, 0, sizeof *out);
+        return xf_fail(err, "%s: %llu bytes after the data of shape %s (header and size disagree)",
+                       path, (unsigned long long)(avail - bytes), shp);
+    }
+    data = malloc(bytes ? (size_t)bytes : 1);
+    if (!data) {
+        fclose(fp);
+        memset(out, 0, sizeof *out);
+        return xf_fail(err, "%s: out of memory for shape %s", path, shp);
+    }
+    if (bytes && fread(data, 1, (size_t)bytes, fp) != bytes) {
+        const char *why = ferror(fp) ? strerror(errno) : "short read";
+        free(data);
+        fclose(fp);
+        memset(out, 0, sizeof *out);
+        return xf_fail(err, "%s: read error: %s", path, why);
+    }
+    fclose(fp);
+    if (XF_BIG_ENDIAN) swap32(data, (size_t)count);
+    out->data = data;
+    return 0;
+
+too_big:
+    fclose(fp);
+    memset(out, 0, sizeof *out);
+    return xf_fail(err, "%s: shape %s is too large", path, shp);
+truncated_header:
+    fclose(fp);
+    memset(out, 0, sizeof *out);
+    return xf_fail(err, "%s: truncated header", path);
+}
+
+void xf_array_free(xf_array *a) {
+    if (!a) return;
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- directories ------------------------------------------------------------ */
+
+int xf_make_parent_dirs(const char *path, xf_error *err) {
+    size_t n = strlen(path);
+    char *p = malloc(n + 1);
+    if (!p) return xf_fail(err, "%s: out of memory", path);
+    memcpy(p, path, n + 1);
+    char *slash = strrchr(p, '/');
+    if (!slash) {
+        free(p);
+        return 0;
+    }
+    *slash = '\0';
+    if (p[0] == '\0') {      /* "/file": the root */
+        free(p);
+        return 0;
+    }
+    for (char *q = p + 1; ; q++) {   /* p + 1: an absolute path's root exists */
+        int last = (*q == '\0');
+        if (*q == '/' || last) {
+            char saved = *q;
+            *q = '\0';
+            if (p[0] && mkdir(p, 0777) != 0) {
+                int e = errno;
+                struct stat st;
+                if (e != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                    int rc = xf_fail(err, "%s: cannot create directory %s: %s", path, p,
+                                     e == EEXIST ? "a file of that name exists" : strerror(e));
+                    free(p);
+                    return rc;
+                }
+            }
+            *q = saved;
+            if (last) break;
+        }
+    }
+    free(p);
+    return 0;
+}
+
+/* ---- write ------------------------------------------------------------------ */
+
+static mode_t file_mode = 0644;
+static pthread_once_t file_mode_once = PTHREAD_ONCE_INIT;
+
+/* The process umask without changing it (umask(2) would race with other
+ * threads creating files): Linux reports it in /proc/self/status. */
+static void read_umask(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        unsigned m;
+        if (sscanf(line, "Umask: %o", &m) == 1) {
+            file_mode = (mode_t)(0666 & ~m);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+int xf_npy_write(const char *path, const float *data, int rank, const int64_t *shape,
+                 xf_error *err) {
+    if (rank < 1 || rank > 4) return xf_fail(err, "%s: cannot write rank %d, expected 1..4", path, rank);
+    uint64_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        if (shape[i] < 0) return xf_fail(err, "%s: negative dimension %lld", path, (long long)shape[i]);
+        if (__builtin_mul_overflow(count, (uint64_t)shape[i], &count) || count > (uint64_t)SIZE_MAX / 8)
+            return xf_fail(err, "%s: shape too large", path);
+    }
+    if (count && !data) return xf_fail(err, "%s: no data to write", path);
+
+    /* header: dict, spaces, '\n'; 10 + len is a multiple of 64 */
+    char header[256];
+    int hn = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < rank; i++)
+        hn += snprintf(header + hn, sizeof header - (size_t)hn, "%lld%s", (long long)shape[i],
+                       (rank == 1 || i + 1 < rank) ? ", " : "");
+    if (rank == 1) hn -= 1;  /* "(5,)" as numpy writes it */
+    hn += snprintf(header + hn, sizeof header - (size_t)hn, "), }");
+    int total = 10 + hn + 1;
+    int padded = (total + 63) / 64 * 64;
+    memset(header + hn, ' ', (size_t)(padded - total));
+    hn += padded - total;
+    header[hn++] = '\n';
+    unsigned char pre[10];
+    memcpy(pre, NPY_MAGIC, 6);
+    pre[6] = 1;
+    pre[7] = 0;
+    pre[8] = (unsigned char)(hn & 0xff);
+    pre[9] = (unsigned char)(hn >> 8);
+
+    if (xf_make_parent_dirs(path, err) != 0) return -1;
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) return xf_fail(err, "%s: out of memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return xf_fail(err, "%s: cannot create: %s", path, strerror(e));
+    }
+    pthread_once(&file_mode_once, read_umask);
+    (void)fchmod(fd, file_mode);
+    FILE *fp = fdopen(fd, "wb");
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return xf_fail(err, "%s: cannot write: %s", path, strerror(e));
+    }
+    int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(header, 1, (size_t)hn, fp) == (size_t)hn;
+    if (ok && count) {
+        if (!XF_BIG_ENDIAN) {
+            ok = fwrite(data, sizeof(float), (size_t)count, fp) == (size_t)count;
+        } else {
+            float buf[1024];
+            for (size_t off = 0; ok && off < count; off += 1024) {
+                size_t k = count - off < 1024 ? (size_t)(count - off) : 1024;
+                memcpy(buf, data + off, k * sizeof(float));
+                swap32(buf, k);
+                ok = fwrite(buf, sizeof(float), k, fp) == k;
+            }
+        }
+    }
+    int e = errno;
+    if (fclose(fp) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        free(tmp);
+        return xf_fail(err, "%s: write failed: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        free(tmp);
+        return xf_fail(err, "%s: cannot rename the temporary file into place: %s", path, strerror(e));
+    }
+    free(tmp);
+    return 0;
+}

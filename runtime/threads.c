@@ -1,0 +1,44 @@
+/* threads.c — process-wide BLAS settings: thread count, AVX-512 kernels.
+ *
+ * The runtime has no thread pool of its own: the GEMMs are where the time
+ * goes and OpenBLAS threads them; everything else is a memory-bound pass.
+ * So "the runtime's threads" are OpenBLAS's threads.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "xf_kernels.h"
+
+/* Declared here rather than through cblas.h: Debian's cblas.h may resolve to
+ * the netlib header (via alternatives), which does not declare it. */
+void openblas_set_num_threads(int num_threads);
+
+void xf_set_threads(int n) {
+    openblas_set_num_threads(n < 1 ? 1 : n);
+}
+
+/* Set in the environment of the re-exec'd process so it never loops, even
+ * if OpenBLAS or the user later clears OPENBLAS_CORETYPE. */
+#define REEXEC_MARKER "XF_AVX512_REEXEC"
+
+void xf_prefer_avx512_blas(char **argv) {
+    if (!argv || !argv[0])
+        return;
+    /* libgcc's check includes the OS having enabled the AVX-512 state (XCR0). */
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f"))
+        return;
+    if (getenv("OPENBLAS_CORETYPE") || getenv(REEXEC_MARKER))
+        return;   /* the user chose, or we already re-exec'd */
+    if (setenv(REEXEC_MARKER, "1", 1) != 0)
+        return;
+    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) {
+        unsetenv(REEXEC_MARKER);
+        return;
+    }
+    execv("/proc/self/exe", argv);
+    /* Still here: exec failed (no /proc, seccomp…).  Run on, as we were. */
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv(REEXEC_MARKER);
+}

@@ -1,0 +1,448 @@
+/* weights.c — safetensors files, mmap'd and validated up front.
+ *
+ * Format: u64 little-endian N, N bytes of JSON
+ *   {"name": {"dtype": "F16", "shape": [..], "data_offsets": [begin, end]}, …,
+ *    "__metadata__": {…}}
+ * then the data; offsets are relative to the byte after the header.
+ *
+ * Everything a lying file could say is checked at open, so a get() can only
+ * fail for the model's reasons (missing, misshaped).  F16/BF16 tensors are
+ * converted to float32 on first get and cached in the tensor; F32 is
+ * returned in place when 4-byte aligned.  get() mutates that cache, so a
+ * model calls it while loading only; afterwards the xf_weights is read-only
+ * and may be shared by threads.  (cJSON's parser writes a global error
+ * position: two threads opening files at the same moment race on it, which
+ * is harmless to the results.)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "xf_io.h"
+
+enum { MAX_RANK = 8 };
+#define MAX_HEADER ((uint64_t)100 * 1000 * 1000)   /* bigger is a lie, not a model */
+#define MAX_JSON_INT 9007199254740992.0            /* 2^53: doubles stay exact */
+
+typedef enum { DT_F32, DT_F16, DT_BF16 } dtype;
+static const char *const dtype_names[] = {"F32", "F16", "BF16"};
+static const size_t dtype_sizes[] = {4, 2, 2};
+
+typedef struct {
+    char *name;
+    dtype dt;
+    int rank;
+    int64_t shape[MAX_RANK];
+    int64_t numel;
+    uint64_t begin, end;   /* byte range within the data section */
+    float *owned;          /* converted (or realigned) copy, after the first get */
+    int used;              /* asked for by get() */
+} tensor;
+
+struct xf_weights {
+    char *file;              /* what errors call the file */
+    void *map;               /* mmap'd file, or NULL for from_memory */
+    size_t map_len;
+    const uint8_t *data;     /* the data section */
+    uint64_t data_len;
+    tensor *t;               /* [nt] in header order */
+    int nt;
+    int *by_name;            /* [nt] indices into t, sorted by name */
+};
+
+/* ---- shapes in messages: "[96,64]" -------------------------------------- */
+
+static const char *shape_str(char *buf, size_t cap, int rank, const int64_t *shape) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < rank && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+    return buf;
+}
+
+/* ---- header validation -------------------------------------------------- */
+
+/* A JSON number that is an exact non-negative integer a double can hold. */
+static int json_uint(const cJSON *j, uint64_t *out) {
+    if (!cJSON_IsNumber(j))
+        return 0;
+    double d = j->valuedouble;
+    if (!(d >= 0.0 && d <= MAX_JSON_INT) || d != (double)(uint64_t)d)
+        return 0;
+    *out = (uint64_t)d;
+    return 1;
+}
+
+/* Fills t from one header entry; every complaint names the tensor. */
+static int parse_entry(tensor *t, const cJSON *e, const xf_weights *w, xf_error *err) {
+    const char *f = w->file, *nm = e->string;
+    if (!cJSON_IsObject(e))
+        return xf_fail(err, "%s: tensor %s: header entry is not an object", f, nm);
+
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    if (!cJSON_IsString(dt))
+        return xf_fail(err, "%s: tensor %s: dtype missing or not a string", f, nm);
+    int found = 0;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(dt->valuestring, dtype_names[i]) == 0) {
+            t->dt = (dtype)i;
+            found = 1;
+        }
+    if (!found)
+        return xf_fail(err, "%s: tensor %s: dtype %.32s not supported (F32, F16, BF16)",
+                       f, nm, dt->valuestring);
+
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    if (!cJSON_IsArray(sh))
+        return xf_fail(err, "%s: tensor %s: shape missing or not a list", f, nm);
+    int rank = cJSON_GetArraySize(sh);
+    if (rank > MAX_RANK)
+        return xf_fail(err, "%s: tensor %s: rank %d, at most %d supported", f, nm, rank, MAX_RANK);
+    t->rank = rank;
+    t->numel = 1;
+    int i = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, sh) {
+        uint64_t v;
+        if (!json_uint(d, &v) || v > INT64_MAX)
+            return xf_fail(err, "%s: tensor %s: shape must be a list of non-negative integers", f, nm);
+        t->shape[i++] = (int64_t)v;
+        if (__builtin_mul_overflow(t->numel, (int64_t)v, &t->numel))
+            return xf_fail(err, "%s: tensor %s: shape has too many elements", f, nm);
+    }
+
+    char sb[160];
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
+        !json_uint(cJSON_GetArrayItem(off, 0), &t->begin) ||
+        !json_uint(cJSON_GetArrayItem(off, 1), &t->end))
+        return xf_fail(err, "%s: tensor %s: data_offsets must be [begin, end], non-negative integers", f, nm);
+    if (t->end < t->begin)
+        return xf_fail(err, "%s: tensor %s: data_offsets [%llu,%llu] end before begin", f, nm,
+                       (unsigned long long)t->begin, (unsigned long long)t->end);
+    if (t->end > w->data_len)
+        return xf_fail(err, "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data "
+                       "(%llu bytes; file truncated?)", f, nm, (unsigned long long)t->begin,
+                       (unsigned long long)t->end, (unsigned long long)w->data_len);
+    uint64_t need;
+    if (__builtin_mul_overflow((uint64_t)t->numel, dtype_sizes[t->dt], &need))
+        return xf_fail(err, "%s: tensor %s: shape %s %s is too large", f, nm,
+                       shape_str(sb, sizeof sb, t->rank, t->shape), dtype_names[t->dt]);
+    if (need != t->end - t->begin)
+        return xf_fail(err, "%s: tensor %s: data_offsets hold %llu bytes, shape %s %s needs %llu",
+                       f, nm, (unsigned long long)(t->end - t->begin),
+                       shape_str(sb, sizeof sb, t->rank, t->shape), dtype_names[t->dt],
+                       (unsigned long long)need);
+    return 0;
+}
+
+/* qsort_r comparators over indices into a tensor array (no global context). */
+static int cmp_name_r(const void *a, const void *b, void *ctx) {
+    const tensor *t = ctx;
+    return strcmp(t[*(const int *)a].name, t[*(const int *)b].name);
+}
+
+static int cmp_begin_r(const void *a, const void *b, void *ctx) {
+    const tensor *t = ctx;
+    const tensor *x = &t[*(const int *)a], *y = &t[*(const int *)b];
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* No two tensors share a byte, no name appears twice. */
+static int check_layout(xf_weights *w, xf_error *err) {
+    int n = w->nt;
+    if (n == 0)
+        return 0;
+    int *idx = malloc((size_t)n * sizeof *idx);
+    if (!idx)
+        return xf_fail(err, "%s: out of memory", w->file);
+    for (int i = 0; i < n; i++)
+        idx[i] = w->by_name[i] = i;
+
+    qsort_r(w->by_name, (size_t)n, sizeof(int), cmp_name_r, w->t);
+    for (int i = 1; i < n; i++)
+        if (strcmp(w->t[w->by_name[i]].name, w->t[w->by_name[i - 1]].name) == 0) {
+            free(idx);
+            return xf_fail(err, "%s: tensor %s: listed twice in the header", w->file,
+                           w->t[w->by_name[i]].name);
+        }
+
+    qsort_r(idx, (size_t)n, sizeof(int), cmp_begin_r, w->t);
+    const tensor *prev = NULL;
+    for (int i = 0; i < n; i++) {
+        const tensor *t = &w->t[idx[i]];
+        if (t->end == t->begin)
+            continue;   /* empty tensors occupy no bytes */
+        if (prev && t->begin < prev->end) {
+            free(idx);
+            return xf_fail(err, "%s: tensor %s: data_offsets [%llu,%llu] overlap tensor %s [%llu,%llu]",
+                           w->file, t->name, (unsigned long long)t->begin,
+                           (unsigned long long)t->end, prev->name,
+                           (unsigned long long)prev->begin, (unsigned long long)prev->end);
+        }
+        prev = t;
+    }
+    free(idx);
+    return 0;
+}
+
+/* Parses and validates the whole header of bytes[0..len). */
+static int parse(xf_weights *w, const uint8_t *bytes, size_t len, xf_error *err) {
+    const char *f = w->file;
+    if (len < 8)
+        return xf_fail(err, "%s: truncated: %zu bytes, not even a safetensors header length", f, len);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | bytes[i];   /* little-endian, whatever the host */
+    if (hl > len - 8)
+        return xf_fail(err, "%s: header length %llu exceeds the file (%zu bytes): truncated or not safetensors",
+                       f, (unsigned long long)hl, len);
+    if (hl > MAX_HEADER)
+        return xf_fail(err, "%s: header length %llu is absurd (over 100 MB): not safetensors",
+                       f, (unsigned long long)hl);
+    w->data = bytes + 8 + hl;
+    w->data_len = len - 8 - hl;
+
+    const char *js = (const char *)bytes + 8, *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(js, (size_t)hl, &end, 0);
+    if (!root)
+        return xf_fail(err, "%s: header is not valid JSON (near byte %lld of %llu)", f,
+                       end ? (long long)(end - js) : -1LL, (unsigned long long)hl);
+    /* writers pad the header with spaces; anything else after the JSON is a lie */
+    for (const char *p = end; p < js + hl; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\0') {
+            cJSON_Delete(root);
+            return xf_fail(err, "%s: header is not valid JSON (garbage after byte %lld of %llu)",
+                           f, (long long)(p - js), (unsigned long long)hl);
+        }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return xf_fail(err, "%s: header is not a JSON object", f);
+    }
+
+    int n = cJSON_GetArraySize(root), rc = 0;
+    w->t = calloc((size_t)(n ? n : 1), sizeof *w->t);
+    w->by_name = calloc((size_t)(n ? n : 1), sizeof *w->by_name);
+    if (!w->t || !w->by_name) {
+        cJSON_Delete(root);
+        return xf_fail(err, "%s: out of memory", f);
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, root) {
+        if (strcmp(e->string, "__metadata__") == 0) {
+            if (!cJSON_IsObject(e)) {
+                rc = xf_fail(err, "%s: __metadata__ is not an object", f);
+                break;
+            }
+            continue;
+        }
+        tensor *t = &w->t[w->nt];
+        if (!(t->name = strdup(e->string))) {
+            rc = xf_fail(err, "%s: out of memory", f);
+            break;
+        }
+        w->nt++;
+        if ((rc = parse_entry(t, e, w, err)) != 0)
+            break;
+    }
+    cJSON_Delete(root);
+    return rc ? rc : check_layout(w, err);
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static xf_weights *new_weights(const char *file, xf_error *err) {
+    xf_weights *w = calloc(1, sizeof *w);
+    if (!w || !(w->file = strdup(file))) {
+        free(w);
+        xf_fail(err, "%s: out of memory", file);
+        return NULL;
+    }
+    return w;
+}
+
+xf_weights *xf_weights_from_memory(const void *bytes, size_t len, const char *name,
+                                   xf_error *err) {
+    xf_weights *w = new_weights(name ? name : "(embedded weights)", err);
+    if (!w)
+        return NULL;
+    if (parse(w, bytes, len, err) != 0) {
+        xf_weights_close(w);
+        return NULL;
+    }
+    return w;
+}
+
+xf_weights *xf_weights_open(const char *path, xf_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        xf_fail(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        xf_fail(err, "%s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        xf_fail(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        close(fd);
+        return NULL;
+    }
+    xf_weights *w = new_weights(path, err);
+    if (!w) {
+        close(fd);
+        return NULL;
+    }
+    size_t len = (size_t)st.st_size;
+    const uint8_t *bytes = (const uint8_t *)"";
+    if (len > 0) {
+        void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            xf_fail(err, "%s: mmap: %s", path, strerror(errno));
+            close(fd);
+            xf_weights_close(w);
+            return NULL;
+        }
+        w->map = m;
+        w->map_len = len;
+        bytes = m;
+    }
+    close(fd);   /* the mapping stays valid */
+    if (parse(w, bytes, len, err) != 0) {
+        xf_weights_close(w);
+        return NULL;
+    }
+    return w;
+}
+
+void xf_weights_close(xf_weights *w) {
+    if (!w)
+        return;
+    for (int i = 0; i < w->nt; i++) {
+        free(w->t[i].name);
+        free(w->t[i].owned);
+    }
+    free(w->t);
+    free(w->by_name);
+    if (w->map)
+        munmap(w->map, w->map_len);
+    free(w->file);
+    free(w);
+}
+
+/* ---- get ---------------------------------------------------------------- */
+
+static float f32_from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* IEEE half → float, exact: the 15 magnitude bits shifted into place are a
+ * float 2¹¹² too small (normals and subnormals alike); inf/NaN keep an
+ * all-ones exponent. */
+static float f16_to_f32(uint16_t h) {
+    uint32_t mag = (uint32_t)(h & 0x7fffu) << 13;
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t bits;
+    if ((h & 0x7c00u) == 0x7c00u) {
+        bits = mag | 0x7f800000u;
+    } else {
+        float f = f32_from_bits(mag) * 0x1p112f;
+        memcpy(&bits, &f, 4);
+    }
+    return f32_from_bits(bits | sign);
+}
+
+/* Converts (or copies, for misaligned F32) tensor t into t->owned. */
+static int materialize(tensor *t, const uint8_t *src, const char *file, xf_error *err) {
+    size_t n = (size_t)t->numel;
+    t->owned = malloc((n ? n : 1) * sizeof(float));
+    if (!t->owned)
+        return xf_fail(err, "%s: tensor %s: out of memory converting %zu values", file, t->name, n);
+    float *dst = t->owned;
+    switch (t->dt) {
+    case DT_F32:
+        memcpy(dst, src, n * sizeof(float));
+        break;
+    case DT_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = f16_to_f32(h);
+        }
+        break;
+    case DT_BF16:   /* the top half of a float32 */
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = f32_from_bits((uint32_t)h << 16);
+        }
+        break;
+    }
+    return 0;
+}
+
+static tensor *find(const xf_weights *w, const char *name) {
+    int lo = 0, hi = w->nt;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, w->t[w->by_name[mid]].name);
+        if (c == 0)
+            return &w->t[w->by_name[mid]];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+const float *xf_weights_get(xf_weights *w, const char *name, int rank,
+                            const int64_t *shape, xf_error *err) {
+    tensor *t = find(w, name);
+    if (!t) {
+        xf_fail(err, "%s: tensor %s: missing", w->file, name);
+        return NULL;
+    }
+    int same = t->rank == rank;
+    for (int i = 0; same && i < rank; i++)
+        same = t->shape[i] == shape[i];
+    if (!same) {
+        char a[160], b[160];
+        xf_fail(err, "%s: tensor %s: shape %s, expected %s", w->file, name,
+                shape_str(a, sizeof a, t->rank, t->shape),
+                shape_str(b, sizeof b, rank < 0 ? 0 : rank, shape));
+        return NULL;
+    }
+    t->used = 1;
+    if (t->owned)
+        return t->owned;
+    const uint8_t *src = w->data + t->begin;
+    if (t->dt == DT_F32 && (uintptr_t)src % sizeof(float) == 0)
+        return (const float *)src;
+    return materialize(t, src, w->file, err) == 0 ? t->owned : NULL;
+}
+
+int xf_weights_check_all_used(const xf_weights *w, xf_error *err) {
+    for (int i = 0; i < w->nt; i++)
+        if (!w->t[i].used)
+            return xf_fail(err, "%s: tensor %s: not used by the model "
+                           "(weights of a different model, or a layer too many?)",
+                           w->file, w->t[i].name);
+    return 0;
+}

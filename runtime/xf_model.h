@@ -1,0 +1,70 @@
+/* xf_model.h — what every generated model shares: the weights of its
+ * building blocks, the shape of one forward call, and the reusable workspace.
+ */
+#ifndef XF_MODEL_H
+#define XF_MODEL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include "xfrt.h"
+
+/* One attention module (torch MultiheadAttention / fast-transformers
+ * AttentionLayer); for torch weights q/k/v point into the packed in_proj. */
+typedef struct {
+    const float *q_w, *q_b;   /* [H*E, D], [H*E]   query projection */
+    const float *k_w, *k_b;   /* [H*E, D], [H*E]   key projection */
+    const float *v_w, *v_b;   /* [H*Dv, D], [H*Dv] value projection */
+    const float *o_w, *o_b;   /* [D, H*Dv], [D]    out projection */
+} xf_attn_weights;
+
+typedef struct {
+    const float *g, *b;       /* [D], [D] LayerNorm weight and bias */
+} xf_norm_weights;
+
+typedef struct {
+    const float *w1, *b1;     /* [F, D], [F]  linear1 */
+    const float *w2, *b2;     /* [D, F], [D]  linear2 */
+} xf_ff_weights;
+
+/* One encoder or decoder layer (cross and norm3: decoder only). */
+typedef struct {
+    xf_attn_weights self;     /* attention / self_attn / self_attention */
+    xf_attn_weights cross;    /* multihead_attn / cross_attention */
+    xf_ff_weights ff;
+    xf_norm_weights norm1, norm2, norm3;
+} xf_layer_weights;
+
+/* The run-time shape of one forward call, as a stack of layers sees it. */
+typedef struct {
+    int N;                    /* batch */
+    int L;                    /* this stack's sequence length */
+    int S;                    /* memory length (decoder cross-attention), else L */
+    const int *len;           /* [N] valid positions of the sequence, or NULL */
+    const int *mem_len;       /* [N] valid positions of the memory, or NULL */
+    int64_t call;             /* forward-call counter ({call} in patterns) */
+} xf_call;
+
+/* Checks batch, seq and lengths[batch] (each 1..seq) of a call; `what`
+ * names the argument in the message ("lengths", "memory lengths"). */
+int xf_check_call(int batch, int seq, const int *lengths, const char *what, xf_error *err);
+
+/* A model's scratch memory: one block reused by consecutive calls.  A call
+ * made while another holds it gets a private block, so concurrent forwards
+ * on one model are safe and the common single-caller case never allocates
+ * after the first call. */
+typedef struct {
+    pthread_mutex_t mu;
+    float *buf;               /* [cap] floats, 64-byte aligned */
+    int64_t cap;
+    int busy;
+} xf_workspace;
+
+void xf_workspace_init(xf_workspace *w);
+/* `floats` floats (fails, saying how much it needed, past `XF_MAX_WORKSPACE`). */
+float *xf_workspace_acquire(xf_workspace *w, int64_t floats, xf_error *err);
+void xf_workspace_release(xf_workspace *w, float *buf);
+void xf_workspace_destroy(xf_workspace *w);
+
+#define XF_MAX_WORKSPACE ((int64_t)16 << 30)   /* bytes: refuse larger calls up front */
+
+#endif /* XF_MODEL_H */

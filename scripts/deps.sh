@@ -1,0 +1,16 @@
+#!/bin/sh
+# deps.sh — installs the Debian 12 packages xfc needs to build and test, if missing.
+# (python3-torch / numpy / node are only for bench/ and fixture generation: not here.)
+set -eu
+PKGS="build-essential cmake flex bison pkg-config libopenblas-dev libcriterion-dev libcjson-dev libcairo2-dev"
+missing=
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps.sh: installing$missing"
+SUDO=
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

@@ -1,0 +1,64 @@
+#!/bin/sh
+# run_case.sh XFC NPYCMP CASE_DIR SPEC WORK PROFILE [LENGTHS]
+#
+# Builds SPEC with xfc in PROFILE (debug | release | instrument-all), runs it on
+# the fixture CASE_DIR and compares, within 1e-4 on the valid rows:
+#   - output.npy always;
+#   - every per-layer payload of the fixture (layers.*.npy) in debug and
+#     instrument-all, where the spec's listeners save them under fixture names;
+#   - in release, that no event file was written at all.
+set -eu
+XFC=$1 NPYCMP=$2 CASE=$3 SPEC=$4 WORK=$5 PROFILE=$6 LENGTHS=${7:-}
+
+rm -rf "$WORK"
+mkdir -p "$WORK/events"
+case $PROFILE in
+  debug) flag= ;;
+  release) flag=--release ;;
+  instrument-all) flag=--instrument-all ;;
+  *) echo "bad profile $PROFILE"; exit 2 ;;
+esac
+
+"$XFC" build "$SPEC" -o "$WORK/model" $flag
+
+set -- --weights "$CASE/weights.safetensors" --input "$CASE/input.npy" --output "$WORK/output.npy" \
+       --events-dir "$WORK/events"
+[ -f "$CASE/memory.npy" ] && set -- "$@" --memory "$CASE/memory.npy"
+lenargs=
+if [ -n "$LENGTHS" ]; then
+  set -- "$@" --lengths "$LENGTHS"
+  lenargs="--lengths $LENGTHS"
+fi
+"$WORK/model" "$@"
+
+# shellcheck disable=SC2086
+"$NPYCMP" "$WORK/output.npy" "$CASE/output.npy" $lenargs --axis 1
+
+count=0
+for expected in "$CASE"/layers.*.npy; do
+  name=$(basename "$expected")
+  actual="$WORK/events/$name"
+  if [ "$PROFILE" = release ]; then
+    continue
+  fi
+  if [ ! -f "$actual" ]; then
+    echo "FAIL: the $PROFILE build did not save $name"
+    exit 1
+  fi
+  case $name in
+    *attention.npy) axis=2 ;;   # [N,H,L,S]: queries on axis 2
+    *) axis=1 ;;                # [N,L,H,E]
+  esac
+  # shellcheck disable=SC2086
+  "$NPYCMP" "$actual" "$expected" $lenargs --axis $axis
+  count=$((count + 1))
+done
+
+if [ "$PROFILE" = release ]; then
+  if [ -n "$(ls -A "$WORK/events")" ]; then
+    echo "FAIL: the release build wrote event files:"; ls "$WORK/events"; exit 1
+  fi
+  echo "release: output matches, no events written"
+else
+  echo "$PROFILE: output and $count event payloads match"
+fi

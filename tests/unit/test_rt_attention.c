@@ -1,0 +1,359 @@
+/* test_rt_attention.c — xf_attention against a naive O(L·S) double-precision
+ * reference, on both paths (attn materialized / streaming), and against
+ * PyTorch's attention matrices in tests/fixtures. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xf_kernels.h"
+
+static float *rand_buf(int64_t n, unsigned seed, float amp) {
+    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
+    cr_assert_not_null(x);
+    uint32_t s = seed * 2654435761u + 7;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = amp * ((float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f);
+    }
+    return x;
+}
+
+/* The definition, in double: out [N,L,H,D], attn [N,H,L,S]. */
+static void naive_attention(double *out, double *attn, const float *q, const float *k,
+                            const float *v, const xf_attn_shape *sh) {
+    int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
+    double *row = malloc((size_t)(S ? S : 1) * sizeof *row);
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++)
+            for (int l = 0; l < L; l++) {
+                int klen = sh->key_len ? sh->key_len[n] : S;
+                double m = -INFINITY, sum = 0;
+                for (int s = 0; s < S; s++) {
+                    int vis = s < klen && (!sh->causal || s <= l);
+                    double d = 0;
+                    for (int e = 0; e < E; e++)
+                        d += (double)q[((n * L + l) * H + h) * E + e] * k[((n * S + s) * H + h) * E + e];
+                    row[s] = vis ? d * sh->temp : -INFINITY;
+                    if (row[s] > m)
+                        m = row[s];
+                }
+                for (int s = 0; s < S; s++) {
+                    row[s] = row[s] == -INFINITY ? 0.0 : exp(row[s] - m);
+                    sum += row[s];
+                }
+                for (int s = 0; s < S; s++) {
+                    row[s] = sum > 0 ? row[s] / sum : 0.0;
+                    attn[((int64_t)(n * H + h) * L + l) * S + s] = row[s];
+                }
+                for (int d = 0; d < D; d++) {
+                    double o = 0;
+                    for (int s = 0; s < S; s++)
+                        o += row[s] * v[((n * S + s) * H + h) * D + d];
+                    out[((n * L + l) * H + h) * D + d] = o;
+                }
+            }
+    free(row);
+}
+
+/* Runs both paths on random q/k/v and checks them against the reference:
+ * out within tol, attn within tol with masked entries exactly 0, rows
+ * summing to 1 (or 0 with no visible key), streaming out == materialized out. */
+static void check(xf_attn_shape sh, double tol) {
+    int64_t nq = (int64_t)sh.N * sh.L * sh.H * sh.E, nk = (int64_t)sh.N * sh.S * sh.H * sh.E;
+    int64_t nv = (int64_t)sh.N * sh.S * sh.H * sh.D, no = (int64_t)sh.N * sh.L * sh.H * sh.D;
+    int64_t na = (int64_t)sh.N * sh.H * sh.L * sh.S;
+    float *q = rand_buf(nq, 1, 2.0f), *k = rand_buf(nk, 2, 2.0f), *v = rand_buf(nv, 3, 1.0f);
+    double *ro = malloc((size_t)(no ? no : 1) * sizeof *ro), *ra = malloc((size_t)(na ? na : 1) * sizeof *ra);
+    naive_attention(ro, ra, q, k, v, &sh);
+
+    /* garbage in the outputs: every entry must be written */
+    float *o1 = rand_buf(no, 4, 100.0f), *o2 = rand_buf(no, 5, 100.0f), *a = rand_buf(na, 6, 100.0f);
+    int64_t ns = xf_attention_scratch(&sh);
+    cr_assert_gt(ns, 0);
+    float *scratch = rand_buf(ns, 7, 100.0f);
+
+    xf_attention(o1, a, q, k, v, &sh, scratch);
+    xf_attention(o2, NULL, q, k, v, &sh, scratch);
+
+    for (int64_t i = 0; i < no; i++) {
+        cr_assert(fabs(o1[i] - ro[i]) <= tol, "out[%lld] (materialized): got %.7g want %.7g",
+                  (long long)i, o1[i], ro[i]);
+        cr_assert(fabs(o2[i] - ro[i]) <= tol, "out[%lld] (streaming): got %.7g want %.7g",
+                  (long long)i, o2[i], ro[i]);
+        cr_assert(fabs(o1[i] - o2[i]) <= 1e-5, "out[%lld]: materialized %.7g, streaming %.7g",
+                  (long long)i, o1[i], o2[i]);
+    }
+    for (int64_t r = 0; r < (int64_t)sh.N * sh.H * sh.L; r++) {
+        double sum = 0, want = 0;
+        for (int s = 0; s < sh.S; s++) {
+            int64_t i = r * sh.S + s;
+            cr_assert(fabs(a[i] - ra[i]) <= tol, "attn[%lld]: got %.7g want %.7g",
+                      (long long)i, a[i], ra[i]);
+            if (ra[i] == 0.0)   /* only masked entries are exactly 0 in double */
+                cr_assert(a[i] == 0.0f, "masked attn[%lld] = %g, want exactly 0", (long long)i, a[i]);
+            sum += a[i];
+            want += ra[i];
+        }
+        cr_assert(fabs(sum - want) <= 1e-5, "attn row %lld sums to %.7g, want %.7g",
+                  (long long)r, sum, want);
+    }
+    free(q); free(k); free(v); free(ro); free(ra); free(o1); free(o2); free(a); free(scratch);
+}
+
+/* Masked entries must be exactly 0, not just small: check by the mask itself. */
+static void check_mask_zeros(xf_attn_shape sh) {
+    int64_t nq = (int64_t)sh.N * sh.L * sh.H * sh.E, nk = (int64_t)sh.N * sh.S * sh.H * sh.E;
+    int64_t nv = (int64_t)sh.N * sh.S * sh.H * sh.D, no = (int64_t)sh.N * sh.L * sh.H * sh.D;
+    int64_t na = (int64_t)sh.N * sh.H * sh.L * sh.S;
+    float *q = rand_buf(nq, 8, 2.0f), *k = rand_buf(nk, 9, 2.0f), *v = rand_buf(nv, 10, 1.0f);
+    float *o = malloc((size_t)no * sizeof *o), *a = rand_buf(na, 11, 5.0f);
+    xf_attention(o, a, q, k, v, &sh, NULL);   /* materialized: scratch unused */
+    for (int n = 0; n < sh.N; n++)
+        for (int h = 0; h < sh.H; h++)
+            for (int l = 0; l < sh.L; l++)
+                for (int s = 0; s < sh.S; s++) {
+                    int klen = sh.key_len ? sh.key_len[n] : sh.S;
+                    int vis = s < klen && (!sh.causal || s <= l);
+                    float x = a[(((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s];
+                    if (!vis)
+                        cr_assert(x == 0.0f, "masked attn[%d,%d,%d,%d] = %g", n, h, l, s, x);
+                    else
+                        cr_assert(x > 0.0f, "visible attn[%d,%d,%d,%d] = %g", n, h, l, s, x);
+                }
+    free(q); free(k); free(v); free(o); free(a);
+}
+
+#define SHAPE(n, l, s, h, e, d) \
+    (xf_attn_shape){.N = n, .L = l, .S = s, .H = h, .E = e, .D = d, .temp = 1.0f / sqrtf((float)(e))}
+
+Test(attention, no_mask) {
+    check(SHAPE(2, 10, 10, 3, 8, 8), 1e-5);
+}
+
+Test(attention, causal) {
+    xf_attn_shape sh = SHAPE(2, 13, 13, 2, 16, 16);
+    sh.causal = 1;
+    check(sh, 1e-5);
+    check_mask_zeros(sh);
+}
+
+Test(attention, key_lengths) {
+    int len[3] = {9, 1, 4};
+    xf_attn_shape sh = SHAPE(3, 9, 9, 2, 8, 8);
+    sh.key_len = len;
+    check(sh, 1e-5);
+    check_mask_zeros(sh);
+}
+
+Test(attention, causal_and_key_lengths) {
+    int len[2] = {5, 11};
+    xf_attn_shape sh = SHAPE(2, 11, 11, 3, 8, 8);
+    sh.key_len = len;
+    sh.causal = 1;
+    check(sh, 1e-5);
+    check_mask_zeros(sh);
+}
+
+Test(attention, cross_lengths_differ) {
+    check(SHAPE(2, 7, 19, 4, 16, 16), 1e-5);
+    check(SHAPE(1, 19, 7, 4, 16, 16), 1e-5);
+}
+
+Test(attention, query_dim_ne_value_dim) {
+    int len[2] = {30, 11};
+    xf_attn_shape sh = SHAPE(2, 30, 30, 4, 24, 32);
+    sh.key_len = len;
+    check(sh, 1e-5);
+}
+
+Test(attention, length_one) {
+    check(SHAPE(3, 1, 1, 2, 8, 4), 1e-6);
+    xf_attn_shape sh = SHAPE(1, 1, 5, 2, 8, 4);
+    sh.causal = 1;   /* query 0 sees key 0 only */
+    check(sh, 1e-6);
+}
+
+Test(attention, one_visible_key_copies_its_value) {
+    int len[1] = {1};
+    xf_attn_shape sh = SHAPE(1, 6, 6, 2, 8, 8);
+    sh.key_len = len;
+    check(sh, 1e-6);
+    /* and exactly: every query row's output is value row 0 */
+    float *q = rand_buf(6 * 2 * 8, 1, 3.0f), *k = rand_buf(6 * 2 * 8, 2, 3.0f);
+    float *v = rand_buf(6 * 2 * 8, 3, 1.0f), o[6 * 2 * 8], a[2 * 6 * 6];
+    float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
+    xf_attention(o, a, q, k, v, &sh, scratch);
+    for (int l = 0; l < 6; l++)
+        for (int h = 0; h < 2; h++) {
+            cr_assert_eq(a[(h * 6 + l) * 6], 1.0f);
+            for (int d = 0; d < 8; d++)
+                cr_assert_float_eq(o[(l * 2 + h) * 8 + d], v[h * 8 + d], 1e-6);
+        }
+    xf_attention(o, NULL, q, k, v, &sh, scratch);
+    for (int l = 0; l < 6; l++)
+        for (int d = 0; d < 16; d++)
+            cr_assert_float_eq(o[l * 16 + d], v[d], 1e-6);
+    free(q); free(k); free(v); free(scratch);
+}
+
+Test(attention, row_without_visible_key_is_zero) {
+    int len[2] = {0, 4};
+    xf_attn_shape sh = SHAPE(2, 5, 4, 2, 8, 8);
+    sh.key_len = len;
+    check(sh, 1e-5);   /* sample 0: out and attn rows all 0 */
+    float *q = rand_buf(2 * 5 * 2 * 8, 1, 1.0f), *k = rand_buf(2 * 4 * 2 * 8, 2, 1.0f);
+    float *v = rand_buf(2 * 4 * 2 * 8, 3, 1.0f), *o = rand_buf(2 * 5 * 2 * 8, 4, 9.0f);
+    float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
+    xf_attention(o, NULL, q, k, v, &sh, scratch);
+    for (int i = 0; i < 5 * 2 * 8; i++)
+        cr_assert(o[i] == 0.0f, "out[%d] = %g, want 0", i, o[i]);
+    free(q); free(k); free(v); free(o); free(scratch);
+}
+
+Test(attention, temperature_applies) {
+    xf_attn_shape sh = SHAPE(1, 8, 8, 2, 8, 8);
+    sh.temp = 2.5f;
+    check(sh, 1e-5);
+    sh.temp = 0.0f;   /* uniform over visible keys */
+    sh.causal = 1;
+    check(sh, 1e-6);
+}
+
+/* Longer than one query block (128 rows or 32K scores) and not a multiple. */
+Test(attention, long_sequence_blocks, .timeout = 120) {
+    xf_attn_shape sh = SHAPE(1, 700, 700, 2, 16, 16);
+    check(sh, 2e-5);
+    sh.causal = 1;
+    int len[1] = {650};
+    sh.key_len = len;
+    check(sh, 2e-5);
+}
+
+/* Models size one scratch for their longest call and reuse it: a shorter
+ * query or key length must never need more.  (B·S alone is not monotone:
+ * L = S = 256 → 128 × 256, but S = 128 → 256 × 128 + 256 sums.) */
+Test(attention, scratch_is_monotone) {
+    for (int L = 1; L <= 600; L += 7)
+        for (int S = 1; S <= 600; S++) {
+            xf_attn_shape a = SHAPE(1, L, S, 1, 8, 8), b = SHAPE(1, L + 7, S, 1, 8, 8);
+            xf_attn_shape c = SHAPE(1, L, S + 1, 1, 8, 8);
+            int64_t na = xf_attention_scratch(&a);
+            cr_assert_leq(na, xf_attention_scratch(&b), "L %d→%d, S %d", L, L + 7, S);
+            cr_assert_leq(na, xf_attention_scratch(&c), "L %d, S %d→%d", L, S, S + 1);
+        }
+}
+
+Test(attention, scratch_is_bounded) {
+    /* streaming never holds L×S: the seq-4096 case stays a block of rows */
+    xf_attn_shape sh = SHAPE(1, 4096, 4096, 4, 64, 64);
+    cr_assert_leq(xf_attention_scratch(&sh), (int64_t)128 * 4096 + 4096);
+    sh = (xf_attn_shape)SHAPE(10, 100, 100, 4, 64, 64);
+    cr_assert_leq(xf_attention_scratch(&sh), (int64_t)100 * 101);
+}
+
+/* ---- against PyTorch (tests/fixtures) ------------------------------------ */
+
+/* Minimal '<f4' C-order .npy reader, so this test does not depend on npy.c. */
+static float *npy(const char *cas, const char *name, int64_t shape[4]) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/%s.npy", XF_FIXTURES, cas, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    unsigned char pre[10];
+    cr_assert_eq(fread(pre, 1, 10, f), 10);
+    cr_assert(memcmp(pre, "\x93NUMPY", 6) == 0 && pre[6] == 1);
+    size_t hl = pre[8] | (size_t)pre[9] << 8;
+    char *h = calloc(1, hl + 1);
+    cr_assert_eq(fread(h, 1, hl, f), hl);
+    cr_assert_not_null(strstr(h, "'<f4'"), "%s: not <f4", path);
+    char *p = strstr(h, "'shape': (");
+    cr_assert_not_null(p);
+    p += 10;
+    int64_t n = 1;
+    for (int i = 0; i < 4; i++) {
+        shape[i] = strtoll(p, &p, 10);
+        n *= shape[i];
+        p += 2;   /* ", " */
+    }
+    free(h);
+    float *x = malloc((size_t)n * sizeof *x);
+    cr_assert_eq(fread(x, sizeof *x, (size_t)n, f), (size_t)n, "%s truncated", path);
+    fclose(f);
+    return x;
+}
+
+/* One layer's attention from the fixture's q/k/v: attn within 1e-4 of
+ * torch's on valid query rows; out = attn·v (torch gives no out). */
+static void check_fixture(const char *cas, const char *prefix, int causal, const int *len) {
+    char qn[64], kn[64], vn[64], an[64];
+    snprintf(qn, sizeof qn, "%squeries", prefix);
+    snprintf(kn, sizeof kn, "%skeys", prefix);
+    snprintf(vn, sizeof vn, "%svalues", prefix);
+    snprintf(an, sizeof an, "%sattention", prefix);
+    int64_t qs[4], ks[4], vs[4], as[4];
+    float *q = npy(cas, qn, qs), *k = npy(cas, kn, ks), *v = npy(cas, vn, vs), *ref = npy(cas, an, as);
+    xf_attn_shape sh = {.N = (int)qs[0], .L = (int)qs[1], .S = (int)ks[1], .H = (int)qs[2],
+                        .E = (int)qs[3], .D = (int)vs[3], .key_len = len, .causal = causal,
+                        .temp = 1.0f / sqrtf((float)qs[3])};
+    cr_assert(as[0] == sh.N && as[1] == sh.H && as[2] == sh.L && as[3] == sh.S);
+    int64_t na = as[0] * as[1] * as[2] * as[3], no = (int64_t)sh.N * sh.L * sh.H * sh.D;
+    float *a = malloc((size_t)na * sizeof *a), *o = malloc((size_t)no * sizeof *o);
+    float *o2 = malloc((size_t)no * sizeof *o2);
+    float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
+    xf_attention(o, a, q, k, v, &sh, scratch);
+    xf_attention(o2, NULL, q, k, v, &sh, scratch);
+    for (int n = 0; n < sh.N; n++)
+        for (int h = 0; h < sh.H; h++)
+            for (int l = 0; l < (len ? len[n] : sh.L); l++) {
+                for (int s = 0; s < sh.S; s++) {
+                    int64_t i = (((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s;
+                    cr_assert(fabsf(a[i] - ref[i]) <= 1e-4f, "%s %s[%d,%d,%d,%d]: got %g, torch %g",
+                              cas, an, n, h, l, s, a[i], ref[i]);
+                }
+                for (int d = 0; d < sh.D; d++) {
+                    double want = 0;
+                    for (int s = 0; s < sh.S; s++)
+                        want += (double)ref[(((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s] *
+                                v[(((int64_t)n * sh.S + s) * sh.H + h) * sh.D + d];
+                    int64_t i = (((int64_t)n * sh.L + l) * sh.H + h) * sh.D + d;
+                    cr_assert(fabs(o[i] - want) <= 1e-4 && fabs(o2[i] - want) <= 1e-4,
+                              "%s out[%d,%d,%d,%d]: got %g / %g, want %g", cas, n, l, h, d,
+                              o[i], o2[i], want);
+                }
+            }
+    free(q); free(k); free(v); free(ref); free(a); free(o); free(o2); free(scratch);
+}
+
+Test(fixtures, encoder_getting_started) {
+    for (int i = 0; i < 4; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "layers.%d.", i);
+        check_fixture("encoder_getting_started", p, 0, NULL);
+    }
+}
+
+Test(fixtures, encoder_causal) {
+    check_fixture("encoder_causal", "layers.0.", 1, NULL);
+    check_fixture("encoder_causal", "layers.1.", 1, NULL);
+}
+
+Test(fixtures, padded_key_lengths) {
+    int len[3] = {37, 20, 5};
+    for (int i = 0; i < 3; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "layers.%d.", i);
+        check_fixture("encoder_prenorm_gelu_padded", p, 0, len);
+    }
+    int len2[2] = {30, 11};   /* fast-transformers, E = 24 ≠ D = 32 */
+    check_fixture("ft_encoder_qdim_ne_vdim", "layers.0.", 0, len2);
+    check_fixture("ft_encoder_qdim_ne_vdim", "layers.1.", 0, len2);
+}
+
+Test(fixtures, decoder_self_and_cross) {
+    check_fixture("decoder_cross", "layers.0.self_", 1, NULL);
+    check_fixture("decoder_cross", "layers.0.cross_", 0, NULL);
+    check_fixture("decoder_cross", "layers.1.self_", 1, NULL);
+    check_fixture("decoder_cross", "layers.1.cross_", 0, NULL);
+}

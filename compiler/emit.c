@@ -476,6 +476,18 @@ static const char *attention_desc(const Stack *s, AttentionType t, int causal, c
     return buf;
 }
 
+/* The runtime kernel of an attention type (each has xf_attention's signature). */
+static const char *attention_kernel(AttentionType t) {
+    switch (t) {
+    case ATT_LINEAR:
+    case ATT_CAUSAL_LINEAR: return "xf_linear_attention";
+    case ATT_LOCAL: return "xf_local_attention";
+    case ATT_EXACT_TOPK: return "xf_topk_attention";
+    case ATT_FULL: break;
+    }
+    return "xf_attention";
+}
+
 /* One attention block: kernel call, materialization and AttentionEvent. */
 static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
                             const char *module) {
@@ -501,7 +513,9 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     kv_int(&k, "causal", causal);
     kv_take(&k, "temp", c_float(s->softmax_temp));
     kv_take(&k, "matrix", matrix_line(p, pt));
-    kv_set(&k, "kernel", "xf_attention");
+    kv_int(&k, "local_context", t == ATT_LOCAL ? s->local_context : 0);
+    kv_int(&k, "topk", t == ATT_EXACT_TOPK ? s->topk : 0);
+    kv_set(&k, "kernel", attention_kernel(t));
     if (pt) {
         KV e = {0};
         StrBuf ev;
@@ -970,6 +984,14 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     kv_int(&k, "max_h", mx.H);
     kv_int(&k, "max_e", mx.E);
     kv_int(&k, "max_dv", mx.DV);
+    int max_local = 0, max_topk = 0;
+    for (int st = 0; st < 2; st++)
+        if (has_stack(m, st)) {
+            max_local = imax(max_local, get_stack(m, st)->local_context);
+            max_topk = imax(max_topk, get_stack(m, st)->topk);
+        }
+    kv_int(&k, "max_local", max_local);
+    kv_int(&k, "max_topk", max_topk);
     kv_set(&k, "mem_floats", m->kind == MODEL_TRANSFORMER ? "N * S * {{max_d}}" : "0");
     int att = any_attention_kept(p);
     char buf[160];
@@ -1050,6 +1072,11 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     kv_set(&mk, "name", name);
     kv_set(&mk, "version", XFC_VERSION);
     main_kind_holes(&mk, m, name);
+    kv_int(&mk, "check_finite_default", p->profile != PROFILE_RELEASE);
+    /* a build without dispatch points must not pull the handlers in */
+    kv_set(&mk, "handlers_include", handlers ? "#include \"xf_handlers.h\"\n" : "");
+    kv_set(&mk, "set_events_dir", handlers ? "    xf_set_events_dir(events_dir);\n"
+                                           : "    (void)events_dir;   /* no handlers in this build */\n");
     kv_int(&mk, "D_IN", D_out);
     kv_int(&mk, "D_OUT", D_out);
     if (embed_path) {

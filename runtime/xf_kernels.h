@@ -35,6 +35,8 @@ typedef struct {
     const int *key_len;   /* [N] valid keys per sample, or NULL */
     int causal;           /* 1: query l sees keys s <= l */
     float temp;           /* softmax temperature (1/sqrt(E) by default) */
+    int local_context;    /* xf_local_attention: key j visible from query i when |i - j| < local_context / 2 */
+    int topk;             /* xf_topk_attention: keys kept per query */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head).
@@ -46,6 +48,24 @@ typedef struct {
 void xf_attention(float *out, float *attn, const float *q, const float *k,
                   const float *v, const xf_attn_shape *sh, float *scratch);
 int64_t xf_attention_scratch(const xf_attn_shape *sh);
+
+/* The other attention types of fast-transformers, same arguments and layouts
+ * as xf_attention (scratch: xf_attention_scratch covers every kernel).  Each
+ * fills `attn`, when non-NULL, with the attention it actually applied — the
+ * implied matrix fast-transformers cannot show — and never forms L×S when
+ * `attn` is NULL (local: only the band; linear: O(L) state).
+ *
+ * linear (causal = 0) / causal-linear (causal = 1): φ(x) = elu(x) + 1,
+ *   out_i = φ(q_i)·Σ_j φ(k_j) v_jᵀ / (φ(q_i)·Σ_j φ(k_j) + 1e-6), j over visible keys
+ *   (causal: j <= i); temp is not used, as in fast-transformers.
+ * local: softmax attention restricted to |i - j| < local_context / 2 (plus masks).
+ * exact top-k: per query, softmax over its `topk` largest visible scores. */
+void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
+                         const float *v, const xf_attn_shape *sh, float *scratch);
+void xf_local_attention(float *out, float *attn, const float *q, const float *k,
+                        const float *v, const xf_attn_shape *sh, float *scratch);
+void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
+                       const float *v, const xf_attn_shape *sh, float *scratch);
 
 /* Sets OpenBLAS's threads (and the runtime's own) for this process. */
 void xf_set_threads(int n);

@@ -29,114 +29,25 @@
 #include <cblas.h>
 
 #include "xf_kernels.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-/* Without this, GCC keeps the compares of a clamp or a select as branches
- * (an ordered compare may raise FE_INVALID) and vectorizes none of the
- * loops below; the runtime never reads floating-point exception flags. */
-#pragma GCC optimize("no-trapping-math")
-#endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define XF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define XF_CLONES
-#endif
-#define XF_INLINE static inline __attribute__((always_inline))
-
-enum { LANES = 16 };         /* accumulators per reduction: one AVX-512 vector */
-enum { MIN_BLOCK = 128 };    /* query rows per GEMM at least: OpenBLAS repacks all
-                                of K and V for every GEMM, so M must amortize it
-                                (64 → 128 rows: -15% at seq 4096) */
-enum { TILE_FLOATS = 32768 };/* grow the block to this many scores (128 KiB) */
-
-/* Query rows per block: MIN_BLOCK, or more while the tile stays ~L2-sized,
- * so short sequences (S ≤ 512) run one GEMM pair per head. */
-static int block_rows(const xf_attn_shape *sh) {
-    int64_t b = TILE_FLOATS / (sh->S > 0 ? sh->S : 1);
-    if (b < MIN_BLOCK)
-        b = MIN_BLOCK;
-    if (b > sh->L)
-        b = sh->L;
-    return b < 1 ? 1 : (int)b;
-}
+#include "xf_simd.h"   /* exp, softmax row, blocking; GCC no-trapping-math */
 
 /* One B × S tile plus B row sums (the streaming path's deferred 1/Σ),
  * rounded up to a bound that never decreases as L or S grow: B·S itself
  * wobbles (B = 32768/S rounds down), and callers size one scratch for their
- * longest sequences and reuse it for every shorter call. */
+ * longest sequences and reuse it for every shorter call.  The same bound
+ * covers top-k (same blocks) and local attention (fewer rows, a band of
+ * columns); linear attention's layout (xf_simd.h) depends on E and D and is
+ * taken as a max, monotone in L and S as well. */
 int64_t xf_attention_scratch(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
     int64_t tile = MIN_BLOCK * S > TILE_FLOATS ? MIN_BLOCK * S : TILE_FLOATS;  /* ≥ B·S */
     int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                          /* ≥ B */
     int64_t exact = L * (S + 1);   /* B ≤ L: small calls need no more */
     int64_t n = tile + sums < exact ? tile + sums : exact;
+    int64_t lin = linear_scratch(sh), loc = local_scratch(sh);
+    n = lin > n ? lin : n;
+    n = loc > n ? loc : n;
     return n > 0 ? n : 1;
-}
-
-/* ---- softmax on one row ------------------------------------------------- */
-
-XF_INLINE float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-XF_INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-
-/* e^x, relative error ~2 ulp (Cephes expf), vectorizable; the same helper
- * as in kernels.c.  x is clamped to the normal range. */
-XF_INLINE float exp_approx(float x) {
-    const float magic = 12582912.0f;   /* 1.5 · 2²³ */
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    float t = x * 1.44269504088896341f + magic;
-    float nf = t - magic;                               /* round(x / ln2) */
-    int32_t ni = (int32_t)(f32_bits(t) - f32_bits(magic));
-    float r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    return p * f32_from_bits((uint32_t)(ni + 127) << 23);
-}
-
-/* p[0..n) = exp(p − max p), n ≥ 1; returns Σ.  Unnormalized: the caller
- * divides wherever it is cheaper. */
-XF_CLONES
-static float softmax_exp(float *p, int n) {
-    float mx[LANES];
-    for (int j = 0; j < LANES; j++)
-        mx[j] = p[0];
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            mx[j] = p[i + j] > mx[j] ? p[i + j] : mx[j];
-    float m = mx[0];
-    for (int j = 1; j < LANES; j++)
-        m = mx[j] > m ? mx[j] : m;
-    for (; i < n; i++)
-        m = p[i] > m ? p[i] : m;
-
-    float acc[LANES] = {0};
-    i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            float e = exp_approx(p[i + j] - m);
-            p[i + j] = e;
-            acc[j] += e;
-        }
-    float s = 0.0f;
-    for (int j = 0; j < LANES; j++)
-        s += acc[j];
-    for (; i < n; i++) {
-        p[i] = exp_approx(p[i] - m);
-        s += p[i];
-    }
-    return s;
-}
-
-XF_CLONES
-static void scale(float *x, int n, float c) {
-    for (int i = 0; i < n; i++)
-        x[i] *= c;
 }
 
 /* ---- one block of query rows --------------------------------------------- */

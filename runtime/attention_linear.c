@@ -1,0 +1,178 @@
+/* attention_linear.c — linear and causal-linear attention
+ * (fast-transformers LinearAttention / CausalLinearAttention, Katharopoulos
+ * et al. 2020), feature map φ(x) = elu(x) + 1, eps 1e-6, no temperature.
+ *
+ *   Z_i   = 1 / (φ(q_i) · Σ_j φ(k_j) + eps)
+ *   out_i = Z_i · φ(q_i) · Σ_j φ(k_j) v_jᵀ
+ *
+ * j runs over the visible keys: j < key_len (fast-transformers multiplies the
+ * padding keys' φ(k) by 0) and, causal, j ≤ i.  No visible key gives
+ * out_i = 0 exactly (0 · 1/eps), as in fast-transformers.
+ *
+ * Non-causal, per (sample, head): KV [E, D] = φ(K)ᵀ V and Σ φ(k_j) over the
+ * keys in blocks of 128 (GEMMs with ld = H·E / H·D, heads never copied),
+ * then per block of 128 query rows out = φ(Q) KV (GEMM straight into `out`)
+ * and the normalizers (GEMV), O(L·E·D).
+ *
+ * Causal: the same, chunked along the sequence.  The query block [l0, l0+B)
+ * reads the state of the keys j < l0 (KV, Σφ(k)) with one GEMM, adds its own
+ * diagonal block through a B × B tile φ(Q_b) φ(K_b)ᵀ masked to j ≤ i (two
+ * GEMMs), then folds its keys into the state (one GEMM).  O(L·(E·D + B·(E+D))),
+ * linear in L, every product a GEMM instead of L rank-1 updates.
+ *
+ * `attn` (the implied matrix A[i,j] = Z_i φ(q_i)·φ(k_j), 0 where not visible,
+ * rows summing to den/(den + eps)) is formed only when asked: per query
+ * block, one GEMM per key block straight into attn's rows (ld = S).
+ *
+ * Allocation-free: everything lives in the caller's scratch (layout in
+ * xf_simd.h, linear_scratch).  Thread-safe; threads come from OpenBLAS.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "xf_kernels.h"
+#include "xf_simd.h"
+
+#define LIN_EPS 1e-6f   /* fast-transformers' default eps */
+
+/* dst[rows, E] (packed) = φ(src), src rows `ld` floats apart. */
+XF_CLONES
+static void feature_map(float *dst, const float *src, int rows, int E, int64_t ld) {
+    for (int i = 0; i < rows; i++) {
+        const float *x = src + i * ld;
+        float *y = dst + (int64_t)i * E;
+        for (int e = 0; e < E; e++) {
+            float xe = x[e], ex = exp_approx(xe);   /* both sides: a select, no branch */
+            y[e] = xe > 0.0f ? xe + 1.0f : ex;
+        }
+    }
+}
+
+/* acc[E] += Σ_i x[i, E] (packed rows) */
+XF_CLONES
+static void add_rows(float *acc, const float *x, int rows, int E) {
+    for (int i = 0; i < rows; i++)
+        for (int e = 0; e < E; e++)
+            acc[e] += x[(int64_t)i * E + e];
+}
+
+XF_CLONES
+static float row_sum(const float *x, int n) {
+    float acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            acc[j] += x[i + j];
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++)
+        s += acc[j];
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+/* Rows [l0, l0+rows) of this head's implied matrix, a → attn row l0 (S
+ * floats apart): A[i,j] = z[i] φ(q_i)·φ(k_j) for j < lim(i), 0 elsewhere,
+ * where lim(i) = nvis (non-causal) or min(nvis, l0+i+1) (causal).
+ * phq holds the block's φ(q); phk is a key-block buffer (overwritten). */
+static void implied_rows(float *a, const float *phq, float *phk, const float *kh,
+                         const float *z, const xf_attn_shape *sh, int l0, int rows,
+                         int nvis) {
+    const int E = sh->E, S = sh->S, bk = sh->S < LIN_BLOCK ? sh->S : LIN_BLOCK;
+    const int64_t qs = (int64_t)sh->H * E;
+    for (int s0 = 0; s0 < nvis; s0 += bk) {
+        int kn = nvis - s0 < bk ? nvis - s0 : bk;
+        feature_map(phk, kh + s0 * qs, kn, E, qs);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kn, E,
+                    1.0f, phq, E, phk, E, 0.0f, a + s0, S);
+    }
+    for (int i = 0; i < rows; i++) {
+        float *ai = a + (int64_t)i * S;
+        int lim = sh->causal && l0 + i + 1 < nvis ? l0 + i + 1 : nvis;
+        scale(ai, lim, z[i]);
+        memset(ai + lim, 0, (size_t)(S - lim) * sizeof(float));
+    }
+}
+
+/* out rows (vs apart) *= 1/(den + eps); den becomes that factor (Z). */
+static void normalize(float *o, float *den, int rows, int D, int64_t vs) {
+    for (int i = 0; i < rows; i++) {
+        den[i] = 1.0f / (den[i] + LIN_EPS);
+        scale(o + i * vs, D, den[i]);
+    }
+}
+
+/* out[N,L,H,D] = linear attention of q [N,L,H,E], k [N,S,H,E], v [N,S,H,D];
+ * attn [N,H,L,S] (implied matrix) or NULL; scratch: xf_attention_scratch(sh). */
+void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
+                         const float *v, const xf_attn_shape *sh, float *scratch) {
+    const int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
+    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
+    if (L <= 0 || D <= 0 || E <= 0)
+        return;   /* nothing to compute; E = 0 would be an invalid lda */
+    const int bq = L < LIN_BLOCK ? L : LIN_BLOCK, bk = S < LIN_BLOCK ? S : LIN_BLOCK;
+    float *phq = scratch, *phk = phq + (int64_t)bq * E, *t = phk + (int64_t)bk * E;
+    float *kv = t + (int64_t)bq * bk, *ks = kv + (int64_t)E * D, *den = ks + E;
+
+    for (int n = 0; n < N; n++) {
+        int klen = sh->key_len ? sh->key_len[n] : S;
+        klen = klen < 0 ? 0 : klen > S ? S : klen;
+        for (int h = 0; h < H; h++) {
+            const float *qh = q + (int64_t)n * L * qs + (int64_t)h * E;
+            const float *kh = k + (int64_t)n * S * qs + (int64_t)h * E;
+            const float *vh = v + (int64_t)n * S * vs + (int64_t)h * D;
+            float *oh = out + (int64_t)n * L * vs + (int64_t)h * D;
+            float *ah = attn ? attn + ((int64_t)n * H + h) * L * S : NULL;
+
+            memset(kv, 0, (size_t)E * (size_t)D * sizeof(float));
+            memset(ks, 0, (size_t)E * sizeof(float));
+            if (!sh->causal)   /* the whole state first: every query sees every key */
+                for (int s0 = 0; s0 < klen; s0 += bk) {
+                    int kn = klen - s0 < bk ? klen - s0 : bk;
+                    feature_map(phk, kh + s0 * qs, kn, E, qs);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
+                                1.0f, phk, E, vh + s0 * vs, vs, 1.0f, kv, D);
+                    add_rows(ks, phk, kn, E);
+                }
+
+            for (int l0 = 0; l0 < L; l0 += bq) {
+                int rows = L - l0 < bq ? L - l0 : bq;
+                float *ob = oh + l0 * vs;
+                feature_map(phq, qh + l0 * qs, rows, E, qs);
+                /* non-causal: all keys; causal: the keys before l0 */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, E,
+                            1.0f, phq, E, kv, D, 0.0f, ob, vs);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, E, 1.0f, phq, E, ks, 1,
+                            0.0f, den, 1);
+
+                /* causal: the block's own keys j in [l0, l0+kn), visible when j ≤ i */
+                int kn = sh->causal ? (klen < l0 + rows ? klen : l0 + rows) - l0 : 0;
+                if (kn > 0) {
+                    const float *vb = vh + l0 * vs;
+                    feature_map(phk, kh + l0 * qs, kn, E, qs);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kn, E,
+                                1.0f, phq, E, phk, E, 0.0f, t, kn);
+                    for (int i = 0; i < rows; i++) {
+                        float *ti = t + (int64_t)i * kn;
+                        int lim = i + 1 < kn ? i + 1 : kn;
+                        memset(ti + lim, 0, (size_t)(kn - lim) * sizeof(float));
+                        den[i] += row_sum(ti, lim);
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, kn,
+                                1.0f, t, kn, vb, vs, 1.0f, ob, vs);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
+                                1.0f, phk, E, vb, vs, 1.0f, kv, D);
+                    add_rows(ks, phk, kn, E);
+                }
+                normalize(ob, den, rows, D, vs);
+
+                if (ah) {
+                    int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
+                    implied_rows(ah + (int64_t)l0 * S, phq, phk, kh, den, sh, l0, rows, nvis);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+/* xf_simd.h — private helpers shared by the attention kernels
+ * (attention.c, attention_linear.c, attention_local.c, attention_topk.c).
+ * Not installed, not part of the runtime's API.
+ *
+ * Including it changes how the rest of the including file is compiled:
+ * GCC's no-trapping-math, without which GCC keeps the compares of a clamp or
+ * a select as branches (an ordered compare may raise FE_INVALID) and
+ * vectorizes none of the loops; the runtime never reads floating-point
+ * exception flags.  Include it before any function definition.
+ */
+#ifndef XF_SIMD_H
+#define XF_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "xf_kernels.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define XF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define XF_CLONES
+#endif
+#define XF_INLINE static inline __attribute__((always_inline))
+
+enum { LANES = 16 };         /* accumulators per reduction: one AVX-512 vector */
+
+/* ---- attention blocking (full and top-k; xf_attention_scratch bounds it) -- */
+
+enum { MIN_BLOCK = 128 };    /* query rows per GEMM at least: OpenBLAS repacks all
+                                of K and V for every GEMM, so M must amortize it
+                                (64 → 128 rows: -15% at seq 4096) */
+enum { TILE_FLOATS = 32768 };/* grow the block to this many scores (128 KiB) */
+
+/* Query rows per block: MIN_BLOCK, or more while the tile stays ~L2-sized,
+ * so short sequences (S ≤ 512) run one GEMM pair per head. */
+static inline int block_rows(const xf_attn_shape *sh) {
+    int64_t b = TILE_FLOATS / (sh->S > 0 ? sh->S : 1);
+    if (b < MIN_BLOCK)
+        b = MIN_BLOCK;
+    if (b > sh->L)
+        b = sh->L;
+    return b < 1 ? 1 : (int)b;
+}
+
+/* ---- local attention (attention_local.c) --------------------------------- */
+
+/* Query rows per block: about one window, so the B × (B + W − 1) tile the
+ * block scores is at least half band; 32 rows at least to amortize the GEMM
+ * calls, 128 at most (then the tile is a full-attention tile). */
+static inline int local_block_rows(const xf_attn_shape *sh) {
+    int b = sh->local_context < 32 ? 32 : sh->local_context > MIN_BLOCK ? MIN_BLOCK
+                                                                        : sh->local_context;
+    b = b > sh->L ? sh->L : b;
+    return b < 1 ? 1 : b;
+}
+
+/* Tile of B rows × (keys the block can see: B + W − 1, at most S) plus B row
+ * sums.  Never above xf_attention_scratch's full-attention bound (B ≤ 128,
+ * columns ≤ S), kept explicit anyway. */
+static inline int64_t local_scratch(const xf_attn_shape *sh) {
+    int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
+    int64_t rows = L > 0 ? local_block_rows(sh) : 0;
+    int64_t cols = rows + (int64_t)sh->local_context - 1;
+    cols = cols > S ? S : cols < 0 ? 0 : cols;
+    return rows * cols + rows;
+}
+
+/* ---- linear attention (attention_linear.c) ------------------------------- */
+
+enum { LIN_BLOCK = 128 };    /* query rows / keys per GEMM */
+
+/* Scratch layout of xf_linear_attention, Bq = min(L, 128), Bk = min(S, 128):
+ *   phq [Bq, E]   φ(q) of one block of query rows, packed
+ *   phk [Bk, E]   φ(k) of one block of keys, packed
+ *   t   [Bq, Bk]  causal: φ(q)·φ(k)ᵀ inside the diagonal block
+ *   kv  [E, D]    Σ φ(k_j) v_jᵀ (causal: over the keys before the block)
+ *   ks  [E]       Σ φ(k_j)
+ *   den [Bq]      φ(q_i)·Σ φ(k_j) per row
+ * Monotone in L and S: both block sizes only grow with them. */
+static inline int64_t linear_scratch(const xf_attn_shape *sh) {
+    int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
+    int64_t E = sh->E > 0 ? sh->E : 0, D = sh->D > 0 ? sh->D : 0;
+    int64_t bq = L < LIN_BLOCK ? L : LIN_BLOCK, bk = S < LIN_BLOCK ? S : LIN_BLOCK;
+    return bq * E + bk * E + bq * bk + E * D + E + bq;
+}
+
+/* ---- exp and softmax on one row ------------------------------------------ */
+
+XF_INLINE float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+XF_INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* e^x, relative error ~2 ulp (Cephes expf), vectorizable; the same helper
+ * as in kernels.c.  x is clamped to the normal range. */
+XF_INLINE float exp_approx(float x) {
+    const float magic = 12582912.0f;   /* 1.5 · 2²³ */
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float t = x * 1.44269504088896341f + magic;
+    float nf = t - magic;                               /* round(x / ln2) */
+    int32_t ni = (int32_t)(f32_bits(t) - f32_bits(magic));
+    float r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return p * f32_from_bits((uint32_t)(ni + 127) << 23);
+}
+
+/* p[0..n) = exp(p − max p), n ≥ 1; returns Σ.  Unnormalized: the caller
+ * divides wherever it is cheaper. */
+XF_CLONES
+static inline float softmax_exp(float *p, int n) {
+    float mx[LANES];
+    for (int j = 0; j < LANES; j++)
+        mx[j] = p[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            mx[j] = p[i + j] > mx[j] ? p[i + j] : mx[j];
+    float m = mx[0];
+    for (int j = 1; j < LANES; j++)
+        m = mx[j] > m ? mx[j] : m;
+    for (; i < n; i++)
+        m = p[i] > m ? p[i] : m;
+
+    float acc[LANES] = {0};
+    i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float e = exp_approx(p[i + j] - m);
+            p[i + j] = e;
+            acc[j] += e;
+        }
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++)
+        s += acc[j];
+    for (; i < n; i++) {
+        p[i] = exp_approx(p[i] - m);
+        s += p[i];
+    }
+    return s;
+}
+
+XF_CLONES
+static inline void scale(float *x, int n, float c) {
+    for (int i = 0; i < n; i++)
+        x[i] *= c;
+}
+
+#endif /* XF_SIMD_H */

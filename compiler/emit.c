@@ -658,6 +658,12 @@ static void load_line(StrBuf *b, const char *dst, const char *tensor, int rank, 
         sb_printf(b, "    TENSOR(%s, \"%s\", 2, %lld, %lld);\n", dst, tensor, d0, d1);
 }
 
+/* A [rows, cols] weight (or its rows [row0, row0 + n)) stored transposed. */
+static void load_weight(StrBuf *b, const char *dst, const char *tensor, long long rows, long long cols,
+                        long long row0, long long n) {
+    sb_printf(b, "    WEIGHT(%s, \"%s\", %lld, %lld, %lld, %lld);\n", dst, tensor, rows, cols, row0, n);
+}
+
 /* The tensors of one attention module under `wprefix` into `dst`. */
 static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char *dst,
                            const char *wprefix) {
@@ -667,18 +673,19 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
     if (m->weights == WEIGHTS_TORCH) {
         /* packed in_proj: rows [0, D) queries, [D, 2D) keys, [2D, 3D) values */
         snprintf(t, sizeof t, "%s.in_proj_weight", wprefix);
-        snprintf(lhs, sizeof lhs, "%s.q_w", dst);
-        load_line(b, lhs, t, 2, 3 * HE, d.D);
+        static const char *const fld[] = {"q", "k", "v"};
+        for (int j = 0; j < 3; j++) {
+            snprintf(lhs, sizeof lhs, "%s.%s_w", dst, fld[j]);
+            load_weight(b, lhs, t, 2 * HE + HDV, d.D, j * HE, j < 2 ? HE : HDV);
+        }
         snprintf(t, sizeof t, "%s.in_proj_bias", wprefix);
         snprintf(lhs, sizeof lhs, "%s.q_b", dst);
-        load_line(b, lhs, t, 1, 3 * HE, 0);
-        sb_printf(b, "    %s.k_w = %s.q_w + %lld;\n    %s.v_w = %s.q_w + %lld;\n", dst, dst,
-                  HE * d.D, dst, dst, 2 * HE * d.D);
+        load_line(b, lhs, t, 1, 2 * HE + HDV, 0);
         sb_printf(b, "    %s.k_b = %s.q_b + %lld;\n    %s.v_b = %s.q_b + %lld;\n", dst, dst, HE, dst,
                   dst, 2 * HE);
         snprintf(t, sizeof t, "%s.out_proj.weight", wprefix);
         snprintf(lhs, sizeof lhs, "%s.o_w", dst);
-        load_line(b, lhs, t, 2, d.D, HDV);
+        load_weight(b, lhs, t, d.D, HDV, 0, d.D);
         snprintf(t, sizeof t, "%s.out_proj.bias", wprefix);
         snprintf(lhs, sizeof lhs, "%s.o_b", dst);
         load_line(b, lhs, t, 1, d.D, 0);
@@ -691,7 +698,7 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
         long long cols = j < 3 ? d.D : HDV;
         snprintf(t, sizeof t, "%s.%s_projection.weight", wprefix, proj[j]);
         snprintf(lhs, sizeof lhs, "%s.%s_w", dst, fld[j]);
-        load_line(b, lhs, t, 2, rows, cols);
+        load_weight(b, lhs, t, rows, cols, 0, rows);
         snprintf(t, sizeof t, "%s.%s_projection.bias", wprefix, proj[j]);
         snprintf(lhs, sizeof lhs, "%s.%s_b", dst, fld[j]);
         load_line(b, lhs, t, 1, rows, 0);
@@ -727,13 +734,13 @@ static void emit_load_stack(StrBuf *b, const Model *m, int stack) {
         }
         snprintf(t, sizeof t, "%slayers.%d.linear1.weight", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].ff.w1", stack_field(m, stack), i);
-        load_line(b, dst, t, 2, d.F, d.D);
+        load_weight(b, dst, t, d.F, d.D, 0, d.F);
         snprintf(t, sizeof t, "%slayers.%d.linear1.bias", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].ff.b1", stack_field(m, stack), i);
         load_line(b, dst, t, 1, d.F, 0);
         snprintf(t, sizeof t, "%slayers.%d.linear2.weight", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].ff.w2", stack_field(m, stack), i);
-        load_line(b, dst, t, 2, d.D, d.F);
+        load_weight(b, dst, t, d.D, d.F, 0, d.D);
         snprintf(t, sizeof t, "%slayers.%d.linear2.bias", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].ff.b2", stack_field(m, stack), i);
         load_line(b, dst, t, 1, d.D, 0);
@@ -1072,7 +1079,8 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     kv_set(&mk, "name", name);
     kv_set(&mk, "version", XFC_VERSION);
     main_kind_holes(&mk, m, name);
-    kv_int(&mk, "check_finite_default", p->profile != PROFILE_RELEASE);
+    /* on where something is instrumented: a listener-free debug build is a release build */
+    kv_int(&mk, "check_finite_default", handlers);
     /* a build without dispatch points must not pull the handlers in */
     kv_set(&mk, "handlers_include", handlers ? "#include \"xf_handlers.h\"\n" : "");
     kv_set(&mk, "set_events_dir", handlers ? "    xf_set_events_dir(events_dir);\n"

@@ -11,8 +11,10 @@
  * No kernel allocates.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cblas.h>
 
@@ -33,13 +35,34 @@
 
 enum { LANES = 16 };  /* accumulators per reduction: one AVX-512 vector */
 
-/* ---- y = x wᵀ + b ------------------------------------------------------- */
+/* ---- y = x w + b ------------------------------------------------------- */
 
-/* y[n,out] = x[n,in] · w[out,in]ᵀ + b[out]
+/* OpenBLAS packs both operands of every sgemm call, which for few rows costs
+ * more than the product itself (the weights are re-packed each call).  Its
+ * AVX-512 builds also have "small matrix" kernels that skip packing, taken
+ * only for row-major NN calls of M·N·K <= 100³: so for few rows, the product
+ * is cut into column chunks that fit that limit.  Elsewhere (other kernels,
+ * many rows) one ordinary call does the whole product. */
+enum { SMALL_MNK = 1000000, SMALL_MAX_CHUNK = 128 };
+
+static _Atomic int small_kernels = -1;   /* 1 when OpenBLAS runs its AVX-512 kernels */
+
+static int have_small_kernels(void) {
+    int v = atomic_load_explicit(&small_kernels, memory_order_relaxed);
+    if (v < 0) {
+        const char *core = openblas_get_corename();
+        v = core && (!strcasecmp(core, "skylakex") || !strcasecmp(core, "cooperlake") ||
+                     !strcasecmp(core, "sapphirerapids"));
+        atomic_store_explicit(&small_kernels, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+/* y[n,out] = x[n,in] · wt[in,out] + b[out]   (wt = torch's weightᵀ)
  * The bias is copied into y first and the GEMM accumulates onto it
  * (beta = 1): OpenBLAS would otherwise spend a pass zeroing C for beta = 0,
  * so the bias costs nothing extra. */
-void xf_linear(float *y, const float *x, const float *w, const float *b,
+void xf_linear(float *y, const float *x, const float *wt, const float *b,
                int n, int in, int out) {
     if (n <= 0 || out <= 0)
         return;
@@ -51,8 +74,19 @@ void xf_linear(float *y, const float *x, const float *w, const float *b,
         memset(y, 0, (size_t)n * row);
     if (in <= 0)
         return;   /* lda would be 0: BLAS rejects it */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in,
-                1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
+    const float beta = b ? 1.0f : 0.0f;
+    int64_t chunk = SMALL_MNK / ((int64_t)n * in);
+    if (chunk >= 16 && chunk < out && have_small_kernels()) {
+        chunk = chunk > SMALL_MAX_CHUNK ? SMALL_MAX_CHUNK : chunk & ~(int64_t)15;
+        for (int64_t c = 0; c < out; c += chunk) {
+            int w = (int)(out - c < chunk ? out - c : chunk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, w, in,
+                        1.0f, x, in, wt + c, out, beta, y + c, out);
+        }
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in,
+                1.0f, x, in, wt, out, beta, y, out);
 }
 
 /* ---- layernorm ---------------------------------------------------------- */

@@ -44,6 +44,8 @@ typedef struct {
     int64_t numel;
     uint64_t begin, end;   /* byte range within the data section */
     float *owned;          /* converted (or realigned) copy, after the first get */
+    float **panels;        /* [n_panels] transposed row ranges (xf_weights_get_t) */
+    int n_panels;
     int used;              /* asked for by get() */
 } tensor;
 
@@ -335,6 +337,9 @@ void xf_weights_close(xf_weights *w) {
     for (int i = 0; i < w->nt; i++) {
         free(w->t[i].name);
         free(w->t[i].owned);
+        for (int p = 0; p < w->t[i].n_panels; p++)
+            free(w->t[i].panels[p]);
+        free(w->t[i].panels);
     }
     free(w->t);
     free(w->by_name);
@@ -436,6 +441,39 @@ const float *xf_weights_get(xf_weights *w, const char *name, int rank,
     if (t->dt == DT_F32 && (uintptr_t)src % sizeof(float) == 0)
         return (const float *)src;
     return materialize(t, src, w->file, err) == 0 ? t->owned : NULL;
+}
+
+const float *xf_weights_get_t(xf_weights *w, const char *name, int64_t rows, int64_t cols,
+                              int64_t row0, int64_t nrows, xf_error *err) {
+    const int64_t shape[2] = {rows, cols};
+    const float *src = xf_weights_get(w, name, 2, shape, err);
+    if (!src)
+        return NULL;
+    if (row0 < 0 || nrows < 1 || row0 + nrows > rows) {
+        xf_fail(err, "%s: tensor %s: rows %lld..%lld outside [0, %lld)", w->file, name,
+                (long long)row0, (long long)(row0 + nrows), (long long)rows);
+        return NULL;
+    }
+    tensor *t = find(w, name);
+    float **panels = realloc(t->panels, sizeof *panels * (size_t)(t->n_panels + 1));
+    float *dst = malloc(sizeof(float) * (size_t)(nrows * cols));
+    if (!panels || !dst) {
+        free(dst);
+        if (panels)
+            t->panels = panels;
+        xf_fail(err, "%s: tensor %s: out of memory", w->file, name);
+        return NULL;
+    }
+    t->panels = panels;
+    t->panels[t->n_panels++] = dst;
+    /* dst[c, r] = src[row0 + r, c], in tiles so both sides stay in cache */
+    enum { TILE = 32 };
+    for (int64_t r0 = 0; r0 < nrows; r0 += TILE)
+        for (int64_t c0 = 0; c0 < cols; c0 += TILE)
+            for (int64_t r = r0; r < r0 + TILE && r < nrows; r++)
+                for (int64_t c = c0; c < c0 + TILE && c < cols; c++)
+                    dst[c * nrows + r] = src[(row0 + r) * cols + c];
+    return dst;
 }
 
 int xf_weights_check_all_used(const xf_weights *w, xf_error *err) {

@@ -30,6 +30,12 @@ xf_weights *xf_weights_from_memory(const void *bytes, size_t len,
 const float *xf_weights_get(xf_weights *w, const char *tensor, int rank,
                             const int64_t *shape, xf_error *err);
 
+/* Rows [row0, row0 + nrows) of the 2-D tensor `tensor` (checked to be
+ * [rows, cols]) transposed to [cols, nrows] float32, owned by w: the layout
+ * xf_linear wants (see there).  Torch's packed in_proj is sliced this way. */
+const float *xf_weights_get_t(xf_weights *w, const char *tensor, int64_t rows, int64_t cols,
+                              int64_t row0, int64_t nrows, xf_error *err);
+
 /* After all gets: fails naming the first tensor of the file never asked
  * for (the weights of a different model, or a layer too many). */
 int xf_weights_check_all_used(const xf_weights *w, xf_error *err);

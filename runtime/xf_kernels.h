@@ -9,8 +9,10 @@
 
 #include <stdint.h>
 
-/* y[n,out] = x[n,in] · w[out,in]ᵀ + b[out]   (torch nn.Linear; b may be NULL) */
-void xf_linear(float *y, const float *x, const float *w, const float *b,
+/* y[n,out] = x[n,in] · wt[in,out] + b[out]   (torch nn.Linear with its weight
+ * transposed once at load, xf_weights_get_t: few-row products then run
+ * without re-packing the weights; b may be NULL) */
+void xf_linear(float *y, const float *x, const float *wt, const float *b,
                int n, int in, int out);
 
 /* y[n,d] = LayerNorm(x[n,d]) · g + b over the last dim; y may alias x */

@@ -9,12 +9,13 @@
 #include "xfrt.h"
 
 /* One attention module (torch MultiheadAttention / fast-transformers
- * AttentionLayer); for torch weights q/k/v point into the packed in_proj. */
+ * AttentionLayer).  Every weight is stored transposed ([in, out], see
+ * xf_linear); biases of torch's packed in_proj point into it. */
 typedef struct {
-    const float *q_w, *q_b;   /* [H*E, D], [H*E]   query projection */
-    const float *k_w, *k_b;   /* [H*E, D], [H*E]   key projection */
-    const float *v_w, *v_b;   /* [H*Dv, D], [H*Dv] value projection */
-    const float *o_w, *o_b;   /* [D, H*Dv], [D]    out projection */
+    const float *q_w, *q_b;   /* [D, H*E], [H*E]   query projection */
+    const float *k_w, *k_b;   /* [D, H*E], [H*E]   key projection */
+    const float *v_w, *v_b;   /* [D, H*Dv], [H*Dv] value projection */
+    const float *o_w, *o_b;   /* [H*Dv, D], [D]    out projection */
 } xf_attn_weights;
 
 typedef struct {
@@ -22,8 +23,8 @@ typedef struct {
 } xf_norm_weights;
 
 typedef struct {
-    const float *w1, *b1;     /* [F, D], [F]  linear1 */
-    const float *w2, *b2;     /* [D, F], [D]  linear2 */
+    const float *w1, *b1;     /* [D, F], [F]  linear1 (transposed) */
+    const float *w2, *b2;     /* [F, D], [D]  linear2 (transposed) */
 } xf_ff_weights;
 
 /* One encoder or decoder layer (cross and norm3: decoder only). */

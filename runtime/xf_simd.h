@@ -71,7 +71,7 @@ static inline int64_t local_scratch(const xf_attn_shape *sh) {
 
 /* ---- linear attention (attention_linear.c) ------------------------------- */
 
-enum { LIN_BLOCK = 128 };    /* query rows / keys per GEMM */
+enum { LIN_BLOCK = 32 };    /* query rows / keys per GEMM */
 
 /* Scratch layout of xf_linear_attention, Bq = min(L, 128), Bk = min(S, 128):
  *   phq [Bq, E]   φ(q) of one block of query rows, packed

@@ -37,7 +37,7 @@ static void naive_linear(double *y, const float *x, const float *w, const float 
         for (int o = 0; o < out; o++) {
             double s = b ? b[o] : 0.0;
             for (int k = 0; k < in; k++)
-                s += (double)x[i * in + k] * w[o * in + k];
+                s += (double)x[i * in + k] * w[k * out + o];   /* w is [in, out] */
             y[i * out + o] = s;
         }
 }
@@ -67,6 +67,14 @@ Test(linear, odd_sizes_with_bias) {
 
 Test(linear, model_sized) {
     check_linear(100, 256, 768, 1);
+}
+
+/* few rows: the product goes to OpenBLAS in column chunks (its small-matrix
+ * kernels), including a last chunk narrower than the others */
+Test(linear, few_rows_in_chunks) {
+    check_linear(16, 256, 768, 1);
+    check_linear(1, 1024, 300, 1);
+    check_linear(3, 200, 1000, 0);
 }
 
 Test(linear, empty_input_dim_gives_bias) {

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""train.py — trains a small torch nn.Transformer to reverse sequences of digits,
+and exports it for xfc.
+
+    /usr/bin/python3 examples/trained/train.py      # a few minutes on one CPU core
+
+The task has structure you can see: to write output position t the decoder must
+read source position L-1-t, so the decoder's cross-attention is an anti-diagonal.
+
+The tokens' embedding and positional encoding stay in Python (xfc compiles the
+transformer, not the embedding tables): the xfc model takes the *embedded*
+source and target sequences [batch, L, d_model] and returns the decoder's output
+[batch, L, d_model]; a linear layer (`head.npy`, applied by decode.c) maps it to
+token scores.  Training uses teacher forcing: the decoder reads BOS followed by
+the reversed sequence shifted right, under a causal mask.
+
+Writes, next to this script:
+  weights.safetensors  the nn.Transformer's weights (scripts/export_torch.py)
+  reverse.xf           its spec (export_torch.py) + listeners drawing attention
+  src.npy, tgt.npy     embedded source / decoder input of 4 example sequences
+  expected.npy         PyTorch's output on them (decoder output, [4, L, d_model])
+  tokens.npy           [4, 2, L] the example source tokens and their reversal (as float32)
+  head.npy             [V, d_model + 1] the output layer (weight | bias) for decode.c
+"""
+
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+import export_torch  # noqa: E402
+
+L = 10            # sequence length
+DIGITS = 10       # tokens 1..10 are the digits 0..9
+BOS = 0           # token 0 starts the decoder's input
+V = DIGITS + 1
+D_MODEL, HEADS, FF, LAYERS = 64, 4, 128, 2
+
+
+def positional_encoding(length, d):
+    """The sinusoidal encoding of "Attention is all you need"."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+    pe = torch.zeros(length, d)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)
+    return pe
+
+
+class Reverser(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(V, D_MODEL)
+        self.register_buffer("pe", positional_encoding(L, D_MODEL))
+        self.transformer = nn.Transformer(D_MODEL, HEADS, LAYERS, LAYERS, FF, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(D_MODEL, V)
+        self.register_buffer("causal", self.transformer.generate_square_subsequent_mask(L))
+
+    def embedded(self, tokens):
+        """What the xfc model takes: token embedding × sqrt(d) + position."""
+        return self.embed(tokens) * math.sqrt(D_MODEL) + self.pe[: tokens.shape[1]]
+
+    def decode(self, src, tgt_in):
+        """The nn.Transformer part, the one xfc compiles: [N, L, D] → [N, L, D]."""
+        return self.transformer(self.embedded(src), self.embedded(tgt_in), tgt_mask=self.causal)
+
+    def forward(self, src, tgt_in):
+        return self.head(self.decode(src, tgt_in))
+
+
+def batch(n, gen):
+    src = torch.randint(1, V, (n, L), generator=gen)
+    out = src.flip(1)                                           # the reversal
+    tgt_in = torch.cat([torch.full((n, 1), BOS), out[:, :-1]], 1)   # shifted right
+    return src, tgt_in, out
+
+
+def main():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(1)
+    model = Reverser()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    steps = 3000
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+    t0 = time.time()
+    for step in range(1, steps + 1):
+        src, tgt_in, out = batch(64, gen)
+        logits = model(src, tgt_in)
+        loss = loss_fn(logits.reshape(-1, V), out.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 250 == 0:
+            acc = (logits.argmax(-1) == out).float().mean().item()
+            print(f"step {step:5d}  loss {loss.item():.4f}  token accuracy {acc:.3f}  ({time.time() - t0:.0f} s)")
+
+    model.eval()
+    with torch.no_grad():
+        src, tgt_in, out = batch(1000, torch.Generator().manual_seed(2))
+        acc = (model(src, tgt_in).argmax(-1) == out).float().mean().item()
+        print(f"held-out token accuracy (teacher forcing): {acc:.4f}")
+
+        # four examples, the first one easy to read
+        ex = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                           [4, 2, 9, 9, 1, 7, 3, 3, 8, 5],
+                           [10, 10, 1, 1, 5, 5, 2, 2, 6, 6],
+                           [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]])
+        ex_out = ex.flip(1)
+        ex_in = torch.cat([torch.full((4, 1), BOS), ex_out[:, :-1]], 1)
+        src_emb, tgt_emb = model.embedded(ex), model.embedded(ex_in)
+        expected = model.transformer(src_emb, tgt_emb, tgt_mask=model.causal)
+        pred = model.head(expected).argmax(-1)
+        print("example predictions == reversal:", bool((pred == ex_out).all()))
+
+    def save(name, t):
+        np.save(os.path.join(HERE, name), np.ascontiguousarray(t.detach().numpy().astype(np.float32)))
+
+    save("src.npy", src_emb)
+    save("tgt.npy", tgt_emb)
+    save("expected.npy", expected)
+    save("tokens.npy", torch.stack([ex, ex_out], 1).float())
+    save("head.npy", torch.cat([model.head.weight, model.head.bias[:, None]], 1))
+
+    listeners = [
+        '# the decoder\'s cross-attention: output position t reads source position L-1-t',
+        'AttentionEvent & layer_name_contains("cross_attention") -> '
+        'figure("cross_attention.png", head = 0, sample = 0, cols = 2)',
+        'AttentionEvent & layer_name_contains("cross_attention") -> '
+        'heatmap("cross_attention/{source}.png", head = all, sample = 0)',
+        '# the encoder\'s self-attention',
+        'AttentionEvent & within(encoder) -> figure("encoder_attention.png", head = 0, sample = 0, cols = 2)',
+        'AttentionEvent & within(encoder) -> heatmap("encoder_attention/{source}.png", head = all, sample = 0)',
+    ]
+    kind, _, nbytes, _ = export_torch.export_module(
+        model.transformer, "reverse", os.path.join(HERE, "weights.safetensors"), os.path.join(HERE, "reverse.xf"),
+        causal=True, listeners=[], source="examples/trained/train.py (nn.Transformer, reversal task)")
+    # listeners: comments stay comments, the rest become `listen` lines
+    with open(os.path.join(HERE, "reverse.xf"), "a") as f:
+        f.write("\n")
+        for l in listeners:
+            f.write((l if l.startswith("#") else "listen " + l) + "\n")
+    print(f"wrote weights.safetensors ({nbytes / 1024:.0f} KiB), reverse.xf ({kind}), src.npy, tgt.npy, "
+          f"expected.npy, tokens.npy, head.npy in {HERE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+/* attention_local.c — local (banded) softmax attention, fast-transformers
+ * LocalAttention.
+ *
+ * Which keys a query sees.  LocalAttention's docstring says "Q_i can only
+ * attend to K_j if |i-j| < local_context/2"; its code (local_product_cpu.cpp,
+ * local_dot_product, and the CUDA kernel's `k = s - l + local_context/2`,
+ * kept when 0 <= k < local_context) does
+ *
+ *     int start = std::max(0, l-local_context/2);
+ *     int end = std::min(n_keys, l+(local_context+1)/2);
+ *     for (int s=start, k=kstart; s<end; k++, s++) ... dot(q_l, k_s) + ama[l][s]
+ *
+ * i.e. i − ⌊W/2⌋ ≤ j < i + ⌈W/2⌉ with W = local_context: exactly W keys.
+ * For odd W that is the docstring's |i − j| < W/2; for even W it also
+ * includes j = i − W/2 (one more key before than after).  We follow the code.
+ * Then key lengths (end ≤ n_keys) and the causal mask (j ≤ i; fast-
+ * transformers adds it as −1e24, which softmax turns into an exact 0), then
+ * softmax(temp · scores) over the band.  Entries outside the band are 0 in
+ * `attn`.
+ *
+ * One difference, on purpose: fast-transformers fills the band with −1e24, so
+ * a query with no visible key at all (only possible past the key length or
+ * past S) gets uniform weights 1/W over its band, including padding keys.
+ * Here such a row is 0, like xf_attention's.  Rows < key_len always see
+ * themselves, so valid rows are unaffected.
+ *
+ * Algorithm: like attention.c, queries in blocks of B rows (B ≈ W, 32..128);
+ * a block sees at most the B + W − 1 keys [l0 − ⌊W/2⌋, l0 + B − 1 + ⌈W/2⌉), so
+ * one GEMM scores that B × (B + W − 1) tile, each row is softmaxed over its own
+ * window inside it (zeros around), and a second GEMM multiplies by those rows
+ * of V straight into `out`.  Never L × S: the tile is at most half wasted
+ * and bounded by B·(B + W − 1), whatever L.  When `attn` is given the tile is
+ * attn's own sub-block (ld = S) and the rest of each row is zeroed.
+ *
+ * Allocation-free (scratch: local_scratch in xf_simd.h ≤ xf_attention_scratch).
+ * Thread-safe; threads come from OpenBLAS.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "xf_kernels.h"
+#include "xf_simd.h"
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Rows with no visible key: zero output, zero attention rows. */
+static void zero_rows(float *o, float *a, const xf_attn_shape *sh, int rows) {
+    const int64_t vs = (int64_t)sh->H * sh->D;
+    for (int i = 0; i < rows; i++)
+        memset(o + i * vs, 0, (size_t)sh->D * sizeof(float));
+    if (a)
+        memset(a, 0, (size_t)rows * (size_t)sh->S * sizeof(float));
+}
+
+/* out[N,L,H,D] = softmax over the band (plus masks) of temp · q kᵀ, times v;
+ * attn [N,H,L,S] or NULL; scratch: xf_attention_scratch(sh) floats. */
+void xf_local_attention(float *out, float *attn, const float *q, const float *k,
+                        const float *v, const xf_attn_shape *sh, float *scratch) {
+    const int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
+    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
+    if (L <= 0 || D <= 0 || E <= 0)
+        return;   /* nothing to compute; E = 0 would be an invalid lda */
+    const int B = local_block_rows(sh);
+    const int64_t W = sh->local_context;
+    const int64_t before = W / 2, after = (W + 1) / 2;   /* keys [i − before, i + after) */
+    float *inv = scratch + local_scratch(sh) - B;        /* after the B × cols tile */
+
+    for (int n = 0; n < N; n++) {
+        int klen = sh->key_len ? sh->key_len[n] : S;
+        klen = klen < 0 ? 0 : klen > S ? S : klen;
+        for (int h = 0; h < H; h++) {
+            const float *qh = q + (int64_t)n * L * qs + (int64_t)h * E;
+            const float *kh = k + (int64_t)n * S * qs + (int64_t)h * E;
+            const float *vh = v + (int64_t)n * S * vs + (int64_t)h * D;
+            float *oh = out + (int64_t)n * L * vs + (int64_t)h * D;
+            float *ah = attn ? attn + ((int64_t)n * H + h) * L * S : NULL;
+            for (int l0 = 0; l0 < L; l0 += B) {
+                int rows = L - l0 < B ? L - l0 : B;
+                float *ob = oh + l0 * vs, *ab = ah ? ah + (int64_t)l0 * S : NULL;
+                /* keys any row of the block sees: [lo, hi) */
+                int64_t lo = max64(0, l0 - before);
+                int64_t hi = min64(klen, (int64_t)l0 + rows - 1 + after);
+                if (sh->causal)
+                    hi = min64(hi, (int64_t)l0 + rows);
+                if (W <= 0 || hi <= lo) {
+                    zero_rows(ob, ab, sh, rows);
+                    continue;
+                }
+                const int cols = (int)(hi - lo);
+                float *p = ab ? ab + lo : scratch;
+                const int ldp = ab ? S : cols;
+
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, E,
+                            sh->temp, qh + l0 * qs, qs, kh + lo * qs, qs, 0.0f, p, ldp);
+
+                for (int i = 0; i < rows; i++) {
+                    int64_t l = (int64_t)l0 + i;
+                    float *pi = p + (int64_t)i * ldp;
+                    /* this row's window inside the tile: [a, b) */
+                    int64_t a = max64(lo, l - before) - lo;
+                    int64_t b = min64(hi, l + after);
+                    if (sh->causal)
+                        b = min64(b, l + 1);
+                    b -= lo;
+                    if (b <= a) {   /* no visible key: a zero row */
+                        memset(pi, 0, (size_t)cols * sizeof(float));
+                        if (!ab)
+                            inv[i] = 0.0f;
+                    } else {
+                        float s = softmax_exp(pi + a, (int)(b - a));
+                        memset(pi, 0, (size_t)a * sizeof(float));
+                        memset(pi + b, 0, (size_t)(cols - b) * sizeof(float));
+                        if (ab)
+                            scale(pi + a, (int)(b - a), 1.0f / s);
+                        else
+                            inv[i] = 1.0f / s;   /* applied to D outputs instead */
+                    }
+                    if (ab) {   /* the rest of attn's row, outside the tile */
+                        memset(ab + (int64_t)i * S, 0, (size_t)lo * sizeof(float));
+                        memset(pi + cols, 0, (size_t)(S - hi) * sizeof(float));
+                    }
+                }
+
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, cols,
+                            1.0f, p, ldp, vh + lo * vs, vs, 0.0f, ob, vs);
+                if (!ab)
+                    for (int i = 0; i < rows; i++)
+                        scale(ob + i * vs, D, inv[i]);
+            }
+        }
+    }
+}

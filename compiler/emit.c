@@ -633,6 +633,7 @@ static void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char 
     kv_int(&k, "HE", (long long)d.H * d.E);
     kv_int(&k, "HDV", (long long)d.H * d.DV);
     kv_set(&k, "act", s->activation == ACT_GELU ? "gelu" : "relu");
+    kv_set(&k, "ACT", s->activation == ACT_GELU ? "XF_GELU" : "XF_RELU");
     kv_take(&k, "eps", c_float(s->layer_norm_eps));
     kv_take(&k, "self_attention", emit_module(p, s, stack, i, SLOT_SELF, self));
     kv_take(&k, "after", emit_intermediate(p, s, stack, i));

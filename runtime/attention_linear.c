@@ -10,9 +10,10 @@
  * out_i = 0 exactly (0 · 1/eps), as in fast-transformers.
  *
  * Non-causal, per (sample, head): KV [E, D] = φ(K)ᵀ V and Σ φ(k_j) over the
- * keys in blocks of 128 (GEMMs with ld = H·E / H·D, heads never copied),
- * then per block of 128 query rows out = φ(Q) KV (GEMM straight into `out`)
- * and the normalizers (GEMV), O(L·E·D).
+ * keys in blocks of B = 32 (GEMMs with ld = H·E / H·D, heads never copied;
+ * φ is applied into a packed B × E buffer), then per block of B query rows
+ * out = φ(Q) KV (GEMM straight into `out`) and the normalizers (GEMV),
+ * O(L·E·D).
  *
  * Causal: the same, chunked along the sequence.  The query block [l0, l0+B)
  * reads the state of the keys j < l0 (KV, Σφ(k)) with one GEMM, adds its own

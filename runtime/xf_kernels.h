@@ -29,6 +29,15 @@ void xf_add(float *x, const float *r, int64_t count);
 void xf_relu(float *x, int64_t count);   /* in place */
 void xf_gelu(float *x, int64_t count);   /* in place, exact: x·Φ(x) with erf, as torch */
 
+typedef enum { XF_RELU, XF_GELU } xf_activation;
+
+/* y[n,d] = linear2(act(linear1(x[n,d]))) with w1t [d,f], w2t [f,d] (transposed,
+ * as xf_linear), computed XF_FF_ROWS rows at a time through h [XF_FF_ROWS, f]. */
+enum { XF_FF_ROWS = 512 };
+void xf_feed_forward(float *y, const float *x, const float *w1t, const float *b1,
+                     const float *w2t, const float *b2, float *h, int n, int d, int f,
+                     xf_activation act);
+
 /* Attention masks and sizes of one call.  Queries attend over keys
  * s < key_len[n] (all S when key_len is NULL); causal adds s <= l. */
 typedef struct {

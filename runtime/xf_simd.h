@@ -71,9 +71,11 @@ static inline int64_t local_scratch(const xf_attn_shape *sh) {
 
 /* ---- linear attention (attention_linear.c) ------------------------------- */
 
-enum { LIN_BLOCK = 32 };    /* query rows / keys per GEMM */
+enum { LIN_BLOCK = 32 };    /* query rows / keys per GEMM: the causal diagonal tile
+                                is B × B, so small blocks waste least (seq 4096,
+                                E = D = 64: 32 rows 6 ms, 64: 8 ms, 128: 13 ms) */
 
-/* Scratch layout of xf_linear_attention, Bq = min(L, 128), Bk = min(S, 128):
+/* Scratch layout of xf_linear_attention, Bq = min(L, 32), Bk = min(S, 32):
  *   phq [Bq, E]   φ(q) of one block of query rows, packed
  *   phk [Bk, E]   φ(k) of one block of keys, packed
  *   t   [Bq, Bk]  causal: φ(q)·φ(k)ᵀ inside the diagonal block

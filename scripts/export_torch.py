@@ -201,27 +201,27 @@ def _stack_settings(stack, where, decoder):
     must agree (xfc has one configuration per stack)."""
     base = nn.TransformerDecoder if decoder else nn.TransformerEncoder
     if not isinstance(stack, base):
-        raise Refused(f"{where}: {type(stack).__name__} is not an nn.{base.__name__}")
+        raise Refused(f"{where or 'the module'}: {type(stack).__name__} is not an nn.{base.__name__}")
     changed = _overrides(stack, base, ["forward"])
     if changed:
-        raise Refused(f"{where}: {type(stack).__name__} overrides forward: xfc expresses the stock nn.{base.__name__} only")
+        raise Refused(f"{where or 'the module'}: {type(stack).__name__} overrides forward: xfc expresses the stock nn.{base.__name__} only")
     layers = list(stack.layers)
     if not layers:
-        raise Refused(f"{where}: no layers")
-    first = _layer_settings(layers[0], f"{where}.layers.0", decoder)
+        raise Refused(f"{where or 'the module'}: no layers")
+    first = _layer_settings(layers[0], _join(where, "layers.0"), decoder)
     for i, layer in enumerate(layers[1:], 1):
-        s = _layer_settings(layer, f"{where}.layers.{i}", decoder)
+        s = _layer_settings(layer, _join(where, f"layers.{i}"), decoder)
         diff = [f"{k} {s[k]} (layer 0: {first[k]})" for k in first if s[k] != first[k]]
         if diff:
-            raise Refused(f"{where}.layers.{i}: differs from layer 0 in {', '.join(diff)}: "
+            raise Refused(f"{_join(where, f'layers.{i}')}: differs from layer 0 in {', '.join(diff)}: "
                           "xfc needs the layers of a stack to share one configuration")
     st = dict(first)
     st["n_layers"] = len(layers)
     st["final_normalization"] = stack.norm is not None
     if stack.norm is not None:
-        eps = _layernorm(stack.norm, where + ".norm", st["d_model"])
+        eps = _layernorm(stack.norm, _join(where, "norm"), st["d_model"])
         if eps != st["layer_norm_eps"]:
-            raise Refused(f"{where}.norm: eps {eps} differs from the layers' {st['layer_norm_eps']}: "
+            raise Refused(f"{_join(where, 'norm')}: eps {eps} differs from the layers' {st['layer_norm_eps']}: "
                           "xfc has one layer_norm_eps per stack")
     return st
 
@@ -280,8 +280,8 @@ def module_config(module):
     return kind, {"dec": _stack_settings(module, "", True)}
 
 
-def _clean(where):
-    return where.lstrip(".")
+def _join(where, name):
+    return f"{where}.{name}" if where else name
 
 
 # ---- reading a state_dict ---------------------------------------------------
@@ -601,6 +601,10 @@ def main(argv=None):
     spec = args.spec or name + ".xf"
     try:
         obj = _load(args.input)
+    except (AttributeError, ModuleNotFoundError) as e:
+        print(f"export_torch.py: error: {args.input}: cannot unpickle: {e} (a pickled module needs its class "
+              "definitions importable: run with PYTHONPATH set to their code, or save a state_dict)", file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - any unpickling failure is the user's file
         print(f"export_torch.py: error: {args.input}: cannot load: {e}", file=sys.stderr)
         return 1

@@ -2,8 +2,10 @@
 # hostile.sh — the built binary against hostile files and arguments.
 #
 #   hostile.sh setup XFC CLI_DIR GOLDEN_SPECS WORK
-#       builds, once, WORK/bin/release/causal and WORK/bin/debug/causal from
-#       CLI_DIR/model.xf (the encoder_causal fixture's model, no listeners) and
+#       builds, once, WORK/bin/release/causal from CLI_DIR/model.xf (the
+#       encoder_causal fixture's model, no listeners), WORK/bin/debug/causal
+#       from GOLDEN_SPECS/encoder_causal.xf (the same model with save
+#       listeners: a debug build with dispatch points) and
 #       WORK/bin/instrument/dec from GOLDEN_SPECS/decoder_cross.xf.
 #   hostile.sh case TOOL FIXTURES WORK CASE
 #       one case: makes its hostile file from the real fixtures with TOOL
@@ -22,7 +24,7 @@ if [ "$1" = setup ]; then
   rm -rf "$WORK/bin"
   mkdir -p "$WORK/bin/release" "$WORK/bin/debug" "$WORK/bin/instrument"
   "$XFC" build "$CLI/model.xf" -o "$WORK/bin/release/causal" --release &&
-  "$XFC" build "$CLI/model.xf" -o "$WORK/bin/debug/causal" &&
+  "$XFC" build "$GOLDEN/encoder_causal.xf" -o "$WORK/bin/debug/causal" &&
   "$XFC" build "$GOLDEN/decoder_cross.xf" -o "$WORK/bin/instrument/dec" --instrument-all || exit 1
   echo "built the release, debug and instrument-all binaries"
   exit 0
@@ -118,7 +120,7 @@ case $CASE in
 
   # ---- --lengths -----------------------------------------------------------------
   len_not_number)  extra="--lengths abc"; want="--lengths: 'abc' is not a list of positive integers" ;;
-  len_empty)       extra="--lengths ="; want="--lengths: '=' is not a list of positive integers" ;;
+  len_comma)       extra="--lengths ,"; want="--lengths: ',' is not a list of positive integers" ;;
   len_too_few)     extra="--lengths 24"; want="--lengths: '24' must have one length per sample of the batch" ;;
   len_too_many)    extra="--lengths 24,24,24"; want="--lengths: '24,24,24' must have one length per sample of the batch" ;;
   len_trailing)    extra="--lengths 24,24,"; want="--lengths: '24,24,' must have one length per sample" ;;
@@ -155,13 +157,13 @@ case $CASE in
   # x [2,24,64]: NaN at [0,5,17] (flat 337), +Inf at [1,0,0] (1536), -Inf at [1,23,63] (3071)
   finite_debug_default)
     h npy-set "$input" "$W/a.npy" 337 nan; h npy-set "$W/a.npy" "$W/b.npy" 1536 inf; h npy-set "$W/b.npy" "$NPY" 3071 -inf
-    BIN=$WORK/bin/debug/causal; input=$NPY; want="x.npy: 3 non-finite values (first at [0,5,17])" ;;
+    BIN=$WORK/bin/debug/causal; input=$NPY; extra="--events-dir $W/events"; want="x.npy: 3 non-finite values (first at [0,5,17])" ;;
   finite_debug_one)
     h npy-set "$input" "$NPY" 3071 -inf
-    BIN=$WORK/bin/debug/causal; input=$NPY; want="x.npy: 1 non-finite value (first at [1,23,63])" ;;
+    BIN=$WORK/bin/debug/causal; input=$NPY; extra="--events-dir $W/events"; want="x.npy: 1 non-finite value (first at [1,23,63])" ;;
   finite_debug_off)
     h npy-set "$input" "$NPY" 337 nan
-    BIN=$WORK/bin/debug/causal; input=$NPY; extra=--no-check-finite; expect_ok=1 ;;
+    BIN=$WORK/bin/debug/causal; input=$NPY; extra="--no-check-finite --events-dir $W/events"; expect_ok=1 ;;
   finite_release_default_off)
     h npy-set "$input" "$NPY" 337 nan
     input=$NPY; expect_ok=1 ;;
@@ -189,13 +191,14 @@ set --
 [ -n "$weights" ] && set -- "$@" --weights "$weights"
 [ -n "$input" ] && set -- "$@" --input "$input"
 [ -n "$out" ] && set -- "$@" --output "$out"
+cmdline="$BIN $* $extra"
 # shellcheck disable=SC2086
 "$BIN" "$@" $extra >"$W/stdout" 2>"$W/stderr"
 rc=$?
 
 fail() {
   echo "FAIL: $CASE: $*"
-  echo "--- command: $BIN $* $extra" | head -c 2000; echo
+  echo "--- command: $cmdline"
   echo "--- stderr:"; head -c 4000 "$W/stderr"
   exit 1
 }

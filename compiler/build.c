@@ -1,5 +1,6 @@
 /* build.c — writes the emitted C and runs the C compiler on it. */
 #include <errno.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +84,80 @@ static void remove_tree(const char *dir, const char *name) {
     rmdir(dir);
 }
 
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The runtime's include dir holds xfrt.h and the library exists. */
+static int runtime_at(const char *include, const char *lib) {
+    char h[4200];
+    snprintf(h, sizeof h, "%s/xfrt.h", include);
+    return is_file(h) && is_file(lib);
+}
+
+/* dst = a/b (or b when absolute); realpath'd when it exists, for readable messages. */
+static void join(char *dst, size_t cap, const char *a, const char *b) {
+    char tmp[4200];
+    if (b[0] == '/')
+        snprintf(tmp, sizeof tmp, "%s", b);
+    else
+        snprintf(tmp, sizeof tmp, "%s/%s", a, b);
+    char real[PATH_MAX];
+    const char *src = realpath(tmp, real) ? real : tmp;
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int build_find_runtime(BuildRuntime *rt) {
+    memset(rt, 0, sizeof *rt);
+    const char *home = getenv("XFC_HOME");
+    if (home && *home) {
+        join(rt->include, sizeof rt->include, home, XFC_HOME_INCLUDE);
+        join(rt->lib, sizeof rt->lib, home, XFC_HOME_LIB);
+        rt->origin = "XFC_HOME";
+        if (runtime_at(rt->include, rt->lib))
+            return 0;
+        return fail("XFC_HOME=%s is not an xfc installation: no %s/xfrt.h or no $XFC_HOME/" XFC_HOME_LIB
+                    " (XFC_HOME is the prefix xfc was installed to; unset it to use this xfc's own runtime)",
+                    home, rt->include);
+    }
+    /* an installed xfc: <prefix>/bin/xfc -> <prefix>/include/xfc, <prefix>/lib/libxfrt.a */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            join(rt->include, sizeof rt->include, exe, XFC_INSTALL_INCLUDE_REL);
+            join(rt->lib, sizeof rt->lib, exe, XFC_INSTALL_LIB_REL);
+            rt->origin = "installation";
+            if (runtime_at(rt->include, rt->lib))
+                return 0;
+        }
+    }
+    /* xfc run from its build tree */
+    snprintf(rt->include, sizeof rt->include, "%s", XFC_RUNTIME_INCLUDE);
+    snprintf(rt->lib, sizeof rt->lib, "%s", XFC_RUNTIME_LIB);
+    rt->origin = "build tree";
+    if (runtime_at(rt->include, rt->lib))
+        return 0;
+    return fail("cannot find the xfc runtime (xfrt.h, libxfrt.a): not installed next to this xfc "
+                "(" XFC_INSTALL_INCLUDE_REL ", " XFC_INSTALL_LIB_REL ") and not in the build tree "
+                "(%s, %s); set XFC_HOME to the prefix xfc was installed to", XFC_RUNTIME_INCLUDE, XFC_RUNTIME_LIB);
+}
+
 int build_binary(const Emitted *e, const char *name, const char *out,
                  const char *const *link_files, int n_link) {
+    BuildRuntime rt;
+    if (build_find_runtime(&rt))
+        return -1;
+    char include_flag[4200];
+    snprintf(include_flag, sizeof include_flag, "-I%s", rt.include);
     char dir[] = "/tmp/xfc-build-XXXXXX";
     if (!mkdtemp(dir))
         return fail("cannot make a temporary directory: %s%s", strerror(errno), "");
@@ -105,13 +178,13 @@ int build_binary(const Emitted *e, const char *name, const char *out,
     argv[argc++] = "-O2";
     argv[argc++] = "-Wall";
     argv[argc++] = "-Wno-unused-variable";
-    argv[argc++] = "-I" XFC_RUNTIME_INCLUDE;
+    argv[argc++] = include_flag;
     push_words(argv, &argc, sanitize);
     argv[argc++] = src_c;
     argv[argc++] = src_main;
     for (int i = 0; i < n_link && argc < 60; i++)
         argv[argc++] = link_files[i];
-    argv[argc++] = XFC_RUNTIME_LIB;
+    argv[argc++] = rt.lib;
     argv[argc++] = "-Wl,--as-needed";   /* a release binary does not even load cairo */
     static const char *const libs[] = {XFC_LINK_LIBS};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)

@@ -15,4 +15,17 @@ int build_write_sources(const Emitted *e, const char *name, const char *dir);
 int build_binary(const Emitted *e, const char *name, const char *out,
                  const char *const *link_files, int n_link);
 
+/* Where `xfc build` finds the runtime (the directory of xfrt.h, and libxfrt.a),
+ * the first that exists of: $XFC_HOME (an install prefix: XFC_HOME/include/xfc,
+ * XFC_HOME/lib/libxfrt.a; set but wrong is an error), the installation the
+ * running xfc belongs to (<prefix>/bin/xfc -> <prefix>/include/xfc,
+ * <prefix>/lib/libxfrt.a), the build tree xfc was built in.  Returns 0, or -1
+ * after printing "xfc: error: …". */
+typedef struct BuildRuntime {
+    char include[4096];
+    char lib[4096];
+    const char *origin;   /* "XFC_HOME", "installation" or "build tree" */
+} BuildRuntime;
+int build_find_runtime(BuildRuntime *rt);
+
 #endif /* XFC_BUILD_H */

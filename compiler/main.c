@@ -3,9 +3,10 @@
  *   xfc build SPEC.xf -o BIN [--release | --instrument-all] [--embed-weights W] [--link F.c]…
  *   xfc emit  SPEC.xf -o DIR [--release | --instrument-all]
  *   xfc check SPEC.xf [--release | --instrument-all]
+ *   xfc help [COMMAND] | xfc COMMAND --help | xfc --help | --version | --print-runtime
  *
  * Exit status 0 on success, 1 on any error (with nothing written), 2 on a
- * usage error.
+ * usage error.  The manual page is docs/xfc.1.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,25 +19,76 @@ static const char usage[] =
     "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--embed-weights W.safetensors] [--link FILE.c]...\n"
     "       xfc emit  SPEC.xf -o DIR [--release | --instrument-all]\n"
     "       xfc check SPEC.xf [--release | --instrument-all]\n"
-    "       xfc help [COMMAND] | --help | --version\n";
+    "       xfc help [COMMAND] | --help | --version | --print-runtime\n";
+
+static const char overview[] =
+    "Commands:\n"
+    "  build   compile SPEC.xf into a standalone executable (the model + its command-line driver)\n"
+    "  emit    write the generated C (NAME.h, NAME.c, NAME_main.c) to embed the model in a program\n"
+    "  check   parse and check SPEC.xf; print every dispatch point and which listeners fire there\n"
+    "  help    `xfc help COMMAND` (or `xfc COMMAND --help`) describes a command\n"
+    "\n"
+    "Profiles (build, emit, check):\n"
+    "  (default)          debug: dispatch points exactly where a listener can fire\n"
+    "  --release          no dispatch point at all: the C of the spec without its listeners\n"
+    "  --instrument-all   every point, through the runtime dispatcher (xf_listen from C)\n"
+    "\n"
+    "Other options:\n"
+    "  --version          print the version\n"
+    "  --print-runtime    print where `xfc build` finds the runtime headers and libxfrt.a\n"
+    "\n"
+    "Environment:\n"
+    "  XFC_HOME           install prefix whose include/xfc and lib/libxfrt.a `xfc build` uses\n"
+    "                     (default: the installation this xfc belongs to, else its build tree)\n"
+    "  NO_COLOR           no colors in diagnostics\n"
+    "\n"
+    "Exit status: 0 success, 1 error (nothing written), 2 usage error.\n"
+    "Docs: docs/DSL.md (the spec language), docs/C_API.md (the generated API), man xfc.\n";
 
 static const char *const help_text[][2] = {
-    {"build", "xfc build SPEC.xf -o BIN [profile] [--embed-weights W.safetensors] [--link FILE.c]...\n"
-              "  Compiles the spec into a standalone executable BIN:\n"
-              "    BIN --weights W.safetensors --input X.npy --output Y.npy [--lengths 37,20,5]\n"
-              "        [--events-dir DIR] [--threads N] [--bench N]\n"
-              "  --release         no dispatch points at all (fastest kernels)\n"
+    {"build", "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--embed-weights W.safetensors]\n"
+              "                 [--link FILE.c]...\n"
+              "\n"
+              "Compiles the spec into a standalone executable BIN (the C compiler xfc was built with,\n"
+              "the runtime libxfrt.a, OpenBLAS).  BIN runs the model on .npy files:\n"
+              "\n"
+              "  BIN --weights W.safetensors --input X.npy --output Y.npy [--lengths 37,20,5]\n"
+              "      [--events-dir DIR] [--threads N] [--bench N]\n"
+              "  TransformerDecoder: --memory M.npy [--memory-lengths N,...] (the encoder output)\n"
+              "  Transformer:        --source SRC.npy [--source-lengths N,...] (the encoder input);\n"
+              "                      --input is the decoder input, the output the decoder output\n"
+              "\n"
+              "Options:\n"
+              "  -o BIN            the executable to write (atomically: nothing on failure)\n"
+              "  --release         no dispatch points at all (fastest; listeners are ignored)\n"
               "  --instrument-all  every point, through the runtime dispatcher\n"
-              "  (default: debug, points exactly where a listener can fire)\n"
-              "  --embed-weights W compiles W into BIN; --weights becomes optional\n"
-              "  --link FILE.c     user C code, e.g. the functions named by call(symbol)\n"},
-    {"emit", "xfc emit SPEC.xf -o DIR [profile]\n"
-             "  Writes the generated C into DIR: NAME.h (the C API), NAME.c (the model),\n"
-             "  NAME_main.c (the command-line driver).  Compile NAME.c with -I<xfc>/runtime and\n"
-             "  link libxfrt.a and OpenBLAS to embed the model in your own program.\n"},
-    {"check", "xfc check SPEC.xf [profile]\n"
-              "  Parses and checks the spec and prints the dispatch plan: every potential\n"
-              "  dispatch point of the model and which listeners fire there (guards included).\n"},
+              "                    (default: debug, points exactly where a listener can fire)\n"
+              "  --embed-weights W compile W into BIN; --weights becomes optional\n"
+              "                    (a progress line is printed for large files)\n"
+              "  --link FILE.c     user C code, e.g. the functions named by call(symbol); repeatable\n"
+              "\n"
+              "Example:\n"
+              "  xfc build encoder.xf -o encoder && ./encoder --weights w.safetensors --input x.npy --output y.npy\n"},
+    {"emit", "usage: xfc emit SPEC.xf -o DIR [--release | --instrument-all]\n"
+             "\n"
+             "Writes the generated C into DIR (created): NAME.h (the C API), NAME.c (the model),\n"
+             "NAME_main.c (the command-line driver `xfc build` would compile).  To use the model\n"
+             "from your program, compile NAME.c with it and link the runtime:\n"
+             "\n"
+             "  cc -I DIR app.c DIR/NAME.c $(pkg-config --cflags --libs xfrt)\n"
+             "\n"
+             "or, with CMake, find_package(xfc) and xfc_add_model(TARGET SPEC.xf [RELEASE]).\n"
+             "The API (NAME_load, NAME_forward, NAME_free, …) is described in docs/C_API.md.\n"},
+    {"check", "usage: xfc check SPEC.xf [--release | --instrument-all]\n"
+              "\n"
+              "Parses and checks the spec (errors as file:line:col with the source line and a\n"
+              "caret; warnings for listeners that can never fire) and prints the dispatch plan:\n"
+              "every potential dispatch point of the model (event, source module), '*' on those\n"
+              "the profile keeps, and which listeners fire there, with their run-time guards.\n"
+              "Writes nothing.\n"},
+    {"help", "usage: xfc help [COMMAND]\n"
+             "\n"
+             "Describes COMMAND (build, emit, check), or gives the overview.\n"},
 };
 
 typedef struct Options {
@@ -60,11 +112,27 @@ static int help(const char *cmd) {
             return 0;
         }
     if (cmd)
-        return usage_error("no command '%s'", cmd);
-    printf("xfc %s — ahead-of-time compiler for transformer models\n\n%s\n"
-           "`xfc help COMMAND` tells more; the DSL is described in docs/DSL.md.\n",
-           XFC_VERSION, usage);
+        return usage_error("no command '%s' (commands: build, emit, check, help)", cmd);
+    printf("xfc %s — ahead-of-time compiler for transformer models\n\n%s\n%s", XFC_VERSION, usage, overview);
     return 0;
+}
+
+static int print_runtime(void) {
+    BuildRuntime rt;
+    if (build_find_runtime(&rt))
+        return 1;
+    printf("include %s\nlibrary %s\nfrom    %s\n", rt.include, rt.lib, rt.origin);
+    return 0;
+}
+
+/* Weights this large take the C compiler a while to embed: say so. */
+#define EMBED_PROGRESS_BYTES ((off_t)16 << 20)
+
+static void embed_progress(const char *path, const char *out) {
+    struct stat st;
+    if (stat(path, &st) || st.st_size < EMBED_PROGRESS_BYTES)
+        return;
+    fprintf(stderr, "xfc: embedding %s (%.0f MiB) into %s…\n", path, (double)st.st_size / (1 << 20), out);
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -159,12 +227,17 @@ int main(int argc, char **argv) {
         return help(NULL);
     if (!strcmp(argv[1], "help"))
         return help(argc > 2 ? argv[2] : NULL);
-    if (!strcmp(argv[1], "--version")) {
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("xfc %s\n", XFC_VERSION);
         return 0;
     }
+    if (!strcmp(argv[1], "--print-runtime"))
+        return print_runtime();
     if (strcmp(argv[1], "build") && strcmp(argv[1], "emit") && strcmp(argv[1], "check"))
-        return usage_error("unknown command '%s'", argv[1]);
+        return usage_error("unknown command '%s' (commands: build, emit, check, help)", argv[1]);
+    for (int i = 2; i < argc; i++)   /* xfc build --help */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return help(argv[1]);
     Options o;
     int rc = parse_args(argc, argv, &o);
     if (rc)
@@ -196,8 +269,11 @@ int main(int argc, char **argv) {
     emit_model(&plan, base_name(o.spec), o.embed ? embed_abs : NULL, &e);
     if (!strcmp(o.cmd, "emit"))
         status = build_write_sources(&e, model.name, o.out) ? 1 : 0;
-    else
+    else {
+        if (o.embed)
+            embed_progress(o.embed, o.out);
         status = build_binary(&e, model.name, o.out, o.link, o.n_link) ? 1 : 0;
+    }
     emit_free(&e);
 done_plan:
     plan_free(&plan);

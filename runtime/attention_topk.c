@@ -161,7 +161,7 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q,
 
     /* raw q·k: fast-transformers ranks before applying the temperature */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nvis, sh->E,
-                sh->temp, q, qs, k, qs, 0.0f, p, ldp);
+                1.0f, q, qs, k, qs, 0.0f, p, ldp);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
@@ -174,9 +174,9 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q,
             if (kk < lim) {
                 int quota, all_ties;
                 uint32_t t = kth_largest(pi, lim, kk, &quota, &all_ties);
-                keep_topk(pi, lim, t, quota, all_ties, 1.0f);
+                keep_topk(pi, lim, t, quota, all_ties, sh->temp);
             } else {
-                scale(pi, lim, 1.0f);
+                scale(pi, lim, sh->temp);
             }
             s = softmax_exp_kept(pi, lim);
         }

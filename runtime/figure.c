@@ -51,6 +51,19 @@ int xf__handler_path(char *out, size_t cap, const char *pattern, const xf_event 
 int xf__event_fields(const xf_event *ev, const char *names[5], const xf_tensor *ts[5]);
 const char *xf__source_name(const xf_event *ev);
 
+/* Sanitized builds (XF_SANITIZE): fontconfig, under cairo's toy text API,
+ * keeps its pattern caches behind offset-encoded pointers that LeakSanitizer
+ * cannot follow, so every process that drew text reports ~1 KB "leaked" from
+ * libfontconfig (gone with cairo_debug_reset_static_data() + FcFini(), i.e.
+ * caches, not leaks).  Suppress exactly those; weak, so a program's own
+ * suppression list wins. */
+#if defined(__SANITIZE_ADDRESS__)
+__attribute__((weak, used)) const char *__lsan_default_suppressions(void);
+__attribute__((weak, used)) const char *__lsan_default_suppressions(void) {
+    return "leak:libfontconfig.so\n";
+}
+#endif
+
 /* ---- look ------------------------------------------------------------------ */
 
 #define FONT "DejaVu Sans"
@@ -127,7 +140,16 @@ static double nice_value_step(double range) {
     return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
 }
 
+static void format_value_ascii(char *buf, size_t cap, double v, double step);
+
+/* Value labels use the typographic minus (U+2212), as matplotlib does. */
 static void format_value(char *buf, size_t cap, double v, double step) {
+    char tmp[40];
+    format_value_ascii(tmp, sizeof tmp, v, step);
+    snprintf(buf, cap, "%s%s", tmp[0] == '-' ? "\xe2\x88\x92" : "", tmp + (tmp[0] == '-'));
+}
+
+static void format_value_ascii(char *buf, size_t cap, double v, double step) {
     double a = fabs(v);
     if (v == 0) snprintf(buf, cap, "0");
     else if (a >= 1e5 || a < 1e-3 || (step > 0 && step < 1e-4)) snprintf(buf, cap, "%.3g", v);
@@ -169,17 +191,21 @@ static cairo_surface_t *matrix_surface(const panel *p, double vmin, double vmax)
     return s;
 }
 
-/* Integer cell size for a panel whose longer side aims at `target` px. */
+/* Integer cell size for a panel whose longer side aims at `target` px:
+ * square cells when that leaves the shorter side at least target/2, else
+ * (a wide or tall matrix) the shorter side aims at 0.6 target. */
 static void cell_size(int rows, int cols, int target, int *cw, int *ch) {
     int longer = rows > cols ? rows : cols, shorter = rows > cols ? cols : rows;
-    if (longer <= 3 * shorter) {
-        int c = (int)lround((double)target / longer);
-        *cw = *ch = c < 1 ? 1 : c;
-    } else {
-        int w = (int)lround((double)target / cols), h = (int)lround((double)target / rows);
-        *cw = w < 1 ? 1 : w;
-        *ch = h < 1 ? 1 : h;
+    int c = (int)lround((double)target / longer);
+    if (c < 1) c = 1;
+    if (shorter * c >= target / 2) {
+        *cw = *ch = c;
+        return;
     }
+    double wpx = cols >= rows ? target : 0.6 * target, hpx = rows > cols ? target : 0.6 * target;
+    int w = (int)lround(wpx / cols), h = (int)lround(hpx / rows);
+    *cw = w < 1 ? 1 : w;
+    *ch = h < 1 ? 1 : h;
 }
 
 /* ---- files ------------------------------------------------------------------- */
@@ -466,7 +492,7 @@ static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *
         for (long k = (long)ceil(vmin / vstep); k * vstep <= vmax; k++) {
             double v = k * vstep;
             double y = cb_top + cb_h * (1 - (v - vmin) / (vmax - vmin));
-            if (y < cb_top + TICK_PX * 1.4 || y > cb_top + cb_h - TICK_PX * 1.4) continue;
+            if (y < cb_top + TICK_PX * 2.0 || y > cb_top + cb_h - TICK_PX * 2.0) continue;
             char num[32];
             format_value(num, sizeof num, v, vstep);
             cairo_move_to(cr, cb_x + CBAR_W, floor(y) + 0.5);

@@ -16,8 +16,12 @@
 void xf_set_events_dir(const char *dir);
 
 /* Expands {source} {event} {field} {layer} {call} in `pattern` (field may be
- * NULL when the pattern has no {field}) and prefixes the events dir.
- * Returns 0, or -1 if the result would not fit in `cap`. */
+ * NULL when the pattern has no {field}) and prefixes the events dir
+ * (absolute patterns are not prefixed).  {source} of the encoder/decoder
+ * itself (source "") is "model"; {layer} -1 is "none".  Returns 0, or -1 if
+ * the result would not fit in `cap` or the pattern has {field} and field is
+ * NULL.  save/heatmap insert ".{field}" before the extension when an event
+ * has several fields (QKVEvent) and the pattern has no {field}. */
 int xf_expand_pattern(char *out, size_t cap, const char *pattern,
                       const xf_event *ev, const char *field);
 

@@ -46,7 +46,7 @@ typedef struct {
     const int *key_len;   /* [N] valid keys per sample, or NULL */
     int causal;           /* 1: query l sees keys s <= l */
     float temp;           /* softmax temperature (1/sqrt(E) by default) */
-    int local_context;    /* xf_local_attention: key j visible from query i when |i - j| < local_context / 2 */
+    int local_context;    /* xf_local_attention: key j visible from query i when i - W/2 <= j < i + ceil(W/2) */
     int topk;             /* xf_topk_attention: keys kept per query */
 } xf_attn_shape;
 
@@ -69,8 +69,10 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh);
  * linear (causal = 0) / causal-linear (causal = 1): φ(x) = elu(x) + 1,
  *   out_i = φ(q_i)·Σ_j φ(k_j) v_jᵀ / (φ(q_i)·Σ_j φ(k_j) + 1e-6), j over visible keys
  *   (causal: j <= i); temp is not used, as in fast-transformers.
- * local: softmax attention restricted to |i - j| < local_context / 2 (plus masks).
- * exact top-k: per query, softmax over its `topk` largest visible scores. */
+ * local: softmax attention over keys i - floor(W/2) <= j < i + ceil(W/2), W = local_context
+ *   (fast-transformers' local_product code; its docstring says |i - j| < W/2), plus masks.
+ * exact top-k: per query, the `topk` largest visible raw scores q·k, then softmax of
+ *   temp · score over just those (fast-transformers' exact_topk_attention). */
 void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
                          const float *v, const xf_attn_shape *sh, float *scratch);
 void xf_local_attention(float *out, float *attn, const float *q, const float *k,

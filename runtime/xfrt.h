@@ -68,6 +68,13 @@ const char *xf_event_name(xf_event_kind kind);
 typedef struct xf_dispatcher xf_dispatcher;
 typedef struct xf_filter xf_filter;
 
+/* A listener is keyed by (handler, user), the C form of a Python bound
+ * method: xf_listen with the same pair again replaces its filter in place;
+ * the same function with another user pointer is another listener.
+ * xf_remove drops every listener of that function.  A NULL filter accepts
+ * every event; a NULL dispatcher means xf_dispatcher_get("").  Handlers are
+ * called after the lock is released, so they may listen/remove themselves;
+ * predicates must not.  Dispatchers live as long as the process. */
 xf_dispatcher *xf_dispatcher_get(const char *key);  /* "" = the default; same key, same dispatcher */
 void xf_listen(xf_dispatcher *d, xf_filter *f, xf_handler h, void *user); /* same handler again: filter replaced */
 void xf_remove(xf_dispatcher *d, xf_handler h);

@@ -92,20 +92,32 @@ def write_safetensors(path, tensors, dtype="f32", metadata=None):
             f.write(text)
             for raw in blobs:
                 f.write(raw)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
     return offset
 
 
+def _publish(tmp, path):
+    """mkstemp makes 0600 files: give the result the usual umask-based mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def write_text(path, text):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".tmp.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        _publish(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 # ---- reading a torch module -------------------------------------------------
@@ -486,10 +498,11 @@ def _fmt(v):
     return str(v)
 
 
-def make_spec(name, kind, layout, configs, source, weights_file, listeners=()):
-    lines = [f"# {name}.xf — written by scripts/export_torch.py from {source}",
+def make_spec(name, kind, layout, configs, source, weights_file, listeners=(), spec_file=None):
+    spec_file = spec_file or name + ".xf"
+    lines = [f"# {spec_file} — written by scripts/export_torch.py from {source}",
              f"# weights: {weights_file} ({layout} names)",
-             f"#   xfc build {name}.xf -o {name} && ./{name} --weights {weights_file} "
+             f"#   xfc build {spec_file} -o {name} && ./{name} --weights {weights_file} "
              + ("--source SRC.npy --input TGT.npy" if kind == "Transformer" else
                 "--input X.npy --memory M.npy" if kind == "TransformerDecoder" else "--input X.npy")
              + " --output Y.npy",
@@ -552,7 +565,8 @@ def _finish(layout, kind, configs, sd, name, weights_path, spec_path, causal, ca
     ignored = sorted(set(sd) - set(names))
     nbytes = write_safetensors(weights_path, tensors, dtype,
                                {"format": "pt", "producer": "xfc scripts/export_torch.py", "xfc_model": name})
-    spec = make_spec(name, kind, layout, configs, source, os.path.basename(weights_path), listeners)
+    spec = make_spec(name, kind, layout, configs, source, os.path.basename(weights_path), listeners,
+                     os.path.basename(spec_path))
     write_text(spec_path, spec)
     return kind, configs, nbytes, ignored
 
@@ -625,6 +639,7 @@ def main(argv=None):
             if not isinstance(obj, dict):
                 raise Refused(f"{type(obj).__name__} is neither an nn.Module nor a state_dict")
             sd = {k: v for k, v in obj.items() if torch.is_tensor(v)}
+            n_input = len(sd)
             if args.module:
                 raise Refused("--module is for pickled modules; for a state_dict use --prefix")
             layout, kind, configs, prefix, sd = state_dict_config(sd, args)
@@ -632,6 +647,7 @@ def main(argv=None):
                 configs[next(iter(configs))]["attention_type"] = args.attention_type
             elif args.attention_type != "full":
                 raise Refused("--attention-type is for fast-transformers state_dicts (torch attention is full)")
+        n_input = len(sd) if isinstance(obj, nn.Module) else n_input
         kind, configs, nbytes, ignored = _finish(layout, kind, configs, sd, name, weights, spec, args.causal,
                                                  args.causal_encoder, args.listen, args.dtype,
                                                  os.path.basename(args.input))
@@ -640,9 +656,10 @@ def main(argv=None):
         return 1
     if prefix:
         print(f"export_torch.py: exported '{prefix.rstrip('.')}' of {os.path.basename(args.input)}", file=sys.stderr)
-    if ignored:
-        print(f"export_torch.py: note: {len(ignored)} tensors outside the transformer not exported "
-              f"(e.g. {ignored[0]})", file=sys.stderr)
+    skipped = n_input - (len(sd) - len(ignored))
+    if skipped:
+        print(f"export_torch.py: note: {skipped} tensors outside the transformer not exported"
+              + (f" (e.g. {ignored[0]})" if ignored else ""), file=sys.stderr)
     print(f"wrote {weights} ({nbytes / 2**20:.1f} MiB, {layout} names) and {spec} (model {name} : {kind})")
     return 0
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""train.py — trains a small torch nn.Transformer to reverse sequences of digits,
+"""train.py — trains a small torch nn.Transformer to reverse sequences of letters,
 and exports it for xfc.
 
     /usr/bin/python3 examples/trained/train.py      # a few minutes on one CPU core
@@ -19,7 +19,7 @@ Writes, next to this script:
   reverse.xf           its spec (export_torch.py) + listeners drawing attention
   src.npy, tgt.npy     embedded source / decoder input of 4 example sequences
   expected.npy         PyTorch's output on them (decoder output, [4, L, d_model])
-  tokens.npy           [4, 2, L] the example source tokens and their reversal (as float32)
+  tokens.npy           [4, 2, L] the example source tokens (1..16 = a..p) and their reversal (as float32)
   head.npy             [V, d_model + 1] the output layer (weight | bias) for decode.c
 """
 
@@ -36,10 +36,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 import export_torch  # noqa: E402
 
-L = 10            # sequence length
-DIGITS = 10       # tokens 1..10 are the digits 0..9
+L = 16            # sequence length
+LETTERS = 16      # tokens 1..16 are the letters a..p
 BOS = 0           # token 0 starts the decoder's input
-V = DIGITS + 1
+V = LETTERS + 1
 D_MODEL, HEADS, FF, LAYERS = 64, 4, 128, 2
 
 
@@ -63,8 +63,10 @@ class Reverser(nn.Module):
         self.register_buffer("causal", self.transformer.generate_square_subsequent_mask(L))
 
     def embedded(self, tokens):
-        """What the xfc model takes: token embedding × sqrt(d) + position."""
-        return self.embed(tokens) * math.sqrt(D_MODEL) + self.pe[: tokens.shape[1]]
+        """What the xfc model takes: token embedding + position.  (No × sqrt(d_model):
+        with nn.Embedding's N(0, 1) init that would drown the position, which is
+        all the reversal needs to attend by.)"""
+        return self.embed(tokens) + self.pe[: tokens.shape[1]]
 
     def decode(self, src, tgt_in):
         """The nn.Transformer part, the one xfc compiles: [N, L, D] → [N, L, D]."""
@@ -110,16 +112,25 @@ def main():
         print(f"held-out token accuracy (teacher forcing): {acc:.4f}")
 
         # four examples, the first one easy to read
-        ex = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-                           [4, 2, 9, 9, 1, 7, 3, 3, 8, 5],
-                           [10, 10, 1, 1, 5, 5, 2, 2, 6, 6],
-                           [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]])
+        words = ["abcdefghijklmnop", "deadbeefcafebabe", "pineconeapplejam", "kimonopolkadance"]
+        ex = torch.tensor([[ord(c) - ord("a") + 1 for c in w] for w in words])
         ex_out = ex.flip(1)
         ex_in = torch.cat([torch.full((4, 1), BOS), ex_out[:, :-1]], 1)
         src_emb, tgt_emb = model.embedded(ex), model.embedded(ex_in)
         expected = model.transformer(src_emb, tgt_emb, tgt_mask=model.causal)
         pred = model.head(expected).argmax(-1)
         print("example predictions == reversal:", bool((pred == ex_out).all()))
+        # how much of each cross-attention row sits on the anti-diagonal (key L-1-t), per layer and head
+        for i, layer in enumerate(model.transformer.decoder.layers):
+            mem = model.transformer.encoder(src_emb)
+            x = tgt_emb
+            for j in range(i):
+                x = model.transformer.decoder.layers[j](x, mem, tgt_mask=model.causal)
+            x = layer.norm1(x + layer._sa_block(x, model.causal, None)) if not layer.norm_first else x
+            _, w = layer.multihead_attn(x, mem, mem, average_attn_weights=False)
+            anti = w[:, :, torch.arange(L), torch.arange(L - 1, -1, -1)].mean((0, 2))
+            print(f"decoder layer {i} cross-attention on the anti-diagonal, per head:",
+                  " ".join(f"{a:.2f}" for a in anti.tolist()))
 
     def save(name, t):
         np.save(os.path.join(HERE, name), np.ascontiguousarray(t.detach().numpy().astype(np.float32)))

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run_case.sh XFC NPYCMP CASE_DIR SPEC WORK PROFILE [LENGTHS]
+# run_case.sh XFC NPYCMP CASE_DIR SPEC WORK PROFILE [LENGTHS [SOURCE_LENGTHS]]
 #
 # Builds SPEC with xfc in PROFILE (debug | release | instrument-all), runs it on
 # the fixture CASE_DIR and compares, within 1e-4 on the valid rows:
@@ -8,7 +8,7 @@
 #     instrument-all, where the spec's listeners save them under fixture names;
 #   - in release, that no event file was written at all.
 set -eu
-XFC=$1 NPYCMP=$2 CASE=$3 SPEC=$4 WORK=$5 PROFILE=$6 LENGTHS=${7:-}
+XFC=$1 NPYCMP=$2 CASE=$3 SPEC=$4 WORK=$5 PROFILE=$6 LENGTHS=${7:-} SOURCE_LENGTHS=${8:-}
 
 rm -rf "$WORK"
 mkdir -p "$WORK/events"
@@ -24,10 +24,16 @@ esac
 set -- --weights "$CASE/weights.safetensors" --input "$CASE/input.npy" --output "$WORK/output.npy" \
        --events-dir "$WORK/events"
 [ -f "$CASE/memory.npy" ] && set -- "$@" --memory "$CASE/memory.npy"
+[ -f "$CASE/src.npy" ] && set -- "$@" --source "$CASE/src.npy"
 lenargs=
+srclenargs=
 if [ -n "$LENGTHS" ]; then
   set -- "$@" --lengths "$LENGTHS"
   lenargs="--lengths $LENGTHS"
+fi
+if [ -n "$SOURCE_LENGTHS" ]; then
+  set -- "$@" --source-lengths "$SOURCE_LENGTHS"
+  srclenargs="--lengths $SOURCE_LENGTHS"
 fi
 "$WORK/model" "$@"
 
@@ -35,7 +41,8 @@ fi
 "$NPYCMP" "$WORK/output.npy" "$CASE/output.npy" $lenargs --axis 1
 
 count=0
-for expected in "$CASE"/layers.*.npy; do
+for expected in "$CASE"/layers.*.npy "$CASE"/encoder.layers.*.npy "$CASE"/decoder.layers.*.npy; do
+  [ -f "$expected" ] || continue
   name=$(basename "$expected")
   actual="$WORK/events/$name"
   if [ "$PROFILE" = release ]; then
@@ -49,8 +56,14 @@ for expected in "$CASE"/layers.*.npy; do
     *attention.npy) axis=2 ;;   # [N,H,L,S]: queries on axis 2
     *) axis=1 ;;                # [N,L,H,E]
   esac
+  # the valid positions along that axis: the source's for the encoder and
+  # for the keys/values of cross-attention, the target's otherwise
+  case $name in
+    encoder.*|*cross_keys.npy|*cross_values.npy) lens=$srclenargs ;;
+    *) lens=$lenargs ;;
+  esac
   # shellcheck disable=SC2086
-  "$NPYCMP" "$actual" "$expected" $lenargs --axis $axis
+  "$NPYCMP" "$actual" "$expected" $lens --axis $axis
   count=$((count + 1))
 done
 

@@ -349,6 +349,30 @@ Test(linear, temperature_is_not_used) {
     free(o1); free(o2); free_inputs(&in);
 }
 
+/* eps = 1e-6 is in the normalizer: with φ(q)·φ(k) about 1e-6 it halves the
+ * output.  q = k = −8 everywhere: φ = e⁻⁸, den_i = (i+1)·E·e⁻¹⁶ (causal). */
+Test(linear, eps_in_the_normalizer) {
+    xf_attn_shape sh = SHAPE(1, 4, 4, 1, 8, 2);
+    sh.causal = 1;
+    float q[4 * 8], k[4 * 8], v[4 * 2], o[4 * 2], a[4 * 4];
+    for (int i = 0; i < 32; i++)
+        q[i] = k[i] = -8.0f;
+    for (int i = 0; i < 8; i++)
+        v[i] = 1.0f;
+    float *scratch = scratch_for(&sh);
+    xf_linear_attention(o, a, q, k, v, &sh, scratch);
+    for (int i = 0; i < 4; i++) {
+        double w = 8 * exp(-16.0), den = (i + 1) * w, want = den / (den + 1e-6);
+        cr_assert(want < 0.9);
+        for (int d = 0; d < 2; d++)
+            cr_assert(fabs(o[i * 2 + d] - want) <= 1e-4 * want, "out[%d] = %.7g want %.7g", i, o[i * 2 + d], want);
+        for (int j = 0; j < 4; j++)
+            cr_assert(fabs(a[i * 4 + j] - (j <= i ? w / (den + 1e-6) : 0.0)) <= 1e-4 * want,
+                      "attn[%d,%d] = %.7g", i, j, a[i * 4 + j]);
+    }
+    free(scratch);
+}
+
 /* Causal linear at every i equals non-causal linear over keys 0..i: the
  * prefix state carried between chunks is the plain sum. */
 Test(linear, causal_row_equals_prefix_attention) {
@@ -370,8 +394,9 @@ Test(linear, causal_row_equals_prefix_attention) {
 }
 
 /* Seq 4096 with attn NULL: O(L), so a 4096-row call is quick and 8× the rows
- * cost about 8× (not 64×) the CPU time.  One BLAS thread, thread CPU time:
- * immune to other load on the machine. */
+ * cost about 8× (measured ~11×: caches), far from an O(L²) kernel's 64×; the
+ * bound is 32×.  One BLAS thread, thread CPU time, best of 3: little affected
+ * by other load on the machine. */
 static double cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -391,23 +416,28 @@ static double time_linear(int L, int causal, float *sample_out) {
         best = t < best ? t : best;
     }
     if (sample_out) {   /* the last row, checked against a direct O(L) sum */
-        for (int h = 0; h < 4; h++)
+        double *w = malloc((size_t)L * sizeof *w);
+        for (int h = 0; h < 4; h++) {
+            double den = 0;
+            for (int s = 0; s < L; s++) {
+                w[s] = 0;
+                for (int e = 0; e < 64; e++)
+                    w[s] += phi(in.q[(((int64_t)L - 1) * 4 + h) * 64 + e]) *
+                            phi(in.k[((int64_t)s * 4 + h) * 64 + e]);
+                den += w[s];
+            }
             for (int d = 0; d < 64; d++) {
-                double num = 0, den = 0;
-                for (int s = 0; s < L; s++) {
-                    double w = 0;
-                    for (int e = 0; e < 64; e++)
-                        w += phi(in.q[(((int64_t)L - 1) * 4 + h) * 64 + e]) *
-                             phi(in.k[((int64_t)s * 4 + h) * 64 + e]);
-                    num += w * in.v[((int64_t)s * 4 + h) * 64 + d];
-                    den += w;
-                }
+                double num = 0;
+                for (int s = 0; s < L; s++)
+                    num += w[s] * in.v[((int64_t)s * 4 + h) * 64 + d];
                 sample_out[h * 64 + d] = (float)(num / (den + 1e-6));
                 float got = o[(((int64_t)L - 1) * 4 + h) * 64 + d];
                 cr_assert(fabsf(got - sample_out[h * 64 + d]) <= 1e-4f,
                           "L %d causal %d out[%d,%d]: got %g want %g", L, causal, h, d, got,
                           sample_out[h * 64 + d]);
             }
+        }
+        free(w);
     }
     free(o); free(scratch); free_inputs(&in);
     return best;
@@ -419,8 +449,10 @@ Test(linear, seq_4096_smoke_is_linear_time, .timeout = 60) {
     for (int causal = 0; causal <= 1; causal++) {
         double t512 = time_linear(512, causal, NULL);
         double t4096 = time_linear(4096, causal, ref);
+        cr_log_info("linear causal=%d: seq 512 %.2f ms, seq 4096 %.2f ms (CPU, 1 thread)", causal,
+                    1e3 * t512, 1e3 * t4096);
         cr_assert(t4096 < 2.0, "seq 4096 %s linear took %.3f s", causal ? "causal" : "", t4096);
-        cr_assert(t4096 < 24.0 * t512 + 0.01,
+        cr_assert(t4096 < 32.0 * t512 + 0.01,
                   "causal %d: 8x the sequence took %.1fx the time (%.4f s vs %.4f s): not O(L)",
                   causal, t4096 / t512, t4096, t512);
     }

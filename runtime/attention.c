@@ -38,7 +38,12 @@
  * covers top-k (same blocks) and local attention (fewer rows, a band of
  * columns); linear attention's layout (xf_simd.h) depends on E and D and is
  * taken as a max, monotone in L and S as well. */
-int64_t xf_attention_scratch(const xf_attn_shape *sh) {
+/* GEMMs of at most this M·N·K run on OpenBLAS's single-threaded small-matrix
+ * kernels (its AVX-512 builds); beyond it OpenBLAS threads them itself. */
+enum { SMALL_GEMM = 1000000 };
+
+/* What one worker's (sample, head) needs. */
+static int64_t attention_scratch_one(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
     int64_t tile = MIN_BLOCK * S > TILE_FLOATS ? MIN_BLOCK * S : TILE_FLOATS;  /* ≥ B·S */
     int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                          /* ≥ B */
@@ -48,6 +53,11 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh) {
     n = lin > n ? lin : n;
     n = loc > n ? loc : n;
     return n > 0 ? n : 1;
+}
+
+/* Every worker its own slice (the variants use the first). */
+int64_t xf_attention_scratch(const xf_attn_shape *sh) {
+    return attention_scratch_one(sh) * xf_runtime_threads();
 }
 
 /* ---- one block of query rows --------------------------------------------- */
@@ -96,39 +106,59 @@ static void attend_nothing(float *o, float *p, const xf_attn_shape *sh, int rows
         memset(p, 0, (size_t)rows * (size_t)sh->S * sizeof(float));
 }
 
-/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v; attn [N,H,L,S] or NULL.
- * scratch: xf_attention_scratch(sh) floats, unused when attn is given. */
-void xf_attention(float *out, float *attn, const float *q, const float *k,
-                  const float *v, const xf_attn_shape *sh, float *scratch) {
-    const int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
+/* One (sample, head) pair: every query block of it. */
+typedef struct {
+    float *out, *attn, *scratch;
+    const float *q, *k, *v;
+    const xf_attn_shape *sh;
+    int64_t per_worker;   /* scratch floats of one worker */
+} job;
+
+static void attend_head(void *ctx, int task, int worker) {
+    const job *j = ctx;
+    const xf_attn_shape *sh = j->sh;
+    const int L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
     const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
     const int B = block_rows(sh);
-    if (L <= 0 || D <= 0 || E <= 0)
-        return;   /* nothing to compute; E = 0 would be an invalid lda */
-
-    for (int n = 0; n < N; n++) {
-        int klen = sh->key_len ? sh->key_len[n] : S;
-        klen = klen < 0 ? 0 : klen > S ? S : klen;
-        for (int h = 0; h < H; h++) {
-            const float *qh = q + (int64_t)n * L * qs + (int64_t)h * E;
-            const float *kh = k + (int64_t)n * S * qs + (int64_t)h * E;
-            const float *vh = v + (int64_t)n * S * vs + (int64_t)h * D;
-            float *oh = out + (int64_t)n * L * vs + (int64_t)h * D;
-            float *ah = attn ? attn + ((int64_t)n * H + h) * L * S : NULL;
-            for (int l0 = 0; l0 < L; l0 += B) {
-                int rows = L - l0 < B ? L - l0 : B;
-                float *ab = ah ? ah + (int64_t)l0 * S : NULL;
-                if (klen == 0) {
-                    attend_nothing(oh + l0 * vs, ab, sh, rows);
-                    continue;
-                }
-                if (ab)
-                    attend_block(oh + l0 * vs, ab, 1, NULL, qh + l0 * qs, kh, vh,
-                                 sh, l0, rows, klen);
-                else
-                    attend_block(oh + l0 * vs, scratch, 0, scratch + (int64_t)B * S,
-                                 qh + l0 * qs, kh, vh, sh, l0, rows, klen);
-            }
+    const int n = task / H, h = task % H;
+    float *scratch = j->scratch + worker * j->per_worker;
+    int klen = sh->key_len ? sh->key_len[n] : S;
+    klen = klen < 0 ? 0 : klen > S ? S : klen;
+    const float *qh = j->q + (int64_t)n * L * qs + (int64_t)h * E;
+    const float *kh = j->k + (int64_t)n * S * qs + (int64_t)h * E;
+    const float *vh = j->v + (int64_t)n * S * vs + (int64_t)h * D;
+    float *oh = j->out + (int64_t)n * L * vs + (int64_t)h * D;
+    float *ah = j->attn ? j->attn + ((int64_t)n * H + h) * L * S : NULL;
+    for (int l0 = 0; l0 < L; l0 += B) {
+        int rows = L - l0 < B ? L - l0 : B;
+        float *ab = ah ? ah + (int64_t)l0 * S : NULL;
+        if (klen == 0) {
+            attend_nothing(oh + l0 * vs, ab, sh, rows);
+            continue;
         }
+        if (ab)
+            attend_block(oh + l0 * vs, ab, 1, NULL, qh + l0 * qs, kh, vh, sh, l0, rows, klen);
+        else
+            attend_block(oh + l0 * vs, scratch, 0, scratch + (int64_t)B * S,
+                         qh + l0 * qs, kh, vh, sh, l0, rows, klen);
     }
+}
+
+/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v; attn [N,H,L,S] or NULL.
+ * scratch: xf_attention_scratch(sh) floats, unused when attn is given.
+ * The (sample, head) pairs run on the runtime's threads when their GEMMs
+ * are small enough that OpenBLAS would not thread them itself (it runs
+ * them on its unpacked small-matrix kernels); large ones run one after the
+ * other, each threaded by OpenBLAS — never both, so no oversubscription. */
+void xf_attention(float *out, float *attn, const float *q, const float *k,
+                  const float *v, const xf_attn_shape *sh, float *scratch) {
+    if (sh->L <= 0 || sh->D <= 0 || sh->E <= 0)
+        return;   /* nothing to compute; E = 0 would be an invalid lda */
+    job j = {out, attn, scratch, q, k, v, sh, attention_scratch_one(sh)};
+    const int tasks = sh->N * sh->H;
+    if ((int64_t)block_rows(sh) * sh->S * (sh->E > sh->D ? sh->E : sh->D) <= SMALL_GEMM)
+        xf_parallel_for(tasks, attend_head, &j);
+    else
+        for (int t = 0; t < tasks; t++)
+            attend_head(&j, t, 0);
 }

@@ -1,8 +1,8 @@
 /* threads.c — process-wide BLAS settings: thread count, AVX-512 kernels.
  *
- * The runtime has no thread pool of its own: the GEMMs are where the time
- * goes and OpenBLAS threads them; everything else is a memory-bound pass.
- * So "the runtime's threads" are OpenBLAS's threads.
+ * The GEMMs are where the time goes and OpenBLAS threads them; the runtime's
+ * own pool (pool.c) takes what OpenBLAS does not: attention heads whose
+ * GEMMs are too small for it to thread.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -16,6 +16,7 @@ void openblas_set_num_threads(int num_threads);
 
 void xf_set_threads(int n) {
     openblas_set_num_threads(n < 1 ? 1 : n);
+    xf_set_runtime_threads(n);
 }
 
 /* Set in the environment of the re-exec'd process so it never loops, even

@@ -80,8 +80,17 @@ void xf_local_attention(float *out, float *attn, const float *q, const float *k,
 void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
                        const float *v, const xf_attn_shape *sh, float *scratch);
 
-/* Sets OpenBLAS's threads (and the runtime's own) for this process. */
+/* Sets OpenBLAS's threads and the runtime's own (attention over sample ×
+ * head) for this process; 1 by default for the runtime.  Change it between
+ * forward calls, not during one. */
 void xf_set_threads(int n);
+
+/* The runtime's thread pool (pool.c): runs fn(ctx, task, worker) for task in
+ * [0, tasks) on up to xf_runtime_threads() threads (worker in [0, threads));
+ * workers are started once and reused, never per call. */
+void xf_set_runtime_threads(int n);
+int xf_runtime_threads(void);
+void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx);
 
 /* When the CPU has AVX-512 and OPENBLAS_CORETYPE is unset, re-exec the
  * current binary with OPENBLAS_CORETYPE=SkylakeX: Debian's OpenBLAS 0.3.21

@@ -89,7 +89,7 @@ def main():
     gen = torch.Generator().manual_seed(1)
     model = Reverser()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    steps = 3000
+    steps = 2000
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps, pct_start=0.1)
     loss_fn = nn.CrossEntropyLoss()
     t0 = time.time()

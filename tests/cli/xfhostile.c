@@ -129,6 +129,11 @@ static void st_write(const char *out, const st_file *s, const void *extra, size_
     free(json);
 }
 
+static void st_free(st_file *s) {
+    cJSON_Delete(s->header);
+    free(s->file.p);
+}
+
 static cJSON *st_entry(const st_file *s, const char *tensor) {
     cJSON *e = cJSON_GetObjectItemCaseSensitive(s->header, tensor);
     if (!e)
@@ -166,6 +171,7 @@ int main(int argc, char **argv) {
         if (keep > b.n)
             die("%s has only %zu bytes", in, b.n);
         spill(out, b.p, keep, NULL, 0);
+        free(b.p);
     } else if (!strcmp(op, "patch")) {
         NEED(2);
         bytes b = slurp(in);
@@ -174,6 +180,7 @@ int main(int argc, char **argv) {
             die("patch: offset or byte out of range");
         b.p[off] = (unsigned char)v;
         spill(out, b.p, b.n, NULL, 0);
+        free(b.p);
     } else if (!strcmp(op, "st-hlen")) {
         NEED(1);
         bytes b = slurp(in);
@@ -183,10 +190,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 8; i++)
             b.p[i] = (unsigned char)(v >> (8 * i));
         spill(out, b.p, b.n, NULL, 0);
+        free(b.p);
     } else if (!strcmp(op, "st-json")) {
         NEED(1);
         st_file s = st_read(in);
         st_write_text(out, a[0], &s, NULL, 0);
+        st_free(&s);
     } else if (!strcmp(op, "st-set")) {
         NEED(3);
         st_file s = st_read(in);
@@ -199,12 +208,14 @@ int main(int argc, char **argv) {
         else
             cJSON_AddItemToObject(e, a[1], v);
         st_write(out, &s, NULL, 0);
+        st_free(&s);
     } else if (!strcmp(op, "st-drop")) {
         NEED(1);
         st_file s = st_read(in);
         st_entry(&s, a[0]);
         cJSON_DeleteItemFromObjectCaseSensitive(s.header, a[0]);
         st_write(out, &s, NULL, 0);
+        st_free(&s);
     } else if (!strcmp(op, "st-add")) {
         NEED(1);
         st_file s = st_read(in);
@@ -217,6 +228,7 @@ int main(int argc, char **argv) {
         cJSON_AddItemToObject(s.header, a[0], e);
         const float one = 1.0f;
         st_write(out, &s, &one, sizeof one);
+        st_free(&s);
     } else if (!strcmp(op, "npy-header")) {
         NEED(1);
         bytes b = slurp(in);
@@ -233,6 +245,7 @@ int main(int argc, char **argv) {
         h[total - 1] = '\n';
         spill(out, h, total, b.p + at, b.n - at);
         free(h);
+        free(b.p);
     } else if (!strcmp(op, "npy-set")) {
         NEED(2);
         bytes b = slurp(in);
@@ -244,6 +257,7 @@ int main(int argc, char **argv) {
             die("npy-set: index %lld past the data", i);
         memcpy(b.p + at + 4 * (size_t)i, &v, 4);   /* little-endian hosts only, as the runtime */
         spill(out, b.p, b.n, NULL, 0);
+        free(b.p);
     } else {
         die("unknown operation '%s'", op);
     }

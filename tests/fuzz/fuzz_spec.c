@@ -8,7 +8,7 @@
  * broken invariant (below, __builtin_trap).
  *
  * XF_FUZZ_EMIT=0 in the environment leaves emit_model out (to fuzz the
- * front end with leak detection while the emitter leaks).
+ * front end alone, faster).
  *
  * Built with clang -fsanitize=fuzzer when XF_FUZZ=ON (fuzz_spec), and with
  * the normal compiler into fuzz_replay_spec, which replays

@@ -13,6 +13,13 @@ if(XF_TSAN)
   if(XF_SANITIZE OR XF_FUZZ)
     message(FATAL_ERROR "XF_TSAN cannot be combined with XF_SANITIZE or XF_FUZZ")
   endif()
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    # GCC builds runtime/xf_simd.h's XF_CLONES (target_clones) as ifuncs whose
+    # resolvers run before the TSan runtime is up: every program segfaults at
+    # start.  Clang does not take that path.
+    message(WARNING "XF_TSAN with ${CMAKE_C_COMPILER_ID}: programs using the runtime's "
+                    "target_clones kernels crash at start; configure with CC=clang")
+  endif()
   set(XF_SANITIZE_FLAGS -fsanitize=thread -fno-omit-frame-pointer)
   add_compile_options(${XF_SANITIZE_FLAGS})
   add_link_options(${XF_SANITIZE_FLAGS})

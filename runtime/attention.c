@@ -97,6 +97,52 @@ static void attend_block(float *o, float *p, int a, float *inv,
             scale(o + (int64_t)i * vs, sh->D, inv[i]);
 }
 
+/* The same rows when nothing is materialized and many keys are visible: the
+ * flash-attention recurrence over key blocks of ONLINE_KEYS.  Each block's
+ * scores (rows × ONLINE_KEYS, 256 KiB at 128 rows) stay in L2 while they are
+ * exponentiated and multiplied by V, instead of a rows × S tile (2 MiB at seq
+ * 4096) making three trips to memory.  Per row: running max m and sum l; a
+ * new block with a larger max rescales what was accumulated by e^(m − m'). */
+enum { ONLINE_KEYS = 512 };
+
+static void attend_block_online(float *o, float *p, float *m, float *l,
+                                const float *q, const float *k, const float *v,
+                                const xf_attn_shape *sh, int l0, int rows, int klen) {
+    const int qs = sh->H * sh->E, vs = sh->H * sh->D;
+    int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
+    for (int i = 0; i < rows; i++) {
+        m[i] = -3.0e38f;
+        l[i] = 0.0f;
+        memset(o + (int64_t)i * vs, 0, (size_t)sh->D * sizeof(float));
+    }
+    for (int s0 = 0; s0 < nvis; s0 += ONLINE_KEYS) {
+        int cols = nvis - s0 < ONLINE_KEYS ? nvis - s0 : ONLINE_KEYS;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, sh->E,
+                    sh->temp, q, qs, k + (int64_t)s0 * qs, qs, 0.0f, p, cols);
+        for (int i = 0; i < rows; i++) {
+            float *pi = p + (int64_t)i * cols;
+            int lim = sh->causal ? l0 + i + 1 - s0 : cols;   /* keys of this block row i sees */
+            lim = lim > cols ? cols : lim;
+            if (lim <= 0) {
+                memset(pi, 0, (size_t)cols * sizeof(float));
+                continue;
+            }
+            float mx = row_max(pi, lim), mnew = mx > m[i] ? mx : m[i];
+            float sum = exp_shift_sum(pi, lim, mnew);
+            memset(pi + lim, 0, (size_t)(cols - lim) * sizeof(float));
+            float alpha = exp_approx(m[i] - mnew);
+            if (alpha != 1.0f)
+                scale(o + (int64_t)i * vs, sh->D, alpha);
+            l[i] = l[i] * alpha + sum;
+            m[i] = mnew;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh->D, cols,
+                    1.0f, p, cols, v + (int64_t)s0 * vs, vs, 1.0f, o, vs);
+    }
+    for (int i = 0; i < rows; i++)
+        scale(o + (int64_t)i * vs, sh->D, 1.0f / l[i]);
+}
+
 /* Rows with no visible key (key_len 0): zero output, zero attention. */
 static void attend_nothing(float *o, float *p, const xf_attn_shape *sh, int rows) {
     const int vs = sh->H * sh->D;
@@ -138,6 +184,10 @@ static void attend_head(void *ctx, int task, int worker) {
         }
         if (ab)
             attend_block(oh + l0 * vs, ab, 1, NULL, qh + l0 * qs, kh, vh, sh, l0, rows, klen);
+        else if (klen > 2 * ONLINE_KEYS)
+            attend_block_online(oh + l0 * vs, scratch, scratch + (int64_t)B * ONLINE_KEYS,
+                                scratch + (int64_t)B * ONLINE_KEYS + B, qh + l0 * qs, kh, vh,
+                                sh, l0, rows, klen);
         else
             attend_block(oh + l0 * vs, scratch, 0, scratch + (int64_t)B * S,
                          qh + l0 * qs, kh, vh, sh, l0, rows, klen);

@@ -115,10 +115,9 @@ XF_INLINE float exp_approx(float x) {
     return p * f32_from_bits((uint32_t)(ni + 127) << 23);
 }
 
-/* p[0..n) = exp(p − max p), n ≥ 1; returns Σ.  Unnormalized: the caller
- * divides wherever it is cheaper. */
+/* max of p[0..n), n ≥ 1 */
 XF_CLONES
-static inline float softmax_exp(float *p, int n) {
+static inline float row_max(const float *p, int n) {
     float mx[LANES];
     for (int j = 0; j < LANES; j++)
         mx[j] = p[0];
@@ -131,9 +130,14 @@ static inline float softmax_exp(float *p, int n) {
         m = mx[j] > m ? mx[j] : m;
     for (; i < n; i++)
         m = p[i] > m ? p[i] : m;
+    return m;
+}
 
+/* p[0..n) = exp(p − m); returns Σ. */
+XF_CLONES
+static inline float exp_shift_sum(float *p, int n, float m) {
     float acc[LANES] = {0};
-    i = 0;
+    int i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int j = 0; j < LANES; j++) {
             float e = exp_approx(p[i + j] - m);
@@ -148,6 +152,12 @@ static inline float softmax_exp(float *p, int n) {
         s += p[i];
     }
     return s;
+}
+
+/* p[0..n) = exp(p − max p), n ≥ 1; returns Σ.  Unnormalized: the caller
+ * divides wherever it is cheaper. */
+static inline float softmax_exp(float *p, int n) {
+    return exp_shift_sum(p, n, row_max(p, n));
 }
 
 XF_CLONES

@@ -120,14 +120,16 @@ def main():
         expected = model.transformer(src_emb, tgt_emb, tgt_mask=model.causal)
         pred = model.head(expected).argmax(-1)
         print("example predictions == reversal:", bool((pred == ex_out).all()))
-        # how much of each cross-attention row sits on the anti-diagonal (key L-1-t), per layer and head
-        for i, layer in enumerate(model.transformer.decoder.layers):
-            mem = model.transformer.encoder(src_emb)
-            x = tgt_emb
-            for j in range(i):
-                x = model.transformer.decoder.layers[j](x, mem, tgt_mask=model.causal)
-            x = layer.norm1(x + layer._sa_block(x, model.causal, None)) if not layer.norm_first else x
-            _, w = layer.multihead_attn(x, mem, mem, average_attn_weights=False)
+        # how much of each cross-attention row sits on the anti-diagonal (key L-1-t), per layer and head:
+        # catch each cross-attention's inputs, then ask it again for its weights
+        seen = []
+        hooks = [layer.multihead_attn.register_forward_hook(lambda mod, args, out: seen.append((mod, args)))
+                 for layer in model.transformer.decoder.layers]
+        model.transformer(src_emb, tgt_emb, tgt_mask=model.causal)
+        for h in hooks:
+            h.remove()
+        for i, (mod, (q, k, v)) in enumerate(seen):
+            _, w = mod(q, k, v, need_weights=True, average_attn_weights=False)
             anti = w[:, :, torch.arange(L), torch.arange(L - 1, -1, -1)].mean((0, 2))
             print(f"decoder layer {i} cross-attention on the anti-diagonal, per head:",
                   " ".join(f"{a:.2f}" for a in anti.tolist()))

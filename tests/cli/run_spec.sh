@@ -4,13 +4,15 @@
 # SPEC is a bad spec whose first two lines say what xfc must report:
 #   # expect: <substring of the message>
 #   # at: LINE:COL
-# For both `xfc check SPEC` and `xfc build SPEC -o WORK/out`:
+# For each of `xfc check SPEC`, `xfc emit SPEC -o WORK/emit` and
+# `xfc build SPEC -o WORK/out/model`:
 #   - exit status 1 (not 0, not 2 = usage, not a signal);
 #   - stderr's first line is `SPEC:LINE:COL: error: …` containing the text;
 #   - then the source line (4 spaces + the line as written, or a window of a
 #     long line) and a caret under the column;
 #   - no sanitizer report anywhere on stderr;
-#   - build: WORK/out does not exist afterwards, nor any WORK/out.tmp.* file.
+#   - emit: WORK/emit is not created; build: WORK/out/ stays empty (no
+#     model, no model.tmp.* file).
 # Exit 0 when all hold, 1 otherwise, 77 (ctest: skipped) for a known bug that
 # the test lists with --known-no-caret (the message is right, the source
 # line + caret are missing).
@@ -76,6 +78,12 @@ check_stderr() {   # $1: what ran
 rc=$?
 [ $rc -eq 1 ] || fail "xfc check: exit status $rc, expected 1"
 check_stderr "xfc check"
+
+"$XFC" emit "$SPEC" -o "$WORK/emit" >"$WORK/stdout" 2>"$WORK/stderr"
+rc=$?
+[ $rc -eq 1 ] || fail "xfc emit: exit status $rc, expected 1"
+check_stderr "xfc emit"
+[ ! -e "$WORK/emit" ] || fail "xfc emit created $WORK/emit"
 
 OUT=$WORK/out/model
 mkdir -p "$WORK/out"

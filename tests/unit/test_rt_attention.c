@@ -231,6 +231,29 @@ Test(attention, long_sequence_blocks, .timeout = 120) {
     check(sh, 2e-5);
 }
 
+/* More keys than two online blocks (1024): the streaming path runs the
+ * flash-attention recurrence over key blocks, rescaling as the max grows;
+ * causal rows see 1, 2, … blocks, a short sample sees one. */
+Test(attention, online_softmax_over_key_blocks, .timeout = 120) {
+    xf_attn_shape sh = SHAPE(2, 1300, 1300, 1, 16, 8);
+    int len[2] = {1300, 1100};
+    sh.key_len = len;
+    check(sh, 2e-5);
+    sh.causal = 1;
+    check(sh, 2e-5);
+}
+
+/* On the runtime's threads (heads in parallel, one scratch slice each) the
+ * result is the same. */
+Test(attention, heads_on_threads) {
+    xf_set_threads(2);
+    xf_attn_shape sh = SHAPE(3, 40, 50, 4, 16, 8);
+    int len[3] = {50, 17, 1};
+    sh.key_len = len;
+    check(sh, 1e-5);
+    xf_set_threads(1);
+}
+
 /* Models size one scratch for their longest call and reuse it: a shorter
  * query or key length must never need more.  (B·S alone is not monotone:
  * L = S = 256 → 128 × 256, but S = 128 → 256 × 128 + 256 sums.) */

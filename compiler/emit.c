@@ -362,15 +362,16 @@ static char *emit_listeners(const Plan *p, const char *name) {
             continue;
         if (!any++)
             sb_puts(&b, "\n/* ---- listeners ---------------------------------------------------------- */\n");
+        if (any == 1 && p->profile == PROFILE_INSTRUMENT_ALL)
+            sb_printf(&b, "\n/* The spec's listeners are registered once per dispatcher (user NULL), not\n"
+                          " * per loaded model, and act only inside a forward of this model: the\n"
+                          " * forward running on this thread, whose user data call() handlers get. */\n"
+                          "static _Thread_local const %s *in_forward;\n", name);
         listener_comment(&b, m, l);
         emit_handler_cfg(&b, l);
         if (p->profile != PROFILE_INSTRUMENT_ALL)
             continue;
-        StrBuf via;
-        sb_init(&via);
-        sb_printf(&via, "((%s *)user)->user", name);
-        char *call = handler_call(l, via.s);
-        sb_free(&via);
+        char *call = handler_call(l, "m->user");
         /* handler_call names its event `&ev`; here the event is a pointer */
         StrBuf fixed;
         sb_init(&fixed);
@@ -383,9 +384,11 @@ static char *emit_listeners(const Plan *p, const char *name) {
             }
         }
         free(call);
-        int uses_user = l->handler.kind == HANDLER_CALL;
-        sb_printf(&b, "static void listener_%d_handler(const xf_event *ev, void *user) {\n%s    %s\n}\n",
-                  li, uses_user ? "" : "    (void)user;\n", fixed.s);
+        sb_printf(&b, "static void listener_%d_handler(const xf_event *ev, void *user) {\n"
+                      "    const %s *m = in_forward;\n"
+                      "    (void)user;\n"
+                      "    if (!m)\n        return;   /* not dispatched from a forward of this model */\n"
+                      "    %s\n}\n", li, name, fixed.s);
         sb_free(&fixed);
         StrBuf expr;
         sb_init(&expr);
@@ -398,7 +401,7 @@ static char *emit_listeners(const Plan *p, const char *name) {
         sb_printf(&b, "\n/* The spec's listeners, registered with the model's dispatcher at load. */\n"
                       "static void register_listeners(%s *m, xf_dispatcher *d) {\n", name);
         for (int li = 0; li < m->n_listeners; li++)
-            sb_printf(&b, "    xf_listen(d, listener_%d_filter(), listener_%d_handler, m);\n", li, li);
+            sb_printf(&b, "    xf_listen(d, listener_%d_filter(), listener_%d_handler, NULL);\n", li, li);
         sb_printf(&b, "    (void)m;\n    (void)d;\n}\n");
     }
     return sb_take(&b);
@@ -884,6 +887,10 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     }
     figure_flushes(&body, p);
     kv_take(&f, "body", sb_take(&body));
+    int tracked = p->profile == PROFILE_INSTRUMENT_ALL && m->n_listeners > 0;
+    kv_set(&f, "enter", tracked ? "    const void *const outer = in_forward;   /* the spec's listeners act for this call */\n"
+                                  "    in_forward = m;\n" : "");
+    kv_set(&f, "leave", tracked ? "    in_forward = outer;\n" : "");
     fill(&b, tmpl, &f);
     sb_free(&body);
     sb_free(&enc);

@@ -50,7 +50,8 @@ void sb_printf(StrBuf *b, const char *fmt, ...) {
 
 char *sb_take(StrBuf *b) {
     char *s = b->s;
-    sb_init(b);
+    b->s = NULL;   /* the next write allocates again */
+    b->len = b->cap = 0;
     return s;
 }
 

@@ -64,7 +64,8 @@ static int parse_string(cursor *c, char *buf, size_t cap) {
     char q = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != q) {
-        if (*c->p == '\\' || *c->p == '\n' || n + 1 >= cap) return 0;
+        /* no escapes, no control characters: they would end up in messages */
+        if (*c->p == '\\' || (unsigned char)*c->p < 0x20 || *c->p == 0x7f || n + 1 >= cap) return 0;
         buf[n++] = *c->p++;
     }
     if (c->p >= c->end) return 0;

@@ -72,6 +72,24 @@ static const char *shape_str(char *buf, size_t cap, int rank, const int64_t *sha
     return buf;
 }
 
+/* A string from the file (a tensor name, a dtype) as messages show it:
+ * control characters become '?' so that an error stays one line and cannot
+ * drive the terminal (a name may hold "\n" or "\033[2J"); long ones are cut
+ * with "...". */
+static const char *shown(char *buf, size_t cap, const char *s) {
+    size_t n = 0;
+    for (; s[n] && n + 1 < cap; n++) {
+        unsigned char c = (unsigned char)s[n];
+        buf[n] = (char)(c < 0x20 || c == 0x7f ? '?' : c);
+    }
+    buf[n] = '\0';
+    if (s[n] && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+    return buf;
+}
+
+enum { SHOWN = 160 };   /* bytes of a name in a message (two fit in xf_error) */
+
 /* ---- header validation -------------------------------------------------- */
 
 /* A JSON number that is an exact non-negative integer a double can hold. */
@@ -87,7 +105,9 @@ static int json_uint(const cJSON *j, uint64_t *out) {
 
 /* Fills t from one header entry; every complaint names the tensor. */
 static int parse_entry(tensor *t, const cJSON *e, const xf_weights *w, xf_error *err) {
-    const char *f = w->file, *nm = e->string;
+    const char *f = w->file;
+    char nm[SHOWN];
+    shown(nm, sizeof nm, e->string);
     if (!cJSON_IsObject(e))
         return xf_fail(err, "%s: tensor %s: header entry is not an object", f, nm);
 
@@ -100,9 +120,10 @@ static int parse_entry(tensor *t, const cJSON *e, const xf_weights *w, xf_error 
             t->dt = (dtype)i;
             found = 1;
         }
+    char dts[40];
     if (!found)
-        return xf_fail(err, "%s: tensor %s: dtype %.32s not supported (F32, F16, BF16)",
-                       f, nm, dt->valuestring);
+        return xf_fail(err, "%s: tensor %s: dtype %s not supported (F32, F16, BF16)",
+                       f, nm, shown(dts, sizeof dts, dt->valuestring));
 
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     if (!cJSON_IsArray(sh))
@@ -177,8 +198,9 @@ static int check_layout(xf_weights *w, xf_error *err) {
     for (int i = 1; i < n; i++)
         if (strcmp(w->t[w->by_name[i]].name, w->t[w->by_name[i - 1]].name) == 0) {
             free(idx);
+            char nm[SHOWN];
             return xf_fail(err, "%s: tensor %s: listed twice in the header", w->file,
-                           w->t[w->by_name[i]].name);
+                           shown(nm, sizeof nm, w->t[w->by_name[i]].name));
         }
 
     qsort_r(idx, (size_t)n, sizeof(int), cmp_begin_r, w->t);
@@ -189,9 +211,10 @@ static int check_layout(xf_weights *w, xf_error *err) {
             continue;   /* empty tensors occupy no bytes */
         if (prev && t->begin < prev->end) {
             free(idx);
+            char a[SHOWN], b[SHOWN];
             return xf_fail(err, "%s: tensor %s: data_offsets [%llu,%llu] overlap tensor %s [%llu,%llu]",
-                           w->file, t->name, (unsigned long long)t->begin,
-                           (unsigned long long)t->end, prev->name,
+                           w->file, shown(a, sizeof a, t->name), (unsigned long long)t->begin,
+                           (unsigned long long)t->end, shown(b, sizeof b, prev->name),
                            (unsigned long long)prev->begin, (unsigned long long)prev->end);
         }
         prev = t;
@@ -377,8 +400,10 @@ static float f16_to_f32(uint16_t h) {
 static int materialize(tensor *t, const uint8_t *src, const char *file, xf_error *err) {
     size_t n = (size_t)t->numel;
     t->owned = malloc((n ? n : 1) * sizeof(float));
+    char nm[SHOWN];
     if (!t->owned)
-        return xf_fail(err, "%s: tensor %s: out of memory converting %zu values", file, t->name, n);
+        return xf_fail(err, "%s: tensor %s: out of memory converting %zu values", file,
+                       shown(nm, sizeof nm, t->name), n);
     float *dst = t->owned;
     switch (t->dt) {
     case DT_F32:
@@ -477,10 +502,11 @@ const float *xf_weights_get_t(xf_weights *w, const char *name, int64_t rows, int
 }
 
 int xf_weights_check_all_used(const xf_weights *w, xf_error *err) {
+    char nm[SHOWN];
     for (int i = 0; i < w->nt; i++)
         if (!w->t[i].used)
             return xf_fail(err, "%s: tensor %s: not used by the model "
                            "(weights of a different model, or a layer too many?)",
-                           w->file, w->t[i].name);
+                           w->file, shown(nm, sizeof nm, w->t[i].name));
     return 0;
 }

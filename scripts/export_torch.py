@@ -40,7 +40,6 @@ Requires python3 with torch (and nothing else).  Examples:
 
 import argparse
 import json
-import math
 import os
 import re
 import struct
@@ -332,6 +331,8 @@ def state_dict_config(sd, args):
         raise Refused(f"several transformers in the state_dict (prefixes {sorted(prefixes)}): choose one with --prefix")
     prefix = prefixes.pop()
     sd = _strip_prefix(sd, prefix)
+    if not sd:
+        raise Refused(f"--prefix {prefix!r}: no tensor name starts with it")
     if args.nhead is None:
         raise Refused("a state_dict does not record the number of heads: pass --nhead")
     if torch_hits:
@@ -380,7 +381,7 @@ def _common_settings(args, d_model, n_layers, ff, final_norm):
 
 def _torch_sd_stack(sd, pre, decoder, args):
     n = _n_layers(sd, pre)
-    d3, d_model = _shape(sd, f"{pre}layers.0.self_attn.in_proj_weight")
+    d_model = _shape(sd, f"{pre}layers.0.self_attn.in_proj_weight")[1]
     ff = _shape(sd, f"{pre}layers.0.linear1.weight")[0]
     for i in range(n):
         lp = f"{pre}layers.{i}."
@@ -468,7 +469,7 @@ def xfc_tensor_names(layout, kind, configs):
 # ---- the spec -------------------------------------------------------------------
 
 _ORDER = ["n_layers", "n_heads", "query_dimensions", "value_dimensions", "feed_forward_dimensions",
-          "attention_type", "causal", "activation", "normalization", "final_normalization", "layer_norm_eps"]
+          "attention_type", "local_context", "topk", "causal", "activation", "normalization", "final_normalization", "layer_norm_eps"]
 
 
 def _spec_settings(st):
@@ -486,6 +487,10 @@ def _spec_settings(st):
     }
     if st.get("attention_type", "full") != "full":
         out["attention_type"] = st["attention_type"]
+    if st.get("attention_type") == "local" and st.get("local_context") is not None:
+        out["local_context"] = st["local_context"]
+    if st.get("attention_type") == "exact_topk" and st.get("topk") is not None:
+        out["topk"] = st["topk"]
     return out
 
 
@@ -554,9 +559,13 @@ def _finish(layout, kind, configs, sd, name, weights_path, spec_path, causal, ca
         if "enc" in configs:
             configs["enc"]["causal"] = bool(causal_encoder)
     if layout == "fast_transformers":
-        at = configs[next(iter(configs))].get("attention_type", "full")
+        st = configs[next(iter(configs))]
+        at = st.get("attention_type", "full")
+        if at == "linear" and st["causal"]:
+            raise Refused("--causal with linear attention is fast-transformers' causal-linear: "
+                          "use --attention-type causal_linear")
         if at == "causal_linear":
-            configs[next(iter(configs))]["causal"] = True
+            st["causal"] = True
     names = xfc_tensor_names(layout, kind, configs)
     missing = [n for n in names if n not in sd]
     if missing:
@@ -606,6 +615,8 @@ def main(argv=None):
     g.add_argument("--layer-norm-eps", type=float, default=1e-5)
     g.add_argument("--attention-type", choices=["full", "linear", "causal_linear", "local", "exact_topk"],
                    default="full", help="fast-transformers: the builder's attention_type")
+    g.add_argument("--local-context", type=int, default=None, help="fast-transformers local attention's local_context")
+    g.add_argument("--topk", type=int, default=None, help="fast-transformers exact_topk attention's topk")
     args = ap.parse_args(argv)
 
     name = args.name or re.sub(r"\W", "_", os.path.splitext(os.path.basename(args.input))[0])
@@ -644,7 +655,9 @@ def main(argv=None):
                 raise Refused("--module is for pickled modules; for a state_dict use --prefix")
             layout, kind, configs, prefix, sd = state_dict_config(sd, args)
             if layout == "fast_transformers":
-                configs[next(iter(configs))]["attention_type"] = args.attention_type
+                st = configs[next(iter(configs))]
+                st["attention_type"] = args.attention_type
+                st["local_context"], st["topk"] = args.local_context, args.topk
             elif args.attention_type != "full":
                 raise Refused("--attention-type is for fast-transformers state_dicts (torch attention is full)")
         n_input = len(sd) if isinstance(obj, nn.Module) else n_input

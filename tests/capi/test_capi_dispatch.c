@@ -47,6 +47,15 @@ static int wide_queries(const xf_event *ev, void *user) {
     return ev->queries && ev->queries->shape[3] == 16;
 }
 
+/* The spec's own listener: call(on_layer1). */
+static int layer1_calls;
+static void *layer1_user;
+void on_layer1(const xf_event *ev, void *user) {
+    cr_assert_str_eq(ev->source, "layers.1.attention.inner_attention");
+    layer1_calls++;
+    layer1_user = user;
+}
+
 static void run(prenorm *m) {
     xf_error err = {""};
     xf_array x;
@@ -93,4 +102,29 @@ Test(dispatch, listen_remove_and_redirect) {
     xf_clear(d);
     prenorm_free(m);
     xf_array_free(&want_attention);
+}
+
+/* Two loaded models share the default dispatcher: the spec's listener fires
+ * once per event, with the user data of the model whose forward it is, and
+ * freeing one model leaves the other working (no stale registration). */
+Test(dispatch, spec_listeners_with_two_models) {
+    xf_error err = {""};
+    prenorm *a = prenorm_load(CASE "/weights.safetensors", &err);
+    prenorm *b = prenorm_load(CASE "/weights.safetensors", &err);
+    cr_assert(a && b, "%s", err.msg);
+    int ua, ub;
+    prenorm_set_user_data(a, &ua);
+    prenorm_set_user_data(b, &ub);
+    layer1_calls = 0;
+    run(a);
+    cr_expect_eq(layer1_calls, 1, "the listener fired %d times for one event", layer1_calls);
+    cr_expect_eq(layer1_user, &ua);
+    run(b);
+    cr_expect_eq(layer1_calls, 2);
+    cr_expect_eq(layer1_user, &ub);
+    prenorm_free(b);
+    run(a);
+    cr_expect_eq(layer1_calls, 3);
+    cr_expect_eq(layer1_user, &ua);
+    prenorm_free(a);
 }

@@ -201,6 +201,10 @@ def main():
     refused("nhead_with_module", nn.TransformerEncoder(layer(), 2), ["--nhead", "4"], "--nhead")
     refused("causal_encoder_on_encoder", nn.TransformerEncoder(layer(), 2), ["--causal-encoder"],
             "--causal-encoder")
+    refused("ft_linear_causal", sd, ["--nhead", "4", "--attention-type", "linear", "--causal"], "causal_linear")
+    refused("ft_norm_first", sd, ["--nhead", "4", "--norm-first"], "post-norm only")
+    refused("prefix_matches_nothing", enc.state_dict(), ["--nhead", "4", "--prefix", "foo."], "--prefix 'foo.'")
+    refused("nhead_does_not_divide", enc.state_dict(), ["--nhead", "5"], "not divisible by --nhead 5")
 
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))

@@ -445,8 +445,9 @@ static tensor *find(const xf_weights *w, const char *name) {
 const float *xf_weights_get(xf_weights *w, const char *name, int rank,
                             const int64_t *shape, xf_error *err) {
     tensor *t = find(w, name);
+    char nm[SHOWN];
     if (!t) {
-        xf_fail(err, "%s: tensor %s: missing", w->file, name);
+        xf_fail(err, "%s: tensor %s: missing", w->file, shown(nm, sizeof nm, name));
         return NULL;
     }
     int same = t->rank == rank;
@@ -454,7 +455,7 @@ const float *xf_weights_get(xf_weights *w, const char *name, int rank,
         same = t->shape[i] == shape[i];
     if (!same) {
         char a[160], b[160];
-        xf_fail(err, "%s: tensor %s: shape %s, expected %s", w->file, name,
+        xf_fail(err, "%s: tensor %s: shape %s, expected %s", w->file, shown(nm, sizeof nm, name),
                 shape_str(a, sizeof a, t->rank, t->shape),
                 shape_str(b, sizeof b, rank < 0 ? 0 : rank, shape));
         return NULL;

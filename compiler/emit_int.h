@@ -1,0 +1,53 @@
+/* emit_int.h — what the parts of the emitter share (not used outside emit*.c).
+ *
+ *   emit_util.c       key/value holes, C literals, the spec text, model dims
+ *   emit_listeners.c  handler configurations, instrument-all registration,
+ *                     the calls at a dispatch point
+ *   emit_layers.c     one function per layer: projections, attention, events
+ *   emit_load.c       the tensors of the weight file, by name and shape
+ *   emit.c            the model, its header and its command-line driver
+ */
+#ifndef XFC_EMIT_INT_H
+#define XFC_EMIT_INT_H
+
+#include "emit.h"
+#include "templates.h"
+
+/* A key/value list for tmpl_fill; values are owned copies. */
+typedef struct KV {
+    const char *kv[96];
+    char *owned[48];
+    int n, n_owned;
+} KV;
+
+typedef struct Dims {
+    int H, E, DV, D, F;   /* heads, q/k head dim, v head dim, d_model, feed-forward */
+} Dims;
+
+void kv_set(KV *k, const char *key, const char *val);
+void kv_int(KV *k, const char *key, long long v);
+void kv_take(KV *k, const char *key, char *val);
+void fill(StrBuf *out, const char *tmpl, KV *k);
+char *c_float(double v);
+char *c_string(const char *s);
+void comment_text(StrBuf *b, const char *s, size_t n);
+const char *event_enum(xf_event_kind k);
+const char *handler_kind_name(HandlerKind k);
+size_t offset_of(const Src *src, Loc loc);
+char *spec_model_text(const Model *m);
+Dims stack_dims(const Stack *s);
+int imax(int a, int b);
+int has_stack(const Model *m, int stack);
+const Stack *get_stack(const Model *m, int stack);
+const char *stack_field(const Model *m, int stack);
+const char *norm_field(const Model *m, int stack);
+const char *source_prefix(const Model *m, int stack);
+int listener_used(const Plan *p, int li);
+char *emit_listeners(const Plan *p, const char *name);
+char *point_calls(const Plan *p, const Point *pt, int indent);
+char *wants(const Point *pt);
+char *matrix_line(const Plan *p, const Point *pt);
+void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name);
+void emit_load_stack(StrBuf *b, const Model *m, int stack);
+
+#endif /* XFC_EMIT_INT_H */

@@ -1,0 +1,118 @@
+/* emit_load.c — the loading code: each tensor of the weight file by its
+ * torch or fast-transformers name and exact shape, 2-D weights transposed. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "emit_int.h"
+#include "xfc_config.h"
+
+/* ---- loading ---------------------------------------------------------------- */
+
+
+static void load_line(StrBuf *b, const char *dst, const char *tensor, int rank, long long d0, long long d1) {
+    if (rank == 1)
+        sb_printf(b, "    TENSOR(%s, \"%s\", 1, %lld);\n", dst, tensor, d0);
+    else
+        sb_printf(b, "    TENSOR(%s, \"%s\", 2, %lld, %lld);\n", dst, tensor, d0, d1);
+}
+
+/* A [rows, cols] weight (or its rows [row0, row0 + n)) stored transposed. */
+static void load_weight(StrBuf *b, const char *dst, const char *tensor, long long rows, long long cols,
+                        long long row0, long long n) {
+    sb_printf(b, "    WEIGHT(%s, \"%s\", %lld, %lld, %lld, %lld);\n", dst, tensor, rows, cols, row0, n);
+}
+
+/* The tensors of one attention module under `wprefix` into `dst`. */
+static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char *dst,
+                           const char *wprefix) {
+    Dims d = stack_dims(s);
+    long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
+    char t[400], lhs[200];
+    if (m->weights == WEIGHTS_TORCH) {
+        /* packed in_proj: rows [0, D) queries, [D, 2D) keys, [2D, 3D) values */
+        snprintf(t, sizeof t, "%s.in_proj_weight", wprefix);
+        static const char *const fld[] = {"q", "k", "v"};
+        for (int j = 0; j < 3; j++) {
+            snprintf(lhs, sizeof lhs, "%s.%s_w", dst, fld[j]);
+            load_weight(b, lhs, t, 2 * HE + HDV, d.D, j * HE, j < 2 ? HE : HDV);
+        }
+        snprintf(t, sizeof t, "%s.in_proj_bias", wprefix);
+        snprintf(lhs, sizeof lhs, "%s.q_b", dst);
+        load_line(b, lhs, t, 1, 2 * HE + HDV, 0);
+        sb_printf(b, "    %s.k_b = %s.q_b + %lld;\n    %s.v_b = %s.q_b + %lld;\n", dst, dst, HE, dst,
+                  dst, 2 * HE);
+        snprintf(t, sizeof t, "%s.out_proj.weight", wprefix);
+        snprintf(lhs, sizeof lhs, "%s.o_w", dst);
+        load_weight(b, lhs, t, d.D, HDV, 0, d.D);
+        snprintf(t, sizeof t, "%s.out_proj.bias", wprefix);
+        snprintf(lhs, sizeof lhs, "%s.o_b", dst);
+        load_line(b, lhs, t, 1, d.D, 0);
+        return;
+    }
+    static const char *const proj[] = {"query", "key", "value", "out"};
+    static const char *const fld[] = {"q", "k", "v", "o"};
+    for (int j = 0; j < 4; j++) {
+        long long rows = j < 2 ? HE : j == 2 ? HDV : d.D;
+        long long cols = j < 3 ? d.D : HDV;
+        snprintf(t, sizeof t, "%s.%s_projection.weight", wprefix, proj[j]);
+        snprintf(lhs, sizeof lhs, "%s.%s_w", dst, fld[j]);
+        load_weight(b, lhs, t, rows, cols, 0, rows);
+        snprintf(t, sizeof t, "%s.%s_projection.bias", wprefix, proj[j]);
+        snprintf(lhs, sizeof lhs, "%s.%s_b", dst, fld[j]);
+        load_line(b, lhs, t, 1, rows, 0);
+    }
+}
+
+static void load_norm(StrBuf *b, const char *dst, const char *tensor, int D) {
+    char t[320], lhs[220];
+    snprintf(t, sizeof t, "%s.weight", tensor);
+    snprintf(lhs, sizeof lhs, "%s.g", dst);
+    load_line(b, lhs, t, 1, D, 0);
+    snprintf(t, sizeof t, "%s.bias", tensor);
+    snprintf(lhs, sizeof lhs, "%s.b", dst);
+    load_line(b, lhs, t, 1, D, 0);
+}
+
+void emit_load_stack(StrBuf *b, const Model *m, int stack) {
+    const Stack *s = get_stack(m, stack);
+    Dims d = stack_dims(s);
+    const char *wp = m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "";
+    int torch = m->weights == WEIGHTS_TORCH;
+    char dst[200], t[300];
+    for (int i = 0; i < s->n_layers; i++) {
+        sb_printf(b, "    /* %slayers.%d */\n", wp, i);
+        snprintf(dst, sizeof dst, "m->%s[%d].self", stack_field(m, stack), i);
+        snprintf(t, sizeof t, "%slayers.%d.%s", wp, i,
+                 torch ? "self_attn" : stack == 0 ? "attention" : "self_attention");
+        load_attention(b, m, s, dst, t);
+        if (stack == 1) {
+            snprintf(dst, sizeof dst, "m->%s[%d].cross", stack_field(m, stack), i);
+            snprintf(t, sizeof t, "%slayers.%d.%s", wp, i, torch ? "multihead_attn" : "cross_attention");
+            load_attention(b, m, s, dst, t);
+        }
+        snprintf(t, sizeof t, "%slayers.%d.linear1.weight", wp, i);
+        snprintf(dst, sizeof dst, "m->%s[%d].ff.w1", stack_field(m, stack), i);
+        load_weight(b, dst, t, d.F, d.D, 0, d.F);
+        snprintf(t, sizeof t, "%slayers.%d.linear1.bias", wp, i);
+        snprintf(dst, sizeof dst, "m->%s[%d].ff.b1", stack_field(m, stack), i);
+        load_line(b, dst, t, 1, d.F, 0);
+        snprintf(t, sizeof t, "%slayers.%d.linear2.weight", wp, i);
+        snprintf(dst, sizeof dst, "m->%s[%d].ff.w2", stack_field(m, stack), i);
+        load_weight(b, dst, t, d.D, d.F, 0, d.D);
+        snprintf(t, sizeof t, "%slayers.%d.linear2.bias", wp, i);
+        snprintf(dst, sizeof dst, "m->%s[%d].ff.b2", stack_field(m, stack), i);
+        load_line(b, dst, t, 1, d.D, 0);
+        for (int n = 1; n <= (stack == 1 ? 3 : 2); n++) {
+            snprintf(t, sizeof t, "%slayers.%d.norm%d", wp, i, n);
+            snprintf(dst, sizeof dst, "m->%s[%d].norm%d", stack_field(m, stack), i, n);
+            load_norm(b, dst, t, d.D);
+        }
+    }
+    if (s->final_normalization) {
+        snprintf(t, sizeof t, "%snorm", wp);
+        snprintf(dst, sizeof dst, "m->%s", norm_field(m, stack));
+        sb_printf(b, "    /* %snorm: final LayerNorm */\n", wp);
+        load_norm(b, dst, t, d.D);
+    }
+}

@@ -1,0 +1,193 @@
+/* emit_util.c — the emitter's small helpers: holes, C literals, the spec
+ * text in the header comment, and the dims of each stack. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "emit_int.h"
+#include "xfc_config.h"
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+void kv_set(KV *k, const char *key, const char *val) {
+    char *copy = strdup(val);
+    k->owned[k->n_owned++] = copy;
+    k->kv[k->n++] = key;
+    k->kv[k->n++] = copy;
+    k->kv[k->n] = NULL;
+}
+
+void kv_int(KV *k, const char *key, long long v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    kv_set(k, key, buf);
+}
+
+void kv_take(KV *k, const char *key, char *val) {
+    kv_set(k, key, val);
+    free(val);
+}
+
+static void kv_free(KV *k) {
+    for (int i = 0; i < k->n_owned; i++)
+        free(k->owned[i]);
+    k->n = k->n_owned = 0;
+}
+
+void fill(StrBuf *out, const char *tmpl, KV *k) {
+    k->kv[k->n] = NULL;
+    tmpl_fill(out, tmpl_get(tmpl), k->kv);
+    kv_free(k);
+}
+
+/* A float as a C literal that reads back exactly: 0.125f, 1e-05f. */
+char *c_float(double v) {
+    char buf[48];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    if (!strpbrk(buf, ".eE"))
+        strcat(buf, ".0");
+    strcat(buf, "f");
+    return strdup(buf);
+}
+
+/* A C string literal (quotes included). */
+char *c_string(const char *s) {
+    StrBuf b;
+    sb_init(&b);
+    sb_puts(&b, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            sb_printf(&b, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            sb_printf(&b, "\\%03o", (unsigned char)*s);
+        else
+            sb_printf(&b, "%c", *s);
+    }
+    sb_puts(&b, "\"");
+    return sb_take(&b);
+}
+
+/* Source text safe inside a C comment. */
+void comment_text(StrBuf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '*' && i + 1 < n && s[i + 1] == '/')
+            sb_puts(b, "* ");
+        else
+            sb_printf(b, "%c", s[i]);
+    }
+}
+
+const char *event_enum(xf_event_kind k) {
+    static const char *const names[] = {"XF_EVENT", "XF_QKV_EVENT", "XF_ATTENTION_EVENT",
+                                        "XF_INTERMEDIATE_OUTPUT"};
+    return names[k];
+}
+
+const char *handler_kind_name(HandlerKind k) {
+    static const char *const names[] = {"save", "heatmap", "stats", "print", "call", "figure"};
+    return names[k];
+}
+
+/* ---- the spec in the header comment ----------------------------------------- */
+
+/* Byte offset of a (line, col) position. */
+size_t offset_of(const Src *src, Loc loc) {
+    size_t off = 0;
+    for (int line = 1; line < loc.line && off < src->len; off++)
+        if (src->text[off] == '\n')
+            line++;
+    off += (size_t)(loc.col > 0 ? loc.col - 1 : 0);
+    return off < src->len ? off : src->len;
+}
+
+/* Offset of the `model` keyword (outside comments and strings). */
+static size_t model_keyword(const Src *src) {
+    const char *t = src->text;
+    for (size_t i = 0; i < src->len; i++) {
+        if (t[i] == '#') {
+            while (i < src->len && t[i] != '\n')
+                i++;
+        } else if (t[i] == '"') {
+            for (i++; i < src->len && t[i] != '"'; i++)
+                if (t[i] == '\\')
+                    i++;
+        } else if (!strncmp(t + i, "model", 5) && (i == 0 || !isalnum((unsigned char)t[i - 1])) &&
+                   !isalnum((unsigned char)t[i + 5]) && t[i + 5] != '_') {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* The model declaration only (from `model` to its closing brace): listeners
+ * are left out so a release build's C equals that of the spec without them. */
+char *spec_model_text(const Model *m) {
+    const Src *src = m->src;
+    size_t start = model_keyword(src), end = start;
+    int depth = 0, seen = 0;
+    for (; end < src->len; end++) {
+        char ch = src->text[end];
+        if (ch == '#') {
+            while (end < src->len && src->text[end] != '\n')
+                end++;
+        } else if (ch == '"') {
+            for (end++; end < src->len && src->text[end] != '"'; end++)
+                if (src->text[end] == '\\')
+                    end++;
+        } else if (ch == '{') {
+            depth++, seen = 1;
+        } else if (ch == '}' && --depth == 0 && seen) {
+            end++;
+            break;
+        }
+    }
+    StrBuf b;
+    sb_init(&b);
+    size_t line_start = start;
+    for (size_t i = start; i <= end && i <= src->len; i++) {
+        if (i == end || src->text[i] == '\n') {
+            sb_puts(&b, " *   ");
+            comment_text(&b, src->text + line_start, i - line_start);
+            sb_puts(&b, "\n");
+            line_start = i + 1;
+            if (i == end)
+                break;
+        }
+    }
+    return sb_take(&b);
+}
+
+/* ---- model dims ------------------------------------------------------------- */
+
+Dims stack_dims(const Stack *s) {
+    Dims d = {s->n_heads, s->query_dimensions, s->value_dimensions, s->d_model,
+              s->feed_forward_dimensions};
+    return d;
+}
+
+int imax(int a, int b) { return a > b ? a : b; }
+
+int has_stack(const Model *m, int stack) {
+    return stack == 0 ? m->kind != MODEL_DECODER : m->kind != MODEL_ENCODER;
+}
+
+const Stack *get_stack(const Model *m, int stack) {
+    return stack == 0 ? &m->enc : &m->dec;
+}
+
+/* The C name of a stack's layer array and final norm, and its weight prefix. */
+const char *stack_field(const Model *m, int stack) {
+    if (m->kind != MODEL_TRANSFORMER)
+        return "layers";
+    return stack == 0 ? "encoder_layers" : "decoder_layers";
+}
+const char *norm_field(const Model *m, int stack) {
+    if (m->kind != MODEL_TRANSFORMER)
+        return "norm";
+    return stack == 0 ? "encoder_norm" : "decoder_norm";
+}
+const char *source_prefix(const Model *m, int stack) {
+    if (m->kind != MODEL_TRANSFORMER)
+        return "";
+    return stack == 0 ? "encoder." : "decoder.";
+}

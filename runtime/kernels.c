@@ -20,20 +20,7 @@
 
 #include "xf_kernels.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* Without this, GCC keeps the compares of a clamp or a select as branches
- * (an ordered compare may raise FE_INVALID) and vectorizes none of the
- * loops below; the runtime never reads floating-point exception flags. */
-#pragma GCC optimize("no-trapping-math")
-#endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define XF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define XF_CLONES
-#endif
-#define XF_INLINE static inline __attribute__((always_inline))
-
-enum { LANES = 16 };  /* accumulators per reduction: one AVX-512 vector */
+#include "xf_simd.h"   /* exp, LANES, target clones; GCC no-trapping-math */
 
 /* ---- y = x w + b ------------------------------------------------------- */
 
@@ -182,31 +169,6 @@ XF_CLONES
 void xf_relu(float *x, int64_t count) {
     for (int64_t i = 0; i < count; i++)
         x[i] = x[i] < 0.0f ? 0.0f : x[i];
-}
-
-XF_INLINE float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-XF_INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-
-/* e^x, relative error ~2 ulp (Cephes expf); x is clamped to the normal
- * range, so tiny results come out ~1e-38 instead of 0.  The integer part
- * is rounded with the 1.5·2²³ trick so no libm call breaks vectorization.
- * (attention.c carries the same helper.) */
-XF_INLINE float exp_approx(float x) {
-    const float magic = 12582912.0f;   /* 1.5 · 2²³ */
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    float t = x * 1.44269504088896341f + magic;
-    float nf = t - magic;                               /* round(x / ln2) */
-    int32_t ni = (int32_t)(f32_bits(t) - f32_bits(magic));
-    float r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    return p * f32_from_bits((uint32_t)(ni + 127) << 23);
 }
 
 /* erf, absolute error < 1.5e-7 (Abramowitz–Stegun 7.1.26), the same

@@ -1,5 +1,5 @@
 /* xf_simd.h — private helpers shared by the attention kernels
- * (attention.c, attention_linear.c, attention_local.c, attention_topk.c).
+ * (kernels.c, attention.c, attention_linear.c, attention_local.c, attention_topk.c).
  * Not installed, not part of the runtime's API.
  *
  * Including it changes how the rest of the including file is compiled:

@@ -79,6 +79,23 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     return sb_take(&b);
 }
 
+/* The holes of a QKVEvent / IntermediateOutput block: its handler calls,
+ * and in an instrument-all build the one branch that skips the block when
+ * no listener of the dispatcher may want the point. */
+static void bind_dispatch(KV *k, const Plan *p, const Point *pt) {
+    if (p->profile == PROFILE_INSTRUMENT_ALL) {
+        char *w = wants(pt);
+        StrBuf when;
+        sb_init(&when);
+        sb_printf(&when, "if (%s) ", w);
+        free(w);
+        kv_take(k, "when", sb_take(&when));
+    } else {
+        kv_set(k, "when", "");
+    }
+    kv_take(k, "calls", point_calls(p, pt, 8));
+}
+
 /* The QKVEvent block after the projections of one attention module. */
 static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
                             const char *module) {
@@ -96,18 +113,7 @@ static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer,
     kv_int(&k, "H", d.H);
     kv_int(&k, "E", d.E);
     kv_int(&k, "DV", d.DV);
-    if (p->profile == PROFILE_INSTRUMENT_ALL) {
-        char *w = wants(pt);
-        StrBuf when;
-        sb_init(&when);
-        sb_printf(&when, "if (%s) ", w);
-        free(w);
-        kv_take(&k, "when", sb_take(&when));
-        sb_free(&when);
-    } else {
-        kv_set(&k, "when", "");
-    }
-    kv_take(&k, "calls", point_calls(p, pt, 8));
+    bind_dispatch(&k, p, pt);
     fill(&b, "event_qkv.c", &k);
     return sb_take(&b);
 }
@@ -122,18 +128,7 @@ static char *emit_intermediate(const Plan *p, const Stack *s, int stack, int lay
     kv_set(&k, "source", pt->source);
     kv_int(&k, "layer", layer);
     kv_int(&k, "D", s->d_model);
-    if (p->profile == PROFILE_INSTRUMENT_ALL) {
-        char *w = wants(pt);
-        StrBuf when;
-        sb_init(&when);
-        sb_printf(&when, "if (%s) ", w);
-        free(w);
-        kv_take(&k, "when", sb_take(&when));
-        sb_free(&when);
-    } else {
-        kv_set(&k, "when", "");
-    }
-    kv_take(&k, "calls", point_calls(p, pt, 8));
+    bind_dispatch(&k, p, pt);
     fill(&b, "event_intermediate.c", &k);
     return sb_take(&b);
 }

@@ -14,7 +14,8 @@
 #
 # A failing case must: exit with status 1 (no signal, no usage status), write
 # exactly one line to stderr that contains the expected text (the file,
-# tensor or flag at fault), print no sanitizer report, and leave no output
+# tensor or flag at fault) and no control character (a name from the file
+# with "\n" or an escape sequence is shown with '?'), print no sanitizer report, and leave no output
 # file (nor OUT.tmp.*) behind.  A `pass_*` case must succeed instead.
 set -u
 LC_ALL=C
@@ -97,6 +98,12 @@ case $CASE in
   w_shape_missing) h st-set "$weights" "$ST" layers.0.norm1.weight shape '"64"'; weights=$ST; want="tensor layers.0.norm1.weight: shape missing or not a list" ;;
   w_missing_tensor) h st-drop "$weights" "$ST" layers.1.norm2.bias; weights=$ST; want="w.safetensors: tensor layers.1.norm2.bias: missing" ;;
   w_extra_tensor)  h st-add "$weights" "$ST" layers.2.norm1.weight; weights=$ST; want="w.safetensors: tensor layers.2.norm1.weight: not used by the model" ;;
+  # names and dtypes from the file reach the message without their control
+  # characters: still one line, no terminal escape
+  w_name_control)  h st-add "$weights" "$ST" "$(printf 'layers.9.evil\n\033[2J')"; weights=$ST
+                   want="w.safetensors: tensor layers.9.evil??[2J: not used by the model" ;;
+  w_dtype_control) h st-set "$weights" "$ST" layers.0.norm1.weight dtype '"F\r\n32"'; weights=$ST
+                   want="w.safetensors: tensor layers.0.norm1.weight: dtype F??32 not supported" ;;
   w_other_model)   weights=$FIX/encoder_getting_started/weights.safetensors  # 4 layers of d_model 256
                    want="encoder_getting_started/weights.safetensors: tensor layers.0.self_attn.in_proj_weight: shape [768,256], expected [192,64]" ;;
   w_other_layout)  weights=$FIX/ft_encoder_qdim_ne_vdim/weights.safetensors  # fast_transformers names
@@ -122,6 +129,8 @@ case $CASE in
                    input=$NPY; want="x.npy: input has an empty or absurd batch or sequence dimension" ;;
   x_huge_shape)    h npy-header "$input" "$NPY" "$(hdr '<f4' False '(4294967296, 4294967296, 64)')"; input=$NPY; want="x.npy: shape [4294967296,4294967296,64] is too large" ;;
   x_header_past_end) h truncate "$input" "$NPY" 50; input=$NPY; want="x.npy: header length 118 runs past the end of the file (50 bytes)" ;;
+  x_dtype_control) h npy-header "$input" "$NPY" "$(hdr "$(printf '\033[31m')" False '(2, 24, 64)')"; input=$NPY
+                   want="x.npy: unsupported dtype (not a simple type string)" ;;
   x_header_garbage) h npy-header "$input" "$NPY" "not a dict"; input=$NPY; want="x.npy: malformed header: not a dict" ;;
   x_header_nul)    h patch "$input" "$NPY" 20 0; input=$NPY; want="x.npy: malformed header: NUL byte" ;;
 
@@ -226,6 +235,9 @@ fi
 [ $rc -eq 1 ] || fail "exit status $rc, expected 1"
 lines=$(awk 'END { print NR }' "$W/stderr")
 [ "$lines" -eq 1 ] || fail "$lines lines on stderr, expected exactly one"
+if grep -q "$(printf '[\001-\010\013-\037\177]')" "$W/stderr"; then
+  fail "control characters in the message (bytes of the file, unescaped)"
+fi
 line=$(cat "$W/stderr")
 case $line in
   *"$want"*) ;;

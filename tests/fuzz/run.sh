@@ -29,12 +29,8 @@ for h in "$@"; do
   bin=$BUILD/tests/fuzz/fuzz_$h
   [ -x "$bin" ] || { echo "$bin: not built (XF_FUZZ=ON, target fuzz_$h)"; exit 2; }
   mkdir -p "$WORK/$h/corpus"
-  leaks=1
   case $h in
-    spec) extra="-dict=$HERE/xf.dict -max_len=4096"
-          # the compiler leaks (compiler/strbuf.c: sb_take re-allocates a
-          # buffer plan.c and emit.c drop): no leak detection until fixed
-          leaks=0 ;;
+    spec) extra="-dict=$HERE/xf.dict -max_len=4096" ;;
     safetensors) extra="-max_len=4096" ;;
     npy) extra="-max_len=16384" ;;
     *) echo "unknown harness $h"; exit 2 ;;
@@ -42,7 +38,7 @@ for h in "$@"; do
   log=$WORK/$h/fuzz.log
   echo "== fuzz_$h for ${SECONDS_EACH}s (log: $log)"
   # shellcheck disable=SC2086
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=$leaks} \
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
   "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
          -artifact_prefix="$WORK/$h/" $extra ${XF_FUZZ_ARGS:-} \
          "$WORK/$h/corpus" "$HERE/corpus/$h" >"$log" 2>&1

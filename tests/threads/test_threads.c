@@ -10,7 +10,10 @@
  * 1. Shared model: every input (its own batch, seq, lengths; some in place,
  *    y == x) is run once single-threaded for a reference; then THREADS
  *    threads × CALLS calls each run their inputs at the same time on the one
- *    model, and every output must be bit-identical to its reference.
+ *    model, and every output must be bit-identical to its reference.  Twice:
+ *    with the runtime's defaults, then with xf_set_threads(4) (OpenBLAS and
+ *    the runtime's attention pool on 4 threads, shared by every caller; new
+ *    references first, as OpenBLAS's threaded kernels round differently).
  *    Counted: each handler checks that the event it gets has the shapes of the
  *    call made on its own thread, and the number of calls of each handler
  *    must be exactly what the listeners imply (see counted.xf).
@@ -27,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xf_kernels.h"   /* xf_set_threads */
 #include "xfrt.h"
 
 #ifdef XF_COUNTED
@@ -260,49 +264,59 @@ int main(void) {
         return 1;
     }
 
-    /* the references, one thread, one call each */
-    long long want_att = 0, want_inter = 0, want_qkv = 0;
     for (int t = 0; t < THREADS; t++)
-        for (int k = 0; k < INPUTS_PER_THREAD; k++) {
-            input *in = &inputs[t][k];
-            make_input(in, t, k);
-            if (run(m, in, in->ref, &err)) {
-                fprintf(stderr, "FAIL: reference run: %s\n", err.msg);
-                return 1;
-            }
-        }
-    /* the same input twice in one thread gives the same bits (or the
-     * comparisons below would mean nothing) */
-    {
-        input *in = &inputs[1][0];
-        float *y = malloc(sizeof(float) * floats(in));
-        CHECK(run(m, in, y, &err) == 0, "%s", err.msg);
-        if (memcmp(y, in->ref, sizeof(float) * floats(in)))
-            report_mismatch(in, y, 1, -1);
-        free(y);
-    }
-    atomic_store(&n_attention, 0);
-    atomic_store(&n_intermediate, 0);
-    atomic_store(&n_qkv, 0);
+        for (int k = 0; k < INPUTS_PER_THREAD; k++)
+            make_input(&inputs[t][k], t, k);
 
-    for (int t = 0; t < THREADS; t++)
-        for (int c = 0; c < CALLS; c++) {
-            long long a, i, q;
-            events_per_call(&inputs[t][c % INPUTS_PER_THREAD], &a, &i, &q);
-            want_att += a, want_inter += i, want_qkv += q;
+    /* Twice: the runtime's default threads, then xf_set_threads(4).  OpenBLAS
+     * on several threads picks other kernels (results differ in the last
+     * bits), so each setting gets its own references: one caller, one call
+     * per input. */
+    long long want_att = 0, want_inter = 0, want_qkv = 0;
+    const int settings[2] = {0, 4};   /* 0: the defaults */
+    for (int r = 0; r < 2; r++) {
+        if (settings[r])
+            xf_set_threads(settings[r]);
+        for (int t = 0; t < THREADS; t++)
+            for (int k = 0; k < INPUTS_PER_THREAD; k++)
+                if (run(m, &inputs[t][k], inputs[t][k].ref, &err)) {
+                    fprintf(stderr, "FAIL: reference run: %s\n", err.msg);
+                    return 1;
+                }
+        /* the same input again in one thread gives the same bits (or the
+         * comparisons below would mean nothing) */
+        {
+            input *in = &inputs[1][0];
+            float *y = malloc(sizeof(float) * floats(in));
+            CHECK(run(m, in, y, &err) == 0, "%s", err.msg);
+            if (memcmp(y, in->ref, sizeof(float) * floats(in)))
+                report_mismatch(in, y, 1, -1);
+            free(y);
         }
-    run_threads(shared_worker, m, inputs);
-    printf("shared model: %d threads x %d calls, outputs checked bit for bit\n", THREADS, CALLS);
+        atomic_store(&n_attention, 0);
+        atomic_store(&n_intermediate, 0);
+        atomic_store(&n_qkv, 0);
+        want_att = want_inter = want_qkv = 0;
+        for (int t = 0; t < THREADS; t++)
+            for (int c = 0; c < CALLS; c++) {
+                long long a, i, q;
+                events_per_call(&inputs[t][c % INPUTS_PER_THREAD], &a, &i, &q);
+                want_att += a, want_inter += i, want_qkv += q;
+            }
+        run_threads(shared_worker, m, inputs);
+        printf("shared model, %s: %d threads x %d calls, outputs checked bit for bit\n",
+               settings[r] ? "xf_set_threads(4)" : "default threads", THREADS, CALLS);
 #ifdef XF_COUNTED
-    printf("handler calls: attention %lld (want %lld), intermediate %lld (want %lld), qkv %lld (want %lld)\n",
-           (long long)n_attention, want_att, (long long)n_intermediate, want_inter, (long long)n_qkv, want_qkv);
-    CHECK(n_attention == want_att, "count_attention called %lld times, expected %lld", (long long)n_attention, want_att);
-    CHECK(n_intermediate == want_inter, "count_intermediate called %lld times, expected %lld", (long long)n_intermediate, want_inter);
-    CHECK(n_qkv == want_qkv, "count_qkv called %lld times, expected %lld", (long long)n_qkv, want_qkv);
+        printf("handler calls: attention %lld (want %lld), intermediate %lld (want %lld), qkv %lld (want %lld)\n",
+               (long long)n_attention, want_att, (long long)n_intermediate, want_inter, (long long)n_qkv, want_qkv);
+        CHECK(n_attention == want_att, "count_attention called %lld times, expected %lld", (long long)n_attention, want_att);
+        CHECK(n_intermediate == want_inter, "count_intermediate called %lld times, expected %lld", (long long)n_intermediate, want_inter);
+        CHECK(n_qkv == want_qkv, "count_qkv called %lld times, expected %lld", (long long)n_qkv, want_qkv);
 #else
-    (void)want_att, (void)want_inter, (void)want_qkv;
-    CHECK(n_attention + n_intermediate + n_qkv == 0, "a release model called a handler");
+        (void)want_att, (void)want_inter, (void)want_qkv;
+        CHECK(n_attention + n_intermediate + n_qkv == 0, "a release model called a handler");
 #endif
+    }
     MODEL(free)(m);
 
     run_threads(own_worker, NULL, inputs);

@@ -129,8 +129,12 @@ int src_read(Src *src, const char *path)
                 col++;
             }
         }
-        FILE *o = out_stream();
-        fprintf(o, "%s:%d:%d: error: file contains a NUL byte (not a text file?)\n", path, line, col);
+        /* reported like any error, source line and caret included (the NUL
+         * shows as a blank); the counts start over at the caller's diag_init */
+        Src tmp = {path, buf, len};
+        diag_init(&tmp);
+        diag_error((Loc){line, col}, "file contains a NUL byte (not a text file?)");
+        diag_init(NULL);
         free(buf);
         return -1;
     }

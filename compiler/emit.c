@@ -256,7 +256,9 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
         }
     kv_int(&k, "max_local", max_local);
     kv_int(&k, "max_topk", max_topk);
-    kv_set(&k, "mem_floats", m->kind == MODEL_TRANSFORMER ? "N * S * {{max_d}}" : "0");
+    char mem[64];
+    snprintf(mem, sizeof mem, "N * S * %d", mx.D);
+    kv_set(&k, "mem_floats", m->kind == MODEL_TRANSFORMER ? mem : "0");
     int att = any_attention_kept(p);
     char buf[160];
     snprintf(buf, sizeof buf, "N * %d * T * T", mx.H);
@@ -278,16 +280,7 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     kv_take(&k, "layers", sb_take(&layers));
     kv_take(&k, "forward", emit_forward(p, name, D_out));
     fill(&c, "model.c", &k);
-    /* the mem_floats hole carries a nested hole; resolve it */
-    StrBuf c2;
-    sb_init(&c2);
-    char maxd[16];
-    snprintf(maxd, sizeof maxd, "%d", mx.D);
-    const char *kv2[] = {"max_d", maxd, NULL};
-    tmpl_fill(&c2, c.s, kv2);
-    out->model_c = sb_take(&c2);
-    sb_free(&c2);
-    sb_free(&c);
+    out->model_c = sb_take(&c);
     sb_free(&layers);
     sb_free(&load);
 

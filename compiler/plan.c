@@ -7,6 +7,7 @@
  *   ABSENT  — the outcome depends on a payload field this event does not have
  * ABSENT is an error; a listener that is NO everywhere is a warning.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,12 @@ typedef struct Sym {
     long long v;
     char *c;              /* when !is_const */
     const Expr *absent;   /* set when a field is missing at this point */
+    __int128 lo, hi;      /* the values it can take at run time (dims are 1..INT_MAX) */
 } Sym;
+
+/* A guard is evaluated in long long: every value it can take must fit with
+ * room to spare, or it is a compile error rather than overflow at run time. */
+#define GUARD_LIMIT ((__int128)1 << 62)
 
 static char *xstrdup(const char *s) {
     char *d = strdup(s);
@@ -123,6 +129,8 @@ static int field_dim(const Model *m, const Point *pt, const char *field, int ind
     out->is_const = dims[index] == NULL;
     out->v = cst[index];
     out->c = dims[index] ? xstrdup(dims[index]) : NULL;
+    out->lo = out->is_const ? cst[index] : 1;
+    out->hi = out->is_const ? cst[index] : INT_MAX;
     return 1;
 }
 
@@ -140,6 +148,18 @@ static void sym_free(Sym *s) {
 }
 
 static Sym fold_expr(const Model *m, const Point *pt, const Expr *e);
+
+/* An expression is folded once per point: report its problem once. */
+static int first_report(const Expr *e) {
+    static const Expr *seen[64];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (seen[i] == e)
+            return 0;
+    if (n < 64)
+        seen[n++] = e;
+    return 1;
+}
 
 static Sym binary(const Model *m, const Point *pt, const Expr *e) {
     Sym a = fold_expr(m, pt, e->lhs), b = fold_expr(m, pt, e->rhs), r = {0};
@@ -167,17 +187,39 @@ static Sym binary(const Model *m, const Point *pt, const Expr *e) {
         case EX_GE: v = a.v >= b.v; break;
         default: break;
         }
-        if (overflow)
+        if (overflow && first_report(e))
             diag_error(e->loc, "integer overflow in this expression");
         r.is_const = 1;
         r.v = v;
+        r.lo = r.hi = v;
         return r;
     }
-    /* Run-time dims are ints below 2^30 (the workspace limit): plain C suffices. */
+    /* The range of the run-time value: arithmetic must stay inside long long. */
+    if (e->kind == EX_ADD) {
+        r.lo = a.lo + b.lo, r.hi = a.hi + b.hi;
+    } else if (e->kind == EX_SUB) {
+        r.lo = a.lo - b.hi, r.hi = a.hi - b.lo;
+    } else if (e->kind == EX_MUL) {
+        __int128 p[4] = {a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi};
+        r.lo = r.hi = p[0];
+        for (int i = 1; i < 4; i++) {
+            r.lo = p[i] < r.lo ? p[i] : r.lo;
+            r.hi = p[i] > r.hi ? p[i] : r.hi;
+        }
+    } else {
+        r.lo = 0, r.hi = 1;   /* a comparison */
+    }
+    if ((r.lo < -GUARD_LIMIT || r.hi > GUARD_LIMIT) && first_report(e)) {
+        diag_error(e->loc, "this expression can overflow at run time (batch and sequence lengths "
+                           "go up to 2^31): use smaller constants");
+        r.lo = r.hi = 0;
+    }
+    /* Arithmetic on run-time dims (ints) is done in long long. */
     char *ta = sym_text(&a), *tb = sym_text(&b);
     StrBuf sb;
     sb_init(&sb);
-    sb_printf(&sb, "%s %s %s", ta, ops[e->kind], tb);
+    int widen = e->kind <= EX_MUL && !a.is_const && strchr(ta, '>') && ta[0] != '(';
+    sb_printf(&sb, "%s%s %s %s", widen ? "(long long)" : "", ta, ops[e->kind], tb);
     if (e->kind >= EX_EQ) {
         char *inner = sb_take(&sb);
         sb_printf(&sb, "(%s)", inner);
@@ -196,10 +238,12 @@ static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
     case EX_NUM:
         r.is_const = 1;
         r.v = e->num;
+        r.lo = r.hi = e->num;
         return r;
     case EX_NAME:   /* `layer`: check.c admits no other name */
         r.is_const = 1;
         r.v = pt->layer;
+        r.lo = r.hi = pt->layer;
         return r;
     case EX_DIM:
         if (!field_dim(m, pt, e->name, (int)e->num, &r))
@@ -210,6 +254,7 @@ static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
         if (a.absent || !a.is_const) {
             if (!a.absent) {
                 r.c = fmt("(-%s%s)", a.c, "");
+                r.lo = -a.hi, r.hi = -a.lo;
             }
             r.absent = a.absent;
             sym_free(&a);
@@ -218,6 +263,7 @@ static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
         r.is_const = 1;
         if (__builtin_sub_overflow(0LL, a.v, &r.v))
             diag_error(e->loc, "integer overflow in this expression");
+        r.lo = r.hi = r.v;
         return r;
     }
     default:

@@ -19,7 +19,9 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* Not under GCC's ThreadSanitizer: target clones are ifuncs, resolved before
+ * TSan's runtime is up, and the process dies at start. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define XF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define XF_CLONES

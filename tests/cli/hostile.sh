@@ -7,7 +7,6 @@
 #       from GOLDEN_SPECS/encoder_causal.xf (the same model with save
 #       listeners: a debug build with dispatch points) and
 #       WORK/bin/instrument/dec from GOLDEN_SPECS/decoder_cross.xf, and
-#       WORK/bin/guard/{debug,instrument} from CLI_DIR/guard_overflow.xf.
 #   hostile.sh case TOOL FIXTURES WORK CASE
 #       one case: makes its hostile file from the real fixtures with TOOL
 #       (xfhostile) and runs the binary on it.
@@ -24,12 +23,10 @@ export LC_ALL
 if [ "$1" = setup ]; then
   XFC=$2 CLI=$3 GOLDEN=$4 WORK=$5
   rm -rf "$WORK/bin"
-  mkdir -p "$WORK/bin/release" "$WORK/bin/debug" "$WORK/bin/instrument" "$WORK/bin/guard"
+  mkdir -p "$WORK/bin/release" "$WORK/bin/debug" "$WORK/bin/instrument"
   "$XFC" build "$CLI/model.xf" -o "$WORK/bin/release/causal" --release &&
   "$XFC" build "$GOLDEN/encoder_causal.xf" -o "$WORK/bin/debug/causal" &&
-  "$XFC" build "$GOLDEN/decoder_cross.xf" -o "$WORK/bin/instrument/dec" --instrument-all &&
-  "$XFC" build "$CLI/guard_overflow.xf" -o "$WORK/bin/guard/debug" &&
-  "$XFC" build "$CLI/guard_overflow.xf" -o "$WORK/bin/guard/instrument" --instrument-all || exit 1
+  "$XFC" build "$GOLDEN/decoder_cross.xf" -o "$WORK/bin/instrument/dec" --instrument-all || exit 1
   echo "built the release, debug and instrument-all binaries"
   exit 0
 fi
@@ -48,17 +45,13 @@ setup_fail() { echo "FAIL: $CASE: setting up the hostile file failed"; exit 1; }
 h() { "$TOOL" "$@" || setup_fail; }
 ST=$W/w.safetensors NPY=$W/x.npy
 weights=$F/weights.safetensors input=$F/input.npy out=$W/out/y.npy
-expect_ok=0 extra= known_ubsan=0
+expect_ok=0 extra=
 hdr() { printf "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" "$1" "$2" "$3"; }
 
 case $CASE in
   # ---- controls: the untouched fixtures work -----------------------------------
   pass_release) expect_ok=1 ;;
   pass_lengths) expect_ok=1; extra="--lengths 24,7" ;;
-  # a guard whose arithmetic overflows at run time must not be undefined
-  # behaviour (known bug: skipped, exit 77, while UBSan reports it)
-  guard_overflow_debug) BIN=$WORK/bin/guard/debug; expect_ok=1; known_ubsan=1; extra="--events-dir $W/events" ;;
-  guard_overflow_instrument) BIN=$WORK/bin/guard/instrument; expect_ok=1; known_ubsan=1; extra="--events-dir $W/events" ;;
 
   # ---- the safetensors file ------------------------------------------------------
   w_no_such_file)  weights=$W/nope.safetensors; want="nope.safetensors: No such file" ;;
@@ -218,11 +211,6 @@ fail() {
   echo "--- stderr:"; head -c 4000 "$W/stderr"
   exit 1
 }
-if [ $known_ubsan = 1 ] && grep -q 'runtime error: signed integer overflow' "$W/stderr"; then
-  echo "SKIP (known bug: compiler/plan.c emits run-time guards as plain long arithmetic):"
-  grep 'runtime error' "$W/stderr" | head -2
-  exit 77
-fi
 if grep -q -e 'Sanitizer' -e 'runtime error' "$W/stderr"; then fail "sanitizer report"; fi
 if [ $expect_ok = 1 ]; then
   [ $rc -eq 0 ] || fail "exit status $rc, expected 0"

@@ -32,7 +32,7 @@ line=${at%%:*} col=${at#*:}
 
 # The caret line diag.c must print: 4 spaces, then for each byte before the
 # column a space (a tab for a tab; UTF-8 continuation bytes skipped), then ^.
-src_line=$(sed -n "${line}p" "$SPEC" | tr -d '\000\r')
+src_line=$(sed -n "${line}p" "$SPEC" | tr '\000' ' ' | tr -d '\r')   # diag.c shows a NUL as a blank
 len=$(printf '%s' "$src_line" | wc -c)
 if [ "$col" -gt 1 ]; then
   caret_pad=$(printf '%s' "$src_line" | head -c $((col - 1)) | tr -d '\200-\277' | tr -c '\t' ' ')

@@ -2,7 +2,8 @@
 # deps.sh — installs the Debian 12 packages xfc needs to build and test, if missing.
 # (python3-torch / numpy / node are only for bench/ and fixture generation: not here.)
 set -eu
-PKGS="build-essential cmake flex bison pkg-config libopenblas-dev libcriterion-dev libcjson-dev libcairo2-dev"
+# clang + libclang-rt-14-dev: the libFuzzer runs at the end of scripts/test.sh
+PKGS="build-essential cmake flex bison pkg-config libopenblas-dev libcriterion-dev libcjson-dev libcairo2-dev clang libclang-rt-14-dev"
 missing=
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,12 +1,16 @@
 #!/bin/sh
 # test.sh — second command of the README (and .ci/run): build and run every
-# test, then the whole suite again built with ASan + UBSan.
+# test, each libFuzzer harness for XF_FUZZ_SECONDS (default 60) seconds, then
+# the whole suite again built with ASan + UBSan.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXF_FUZZ=ON
+cmake --build build-fuzz -j2 --target fuzz_spec fuzz_safetensors fuzz_npy
+sh tests/fuzz/run.sh "${XF_FUZZ_SECONDS:-60}"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXF_SANITIZE=ON
 cmake --build build-asan -j2
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -117,21 +117,9 @@ static void keep_topk(float *p, int n, uint32_t t, int quota, int all_ties, floa
 /* p[0..n) = exp(p − max p), 0 where p = −inf (at least one finite); returns Σ. */
 XF_CLONES
 static float softmax_exp_kept(float *p, int n) {
-    float mx[LANES];
-    for (int j = 0; j < LANES; j++)
-        mx[j] = -INFINITY;
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            mx[j] = p[i + j] > mx[j] ? p[i + j] : mx[j];
-    float m = mx[0];
-    for (int j = 1; j < LANES; j++)
-        m = mx[j] > m ? mx[j] : m;
-    for (; i < n; i++)
-        m = p[i] > m ? p[i] : m;
-
+    const float m = row_max(p, n);   /* xf_simd.h */
     float acc[LANES] = {0};
-    i = 0;
+    int i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int j = 0; j < LANES; j++) {
             float x = p[i + j], e = exp_approx(x - m);   /* clamped: −inf → tiny, */

@@ -168,13 +168,10 @@ static void attend_head(void *ctx, int task, int worker) {
     const int B = block_rows(sh);
     const int n = task / H, h = task % H;
     float *scratch = j->scratch + worker * j->per_worker;
-    int klen = sh->key_len ? sh->key_len[n] : S;
-    klen = klen < 0 ? 0 : klen > S ? S : klen;
-    const float *qh = j->q + (int64_t)n * L * qs + (int64_t)h * E;
-    const float *kh = j->k + (int64_t)n * S * qs + (int64_t)h * E;
-    const float *vh = j->v + (int64_t)n * S * vs + (int64_t)h * D;
-    float *oh = j->out + (int64_t)n * L * vs + (int64_t)h * D;
-    float *ah = j->attn ? j->attn + ((int64_t)n * H + h) * L * S : NULL;
+    const head_view hv = head_at(sh, n, h, j->q, j->k, j->v, j->out, j->attn);
+    const int klen = hv.klen;
+    const float *qh = hv.q, *kh = hv.k, *vh = hv.v;
+    float *oh = hv.o, *ah = hv.a;
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
         float *ab = ah ? ah + (int64_t)l0 * S : NULL;

@@ -118,14 +118,11 @@ void xf_linear_attention(float *out, float *attn, const float *q, const float *k
     float *kv = t + (int64_t)bq * bk, *ks = kv + (int64_t)E * D, *den = ks + E;
 
     for (int n = 0; n < N; n++) {
-        int klen = sh->key_len ? sh->key_len[n] : S;
-        klen = klen < 0 ? 0 : klen > S ? S : klen;
         for (int h = 0; h < H; h++) {
-            const float *qh = q + (int64_t)n * L * qs + (int64_t)h * E;
-            const float *kh = k + (int64_t)n * S * qs + (int64_t)h * E;
-            const float *vh = v + (int64_t)n * S * vs + (int64_t)h * D;
-            float *oh = out + (int64_t)n * L * vs + (int64_t)h * D;
-            float *ah = attn ? attn + ((int64_t)n * H + h) * L * S : NULL;
+            const head_view hv = head_at(sh, n, h, q, k, v, out, attn);
+            const int klen = hv.klen;
+            const float *qh = hv.q, *kh = hv.k, *vh = hv.v;
+            float *oh = hv.o, *ah = hv.a;
 
             memset(kv, 0, (size_t)E * (size_t)D * sizeof(float));
             memset(ks, 0, (size_t)E * sizeof(float));

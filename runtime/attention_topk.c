@@ -196,14 +196,11 @@ void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
         return;   /* nothing to compute; E = 0 would be an invalid lda */
 
     for (int n = 0; n < N; n++) {
-        int klen = sh->key_len ? sh->key_len[n] : S;
-        klen = klen < 0 ? 0 : klen > S ? S : klen;
         for (int h = 0; h < H; h++) {
-            const float *qh = q + (int64_t)n * L * qs + (int64_t)h * E;
-            const float *kh = k + (int64_t)n * S * qs + (int64_t)h * E;
-            const float *vh = v + (int64_t)n * S * vs + (int64_t)h * D;
-            float *oh = out + (int64_t)n * L * vs + (int64_t)h * D;
-            float *ah = attn ? attn + ((int64_t)n * H + h) * L * S : NULL;
+            const head_view hv = head_at(sh, n, h, q, k, v, out, attn);
+            const int klen = hv.klen;
+            const float *qh = hv.q, *kh = hv.k, *vh = hv.v;
+            float *oh = hv.o, *ah = hv.a;
             for (int l0 = 0; l0 < L; l0 += B) {
                 int rows = L - l0 < B ? L - l0 : B;
                 float *ob = oh + l0 * vs, *ab = ah ? ah + (int64_t)l0 * S : NULL;

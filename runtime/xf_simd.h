@@ -48,6 +48,33 @@ static inline int block_rows(const xf_attn_shape *sh) {
     return b < 1 ? 1 : (int)b;
 }
 
+/* ---- one (sample, head) of a call (every kernel) -------------------------- */
+
+/* Where one (sample n, head h) lives: its first query, key, value and output
+ * row (rows H·E / H·D floats apart: heads are never copied out), its plane
+ * of the [N,H,L,S] attention (NULL when not materialized), and how many keys
+ * it may see (key_len clamped to 0..S). */
+typedef struct {
+    const float *q, *k, *v;
+    float *o, *a;
+    int klen;
+} head_view;
+
+static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const float *q,
+                                const float *k, const float *v, float *out, float *attn) {
+    const int64_t L = sh->L, S = sh->S, qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    int klen = sh->key_len ? sh->key_len[n] : sh->S;
+    head_view hv = {
+        q + n * L * qs + (int64_t)h * sh->E,
+        k + n * S * qs + (int64_t)h * sh->E,
+        v + n * S * vs + (int64_t)h * sh->D,
+        out + n * L * vs + (int64_t)h * sh->D,
+        attn ? attn + ((int64_t)n * sh->H + h) * L * S : NULL,
+        klen < 0 ? 0 : klen > sh->S ? sh->S : klen,
+    };
+    return hv;
+}
+
 /* ---- local attention (attention_local.c) --------------------------------- */
 
 /* Query rows per block: about one window, so the B × (B + W − 1) tile the

@@ -29,14 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Shared with figure.c (not public API). */
-int xf__report_once(const void *key);
-void xf__report(const void *key, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int xf__handler_path(char *out, size_t cap, const char *pattern, const xf_event *ev,
-                     const char *field, int nfields);
-int xf__event_fields(const xf_event *ev, const char *names[5], const xf_tensor *ts[5]);
-const char *xf__source_name(const xf_event *ev);
+#include "xf_handlers_int.h"
 
 /* ---- events dir ------------------------------------------------------------ */
 

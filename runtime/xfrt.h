@@ -56,9 +56,19 @@ typedef struct xf_event {
     const xf_tensor *x;                        /* IntermediateOutput: [N,L,D], else NULL */
     /* beyond SPEC §5, for handlers' file patterns: */
     int64_t       call;     /* forward-call counter of the model ({call}), from 0 */
+    int           step;     /* SPEC §8: generation step ({step}): 0 the prefill, k the k-th
+                               generated token; -1 in a plain forward (set it: {0} is step 0) */
 } xf_event;
 
 typedef void (*xf_handler)(const xf_event *ev, void *user);
+
+/* How NAME_generate picks each token (SPEC §8). */
+typedef struct xf_sampling {
+    float    temperature;   /* <= 0: greedy (argmax); else softmax(logits / T) sampling */
+    int      top_k;         /* sample among the top_k largest logits only; <= 0: all */
+    uint64_t seed;          /* same seed, same tokens */
+    int      eos;           /* a row that produced this id is filled with it; -1: none */
+} xf_sampling;
 
 /* "QKVEvent", "AttentionEvent", "IntermediateOutput", "Event". */
 const char *xf_event_name(xf_event_kind kind);

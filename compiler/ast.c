@@ -7,6 +7,7 @@
  * (which settings, classes, fields, handlers exist) is check.c's business.
  */
 #include "ast.h"
+#include "alloc.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -25,11 +26,9 @@ static Chunk *chunks;
 
 void *ast_alloc(size_t size)
 {
-    Chunk *c = calloc(1, sizeof(Chunk) + size);
-    if (!c) {
-        fputs("xfc: out of memory\n", stderr);
-        abort();
-    }
+    if (size > (size_t)-1 - sizeof(Chunk))
+        out_of_memory();
+    Chunk *c = xcalloc(1, sizeof(Chunk) + size);
     c->next = chunks;
     chunks = c;
     return c + 1;

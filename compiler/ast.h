@@ -125,7 +125,7 @@ typedef struct Spec {
  * the number of errors. */
 int parse_spec(const Src *src, Spec *out);
 
-void *ast_alloc(size_t size);          /* zeroed; aborts on out-of-memory */
+void *ast_alloc(size_t size);          /* zeroed; out of memory exits (alloc.h) */
 char *ast_strdup(const char *s);
 /* Frees every node and string from ast_alloc/ast_strdup (also the Model's
  * listener array, which check_spec allocates the same way). */

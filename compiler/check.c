@@ -15,61 +15,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include "strbuf.h"
 
-/* ---- settings table ---------------------------------------------------- */
-
-typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM } SetType;
-
-typedef enum {
-    S_N_LAYERS, S_N_HEADS, S_QDIM, S_VDIM, S_FF,
-    S_ATT, S_CROSS, S_CAUSAL, S_LOCAL, S_TOPK,
-    S_TEMP, S_ACT, S_NORM, S_FINAL, S_EPS, S_WEIGHTS,
-    S_COUNT
-} SetId;
-
-static const char *const att_names[] = { "full", "linear", "causal_linear", "local", "exact_topk", NULL };
-static const char *const act_names[] = { "relu", "gelu", NULL };
-static const char *const norm_names[] = { "post", "pre", NULL };
-static const char *const weights_names[] = { "torch", "fast_transformers", NULL };
-
-typedef struct SetInfo {
-    const char *name;
-    SetType type;
-    long long lo, hi;                 /* T_INT: inclusive range */
-    const char *const *values;        /* T_ENUM: names, index = enum value */
-    const char *values_text;          /* T_ENUM: for "expected …" */
-} SetInfo;
-
-static const SetInfo setting_info[S_COUNT] = {
-    [S_N_LAYERS] = { "n_layers", T_INT, 1, 1024, NULL, NULL },
-    [S_N_HEADS]  = { "n_heads", T_INT, 1, 1024, NULL, NULL },
-    [S_QDIM]     = { "query_dimensions", T_INT, 1, 65536, NULL, NULL },
-    [S_VDIM]     = { "value_dimensions", T_INT, 1, 65536, NULL, NULL },
-    [S_FF]       = { "feed_forward_dimensions", T_INT, 1, 1048576, NULL, NULL },
-    [S_ATT]      = { "attention_type", T_ENUM, 0, 0, att_names, "full, linear, causal_linear, local or exact_topk" },
-    [S_CROSS]    = { "cross_attention_type", T_ENUM, 0, 0, att_names, "full, linear, causal_linear, local or exact_topk" },
-    [S_CAUSAL]   = { "causal", T_BOOL, 0, 0, NULL, NULL },
-    [S_LOCAL]    = { "local_context", T_INT, 1, 1048576, NULL, NULL },
-    [S_TOPK]     = { "topk", T_INT, 1, 1048576, NULL, NULL },
-    [S_TEMP]     = { "softmax_temp", T_REAL, 0, 0, NULL, NULL },
-    [S_ACT]      = { "activation", T_ENUM, 0, 0, act_names, "relu or gelu" },
-    [S_NORM]     = { "normalization", T_ENUM, 0, 0, norm_names, "post or pre" },
-    [S_FINAL]    = { "final_normalization", T_BOOL, 0, 0, NULL, NULL },
-    [S_EPS]      = { "layer_norm_eps", T_REAL, 0, 0, NULL, NULL },
-    [S_WEIGHTS]  = { "weights", T_ENUM, 0, 0, weights_names, "torch or fast_transformers" },
-};
-
-static const char *const setting_names[] = {
-    "n_layers", "n_heads", "query_dimensions", "value_dimensions", "feed_forward_dimensions",
-    "attention_type", "cross_attention_type", "causal", "local_context", "topk",
-    "softmax_temp", "activation", "normalization", "final_normalization", "layer_norm_eps",
-    "weights", NULL,
-};
+/* ---- settings (their table is names.h's SETTINGS) ---------------------- */
 
 #define D_MODEL_MAX 65536
 
-static const char *const kind_names[] = { "TransformerEncoder", "TransformerDecoder", "Transformer", NULL };
-static const char *const block_names[] = { "encoder", "decoder", NULL };
 
 /* Where a list of settings sits. */
 typedef enum { SCOPE_TOP, SCOPE_ENCODER, SCOPE_DECODER } ScopeKind;
@@ -120,22 +71,15 @@ static const char *value_kind_text(const Value *v)
     return "a value";
 }
 
-static int lookup(const char *word, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(word, names[i]) == 0)
-            return i;
-    return -1;
-}
+static const char *const no_names[] = { NULL };
 
-/* "did you mean 'X'?" or the list of what is expected. */
-static void unknown(Loc loc, const char *what, const char *word, const char *const *cands, const char *expected)
+/* "unknown WHAT 'word'" with a suggestion close to `near` (word as the user
+ * spelled it, near normalized), or the whole list of candidates. */
+static void expected(Loc loc, const char *what, const char *word, const char *near, const char *const *cands)
 {
-    const char *hint = diag_suggest(word, cands);
-    if (hint)
-        diag_error(loc, "unknown %s '%s'; did you mean '%s'?", what, word, hint);
-    else
-        diag_error(loc, "unknown %s '%s' (expected %s)", what, word, expected);
+    char otherwise[600];
+    snprintf(otherwise, sizeof otherwise, " (expected %s)", name_list_text(cands));
+    unknown(loc, 0, near, cands, "'%s'", otherwise, "unknown %s '%s'", what, word);
 }
 
 /* ---- one setting -------------------------------------------------------- */
@@ -150,7 +94,7 @@ static int enum_value(const SetInfo *info, const Value *v, char *buf, size_t siz
     for (size_t i = 0; i < n; i++)
         buf[i] = (v->kind == VAL_STRING && v->s[i] == '-') ? '_' : v->s[i];
     buf[n] = '\0';
-    return strlen(v->s) >= size ? -1 : lookup(buf, info->values);
+    return strlen(v->s) >= size ? -1 : name_lookup(buf, info->values);
 }
 
 /* setting := IDENT "=" value — type and range of one setting; 1 if valid. */
@@ -201,30 +145,23 @@ static int check_value(SetId id, const Setting *s, Scope *sc)
     }
     case T_BOOL:
         if (v->kind != VAL_BOOL) {
-            static const char *const bools[] = { "true", "false", NULL };
-            const char *hint = v->kind == VAL_IDENT || v->kind == VAL_STRING ? diag_suggest(v->s, bools) : NULL;
-            if (hint)
-                diag_error(v->loc, "'%s' must be true or false, not %s; did you mean '%s'?", info->name,
-                           value_kind_text(v), hint);
-            else
-                diag_error(v->loc, "'%s' must be true or false, not %s", info->name, value_kind_text(v));
+            int named = v->kind == VAL_IDENT || v->kind == VAL_STRING;
+            unknown(v->loc, 0, named ? v->s : "", named ? bool_names : no_names, "'%s'", "",
+                    "'%s' must be true or false, not %s", info->name, value_kind_text(v));
             return 0;
         }
         sc->iv[id] = v->i;
         return 1;
     case T_ENUM: {
         if (v->kind != VAL_IDENT && v->kind != VAL_STRING) {
-            diag_error(v->loc, "'%s' must be one of %s, not %s", info->name, info->values_text, value_kind_text(v));
+            diag_error(v->loc, "'%s' must be one of %s, not %s", info->name, name_list_text(info->values),
+                       value_kind_text(v));
             return 0;
         }
         char norm[64];
         int e = enum_value(info, v, norm, sizeof norm);
         if (e < 0) {
-            const char *hint = diag_suggest(norm, info->values);
-            if (hint)
-                diag_error(v->loc, "unknown %s '%s'; did you mean '%s'?", info->name, v->s, hint);
-            else
-                diag_error(v->loc, "unknown %s '%s' (expected %s)", info->name, v->s, info->values_text);
+            expected(v->loc, info->name, v->s, norm, info->values);
             return 0;
         }
         sc->iv[id] = e;
@@ -239,9 +176,10 @@ static void check_scope(Ctx *c, const Setting *list, ScopeKind where, Scope *sc)
 {
     memset(sc, 0, sizeof *sc);
     for (const Setting *s = list; s; s = s->next) {
-        int id = lookup(s->name, setting_names);
+        int id = name_lookup(s->name, setting_names);
         if (id < 0) {
-            unknown(s->loc, "setting", s->name, setting_names, "one of the settings in docs/SPEC.md");
+            unknown(s->loc, 0, s->name, setting_names, "'%s'", " (expected one of the settings in docs/SPEC.md)",
+                    "unknown setting '%s'", s->name);
             continue;
         }
         if (sc->seen[id]) {
@@ -416,7 +354,7 @@ static int is_c_reserved(const char *name)
         "_Thread_local", "asm", "typeof", "bool", "true", "false", "NULL", "alignas", "alignof",
         "noreturn", "static_assert", "thread_local", "complex", "imaginary", "main", NULL,
     };
-    return lookup(name, words) >= 0;
+    return name_lookup(name, words) >= 0;
 }
 
 /* A name the generated C uses as a prefix or symbol: NAME_load, my_handler. */
@@ -453,9 +391,9 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
     m->name = md->name;
     check_c_name(md->name_loc, md->name, "model name");
 
-    int k = lookup(md->kind, kind_names);
+    int k = name_lookup(md->kind, model_kind_names);
     if (k < 0) {
-        unknown(md->kind_loc, "model kind", md->kind, kind_names, "TransformerEncoder, TransformerDecoder or Transformer");
+        expected(md->kind_loc, "model kind", md->kind, md->kind, model_kind_names);
         c->kind_known = 0;
         c->kind = MODEL_ENCODER;
     } else {
@@ -470,14 +408,14 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
 
     /* block := IDENT "{" setting* "}" */
     for (const Block *b = md->blocks; b; b = b->next) {
-        int which = lookup(b->name, block_names);
+        int which = name_lookup(b->name, block_names);
         if (which < 0) {
-            unknown(b->loc, "block", b->name, block_names, "encoder or decoder");
+            expected(b->loc, "block", b->name, b->name, block_names);
             continue;
         }
         if (c->kind_known && c->kind != MODEL_TRANSFORMER) {
             diag_error(b->loc, "'%s { … }' blocks are only allowed in a Transformer model (this is a %s)",
-                       b->name, kind_names[c->kind]);
+                       b->name, model_kind_names[c->kind]);
             continue;
         }
         if (blocks[which]) {
@@ -528,10 +466,6 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
 
 /* ---- listeners ---------------------------------------------------------- */
 
-static const char *const event_classes[] = { "Event", "QKVEvent", "AttentionEvent", "IntermediateOutput", NULL };
-static const char *const field_names[] = { "queries", "keys", "values", "attention_matrix", "x", NULL };
-static const int field_ranks[] = { 4, 4, 4, 4, 3 };
-static const char *const pred_names[] = { "layer", "queries", "keys", "values", "attention_matrix", "x", NULL };
 
 /* "layers.2.attention", "" (the stack itself): dot-separated [A-Za-z0-9_]+. */
 static int is_module_path(const char *p)
@@ -562,25 +496,27 @@ static void check_expr(const Expr *e)
     case EX_NAME: {
         if (strcmp(e->name, "layer") == 0)
             return;
-        int f = lookup(e->name, field_names);
+        int f = name_lookup(e->name, field_names);
         if (f >= 0)
             diag_error(e->loc, "'%s' is a tensor; compare one of its dimensions, e.g. %s.shape[0]", e->name, e->name);
         else
-            unknown(e->loc, "name", e->name, pred_names, "layer or FIELD.shape[i]");
+            unknown(e->loc, 0, e->name, pred_names, "'%s'", " (expected layer or FIELD.shape[i])",
+                    "unknown name '%s'", e->name);
         return;
     }
     case EX_DIM: {
-        int f = lookup(e->name, field_names);
+        int f = name_lookup(e->name, field_names);
         if (f < 0) {
             if (strcmp(e->name, "layer") == 0)
                 diag_error(e->loc, "'layer' is an integer, not a tensor: it has no shape");
             else
-                unknown(e->loc, "field", e->name, field_names, "queries, keys, values, attention_matrix or x");
+                expected(e->loc, "field", e->name, e->name, field_names);
             return;
         }
-        if (e->num < 0 || e->num >= field_ranks[f])
-            diag_error(e->idx_loc, "%s has rank %d: shape index %lld is out of range (0..%d)", e->name,
-                       field_ranks[f], e->num, field_ranks[f] - 1);
+        int rank = field_info[f].rank;
+        if (e->num < 0 || e->num >= rank)
+            diag_error(e->idx_loc, "%s has rank %d: shape index %lld is out of range (0..%d)", e->name, rank,
+                       e->num, rank - 1);
         return;
     }
     default:
@@ -597,9 +533,8 @@ static void check_filter(const Filter *f)
 {
     switch (f->kind) {
     case FL_CLASS:
-        if (lookup(f->name, event_classes) < 0)
-            unknown(f->loc, "event class", f->name, event_classes,
-                    "Event, QKVEvent, AttentionEvent or IntermediateOutput");
+        if (name_lookup(f->name, event_class_names) < 0)
+            expected(f->loc, "event class", f->name, f->name, event_class_names);
         return;
     case FL_FROM_LAYER:
     case FL_WITHIN:
@@ -622,8 +557,6 @@ static void check_filter(const Filter *f)
     }
 }
 
-static const char *const handler_names[] = { "save", "heatmap", "stats", "print", "call", "figure", NULL };
-static const char *const placeholders[] = { "source", "event", "field", "layer", "call", NULL };
 
 /* Pattern placeholders: {source} {event} {field} {layer} {call}. */
 static void check_pattern(const Value *v)
@@ -646,118 +579,132 @@ static void check_pattern(const Value *v)
             n = sizeof name - 1;
         memcpy(name, p + 1, n);
         name[n] = '\0';
-        if (lookup(name, placeholders) < 0) {
-            const char *hint = diag_suggest(name, placeholders);
-            if (hint)
-                diag_error(v->loc, "unknown placeholder '{%s}' in the file pattern; did you mean '{%s}'?", name, hint);
-            else
-                diag_error(v->loc, "unknown placeholder '{%s}' in the file pattern (expected {source}, {event}, "
-                                   "{field}, {layer} or {call})", name);
-        }
+        if (name_lookup(name, placeholder_names) < 0)
+            unknown(v->loc, 0, name, placeholder_names, "'{%s}'",
+                    " (expected {source}, {event}, {field}, {layer} or {call})",
+                    "unknown placeholder '{%s}' in the file pattern", name);
         p = end;
     }
 }
 
-/* handler := IDENT | IDENT "(" [arg ("," arg)*] ")" */
+/* The one positional argument: a C function (call) or a file pattern. */
+static void check_positional(const Arg *a, Handler *h)
+{
+    const HandlerInfo *hi = &handler_info[h->kind];
+    const Value *v = &a->val;
+    if (hi->positional == POS_SYMBOL) {
+        if ((v->kind != VAL_IDENT && v->kind != VAL_STRING) || !is_c_identifier(v->s)) {
+            diag_error(a->loc, "'call' takes the name of a C function, e.g. call(my_handler)");
+            return;
+        }
+        if (check_c_name(v->loc, v->s, "handler function"))
+            h->symbol = v->s;
+        return;
+    }
+    if (v->kind != VAL_STRING) {
+        diag_error(a->loc, "'%s' takes a file pattern string first, e.g. %s(\"%s\")", hi->name, hi->name,
+                   hi->example);
+        return;
+    }
+    check_pattern(v);
+    h->pattern = v->s;
+}
+
+/* "unknown argument" for a handler, naming the arguments it takes. */
+static void unknown_handler_arg(const Arg *a, const HandlerInfo *hi, const char *const *named)
+{
+    if (!named[0]) {
+        diag_error(a->loc, "'%s' takes no named arguments ('%s' is not one)", hi->name, a->name);
+        return;
+    }
+    StrBuf takes;
+    sb_init(&takes);
+    sb_puts(&takes, " (it takes ");
+    for (int i = 0; named[i]; i++)
+        sb_printf(&takes, "%s%s", i == 0 ? "" : named[i + 1] ? ", " : " and ", named[i]);
+    sb_puts(&takes, ")");
+    unknown(a->loc, 0, a->name, named, "'%s'", takes.s, "unknown argument '%s' for '%s'", a->name, hi->name);
+    sb_free(&takes);
+}
+
+/* `name = value` of a handler: an integer in the argument's range (head: or all). */
+static void check_named(const Arg *a, HandlerArgId id, Handler *h, int max_heads)
+{
+    const Value *v = &a->val;
+    const HandlerArgInfo *ai = &handler_arg_info[id];
+    if (id == HARG_I_HEAD && v->kind == VAL_IDENT && strcmp(v->s, "all") == 0) {
+        h->head = -1;
+        return;
+    }
+    if (v->kind != VAL_INT) {
+        diag_error(v->loc, "'%s' must be %s, not %s", a->name,
+                   id == HARG_I_HEAD ? "a head index or all" : "an integer", value_kind_text(v));
+        return;
+    }
+    long long hi = id == HARG_I_HEAD ? max_heads - 1 : ai->hi;
+    if (v->overflow || v->i < ai->lo || v->i > hi) {
+        if (id == HARG_I_HEAD)
+            diag_error(v->loc, "head must be between 0 and %lld (the model has %d heads) or all", hi, max_heads);
+        else
+            diag_error(v->loc, "%s must be between %lld and %lld", a->name, ai->lo, hi);
+        return;
+    }
+    int *field[N_HANDLER_ARGS] = { [HARG_I_HEAD] = &h->head, [HARG_I_SAMPLE] = &h->sample, [HARG_I_COLS] = &h->cols };
+    *field[id] = (int)v->i;
+}
+
+/* handler := IDENT | IDENT "(" [arg ("," arg)*] ")"  — driven by names.h's HANDLERS */
 static void check_handler(const ListenDecl *l, Handler *h, int max_heads)
 {
-    static const char *const image_args[] = { "head", "sample", "cols", NULL };
-    static const char *const heatmap_args[] = { "head", "sample", NULL };
-    static const char *const none[] = { NULL };
-
     h->loc = l->handler_loc;
-    h->head = 0;
-    h->sample = 0;
-    h->cols = 2;
-    int k = lookup(l->handler, handler_names);
+    h->head = handler_arg_info[HARG_I_HEAD].deflt;
+    h->sample = handler_arg_info[HARG_I_SAMPLE].deflt;
+    h->cols = handler_arg_info[HARG_I_COLS].deflt;
+    int k = name_lookup(l->handler, handler_names);
     if (k < 0) {
-        unknown(l->handler_loc, "handler", l->handler, handler_names, "save, heatmap, figure, stats, print or call");
+        unknown(l->handler_loc, 0, l->handler, handler_names, "'%s'",
+                " (expected save, heatmap, figure, stats, print or call)", "unknown handler '%s'", l->handler);
         return;
     }
     h->kind = (HandlerKind)k;
-    const char *name = handler_names[k];
-    int want_pos = (h->kind == HANDLER_STATS || h->kind == HANDLER_PRINT) ? 0 : 1;
-    const char *const *named = h->kind == HANDLER_FIGURE ? image_args : h->kind == HANDLER_HEATMAP ? heatmap_args : none;
-    const Arg *seen[3] = { NULL, NULL, NULL };
+    const HandlerInfo *hi = &handler_info[k];
+    int want_pos = hi->positional != POS_NONE;
+    const char *named[N_HANDLER_ARGS + 1];   /* the argument names this handler takes, NULL-terminated */
+    int n_named = 0;
+    for (int i = 0; i < N_HANDLER_ARGS; i++)
+        if (hi->named & (1u << i))
+            named[n_named++] = handler_arg_info[i].name;
+    named[n_named] = NULL;
+    const Arg *seen[N_HANDLER_ARGS] = { NULL };
     int n_pos = 0;
 
     for (const Arg *a = l->args; a; a = a->next) {
-        const Value *v = &a->val;
         if (!a->name) {
-            if (n_pos++ >= want_pos) {
-                if (want_pos == 0)
-                    diag_error(a->loc, "'%s' takes no arguments", name);
-                else
-                    diag_error(a->loc, "too many arguments to '%s'", name);
-                continue;
-            }
-            if (h->kind == HANDLER_CALL) {
-                if ((v->kind != VAL_IDENT && v->kind != VAL_STRING) || !is_c_identifier(v->s)) {
-                    diag_error(a->loc, "'call' takes the name of a C function, e.g. call(my_handler)");
-                    continue;
-                }
-                if (check_c_name(v->loc, v->s, "handler function"))
-                    h->symbol = v->s;
-            } else {
-                if (v->kind != VAL_STRING) {
-                    diag_error(a->loc, "'%s' takes a file pattern string first, e.g. %s(\"%s\")", name, name,
-                               h->kind == HANDLER_SAVE ? "qkv/{source}.{field}.npy" : "attention/{source}.png");
-                    continue;
-                }
-                check_pattern(v);
-                h->pattern = v->s;
-            }
-            continue;
-        }
-        int which = lookup(a->name, named);
-        if (which < 0) {
-            const char *hint = diag_suggest(a->name, named);
-            if (hint)
-                diag_error(a->loc, "unknown argument '%s' for '%s'; did you mean '%s'?", a->name, name, hint);
-            else if (named[0])
-                diag_error(a->loc, "unknown argument '%s' for '%s' (it takes %s)", a->name, name,
-                           h->kind == HANDLER_FIGURE ? "head, sample and cols" : "head and sample");
+            if (n_pos++ >= want_pos)
+                diag_error(a->loc, want_pos ? "too many arguments to '%s'" : "'%s' takes no arguments", hi->name);
             else
-                diag_error(a->loc, "'%s' takes no named arguments ('%s' is not one)", name, a->name);
+                check_positional(a, h);
             continue;
         }
-        if (seen[which]) {
+        int id = name_lookup(a->name, handler_arg_names);
+        if (id < 0 || !(hi->named & (1u << id))) {
+            unknown_handler_arg(a, hi, named);
+            continue;
+        }
+        if (seen[id]) {
             diag_error(a->loc, "duplicate argument '%s'", a->name);
-            diag_note(seen[which]->loc, "'%s' first given here", a->name);
+            diag_note(seen[id]->loc, "'%s' first given here", a->name);
             continue;
         }
-        seen[which] = a;
-        if (which == 0 && v->kind == VAL_IDENT && strcmp(v->s, "all") == 0) {
-            h->head = -1;
-            continue;
-        }
-        if (v->kind != VAL_INT) {
-            diag_error(v->loc, "'%s' must be %s, not %s", a->name,
-                       which == 0 ? "a head index or all" : "an integer", value_kind_text(v));
-            continue;
-        }
-        long long lo = which == 2 ? 1 : 0;
-        long long hi = which == 0 ? max_heads - 1 : which == 2 ? 1024 : INT_MAX;
-        if (v->overflow || v->i < lo || v->i > hi) {
-            if (which == 0)
-                diag_error(v->loc, "head must be between 0 and %lld (the model has %d heads) or all", hi, max_heads);
-            else
-                diag_error(v->loc, "%s must be between %lld and %lld", a->name, lo, hi);
-            continue;
-        }
-        if (which == 0)
-            h->head = (int)v->i;
-        else if (which == 1)
-            h->sample = (int)v->i;
-        else
-            h->cols = (int)v->i;
+        seen[id] = a;
+        check_named(a, (HandlerArgId)id, h, max_heads);
     }
     if (n_pos < want_pos) {
-        if (h->kind == HANDLER_CALL)
+        if (hi->positional == POS_SYMBOL)
             diag_error(l->handler_loc, "'call' needs the name of a C function, e.g. call(my_handler)");
         else
-            diag_error(l->handler_loc, "'%s' needs a file pattern, e.g. %s(\"%s\")", name, name,
-                       h->kind == HANDLER_SAVE ? "qkv/{source}.{field}.npy" : "attention/{source}.png");
+            diag_error(l->handler_loc, "'%s' needs a file pattern, e.g. %s(\"%s\")", hi->name, hi->name,
+                       hi->example);
     }
 }
 
@@ -809,5 +756,5 @@ int check_spec(const Spec *spec, const Src *src, Model *m)
 
 const char *attention_type_name(AttentionType t)
 {
-    return (unsigned)t < sizeof att_names / sizeof att_names[0] - 1 ? att_names[t] : "?";
+    return (unsigned)t <= ATT_EXACT_TOPK ? attention_type_names[t] : "?";
 }

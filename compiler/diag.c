@@ -10,6 +10,7 @@
  * column.  Errors are counted, never fatal.
  */
 #include "diag.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -80,25 +81,13 @@ int src_read(Src *src, const char *path)
     }
     /* Read to EOF whatever st_size says (pipes, /dev/stdin, files that grow). */
     size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        file_problem(path, "out of memory");
-        fclose(f);
-        return -1;
-    }
+    char *buf = xmalloc(cap + 1);
     for (;;) {
         if (len == cap) {
             if (cap > SRC_MAX_BYTES)
                 break;
             cap *= 2;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                free(buf);
-                file_problem(path, "out of memory");
-                fclose(f);
-                return -1;
-            }
-            buf = nb;
+            buf = xrealloc(buf, cap + 1, 1);
         }
         size_t n = fread(buf + len, 1, cap - len, f);
         len += n;
@@ -312,9 +301,7 @@ static size_t edit_distance(const char *a, const char *b, size_t limit)
     size_t la = strlen(a), lb = strlen(b);
     if ((la > lb ? la - lb : lb - la) > limit)
         return limit + 1;
-    size_t *row = malloc((lb + 1) * sizeof *row);
-    if (!row)
-        return limit + 1;
+    size_t *row = xrealloc(NULL, lb + 1, sizeof *row);
     for (size_t j = 0; j <= lb; j++)
         row[j] = j;
     for (size_t i = 1; i <= la; i++) {

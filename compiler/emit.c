@@ -14,8 +14,7 @@
 /* ---- the model ------------------------------------------------------------------ */
 
 static const char *kind_name(ModelKind k) {
-    static const char *const names[] = {"TransformerEncoder", "TransformerDecoder", "Transformer"};
-    return names[k];
+    return model_kind_names[k];
 }
 
 static char *summary(const Model *m) {

@@ -23,42 +23,41 @@ static void listener_comment(StrBuf *b, const Model *m, const Listener *l) {
 /* The handler configuration object `listener_N`, if its handler takes one. */
 static void emit_handler_cfg(StrBuf *b, const Listener *l) {
     const Handler *h = &l->handler;
-    char *pat = h->pattern ? c_string(h->pattern) : NULL;
-    switch (h->kind) {
-    case HANDLER_SAVE:
-        sb_printf(b, "static xf_save_cfg listener_%d = {%s};\n", l->index, pat);
-        break;
-    case HANDLER_HEATMAP:
-        sb_printf(b, "static xf_heatmap_cfg listener_%d = {%s, %d, %d};   /* pattern, head, sample */\n",
-                  l->index, pat, h->head, h->sample);
-        break;
-    case HANDLER_FIGURE:
-        sb_printf(b, "static xf_figure_cfg listener_%d = {%s, %d, %d, %d, NULL};   /* pattern, head, sample, cols */\n",
-                  l->index, pat, h->head, h->sample, h->cols);
-        break;
-    case HANDLER_CALL:
+    const HandlerInfo *hi = &handler_info[h->kind];
+    if (h->kind == HANDLER_CALL) {
         sb_printf(b, "void %s(const xf_event *ev, void *user);   /* from --link */\n", h->symbol);
-        break;
-    case HANDLER_STATS:
-    case HANDLER_PRINT:
-        break;
+        return;
     }
+    if (!hi->cfg)
+        return;
+    char *pat = c_string(h->pattern);
+    sb_printf(b, "static %s listener_%d = {%s", hi->cfg, l->index, pat);
+    if (hi->named & HARG_HEAD)
+        sb_printf(b, ", %d, %d", h->head, h->sample);
+    if (hi->named & HARG_COLS)
+        sb_printf(b, ", %d, NULL", h->cols);
+    sb_puts(b, "};");
+    if (hi->named & HARG_COLS)
+        sb_puts(b, "   /* pattern, head, sample, cols */");
+    else if (hi->named & HARG_HEAD)
+        sb_puts(b, "   /* pattern, head, sample */");
+    sb_puts(b, "\n");
     free(pat);
 }
 
-/* The call of listener l's handler on `ev` (a statement without indentation). */
-static char *handler_call(const Listener *l, const char *user) {
+/* The call of listener l's handler on the event `ev` names (`&ev` for a
+ * local event, `ev` for a pointer): a statement without indentation. */
+static char *handler_call(const Listener *l, const char *ev, const char *user) {
     StrBuf b;
     sb_init(&b);
     const Handler *h = &l->handler;
-    switch (h->kind) {
-    case HANDLER_SAVE: sb_printf(&b, "xf_save(&ev, &listener_%d);", l->index); break;
-    case HANDLER_HEATMAP: sb_printf(&b, "xf_heatmap(&ev, &listener_%d);", l->index); break;
-    case HANDLER_FIGURE: sb_printf(&b, "xf_figure(&ev, &listener_%d);", l->index); break;
-    case HANDLER_STATS: sb_puts(&b, "xf_stats(&ev, NULL);"); break;
-    case HANDLER_PRINT: sb_puts(&b, "xf_print(&ev, NULL);"); break;
-    case HANDLER_CALL: sb_printf(&b, "%s(&ev, %s);", h->symbol, user); break;
-    }
+    const HandlerInfo *hi = &handler_info[h->kind];
+    if (h->kind == HANDLER_CALL)
+        sb_printf(&b, "%s(%s, %s);", h->symbol, ev, user);
+    else if (hi->cfg)
+        sb_printf(&b, "%s(%s, &listener_%d);", hi->fn, ev, l->index);
+    else
+        sb_printf(&b, "%s(%s, NULL);", hi->fn, ev);
     return sb_take(&b);
 }
 
@@ -74,10 +73,6 @@ int listener_used(const Plan *p, int li) {
 
 /* Instrument-all: the C expression of a payload predicate over `ev`. */
 static void pred_expr(StrBuf *b, const Expr *e) {
-    static const char *const ops[] = {
-        [EX_ADD] = "+", [EX_SUB] = "-", [EX_MUL] = "*", [EX_EQ] = "==", [EX_NE] = "!=",
-        [EX_LT] = "<", [EX_LE] = "<=", [EX_GT] = ">", [EX_GE] = ">=",
-    };
     switch (e->kind) {
     case EX_NUM: sb_printf(b, "%lldLL", e->num); break;
     case EX_NAME: sb_puts(b, "(long long)ev->layer"); break;
@@ -86,7 +81,7 @@ static void pred_expr(StrBuf *b, const Expr *e) {
     default:
         sb_puts(b, "(");
         pred_expr(b, e->lhs);
-        sb_printf(b, " %s ", ops[e->kind]);
+        sb_printf(b, " %s ", expr_op_text(e->kind));
         pred_expr(b, e->rhs);
         sb_puts(b, ")");
     }
@@ -107,10 +102,8 @@ static void filter_ctor(StrBuf *defs, StrBuf *expr, const Filter *f, int li, int
     char *s;
     switch (f->kind) {
     case FL_CLASS: {
-        const char *k = !strcmp(f->name, "QKVEvent") ? "XF_QKV_EVENT"
-                      : !strcmp(f->name, "AttentionEvent") ? "XF_ATTENTION_EVENT"
-                      : !strcmp(f->name, "IntermediateOutput") ? "XF_INTERMEDIATE_OUTPUT" : "XF_EVENT";
-        sb_printf(expr, "xf_event_class(%s)", k);
+        int k = name_lookup(f->name, event_class_names);
+        sb_printf(expr, "xf_event_class(%s)", event_enum(k > 0 ? (xf_event_kind)k : XF_EVENT));
         return;
     }
     case FL_FROM_LAYER: s = c_string(f->name); sb_printf(expr, "xf_from_layer(%s)", s); free(s); return;
@@ -170,25 +163,13 @@ char *emit_listeners(const Plan *p, const char *name) {
         emit_handler_cfg(&b, l);
         if (p->profile != PROFILE_INSTRUMENT_ALL)
             continue;
-        char *call = handler_call(l, "m->user");
-        /* handler_call names its event `&ev`; here the event is a pointer */
-        StrBuf fixed;
-        sb_init(&fixed);
-        for (const char *s = call; *s; s++) {
-            if (!strncmp(s, "&ev", 3)) {
-                sb_puts(&fixed, "ev");
-                s += 2;
-            } else {
-                sb_printf(&fixed, "%c", *s);
-            }
-        }
-        free(call);
+        char *call = handler_call(l, "ev", "m->user");
         sb_printf(&b, "static void listener_%d_handler(const xf_event *ev, void *user) {\n"
                       "    const %s *m = in_forward;\n"
                       "    (void)user;\n"
                       "    if (!m)\n        return;   /* not dispatched from a forward of this model */\n"
-                      "    %s\n}\n", li, name, fixed.s);
-        sb_free(&fixed);
+                      "    %s\n}\n", li, name, call);
+        free(call);
         StrBuf expr;
         sb_init(&expr);
         int npred = 0;
@@ -219,7 +200,7 @@ char *point_calls(const Plan *p, const Point *pt, int indent) {
     }
     for (int f = 0; f < pt->n_fires; f++) {
         const Listener *l = &p->model->listeners[pt->fires[f].listener];
-        char *call = handler_call(l, "m->user");
+        char *call = handler_call(l, "&ev", "m->user");
         if (pt->fires[f].guard)
             sb_printf(&b, "%*sif %s%s%s\n%*s    %s   /* listener %d, line %d: %s */\n", indent, "",
                       pt->fires[f].guard[0] == '(' ? "" : "(", pt->fires[f].guard,

@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "emit_int.h"
 #include "xfc_config.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
 
 void kv_set(KV *k, const char *key, const char *val) {
-    char *copy = strdup(val);
+    char *copy = xstrdup(val);
     k->owned[k->n_owned++] = copy;
     k->kv[k->n++] = key;
     k->kv[k->n++] = copy;
@@ -47,7 +48,7 @@ char *c_float(double v) {
     if (!strpbrk(buf, ".eE"))
         strcat(buf, ".0");
     strcat(buf, "f");
-    return strdup(buf);
+    return xstrdup(buf);
 }
 
 /* A C string literal (quotes included). */
@@ -78,14 +79,11 @@ void comment_text(StrBuf *b, const char *s, size_t n) {
 }
 
 const char *event_enum(xf_event_kind k) {
-    static const char *const names[] = {"XF_EVENT", "XF_QKV_EVENT", "XF_ATTENTION_EVENT",
-                                        "XF_INTERMEDIATE_OUTPUT"};
-    return names[k];
+    return event_info[k].c_enum;
 }
 
 const char *handler_kind_name(HandlerKind k) {
-    static const char *const names[] = {"save", "heatmap", "stats", "print", "call", "figure"};
-    return names[k];
+    return handler_info[k].name;
 }
 
 /* ---- the spec in the header comment ----------------------------------------- */

@@ -6,12 +6,7 @@
 #define XFC_MODEL_H
 
 #include "ast.h"
-
-typedef enum {
-    MODEL_ENCODER,       /* TransformerEncoder */
-    MODEL_DECODER,       /* TransformerDecoder: self + cross attention over a memory */
-    MODEL_TRANSFORMER,   /* Transformer: encoder + decoder (torch nn.Transformer) */
-} ModelKind;
+#include "names.h"   /* ModelKind, HandlerKind and every name of the DSL */
 
 typedef enum {
     ATT_FULL,            /* softmax(q kᵀ · temp) v */
@@ -44,15 +39,6 @@ typedef struct Stack {
     int final_normalization;      /* default true */
     double layer_norm_eps;        /* default 1e-5 */
 } Stack;
-
-typedef enum {
-    HANDLER_SAVE,      /* save("pattern.npy") */
-    HANDLER_HEATMAP,   /* heatmap("pattern.png", head = 0, sample = 0) */
-    HANDLER_STATS,     /* stats */
-    HANDLER_PRINT,     /* print */
-    HANDLER_CALL,      /* call(symbol) */
-    HANDLER_FIGURE,    /* figure("pattern.png", head = 0, sample = 0, cols = 2) */
-} HandlerKind;
 
 typedef struct Handler {
     HandlerKind kind;

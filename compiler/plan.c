@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "plan.h"
 #include "strbuf.h"
 
@@ -35,15 +36,6 @@ typedef struct Sym {
  * room to spare, or it is a compile error rather than overflow at run time. */
 #define GUARD_LIMIT ((__int128)1 << 62)
 
-static char *xstrdup(const char *s) {
-    char *d = strdup(s);
-    if (!d) {
-        fprintf(stderr, "xfc: out of memory\n");
-        exit(1);
-    }
-    return d;
-}
-
 static char *fmt(const char *f, const char *a, const char *b) {
     StrBuf sb;
     sb_init(&sb);
@@ -51,21 +43,15 @@ static char *fmt(const char *f, const char *a, const char *b) {
     return sb_take(&sb);
 }
 
-/* The class names of the DSL (the runtime has its own copy: the compiler
- * links no runtime code). */
+/* The class names of the DSL (names.h; the compiler links no runtime code). */
 static const char *event_name(xf_event_kind k) {
-    static const char *const names[] = {"Event", "QKVEvent", "AttentionEvent", "IntermediateOutput"};
-    return names[k];
+    return event_info[k].name;
 }
 
 /* ---- points --------------------------------------------------------------- */
 
 static void add_point(Plan *p, xf_event_kind kind, const char *source, int stack, int layer, Slot slot) {
-    p->points = realloc(p->points, sizeof(Point) * (size_t)(p->n_points + 1));
-    if (!p->points) {
-        fprintf(stderr, "xfc: out of memory\n");
-        exit(1);
-    }
+    p->points = xrealloc(p->points, (size_t)p->n_points + 1, sizeof(Point));
     Point *pt = &p->points[p->n_points++];
     memset(pt, 0, sizeof *pt);
     pt->kind = kind;
@@ -110,19 +96,17 @@ static int field_dim(const Model *m, const Point *pt, const char *field, int ind
     const char *kv = pt->slot == SLOT_CROSS ? "c->S" : "c->L";  /* key/value length */
     const char *dims[4] = {0};
     long long cst[4] = {0};
-    int rank = 0;
-    if (pt->kind == XF_QKV_EVENT && !strcmp(field, "queries")) {
-        rank = 4; dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->n_heads; cst[3] = st->query_dimensions;
-    } else if (pt->kind == XF_QKV_EVENT && !strcmp(field, "keys")) {
-        rank = 4; dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->query_dimensions;
-    } else if (pt->kind == XF_QKV_EVENT && !strcmp(field, "values")) {
-        rank = 4; dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->value_dimensions;
-    } else if (pt->kind == XF_ATTENTION_EVENT && !strcmp(field, "attention_matrix")) {
-        rank = 4; dims[0] = "c->N"; cst[1] = st->n_heads; dims[2] = "c->L"; dims[3] = kv;
-    } else if (pt->kind == XF_INTERMEDIATE_OUTPUT && !strcmp(field, "x")) {
-        rank = 3; dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->d_model;
-    } else {
+    int f = name_lookup(field, field_names);
+    if (f < 0 || field_info[f].owner != pt->kind)
         return 0;
+    int rank = field_info[f].rank;
+    switch ((FieldId)f) {
+    case FIELD_QUERIES: dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->n_heads; cst[3] = st->query_dimensions; break;
+    case FIELD_KEYS: dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->query_dimensions; break;
+    case FIELD_VALUES: dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->value_dimensions; break;
+    case FIELD_ATTENTION_MATRIX: dims[0] = "c->N"; cst[1] = st->n_heads; dims[2] = "c->L"; dims[3] = kv; break;
+    case FIELD_X: dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->d_model; break;
+    case N_FIELDS: return 0;
     }
     if (index < 0 || index >= rank)
         return 0;   /* check.c rejects indexes past a field's rank */
@@ -168,10 +152,6 @@ static Sym binary(const Model *m, const Point *pt, const Expr *e) {
         sym_free(&a), sym_free(&b);
         return r;
     }
-    static const char *const ops[] = {
-        [EX_ADD] = "+", [EX_SUB] = "-", [EX_MUL] = "*", [EX_EQ] = "==", [EX_NE] = "!=",
-        [EX_LT] = "<", [EX_LE] = "<=", [EX_GT] = ">", [EX_GE] = ">=",
-    };
     if (a.is_const && b.is_const) {
         long long v = 0;
         int overflow = 0;
@@ -219,7 +199,7 @@ static Sym binary(const Model *m, const Point *pt, const Expr *e) {
     StrBuf sb;
     sb_init(&sb);
     int widen = e->kind <= EX_MUL && !a.is_const && strchr(ta, '>') && ta[0] != '(';
-    sb_printf(&sb, "%s%s %s %s", widen ? "(long long)" : "", ta, ops[e->kind], tb);
+    sb_printf(&sb, "%s%s %s %s", widen ? "(long long)" : "", ta, expr_op_text(e->kind), tb);
     if (e->kind >= EX_EQ) {
         char *inner = sb_take(&sb);
         sb_printf(&sb, "(%s)", inner);
@@ -279,9 +259,8 @@ static int source_within(const char *source, const char *module) {
 }
 
 static int class_matches(const char *name, xf_event_kind kind) {
-    if (!strcmp(name, "Event"))
-        return 1;
-    return !strcmp(name, event_name(kind));
+    int k = name_lookup(name, event_class_names);
+    return k == XF_EVENT || k == (int)kind;
 }
 
 static Fold mk(Truth t) {
@@ -361,11 +340,9 @@ static unsigned named_classes(const Filter *f, int negated) {
     switch (f->kind) {
     case FL_CLASS: {
         if (negated) return 0;
-        if (!strcmp(f->name, "Event")) return ~0u;
-        for (int k = XF_QKV_EVENT; k <= XF_INTERMEDIATE_OUTPUT; k++)
-            if (!strcmp(f->name, event_name((xf_event_kind)k)))
-                return 1u << k;
-        return 0;
+        int k = name_lookup(f->name, event_class_names);
+        if (k == XF_EVENT) return ~0u;
+        return k > 0 ? 1u << k : 0;
     }
     case FL_AND: case FL_OR:
         return named_classes(f->lhs, negated) | named_classes(f->rhs, negated);
@@ -430,28 +407,18 @@ static void warn_never_fires(const Plan *p, const Listener *l) {
     if (shown)
         return;
     /* Nothing inside: the module itself does not exist; name the nearest. */
-    const char **cands = calloc((size_t)p->n_points + 1, sizeof *cands);
+    const char **cands = xcalloc((size_t)p->n_points + 1, sizeof *cands);
     int n = 0;
     for (int i = 0; i < p->n_points; i++)
         if (classes & (1u << p->points[i].kind))
             cands[n++] = p->points[i].source;
-    const char *near = diag_suggest(mod->name, cands);
-    if (near)
-        diag_note(mod->loc, "the model has no module '%s'; did you mean '%s'?", mod->name, near);
-    else
-        diag_note(mod->loc, "the model has no module '%s'", mod->name);
+    unknown(mod->loc, 1, mod->name, cands, "'%s'", "", "the model has no module '%s'", mod->name);
     free(cands);
 }
 
 static void error_absent(const Point *pt, const Expr *e) {
-    static const char *const owner[] = {
-        "queries", "QKVEvent", "keys", "QKVEvent", "values", "QKVEvent",
-        "attention_matrix", "AttentionEvent", "x", "IntermediateOutput", NULL,
-    };
-    const char *cls = "no event";
-    for (int i = 0; owner[i]; i += 2)
-        if (!strcmp(owner[i], e->name))
-            cls = owner[i + 1];
+    int f = name_lookup(e->name, field_names);
+    const char *cls = f >= 0 ? event_name(field_info[f].owner) : "no event";
     diag_error(e->loc, "%s (from '%s') has no field '%s'; it belongs to %s: restrict the filter, e.g. '%s & (…)'",
                event_name(pt->kind), pt->source, e->name, cls, cls);
 }
@@ -486,7 +453,7 @@ int plan_build(const Model *m, Profile profile, Plan *out) {
             if (f.t == T_NO)
                 continue;
             fires++;
-            pt->fires = realloc(pt->fires, sizeof(Fire) * (size_t)(pt->n_fires + 1));
+            pt->fires = xrealloc(pt->fires, (size_t)pt->n_fires + 1, sizeof(Fire));
             pt->fires[pt->n_fires].listener = li;
             pt->fires[pt->n_fires].guard = f.guard;
             pt->n_fires++;
@@ -512,8 +479,7 @@ const Point *plan_point(const Plan *p, xf_event_kind kind, int stack, int layer,
 }
 
 static const char *handler_name(HandlerKind k) {
-    static const char *const names[] = {"save", "heatmap", "stats", "print", "call", "figure"};
-    return names[k];
+    return handler_info[k].name;
 }
 
 void plan_print(const Plan *p, FILE *out) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "strbuf.h"
 
 static void sb_reserve(StrBuf *b, size_t extra) {
@@ -11,12 +12,7 @@ static void sb_reserve(StrBuf *b, size_t extra) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s) {
-        fprintf(stderr, "xfc: out of memory\n");
-        exit(1);
-    }
-    b->s = s;
+    b->s = xrealloc(b->s, cap, 1);
     b->cap = cap;
 }
 

@@ -64,7 +64,13 @@ int yylex(YYSTYPE *yylval, YYLTYPE *yylloc, yyscan_t scanner);
 
 %code {
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
+
+/* The parser's stack grows through the compiler's one allocator (alloc.h). */
+#define YYMALLOC xmalloc
+#define YYFREE free
 
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, ParseCtx *pc, const char *msg);
 static Value val_of(ValKind k, YYLTYPE l, char *s, long long i);

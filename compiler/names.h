@@ -1,0 +1,168 @@
+/* names.h — every name of the DSL, one table per concept (Lua's luaX_tokens).
+ *
+ * Each concept is an X-macro list: the enum the compiler phases switch on,
+ * the spelling the user writes and what the emitter prints come from the same
+ * line, so adding an event class, a handler or a setting is one edit here.
+ * check.c validates against these tables, plan.c folds with them, emit*.c
+ * prints from them, and every "did you mean" goes through unknown().
+ */
+#ifndef XFC_NAMES_H
+#define XFC_NAMES_H
+
+#include "diag.h"
+#include "xfrt.h"   /* xf_event_kind */
+
+/* ---- model kinds --------------------------------------------------------- */
+
+/*        enum                 DSL name */
+#define MODEL_KINDS(X)                            \
+    X(MODEL_ENCODER,     "TransformerEncoder")    \
+    X(MODEL_DECODER,     "TransformerDecoder")    \
+    X(MODEL_TRANSFORMER, "Transformer")
+
+#define X_ENUM(id, ...) id,
+typedef enum { MODEL_KINDS(X_ENUM) N_MODEL_KINDS } ModelKind;
+
+/* ---- event classes and their payload fields ------------------------------ */
+
+/* Event classes: the runtime's xf_event_kind, the DSL name, the C enum, and
+ * the module a point of that class comes from (relative to its attention). */
+typedef struct EventInfo {
+    xf_event_kind kind;
+    const char *name;     /* "AttentionEvent" */
+    const char *c_enum;   /* "XF_ATTENTION_EVENT" */
+    const char *source;   /* "<attention>.inner_attention": where its points are */
+} EventInfo;
+
+#define EVENT_CLASSES(X)                                                                 \
+    X(XF_EVENT,               "Event",              "XF_EVENT",               "any")     \
+    X(XF_QKV_EVENT,           "QKVEvent",           "XF_QKV_EVENT",           "<attention>") \
+    X(XF_ATTENTION_EVENT,     "AttentionEvent",     "XF_ATTENTION_EVENT",     "<attention>.inner_attention") \
+    X(XF_INTERMEDIATE_OUTPUT, "IntermediateOutput", "XF_INTERMEDIATE_OUTPUT", "the encoder/decoder")
+
+#define N_EVENT_CLASSES 4
+extern const EventInfo event_info[N_EVENT_CLASSES];   /* indexed by xf_event_kind */
+extern const char *const event_class_names[];         /* NULL-terminated */
+
+/* Payload fields: name, rank, the class that carries it. */
+typedef enum { FIELD_QUERIES, FIELD_KEYS, FIELD_VALUES, FIELD_ATTENTION_MATRIX, FIELD_X, N_FIELDS } FieldId;
+
+typedef struct FieldInfo {
+    const char *name;     /* "attention_matrix" */
+    int rank;             /* 4 */
+    xf_event_kind owner;  /* XF_ATTENTION_EVENT */
+} FieldInfo;
+
+extern const FieldInfo field_info[N_FIELDS];
+extern const char *const field_names[];        /* NULL-terminated */
+/* Names a predicate may use: the scalar `layer` and every field. */
+extern const char *const pred_names[];
+
+/* ---- handlers and their arguments ---------------------------------------- */
+
+/*        enum             DSL     positional    named args (HARG_ bits)     runtime call   config type     example pattern */
+#define HANDLERS(X)                                                                                        \
+    X(HANDLER_SAVE,    "save",    POS_PATTERN, 0,                            "xf_save",    "xf_save_cfg",    "qkv/{source}.{field}.npy") \
+    X(HANDLER_HEATMAP, "heatmap", POS_PATTERN, HARG_HEAD | HARG_SAMPLE,      "xf_heatmap", "xf_heatmap_cfg", "attention/{source}.png")   \
+    X(HANDLER_STATS,   "stats",   POS_NONE,    0,                            "xf_stats",   NULL,             NULL)                       \
+    X(HANDLER_PRINT,   "print",   POS_NONE,    0,                            "xf_print",   NULL,             NULL)                       \
+    X(HANDLER_CALL,    "call",    POS_SYMBOL,  0,                            NULL,         NULL,             NULL)                       \
+    X(HANDLER_FIGURE,  "figure",  POS_PATTERN, HARG_HEAD | HARG_SAMPLE | HARG_COLS, "xf_figure", "xf_figure_cfg", "attention/{source}.png")
+
+typedef enum { HANDLERS(X_ENUM) N_HANDLERS } HandlerKind;
+typedef enum { POS_NONE, POS_PATTERN, POS_SYMBOL } Positional;
+
+/* Named handler arguments: `name = integer` in [lo, hi]; `head` also takes
+ * `all` and its upper bound is the model's head count. */
+typedef enum { HARG_I_HEAD, HARG_I_SAMPLE, HARG_I_COLS, N_HANDLER_ARGS } HandlerArgId;
+#define HARG_HEAD (1u << HARG_I_HEAD)
+#define HARG_SAMPLE (1u << HARG_I_SAMPLE)
+#define HARG_COLS (1u << HARG_I_COLS)
+
+typedef struct HandlerArgInfo {
+    const char *name;     /* "cols" */
+    long long lo, hi;     /* inclusive range (head: hi is n_heads - 1) */
+    int deflt;            /* value when not given */
+} HandlerArgInfo;
+
+extern const HandlerArgInfo handler_arg_info[N_HANDLER_ARGS];
+extern const char *const handler_arg_names[];   /* NULL-terminated */
+
+typedef struct HandlerInfo {
+    const char *name;        /* "heatmap" */
+    Positional positional;   /* what its one positional argument is */
+    unsigned named;          /* HARG_ bits: the named arguments it takes */
+    const char *fn;          /* the runtime function called on an event (NULL: call's symbol) */
+    const char *cfg;         /* its configuration type, or NULL */
+    const char *example;     /* a file pattern for messages (POS_PATTERN) */
+} HandlerInfo;
+
+extern const HandlerInfo handler_info[N_HANDLERS];   /* indexed by HandlerKind */
+extern const char *const handler_names[];            /* NULL-terminated */
+
+/* ---- settings --------------------------------------------------------------- */
+
+typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM } SetType;
+
+/*        enum         DSL name                    type    lo  hi       enum values */
+#define SETTINGS(X)                                                              \
+    X(S_N_LAYERS, "n_layers",                T_INT,  1, 1024,    NULL)           \
+    X(S_N_HEADS,  "n_heads",                 T_INT,  1, 1024,    NULL)           \
+    X(S_QDIM,     "query_dimensions",        T_INT,  1, 65536,   NULL)           \
+    X(S_VDIM,     "value_dimensions",        T_INT,  1, 65536,   NULL)           \
+    X(S_FF,       "feed_forward_dimensions", T_INT,  1, 1048576, NULL)           \
+    X(S_ATT,      "attention_type",          T_ENUM, 0, 0,       attention_type_names) \
+    X(S_CROSS,    "cross_attention_type",    T_ENUM, 0, 0,       attention_type_names) \
+    X(S_CAUSAL,   "causal",                  T_BOOL, 0, 0,       NULL)           \
+    X(S_LOCAL,    "local_context",           T_INT,  1, 1048576, NULL)           \
+    X(S_TOPK,     "topk",                    T_INT,  1, 1048576, NULL)           \
+    X(S_TEMP,     "softmax_temp",            T_REAL, 0, 0,       NULL)           \
+    X(S_ACT,      "activation",              T_ENUM, 0, 0,       activation_names) \
+    X(S_NORM,     "normalization",           T_ENUM, 0, 0,       normalization_names) \
+    X(S_FINAL,    "final_normalization",     T_BOOL, 0, 0,       NULL)           \
+    X(S_EPS,      "layer_norm_eps",          T_REAL, 0, 0,       NULL)           \
+    X(S_WEIGHTS,  "weights",                 T_ENUM, 0, 0,       weights_layout_names)
+
+typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
+
+typedef struct SetInfo {
+    const char *name;
+    SetType type;
+    long long lo, hi;                 /* T_INT: inclusive range */
+    const char *const *values;        /* T_ENUM: names, index = enum value */
+} SetInfo;
+
+extern const SetInfo setting_info[S_COUNT];
+extern const char *const setting_names[];        /* NULL-terminated */
+
+/* Values of the enum settings, index = the model.h enum value. */
+extern const char *const attention_type_names[];  /* full, linear, causal_linear, local, exact_topk */
+extern const char *const activation_names[];      /* relu, gelu */
+extern const char *const normalization_names[];   /* post, pre */
+extern const char *const weights_layout_names[];  /* torch, fast_transformers */
+extern const char *const model_kind_names[];      /* TransformerEncoder, … */
+extern const char *const block_names[];           /* encoder, decoder */
+extern const char *const bool_names[];            /* true, false */
+extern const char *const placeholder_names[];     /* source, event, field, layer, call */
+
+/* ---- operators of predicates ------------------------------------------------ */
+
+/* The C text of a binary ExprKind ("+", "==", …); NULL for leaves. */
+const char *expr_op_text(int expr_kind);
+
+/* ---- lookups and "did you mean" --------------------------------------------- */
+
+/* Index of word in a NULL-terminated list, or -1. */
+int name_lookup(const char *word, const char *const *names);
+
+/* "a, b, c or d" from a NULL-terminated list (static buffer, for messages). */
+const char *name_list_text(const char *const *names);
+
+/* The one "did you mean": reports the formatted message followed by
+ * "; did you mean 'X'?" when a candidate is close to `word` (hint_fmt says
+ * how to quote it, e.g. "'%s'" or "'{%s}'"), else by `otherwise` (e.g.
+ * " (expected a or b)", may be ""). `note` reports a note instead of an error. */
+void unknown(Loc loc, int note, const char *word, const char *const *cands, const char *hint_fmt,
+             const char *otherwise, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+#endif /* XFC_NAMES_H */

@@ -40,9 +40,12 @@ Requires python3 with torch (and nothing else).  Examples:
 
 import argparse
 import json
+import math
 import os
 import re
+import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -368,10 +371,18 @@ def _n_layers(sd, stack_pre):
     return max(idx) + 1
 
 
-def _common_settings(args, d_model, n_layers, ff, final_norm):
+def _common_settings(args, d_model, n_layers, ff, final_norm, layout="torch"):
+    """Settings of a state_dict stack.  What a state_dict does not record (activation, norm
+    placement) must come from flags: nothing is assumed silently."""
     nhead = args.nhead
     if d_model % nhead:
         raise Refused(f"d_model {d_model} is not divisible by --nhead {nhead}")
+    if args.activation is None:
+        raise Refused("a state_dict does not record the activation: pass --activation relu or --activation gelu "
+                      "(or save the whole module: torch.save(model, f))")
+    if layout == "torch" and args.norm_first is None:
+        raise Refused("a state_dict does not record where the LayerNorms sit: pass --norm-first (torch "
+                      "norm_first=True) or --post-norm (the default of nn.TransformerEncoderLayer)")
     return {
         "d_model": d_model, "n_heads": nhead, "n_layers": n_layers, "feed_forward_dimensions": ff,
         "activation": args.activation, "normalization": "pre" if args.norm_first else "post",
@@ -413,7 +424,9 @@ def _ft_sd_stack(sd, decoder, args):
     he, d_model = _shape(sd, f"layers.0.{self_name}.query_projection.weight")
     hdv = _shape(sd, f"layers.0.{self_name}.value_projection.weight")[0]
     ff = _shape(sd, "layers.0.linear1.weight")[0]
-    st = _common_settings(args, d_model, n, ff, "norm.weight" in sd)
+    if args.norm_first:
+        raise Refused("fast-transformers layers are post-norm only: drop --norm-first")
+    st = _common_settings(args, d_model, n, ff, "norm.weight" in sd, "fast_transformers")
     if args.norm_first:
         raise Refused("fast-transformers layers are post-norm only: drop --norm-first")
     if he % args.nhead or hdv % args.nhead:
@@ -435,11 +448,221 @@ def _ft_sd_stack(sd, decoder, args):
     return st
 
 
+# ---- whole token models: embedding, positions, head ------------------------------------------
+#
+# A module that holds, besides its transformer, an nn.Embedding and an nn.Linear head (the
+# layout of torch's tutorials) is exported whole: spec `embedding { }` / `head { }` blocks and
+# `weights_prefix`, tensors under the module's own names.  The module's structure shows the
+# embedding, learned positions (an nn.Embedding named *pos*), a sinusoidal table (a buffer
+# equal to torch's tutorial table) and a tied head (head.weight *is* the embedding's weight);
+# the forward's arithmetic — × sqrt(d_model) or not, a causal mask or not — is code, so it is
+# found by running the module's forward on random ids and comparing with each arrangement xfc
+# expresses, or, when the forward cannot be run that way, taken from --scale / --positions /
+# --causal and printed as assumed.
+
+
+def sinusoidal_table(n, d):
+    """torch's tutorial table (xfc's `positions = sinusoidal`): pe[p, 2i] = sin(p / 10000^(2i/d))."""
+    pe = torch.zeros(n, d)
+    pos = torch.arange(n, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)
+    return pe
+
+
+def _sinusoidal_buffers(module, d_model, outside):
+    """[(name, max_positions)] of the buffers outside the transformer that hold the sinusoidal
+    table ([M, d], [M, 1, d] or [1, M, d]); a position-like buffer with other values is refused."""
+    found = []
+    for name, buf in module.named_buffers():
+        if not outside(name) or not torch.is_floating_point(buf) or buf.shape[-1] != d_model:
+            continue
+        t = buf.detach().float()
+        if t.dim() == 3 and 1 in tuple(t.shape[:2]):
+            t = t.reshape(-1, d_model)
+        if t.dim() != 2:
+            continue
+        if torch.allclose(t, sinusoidal_table(t.shape[0], d_model), atol=1e-5):
+            found.append((name, t.shape[0]))
+        elif "pe" in name.split(".")[-1] or "pos" in name:
+            raise Refused(f"buffer {name} {tuple(buf.shape)} is not torch's sinusoidal table "
+                          "(sin(p / 10000^(2i/d)), cos(…)): xfc cannot express these positions")
+    return found
+
+
+def _pick(cands, want, what, flag):
+    """The one module of cands (name, module) for a role; `want` (a --flag value) chooses."""
+    if want is not None:
+        for n, m in cands:
+            if n == want:
+                return n, m
+        raise Refused(f"{flag} {want}: no such {what} (have: {', '.join(n for n, _ in cands) or 'none'})")
+    if len(cands) > 1:
+        raise Refused(f"several {what}s ({', '.join(n for n, _ in cands)}): choose one with {flag} NAME")
+    return cands[0] if cands else (None, None)
+
+
+def token_parts(module, tprefix, kind, d_model, args):
+    """The embedding / positions / head of a whole model, or None when the module holds none.
+    Returns {"enc": side, "dec": side} (a Transformer) or {"enc": side} (an LM), each side
+    {"emb": name, "vocab", "pos": ("learned", name, M) | ("sinusoidal", buffer, M) | None,
+    "head": name | None, "tied", "head_bias"}."""
+    stacks = [n for n, m in module.named_modules() if n and _kind_of(m)]
+
+    def outside(name):
+        """Not a transformer (the exported one or another), not inside one, not an ancestor of one."""
+        return not any(name == t or name.startswith(t + ".") or t.startswith(name + ".") for t in stacks)
+
+    mods = [(n, m) for n, m in module.named_modules() if n and outside(n)]
+    embs = [(n, m) for n, m in mods if isinstance(m, nn.Embedding)]
+    lins = [(n, m) for n, m in mods if isinstance(m, nn.Linear)]
+    heads = [(n, m) for n, m in lins if m.in_features == d_model]
+    if not embs or not heads:
+        if embs:
+            note(f"{', '.join(n for n, _ in embs)}: an nn.Embedding but no nn.Linear head of width {d_model}: "
+                 "exporting the transformer alone")
+        return None
+    if kind == "TransformerDecoder":
+        raise Refused("a whole model around an nn.TransformerDecoder takes a memory: xfc's token models are an "
+                      "nn.TransformerEncoder (decoder-only LM) or an nn.Transformer; use --stack-only")
+    for n, m in embs:
+        if m.embedding_dim != d_model:
+            raise Refused(f"{n}: nn.Embedding of width {m.embedding_dim}, the transformer's d_model is {d_model}")
+        if m.max_norm is not None:
+            raise Refused(f"{n}: nn.Embedding(max_norm=…) renormalizes at run time: not expressible in xfc")
+    pos = [(n, m) for n, m in embs if "pos" in n.split(".")[-1].lower()]
+    tok = [(n, m) for n, m in embs if (n, m) not in pos]
+    head_name, head = _pick(heads, args.head, "nn.Linear head", "--head")
+    sines = _sinusoidal_buffers(module, d_model, outside)
+    sides = {}
+    for key in (("enc", "dec") if kind == "Transformer" else ("enc",)):
+        words = {"enc": ("src", "enc", "source"), "dec": ("tgt", "trg", "dec", "target")}[key]
+        mine = lambda c: [x for x in c if any(w in x[0].lower() for w in words)] or c  # noqa: E731
+        if kind != "Transformer":
+            mine = lambda c: c  # noqa: E731
+        ename, emb = _pick(mine(tok), args.embedding, "token embedding", "--embedding")
+        if emb is None:
+            raise Refused(f"no token embedding found (nn.Embeddings: {', '.join(n for n, _ in embs)})")
+        pname, pemb = _pick(mine(pos), None, "position embedding", "--stack-only")
+        if pemb is not None:
+            p = ("learned", pname + ".weight", pemb.num_embeddings)
+        elif sines:
+            p = ("sinusoidal", sines[0][0], sines[0][1])
+        else:
+            p = None
+        tied = head is not None and head.weight is emb.weight
+        sides[key] = {"emb": ename + ".weight", "vocab": emb.num_embeddings, "pos": p,
+                      "head": None, "tied": False, "head_bias": None}
+        if head is not None and (key == "dec" or kind != "Transformer"):
+            if head.out_features != emb.num_embeddings and not tied:
+                note(f"head {head_name} has {head.out_features} outputs, the embedding {ename} "
+                     f"{emb.num_embeddings} tokens")
+            sides[key].update(head=head_name + ".weight", tied=tied,
+                              head_bias=head_name + ".bias" if head.bias is not None else None)
+    return sides
+
+
+def _reference(module, kind, sides, d_model, settings, ids, src):
+    """What xfc computes for a whole model under one arrangement: embed (× scale) + positions,
+    the module's own transformer, head.  ids/src [N, L] batch-first; returns [N, L, V]."""
+    stack = module.get_submodule(settings["tprefix"].rstrip("."))
+    params = dict(module.named_parameters())
+    buffers = dict(module.named_buffers())
+    batch_first = settings["batch_first"]
+
+    def embed(side, t):
+        x = F.embedding(t, params[side["emb"]])
+        if settings["scale"]:
+            x = x * math.sqrt(d_model)
+        p = side["pos"] if settings["positions"] else None
+        if p and p[0] == "learned":
+            x = x + params[p[1]][: t.shape[1]][None]
+        elif p:
+            x = x + buffers[p[1]].reshape(-1, d_model)[: t.shape[1]][None]
+        return x if batch_first else x.transpose(0, 1)
+
+    if kind == "Transformer":
+        T = ids.shape[1]
+        mask = nn.Transformer.generate_square_subsequent_mask(T) if settings["causal"] else None
+        y = stack(embed(sides["enc"], src), embed(sides["dec"], ids), tgt_mask=mask)
+        side = sides["dec"]
+    else:
+        mask = nn.Transformer.generate_square_subsequent_mask(ids.shape[1]) if settings["causal"] else None
+        y = stack(embed(sides["enc"], ids), mask=mask)
+        side = sides["enc"]
+    y = y if batch_first else y.transpose(0, 1)
+    if side["head"] is None:
+        return y
+    w = params[side["emb"]] if side["tied"] else params[side["head"]]
+    b = params[side["head_bias"]] if side["head_bias"] and not side["tied"] else None
+    if side["tied"] and side["head_bias"]:
+        b = params[side["head_bias"]]
+    return F.linear(y, w, b)
+
+
+def _run_forward(module, kind, ids, src):
+    """The module's own forward on ids (and src), batch-first [N, L, V] — or None when it
+    cannot be called as forward(ids) / forward(src, tgt) with either layout."""
+    for seq_first in (False, True):
+        a = ids.t() if seq_first else ids
+        b = src.t() if (seq_first and src is not None) else src
+        try:
+            with torch.no_grad():
+                out = module(b, a) if kind == "Transformer" else module(a)
+        except Exception:  # noqa: BLE001 - any failure: the forward has another signature
+            continue
+        if isinstance(out, (tuple, list)) and out and torch.is_tensor(out[0]):
+            out = out[0]
+        if torch.is_tensor(out) and out.dim() == 3:
+            return out.transpose(0, 1) if seq_first else out
+    return None
+
+
+def infer_arrangement(module, kind, sides, d_model, tprefix, batch_first, args):
+    """Settings of the forward's arithmetic: scale, causal (decoder side), positions used.
+    Returns (settings, how) where how says whether they were found by running the forward."""
+    base = {"tprefix": tprefix, "batch_first": batch_first}
+    vocab = min(s["vocab"] for s in sides.values())
+    g = torch.Generator().manual_seed(0)
+    lo = min(4, vocab - 1)     # ids ≥ 4: special tokens (often a pad id) are usually 0-3
+    ids = torch.randint(lo, vocab, (2, 7), generator=g)
+    src = torch.randint(lo, vocab, (2, 9), generator=g) if kind == "Transformer" else None
+    out = _run_forward(module, kind, ids, src)
+    scales = [args.scale == "sqrt_d_model"] if args.scale else [False, True]
+    causals = [True] if args.causal else [True, False]
+    has_pos = any(s["pos"] for s in sides.values())
+    positions = [args.positions != "none"] if args.positions else ([True, False] if has_pos else [False])
+    if out is not None:
+        tried = []
+        for sc in scales:
+            for ca in causals:
+                for po in positions:
+                    st = dict(base, scale=sc, causal=ca, positions=po)
+                    with torch.no_grad():
+                        ref = _reference(module, kind, sides, d_model, st, ids, src)
+                    tried.append(f"scale {'sqrt_d_model' if sc else 1}, causal {str(ca).lower()}, "
+                                 f"positions {'yes' if po else 'none'}")
+                    if ref.shape == out.shape and torch.allclose(ref, out, atol=1e-4, rtol=1e-4):
+                        return st, "found by running the module's forward on random ids"
+        raise Refused("the module's forward is not embedding → transformer → head in any arrangement xfc "
+                      f"expresses (tried {'; '.join(tried)}): export the transformer alone with --stack-only")
+    missing = [f for f, v in (("--scale 1|sqrt_d_model", args.scale),) if v is None]
+    if has_pos is False and args.positions is None:
+        missing.append("--positions none|sinusoidal|learned")
+    if missing:
+        raise Refused("the module's forward cannot be run as forward(ids)" + (" / forward(src, tgt)" if
+                      kind == "Transformer" else "") + " to see its arithmetic: pass " + " and ".join(missing))
+    st = dict(base, scale=args.scale == "sqrt_d_model", causal=bool(args.causal),
+              positions=(args.positions or "yes") != "none")
+    return st, "from the flags (the forward could not be run)"
+
+
 # ---- tensors xfc loads --------------------------------------------------------
 
 def xfc_tensor_names(layout, kind, configs):
-    """Exactly the tensor names the generated model asks for (anything else in
-    the file is an error at load time)."""
+    """Exactly the tensor names the generated stack asks for (anything else in the file is an
+    error at load time), without weights_prefix."""
     names = []
     stacks = []
     if "enc" in configs:
@@ -466,10 +689,24 @@ def xfc_tensor_names(layout, kind, configs):
     return names
 
 
+def token_tensor_names(sides):
+    names = []
+    for side in sides.values():
+        names.append(side["emb"])
+        if side["pos"] and side["pos"][0] == "learned":
+            names.append(side["pos"][1])
+        if side["head"] and not side["tied"]:
+            names.append(side["head"])
+        if side["head_bias"]:
+            names.append(side["head_bias"])
+    return list(dict.fromkeys(names))
+
+
 # ---- the spec -------------------------------------------------------------------
 
 _ORDER = ["n_layers", "n_heads", "query_dimensions", "value_dimensions", "feed_forward_dimensions",
-          "attention_type", "local_context", "topk", "causal", "activation", "normalization", "final_normalization", "layer_norm_eps"]
+          "attention_type", "local_context", "topk", "causal", "activation", "normalization", "final_normalization",
+          "layer_norm_eps"]
 
 
 def _spec_settings(st):
@@ -503,14 +740,47 @@ def _fmt(v):
     return str(v)
 
 
-def make_spec(name, kind, layout, configs, source, weights_file, listeners=(), spec_file=None):
+def _token_blocks(side, arr, indent):
+    """embedding { } and head { } lines of one side of a whole model."""
+    i = " " * indent
+    lines = [f"{i}embedding {{", f"{i}    vocab = {side['vocab']}", f'{i}    weight = "{side["emb"]}"']
+    if arr["scale"]:
+        lines.append(f"{i}    scale = sqrt_d_model")
+    p = side["pos"] if arr["positions"] else None
+    if p and p[0] == "learned":
+        lines.append(f'{i}    positions = learned("{p[1]}")')
+    elif p:
+        lines.append(f"{i}    positions = sinusoidal")
+    else:
+        lines.append(f"{i}    positions = none")
+    if p:
+        lines.append(f"{i}    max_positions = {p[2]}")
+    elif arr.get("max_positions"):
+        lines.append(f"{i}    max_positions = {arr['max_positions']}")
+    lines.append(f"{i}}}")
+    if side["head"]:
+        lines += [f"{i}head {{", f"{i}    weight = " + ("embedding" if side["tied"] else f'"{side["head"]}"')]
+        if side["head_bias"]:
+            lines.append(f'{i}    bias = "{side["head_bias"]}"')
+        lines.append(f"{i}}}")
+    return lines
+
+
+def _usage(name, kind, weights_file, whole):
+    if whole:
+        how = "--source SRC_IDS.npy --input IDS.npy" if kind == "Transformer" else "--input IDS.npy"
+        return f"./{name} --weights {weights_file} {how} --generate 20 --output OUT.npy"
+    how = ("--source SRC.npy --input TGT.npy" if kind == "Transformer" else
+           "--input X.npy --memory M.npy" if kind == "TransformerDecoder" else "--input X.npy")
+    return f"./{name} --weights {weights_file} {how} --output Y.npy"
+
+
+def make_spec(name, kind, layout, configs, source, weights_file, listeners=(), spec_file=None, token=None):
+    """token: None, or (sides, arrangement, weights_prefix) of a whole model."""
     spec_file = spec_file or name + ".xf"
     lines = [f"# {spec_file} — written by scripts/export_torch.py from {source}",
              f"# weights: {weights_file} ({layout} names)",
-             f"#   xfc build {spec_file} -o {name} && ./{name} --weights {weights_file} "
-             + ("--source SRC.npy --input TGT.npy" if kind == "Transformer" else
-                "--input X.npy --memory M.npy" if kind == "TransformerDecoder" else "--input X.npy")
-             + " --output Y.npy",
+             f"#   xfc build {spec_file} -o {name} && {_usage(name, kind, weights_file, token is not None)}",
              f"model {name} : {kind} {{"]
     if layout != "torch":
         lines.append(f"    weights = {layout}")
@@ -520,15 +790,21 @@ def make_spec(name, kind, layout, configs, source, weights_file, listeners=(), s
         for k in _ORDER:
             if k in common:
                 lines.append(f"    {k} = {_fmt(common[k])}")
+        if token:
+            lines.append(f'    weights_prefix = "{token[2]}"')
         for block, key in (("encoder", "enc"), ("decoder", "dec")):
             own = [k for k in _ORDER if k in sets[key] and k not in common]
-            if own:
-                lines.append(f"    {block} {{")
-                lines += [f"        {k} = {_fmt(sets[key][k])}" for k in own]
-                lines.append("    }")
+            body = [f"        {k} = {_fmt(sets[key][k])}" for k in own]
+            if token:
+                body += _token_blocks(token[0][key], token[1], 8)
+            if body:
+                lines += [f"    {block} {{"] + body + ["    }"]
     else:
         (only,) = sets.values()
         lines += [f"    {k} = {_fmt(only[k])}" for k in _ORDER if k in only]
+        if token:
+            lines.append(f'    weights_prefix = "{token[2]}"')
+            lines += _token_blocks(token[0]["enc"], token[1], 4)
     lines.append("}")
     if listeners:
         lines.append("")
@@ -538,26 +814,105 @@ def make_spec(name, kind, layout, configs, source, weights_file, listeners=(), s
 
 # ---- export -----------------------------------------------------------------------
 
-def export_module(module, name, weights_path, spec_path, causal=False, causal_encoder=False,
-                  listeners=(), dtype="f32", source="<module>", prefix=""):
-    """Exports a torch transformer module (Python API; examples/trained/train.py
-    uses it).  Returns (kind, configs, bytes written, state_dict keys not exported)."""
-    kind, configs = module_config(module)
-    sd = module.state_dict()
-    return _finish("torch", kind, configs, sd, name, weights_path, spec_path, causal, causal_encoder,
-                   listeners, dtype, source)
+def note(msg):
+    """A line for the user on stderr (what was assumed, skipped, or worth knowing)."""
+    print(f"export_torch.py: {msg}", file=sys.stderr)
 
 
-def _finish(layout, kind, configs, sd, name, weights_path, spec_path, causal, causal_encoder,
-            listeners, dtype, source):
-    if causal_encoder and kind != "Transformer":
+def _describe(st):
+    keys = ["n_layers", "n_heads", "d_model", "feed_forward_dimensions", "activation", "normalization",
+            "layer_norm_eps", "final_normalization", "causal"]
+    return ", ".join(f"{k} {_fmt(st[k])}" for k in keys if k in st)
+
+
+def plan_module(obj, args):
+    """What to write for a pickled module: {layout, kind, configs, tensors, token, origin, source names}."""
+    for flag in ("nhead", "prefix", "activation", "norm_first"):
+        if getattr(args, flag) is not None:
+            raise Refused(f"--{flag.replace('_', '-')} is for state_dicts: a module records its own settings")
+    stack, tprefix = find_transformer(obj, args.module)
+    kind, configs = module_config(stack)
+    first = next(iter(configs.values()))
+    layer0 = (stack.encoder if kind == "Transformer" else stack).layers[0]
+    batch_first = bool(getattr(layer0.self_attn, "batch_first", False))
+    sides = None
+    if obj is not stack and not args.stack_only:
+        sides = token_parts(obj, tprefix, kind, first["d_model"], args)
+    plan = {"layout": "torch", "kind": kind, "configs": configs, "token": None, "batch_first": batch_first,
+            "origin": "read from the module", "input_names": list(obj.state_dict()), "assumed": []}
+    stack_sd = stack.state_dict()
+    dec_key = "dec" if kind != "TransformerEncoder" else "enc"
+    if sides is None:
+        _mark_causal(plan, args)
+        plan["tensors"] = {n: stack_sd[n] for n in _checked_names(plan, stack_sd)}
+        plan["exported_as"] = {tprefix + n: n for n in plan["tensors"]}
+        return plan
+    arr, how = infer_arrangement(obj, kind, sides, first["d_model"], tprefix, batch_first, args)
+    arr["max_positions"] = args.max_positions
+    configs[dec_key]["causal"] = arr["causal"]
+    if kind == "Transformer":
+        configs["enc"]["causal"] = bool(args.causal_encoder)
+    plan["token"] = (sides, arr, tprefix)
+    plan["token_how"] = how
+    full = dict(obj.named_parameters())
+    full.update(dict(obj.named_buffers()))
+    plan["tensors"] = {tprefix + n: stack_sd[n] for n in _checked_names(plan, stack_sd)}
+    plan["tensors"].update({n: full[n] for n in token_tensor_names(sides)})
+    plan["exported_as"] = {n: n for n in plan["tensors"]}
+    for side in sides.values():
+        if side["tied"]:
+            plan["exported_as"][side["head"]] = f"(tied: head {{ weight = embedding }} reads {side['emb']})"
+        if side["pos"] and side["pos"][0] == "sinusoidal":
+            plan["exported_as"][side["pos"][1]] = "(sinusoidal: xfc computes the table)"
+    return plan
+
+
+def _mark_causal(plan, args):
+    kind, configs = plan["kind"], plan["configs"]
+    if args.causal_encoder and kind != "Transformer":
         raise Refused("--causal-encoder is for nn.Transformer (its src_mask); use --causal")
-    if kind == "TransformerEncoder":
-        configs["enc"]["causal"] = bool(causal)
-    else:
-        configs["dec"]["causal"] = bool(causal)
-        if "enc" in configs:
-            configs["enc"]["causal"] = bool(causal_encoder)
+    key = "enc" if kind == "TransformerEncoder" else "dec"
+    configs[key]["causal"] = bool(args.causal)
+    if "enc" in configs and key == "dec":
+        configs["enc"]["causal"] = bool(args.causal_encoder)
+    if not args.causal:
+        plan["assumed"].append("causal false (a mask is an argument of the forward call, not part of the module: "
+                               "pass --causal when it is called with a causal mask)")
+
+
+def _checked_names(plan, sd):
+    names = xfc_tensor_names(plan["layout"], plan["kind"], plan["configs"])
+    missing = [n for n in names if n not in sd]
+    if missing:
+        raise Refused(f"missing tensor {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return names
+
+
+def plan_state_dict(obj, args):
+    if isinstance(obj, dict) and not any(torch.is_tensor(v) for v in obj.values()):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict):
+        raise Refused(f"{type(obj).__name__} is neither an nn.Module nor a state_dict")
+    if args.module:
+        raise Refused("--module is for pickled modules; for a state_dict use --prefix")
+    full = {k: v for k, v in obj.items() if torch.is_tensor(v)}
+    layout, kind, configs, prefix, sd = state_dict_config(full, args)
+    if layout == "fast_transformers":
+        st = configs[next(iter(configs))]
+        st["attention_type"] = args.attention_type
+        st["local_context"], st["topk"] = args.local_context, args.topk
+    elif args.attention_type != "full":
+        raise Refused("--attention-type is for fast-transformers state_dicts (torch attention is full)")
+    plan = {"layout": layout, "kind": kind, "configs": configs, "token": None, "batch_first": True,
+            "origin": "shapes from the state_dict, n_heads / activation / normalization from the flags",
+            "input_names": list(full), "assumed": []}
+    if args.layer_norm_eps == 1e-5:
+        plan["assumed"].append("layer_norm_eps 1e-05 (torch's default; a state_dict does not record it: "
+                               "--layer-norm-eps)")
+    _mark_causal(plan, args)
     if layout == "fast_transformers":
         st = configs[next(iter(configs))]
         at = st.get("attention_type", "full")
@@ -566,41 +921,181 @@ def _finish(layout, kind, configs, sd, name, weights_path, spec_path, causal, ca
                           "use --attention-type causal_linear")
         if at == "causal_linear":
             st["causal"] = True
-    names = xfc_tensor_names(layout, kind, configs)
-    missing = [n for n in names if n not in sd]
-    if missing:
-        raise Refused(f"missing tensor {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    tensors = {n: sd[n] for n in names}
-    ignored = sorted(set(sd) - set(names))
-    nbytes = write_safetensors(weights_path, tensors, dtype,
+    plan["tensors"] = {n: sd[n] for n in _checked_names(plan, sd)}
+    plan["exported_as"] = {prefix + n: n for n in plan["tensors"]}
+    plan["input_names"] = list(full)
+    plan["prefix"] = prefix
+    return plan
+
+
+def find_xfc(explicit=None):
+    """The xfc binary that checks what is written: --xfc, $XFC, xfc on PATH, this checkout's build."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (explicit, os.environ.get("XFC"), shutil.which("xfc"),
+                 os.path.join(here, "..", "build", "compiler", "xfc"), os.path.join(here, "..", "build", "xfc")):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    if explicit:
+        raise Refused(f"--xfc {explicit}: not an executable file")
+    return None
+
+
+def xfc_check(xfc, spec_text, spec_path):
+    """Runs `xfc check` on the spec before anything is written; returns xfc's complaint or None."""
+    with tempfile.TemporaryDirectory(prefix="export_torch.") as d:
+        tmp = os.path.join(d, os.path.basename(spec_path))
+        with open(tmp, "w") as f:
+            f.write(spec_text)
+        p = subprocess.run([xfc, "check", tmp], capture_output=True, text=True)
+        if p.returncode == 0:
+            return None
+        return (p.stderr + p.stdout).replace(tmp, spec_path).rstrip()
+
+
+def write_export(plan, name, weights_path, spec_path, listeners=(), dtype="f32", source="<module>", xfc=None):
+    """The spec (checked by xfc when one is found), then the weights and the spec, or nothing."""
+    spec = make_spec(name, plan["kind"], plan["layout"], plan["configs"], source, os.path.basename(weights_path),
+                     listeners, os.path.basename(spec_path), plan["token"])
+    if xfc:
+        complaint = xfc_check(xfc, spec, spec_path)
+        if complaint:
+            raise Refused("xfc check refuses the spec (nothing written):\n" + complaint)
+    nbytes = write_safetensors(weights_path, plan["tensors"], dtype,
                                {"format": "pt", "producer": "xfc scripts/export_torch.py", "xfc_model": name})
-    spec = make_spec(name, kind, layout, configs, source, os.path.basename(weights_path), listeners,
-                     os.path.basename(spec_path))
     write_text(spec_path, spec)
-    return kind, configs, nbytes, ignored
+    return nbytes
 
 
-def _load(path):
-    kwargs = {"map_location": "cpu"}
+def export_module(module, name, weights_path, spec_path, causal=False, causal_encoder=False,
+                  listeners=(), dtype="f32", source="<module>", prefix="", whole=False):
+    """Exports a torch module (Python API; examples/trained/train.py uses it): the transformer
+    alone, or with whole=True its embedding and head too.  Returns (kind, configs, bytes, plan)."""
+    args = argparse.Namespace(nhead=None, prefix=None, activation=None, norm_first=None, module=None,
+                              stack_only=not whole, causal=causal, causal_encoder=causal_encoder, scale=None,
+                              positions=None, embedding=None, head=None, max_positions=None)
+    plan = plan_module(module, args)
+    nbytes = write_export(plan, name, weights_path, spec_path, listeners, dtype, source)
+    return plan["kind"], plan["configs"], nbytes, plan
+
+
+# ---- reading the input file ---------------------------------------------------------
+
+def _sniff(path):
+    """A clear word for files torch.load cannot read: .npy, safetensors, text…, or None."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"\x93NUMPY"):
+        return "is a NumPy .npy array, not a torch.save file (export_torch.py reads a saved module or state_dict)"
+    if len(head) >= 10 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < 100_000_000:
+        return ("is a safetensors file: xfc reads it directly (write its spec, docs/DSL.md); export_torch.py "
+                "reads the torch.save checkpoint it came from")
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None     # torch's zip format or a legacy pickle
+    if not head:
+        return "is empty"
+    return f"is not a torch.save file (it starts with {head[:8]!r})"
+
+
+def load_input(path, imports=()):
+    """torch.load with messages a user can act on."""
+    if not os.path.isfile(path):
+        raise Refused("no such file")
+    bad = _sniff(path)
+    if bad:
+        raise Refused(bad)
+    for script in imports:
+        import runpy
+        main = sys.modules["__main__"]
+        for k, v in runpy.run_path(script, run_name="__export_torch_import__").items():
+            if isinstance(v, type):
+                setattr(main, k, v)
     try:
-        return torch.load(path, weights_only=False, **kwargs)
-    except TypeError:   # torch < 1.13 has no weights_only
-        return torch.load(path, **kwargs)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except TypeError:   # torch < 1.13 has no weights_only
+            return torch.load(path, map_location="cpu")
+    except AttributeError as e:
+        m = re.search(r"Can't get attribute '(\w+)' on <module '([\w.]+)'", str(e))
+        if m and m.group(2) == "__main__":
+            raise Refused(f"cannot unpickle: its class {m.group(1)} was defined in the script that saved it "
+                          f"(its __main__): pass --import THAT_SCRIPT.py (its definitions are loaded, its "
+                          f"`if __name__ == \"__main__\"` part does not run), or save a state_dict instead")
+        raise Refused(f"cannot unpickle: {e} (pass --import FILE.py with the class's definition, or save a "
+                      "state_dict)")
+    except ModuleNotFoundError as e:
+        raise Refused(f"cannot unpickle: {e}: the module's classes live there: put its directory on PYTHONPATH, "
+                      "pass --import FILE.py, or save a state_dict")
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is the user's file
+        raise Refused(f"not a file torch.load can read: {type(e).__name__}: {e}")
 
 
-def main(argv=None):
+_C_KEYWORDS = set("auto break case char const continue default do double else enum extern float for goto if "
+                  "inline int long register restrict return short signed sizeof static struct switch typedef "
+                  "union unsigned void volatile while main".split())
+
+
+def check_name(name):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return f"--name {name!r} must be a C identifier (letters, digits, _; not starting with a digit)"
+    if name.startswith(("xf_", "XF_")) or name in _C_KEYWORDS or name.startswith("_"):
+        return f"--name {name!r} cannot be used: a C keyword or a reserved name (xf_…, leading _)"
+    return None
+
+
+def report(plan, name, weights, spec, nbytes, xfc, args):
+    """What the user should know: the settings and where they came from, what was assumed,
+    every tensor left out, the input layout, whether xfc checked the spec."""
+    for key, st in plan["configs"].items():
+        label = {"enc": "encoder", "dec": "decoder"}[key] if plan["kind"] == "Transformer" else "model"
+        note(f"{label} settings ({plan['origin']}): {_describe(st)}")
+    if plan["token"]:
+        sides, arr, _ = plan["token"]
+        for key, side in sides.items():
+            p = side["pos"] if arr["positions"] else None
+            pos = "none" if not p else f"{p[0]} ({p[1]}, {p[2]} positions)"
+            head = ("tied to the embedding" if side["tied"] else side["head"]) if side["head"] else "none"
+            note(f"{'source' if key == 'enc' and plan['kind'] == 'Transformer' else 'target' if key == 'dec' else 'tokens'}: "
+                 f"embedding {side['emb']} (vocab {side['vocab']}), scale {'sqrt_d_model' if arr['scale'] else 1}, "
+                 f"positions {pos}, head {head}")
+        note(f"scale, positions and causal {plan['token_how']}")
+    for a in plan["assumed"]:
+        note(f"assumed: {a}")
+    if not plan["batch_first"] and not plan["token"]:
+        note("warning: the module is batch_first=False: PyTorch feeds it [seq, batch, d_model]; xfc's inputs and "
+             "outputs are always [batch, seq, d_model]: transpose them (x.transpose(0, 1))")
+    left = [n for n in plan["input_names"] if n not in plan["exported_as"]]
+    shown = [f"{n} {plan['exported_as'][n]}" for n in plan["input_names"]
+             if n in plan["exported_as"] and plan["exported_as"][n].startswith("(")]
+    if left:
+        note(f"not exported ({len(left)} tensors, outside what xfc runs): {', '.join(left)}")
+    for s in shown:
+        note(f"not exported: {s}")
+    if xfc:
+        note(f"xfc check {spec}: ok ({xfc})")
+    elif not args.no_check:
+        note("no xfc found (--xfc PATH, $XFC, PATH): the spec was not checked; run `xfc check " + spec + "`")
+    print(f"wrote {weights} ({nbytes / 2**20:.1f} MiB, {plan['layout']} names) and {spec} "
+          f"(model {name} : {plan['kind']}{', whole token model' if plan['token'] else ''})")
+
+
+def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="export_torch.py",
-        description="Export a PyTorch nn.Transformer / TransformerEncoder / TransformerDecoder (pickled module or "
-                    "state_dict) or a fast-transformers state_dict to NAME.safetensors + NAME.xf for xfc.",
+        description="Export a PyTorch model (pickled module or state_dict) or a fast-transformers state_dict to "
+                    "NAME.safetensors + NAME.xf for xfc: nn.TransformerEncoder / TransformerDecoder / Transformer, "
+                    "alone or with its nn.Embedding and nn.Linear head (a whole token model).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="The module is read for every setting; a state_dict needs --nhead (and --activation, --norm-first, "
-               "--layer-norm-eps when not the torch defaults).  See docs/EXPORT.md.")
+        epilog="A module is read for every setting; a state_dict needs --nhead, --activation and --norm-first / "
+               "--post-norm.  Every setting is printed with where it came from.  See docs/EXPORT.md.")
     ap.add_argument("input", help="torch.save'd module or state_dict (.pt/.pth)")
     ap.add_argument("--name", default=None, help="model name in the spec and C API (default: from the input file name)")
     ap.add_argument("--weights", default=None, help="output safetensors (default: NAME.safetensors)")
     ap.add_argument("--spec", default=None, help="output spec (default: NAME.xf)")
     ap.add_argument("--dtype", choices=sorted(_DTYPES), default="f32", help="stored dtype (xfc computes in float32)")
+    ap.add_argument("--xfc", default=None, help="the xfc that checks the spec (default: $XFC, PATH, ./build)")
+    ap.add_argument("--no-check", action="store_true", help="do not run xfc check on the spec")
+    ap.add_argument("--import", dest="imports", action="append", default=[], metavar="FILE.py",
+                    help="load the class definitions of FILE.py before unpickling (its main block does not run)")
     ap.add_argument("--module", default=None, help="pickled module: the submodule to export (e.g. 'transformer')")
     ap.add_argument("--prefix", default=None, help="state_dict: key prefix of the transformer (e.g. 'transformer.')")
     ap.add_argument("--causal", action="store_true",
@@ -608,72 +1103,49 @@ def main(argv=None):
     ap.add_argument("--causal-encoder", action="store_true", help="nn.Transformer called with a causal src_mask")
     ap.add_argument("--listen", action="append", default=[], metavar="'FILTER -> HANDLER'",
                     help="append a listener to the spec (repeatable)")
+    t = ap.add_argument_group("whole token models (a module with nn.Embedding + transformer + nn.Linear head)")
+    t.add_argument("--stack-only", action="store_true", help="export the transformer alone, without embedding/head")
+    t.add_argument("--embedding", default=None, metavar="NAME", help="the token nn.Embedding, when several")
+    t.add_argument("--head", default=None, metavar="NAME", help="the nn.Linear head, when several")
+    t.add_argument("--scale", choices=["1", "sqrt_d_model"], default=None,
+                   help="embedding scale, when the forward cannot be run to find it")
+    t.add_argument("--positions", choices=["none", "sinusoidal", "learned"], default=None,
+                   help="positions, when the forward cannot be run to find them")
+    t.add_argument("--max-positions", type=int, default=None, help="max_positions for positions = none")
     g = ap.add_argument_group("hyper-parameters a state_dict does not record")
     g.add_argument("--nhead", "--n-heads", type=int, default=None, help="number of heads")
-    g.add_argument("--activation", choices=["relu", "gelu"], default="relu")
-    g.add_argument("--norm-first", action="store_true", help="torch norm_first=True (pre-norm)")
+    g.add_argument("--activation", choices=["relu", "gelu"], default=None, help="required for a state_dict")
+    nf = g.add_mutually_exclusive_group()
+    nf.add_argument("--norm-first", dest="norm_first", action="store_const", const=True, default=None,
+                    help="torch norm_first=True (pre-norm)")
+    nf.add_argument("--post-norm", dest="norm_first", action="store_const", const=False,
+                    help="torch norm_first=False (the default of nn.TransformerEncoderLayer)")
     g.add_argument("--layer-norm-eps", type=float, default=1e-5)
     g.add_argument("--attention-type", choices=["full", "linear", "causal_linear", "local", "exact_topk"],
                    default="full", help="fast-transformers: the builder's attention_type")
     g.add_argument("--local-context", type=int, default=None, help="fast-transformers local attention's local_context")
     g.add_argument("--topk", type=int, default=None, help="fast-transformers exact_topk attention's topk")
-    args = ap.parse_args(argv)
+    return ap, ap.parse_args(argv)
 
+
+def main(argv=None):
+    ap, args = parse_args(argv)
     name = args.name or re.sub(r"\W", "_", os.path.splitext(os.path.basename(args.input))[0])
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name.startswith(("xf_", "XF_")):
-        ap.error(f"--name {name!r} must be a C identifier not starting with xf_")
+    bad = check_name(name)
+    if bad:
+        print(f"export_torch.py: error: {bad}", file=sys.stderr)
+        return 2
     weights = args.weights or name + ".safetensors"
     spec = args.spec or name + ".xf"
     try:
-        obj = _load(args.input)
-    except (AttributeError, ModuleNotFoundError) as e:
-        print(f"export_torch.py: error: {args.input}: cannot unpickle: {e} (a pickled module needs its class "
-              "definitions importable: run with PYTHONPATH set to their code, or save a state_dict)", file=sys.stderr)
-        return 1
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is the user's file
-        print(f"export_torch.py: error: {args.input}: cannot load: {e}", file=sys.stderr)
-        return 1
-    try:
-        if isinstance(obj, nn.Module):
-            for flag in ("nhead", "prefix"):
-                if getattr(args, flag) is not None:
-                    raise Refused(f"--{flag} is for state_dicts: a module records its own settings")
-            module, prefix = find_transformer(obj, args.module)
-            kind, configs = module_config(module)
-            layout, sd = "torch", module.state_dict()
-        else:
-            if isinstance(obj, dict) and not any(torch.is_tensor(v) for v in obj.values()):
-                for key in ("state_dict", "model_state_dict", "model"):
-                    if isinstance(obj.get(key), dict):
-                        obj = obj[key]
-                        break
-            if not isinstance(obj, dict):
-                raise Refused(f"{type(obj).__name__} is neither an nn.Module nor a state_dict")
-            sd = {k: v for k, v in obj.items() if torch.is_tensor(v)}
-            n_input = len(sd)
-            if args.module:
-                raise Refused("--module is for pickled modules; for a state_dict use --prefix")
-            layout, kind, configs, prefix, sd = state_dict_config(sd, args)
-            if layout == "fast_transformers":
-                st = configs[next(iter(configs))]
-                st["attention_type"] = args.attention_type
-                st["local_context"], st["topk"] = args.local_context, args.topk
-            elif args.attention_type != "full":
-                raise Refused("--attention-type is for fast-transformers state_dicts (torch attention is full)")
-        n_input = len(sd) if isinstance(obj, nn.Module) else n_input
-        kind, configs, nbytes, ignored = _finish(layout, kind, configs, sd, name, weights, spec, args.causal,
-                                                 args.causal_encoder, args.listen, args.dtype,
-                                                 os.path.basename(args.input))
+        xfc = None if args.no_check else find_xfc(args.xfc)
+        obj = load_input(args.input, args.imports)
+        plan = plan_module(obj, args) if isinstance(obj, nn.Module) else plan_state_dict(obj, args)
+        nbytes = write_export(plan, name, weights, spec, args.listen, args.dtype, os.path.basename(args.input), xfc)
     except Refused as e:
         print(f"export_torch.py: error: {args.input}: {e}", file=sys.stderr)
         return 1
-    if prefix:
-        print(f"export_torch.py: exported '{prefix.rstrip('.')}' of {os.path.basename(args.input)}", file=sys.stderr)
-    skipped = n_input - (len(sd) - len(ignored))
-    if skipped:
-        print(f"export_torch.py: note: {skipped} tensors outside the transformer not exported"
-              + (f" (e.g. {ignored[0]})" if ignored else ""), file=sys.stderr)
-    print(f"wrote {weights} ({nbytes / 2**20:.1f} MiB, {layout} names) and {spec} (model {name} : {kind})")
+    report(plan, name, weights, spec, nbytes, xfc, args)
     return 0
 
 

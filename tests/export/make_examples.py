@@ -97,7 +97,7 @@ def main():
     model = Classifier().eval()
     saved = os.path.join(tmp, "classifier_state.pt")
     torch.save(model.state_dict(), saved)
-    out = export(case, saved, ["--nhead", "3"])
+    out = export(case, saved, ["--nhead", "3", "--activation", "relu", "--post-norm"])
     x = torch.randn(3, 9, 24)
     lengths = [9, 4, 1]
     with torch.no_grad():
@@ -125,7 +125,7 @@ def main():
             sd[k.replace("out_proj.", "out_projection.")] = v
     saved = os.path.join(tmp, "ft_decoder.pt")
     torch.save(sd, saved)
-    out = export(case, saved, ["--nhead", "2", "--causal", "--dtype", "f16"])
+    out = export(case, saved, ["--nhead", "2", "--activation", "relu", "--causal", "--dtype", "f16"])
     x, mem = torch.randn(2, 5, 16), torch.randn(2, 8, 16)
     mem_len = [8, 3]
     with torch.no_grad():

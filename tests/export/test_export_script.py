@@ -9,6 +9,8 @@ bf16 weights: 2e-2).  Then every refusal: exit status 1, a message naming the
 problem, no file written.  Run by ctest as export.script (tests/export/script.sh).
 """
 import io
+import json
+import math
 import os
 import subprocess
 import sys
@@ -104,6 +106,178 @@ class PatchedLayer(nn.TransformerEncoderLayer):
         return 2 * super()._sa_block(x, attn_mask, key_padding_mask)
 
 
+def expect(name, rc, msg, code, *words, absent=()):
+    """rc is `code` and msg holds every word (and none of `absent`)."""
+    print(f"{name}: {msg.strip()}")
+    if rc != code:
+        failures.append(f"{name}: exit status {rc}, expected {code}: {msg}")
+    failures.extend(f"{name}: message lacks {w!r}: {msg}" for w in words if w not in msg)
+    failures.extend(f"{name}: message has {w!r}: {msg}" for w in absent if w in msg)
+
+
+MAIN_SCRIPT = """
+import sys, torch, torch.nn as nn
+class MyModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 1)
+if __name__ == "__main__":
+    torch.save(MyModel(), sys.argv[1])
+    print("trained")
+"""
+
+
+def first_hour(enc, x):
+    """Issue 15: what the exporter says about what it read, assumed, skipped and could not read."""
+    d = os.path.join(WORK, "first_hour")
+    os.makedirs(d, exist_ok=True)
+    out = lambda n: ["--weights", f"{d}/{n}.safetensors", "--spec", f"{d}/{n}.xf", "--xfc", XFC]  # noqa: E731
+    torch.save(enc, f"{d}/enc.pt")
+    torch.save(enc.state_dict(), f"{d}/enc_sd.pt")
+    # a module: every setting read from it and printed, the mask assumption said
+    expect("module_settings", *export(f"{d}/enc.pt", *out("m")), 0, "activation gelu", "normalization pre",
+           "read from the module", "assumed: causal false", "xfc check")
+    # a gelu / pre-norm state_dict: the flags it cannot infer are required, not assumed
+    expect("state_dict_needs_activation", *export(f"{d}/enc_sd.pt", "--nhead", "4", *out("s")), 1, "--activation")
+    expect("state_dict_needs_norm_placement", *export(f"{d}/enc_sd.pt", "--nhead", "4", "--activation", "gelu",
+                                                       *out("s")), 1, "--norm-first", "--post-norm")
+    expect("state_dict_assumed", *export(f"{d}/enc_sd.pt", "--nhead", "4", "--activation", "gelu", "--norm-first",
+                                         *out("s")), 0, "assumed: layer_norm_eps 1e-05", "activation gelu",
+           "normalization pre")
+    # batch_first=False: a warning about the layout
+    seq_first = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64), 1).eval()
+    torch.save(seq_first, f"{d}/seq_first.pt")
+    expect("batch_first_false", *export(f"{d}/seq_first.pt", *out("b")), 0, "batch_first=False", "transpose")
+    expect("batch_first_true", *export(f"{d}/enc.pt", *out("m")), 0, absent=("batch_first=False",))
+    # --name and --listen checked (xfc check) before anything is written
+    for bad in ("int", "9lives", "xf_model"):
+        rc, msg = 0, ""
+        try:
+            rc, msg = export(f"{d}/enc.pt", "--name", bad, *out("n"))
+        except SystemExit as e:     # argparse's error()
+            rc = e.code
+        expect(f"name_{bad}", rc, msg, 2)
+    rc, msg = export(f"{d}/enc.pt", "--name", "lst", "--listen", "Foo -> stats", *out("l"))
+    expect("bad_listen", rc, msg, 1, "xfc check refuses", "unknown event class 'Foo'", "l.xf:")
+    if os.path.exists(f"{d}/l.xf") or os.path.exists(f"{d}/l.safetensors"):
+        failures.append("bad_listen: files written although xfc check refused")
+    # every tensor left out is named
+    torch.save(Wrapper().eval(), f"{d}/wrapped.pt")
+    expect("names_left_out", *export(f"{d}/wrapped.pt", *out("w")), 0, "not exported (1 tensors", "embed.weight")
+    # files that are not torch.save files
+    np.save(f"{d}/x.npy", np.zeros(3, np.float32))
+    expect("npy_input", *export(f"{d}/x.npy", *out("x")), 1, "NumPy .npy")
+    with open(f"{d}/w.safetensors", "wb") as f:
+        f.write(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    expect("safetensors_input", *export(f"{d}/w.safetensors", *out("y")), 1, "safetensors file")
+    open(f"{d}/empty.pt", "w").close()
+    expect("empty_input", *export(f"{d}/empty.pt", *out("e")), 1, "is empty")
+    expect("missing_input", *export(f"{d}/nope.pt", *out("e")), 1, "no such file")
+    # a class defined in the training script's __main__: --import loads it (its main block does not run)
+    with open(f"{d}/train_main.py", "w") as f:
+        f.write(MAIN_SCRIPT)
+    subprocess.run([sys.executable, f"{d}/train_main.py", f"{d}/mine.pt"], check=True, capture_output=True)
+    script = os.path.join(os.path.dirname(export_torch.__file__), "export_torch.py")
+    p = subprocess.run([sys.executable, script, f"{d}/mine.pt", *out("mm")], capture_output=True, text=True)
+    expect("class_in_main", p.returncode, p.stderr, 1, "MyModel", "--import")
+    p = subprocess.run([sys.executable, script, f"{d}/mine.pt", "--import", f"{d}/train_main.py", *out("mm")],
+                       capture_output=True, text=True)
+    expect("class_in_main_imported", p.returncode, p.stdout + p.stderr, 0, "wrote", absent=("trained",))
+    if not os.access(script, os.X_OK):
+        failures.append(f"{script} is not executable")
+
+
+class LM(nn.Module):
+    """torch's tutorial LM: tokens × sqrt(d) + sinusoidal buffer, causal encoder, head."""
+
+    def __init__(self, tied=False, learned=False, scale=True, extra_norm=False):
+        super().__init__()
+        self.tok = nn.Embedding(20, 32)
+        self.scale, self.learned = scale, learned
+        if learned:
+            self.pos_emb = nn.Embedding(24, 32)
+        else:
+            self.register_buffer("pe", export_torch.sinusoidal_table(50, 32)[:, None, :], persistent=False)
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 48, dropout=0.0, batch_first=True),
+                                             2, norm=nn.LayerNorm(32), enable_nested_tensor=False)
+        self.head = nn.Linear(32, 20, bias=not tied)
+        if tied:
+            self.head.weight = self.tok.weight
+        self.extra = nn.LayerNorm(32) if extra_norm else None
+
+    def forward(self, ids):
+        x = self.tok(ids) * (math.sqrt(32) if self.scale else 1.0)
+        x = x + (self.pos_emb(torch.arange(ids.shape[1]))[None] if self.learned else self.pe[:ids.shape[1], 0][None])
+        if self.extra is not None:
+            x = self.extra(x)
+        return self.head(self.encoder(x, mask=causal(ids.shape[1])))
+
+
+class Seq2Seq(nn.Module):
+    """torch's translation tutorial: source/target embeddings, sinusoidal buffer, nn.Transformer, generator."""
+
+    def __init__(self):
+        super().__init__()
+        self.src_tok, self.tgt_tok = nn.Embedding(18, 32), nn.Embedding(18, 32)
+        self.register_buffer("pos_encoding", export_torch.sinusoidal_table(40, 32))
+        self.transformer = nn.Transformer(32, 2, 1, 2, 40, dropout=0.0, batch_first=True)
+        self.generator = nn.Linear(32, 18)
+
+    def forward(self, src, tgt):
+        s = self.src_tok(src) * math.sqrt(32) + self.pos_encoding[:src.shape[1]]
+        t = self.tgt_tok(tgt) * math.sqrt(32) + self.pos_encoding[:tgt.shape[1]]
+        return self.generator(self.transformer(s, t, tgt_mask=causal(tgt.shape[1])))
+
+
+class NeedsLengths(LM):
+    def forward(self, ids, lengths):
+        return super().forward(ids)
+
+
+def whole_models():
+    """Modules with embedding + transformer + head export as token models (embedding { } / head { })."""
+    d = os.path.join(WORK, "whole")
+    os.makedirs(d, exist_ok=True)
+    torch.manual_seed(1)
+
+    def run(name, model, *args):
+        torch.save(model.eval(), f"{d}/{name}.pt")
+        rc, msg = export(f"{d}/{name}.pt", "--weights", f"{d}/{name}.safetensors", "--spec", f"{d}/{name}.xf",
+                         "--no-check", *args)
+        spec = open(f"{d}/{name}.xf").read() if rc == 0 else ""
+        names = set(export_torch_names(f"{d}/{name}.safetensors")) if rc == 0 else set()
+        return rc, msg + spec, names
+
+    rc, text, names = run("lm", LM())
+    expect("whole_lm", rc, text, 0, 'weights_prefix = "encoder."', 'weight = "tok.weight"', "scale = sqrt_d_model",
+           "positions = sinusoidal", "max_positions = 50", 'weight = "head.weight"', 'bias = "head.bias"',
+           "causal = true", "found by running the module's forward")
+    if not {"tok.weight", "head.weight", "head.bias", "encoder.layers.1.linear2.bias"} <= names or "pe" in names:
+        failures.append(f"whole_lm: tensors {sorted(names)}")
+    rc, text, names = run("lm_tied", LM(tied=True, learned=True, scale=False))
+    expect("whole_lm_tied", rc, text, 0, "weight = embedding", 'positions = learned("pos_emb.weight")',
+           "max_positions = 24", "head tied to the embedding", absent=("scale = sqrt_d_model", "bias ="))
+    if "head.weight" in names or "pos_emb.weight" not in names:
+        failures.append(f"whole_lm_tied: tensors {sorted(names)}")
+    rc, text, names = run("seq2seq", Seq2Seq())
+    expect("whole_seq2seq", rc, text, 0, 'weights_prefix = "transformer."', 'weight = "src_tok.weight"',
+           'weight = "tgt_tok.weight"', 'weight = "generator.weight"', "causal = true")
+    rc, text, _ = run("extra_norm", LM(extra_norm=True))
+    expect("whole_unexpressible", rc, text, 1, "not embedding → transformer → head", "--stack-only")
+    rc, text, _ = run("extra_norm_stack", LM(extra_norm=True), "--stack-only", "--causal")
+    expect("whole_stack_only", rc, text, 0, "not exported", "tok.weight", absent=("embedding {",))
+    rc, text, _ = run("needs_lengths", NeedsLengths())
+    expect("whole_forward_not_runnable", rc, text, 1, "--scale")
+    rc, text, _ = run("needs_lengths_flags", NeedsLengths(), "--scale", "sqrt_d_model", "--causal")
+    expect("whole_from_flags", rc, text, 0, "scale = sqrt_d_model", "from the flags")
+
+
+def export_torch_names(path):
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return [k for k in json.loads(f.read(n)) if k != "__metadata__"]
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(WORK, exist_ok=True)
@@ -130,7 +304,8 @@ def main():
                    w.core(m, x, tgt_mask=causal(7)))
         w2 = Wrapper(two=True).eval()
         end_to_end("wrapped_module_chosen", w2, ["--module", "core"], [("input", x), ("source", m)], w2.core(m, x))
-        end_to_end("transformer_state_dict", {"model": w.state_dict()}, ["--nhead", "4"],
+        end_to_end("transformer_state_dict", {"model": w.state_dict()},
+                   ["--nhead", "4", "--activation", "relu", "--post-norm"],
                    [("input", x), ("source", m)], w.core(m, x))
         end_to_end("encoder_state_dict_bf16", enc.state_dict(),
                    ["--nhead", "4", "--activation", "gelu", "--norm-first", "--dtype", "bf16"],
@@ -146,7 +321,7 @@ def main():
                     sd[f"{base}.attention.{p}_projection.{kind}"] = v[i * 32:(i + 1) * 32]
             else:
                 sd[k.replace("self_attn.out_proj", "attention.out_projection")] = v
-        end_to_end("fast_transformers_encoder", sd, ["--nhead", "4"], [("input", x)], ft_enc(x))
+        end_to_end("fast_transformers_encoder", sd, ["--nhead", "4", "--activation", "relu"], [("input", x)], ft_enc(x))
 
     # --listen lands in the spec and xfc accepts it
     d = os.path.join(WORK, "listen")
@@ -201,10 +376,13 @@ def main():
     refused("nhead_with_module", nn.TransformerEncoder(layer(), 2), ["--nhead", "4"], "--nhead")
     refused("causal_encoder_on_encoder", nn.TransformerEncoder(layer(), 2), ["--causal-encoder"],
             "--causal-encoder")
-    refused("ft_linear_causal", sd, ["--nhead", "4", "--attention-type", "linear", "--causal"], "causal_linear")
-    refused("ft_norm_first", sd, ["--nhead", "4", "--norm-first"], "post-norm only")
-    refused("prefix_matches_nothing", enc.state_dict(), ["--nhead", "4", "--prefix", "foo."], "--prefix 'foo.'")
-    refused("nhead_does_not_divide", enc.state_dict(), ["--nhead", "5"], "not divisible by --nhead 5")
+    refused("ft_linear_causal", sd, ["--nhead", "4", "--activation", "relu", "--attention-type", "linear", "--causal"], "causal_linear")
+    refused("ft_norm_first", sd, ["--nhead", "4", "--activation", "relu", "--norm-first"], "post-norm only")
+    refused("prefix_matches_nothing", enc.state_dict(), ["--nhead", "4", "--post-norm", "--prefix", "foo."], "--prefix 'foo.'")
+    refused("nhead_does_not_divide", enc.state_dict(), ["--nhead", "5", "--activation", "gelu", "--norm-first"], "not divisible by --nhead 5")
+
+    first_hour(enc, x)
+    whole_models()
 
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))

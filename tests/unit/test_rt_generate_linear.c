@@ -1,0 +1,151 @@
+/* test_rt_generate_linear.c — the recurrent state of causal-linear attention:
+ * a prefill + one step per position gives the rows of one causal
+ * xf_linear_attention over the sequence, implied rows included; the state
+ * does not grow with the sequence; its errors. */
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xf_generate.h"
+#include "xf_kernels.h"
+
+static float *rand_buf(int64_t n, unsigned seed, float amp) {
+    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
+    cr_assert_not_null(x);
+    uint32_t s = seed * 2654435761u + 7;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = amp * ((float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f);
+    }
+    return x;
+}
+
+/* rows [l0, l0+L) of x [N, T, w] into dst [N, L, w] */
+static void rows_of(float *dst, const float *x, int N, int T, int64_t w, int l0, int L) {
+    for (int n = 0; n < N; n++)
+        memcpy(dst + n * L * w, x + (n * T + l0) * w, (size_t)(L * w) * sizeof(float));
+}
+
+/* Causal xf_linear_attention over L positions against a prefill of P
+ * positions (absorbed) then steps: out within 1e-5 relative to the row's
+ * size, and (keep_phik) the implied rows. */
+static void steps_match_batch(int N, int L, int P, int H, int E, int D, int keep_phik) {
+    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
+    float *q = rand_buf(N * L * qs, 21, 2.0f), *k = rand_buf(N * L * qs, 22, 2.0f);
+    float *v = rand_buf(N * L * vs, 23, 1.0f), *o = malloc((size_t)(N * L * vs) * sizeof(float));
+    float *a = malloc((size_t)N * H * L * L * sizeof(float));
+    xf_attn_shape sh = {.N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .causal = 1, .temp = 1};
+    float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
+    xf_linear_attention(o, a, q, k, v, &sh, scratch);
+
+    xf_linear_state s;
+    xf_error err = {""};
+    cr_assert_eq(xf_linear_state_init(&s, N, H, E, D, keep_phik, L, &err), 0, "%s", err.msg);
+    float *kb = malloc((size_t)(N * L * qs) * sizeof(float)), *vb = malloc((size_t)(N * L * vs) * sizeof(float));
+    rows_of(kb, k, N, L, qs, 0, P);
+    rows_of(vb, v, N, L, vs, 0, P);
+    cr_assert_eq(xf_linear_state_absorb(&s, kb, vb, P, &err), 0, "%s", err.msg);
+    float *qr = malloc((size_t)(N * qs) * sizeof(float)), *orow = malloc((size_t)(N * vs) * sizeof(float));
+    float *arow = malloc((size_t)N * H * L * sizeof(float));
+    for (int l = P; l < L; l++) {
+        rows_of(qr, q, N, L, qs, l, 1);
+        rows_of(kb, k, N, L, qs, l, 1);
+        rows_of(vb, v, N, L, vs, l, 1);
+        cr_assert_eq(xf_linear_attention_step(orow, keep_phik ? arow : NULL, qr, kb, vb, &s, &err),
+                     0, "%s", err.msg);
+        cr_assert_eq(s.len, l + 1);
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < vs; i++) {
+                float want = o[(n * L + l) * vs + i], got = orow[n * vs + i];
+                cr_assert(fabsf(got - want) <= 1e-5f * (1 + fabsf(want)),
+                          "position %d sample %d out[%d]: step %.7g, batch %.7g", l, n, i, got, want);
+            }
+        for (int r = 0; keep_phik && r < N * H; r++)
+            for (int j = 0; j <= l; j++) {
+                float want = a[((int64_t)r * L + l) * L + j], got = arow[(int64_t)r * (l + 1) + j];
+                cr_assert(fabsf(got - want) <= 1e-5f, "position %d row %d attn[%d]: step %.7g, batch %.7g",
+                          l, r, j, got, want);
+            }
+    }
+    xf_linear_state_free(&s);
+    free(q); free(k); free(v); free(o); free(a); free(scratch);
+    free(kb); free(vb); free(qr); free(orow); free(arow);
+}
+
+Test(linear_state, steps_equal_causal_linear_attention) {
+    steps_match_batch(2, 50, 17, 3, 16, 8, 0);    /* prefill by GEMM, then steps */
+    steps_match_batch(1, 30, 0, 2, 8, 12, 0);     /* steps only */
+    steps_match_batch(2, 25, 1, 2, 5, 3, 0);      /* dims not a multiple of the vector width */
+}
+
+Test(linear_state, implied_rows_equal_batch_attention) {
+    steps_match_batch(2, 40, 9, 3, 16, 8, 1);
+    steps_match_batch(1, 20, 0, 1, 300, 7, 1);    /* E past the stack buffer */
+}
+
+Test(linear_state, wide_heads_without_history) {
+    steps_match_batch(1, 12, 3, 2, 300, 4, 0);
+}
+
+/* Its size does not depend on the sequence: the heap in use after 4096
+ * steps is what it was after 1, and the arrays are the same. */
+Test(linear_state, memory_after_4096_steps_equals_after_1) {
+    const int H = 4, E = 16, D = 16;
+    xf_linear_state s;
+    xf_error err = {""};
+    cr_assert_eq(xf_linear_state_init(&s, 1, H, E, D, 0, 0, &err), 0, "%s", err.msg);
+    float *q = rand_buf(H * E, 1, 1.0f), *k = rand_buf(H * E, 2, 1.0f), *v = rand_buf(H * D, 3, 1.0f);
+    float o[4 * 16];
+    cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, &s, &err), 0);
+    const float *S = s.S, *Z = s.Z;
+    size_t used = mallinfo2().uordblks;
+    for (int t = 1; t < 4096; t++)
+        cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, &s, &err), 0);
+    cr_assert_eq(s.len, 4096);
+    cr_assert_eq(mallinfo2().uordblks, used, "heap in use grew from %zu to %zu bytes",
+                 used, mallinfo2().uordblks);
+    cr_assert(S == s.S && Z == s.Z && s.phik == NULL);
+    for (int i = 0; i < H * D; i++)
+        cr_assert(isfinite(o[i]));
+    xf_linear_state_free(&s);
+    free(q); free(k); free(v);
+}
+
+Test(linear_state, history_full_refused_unchanged) {
+    xf_linear_state s;
+    xf_error err = {""};
+    cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, 1, 2, &err), 0);
+    const float x[4] = {0.5f, -1, 2, 0};
+    float o[2], a[3];
+    cr_assert_eq(xf_linear_state_absorb(&s, x, x, 2, &err), 0);
+    float S0 = s.S[0];
+    cr_assert_eq(xf_linear_attention_step(o, a, x, x, x, &s, &err), -1);
+    cr_assert_str_eq(err.msg, "the state holds 2 positions: 1 more do not fit after 2 "
+                              "(a larger max_len is needed)");
+    cr_assert(s.len == 2 && s.S[0] == S0, "a refused step changes nothing");
+    xf_linear_state_free(&s);
+}
+
+Test(linear_state, implied_rows_need_history) {
+    xf_linear_state s;
+    xf_error err = {""};
+    cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, 0, 0, &err), 0);
+    const float x[2] = {1, 2};
+    float o[2], a[1];
+    cr_assert_eq(xf_linear_attention_step(o, a, x, x, x, &s, &err), -1);
+    cr_assert(strstr(err.msg, "φ(k) history"), "%s", err.msg);
+    cr_assert_eq(s.len, 0);
+    xf_linear_state_free(&s);
+}
+
+Test(linear_state, absurd_sizes_refused) {
+    xf_linear_state s;
+    xf_error err = {""};
+    cr_assert_eq(xf_linear_state_init(&s, 1, 0, 16, 16, 0, 0, &err), -1);
+    cr_assert(strstr(err.msg, "invalid size"), "%s", err.msg);
+    cr_assert_eq(xf_linear_state_init(&s, 1 << 30, 1 << 30, 1 << 30, 16, 0, 0, &err), -1);
+    cr_assert_eq(xf_linear_state_init(&s, 1, 4, 16, 16, 1, 0, &err), -1);   /* history of 0 */
+    cr_assert_null(s.S);
+}

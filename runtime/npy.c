@@ -1,10 +1,13 @@
-/* npy.c — .npy arrays in and out (xf_io.h), float32 little-endian C order.
+/* npy.c — .npy arrays in and out (xf_io.h), float32 little-endian C order,
+ * and token ids (int32 or int64, read only).
  *
  * Reading accepts format versions 1.0, 2.0 and 3.0 (3.0 only differs by a
  * UTF-8 header, which is ASCII here anyway) whose header is a Python dict
  * literal with exactly the keys 'descr', 'fortran_order' and 'shape':
- * descr '<f4' only, fortran_order False only, shape a tuple of 1..4
- * non-negative integers.  The data must be exactly product(shape) floats:
+ * fortran_order False only, shape a tuple of 1..4 non-negative integers;
+ * descr '<f4' for arrays, '<i4' or '<i8' of rank 1 or 2 for token ids.
+ * Both readers share the header code (read_header) and the payload's size
+ * checks (read_payload).  The data must be exactly product(shape) floats:
  * a file shorter than that is "truncated", and a file longer than that is
  * rejected too ("N bytes after the data"): numpy never writes such a file,
  * so the header lies about the shape — better said than silently ignored.
@@ -37,6 +40,14 @@
 static const char NPY_MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
 /* ---- header parsing -------------------------------------------------------- */
+
+/* What the header of a .npy file says. */
+typedef struct {
+    char descr[32];      /* dtype, e.g. "<f4", "<i8" (checked by each reader) */
+    int rank;            /* 1..4 */
+    int64_t shape[4];    /* [rank] */
+    uint64_t data_bytes; /* bytes of the file after the header */
+} npy_header;
 
 typedef struct {
     const char *p, *end;
@@ -151,7 +162,7 @@ static int parse_shape(cursor *c, int64_t shape[4], char *msg, size_t cap) {
 }
 
 /* The header dict.  Returns 0, or -1 with msg (without the file name). */
-static int parse_header(const char *text, size_t len, xf_array *out, char *msg, size_t cap) {
+static int parse_header(const char *text, size_t len, npy_header *out, char *msg, size_t cap) {
     cursor c = {text, text + len};
     int have_descr = 0, have_fortran = 0, have_shape = 0;
     if (!accept_char(&c, '{')) {
@@ -172,13 +183,8 @@ static int parse_header(const char *text, size_t len, xf_array *out, char *msg, 
             return -1;
         }
         if (strcmp(key, "descr") == 0 && !have_descr) {
-            char descr[32];
-            if (!parse_string(&c, descr, sizeof descr)) {
-                snprintf(msg, cap, "unsupported dtype (not a simple type string), expected float32 '<f4'");
-                return -1;
-            }
-            if (strcmp(descr, "<f4") != 0) {
-                snprintf(msg, cap, "dtype '%s', expected float32 '<f4'", descr);
+            if (!parse_string(&c, out->descr, sizeof out->descr)) {
+                snprintf(msg, cap, "unsupported dtype (not a simple type string)");
                 return -1;
             }
             have_descr = 1;
@@ -241,119 +247,197 @@ static void swap32(float *d, size_t n) {
 
 /* ---- read ------------------------------------------------------------------ */
 
-int xf_npy_read(const char *path, xf_array *out, xf_error *err) {
-    memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return xf_fail(err, "%s: cannot open: %s", path, strerror(errno));
-
-    char *header = NULL;
-    float *data = NULL;
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return xf_fail(err, "%s: not a regular file", path);
-    }
-    uint64_t fsize = (uint64_t)st.st_size;
-
+/* Magic and version; the header's length and where it starts.  0, or -1
+ * with err. */
+static int read_preamble(FILE *fp, const char *path, uint64_t *hlen, uint64_t *hstart,
+                         xf_error *err) {
     unsigned char pre[12];
-    if (fread(pre, 1, 8, fp) != 8 || memcmp(pre, NPY_MAGIC, 6) != 0) {
-        fclose(fp);
+    if (fread(pre, 1, 8, fp) != 8 || memcmp(pre, NPY_MAGIC, 6) != 0)
         return xf_fail(err, "%s: not a .npy file (bad magic)", path);
-    }
     int major = pre[6], minor = pre[7];
-    uint64_t hlen, hstart;
     if (major == 1 && minor == 0) {
-        if (fread(pre + 8, 1, 2, fp) != 2) goto truncated_header;
-        hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
-        hstart = 10;
+        if (fread(pre + 8, 1, 2, fp) != 2)
+            return xf_fail(err, "%s: truncated header", path);
+        *hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
+        *hstart = 10;
     } else if ((major == 2 || major == 3) && minor == 0) {
-        if (fread(pre + 8, 1, 4, fp) != 4) goto truncated_header;
-        hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8 | (uint64_t)pre[10] << 16 |
-               (uint64_t)pre[11] << 24;
-        hstart = 12;
+        if (fread(pre + 8, 1, 4, fp) != 4)
+            return xf_fail(err, "%s: truncated header", path);
+        *hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8 | (uint64_t)pre[10] << 16 |
+                (uint64_t)pre[11] << 24;
+        *hstart = 12;
     } else {
-        fclose(fp);
         return xf_fail(err, "%s: unsupported .npy format version %d.%d (1.0, 2.0, 3.0 are)",
                        path, major, minor);
     }
-    if (hstart + hlen > fsize) {
-        fclose(fp);
+    return 0;
+}
+
+/* Reads and parses the header; fp is left at the first data byte. */
+static int read_header(FILE *fp, const char *path, npy_header *h, xf_error *err) {
+    memset(h, 0, sizeof *h);
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode))
+        return xf_fail(err, "%s: not a regular file", path);
+    uint64_t fsize = (uint64_t)st.st_size, hlen = 0, hstart = 0;
+    if (read_preamble(fp, path, &hlen, &hstart, err))
+        return -1;
+    if (hstart + hlen > fsize)
         return xf_fail(err, "%s: header length %llu runs past the end of the file (%llu bytes)",
                        path, (unsigned long long)hlen, (unsigned long long)fsize);
-    }
-    header = malloc(hlen + 1);
-    if (!header) {
-        fclose(fp);
+    char *text = malloc(hlen + 1);
+    if (!text)
         return xf_fail(err, "%s: out of memory reading the header", path);
-    }
-    if (fread(header, 1, hlen, fp) != hlen) {
-        free(header);
-        goto truncated_header;
-    }
-    header[hlen] = '\0';
-    if (memchr(header, '\0', hlen)) {
-        free(header);
-        fclose(fp);
-        return xf_fail(err, "%s: malformed header: NUL byte", path);
-    }
+    char msg[256] = "";
+    int rc = fread(text, 1, hlen, fp) != hlen ? xf_fail(err, "%s: truncated header", path) : 0;
+    if (rc == 0 && memchr(text, '\0', hlen))
+        rc = xf_fail(err, "%s: malformed header: NUL byte", path);
+    if (rc == 0 && parse_header(text, hlen, h, msg, sizeof msg) != 0)
+        rc = xf_fail(err, "%s: %s", path, msg);
+    free(text);
+    h->data_bytes = fsize - hstart - hlen;
+    return rc;
+}
 
-    char msg[256];
-    if (parse_header(header, hlen, out, msg, sizeof msg) != 0) {
-        free(header);
-        fclose(fp);
-        memset(out, 0, sizeof *out);
-        return xf_fail(err, "%s: %s", path, msg);
-    }
-    free(header);
-
+/* The data of h, elem bytes per element, exactly what the file holds after
+ * its header (no more, no less), into *data (malloc'd). */
+static int read_payload(FILE *fp, const char *path, const npy_header *h, int elem, void **data,
+                        xf_error *err) {
     char shp[128];
-    shape_str(shp, sizeof shp, out->rank, out->shape);
-    uint64_t count = 1;
-    for (int i = 0; i < out->rank; i++) {
-        if (__builtin_mul_overflow(count, (uint64_t)out->shape[i], &count)) goto too_big;
-    }
-    uint64_t bytes;
-    if (__builtin_mul_overflow(count, (uint64_t)4, &bytes) || bytes > (uint64_t)SIZE_MAX / 2)
-        goto too_big;
-    uint64_t avail = fsize - hstart - hlen;
-    if (avail < bytes) {
-        fclose(fp);
-        memset(out, 0, sizeof *out);
+    shape_str(shp, sizeof shp, h->rank, h->shape);
+    uint64_t count = 1, bytes;
+    for (int i = 0; i < h->rank; i++)
+        if (__builtin_mul_overflow(count, (uint64_t)h->shape[i], &count))
+            return xf_fail(err, "%s: shape %s is too large", path, shp);
+    if (__builtin_mul_overflow(count, (uint64_t)elem, &bytes) || bytes > (uint64_t)SIZE_MAX / 2)
+        return xf_fail(err, "%s: shape %s is too large", path, shp);
+    if (h->data_bytes < bytes)
         return xf_fail(err, "%s: truncated: shape %s needs %llu data bytes, the file has %llu",
-                       path, shp, (unsigned long long)bytes, (unsigned long long)avail);
-    }
-    if (avail > bytes) {
-        fclose(fp);
-        memset(out, 0, sizeof *out);
+                       path, shp, (unsigned long long)bytes, (unsigned long long)h->data_bytes);
+    if (h->data_bytes > bytes)
         return xf_fail(err, "%s: %llu bytes after the data of shape %s (header and size disagree)",
-                       path, (unsigned long long)(avail - bytes), shp);
-    }
-    data = malloc(bytes ? (size_t)bytes : 1);
-    if (!data) {
-        fclose(fp);
-        memset(out, 0, sizeof *out);
+                       path, (unsigned long long)(h->data_bytes - bytes), shp);
+    *data = malloc(bytes ? (size_t)bytes : 1);
+    if (!*data)
         return xf_fail(err, "%s: out of memory for shape %s", path, shp);
-    }
-    if (bytes && fread(data, 1, (size_t)bytes, fp) != bytes) {
+    if (bytes && fread(*data, 1, (size_t)bytes, fp) != bytes) {
         const char *why = ferror(fp) ? strerror(errno) : "short read";
-        free(data);
-        fclose(fp);
-        memset(out, 0, sizeof *out);
+        free(*data);
+        *data = NULL;
         return xf_fail(err, "%s: read error: %s", path, why);
     }
-    fclose(fp);
-    if (XF_BIG_ENDIAN) swap32(data, (size_t)count);
-    out->data = data;
     return 0;
+}
 
-too_big:
-    fclose(fp);
+/* Opens path and reads its header; NULL with err on failure. */
+static FILE *open_npy(const char *path, npy_header *h, xf_error *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        xf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (read_header(fp, path, h, err)) {
+        fclose(fp);
+        return NULL;
+    }
+    return fp;
+}
+
+int xf_npy_read(const char *path, xf_array *out, xf_error *err) {
     memset(out, 0, sizeof *out);
-    return xf_fail(err, "%s: shape %s is too large", path, shp);
-truncated_header:
+    npy_header h;
+    FILE *fp = open_npy(path, &h, err);
+    if (!fp)
+        return -1;
+    void *data = NULL;
+    int rc = strcmp(h.descr, "<f4") != 0
+                 ? xf_fail(err, "%s: dtype '%s', expected float32 '<f4'", path, h.descr)
+                 : read_payload(fp, path, &h, 4, &data, err);
     fclose(fp);
+    if (rc)
+        return -1;
+    out->rank = h.rank;
+    memcpy(out->shape, h.shape, sizeof h.shape);
+    out->data = data;
+    if (XF_BIG_ENDIAN) {
+        uint64_t count = 1;
+        for (int i = 0; i < h.rank; i++)
+            count *= (uint64_t)h.shape[i];
+        swap32(data, (size_t)count);
+    }
+    return 0;
+}
+
+/* Token ids: int32 used as they are, int64 narrowed (each checked to fit). */
+static int ids_from(xf_ids *out, void *data, int wide, const char *path, xf_error *err) {
+    int64_t count = (int64_t)out->rows * out->cols;
+    if (!wide) {
+        out->data = data;
+        if (XF_BIG_ENDIAN)
+            swap32(data, (size_t)count);
+        return 0;
+    }
+    const unsigned char *b = data;
+    int32_t *ids = malloc((size_t)(count ? count : 1) * sizeof *ids);
+    if (!ids)
+        return xf_fail(err, "%s: out of memory for %lld ids", path, (long long)count);
+    for (int64_t i = 0; i < count; i++) {
+        uint64_t u = 0;
+        for (int j = 7; j >= 0; j--)
+            u = u << 8 | b[i * 8 + j];   /* little-endian on any host */
+        int64_t x = (int64_t)u;
+        if (x < INT32_MIN || x > INT32_MAX) {
+            free(ids);
+            return xf_fail(err, "%s: token id %lld at [%lld, %lld] does not fit in int32", path,
+                           (long long)x, (long long)(i / (out->cols ? out->cols : 1)),
+                           (long long)(i % (out->cols ? out->cols : 1)));
+        }
+        ids[i] = (int32_t)x;
+    }
+    out->data = ids;
+    free(data);
+    return 0;
+}
+
+int xf_npy_read_ids(const char *path, xf_ids *out, xf_error *err) {
     memset(out, 0, sizeof *out);
-    return xf_fail(err, "%s: truncated header", path);
+    npy_header h;
+    FILE *fp = open_npy(path, &h, err);
+    if (!fp)
+        return -1;
+    char shp[128];
+    shape_str(shp, sizeof shp, h.rank, h.shape);
+    int wide = strcmp(h.descr, "<i8") == 0, rc = 0;
+    void *data = NULL;
+    if (!wide && strcmp(h.descr, "<i4") != 0)
+        rc = xf_fail(err, "%s: dtype '%s', expected token ids as int32 '<i4' or int64 '<i8'",
+                     path, h.descr);
+    else if (h.rank > 2)
+        rc = xf_fail(err, "%s: rank %d (shape %s), expected token ids [L] or [N, L]", path,
+                     h.rank, shp);
+    else if (h.shape[0] > INT32_MAX || (h.rank == 2 && h.shape[1] > INT32_MAX))
+        rc = xf_fail(err, "%s: shape %s is too large", path, shp);
+    else
+        rc = read_payload(fp, path, &h, wide ? 8 : 4, &data, err);
+    fclose(fp);
+    if (rc)
+        return -1;
+    out->rank = h.rank;
+    out->rows = h.rank == 2 ? (int)h.shape[0] : 1;
+    out->cols = (int)h.shape[h.rank - 1];
+    if (ids_from(out, data, wide, path, err)) {
+        free(data);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    return 0;
+}
+
+void xf_ids_free(xf_ids *a) {
+    if (!a)
+        return;
+    free(a->data);
+    memset(a, 0, sizeof *a);
 }
 
 void xf_array_free(xf_array *a) {

@@ -61,6 +61,23 @@ int xf_npy_write(const char *path, const float *data, int rank,
 
 void xf_array_free(xf_array *a);
 
+/* ---- token ids (.npy int32/int64, little-endian, C order) ---------------- */
+
+typedef struct {
+    int rank;          /* 1 ([L]: one row) or 2 ([N, L]) */
+    int rows, cols;    /* N, L (rank 1: 1, L) */
+    int32_t *data;     /* malloc'd [rows, cols] ids (int64 files narrowed) */
+} xf_ids;
+
+/* Reads token ids: dtype '<i4' or '<i8', rank 1 or 2, C order, the data
+ * exactly as long as the shape says.  Fails with one line naming the file
+ * for a float (or any other) dtype, another rank, a dimension past INT32_MAX,
+ * an int64 id that does not fit int32, truncated or trailing data, and all
+ * that xf_npy_read refuses in the header.  Range checks against a
+ * vocabulary are xf_check_ids's (xf_generate.h). */
+int xf_npy_read_ids(const char *path, xf_ids *out, xf_error *err);
+void xf_ids_free(xf_ids *a);
+
 /* mkdir -p of the directory part of `path` (helper for every writer). */
 int xf_make_parent_dirs(const char *path, xf_error *err);
 

@@ -286,6 +286,91 @@ Test(npy, rejects_a_directory) {
     expect_fail(p, "adir.npy");
 }
 
+/* ---- token ids (xf_npy_read_ids) ------------------------------------------------ */
+
+/* A numpy-like file of `dict` whose data is `data` (n bytes). */
+static void write_npy_data(const char *path, const char *dict, const void *data, size_t n) {
+    write_npy_raw(path, 1, dict, n);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, -(long)n, SEEK_END), 0);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void expect_ids_fail(const char *path, const char *what) {
+    xf_ids a;
+    xf_error err = {{0}};
+    cr_assert_eq(xf_npy_read_ids(path, &a, &err), -1, "%s should be rejected", path);
+    cr_assert_null(a.data);
+    cr_assert_not_null(strstr(err.msg, path), "message '%s' should name the file", err.msg);
+    cr_assert_not_null(strstr(err.msg, what), "message '%s' should say '%s'", err.msg, what);
+    cr_assert_null(strchr(err.msg, '\n'), "one line");
+}
+
+Test(npy, ids_int32_made_by_numpy) {
+    xf_ids a;
+    xf_error err = {{0}};
+    cr_assert_eq(xf_npy_read_ids(XF_FIXTURES "/gen_lm_eos/prompt.npy", &a, &err), 0, "%s", err.msg);
+    cr_assert(a.rank == 2 && a.rows == 3 && a.cols == 5);
+    const int32_t want[15] = {27, 11, 2, 12, 5, 16, 13, 21, 11, 5, 25, 0, 25, 14, 30};
+    cr_assert_arr_eq(a.data, want, sizeof want);
+    xf_ids_free(&a);
+    cr_assert_null(a.data);
+}
+
+Test(npy, ids_int64_rank1_narrowed) {
+    const int64_t ids[4] = {3, 17, -5, 2147483647};
+    write_npy_data(path_in("i8.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", ids,
+                   sizeof ids);
+    xf_ids a;
+    xf_error err = {{0}};
+    cr_assert_eq(xf_npy_read_ids(path_in("i8.npy"), &a, &err), 0, "%s", err.msg);
+    cr_assert(a.rank == 1 && a.rows == 1 && a.cols == 4);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(a.data[i], (int32_t)ids[i]);
+    xf_ids_free(&a);
+    const int64_t wide[2] = {1, (int64_t)1 << 40};
+    write_npy_data(path_in("w.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 2), }", wide,
+                   sizeof wide);
+    expect_ids_fail(path_in("w.npy"), "token id 1099511627776 at [0, 1] does not fit in int32");
+}
+
+Test(npy, ids_refuse_floats_and_other_dtypes) {
+    write_npy_raw(path_in("f.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
+    expect_ids_fail(path_in("f.npy"), "dtype '<f4', expected token ids as int32 '<i4' or int64 '<i8'");
+    write_npy_raw(path_in("u.npy"), 1, "{'descr': '<u2', 'fortran_order': False, 'shape': (3,), }", 6);
+    expect_ids_fail(path_in("u.npy"), "dtype '<u2'");
+    write_npy_raw(path_in("be.npy"), 1, "{'descr': '>i4', 'fortran_order': False, 'shape': (3,), }", 12);
+    expect_ids_fail(path_in("be.npy"), "dtype '>i4'");
+    /* and the float reader refuses ids */
+    expect_fail(XF_FIXTURES "/gen_lm_eos/prompt.npy", "dtype '<i4', expected float32 '<f4'");
+}
+
+Test(npy, ids_refuse_rank_3) {
+    write_npy_raw(path_in("r3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2, 3), }", 24);
+    expect_ids_fail(path_in("r3.npy"), "rank 3 (shape [1,2,3]), expected token ids [L] or [N, L]");
+}
+
+Test(npy, ids_refuse_huge_dims) {
+    write_npy_raw(path_in("h1.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 3000000000), }", 8);
+    expect_ids_fail(path_in("h1.npy"), "shape [1,3000000000] is too large");
+    write_npy_raw(path_in("h2.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2000000000, 2000000000), }", 8);
+    expect_ids_fail(path_in("h2.npy"), "shape [2000000000,2000000000] is too large");
+    write_npy_raw(path_in("h3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (100000, 100000), }", 8);
+    expect_ids_fail(path_in("h3.npy"), "truncated");
+}
+
+Test(npy, ids_refuse_truncated_and_trailing) {
+    write_npy_raw(path_in("t.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 20);
+    expect_ids_fail(path_in("t.npy"), "truncated: shape [2,3] needs 24 data bytes, the file has 20");
+    write_npy_raw(path_in("t8.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", 28);
+    expect_ids_fail(path_in("t8.npy"), "4 bytes after the data");
+    write_bytes(path_in("hcut.npy"), "\x93NUMPY\x01\x00\x40", 9);
+    expect_ids_fail(path_in("hcut.npy"), "truncated header");
+    expect_ids_fail(path_in("none.npy"), "cannot open");
+}
+
 /* ---- writing ------------------------------------------------------------------- */
 
 static int count_entries(const char *d) {

@@ -9,7 +9,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXF_FUZZ=ON
-cmake --build build-fuzz -j2 --target fuzz_spec fuzz_safetensors fuzz_npy
+cmake --build build-fuzz -j2 --target fuzz_spec fuzz_safetensors fuzz_npy fuzz_vocab
 sh tests/fuzz/run.sh "${XF_FUZZ_SECONDS:-60}"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXF_SANITIZE=ON
 cmake --build build-asan -j2

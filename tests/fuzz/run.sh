@@ -1,11 +1,11 @@
 #!/bin/sh
 # run.sh SECONDS [HARNESS...] — runs each libFuzzer harness (default: spec,
-# safetensors, npy) for SECONDS seconds, one after the other, and prints each
+# safetensors, npy, vocab) for SECONDS seconds, one after the other, and prints each
 # one's executions and coverage (libFuzzer's final `cov:`/`ft:`).
 #
 # Needs a clang build with XF_FUZZ=ON (docs/RELIABILITY.md):
 #   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXF_FUZZ=ON
-#   cmake --build build-fuzz -j2 --target fuzz_spec fuzz_safetensors fuzz_npy
+#   cmake --build build-fuzz -j2 --target fuzz_spec fuzz_safetensors fuzz_npy fuzz_vocab
 # Environment: XF_FUZZ_EMIT=0 (fuzz_spec without emit_model: the front end only), XF_FUZZ_BUILD (default: <repo>/build-fuzz), XF_FUZZ_WORK (default:
 # $XF_FUZZ_BUILD/fuzz-work: the growing corpora, logs and crash artifacts;
 # the committed seeds in corpus/ are only read), XF_FUZZ_ARGS (more libFuzzer flags).
@@ -14,14 +14,14 @@
 # reproduce with `BUILD/tests/fuzz/fuzz_<harness> FILE`, fix, then copy FILE to
 # tests/fuzz/regressions/<harness>/ so ctest replays it from then on.
 set -u
-[ $# -ge 1 ] || { echo "usage: $0 SECONDS [spec|safetensors|npy]..."; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 SECONDS [spec|safetensors|npy|vocab]..."; exit 2; }
 SECONDS_EACH=$1
 shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${XF_FUZZ_BUILD:-$ROOT/build-fuzz}
 WORK=${XF_FUZZ_WORK:-$BUILD/fuzz-work}
-[ $# -gt 0 ] || set -- spec safetensors npy
+[ $# -gt 0 ] || set -- spec safetensors npy vocab
 
 status=0
 summary=
@@ -33,6 +33,7 @@ for h in "$@"; do
     spec) extra="-dict=$HERE/xf.dict -max_len=4096" ;;
     safetensors) extra="-max_len=4096" ;;
     npy) extra="-max_len=16384" ;;
+    vocab) extra="-max_len=16384" ;;
     *) echo "unknown harness $h"; exit 2 ;;
   esac
   log=$WORK/$h/fuzz.log

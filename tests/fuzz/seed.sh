@@ -97,5 +97,20 @@ npy "$N/v3.npy" 3 "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1,
 npy "$N/long.npy" 1 "{'shape': (1L, 1L), 'fortran_order': False, 'descr': '<f4'}" '\000\000\200\077'
 npy "$N/f8.npy" 1 "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }" '\000\000\000\000\000\000\360\077'
 npy "$N/fortran.npy" 1 "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }" '\000\000\200\077'
+npy "$N/ids_i4.npy" 1 "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }" '\003\000\000\000\021\000\000\000\005\000\000\000\000\000\000\000\001\000\000\000\002\000\000\000'
+npy "$N/ids_i8_rank1.npy" 1 "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }" '\003\000\000\000\000\000\000\000\000\000\000\000\000\001\000\000'
 cp "$ROOT/tests/fixtures/encoder_causal/input.npy" "$N/fixture_input.npy"
+# ---- vocab: a vocabulary file, then NUL and a text to encode ----------------------
+mkdir -p "$C/vocab"
+V=$C/vocab
+{ for c in a b c d e f g h i j k l m n o p q r s t u v w x y z . , "'"; do printf '%s\n' "$c"; done
+  printf ' \n\000hello world, it'"'"'s a test.'; } >"$V/chars.txt"
+printf 'th\nthe\nt\nh\ne\nn\n \nhe\n the\nthen\000the then hen' >"$V/words.txt"
+printf 'a\r\nb\r\nab\r\nba\000abba' >"$V/crlf_no_final_newline.txt"
+printf '\303\251\n\303\240\n\346\227\245\346\234\254\nx\000\346\227\245\346\234\254\303\251x\303\240' >"$V/utf8.txt"
+printf 'a\nb\000abc' >"$V/unknown_character.txt"
+printf 'a\nb\na\n' >"$V/duplicate.txt"
+printf 'a\n\nb\n' >"$V/empty_line.txt"
+printf 'a\n\377\n' >"$V/invalid_utf8.txt"
+printf '\355\240\200\n\300\257\n' >"$V/surrogate_overlong.txt"
 echo "corpus: $(du -sk "$C" | cut -f1) KB in $(find "$C" -type f | wc -l) files"

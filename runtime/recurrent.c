@@ -26,7 +26,7 @@
 
 #define LIN_EPS 1e-6f   /* fast-transformers' default eps */
 
-enum { STACK_E = 256 };  /* φ of one step's key or query up to this E lives on the
+enum { STACK_E = 256 };  /* φ of a step's key and query up to this E live on the
                             stack: a step allocates nothing for usual head sizes */
 
 XF_INLINE float phi(float x) {
@@ -124,18 +124,28 @@ int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, i
     return 0;
 }
 
-/* o[D] = φ(q)·S / (φ(q)·Z + eps), f ← φ(q); returns the normalizer 1/(…). */
+/* One step of one (sample, head) in a single pass over the state:
+ *   S += φ(k) vᵀ, Z += φ(k), then o[D] = φ(q)·S / (φ(q)·Z + eps),
+ * each row S[e] updated and read while it is in a register.  fk, fq receive
+ * φ(k), φ(q); returns the normalizer 1/(φ(q)·Z + eps). */
 XF_CLONES
-static float read_state(float *o, float *f, const float *q, const float *S, const float *Z,
-                        int E, int D) {
+static float step_state(float *o, float *fk, float *fq, const float *q, const float *k,
+                        const float *v, float *S, float *Z, int E, int D) {
+    for (int e = 0; e < E; e++) {
+        fk[e] = phi(k[e]);
+        fq[e] = phi(q[e]);
+    }
     float den = 0.0f;
     memset(o, 0, (size_t)D * sizeof(float));
     for (int e = 0; e < E; e++) {
-        f[e] = phi(q[e]);
-        den += f[e] * Z[e];
-        const float *Se = S + (int64_t)e * D;
-        for (int d = 0; d < D; d++)
-            o[d] += f[e] * Se[d];
+        float *Se = S + (int64_t)e * D;
+        const float a = fk[e], b = fq[e];
+        Z[e] += a;
+        den += b * Z[e];
+        for (int d = 0; d < D; d++) {
+            Se[d] += a * v[d];
+            o[d] += b * Se[d];
+        }
     }
     float z = 1.0f / (den + LIN_EPS);
     scale(o, D, z);
@@ -166,25 +176,26 @@ int xf_linear_attention_step(float *out, float *attn, const float *q, const floa
     if (attn && !s->phik)
         return xf_fail(err, "the implied attention row needs the state's φ(k) history "
                        "(keep_phik when the state is made)");
-    const int H = s->H, E = s->E, D = s->D;
+    if (s->phik && s->len >= s->cap)
+        return xf_fail(err, "the state holds %d positions: 1 more do not fit after %d "
+                       "(a larger max_len is needed)", s->cap, s->len);
+    const int H = s->H, E = s->E, D = s->D, len = s->len + 1;
     const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D;
-    float stack[STACK_E], *f = E <= STACK_E ? stack : malloc((size_t)E * sizeof(float));
+    float stack[2 * STACK_E], *f = E <= STACK_E ? stack : malloc(2 * (size_t)E * sizeof(float));
     if (!f)
-        return xf_fail(err, "recurrent state: out of memory for φ(q)");
-    if (xf_linear_state_absorb(s, k, v, 1, err)) {
-        if (f != stack)
-            free(f);
-        return -1;
-    }
+        return xf_fail(err, "recurrent state: out of memory for φ(q), φ(k)");
     for (int n = 0; n < s->N; n++)
         for (int h = 0; h < H; h++) {
             const int64_t nh = (int64_t)n * H + h;
-            float z = read_state(out + n * vs + (int64_t)h * D, f, q + n * ks + (int64_t)h * E,
+            float *hist = s->phik ? s->phik + (int64_t)n * s->cap * ks + (int64_t)h * E : NULL;
+            float *fk = hist ? hist + (int64_t)s->len * ks : f + E;   /* φ(k) kept in the history */
+            float z = step_state(out + n * vs + (int64_t)h * D, fk, f, q + n * ks + (int64_t)h * E,
+                                 k + n * ks + (int64_t)h * E, v + n * vs + (int64_t)h * D,
                                  s->S + nh * E * D, s->Z + nh * E, E, D);
             if (attn)
-                implied_row(attn + nh * s->len, f, s->phik + (int64_t)n * s->cap * ks + (int64_t)h * E,
-                            s->len, E, ks, z);
+                implied_row(attn + nh * len, f, hist, len, E, ks, z);
         }
+    s->len = len;
     if (f != stack)
         free(f);
     return 0;

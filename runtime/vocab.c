@@ -4,7 +4,7 @@
  * "\r\n" (the last one may lack it).  Refused, naming file:line: an empty
  * line, a duplicate, invalid UTF-8 (overlong forms, surrogates and code
  * points past U+10FFFF included), a NUL byte, a line over XF_VOCAB_LINE_MAX
- * bytes, more than max_tokens lines, an empty file.
+ * bytes, more than max_tokens lines, an empty file, a byte-order mark.
  *
  * Encoding is greedy longest match over a byte-sorted index of the tokens:
  * at each text position the candidates sharing the first d bytes form one
@@ -128,6 +128,9 @@ static int split_lines(xf_vocab *v, const char *bytes, size_t len, int max_token
     lines += len > 0 && bytes[len - 1] != '\n';   /* a last line without "\n" */
     if (lines == 0)
         return xf_fail(err, "%s: no tokens (an empty file)", v->name);
+    if (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0)   /* it would hide in token 0 */
+        return xf_fail(err, "%s:1: starts with a byte-order mark (U+FEFF): save it as UTF-8 "
+                       "without BOM", v->name);
     if (lines > max_tokens)
         return xf_fail(err, "%s:%d: more than %d lines (tokens)", v->name, max_tokens + 1,
                        max_tokens);

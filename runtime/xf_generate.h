@@ -43,7 +43,8 @@ void xf_sinusoidal_table(float *pe, int max_pos, int d);
 int xf_check_ids(const int32_t *ids, int64_t count, int cols, int vocab, const char *what,
                  xf_error *err);
 
-/* x[N*L, d] = tok[ids[n, l]] · scale + pos[pos0 + l]   (ids [N, L], checked before) */
+/* x[N*L, d] = tok[ids[n, l]] · scale + pos[pos0 + l]   (ids [N, L], checked
+ * before by xf_check_ids; pos0 + L ≤ max_pos checked by the caller) */
 void xf_embed(float *x, const xf_embedding *e, const int32_t *ids, int N, int L, int pos0);
 
 /* ---- KV cache of full self-attention ------------------------------------- */

@@ -100,6 +100,10 @@ Test(vocab, empty_file_refused) {
     REFUSED("", 100, "V.txt: no tokens (an empty file)");
 }
 
+Test(vocab, byte_order_mark_refused) {
+    REFUSED("\xEF\xBB\xBF" "a\nb\n", 100, "V.txt:1: starts with a byte-order mark (U+FEFF): save it as UTF-8 without BOM");
+}
+
 Test(vocab, duplicate_refused) {
     REFUSED("a\nbc\nd\nbc\n", 100, "V.txt:4: duplicate token 'bc' (also line 2)");
     REFUSED("x\r\ny\nx", 100, "V.txt:3: duplicate token 'x' (also line 1)");

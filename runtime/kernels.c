@@ -1,6 +1,6 @@
 /* kernels.c — the pointwise and per-row ops of a transformer layer.
  *
- * GEMMs go to OpenBLAS (xf_linear); everything else here is one or two
+ * Products go to the BLAS backend (xf_linear: xf_blas.h); everything here is one or two
  * streaming passes over rows that fit in L1, written so GCC vectorizes them:
  *   - float reductions use 16 independent accumulators (GCC will not
  *     reassociate a single float sum without -ffast-math);
@@ -11,69 +11,24 @@
  * No kernel allocates.
  */
 #include <math.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
-#include <cblas.h>
-
+#include "xf_blas.h"
 #include "xf_kernels.h"
 
 #include "xf_simd.h"   /* exp, LANES, target clones; GCC no-trapping-math */
 
-/* ---- y = x w + b ------------------------------------------------------- */
+/* ---- transpose ----------------------------------------------------------- */
 
-/* OpenBLAS packs both operands of every sgemm call, which for few rows costs
- * more than the product itself (the weights are re-packed each call).  Its
- * AVX-512 builds also have "small matrix" kernels that skip packing, taken
- * only for row-major NN calls of M·N·K <= 100³: so for few rows, the product
- * is cut into column chunks that fit that limit.  Elsewhere (other kernels,
- * many rows) one ordinary call does the whole product. */
-enum { SMALL_MNK = 1000000, SMALL_MAX_CHUNK = 128 };
-
-static _Atomic int small_kernels = -1;   /* 1 when OpenBLAS runs its AVX-512 kernels */
-
-static int have_small_kernels(void) {
-    int v = atomic_load_explicit(&small_kernels, memory_order_relaxed);
-    if (v < 0) {
-        const char *core = openblas_get_corename();
-        v = core && (!strcasecmp(core, "skylakex") || !strcasecmp(core, "cooperlake") ||
-                     !strcasecmp(core, "sapphirerapids"));
-        atomic_store_explicit(&small_kernels, v, memory_order_relaxed);
-    }
-    return v;
-}
-
-/* y[n,out] = x[n,in] · wt[in,out] + b[out]   (wt = torch's weightᵀ)
- * The bias is copied into y first and the GEMM accumulates onto it
- * (beta = 1): OpenBLAS would otherwise spend a pass zeroing C for beta = 0,
- * so the bias costs nothing extra. */
-void xf_linear(float *y, const float *x, const float *wt, const float *b,
-               int n, int in, int out) {
-    if (n <= 0 || out <= 0)
-        return;
-    size_t row = (size_t)out * sizeof(float);
-    if (b)
-        for (int i = 0; i < n; i++)
-            memcpy(y + (int64_t)i * out, b, row);
-    else if (in <= 0)
-        memset(y, 0, (size_t)n * row);
-    if (in <= 0)
-        return;   /* lda would be 0: BLAS rejects it */
-    const float beta = b ? 1.0f : 0.0f;
-    int64_t chunk = SMALL_MNK / ((int64_t)n * in);
-    if (chunk >= 16 && chunk < out && have_small_kernels()) {
-        chunk = chunk > SMALL_MAX_CHUNK ? SMALL_MAX_CHUNK : chunk & ~(int64_t)15;
-        for (int64_t c = 0; c < out; c += chunk) {
-            int w = (int)(out - c < chunk ? out - c : chunk);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, w, in,
-                        1.0f, x, in, wt + c, out, beta, y + c, out);
-        }
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in,
-                1.0f, x, in, wt, out, beta, y, out);
+/* In 32 × 32 tiles, so that both sides stay in cache. */
+void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld) {
+    enum { TILE = 32 };
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE)
+        for (int64_t c0 = 0; c0 < cols; c0 += TILE)
+            for (int64_t r = r0; r < r0 + TILE && r < rows; r++)
+                for (int64_t c = c0; c < c0 + TILE && c < cols; c++)
+                    dst[c * rows + r] = src[r * ld + c];
 }
 
 /* ---- layernorm ---------------------------------------------------------- */

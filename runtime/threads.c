@@ -1,21 +1,17 @@
 /* threads.c — process-wide BLAS settings: thread count, AVX-512 kernels.
  *
- * The GEMMs are where the time goes and OpenBLAS threads them; the runtime's
- * own pool (pool.c) takes what OpenBLAS does not: attention heads whose
- * GEMMs are too small for it to thread.
+ * The GEMMs are where the time goes and the BLAS backend threads them; the
+ * runtime's own pool (pool.c) takes what it does not: attention heads whose
+ * GEMMs are too small to thread.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "xf_kernels.h"
-
-/* Declared here rather than through cblas.h: Debian's cblas.h may resolve to
- * the netlib header (via alternatives), which does not declare it. */
-void openblas_set_num_threads(int num_threads);
+#include "xf_blas.h"
 
 void xf_set_threads(int n) {
-    openblas_set_num_threads(n < 1 ? 1 : n);
+    xf_blas_set_threads(n < 1 ? 1 : n);
     xf_set_runtime_threads(n);
 }
 

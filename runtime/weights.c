@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "xf_blas.h"
 #include "xf_io.h"
 
 enum { MAX_RANK = 8 };
@@ -44,7 +45,7 @@ typedef struct {
     int64_t numel;
     uint64_t begin, end;   /* byte range within the data section */
     float *owned;          /* converted (or realigned) copy, after the first get */
-    float **panels;        /* [n_panels] transposed row ranges (xf_weights_get_t) */
+    float **panels;        /* [n_panels] row ranges as xf_linear operands (xf_weights_get_t) */
     int n_panels;
     int used;              /* asked for by get() */
 } tensor;
@@ -361,7 +362,7 @@ void xf_weights_close(xf_weights *w) {
         free(w->t[i].name);
         free(w->t[i].owned);
         for (int p = 0; p < w->t[i].n_panels; p++)
-            free(w->t[i].panels[p]);
+            xf_blas_free_weight(w->t[i].panels[p]);
         free(w->t[i].panels);
     }
     free(w->t);
@@ -396,16 +397,9 @@ static float f16_to_f32(uint16_t h) {
     return f32_from_bits(bits | sign);
 }
 
-/* Converts (or copies, for misaligned F32) tensor t into t->owned. */
-static int materialize(tensor *t, const uint8_t *src, const char *file, xf_error *err) {
-    size_t n = (size_t)t->numel;
-    t->owned = malloc((n ? n : 1) * sizeof(float));
-    char nm[SHOWN];
-    if (!t->owned)
-        return xf_fail(err, "%s: tensor %s: out of memory converting %zu values", file,
-                       shown(nm, sizeof nm, t->name), n);
-    float *dst = t->owned;
-    switch (t->dt) {
+/* dst[n] = the n values of type dt at src, as float32. */
+static void convert(float *dst, const uint8_t *src, dtype dt, size_t n) {
+    switch (dt) {
     case DT_F32:
         memcpy(dst, src, n * sizeof(float));
         break;
@@ -424,6 +418,17 @@ static int materialize(tensor *t, const uint8_t *src, const char *file, xf_error
         }
         break;
     }
+}
+
+/* Converts (or copies, for misaligned F32) tensor t into t->owned. */
+static int materialize(tensor *t, const uint8_t *src, const char *file, xf_error *err) {
+    size_t n = (size_t)t->numel;
+    t->owned = malloc((n ? n : 1) * sizeof(float));
+    char nm[SHOWN];
+    if (!t->owned)
+        return xf_fail(err, "%s: tensor %s: out of memory converting %zu values", file,
+                       shown(nm, sizeof nm, t->name), n);
+    convert(t->owned, src, t->dt, n);
     return 0;
 }
 
@@ -442,8 +447,10 @@ static tensor *find(const xf_weights *w, const char *name) {
     return NULL;
 }
 
-const float *xf_weights_get(xf_weights *w, const char *name, int rank,
-                            const int64_t *shape, xf_error *err) {
+/* The tensor `name`, checked to have exactly `rank` dims equal to `shape`,
+ * marked used; NULL + error when missing or misshaped. */
+static tensor *checked(xf_weights *w, const char *name, int rank, const int64_t *shape,
+                       xf_error *err) {
     tensor *t = find(w, name);
     char nm[SHOWN];
     if (!t) {
@@ -461,6 +468,14 @@ const float *xf_weights_get(xf_weights *w, const char *name, int rank,
         return NULL;
     }
     t->used = 1;
+    return t;
+}
+
+const float *xf_weights_get(xf_weights *w, const char *name, int rank,
+                            const int64_t *shape, xf_error *err) {
+    tensor *t = checked(w, name, rank, shape, err);
+    if (!t)
+        return NULL;
     if (t->owned)
         return t->owned;
     const uint8_t *src = w->data + t->begin;
@@ -469,37 +484,57 @@ const float *xf_weights_get(xf_weights *w, const char *name, int rank,
     return materialize(t, src, w->file, err) == 0 ? t->owned : NULL;
 }
 
-const float *xf_weights_get_t(xf_weights *w, const char *name, int64_t rows, int64_t cols,
-                              int64_t row0, int64_t nrows, xf_error *err) {
-    const int64_t shape[2] = {rows, cols};
-    const float *src = xf_weights_get(w, name, 2, shape, err);
-    if (!src)
-        return NULL;
-    if (row0 < 0 || nrows < 1 || row0 + nrows > rows) {
-        xf_fail(err, "%s: tensor %s: rows %lld..%lld outside [0, %lld)", w->file, name,
-                (long long)row0, (long long)(row0 + nrows), (long long)rows);
-        return NULL;
-    }
-    tensor *t = find(w, name);
+/* The backend's operand for rows [row0, row0 + nrows) of t (xf_blas_weight),
+ * filed in t->panels.  Rows the file does not hold as aligned float32 are
+ * converted into a buffer for this call only: the backend keeps its own copy. */
+static const float *make_panel(xf_weights *w, tensor *t, int64_t row0, int64_t nrows,
+                               xf_error *err) {
+    char nm[SHOWN];
+    shown(nm, sizeof nm, t->name);
+    int64_t cols = t->shape[1];
     float **panels = realloc(t->panels, sizeof *panels * (size_t)(t->n_panels + 1));
-    float *dst = malloc(sizeof(float) * (size_t)(nrows * cols));
-    if (!panels || !dst) {
-        free(dst);
-        if (panels)
-            t->panels = panels;
-        xf_fail(err, "%s: tensor %s: out of memory", w->file, name);
+    if (!panels) {
+        xf_fail(err, "%s: tensor %s: out of memory", w->file, nm);
         return NULL;
     }
     t->panels = panels;
-    t->panels[t->n_panels++] = dst;
-    /* dst[c, r] = src[row0 + r, c], in tiles so both sides stay in cache */
-    enum { TILE = 32 };
-    for (int64_t r0 = 0; r0 < nrows; r0 += TILE)
-        for (int64_t c0 = 0; c0 < cols; c0 += TILE)
-            for (int64_t r = r0; r < r0 + TILE && r < nrows; r++)
-                for (int64_t c = c0; c < c0 + TILE && c < cols; c++)
-                    dst[c * nrows + r] = src[(row0 + r) * cols + c];
-    return dst;
+    const uint8_t *src = w->data + t->begin;
+    const float *rows = t->owned;
+    float *tmp = NULL;
+    if (!rows && t->dt == DT_F32 && (uintptr_t)src % sizeof(float) == 0)
+        rows = (const float *)src;
+    if (rows) {
+        rows += row0 * cols;
+    } else {
+        size_t n = (size_t)(nrows * cols);
+        if (!(tmp = malloc(n * sizeof(float)))) {
+            xf_fail(err, "%s: tensor %s: out of memory", w->file, nm);
+            return NULL;
+        }
+        convert(tmp, src + (size_t)(row0 * cols) * dtype_sizes[t->dt], t->dt, n);
+        rows = tmp;
+    }
+    float *op = xf_blas_weight(rows, nrows, cols, w->file, nm, err);
+    free(tmp);
+    if (op)
+        t->panels[t->n_panels++] = op;
+    return op;
+}
+
+const float *xf_weights_get_t(xf_weights *w, const char *name, int64_t rows, int64_t cols,
+                              int64_t row0, int64_t nrows, xf_error *err) {
+    const int64_t shape[2] = {rows, cols};
+    tensor *t = checked(w, name, 2, shape, err);
+    if (!t)
+        return NULL;
+    if (row0 < 0 || nrows < 1 || row0 + nrows > rows) {
+        char nm[SHOWN];
+        xf_fail(err, "%s: tensor %s: rows %lld..%lld outside [0, %lld)", w->file,
+                shown(nm, sizeof nm, name), (long long)row0, (long long)(row0 + nrows),
+                (long long)rows);
+        return NULL;
+    }
+    return make_panel(w, t, row0, nrows, err);
 }
 
 int xf_weights_check_all_used(const xf_weights *w, xf_error *err) {

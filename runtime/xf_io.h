@@ -31,8 +31,11 @@ const float *xf_weights_get(xf_weights *w, const char *tensor, int rank,
                             const int64_t *shape, xf_error *err);
 
 /* Rows [row0, row0 + nrows) of the 2-D tensor `tensor` (checked to be
- * [rows, cols]) transposed to [cols, nrows] float32, owned by w: the layout
- * xf_linear wants (see there).  Torch's packed in_proj is sliced this way. */
+ * [rows, cols], torch's nn.Linear layout [out, in]) as the weight operand of
+ * xf_linear(…, in = cols, out = nrows), owned by w: the [cols, nrows] float32
+ * transpose, or on the oneDNN build the weights in its kernels' blocked
+ * layout — pass it to xf_linear only.  Torch's packed in_proj is sliced
+ * this way. */
 const float *xf_weights_get_t(xf_weights *w, const char *tensor, int64_t rows, int64_t cols,
                               int64_t row0, int64_t nrows, xf_error *err);
 

@@ -2,16 +2,20 @@
  *
  * llama2.c style: each kernel is named after its op, output first, shapes in
  * the comments, row-major float32 throughout.  `n` is the number of rows
- * (batch × sequence), dims are per row.  GEMMs go through cblas_sgemm.
+ * (batch × sequence), dims are per row.  The products run on oneDNN or
+ * OpenBLAS, whichever libxfrt was built with (-DXF_BLAS, docs/DESIGN.md).
  */
 #ifndef XF_KERNELS_H
 #define XF_KERNELS_H
 
 #include <stdint.h>
 
-/* y[n,out] = x[n,in] · wt[in,out] + b[out]   (torch nn.Linear with its weight
- * transposed once at load, xf_weights_get_t: few-row products then run
- * without re-packing the weights; b may be NULL) */
+typedef enum { XF_RELU, XF_GELU, XF_NO_ACTIVATION } xf_activation;
+
+/* y[n,out] = x[n,in] · wt[in,out] + b[out]   (torch nn.Linear; b may be NULL).
+ * wt is what xf_weights_get_t made of the weight at load — its transpose, or
+ * on the oneDNN build the same reordered into its kernels' blocked layout —
+ * or any plain [in, out] array of the caller's. */
 void xf_linear(float *y, const float *x, const float *wt, const float *b,
                int n, int in, int out);
 
@@ -29,10 +33,9 @@ void xf_add(float *x, const float *r, int64_t count);
 void xf_relu(float *x, int64_t count);   /* in place */
 void xf_gelu(float *x, int64_t count);   /* in place, exact: x·Φ(x) with erf, as torch */
 
-typedef enum { XF_RELU, XF_GELU } xf_activation;
-
 /* y[n,d] = linear2(act(linear1(x[n,d]))) with w1t [d,f], w2t [f,d] (transposed,
- * as xf_linear), computed XF_FF_ROWS rows at a time through h [XF_FF_ROWS, f]. */
+ * as xf_linear), computed XF_FF_ROWS rows at a time through h [XF_FF_ROWS, f];
+ * act is fused into linear1's product where the backend can. */
 enum { XF_FF_ROWS = 512 };
 void xf_feed_forward(float *y, const float *x, const float *w1t, const float *b1,
                      const float *w2t, const float *b2, float *h, int n, int d, int f,
@@ -80,8 +83,9 @@ void xf_local_attention(float *out, float *attn, const float *q, const float *k,
 void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
                        const float *v, const xf_attn_shape *sh, float *scratch);
 
-/* Sets OpenBLAS's threads and the runtime's own (attention over sample ×
- * head) for this process; 1 by default for the runtime.  Change it between
+/* Sets the threads of the products' library (oneDNN's OpenMP pool or
+ * OpenBLAS's) and the runtime's own (attention over sample × head) for this
+ * process; 1 by default for the runtime.  Change it between
  * forward calls, not during one. */
 void xf_set_threads(int n);
 

@@ -2,12 +2,14 @@
  * double-precision loops. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "xf_blas.h"
 #include "xf_kernels.h"
 
 /* Deterministic values in [-1, 1): tests must not depend on the run. */
@@ -198,13 +200,28 @@ Test(pointwise, gelu_matches_erf_everywhere) {
 
 /* ---- threads / BLAS core selection --------------------------------------- */
 
-int openblas_get_num_threads(void);
-
-Test(threads, set_threads_reaches_openblas) {
+Test(threads, set_threads_reaches_the_blas_backend) {
     xf_set_threads(2);
-    cr_assert_eq(openblas_get_num_threads(), 2);
+    cr_assert_eq(xf_blas_threads(), 2);
     xf_set_threads(0);   /* nonsense means 1 */
-    cr_assert_eq(openblas_get_num_threads(), 1);
+    cr_assert_eq(xf_blas_threads(), 1);
+}
+
+static void *blas_threads_elsewhere(void *out) {
+    *(int *)out = xf_blas_threads();
+    return NULL;
+}
+
+/* OpenMP keeps the thread count per thread: a forward run from another
+ * thread must see xf_set_threads all the same. */
+Test(threads, set_threads_holds_on_other_threads) {
+    xf_set_threads(2);
+    int seen = 0;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, blas_threads_elsewhere, &seen), 0);
+    pthread_join(th, NULL);
+    cr_assert_eq(seen, 2);
+    xf_set_threads(1);
 }
 
 /* The re-exec'd process of the test below: before Criterion starts, report

@@ -1,0 +1,481 @@
+/* blas_onednn.c — the linear layers' products on oneDNN (-DXF_BLAS=onednn).
+ *
+ * Each product is a matmul primitive created for its exact call shape: with
+ * a fixed row count and weights in format `any`, oneDNN picks its brgemm
+ * kernels and a blocked weight layout (BA16a64b on AVX-512), 2–3× OpenBLAS
+ * for the few-row products of small batches (docs/PERFORMANCE.md).  So:
+ *
+ *   - at load, xf_weights_get_t hands each weight to xf_blas_weight, which
+ *     reorders it once from torch's layout into that one and files it in a
+ *     registry under the returned address: xf_linear finds the layout again
+ *     by its `wt` argument, so generated code stays as it is;
+ *   - primitives are created on first use per (rows, in, out, bias, act,
+ *     layout) and kept in a small LRU cache: a forward and a generation
+ *     step reuse theirs.  Bias and activation are post-ops of the product;
+ *   - a pointer that was never packed (a caller's own array) runs as plain
+ *     [in, out] weights.
+ *
+ * oneDNN runs its loops on GNU OpenMP; xf_blas_set_threads sets that pool's
+ * size once, and every call re-applies it on threads that have not seen it
+ * (OpenMP's thread count is a per-thread setting).  dnnl_sgemm is never used:
+ * its first call costs 40–67 ms of kernel generation.
+ */
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "xf_blas.h"
+
+/* ---- engine, streams, failures ------------------------------------------ */
+
+static dnnl_engine_t engine;            /* the CPU, created once */
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key;           /* each thread's thread_ctx */
+static _Atomic int want_threads;        /* xf_blas_set_threads; 0 = OpenMP's default */
+
+/* What a thread runs its products with.  Streams are not to be shared, nor is
+ * oneDNN's own scratchpad (Debian builds it without concurrent execution), so
+ * every primitive takes its scratch memory from the calling thread's here. */
+typedef struct {
+    dnnl_stream_t stream;
+    void *scratch;              /* [cap] bytes, 64-byte aligned */
+    size_t cap;
+} thread_ctx;
+
+/* A product that cannot run is not an input error a caller could handle:
+ * oneDNN only fails here when memory is exhausted. */
+static void die_dnnl(const char *what, dnnl_status_t st) {
+    fprintf(stderr, "xfrt: oneDNN %s failed (status %d)\n", what, (int)st);
+    abort();
+}
+
+static void check(dnnl_status_t st, const char *what) {
+    if (st != dnnl_success)
+        die_dnnl(what, st);
+}
+
+static void free_ctx(void *p) {
+    thread_ctx *c = p;
+    dnnl_stream_destroy(c->stream);
+    free(c->scratch);
+    free(c);
+}
+
+/* Attention's products still call cblas_sgemm, from inside the runtime pool's
+ * tasks: OpenBLAS must not wake threads of its own beside oneDNN's (two
+ * spinning pools made products 55–80× slower, docs/PERFORMANCE.md). */
+void openblas_set_num_threads(int num_threads);
+
+static void make_engine(void) {
+    openblas_set_num_threads(1);
+    check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine creation");
+    if (pthread_key_create(&ctx_key, free_ctx) != 0)
+        die_dnnl("thread key", dnnl_out_of_memory);
+}
+
+static thread_ctx *my_ctx(void) {
+    pthread_once(&engine_once, make_engine);
+    thread_ctx *c = pthread_getspecific(ctx_key);
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c)))
+            die_dnnl("thread context", dnnl_out_of_memory);
+        check(dnnl_stream_create(&c->stream, engine, dnnl_stream_default_flags), "stream creation");
+        pthread_setspecific(ctx_key, c);
+    }
+    return c;
+}
+
+/* The scratchpad memory primitive `pd` needs, or NULL when it needs none. */
+static dnnl_memory_t scratch_for(const_dnnl_primitive_desc_t pd) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (bytes == 0)
+        return NULL;
+    thread_ctx *c = my_ctx();
+    if (bytes > c->cap) {
+        free(c->scratch);
+        c->cap = (bytes + 4095) & ~(size_t)4095;
+        if (!(c->scratch = aligned_alloc(64, c->cap)))
+            die_dnnl("scratchpad", dnnl_out_of_memory);
+    }
+    dnnl_memory_t m;
+    check(dnnl_memory_create(&m, md, engine, c->scratch), "scratchpad");
+    return m;
+}
+
+/* Runs p with args (+ its scratchpad) on this thread's stream, to the end. */
+static dnnl_status_t execute(dnnl_primitive_t p, int nargs, dnnl_exec_arg_t *args) {
+    const_dnnl_primitive_desc_t pd;
+    check(dnnl_primitive_get_primitive_desc(p, &pd), "primitive query");
+    dnnl_memory_t scratch = scratch_for(pd);
+    if (scratch)
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, scratch};
+    dnnl_stream_t s = my_ctx()->stream;
+    dnnl_status_t st = dnnl_primitive_execute(p, s, nargs, args);
+    if (st == dnnl_success)
+        st = dnnl_stream_wait(s);
+    dnnl_memory_destroy(scratch);
+    return st;
+}
+
+/* Every primitive here: scratchpad from the caller (execute), plus post-ops. */
+static dnnl_primitive_attr_t make_attr(const_dnnl_post_ops_t ops) {
+    dnnl_primitive_attr_t attr;
+    check(dnnl_primitive_attr_create(&attr), "attribute");
+    check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attribute");
+    if (ops)
+        check(dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops");
+    return attr;
+}
+
+void xf_blas_set_threads(int n) {
+    pthread_once(&engine_once, make_engine);
+    atomic_store(&want_threads, n);
+    omp_set_num_threads(n);
+}
+
+static void apply_threads(void) {
+    int n = atomic_load_explicit(&want_threads, memory_order_relaxed);
+    if (n > 0 && omp_get_max_threads() != n)
+        omp_set_num_threads(n);
+}
+
+int xf_blas_threads(void) {
+    apply_threads();
+    return omp_get_max_threads();
+}
+
+/* ---- memory descriptors --------------------------------------------------- */
+
+static dnnl_memory_desc_t plain_md(int64_t rows, int64_t cols) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {rows, cols};
+    check(dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab), "memory descriptor");
+    return md;
+}
+
+static dnnl_memory_desc_t any_md(int64_t rows, int64_t cols) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {rows, cols};
+    check(dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_format_tag_any),
+          "memory descriptor");
+    return md;
+}
+
+/* The matmul y[m,n] = act(x[m,k] · w[k,n] (+ b)) with weights laid out as
+ * `w` (a blocked layout, or format any to let oneDNN choose). */
+static dnnl_status_t matmul_pd(dnnl_primitive_desc_t *pd, int64_t m, int64_t k, int64_t n,
+                               const dnnl_memory_desc_t *w, int bias, xf_activation act) {
+    pthread_once(&engine_once, make_engine);
+    dnnl_memory_desc_t src = plain_md(m, k), dst = plain_md(m, n), b = plain_md(1, n);
+    dnnl_matmul_desc_t desc;
+    dnnl_status_t st = dnnl_matmul_desc_init(&desc, &src, w, bias ? &b : NULL, &dst);
+    if (st != dnnl_success)
+        return st;
+    dnnl_post_ops_t ops = NULL;
+    if (act == XF_RELU || act == XF_GELU) {
+        check(dnnl_post_ops_create(&ops), "post-ops");
+        check(dnnl_post_ops_append_eltwise(ops, 1.0f, act == XF_RELU ? dnnl_eltwise_relu
+                                                                     : dnnl_eltwise_gelu_erf,
+                                           0.0f, 0.0f), "post-op");
+    }
+    dnnl_primitive_attr_t attr = make_attr(ops);
+    st = dnnl_primitive_desc_create(pd, &desc, attr, engine, NULL);
+    dnnl_post_ops_destroy(ops);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* ---- packed weights: the registry ----------------------------------------- */
+
+typedef struct packed {
+    const float *wt;            /* key: the packed data, as xf_blas_weight returned it */
+    int64_t in, out;            /* the product's shape */
+    dnnl_memory_desc_t md;      /* [in, out] in the layout the primitives chose */
+    struct packed *next;        /* same bucket */
+} packed;
+
+enum { BUCKETS = 1024 };
+static packed *registry[BUCKETS];
+static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static unsigned bucket(const float *wt) {
+    return (unsigned)(((uintptr_t)wt >> 6) * 2654435761u >> 8) % BUCKETS;
+}
+
+/* What xf_blas_weight filed under wt, or NULL (an array of the caller's). */
+static const packed *find_packed(const float *wt) {
+    const packed *p;
+    pthread_rwlock_rdlock(&registry_lock);
+    for (p = registry[bucket(wt)]; p && p->wt != wt; p = p->next)
+        ;
+    pthread_rwlock_unlock(&registry_lock);
+    return p;
+}
+
+/* The layout a fixed-row primitive picks for [in, out] weights (it does not
+ * depend on the row count: measured for 1 to 4096 rows). */
+static int choose_layout(dnnl_memory_desc_t *md, int64_t in, int64_t out) {
+    dnnl_memory_desc_t any = any_md(in, out);
+    dnnl_primitive_desc_t pd;
+    if (matmul_pd(&pd, XF_FF_ROWS, in, out, &any, 1, XF_NO_ACTIVATION) != dnnl_success)
+        return -1;
+    *md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    return 0;
+}
+
+/* dst (layout dmd) = src (layout smd), once. */
+static int reorder(const dnnl_memory_desc_t *smd, const void *src, const dnnl_memory_desc_t *dmd,
+                   void *dst) {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_attr_t attr = make_attr(NULL);
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, smd, engine, dmd, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success)
+        return -1;
+    dnnl_primitive_t r;
+    dnnl_memory_t s, d;
+    st = dnnl_primitive_create(&r, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success)
+        return -1;
+    check(dnnl_memory_create(&s, smd, engine, (void *)src), "memory");
+    check(dnnl_memory_create(&d, dmd, engine, dst), "memory");
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, s}, {DNNL_ARG_TO, d}};
+    st = execute(r, 2, args);
+    dnnl_memory_destroy(s);
+    dnnl_memory_destroy(d);
+    dnnl_primitive_destroy(r);
+    return st == dnnl_success ? 0 : -1;
+}
+
+/* [in, out] = w[out, in]ᵀ as plain floats: for a shape no blocked kernel takes. */
+static float *plain_weight(const float *w, int64_t out, int64_t in, const char *file,
+                           const char *tensor, xf_error *err) {
+    float *wt = malloc(sizeof(float) * (size_t)(in * out));
+    if (!wt) {
+        xf_fail(err, "%s: tensor %s: out of memory", file, tensor);
+        return NULL;
+    }
+    xf_transpose(wt, w, out, in, in);
+    return wt;
+}
+
+/* torch's w[out, in] is the [in, out] operand in column-major order (tag ba):
+ * one reorder takes it straight into the blocked layout, without a
+ * transposed copy in between. */
+float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
+                      const char *tensor, xf_error *err) {
+    dnnl_memory_desc_t md, src;
+    if (choose_layout(&md, in, out) != 0)
+        return plain_weight(w, out, in, file, tensor, err);
+    dnnl_dims_t dims = {in, out};
+    check(dnnl_memory_desc_init_by_tag(&src, 2, dims, dnnl_f32, dnnl_ba), "memory descriptor");
+    packed *p = malloc(sizeof *p);
+    float *data = p ? aligned_alloc(64, (dnnl_memory_desc_get_size(&md) + 63) & ~(size_t)63) : NULL;
+    if (!data || reorder(&src, w, &md, data) != 0) {
+        free(data);
+        free(p);
+        xf_fail(err, "%s: tensor %s: out of memory packing [%lld,%lld] weights", file, tensor,
+                (long long)out, (long long)in);
+        return NULL;
+    }
+    *p = (packed){data, in, out, md, NULL};
+    pthread_rwlock_wrlock(&registry_lock);
+    unsigned h = bucket(data);
+    p->next = registry[h];
+    registry[h] = p;
+    pthread_rwlock_unlock(&registry_lock);
+    return data;
+}
+
+void xf_blas_free_weight(float *wt) {
+    pthread_rwlock_wrlock(&registry_lock);
+    for (packed **pp = &registry[bucket(wt)]; *pp; pp = &(*pp)->next)
+        if ((*pp)->wt == wt) {
+            packed *p = *pp;
+            *pp = p->next;
+            free(p);
+            break;
+        }
+    pthread_rwlock_unlock(&registry_lock);
+    free(wt);
+}
+
+/* ---- primitives: a small LRU cache per call shape -------------------------- */
+
+typedef struct {
+    int64_t m, k, n;            /* rows, in, out */
+    int bias;                   /* 1: with a bias input */
+    xf_activation act;          /* fused post-op */
+    dnnl_memory_desc_t w;       /* weights layout (plain [k, n] or a packed one) */
+} prim_key;
+
+typedef struct {
+    prim_key key;
+    dnnl_primitive_t prim;      /* NULL: free slot */
+    uint64_t used;              /* LRU clock of the last lookup */
+    int refs;                   /* callers executing it right now */
+} prim_slot;
+
+enum { CACHE_SLOTS = 64 };      /* a model uses ~4 shapes per row count it sees */
+static prim_slot cache[CACHE_SLOTS];
+static uint64_t cache_clock;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int same_key(const prim_key *a, const prim_key *b) {
+    return a->m == b->m && a->k == b->k && a->n == b->n && a->bias == b->bias &&
+           a->act == b->act && dnnl_memory_desc_equal(&a->w, &b->w);
+}
+
+static dnnl_primitive_t create_prim(const prim_key *key) {
+    dnnl_primitive_desc_t pd;
+    if (matmul_pd(&pd, key->m, key->k, key->n, &key->w, key->bias, key->act) != dnnl_success)
+        return NULL;
+    dnnl_primitive_t p = NULL;
+    if (dnnl_primitive_create(&p, pd) != dnnl_success)
+        p = NULL;
+    dnnl_primitive_desc_destroy(pd);
+    return p;
+}
+
+/* The slot holding key's primitive (created on a miss, in the least recently
+ * used idle slot), with a reference taken; NULL when no primitive exists for
+ * that layout.  When every slot is busy, *uncached gets a primitive the
+ * caller destroys. */
+static prim_slot *acquire_prim(const prim_key *key, dnnl_primitive_t *uncached) {
+    *uncached = NULL;
+    pthread_mutex_lock(&cache_lock);
+    prim_slot *victim = NULL;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        prim_slot *s = &cache[i];
+        if (s->prim && same_key(&s->key, key)) {
+            s->refs++;
+            s->used = ++cache_clock;
+            pthread_mutex_unlock(&cache_lock);
+            return s;
+        }
+        if (s->refs == 0 && (!victim || !s->prim || (victim->prim && s->used < victim->used)))
+            victim = s;
+    }
+    dnnl_primitive_t p = create_prim(key);
+    if (p && victim) {
+        if (victim->prim)
+            dnnl_primitive_destroy(victim->prim);
+        *victim = (prim_slot){*key, p, ++cache_clock, 1};
+    } else {
+        *uncached = p;
+        victim = NULL;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return victim;
+}
+
+static void release_prim(prim_slot *s, dnnl_primitive_t uncached) {
+    if (uncached)
+        dnnl_primitive_destroy(uncached);
+    if (s) {
+        pthread_mutex_lock(&cache_lock);
+        s->refs--;
+        pthread_mutex_unlock(&cache_lock);
+    }
+}
+
+/* ---- y = act(x w + b) ------------------------------------------------------ */
+
+static void run_matmul(dnnl_primitive_t prim, const prim_key *key, float *y, const float *x,
+                       const void *w, const float *b) {
+    dnnl_memory_desc_t smd = plain_md(key->m, key->k), dmd = plain_md(key->m, key->n),
+                       bmd = plain_md(1, key->n);
+    dnnl_memory_t mem[4] = {NULL};
+    check(dnnl_memory_create(&mem[0], &smd, engine, (void *)x), "memory");
+    check(dnnl_memory_create(&mem[1], &key->w, engine, (void *)w), "memory");
+    check(dnnl_memory_create(&mem[2], &dmd, engine, y), "memory");
+    if (b)
+        check(dnnl_memory_create(&mem[3], &bmd, engine, (void *)b), "memory");
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]},
+                               {DNNL_ARG_DST, mem[2]}, {DNNL_ARG_BIAS, mem[3]}};
+    apply_threads();
+    check(execute(prim, b ? 4 : 3, args), "matmul");
+    for (int i = 0; i < 4; i++)
+        dnnl_memory_destroy(mem[i]);
+}
+
+/* y = act(b) or 0 for every row: a product over nothing (in = 0). */
+static void empty_product(float *y, const float *b, int n, int out, xf_activation act) {
+    for (int i = 0; i < n; i++) {
+        float *r = y + (int64_t)i * out;
+        if (b)
+            memcpy(r, b, (size_t)out * sizeof(float));
+        else
+            memset(r, 0, (size_t)out * sizeof(float));
+    }
+    if (act == XF_RELU)
+        xf_relu(y, (int64_t)n * out);
+    else if (act == XF_GELU)
+        xf_gelu(y, (int64_t)n * out);
+}
+
+/* y = act(x wt + b) with wt in the layout `p` describes: on the primitive
+ * made for it, or — should none take that layout at this row count — via a
+ * plain copy unpacked for this call. */
+static void packed_product(float *y, const float *x, const packed *p, const float *b, int n,
+                           xf_activation act) {
+    prim_key key = {n, p->in, p->out, b != NULL, act, p->md};
+    dnnl_primitive_t uncached;
+    prim_slot *slot = acquire_prim(&key, &uncached);
+    if (slot || uncached) {
+        run_matmul(slot ? slot->prim : uncached, &key, y, x, p->wt, b);
+        release_prim(slot, uncached);
+        return;
+    }
+    dnnl_memory_desc_t plain = plain_md(p->in, p->out);
+    float *wt = malloc(sizeof(float) * (size_t)(p->in * p->out));
+    if (!wt || reorder(&p->md, p->wt, &plain, wt) != 0)
+        die_dnnl("unpacking weights", dnnl_out_of_memory);
+    key.w = plain;
+    slot = acquire_prim(&key, &uncached);
+    if (!slot && !uncached)
+        die_dnnl("matmul creation", dnnl_unimplemented);
+    run_matmul(slot ? slot->prim : uncached, &key, y, x, wt, b);
+    release_prim(slot, uncached);
+    free(wt);
+}
+
+void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
+                   int n, int in, int out, xf_activation act) {
+    if (n <= 0 || out <= 0)
+        return;
+    if (in <= 0) {
+        empty_product(y, b, n, out, act);
+        return;
+    }
+    const packed *p = find_packed(wt);
+    if (p) {
+        if (p->in != in || p->out != out) {
+            fprintf(stderr, "xfrt: xf_linear: weights packed as [%lld,%lld] used as [%d,%d]\n",
+                    (long long)p->in, (long long)p->out, in, out);
+            abort();
+        }
+        packed_product(y, x, p, b, n, act);
+        return;
+    }
+    prim_key key = {n, in, out, b != NULL, act, plain_md(in, out)};   /* a caller's [in, out] */
+    dnnl_primitive_t uncached;
+    prim_slot *slot = acquire_prim(&key, &uncached);
+    if (!slot && !uncached)
+        die_dnnl("matmul creation", dnnl_unimplemented);
+    run_matmul(slot ? slot->prim : uncached, &key, y, x, wt, b);
+    release_prim(slot, uncached);
+}
+
+void xf_linear(float *y, const float *x, const float *wt, const float *b,
+               int n, int in, int out) {
+    xf_linear_act(y, x, wt, b, n, in, out, XF_NO_ACTIVATION);
+}

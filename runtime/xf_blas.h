@@ -1,0 +1,45 @@
+/* xf_blas.h — what the runtime asks of the library that computes its matrix
+ * products (private to libxfrt).  Exactly one backend is compiled in, chosen
+ * by -DXF_BLAS at configure time (cmake/XfBlas.cmake):
+ *
+ *   blas_onednn.c    oneDNN matmul primitives; each weight reordered once at
+ *                    load into the blocked layout the primitive chose
+ *   blas_openblas.c  cblas_sgemm on the transposed [in, out] weights
+ *
+ * Both run xf_linear on the pointer xf_weights_get_t returned (made by
+ * xf_blas_weight) or on a plain [in, out] array, so generated code is the
+ * same whichever backend runs it.
+ */
+#ifndef XF_BLAS_H
+#define XF_BLAS_H
+
+#include <stdint.h>
+
+#include "xf_kernels.h"
+#include "xfrt.h"
+
+/* y[n,out] = act(x[n,in] · wt[in,out] + b[out]); b may be NULL.  The
+ * activation rides in the product where the backend can fuse it. */
+void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
+                   int n, int in, int out, xf_activation act);
+
+/* The operand xf_linear multiplies by for torch's weight rows w[out, in]
+ * (nn.Linear's layout, rows `in` apart): the transposed [in, out] panel on
+ * OpenBLAS; on oneDNN the weights reordered into its kernels' blocked
+ * layout, filed in a registry under the returned address.  Only xf_linear
+ * may read it.  Called at load by xf_weights_get_t, which names the weight
+ * `file: tensor NAME` in the one-line error (out of memory); freed by
+ * xf_blas_free_weight. */
+float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
+                      const char *tensor, xf_error *err);
+void xf_blas_free_weight(float *wt);
+
+/* dst[cols, rows] = src[rows, cols]ᵀ, src rows `ld` apart (kernels.c). */
+void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld);
+
+/* Threads of the backend's own parallel loops (n >= 1), and how many the
+ * calling thread's next product would use. */
+void xf_blas_set_threads(int n);
+int xf_blas_threads(void);
+
+#endif /* XF_BLAS_H */

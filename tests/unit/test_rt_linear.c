@@ -1,0 +1,258 @@
+/* test_rt_linear.c — the products of linear layers as generated code runs
+ * them: weights from a safetensors file through xf_weights_get_t (packed at
+ * load by the oneDNN backend), fused activations, the feed-forward block,
+ * many call shapes (past the primitive cache), concurrent callers.  Every
+ * result is checked against a double-precision loop over torch's layout. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xf_blas.h"
+#include "xf_io.h"
+#include "xf_kernels.h"
+
+static float *rand_buf(int64_t n, unsigned seed) {
+    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
+    cr_assert_not_null(x);
+    uint32_t s = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f;
+    }
+    return x;
+}
+
+/* A safetensors file in memory holding one F32 tensor "w" of [rows, cols]. */
+typedef struct {
+    unsigned char *bytes;       /* the whole file */
+    size_t len;
+    xf_weights *file;           /* opened over bytes */
+} one_tensor;
+
+static one_tensor open_tensor(const float *w, int rows, int cols) {
+    char header[200];
+    size_t dlen = (size_t)rows * cols * sizeof(float);
+    int hl = snprintf(header, sizeof header,
+                      "{\"w\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]}}",
+                      rows, cols, dlen);
+    while (hl % 8)   /* keep the data 4-byte aligned: used in place */
+        header[hl++] = ' ';
+    one_tensor t = {malloc(8 + (size_t)hl + dlen), 8 + (size_t)hl + dlen, NULL};
+    for (int i = 0; i < 8; i++)
+        t.bytes[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(t.bytes + 8, header, (size_t)hl);
+    memcpy(t.bytes + 8 + hl, w, dlen);
+    xf_error err = {{0}};
+    t.file = xf_weights_from_memory(t.bytes, t.len, "mem.safetensors", &err);
+    cr_assert_not_null(t.file, "%s", err.msg);
+    return t;
+}
+
+static void close_tensor(one_tensor *t) {
+    xf_weights_close(t->file);
+    free(t->bytes);
+}
+
+/* y[n, out] = act(x · wᵀ + b) with w torch's [rows, in] weight, rows [row0, row0 + out) */
+static double act_ref(double v, xf_activation act) {
+    if (act == XF_RELU)
+        return v < 0 ? 0 : v;
+    if (act == XF_GELU)
+        return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+    return v;
+}
+
+static void expect_linear(const float *y, const float *x, const float *w, const float *b,
+                          int n, int in, int out, int row0, xf_activation act) {
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int k = 0; k < in; k++)
+                s += (double)x[i * in + k] * w[(int64_t)(row0 + o) * in + k];
+            double want = act_ref(s, act);
+            double got = y[(int64_t)i * out + o];
+            /* float sums of `in` terms: error grows like sqrt(in) */
+            cr_assert(fabs(got - want) <= 4e-6 * sqrt(in) * (1.0 + fabs(want)),
+                      "[%d,%d] of %dx%dx%d: got %.7g, want %.7g", i, o, n, in, out, got, want);
+        }
+}
+
+/* One weight loaded the way generated code does, run at several row counts
+ * (a generation step is 1 row, a forward many), with and without bias. */
+static void check_loaded(int in, int out) {
+    float *w = rand_buf((int64_t)out * in, 7), *b = rand_buf(out, 8);
+    one_tensor t = open_tensor(w, out, in);
+    xf_error err = {{0}};
+    const float *wt = xf_weights_get_t(t.file, "w", out, in, 0, out, &err);
+    cr_assert_not_null(wt, "%s", err.msg);
+    static const int rows[] = {1, 2, 16, 100, 517};
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+        int n = rows[r];
+        float *x = rand_buf((int64_t)n * in, 9 + (unsigned)r), *y = rand_buf((int64_t)n * out, 3);
+        xf_linear(y, x, wt, b, n, in, out);
+        expect_linear(y, x, w, b, n, in, out, 0, XF_NO_ACTIVATION);
+        xf_linear(y, x, wt, NULL, n, in, out);
+        expect_linear(y, x, w, NULL, n, in, out, 0, XF_NO_ACTIVATION);
+        free(x);
+        free(y);
+    }
+    close_tensor(&t);
+    free(w);
+    free(b);
+}
+
+Test(linear, loaded_weights_model_shapes) {
+    check_loaded(256, 768);
+    check_loaded(1024, 256);
+}
+
+Test(linear, loaded_weights_odd_shapes) {
+    check_loaded(13, 5);     /* smaller than one block of the packed layout */
+    check_loaded(65, 97);    /* partial blocks both ways */
+}
+
+/* torch's packed in_proj: three row ranges of one tensor, each its own weight */
+Test(linear, in_proj_slices) {
+    int d = 64, n = 10;
+    float *w = rand_buf(3 * d * d, 11), *x = rand_buf(n * d, 12), *y = malloc(sizeof(float) * n * d);
+    one_tensor t = open_tensor(w, 3 * d, d);
+    xf_error err = {{0}};
+    for (int j = 0; j < 3; j++) {
+        const float *wt = xf_weights_get_t(t.file, "w", 3 * d, d, j * d, d, &err);
+        cr_assert_not_null(wt, "%s", err.msg);
+        xf_linear(y, x, wt, NULL, n, d, d);
+        expect_linear(y, x, w, NULL, n, d, d, j * d, XF_NO_ACTIVATION);
+    }
+    close_tensor(&t);
+    free(w); free(x); free(y);
+}
+
+/* The activation fused into the product equals the product, then the kernel. */
+Test(linear, fused_activations) {
+    int n = 20, in = 48, out = 80;
+    float *w = rand_buf(out * in, 21), *b = rand_buf(out, 22), *x = rand_buf(n * in, 23);
+    float *y = malloc(sizeof(float) * n * out);
+    one_tensor t = open_tensor(w, out, in);
+    xf_error err = {{0}};
+    const float *wt = xf_weights_get_t(t.file, "w", out, in, 0, out, &err);
+    cr_assert_not_null(wt, "%s", err.msg);
+    xf_linear_act(y, x, wt, b, n, in, out, XF_RELU);
+    expect_linear(y, x, w, b, n, in, out, 0, XF_RELU);
+    xf_linear_act(y, x, wt, b, n, in, out, XF_GELU);
+    expect_linear(y, x, w, b, n, in, out, 0, XF_GELU);
+    close_tensor(&t);
+    free(w); free(b); free(x); free(y);
+}
+
+/* The feed-forward block over more rows than one chunk (XF_FF_ROWS). */
+Test(linear, feed_forward_chunks) {
+    int n = XF_FF_ROWS + 37, d = 32, f = 64;
+    float *w1 = rand_buf(f * d, 31), *b1 = rand_buf(f, 32), *w2 = rand_buf(d * f, 33),
+          *b2 = rand_buf(d, 34), *x = rand_buf((int64_t)n * d, 35);
+    float *h = malloc(sizeof(float) * XF_FF_ROWS * f), *y = malloc(sizeof(float) * n * d);
+    float *hid = malloc(sizeof(float) * n * f);
+    one_tensor t1 = open_tensor(w1, f, d), t2 = open_tensor(w2, d, f);
+    xf_error err = {{0}};
+    const float *w1t = xf_weights_get_t(t1.file, "w", f, d, 0, f, &err);
+    const float *w2t = xf_weights_get_t(t2.file, "w", d, f, 0, d, &err);
+    cr_assert(w1t && w2t, "%s", err.msg);
+    xf_feed_forward(y, x, w1t, b1, w2t, b2, h, n, d, f, XF_GELU);
+    for (int i = 0; i < n; i++)   /* the hidden layer in double, rounded as the kernel stores it */
+        for (int o = 0; o < f; o++) {
+            double s = b1[o];
+            for (int k = 0; k < d; k++)
+                s += (double)x[i * d + k] * w1[o * d + k];
+            hid[i * f + o] = (float)act_ref(s, XF_GELU);
+        }
+    expect_linear(y, hid, w2, b2, n, f, d, 0, XF_NO_ACTIVATION);
+    close_tensor(&t1);
+    close_tensor(&t2);
+    free(w1); free(b1); free(w2); free(b2); free(x); free(h); free(y); free(hid);
+}
+
+/* More distinct row counts than the primitive cache holds, then the first
+ * again: evicted primitives are rebuilt, results unchanged. */
+Test(linear, more_shapes_than_the_cache) {
+    int in = 24, out = 40;
+    float *w = rand_buf(out * in, 41), *b = rand_buf(out, 42), *x = rand_buf(200 * in, 43);
+    float *y = malloc(sizeof(float) * 200 * out);
+    one_tensor t = open_tensor(w, out, in);
+    xf_error err = {{0}};
+    const float *wt = xf_weights_get_t(t.file, "w", out, in, 0, out, &err);
+    cr_assert_not_null(wt, "%s", err.msg);
+    for (int n = 1; n <= 150; n++) {
+        xf_linear(y, x, wt, b, n, in, out);
+        expect_linear(y, x, w, b, n, in, out, 0, XF_NO_ACTIVATION);
+    }
+    xf_linear(y, x, wt, b, 1, in, out);
+    expect_linear(y, x, w, b, 1, in, out, 0, XF_NO_ACTIVATION);
+    close_tensor(&t);
+    free(w); free(b); free(x); free(y);
+}
+
+/* Two threads multiplying by the same packed weight at once (concurrent
+ * forwards of one model), each with its own rows. */
+typedef struct {
+    const float *wt, *w, *b;    /* packed panel, torch weight [out, in], bias */
+    int n, in, out;
+    unsigned seed;
+} job;
+
+static void *run_job(void *arg) {
+    const job *j = arg;
+    float *x = rand_buf((int64_t)j->n * j->in, j->seed), *y = malloc(sizeof(float) * j->n * j->out);
+    for (int rep = 0; rep < 20; rep++)
+        xf_linear(y, x, j->wt, j->b, j->n, j->in, j->out);
+    expect_linear(y, x, j->w, j->b, j->n, j->in, j->out, 0, XF_NO_ACTIVATION);
+    free(x);
+    free(y);
+    return NULL;
+}
+
+Test(linear, concurrent_callers) {
+    int in = 64, out = 96;
+    float *w = rand_buf(out * in, 51), *b = rand_buf(out, 52);
+    one_tensor t = open_tensor(w, out, in);
+    xf_error err = {{0}};
+    const float *wt = xf_weights_get_t(t.file, "w", out, in, 0, out, &err);
+    cr_assert_not_null(wt, "%s", err.msg);
+    job jobs[2] = {{wt, w, b, 16, in, out, 53}, {wt, w, b, 7, in, out, 54}};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_job, &jobs[1]), 0);
+    run_job(&jobs[0]);
+    pthread_join(th, NULL);
+    close_tensor(&t);
+    free(w);
+    free(b);
+}
+
+/* After a file is closed its panels' packed copies are gone: a new array at
+ * the same address is read as itself, not as the old weights. */
+Test(linear, closed_weights_are_forgotten) {
+    int in = 32, out = 32, n = 4;
+    float *w = rand_buf(out * in, 61), *x = rand_buf(n * in, 62), *y = malloc(sizeof(float) * n * out);
+    for (int round = 0; round < 3; round++) {
+        one_tensor t = open_tensor(w, out, in);
+        xf_error err = {{0}};
+        const float *wt = xf_weights_get_t(t.file, "w", out, in, 0, out, &err);
+        cr_assert_not_null(wt, "%s", err.msg);
+        xf_linear(y, x, wt, NULL, n, in, out);
+        expect_linear(y, x, w, NULL, n, in, out, 0, XF_NO_ACTIVATION);
+        close_tensor(&t);
+        float *plain = malloc(sizeof(float) * in * out);   /* likely the freed panel's address */
+        for (int k = 0; k < in * out; k++)
+            plain[k] = 0.5f;
+        xf_linear(y, x, plain, NULL, n, in, out);
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int k = 0; k < in; k++)
+                s += 0.5 * x[i * in + k];
+            cr_assert(fabs(y[i * out] - s) <= 1e-5 * (1 + fabs(s)), "got %g want %g", y[i * out], s);
+        }
+        free(plain);
+    }
+    free(w); free(x); free(y);
+}

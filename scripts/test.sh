@@ -16,7 +16,7 @@ other=openblas
 [ "$blas" = openblas ] && other=onednn
 cmake -S . -B "build-$other" -DCMAKE_BUILD_TYPE=Release -DXF_BLAS="$other"
 cmake --build "build-$other" -j2
-ctest --test-dir "build-$other" --output-on-failure -j2 -R '^(golden|unit\.test_rt_|capi|threads)\.'
+ctest --test-dir "build-$other" --output-on-failure -j2 -R '^(golden\.|unit\.test_rt_|capi\.|threads\.)'
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXF_FUZZ=ON
 cmake --build build-fuzz -j2 --target fuzz_spec fuzz_safetensors fuzz_npy fuzz_vocab
 sh tests/fuzz/run.sh "${XF_FUZZ_SECONDS:-60}"

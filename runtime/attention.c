@@ -20,8 +20,12 @@
  * the materialized and streaming paths do the same arithmetic; streaming
  * only defers the 1/sum to the D outputs instead of the S probabilities.
  *
- * Thread-safe: no state besides the caller's scratch.  Threads come from
- * OpenBLAS inside the GEMMs.
+ * The driver at the end of this file (xf__attention_heads, xf_simd.h) owns
+ * the (sample, head) loop of all four kernels: the empty-row rule, each
+ * worker's slice of scratch, and whether heads run on the runtime's pool or
+ * their GEMMs on OpenBLAS's threads.  Each kernel is a per-head function.
+ *
+ * Thread-safe: no state besides the caller's scratch.
  */
 #include <stdint.h>
 #include <string.h>
@@ -38,10 +42,6 @@
  * covers top-k (same blocks) and local attention (fewer rows, a band of
  * columns); linear attention's layout (xf_simd.h) depends on E and D and is
  * taken as a max, monotone in L and S as well. */
-/* GEMMs of at most this M·N·K run on OpenBLAS's single-threaded small-matrix
- * kernels (its AVX-512 builds); beyond it OpenBLAS threads them itself. */
-enum { SMALL_GEMM = 1000000 };
-
 /* What one worker's (sample, head) needs. */
 static int64_t attention_scratch_one(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
@@ -143,69 +143,65 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
         scale(o + (int64_t)i * vs, sh->D, 1.0f / l[i]);
 }
 
-/* Rows with no visible key (key_len 0): zero output, zero attention. */
-static void attend_nothing(float *o, float *p, const xf_attn_shape *sh, int rows) {
-    const int vs = sh->H * sh->D;
-    for (int i = 0; i < rows; i++)
-        memset(o + (int64_t)i * vs, 0, (size_t)sh->D * sizeof(float));
-    if (p)
-        memset(p, 0, (size_t)rows * (size_t)sh->S * sizeof(float));
-}
-
-/* One (sample, head) pair: every query block of it. */
-typedef struct {
-    float *out, *attn, *scratch;
-    const float *q, *k, *v;
-    const xf_attn_shape *sh;
-    int64_t per_worker;   /* scratch floats of one worker */
-} job;
-
-static void attend_head(void *ctx, int task, int worker) {
-    const job *j = ctx;
-    const xf_attn_shape *sh = j->sh;
-    const int L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
-    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
-    const int B = block_rows(sh);
-    const int n = task / H, h = task % H;
-    float *scratch = j->scratch + worker * j->per_worker;
-    const head_view hv = head_at(sh, n, h, j->q, j->k, j->v, j->out, j->attn);
-    const int klen = hv.klen;
-    const float *qh = hv.q, *kh = hv.k, *vh = hv.v;
-    float *oh = hv.o, *ah = hv.a;
+/* Every query block of one (sample, head), klen ≥ 1. */
+static void attend_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
+    const int L = sh->L, S = sh->S;
+    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    const int B = block_rows(sh), klen = hv->klen;
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
-        float *ab = ah ? ah + (int64_t)l0 * S : NULL;
-        if (klen == 0) {
-            attend_nothing(oh + l0 * vs, ab, sh, rows);
-            continue;
-        }
+        float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * S : NULL;
+        const float *qb = hv->q + l0 * qs;
         if (ab)
-            attend_block(oh + l0 * vs, ab, 1, NULL, qh + l0 * qs, kh, vh, sh, l0, rows, klen);
+            attend_block(ob, ab, 1, NULL, qb, hv->k, hv->v, sh, l0, rows, klen);
         else if (klen > 2 * ONLINE_KEYS)
-            attend_block_online(oh + l0 * vs, scratch, scratch + (int64_t)B * ONLINE_KEYS,
-                                scratch + (int64_t)B * ONLINE_KEYS + B, qh + l0 * qs, kh, vh,
+            attend_block_online(ob, scratch, scratch + (int64_t)B * ONLINE_KEYS,
+                                scratch + (int64_t)B * ONLINE_KEYS + B, qb, hv->k, hv->v,
                                 sh, l0, rows, klen);
         else
-            attend_block(oh + l0 * vs, scratch, 0, scratch + (int64_t)B * S,
-                         qh + l0 * qs, kh, vh, sh, l0, rows, klen);
+            attend_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, sh, l0,
+                         rows, klen);
     }
 }
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v; attn [N,H,L,S] or NULL.
- * scratch: xf_attention_scratch(sh) floats, unused when attn is given.
- * The (sample, head) pairs run on the runtime's threads when their GEMMs
- * are small enough that OpenBLAS would not thread them itself (it runs
- * them on its unpacked small-matrix kernels); large ones run one after the
- * other, each threaded by OpenBLAS — never both, so no oversubscription. */
+ * scratch: xf_attention_scratch(sh) floats, unused when attn is given. */
 void xf_attention(float *out, float *attn, const float *q, const float *k,
                   const float *v, const xf_attn_shape *sh, float *scratch) {
-    if (sh->L <= 0 || sh->D <= 0 || sh->E <= 0)
+    int64_t mnk = (int64_t)block_rows(sh) * sh->S * (sh->E > sh->D ? sh->E : sh->D);
+    xf__attention_heads(attend_head, mnk, out, attn, q, k, v, sh, scratch);
+}
+
+/* ---- the driver ------------------------------------------------------------ */
+
+typedef struct {
+    head_fn fn;
+    float *out, *attn, *scratch;
+    const float *q, *k, *v;
+    const xf_attn_shape *sh;
+    int64_t per_worker;   /* scratch floats of one worker */
+} heads_job;
+
+static void run_head(void *ctx, int task, int worker) {
+    const heads_job *j = ctx;
+    const xf_attn_shape *sh = j->sh;
+    const head_view hv = head_at(sh, task / sh->H, task % sh->H, j->q, j->k, j->v, j->out, j->attn);
+    if (hv.klen == 0)
+        zero_rows(hv.o, hv.a, sh, sh->L);   /* attn plane: L rows of S, contiguous */
+    else
+        j->fn(&hv, sh, j->scratch + worker * j->per_worker);
+}
+
+void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
+                         const float *q, const float *k, const float *v,
+                         const xf_attn_shape *sh, float *scratch) {
+    if (sh->N <= 0 || sh->H <= 0 || sh->L <= 0 || sh->D <= 0 || sh->E <= 0)
         return;   /* nothing to compute; E = 0 would be an invalid lda */
-    job j = {out, attn, scratch, q, k, v, sh, attention_scratch_one(sh)};
+    heads_job j = {fn, out, attn, scratch, q, k, v, sh, attention_scratch_one(sh)};
     const int tasks = sh->N * sh->H;
-    if ((int64_t)block_rows(sh) * sh->S * (sh->E > sh->D ? sh->E : sh->D) <= SMALL_GEMM)
-        xf_parallel_for(tasks, attend_head, &j);
+    if (gemm_mnk <= SMALL_GEMM)
+        xf_parallel_for(tasks, run_head, &j);
     else
         for (int t = 0; t < tasks; t++)
-            attend_head(&j, t, 0);
+            run_head(&j, t, 0);
 }

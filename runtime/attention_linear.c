@@ -26,7 +26,8 @@
  * block, one GEMM per key block straight into attn's rows (ld = S).
  *
  * Allocation-free: everything lives in the caller's scratch (layout in
- * xf_simd.h, linear_scratch).  Thread-safe; threads come from OpenBLAS.
+ * xf_simd.h, linear_scratch).  Thread-safe; the (sample, head) loop and its
+ * threads are the driver's (attention.c).
  */
 #include <stdint.h>
 #include <string.h>
@@ -105,72 +106,84 @@ static void normalize(float *o, float *den, int rows, int D, int64_t vs) {
     }
 }
 
-/* out[N,L,H,D] = linear attention of q [N,L,H,E], k [N,S,H,E], v [N,S,H,D];
- * attn [N,H,L,S] (implied matrix) or NULL; scratch: xf_attention_scratch(sh). */
-void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
-                         const float *v, const xf_attn_shape *sh, float *scratch) {
-    const int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
-    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
-    if (L <= 0 || D <= 0 || E <= 0)
-        return;   /* nothing to compute; E = 0 would be an invalid lda */
+/* The state of all visible keys at once (non-causal: every query sees every
+ * key): kv = Σ φ(k_j) v_jᵀ, ks = Σ φ(k_j), in key blocks of bk. */
+static void whole_state(float *kv, float *ks, float *phk, const head_view *hv,
+                        const xf_attn_shape *sh, int bk) {
+    const int E = sh->E, D = sh->D;
+    const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
+    for (int s0 = 0; s0 < hv->klen; s0 += bk) {
+        int kn = hv->klen - s0 < bk ? hv->klen - s0 : bk;
+        feature_map(phk, hv->k + s0 * qs, kn, E, qs);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
+                    1.0f, phk, E, hv->v + s0 * vs, vs, 1.0f, kv, D);
+        add_rows(ks, phk, kn, E);
+    }
+}
+
+/* Causal: the query block [l0, l0+rows)'s own keys j in [l0, l0+kn), visible
+ * when j ≤ i, added to its outputs ob and normalizers den through the tile
+ * t = φ(Q_b) φ(K_b)ᵀ; then those keys folded into the state (kv, ks). */
+static void diagonal_block(float *ob, float *den, float *kv, float *ks, float *phk, float *t,
+                           const float *phq, const head_view *hv, const xf_attn_shape *sh,
+                           int l0, int rows, int kn) {
+    const int E = sh->E, D = sh->D;
+    const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
+    const float *vb = hv->v + l0 * vs;
+    feature_map(phk, hv->k + l0 * qs, kn, E, qs);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kn, E,
+                1.0f, phq, E, phk, E, 0.0f, t, kn);
+    for (int i = 0; i < rows; i++) {
+        float *ti = t + (int64_t)i * kn;
+        int lim = i + 1 < kn ? i + 1 : kn;
+        memset(ti + lim, 0, (size_t)(kn - lim) * sizeof(float));
+        den[i] += row_sum(ti, lim);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, kn,
+                1.0f, t, kn, vb, vs, 1.0f, ob, vs);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
+                1.0f, phk, E, vb, vs, 1.0f, kv, D);
+    add_rows(ks, phk, kn, E);
+}
+
+/* Every query block of one (sample, head), klen ≥ 1; scratch: linear_scratch. */
+static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
+    const int L = sh->L, S = sh->S, E = sh->E, D = sh->D, klen = hv->klen;
+    const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
     const int bq = L < LIN_BLOCK ? L : LIN_BLOCK, bk = S < LIN_BLOCK ? S : LIN_BLOCK;
     float *phq = scratch, *phk = phq + (int64_t)bq * E, *t = phk + (int64_t)bk * E;
     float *kv = t + (int64_t)bq * bk, *ks = kv + (int64_t)E * D, *den = ks + E;
 
-    for (int n = 0; n < N; n++) {
-        for (int h = 0; h < H; h++) {
-            const head_view hv = head_at(sh, n, h, q, k, v, out, attn);
-            const int klen = hv.klen;
-            const float *qh = hv.q, *kh = hv.k, *vh = hv.v;
-            float *oh = hv.o, *ah = hv.a;
-
-            memset(kv, 0, (size_t)E * (size_t)D * sizeof(float));
-            memset(ks, 0, (size_t)E * sizeof(float));
-            if (!sh->causal)   /* the whole state first: every query sees every key */
-                for (int s0 = 0; s0 < klen; s0 += bk) {
-                    int kn = klen - s0 < bk ? klen - s0 : bk;
-                    feature_map(phk, kh + s0 * qs, kn, E, qs);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
-                                1.0f, phk, E, vh + s0 * vs, vs, 1.0f, kv, D);
-                    add_rows(ks, phk, kn, E);
-                }
-
-            for (int l0 = 0; l0 < L; l0 += bq) {
-                int rows = L - l0 < bq ? L - l0 : bq;
-                float *ob = oh + l0 * vs;
-                feature_map(phq, qh + l0 * qs, rows, E, qs);
-                /* non-causal: all keys; causal: the keys before l0 */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, E,
-                            1.0f, phq, E, kv, D, 0.0f, ob, vs);
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, E, 1.0f, phq, E, ks, 1,
-                            0.0f, den, 1);
-
-                /* causal: the block's own keys j in [l0, l0+kn), visible when j ≤ i */
-                int kn = sh->causal ? (klen < l0 + rows ? klen : l0 + rows) - l0 : 0;
-                if (kn > 0) {
-                    const float *vb = vh + l0 * vs;
-                    feature_map(phk, kh + l0 * qs, kn, E, qs);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kn, E,
-                                1.0f, phq, E, phk, E, 0.0f, t, kn);
-                    for (int i = 0; i < rows; i++) {
-                        float *ti = t + (int64_t)i * kn;
-                        int lim = i + 1 < kn ? i + 1 : kn;
-                        memset(ti + lim, 0, (size_t)(kn - lim) * sizeof(float));
-                        den[i] += row_sum(ti, lim);
-                    }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, kn,
-                                1.0f, t, kn, vb, vs, 1.0f, ob, vs);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
-                                1.0f, phk, E, vb, vs, 1.0f, kv, D);
-                    add_rows(ks, phk, kn, E);
-                }
-                normalize(ob, den, rows, D, vs);
-
-                if (ah) {
-                    int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
-                    implied_rows(ah + (int64_t)l0 * S, phq, phk, kh, den, sh, l0, rows, nvis);
-                }
-            }
+    memset(kv, 0, (size_t)E * (size_t)D * sizeof(float));
+    memset(ks, 0, (size_t)E * sizeof(float));
+    if (!sh->causal)
+        whole_state(kv, ks, phk, hv, sh, bk);
+    for (int l0 = 0; l0 < L; l0 += bq) {
+        int rows = L - l0 < bq ? L - l0 : bq;
+        float *ob = hv->o + l0 * vs;
+        feature_map(phq, hv->q + l0 * qs, rows, E, qs);
+        /* non-causal: all keys; causal: the keys before l0 */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, E,
+                    1.0f, phq, E, kv, D, 0.0f, ob, vs);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, E, 1.0f, phq, E, ks, 1,
+                    0.0f, den, 1);
+        int kn = sh->causal ? (klen < l0 + rows ? klen : l0 + rows) - l0 : 0;
+        if (kn > 0)
+            diagonal_block(ob, den, kv, ks, phk, t, phq, hv, sh, l0, rows, kn);
+        normalize(ob, den, rows, D, vs);
+        if (hv->a) {
+            int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
+            implied_rows(hv->a + (int64_t)l0 * S, phq, phk, hv->k, den, sh, l0, rows, nvis);
         }
     }
+}
+
+/* out[N,L,H,D] = linear attention of q [N,L,H,E], k [N,S,H,E], v [N,S,H,D];
+ * attn [N,H,L,S] (implied matrix) or NULL; scratch: xf_attention_scratch(sh).
+ * Every GEMM is at most 32 rows × max(E, D)², so heads run on the pool
+ * whenever that is under SMALL_GEMM. */
+void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
+                         const float *v, const xf_attn_shape *sh, float *scratch) {
+    int64_t ed = sh->E > sh->D ? sh->E : sh->D;
+    xf__attention_heads(linear_head, LIN_BLOCK * ed * ed, out, attn, q, k, v, sh, scratch);
 }

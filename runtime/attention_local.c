@@ -33,7 +33,8 @@
  * attn's own sub-block (ld = S) and the rest of each row is zeroed.
  *
  * Allocation-free (scratch: local_scratch in xf_simd.h ≤ xf_attention_scratch).
- * Thread-safe; threads come from OpenBLAS.
+ * Thread-safe; the (sample, head) loop and its threads are the driver's
+ * (attention.c).
  */
 #include <stdint.h>
 #include <string.h>
@@ -46,87 +47,85 @@
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-/* Rows with no visible key: zero output, zero attention rows. */
-static void zero_rows(float *o, float *a, const xf_attn_shape *sh, int rows) {
-    const int64_t vs = (int64_t)sh->H * sh->D;
-    for (int i = 0; i < rows; i++)
-        memset(o + i * vs, 0, (size_t)sh->D * sizeof(float));
-    if (a)
-        memset(a, 0, (size_t)rows * (size_t)sh->S * sizeof(float));
+/* Row i of a block's tile p (ld apart, `cols` keys starting at key lo):
+ * softmax over its window [a, b) of the tile, zeros around it; returns the
+ * 1/Σ the streaming path applies to the outputs (0 for an empty window),
+ * or normalizes in place when `norm`. */
+static float band_row(float *pi, int64_t a, int64_t b, int cols, int norm) {
+    if (b <= a) {   /* no visible key: a zero row */
+        memset(pi, 0, (size_t)cols * sizeof(float));
+        return 0.0f;
+    }
+    float s = softmax_exp(pi + a, (int)(b - a));
+    memset(pi, 0, (size_t)a * sizeof(float));
+    memset(pi + b, 0, (size_t)(cols - b) * sizeof(float));
+    if (norm)
+        scale(pi + a, (int)(b - a), 1.0f / s);
+    return 1.0f / s;
+}
+
+/* Rows [l0, l0+rows) of one head seeing keys [lo, hi) (hi > lo): one GEMM
+ * into the tile, each row softmaxed over its own window, one GEMM by V.
+ * ab: attn's rows (the tile is their sub-block [lo, hi)) or NULL (scratch
+ * tile, packed, and inv after it). */
+static void band_block(float *ob, float *ab, float *scratch, float *inv, const head_view *hv,
+                       const xf_attn_shape *sh, int l0, int rows, int64_t lo, int64_t hi) {
+    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D, S = sh->S;
+    const int64_t before = sh->local_context / 2, after = (sh->local_context + 1) / 2;
+    const int cols = (int)(hi - lo);
+    float *p = ab ? ab + lo : scratch;
+    const int ldp = ab ? (int)S : cols;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, sh->E,
+                sh->temp, hv->q + l0 * qs, qs, hv->k + lo * qs, qs, 0.0f, p, ldp);
+    for (int i = 0; i < rows; i++) {
+        int64_t l = (int64_t)l0 + i;
+        float *pi = p + (int64_t)i * ldp;
+        /* this row's window inside the tile: [a, b) */
+        int64_t a = max64(lo, l - before) - lo, b = min64(hi, l + after);
+        if (sh->causal)
+            b = min64(b, l + 1);
+        float r = band_row(pi, a, b - lo, cols, ab != NULL);
+        if (!ab)
+            inv[i] = r;
+        if (ab) {   /* the rest of attn's row, outside the tile */
+            memset(ab + (int64_t)i * S, 0, (size_t)lo * sizeof(float));
+            memset(pi + cols, 0, (size_t)(S - hi) * sizeof(float));
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh->D, cols,
+                1.0f, p, ldp, hv->v + lo * vs, vs, 0.0f, ob, vs);
+    if (!ab)
+        for (int i = 0; i < rows; i++)
+            scale(ob + i * vs, sh->D, inv[i]);
+}
+
+/* Every query block of one (sample, head), klen ≥ 1. */
+static void local_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
+    const int L = sh->L, B = local_block_rows(sh);
+    const int64_t vs = (int64_t)sh->H * sh->D, W = sh->local_context;
+    const int64_t before = W / 2, after = (W + 1) / 2;   /* keys [i − before, i + after) */
+    float *inv = scratch + local_scratch(sh) - B;        /* after the B × cols tile */
+    for (int l0 = 0; l0 < L; l0 += B) {
+        int rows = L - l0 < B ? L - l0 : B;
+        float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * sh->S : NULL;
+        /* keys any row of the block sees: [lo, hi) */
+        int64_t lo = max64(0, l0 - before);
+        int64_t hi = min64(hv->klen, (int64_t)l0 + rows - 1 + after);
+        if (sh->causal)
+            hi = min64(hi, (int64_t)l0 + rows);
+        if (W <= 0 || hi <= lo)
+            zero_rows(ob, ab, sh, rows);
+        else
+            band_block(ob, ab, scratch, inv, hv, sh, l0, rows, lo, hi);
+    }
 }
 
 /* out[N,L,H,D] = softmax over the band (plus masks) of temp · q kᵀ, times v;
  * attn [N,H,L,S] or NULL; scratch: xf_attention_scratch(sh) floats. */
 void xf_local_attention(float *out, float *attn, const float *q, const float *k,
                         const float *v, const xf_attn_shape *sh, float *scratch) {
-    const int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
-    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
-    if (L <= 0 || D <= 0 || E <= 0)
-        return;   /* nothing to compute; E = 0 would be an invalid lda */
-    const int B = local_block_rows(sh);
-    const int64_t W = sh->local_context;
-    const int64_t before = W / 2, after = (W + 1) / 2;   /* keys [i − before, i + after) */
-    float *inv = scratch + local_scratch(sh) - B;        /* after the B × cols tile */
-
-    for (int n = 0; n < N; n++) {
-        for (int h = 0; h < H; h++) {
-            const head_view hv = head_at(sh, n, h, q, k, v, out, attn);
-            const int klen = hv.klen;
-            const float *qh = hv.q, *kh = hv.k, *vh = hv.v;
-            float *oh = hv.o, *ah = hv.a;
-            for (int l0 = 0; l0 < L; l0 += B) {
-                int rows = L - l0 < B ? L - l0 : B;
-                float *ob = oh + l0 * vs, *ab = ah ? ah + (int64_t)l0 * S : NULL;
-                /* keys any row of the block sees: [lo, hi) */
-                int64_t lo = max64(0, l0 - before);
-                int64_t hi = min64(klen, (int64_t)l0 + rows - 1 + after);
-                if (sh->causal)
-                    hi = min64(hi, (int64_t)l0 + rows);
-                if (W <= 0 || hi <= lo) {
-                    zero_rows(ob, ab, sh, rows);
-                    continue;
-                }
-                const int cols = (int)(hi - lo);
-                float *p = ab ? ab + lo : scratch;
-                const int ldp = ab ? S : cols;
-
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, E,
-                            sh->temp, qh + l0 * qs, qs, kh + lo * qs, qs, 0.0f, p, ldp);
-
-                for (int i = 0; i < rows; i++) {
-                    int64_t l = (int64_t)l0 + i;
-                    float *pi = p + (int64_t)i * ldp;
-                    /* this row's window inside the tile: [a, b) */
-                    int64_t a = max64(lo, l - before) - lo;
-                    int64_t b = min64(hi, l + after);
-                    if (sh->causal)
-                        b = min64(b, l + 1);
-                    b -= lo;
-                    if (b <= a) {   /* no visible key: a zero row */
-                        memset(pi, 0, (size_t)cols * sizeof(float));
-                        if (!ab)
-                            inv[i] = 0.0f;
-                    } else {
-                        float s = softmax_exp(pi + a, (int)(b - a));
-                        memset(pi, 0, (size_t)a * sizeof(float));
-                        memset(pi + b, 0, (size_t)(cols - b) * sizeof(float));
-                        if (ab)
-                            scale(pi + a, (int)(b - a), 1.0f / s);
-                        else
-                            inv[i] = 1.0f / s;   /* applied to D outputs instead */
-                    }
-                    if (ab) {   /* the rest of attn's row, outside the tile */
-                        memset(ab + (int64_t)i * S, 0, (size_t)lo * sizeof(float));
-                        memset(pi + cols, 0, (size_t)(S - hi) * sizeof(float));
-                    }
-                }
-
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, cols,
-                            1.0f, p, ldp, vh + lo * vs, vs, 0.0f, ob, vs);
-                if (!ab)
-                    for (int i = 0; i < rows; i++)
-                        scale(ob + i * vs, D, inv[i]);
-            }
-        }
-    }
+    int64_t B = local_block_rows(sh), ed = sh->E > sh->D ? sh->E : sh->D;
+    int64_t cols = B + (int64_t)sh->local_context - 1;
+    cols = cols > sh->S ? sh->S : cols < 1 ? 1 : cols;
+    xf__attention_heads(local_head, B * cols * ed, out, attn, q, k, v, sh, scratch);
 }

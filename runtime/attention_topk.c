@@ -185,38 +185,27 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q,
             scale(o + (int64_t)i * vs, sh->D, inv[i]);
 }
 
+/* Every query block of one (sample, head), klen ≥ 1. */
+static void topk_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
+    const int L = sh->L, S = sh->S, B = block_rows(sh);
+    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    for (int l0 = 0; l0 < L; l0 += B) {
+        int rows = L - l0 < B ? L - l0 : B;
+        float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * S : NULL;
+        const float *qb = hv->q + l0 * qs;
+        if (ab)
+            topk_block(ob, ab, 1, NULL, qb, hv->k, hv->v, sh, l0, rows, hv->klen);
+        else
+            topk_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, sh, l0,
+                       rows, hv->klen);
+    }
+}
+
 /* out[N,L,H,D] = top-k softmax attention; attn [N,H,L,S] or NULL;
- * scratch: xf_attention_scratch(sh) floats, unused when attn is given. */
+ * scratch: xf_attention_scratch(sh) floats, unused when attn is given.
+ * Same blocks, so the same threading rule, as xf_attention. */
 void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
                        const float *v, const xf_attn_shape *sh, float *scratch) {
-    const int N = sh->N, L = sh->L, S = sh->S, H = sh->H, E = sh->E, D = sh->D;
-    const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
-    const int B = block_rows(sh);
-    if (L <= 0 || D <= 0 || E <= 0)
-        return;   /* nothing to compute; E = 0 would be an invalid lda */
-
-    for (int n = 0; n < N; n++) {
-        for (int h = 0; h < H; h++) {
-            const head_view hv = head_at(sh, n, h, q, k, v, out, attn);
-            const int klen = hv.klen;
-            const float *qh = hv.q, *kh = hv.k, *vh = hv.v;
-            float *oh = hv.o, *ah = hv.a;
-            for (int l0 = 0; l0 < L; l0 += B) {
-                int rows = L - l0 < B ? L - l0 : B;
-                float *ob = oh + l0 * vs, *ab = ah ? ah + (int64_t)l0 * S : NULL;
-                if (klen == 0) {   /* no visible key: zero rows */
-                    for (int i = 0; i < rows; i++)
-                        memset(ob + i * vs, 0, (size_t)D * sizeof(float));
-                    if (ab)
-                        memset(ab, 0, (size_t)rows * (size_t)S * sizeof(float));
-                    continue;
-                }
-                if (ab)
-                    topk_block(ob, ab, 1, NULL, qh + l0 * qs, kh, vh, sh, l0, rows, klen);
-                else
-                    topk_block(ob, scratch, 0, scratch + (int64_t)B * S, qh + l0 * qs, kh,
-                               vh, sh, l0, rows, klen);
-            }
-        }
-    }
+    int64_t mnk = (int64_t)block_rows(sh) * sh->S * (sh->E > sh->D ? sh->E : sh->D);
+    xf__attention_heads(topk_head, mnk, out, attn, q, k, v, sh, scratch);
 }

@@ -30,6 +30,12 @@
 
 enum { LANES = 16 };         /* accumulators per reduction: one AVX-512 vector */
 
+/* GEMMs of at most this M·N·K run on OpenBLAS's single-threaded small-matrix
+ * kernels (its AVX-512 builds: row-major NN calls up to 100³); beyond it
+ * OpenBLAS threads them itself.  xf_linear cuts few-row products to fit it;
+ * the attention driver runs heads on the runtime's pool below it. */
+enum { SMALL_GEMM = 1000000 };
+
 /* ---- attention blocking (full and top-k; xf_attention_scratch bounds it) -- */
 
 enum { MIN_BLOCK = 128 };    /* query rows per GEMM at least: OpenBLAS repacks all
@@ -74,6 +80,33 @@ static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const flo
     };
     return hv;
 }
+
+/* Rows with no visible key (key_len 0, or outside a local band): zero
+ * output rows (D floats, H·D apart) and, when attention is materialized,
+ * zero attention rows (S floats, contiguous). */
+static inline void zero_rows(float *o, float *a, const xf_attn_shape *sh, int rows) {
+    const int64_t vs = (int64_t)sh->H * sh->D;
+    for (int i = 0; i < rows; i++)
+        memset(o + i * vs, 0, (size_t)sh->D * sizeof(float));
+    if (a)
+        memset(a, 0, (size_t)rows * (size_t)sh->S * sizeof(float));
+}
+
+/* ---- the attention driver (attention.c) ---------------------------------- */
+
+/* One kernel's work on one (sample, head) whose klen ≥ 1: every query row of
+ * hv, with `scratch` (attention_scratch_one floats) to itself. */
+typedef void (*head_fn)(const head_view *hv, const xf_attn_shape *sh, float *scratch);
+
+/* The (sample, head) loop of every attention kernel: locates each head
+ * (head_at), applies the empty-row rule (klen 0: zero rows), hands each worker
+ * its own slice of scratch, and runs the heads on the runtime's pool when the
+ * kernel's largest GEMM (gemm_mnk = M·N·K) is one OpenBLAS would not thread
+ * itself (≤ SMALL_GEMM), else one after the other with OpenBLAS threading
+ * each GEMM — never both, so no oversubscription. */
+void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
+                         const float *q, const float *k, const float *v,
+                         const xf_attn_shape *sh, float *scratch);
 
 /* ---- local attention (attention_local.c) --------------------------------- */
 

@@ -339,6 +339,34 @@ Test(variants, long_sequence_blocks, .timeout = 120) {
 /* ---- linear ---------------------------------------------------------------- */
 
 /* no temperature in linear attention: changing it changes nothing */
+/* The driver runs every kernel's heads on the runtime's threads (one scratch
+ * slice per worker): the references still hold, and each output is bitwise
+ * the one a single thread computes (heads are independent, no reduction
+ * order changes). */
+Test(variants, heads_on_threads) {
+    xf_attn_shape sh = SHAPE(3, 37, 45, 4, 8, 6);
+    int len[3] = {45, 11, 0};
+    sh.key_len = len;
+    for (int causal = 0; causal <= 1; causal++) {
+        sh.causal = causal;
+        inputs in = make_inputs(&sh, 3);
+        for (int kd = LINEAR; kd <= TOPK; kd++) {
+            xf_set_threads(1);
+            float *one = run((enum kind)kd, &sh, &in, NULL);
+            xf_set_threads(3);
+            float *three = run((enum kind)kd, &sh, &in, NULL);
+            check((enum kind)kd, sh, 2e-5);
+            for (int64_t i = 0; i < in.no; i++)
+                cr_assert(one[i] == three[i], "%s causal=%d out[%lld]: 1 thread %.9g, 3 threads %.9g",
+                          kind_name[kd], causal, (long long)i, one[i], three[i]);
+            free(one);
+            free(three);
+        }
+        free_inputs(&in);
+    }
+    xf_set_threads(1);
+}
+
 Test(linear, temperature_is_not_used) {
     xf_attn_shape sh = SHAPE(2, 9, 9, 2, 8, 8);
     inputs in = make_inputs(&sh, 11);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "build.h"
+#include "xf_io.h"   /* xf_write_bytes: runtime/output.c, compiled into xfc_core */
 #include "xfc_config.h"
 
 extern char **environ;
@@ -38,22 +39,14 @@ static int make_dirs(const char *dir) {
     return 0;
 }
 
-/* Writes text to dir/file through a temporary name. */
+/* Writes text to dir/file by the runtime's output rules (xf_write_output:
+ * a temporary file fsync'd and renamed; FIFOs and devices in place). */
 static int write_file(const char *dir, const char *file, const char *text) {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return fail("%s: %s", path, strerror(errno));
-    FILE *f = fdopen(fd, "w");
-    size_t n = strlen(text);
-    int ok = f && fwrite(text, 1, n, f) == n;
-    ok = (f && fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path)) {
-        unlink(tmp);
-        return fail("%s: cannot write: %s", path, strerror(errno));
-    }
+    xf_error err;
+    if (xf_write_bytes(path, text, strlen(text), &err))
+        return fail("%s%s", err.msg, "");
     return 0;
 }
 

@@ -13,7 +13,7 @@
  * (square cells unless the matrix is more than 3:1), never less than one
  * pixel per cell: a 2048-wide matrix makes a 2048-px-wide heatmap, nothing
  * is averaged away.  Non-finite values are drawn light grey and left out of
- * the scale.  Files are written to PATH.tmp.XXXXXX and renamed.
+ * the scale.  Files are written through xf_write_output (output.c).
  *
  * heatmap: an attention_matrix [N,H,L,S] gives the [L,S] of (sample, head),
  * head = -1 a grid of every head ("Head h"); queries/keys/values [N,L,H,E]
@@ -33,14 +33,11 @@
 #include "viridis.h"
 
 #include <cairo.h>
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "xf_handlers_int.h"
 
@@ -207,60 +204,14 @@ static cairo_status_t write_fp(void *closure, const unsigned char *data, unsigne
     return fwrite(data, 1, len, closure) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
 }
 
-static mode_t png_mode = 0644;
-static pthread_once_t png_mode_once = PTHREAD_ONCE_INIT;
-
-static void read_umask(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return;
-    char line[256];
-    unsigned m;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "Umask: %o", &m) == 1) {
-            png_mode = (mode_t)(0666 & ~m);
-            break;
-        }
-    fclose(f);
+static int put_png(FILE *fp, void *surface) {
+    return cairo_surface_write_to_png_stream(surface, write_fp, fp) == CAIRO_STATUS_SUCCESS ? 0 : -1;
 }
 
+/* The PNG of s at path, through xf_write_output (output.c). */
 static int write_png(cairo_surface_t *s, const char *path, xf_error *err) {
     if (xf_make_parent_dirs(path, err) != 0) return -1;
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 12);
-    if (!tmp) return xf_fail(err, "%s: out of memory", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return xf_fail(err, "%s: cannot create: %s", path, strerror(e));
-    }
-    pthread_once(&png_mode_once, read_umask);
-    (void)fchmod(fd, png_mode);
-    FILE *fp = fdopen(fd, "wb");
-    if (!fp) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return xf_fail(err, "%s: cannot write: %s", path, strerror(errno));
-    }
-    cairo_status_t st = cairo_surface_write_to_png_stream(s, write_fp, fp);
-    int closed = fclose(fp);
-    if (st != CAIRO_STATUS_SUCCESS || closed != 0) {
-        unlink(tmp);
-        free(tmp);
-        return xf_fail(err, "%s: cannot write PNG: %s", path,
-                       st != CAIRO_STATUS_SUCCESS ? cairo_status_to_string(st) : strerror(errno));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return xf_fail(err, "%s: cannot rename the temporary file into place: %s", path, strerror(e));
-    }
-    free(tmp);
-    return 0;
+    return xf_write_output(path, put_png, s, err);
 }
 
 /* ---- the figure ---------------------------------------------------------------- */

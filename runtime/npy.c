@@ -15,15 +15,13 @@
  *
  * Writing produces version 1.0 with the header padded by spaces and a final
  * '\n' so that the data starts at a multiple of 64 bytes (numpy's layout),
- * into PATH.tmp.XXXXXX (mkstemp), renamed onto PATH on success and removed
- * on failure.  Parent directories are created first.  The file gets the
- * usual 0666 & ~umask permissions (mkstemp's 0600 is widened).
+ * through xf_write_output (output.c: "-", FIFOs and devices in place,
+ * regular files replaced atomically).  Parent directories are created first.
  */
 #include "xf_io.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,23 +486,29 @@ int xf_make_parent_dirs(const char *path, xf_error *err) {
 
 /* ---- write ------------------------------------------------------------------ */
 
-static mode_t file_mode = 0644;
-static pthread_once_t file_mode_once = PTHREAD_ONCE_INIT;
+typedef struct {
+    const unsigned char *pre;   /* magic, version, header length: 10 bytes */
+    const char *header;         /* the dict, padded, '\n' */
+    size_t header_len;
+    const float *data;          /* count floats */
+    uint64_t count;
+} npy_out;
 
-/* The process umask without changing it (umask(2) would race with other
- * threads creating files): Linux reports it in /proc/self/status. */
-static void read_umask(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        unsigned m;
-        if (sscanf(line, "Umask: %o", &m) == 1) {
-            file_mode = (mode_t)(0666 & ~m);
-            break;
-        }
+/* The file's bytes, little-endian whatever the host (xf_put_fn). */
+static int put_npy(FILE *fp, void *ctx) {
+    const npy_out *o = ctx;
+    if (fwrite(o->pre, 1, 10, fp) != 10 || fwrite(o->header, 1, o->header_len, fp) != o->header_len)
+        return -1;
+    if (!XF_BIG_ENDIAN)
+        return fwrite(o->data, sizeof(float), (size_t)o->count, fp) == (size_t)o->count ? 0 : -1;
+    float buf[1024];
+    for (uint64_t off = 0; off < o->count; off += 1024) {
+        size_t k = o->count - off < 1024 ? (size_t)(o->count - off) : 1024;
+        memcpy(buf, o->data + off, k * sizeof(float));
+        swap32(buf, k);
+        if (fwrite(buf, sizeof(float), k, fp) != k) return -1;
     }
-    fclose(f);
+    return 0;
 }
 
 int xf_npy_write(const char *path, const float *data, int rank, const int64_t *shape,
@@ -539,58 +543,6 @@ int xf_npy_write(const char *path, const float *data, int rank, const int64_t *s
     pre[9] = (unsigned char)(hn >> 8);
 
     if (xf_make_parent_dirs(path, err) != 0) return -1;
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return xf_fail(err, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return xf_fail(err, "%s: cannot create: %s", path, strerror(e));
-    }
-    pthread_once(&file_mode_once, read_umask);
-    (void)fchmod(fd, file_mode);
-    FILE *fp = fdopen(fd, "wb");
-    if (!fp) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return xf_fail(err, "%s: cannot write: %s", path, strerror(e));
-    }
-    int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(header, 1, (size_t)hn, fp) == (size_t)hn;
-    if (ok && count) {
-        if (!XF_BIG_ENDIAN) {
-            ok = fwrite(data, sizeof(float), (size_t)count, fp) == (size_t)count;
-        } else {
-            float buf[1024];
-            for (size_t off = 0; ok && off < count; off += 1024) {
-                size_t k = count - off < 1024 ? (size_t)(count - off) : 1024;
-                memcpy(buf, data + off, k * sizeof(float));
-                swap32(buf, k);
-                ok = fwrite(buf, sizeof(float), k, fp) == k;
-            }
-        }
-    }
-    int e = errno;
-    if (fclose(fp) != 0 && ok) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return xf_fail(err, "%s: write failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        free(tmp);
-        return xf_fail(err, "%s: cannot rename the temporary file into place: %s", path, strerror(e));
-    }
-    free(tmp);
-    return 0;
+    npy_out o = {pre, header, (size_t)hn, data, count};
+    return xf_write_output(path, put_npy, &o, err);
 }

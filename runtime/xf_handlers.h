@@ -11,6 +11,10 @@
 
 #include "xfrt.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Directory that relative handler paths resolve against (--events-dir);
  * NULL or "" = the current directory. */
 void xf_set_events_dir(const char *dir);
@@ -57,5 +61,9 @@ void xf_figure_flush(xf_figure_cfg *cfg, int64_t call);
  * (the drawing under heatmap and figure; public for user handlers). */
 int xf_png_matrix(const char *path, const float *m, int rows, int cols,
                   const char *title, xf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* XF_HANDLERS_H */

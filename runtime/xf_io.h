@@ -8,7 +8,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "xfrt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ---- safetensors -------------------------------------------------------- */
 
@@ -57,8 +62,10 @@ typedef struct {
  * the file (magic, version, dtype, fortran_order, rank, truncated). */
 int xf_npy_read(const char *path, xf_array *out, xf_error *err);
 
-/* Writes data as .npy: to PATH.tmp.XXXXXX, then rename, so a failure leaves
- * no partial file.  Creates missing parent directories. */
+/* Writes data as .npy through xf_write_output (below: "-" is standard
+ * output; a FIFO or device is written in place; a regular file is replaced
+ * atomically, a failure leaves no partial file).  Creates missing parent
+ * directories. */
 int xf_npy_write(const char *path, const float *data, int rank,
                  const int64_t *shape, xf_error *err);
 
@@ -83,5 +90,25 @@ void xf_ids_free(xf_ids *a);
 
 /* mkdir -p of the directory part of `path` (helper for every writer). */
 int xf_make_parent_dirs(const char *path, xf_error *err);
+
+/* ---- outputs (output.c; docs/RELIABILITY.md "Outputs") ------------------ */
+
+/* Writes one output file; put(fp, ctx) writes the content and returns 0, or
+ * -1 (errno set).  "-" is standard output; an existing path that is not a
+ * regular file or a directory (FIFO, character device, symlink such as
+ * /dev/stdout) is opened and written in place, never renamed over or
+ * unlinked; anything else goes to PATH.tmp.XXXXXX in the same directory,
+ * fsync'd and renamed onto PATH.  A failure (ENOSPC, EPIPE, EIO, …) is one
+ * line in err naming the path, with no temporary file left behind; SIGPIPE
+ * never kills the process here.  Does not create directories. */
+typedef int (*xf_put_fn)(FILE *fp, void *ctx);
+int xf_write_output(const char *path, xf_put_fn put, void *ctx, xf_error *err);
+
+/* xf_write_output of len bytes. */
+int xf_write_bytes(const char *path, const void *data, size_t len, xf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* XF_IO_H */

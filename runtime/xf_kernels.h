@@ -10,6 +10,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { XF_RELU, XF_GELU, XF_NO_ACTIVATION } xf_activation;
 
 /* y[n,out] = x[n,in] · wt[in,out] + b[out]   (torch nn.Linear; b may be NULL).
@@ -101,5 +105,9 @@ void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), voi
  * does not know Zen 4 and would fall back to half-speed AVX2 kernels
  * (PERFORMANCE.md).  Returns only if no re-exec was needed or possible. */
 void xf_prefer_avx512_blas(char **argv);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* XF_KERNELS_H */

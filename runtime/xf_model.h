@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include "xfrt.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One attention module (torch MultiheadAttention / fast-transformers
  * AttentionLayer).  Every weight is stored transposed ([in, out], see
  * xf_linear); biases of torch's packed in_proj point into it. */
@@ -67,5 +71,9 @@ void xf_workspace_release(xf_workspace *w, float *buf);
 void xf_workspace_destroy(xf_workspace *w);
 
 #define XF_MAX_WORKSPACE ((int64_t)16 << 30)   /* bytes: refuse larger calls up front */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* XF_MODEL_H */

@@ -4,7 +4,7 @@
 set -eu
 # clang + libclang-rt-14-dev: the libFuzzer runs at the end of scripts/test.sh
 # libdnnl-dev: the default matrix-product backend on x86-64 (oneDNN); libopenblas-dev the other
-PKGS="build-essential cmake flex bison pkg-config libopenblas-dev libdnnl-dev libcriterion-dev libcjson-dev libcairo2-dev clang libclang-rt-14-dev"
+PKGS="build-essential g++ cmake flex bison pkg-config libopenblas-dev libdnnl-dev libcriterion-dev libcjson-dev libcairo2-dev clang libclang-rt-14-dev"
 missing=
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

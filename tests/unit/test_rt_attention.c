@@ -7,18 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "xf_kernels.h"
 
-static float *rand_buf(int64_t n, unsigned seed, float amp) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    cr_assert_not_null(x);
-    uint32_t s = seed * 2654435761u + 7;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = amp * ((float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f);
-    }
-    return x;
-}
 
 /* The definition, in double: out [N,L,H,D], attn [N,H,L,S]. */
 static void naive_attention(double *out, double *attn, const float *q, const float *k,
@@ -64,15 +55,15 @@ static void check(xf_attn_shape sh, double tol) {
     int64_t nq = (int64_t)sh.N * sh.L * sh.H * sh.E, nk = (int64_t)sh.N * sh.S * sh.H * sh.E;
     int64_t nv = (int64_t)sh.N * sh.S * sh.H * sh.D, no = (int64_t)sh.N * sh.L * sh.H * sh.D;
     int64_t na = (int64_t)sh.N * sh.H * sh.L * sh.S;
-    float *q = rand_buf(nq, 1, 2.0f), *k = rand_buf(nk, 2, 2.0f), *v = rand_buf(nv, 3, 1.0f);
+    float *q = th_rand_buf(nq, 1, 2.0f), *k = th_rand_buf(nk, 2, 2.0f), *v = th_rand_buf(nv, 3, 1.0f);
     double *ro = malloc((size_t)(no ? no : 1) * sizeof *ro), *ra = malloc((size_t)(na ? na : 1) * sizeof *ra);
     naive_attention(ro, ra, q, k, v, &sh);
 
     /* garbage in the outputs: every entry must be written */
-    float *o1 = rand_buf(no, 4, 100.0f), *o2 = rand_buf(no, 5, 100.0f), *a = rand_buf(na, 6, 100.0f);
+    float *o1 = th_rand_buf(no, 4, 100.0f), *o2 = th_rand_buf(no, 5, 100.0f), *a = th_rand_buf(na, 6, 100.0f);
     int64_t ns = xf_attention_scratch(&sh);
     cr_assert_gt(ns, 0);
-    float *scratch = rand_buf(ns, 7, 100.0f);
+    float *scratch = th_rand_buf(ns, 7, 100.0f);
 
     xf_attention(o1, a, q, k, v, &sh, scratch);
     xf_attention(o2, NULL, q, k, v, &sh, scratch);
@@ -107,8 +98,8 @@ static void check_mask_zeros(xf_attn_shape sh) {
     int64_t nq = (int64_t)sh.N * sh.L * sh.H * sh.E, nk = (int64_t)sh.N * sh.S * sh.H * sh.E;
     int64_t nv = (int64_t)sh.N * sh.S * sh.H * sh.D, no = (int64_t)sh.N * sh.L * sh.H * sh.D;
     int64_t na = (int64_t)sh.N * sh.H * sh.L * sh.S;
-    float *q = rand_buf(nq, 8, 2.0f), *k = rand_buf(nk, 9, 2.0f), *v = rand_buf(nv, 10, 1.0f);
-    float *o = malloc((size_t)no * sizeof *o), *a = rand_buf(na, 11, 5.0f);
+    float *q = th_rand_buf(nq, 8, 2.0f), *k = th_rand_buf(nk, 9, 2.0f), *v = th_rand_buf(nv, 10, 1.0f);
+    float *o = malloc((size_t)no * sizeof *o), *a = th_rand_buf(na, 11, 5.0f);
     xf_attention(o, a, q, k, v, &sh, NULL);   /* materialized: scratch unused */
     for (int n = 0; n < sh.N; n++)
         for (int h = 0; h < sh.H; h++)
@@ -181,8 +172,8 @@ Test(attention, one_visible_key_copies_its_value) {
     sh.key_len = len;
     check(sh, 1e-6);
     /* and exactly: every query row's output is value row 0 */
-    float *q = rand_buf(6 * 2 * 8, 1, 3.0f), *k = rand_buf(6 * 2 * 8, 2, 3.0f);
-    float *v = rand_buf(6 * 2 * 8, 3, 1.0f), o[6 * 2 * 8], a[2 * 6 * 6];
+    float *q = th_rand_buf(6 * 2 * 8, 1, 3.0f), *k = th_rand_buf(6 * 2 * 8, 2, 3.0f);
+    float *v = th_rand_buf(6 * 2 * 8, 3, 1.0f), o[6 * 2 * 8], a[2 * 6 * 6];
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
     xf_attention(o, a, q, k, v, &sh, scratch);
     for (int l = 0; l < 6; l++)
@@ -203,8 +194,8 @@ Test(attention, row_without_visible_key_is_zero) {
     xf_attn_shape sh = SHAPE(2, 5, 4, 2, 8, 8);
     sh.key_len = len;
     check(sh, 1e-5);   /* sample 0: out and attn rows all 0 */
-    float *q = rand_buf(2 * 5 * 2 * 8, 1, 1.0f), *k = rand_buf(2 * 4 * 2 * 8, 2, 1.0f);
-    float *v = rand_buf(2 * 4 * 2 * 8, 3, 1.0f), *o = rand_buf(2 * 5 * 2 * 8, 4, 9.0f);
+    float *q = th_rand_buf(2 * 5 * 2 * 8, 1, 1.0f), *k = th_rand_buf(2 * 4 * 2 * 8, 2, 1.0f);
+    float *v = th_rand_buf(2 * 4 * 2 * 8, 3, 1.0f), *o = th_rand_buf(2 * 5 * 2 * 8, 4, 9.0f);
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
     xf_attention(o, NULL, q, k, v, &sh, scratch);
     for (int i = 0; i < 5 * 2 * 8; i++)
@@ -278,75 +269,11 @@ Test(attention, scratch_is_bounded) {
 
 /* ---- against PyTorch (tests/fixtures) ------------------------------------ */
 
-/* Minimal '<f4' C-order .npy reader, so this test does not depend on npy.c. */
-static float *npy(const char *cas, const char *name, int64_t shape[4]) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s/%s.npy", XF_FIXTURES, cas, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    unsigned char pre[10];
-    cr_assert_eq(fread(pre, 1, 10, f), 10);
-    cr_assert(memcmp(pre, "\x93NUMPY", 6) == 0 && pre[6] == 1);
-    size_t hl = pre[8] | (size_t)pre[9] << 8;
-    char *h = calloc(1, hl + 1);
-    cr_assert_eq(fread(h, 1, hl, f), hl);
-    cr_assert_not_null(strstr(h, "'<f4'"), "%s: not <f4", path);
-    char *p = strstr(h, "'shape': (");
-    cr_assert_not_null(p);
-    p += 10;
-    int64_t n = 1;
-    for (int i = 0; i < 4; i++) {
-        shape[i] = strtoll(p, &p, 10);
-        n *= shape[i];
-        p += 2;   /* ", " */
-    }
-    free(h);
-    float *x = malloc((size_t)n * sizeof *x);
-    cr_assert_eq(fread(x, sizeof *x, (size_t)n, f), (size_t)n, "%s truncated", path);
-    fclose(f);
-    return x;
-}
-
-/* One layer's attention from the fixture's q/k/v: attn within 1e-4 of
- * torch's on valid query rows; out = attn·v (torch gives no out). */
+/* One layer's attention from the fixture's q/k/v (harness.h): attn within
+ * 1e-4 of torch's on valid query rows; out = attn·v (torch gives no out). */
 static void check_fixture(const char *cas, const char *prefix, int causal, const int *len) {
-    char qn[64], kn[64], vn[64], an[64];
-    snprintf(qn, sizeof qn, "%squeries", prefix);
-    snprintf(kn, sizeof kn, "%skeys", prefix);
-    snprintf(vn, sizeof vn, "%svalues", prefix);
-    snprintf(an, sizeof an, "%sattention", prefix);
-    int64_t qs[4], ks[4], vs[4], as[4];
-    float *q = npy(cas, qn, qs), *k = npy(cas, kn, ks), *v = npy(cas, vn, vs), *ref = npy(cas, an, as);
-    xf_attn_shape sh = {.N = (int)qs[0], .L = (int)qs[1], .S = (int)ks[1], .H = (int)qs[2],
-                        .E = (int)qs[3], .D = (int)vs[3], .key_len = len, .causal = causal,
-                        .temp = 1.0f / sqrtf((float)qs[3])};
-    cr_assert(as[0] == sh.N && as[1] == sh.H && as[2] == sh.L && as[3] == sh.S);
-    int64_t na = as[0] * as[1] * as[2] * as[3], no = (int64_t)sh.N * sh.L * sh.H * sh.D;
-    float *a = malloc((size_t)na * sizeof *a), *o = malloc((size_t)no * sizeof *o);
-    float *o2 = malloc((size_t)no * sizeof *o2);
-    float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
-    xf_attention(o, a, q, k, v, &sh, scratch);
-    xf_attention(o2, NULL, q, k, v, &sh, scratch);
-    for (int n = 0; n < sh.N; n++)
-        for (int h = 0; h < sh.H; h++)
-            for (int l = 0; l < (len ? len[n] : sh.L); l++) {
-                for (int s = 0; s < sh.S; s++) {
-                    int64_t i = (((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s;
-                    cr_assert(fabsf(a[i] - ref[i]) <= 1e-4f, "%s %s[%d,%d,%d,%d]: got %g, torch %g",
-                              cas, an, n, h, l, s, a[i], ref[i]);
-                }
-                for (int d = 0; d < sh.D; d++) {
-                    double want = 0;
-                    for (int s = 0; s < sh.S; s++)
-                        want += (double)ref[(((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s] *
-                                v[(((int64_t)n * sh.S + s) * sh.H + h) * sh.D + d];
-                    int64_t i = (((int64_t)n * sh.L + l) * sh.H + h) * sh.D + d;
-                    cr_assert(fabs(o[i] - want) <= 1e-4 && fabs(o2[i] - want) <= 1e-4,
-                              "%s out[%d,%d,%d,%d]: got %g / %g, want %g", cas, n, l, h, d,
-                              o[i], o2[i], want);
-                }
-            }
-    free(q); free(k); free(v); free(ref); free(a); free(o); free(o2); free(scratch);
+    xf_attn_shape proto = {.key_len = len, .causal = causal};
+    th_check_attention_fixture(xf_attention, cas, prefix, proto, len);
 }
 
 Test(fixtures, encoder_getting_started) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "harness.h"
 #include "xf_kernels.h"
 
 typedef void (*attn_fn)(float *out, float *attn, const float *q, const float *k,
@@ -20,22 +21,12 @@ enum kind { LINEAR, LOCAL, TOPK };
 static const char *const kind_name[] = {"linear", "local", "topk"};
 static const attn_fn kernel[] = {xf_linear_attention, xf_local_attention, xf_topk_attention};
 
-static float *rand_buf(int64_t n, unsigned seed, float amp) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    cr_assert_not_null(x);
-    uint32_t s = seed * 2654435761u + 7;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = amp * ((float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f);
-    }
-    return x;
-}
 
 /* exactly xf_attention_scratch floats, garbage-filled: ASan catches overruns */
 static float *scratch_for(const xf_attn_shape *sh) {
     int64_t ns = xf_attention_scratch(sh);
     cr_assert_gt(ns, 0);
-    return rand_buf(ns, 77, 1e3f);
+    return th_rand_buf(ns, 77, 1e3f);
 }
 
 #define QI(n, l, h, e) ((((int64_t)(n) * sh->L + (l)) * sh->H + (h)) * sh->E + (e))
@@ -140,9 +131,9 @@ static inputs make_inputs(const xf_attn_shape *sh, unsigned seed) {
     in.nv = (int64_t)sh->N * sh->S * sh->H * sh->D;
     in.no = (int64_t)sh->N * sh->L * sh->H * sh->D;
     in.na = (int64_t)sh->N * sh->H * sh->L * sh->S;
-    in.q = rand_buf(in.nq, seed, 2.0f);
-    in.k = rand_buf(in.nk, seed + 1, 2.0f);
-    in.v = rand_buf(in.nv, seed + 2, 1.0f);
+    in.q = th_rand_buf(in.nq, seed, 2.0f);
+    in.k = th_rand_buf(in.nk, seed + 1, 2.0f);
+    in.v = th_rand_buf(in.nv, seed + 2, 1.0f);
     return in;
 }
 
@@ -161,8 +152,8 @@ static void check(enum kind kd, xf_attn_shape sh, double tol) {
     double *rn = malloc((size_t)((int64_t)sh.N * sh.H * sh.L + 1) * sizeof *rn);
     naive(kd, ro, ra, rn, in.q, in.k, in.v, s);
 
-    float *o1 = rand_buf(in.no, 4, 100.0f), *o2 = rand_buf(in.no, 5, 100.0f);
-    float *a = rand_buf(in.na, 6, 100.0f), *scratch = scratch_for(s);
+    float *o1 = th_rand_buf(in.no, 4, 100.0f), *o2 = th_rand_buf(in.no, 5, 100.0f);
+    float *a = th_rand_buf(in.na, 6, 100.0f), *scratch = scratch_for(s);
     kernel[kd](o1, a, in.q, in.k, in.v, s, scratch);
     kernel[kd](o2, NULL, in.q, in.k, in.v, s, scratch);
 
@@ -197,7 +188,7 @@ static void check(enum kind kd, xf_attn_shape sh, double tol) {
 
 /* out of kernel kd (attn NULL) on the given inputs, fresh buffers */
 static float *run(enum kind kd, const xf_attn_shape *sh, const inputs *in, float *attn) {
-    float *o = rand_buf(in->no, 9, 50.0f), *scratch = scratch_for(sh);
+    float *o = th_rand_buf(in->no, 9, 50.0f), *scratch = scratch_for(sh);
     kernel[kd](o, attn, in->q, in->k, in->v, sh, scratch);
     free(scratch);
     return o;
@@ -279,7 +270,7 @@ Test(variants, one_visible_key_copies_its_value) {
     check_all(sh, 1e-6);
     inputs in = make_inputs(&sh, 3);
     for (int kd = LINEAR; kd <= TOPK; kd++) {
-        float *a = rand_buf(in.na, 1, 3.0f);
+        float *a = th_rand_buf(in.na, 1, 3.0f);
         float *o = run((enum kind)kd, &sh, &in, a), *o2 = run((enum kind)kd, &sh, &in, NULL);
         for (int l = 0; l < 6; l++)
             for (int h = 0; h < 2; h++) {
@@ -307,7 +298,7 @@ Test(variants, row_without_visible_key_is_zero) {
     check_all(sh, 1e-5);
     inputs in = make_inputs(&sh, 5);
     for (int kd = LINEAR; kd <= TOPK; kd++) {
-        float *a = rand_buf(in.na, 1, 3.0f);
+        float *a = th_rand_buf(in.na, 1, 3.0f);
         float *o = run((enum kind)kd, &sh, &in, a), *o2 = run((enum kind)kd, &sh, &in, NULL);
         for (int i = 0; i < 5 * 2 * 8; i++)
             cr_assert(o[i] == 0.0f && o2[i] == 0.0f, "%s out[%d] = %g / %g, want 0",
@@ -503,7 +494,7 @@ Test(local, odd_and_even_context) {
     inputs in = make_inputs(&sh, 41);
     for (int w = 1; w <= 6; w++) {
         sh.local_context = w;
-        float *a = rand_buf(in.na, 2, 1.0f);
+        float *a = th_rand_buf(in.na, 2, 1.0f);
         float *o = run(LOCAL, &sh, &in, a);
         for (int j = 0; j < 12; j++) {   /* row 6 in the middle: keys 6 − w/2 .. 6 + (w+1)/2 − 1 */
             int want = j >= 6 - w / 2 && j < 6 + (w + 1) / 2;
@@ -519,7 +510,7 @@ Test(local, context_one_is_identity) {
     xf_attn_shape sh = SHAPE(2, 9, 9, 2, 8, 8);
     sh.local_context = 1;
     inputs in = make_inputs(&sh, 42);
-    float *a = rand_buf(in.na, 3, 1.0f), *o = run(LOCAL, &sh, &in, a);
+    float *a = th_rand_buf(in.na, 3, 1.0f), *o = run(LOCAL, &sh, &in, a);
     for (int64_t i = 0; i < in.no; i++)
         cr_assert_float_eq(o[i], in.v[i], 1e-6);
     for (int r = 0; r < 2 * 2 * 9; r++)
@@ -589,7 +580,7 @@ Test(topk, topk_one_picks_the_argmax) {
     sh.key_len = len;
     check(TOPK, sh, 1e-6);
     inputs in = make_inputs(&sh, 52);
-    float *a = rand_buf(in.na, 3, 1.0f), *o = run(TOPK, &sh, &in, a);
+    float *a = th_rand_buf(in.na, 3, 1.0f), *o = run(TOPK, &sh, &in, a);
     const xf_attn_shape *s = &sh;   /* for the index macros */
     for (int n = 0; n < 2; n++)
         for (int h = 0; h < 2; h++)
@@ -626,7 +617,7 @@ Test(topk, temperature_applies_after_selection) {
     sh.temp = 0.0f;
     check(TOPK, sh, 1e-6);
     inputs in = make_inputs(&sh, 53);
-    float *a = rand_buf(in.na, 3, 1.0f), *o = run(TOPK, &sh, &in, a);
+    float *a = th_rand_buf(in.na, 3, 1.0f), *o = run(TOPK, &sh, &in, a);
     for (int64_t i = 0; i < in.na; i++)
         cr_assert(a[i] == 0.0f || fabsf(a[i] - 0.25f) < 1e-6f, "attn[%lld] = %g", (long long)i, a[i]);
     free(a); free(o); free_inputs(&in);
@@ -693,81 +684,12 @@ Test(scratch, monotone_with_variant_layouts) {
 
 /* ---- against the fixtures ------------------------------------------------------ */
 
-/* Minimal '<f4' C-order .npy reader (rank ≤ 4), independent of npy.c. */
-static float *npy(const char *cas, const char *name, int64_t shape[4]) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s/%s.npy", XF_FIXTURES, cas, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    unsigned char pre[10];
-    cr_assert_eq(fread(pre, 1, 10, f), 10);
-    cr_assert(memcmp(pre, "\x93NUMPY", 6) == 0 && pre[6] == 1);
-    size_t hl = pre[8] | (size_t)pre[9] << 8;
-    char *h = calloc(1, hl + 1);
-    cr_assert_eq(fread(h, 1, hl, f), hl);
-    cr_assert_not_null(strstr(h, "'<f4'"), "%s: not <f4", path);
-    char *p = strstr(h, "'shape': (");
-    cr_assert_not_null(p);
-    p += 10;
-    int64_t n = 1;
-    for (int i = 0; i < 4; i++) {
-        shape[i] = 1;
-        if (*p == ')')
-            continue;
-        shape[i] = strtoll(p, &p, 10);
-        n *= shape[i];
-        while (*p == ',' || *p == ' ')
-            p++;
-    }
-    free(h);
-    float *x = malloc((size_t)n * sizeof *x);
-    cr_assert_eq(fread(x, sizeof *x, (size_t)n, f), (size_t)n, "%s truncated", path);
-    fclose(f);
-    return x;
-}
-
-/* One layer's attention recomputed by kernel kd from the fixture's q/k/v:
- * attn within 1e-4 of the fixture's matrix on valid query rows (l < qlen),
- * and out (both paths) within 1e-4 of the fixture's matrix times v. */
+/* One layer's attention recomputed by fn from the fixture's q/k/v
+ * (harness.h): attn within 1e-4 of the fixture's matrix on valid query rows
+ * (l < qlen), and out (both paths) within 1e-4 of that matrix times v. */
 static void check_fixture(attn_fn fn, const char *cas, const char *prefix, xf_attn_shape proto,
                           const int *qlen) {
-    char qn[96], kn[96], vn[96], an[96];
-    snprintf(qn, sizeof qn, "%squeries", prefix);
-    snprintf(kn, sizeof kn, "%skeys", prefix);
-    snprintf(vn, sizeof vn, "%svalues", prefix);
-    snprintf(an, sizeof an, "%sattention", prefix);
-    int64_t qs[4], ks[4], vs[4], as[4];
-    float *q = npy(cas, qn, qs), *k = npy(cas, kn, ks), *v = npy(cas, vn, vs), *ref = npy(cas, an, as);
-    xf_attn_shape sh = proto;
-    sh.N = (int)qs[0], sh.L = (int)qs[1], sh.S = (int)ks[1], sh.H = (int)qs[2];
-    sh.E = (int)qs[3], sh.D = (int)vs[3];
-    sh.temp = 1.0f / sqrtf((float)qs[3]);
-    cr_assert(as[0] == sh.N && as[1] == sh.H && as[2] == sh.L && as[3] == sh.S, "%s %s shape", cas, an);
-    int64_t na = as[0] * as[1] * as[2] * as[3], no = (int64_t)sh.N * sh.L * sh.H * sh.D;
-    float *a = malloc((size_t)na * sizeof *a), *o = malloc((size_t)no * sizeof *o);
-    float *o2 = malloc((size_t)no * sizeof *o2), *scratch = scratch_for(&sh);
-    fn(o, a, q, k, v, &sh, scratch);
-    fn(o2, NULL, q, k, v, &sh, scratch);
-    for (int n = 0; n < sh.N; n++)
-        for (int h = 0; h < sh.H; h++)
-            for (int l = 0; l < (qlen ? qlen[n] : sh.L); l++) {
-                for (int s = 0; s < sh.S; s++) {
-                    int64_t i = (((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s;
-                    cr_assert(fabsf(a[i] - ref[i]) <= 1e-4f, "%s %s[%d,%d,%d,%d]: got %g, fixture %g",
-                              cas, an, n, h, l, s, a[i], ref[i]);
-                }
-                for (int d = 0; d < sh.D; d++) {
-                    double want = 0;
-                    for (int s = 0; s < sh.S; s++)
-                        want += (double)ref[(((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s] *
-                                v[(((int64_t)n * sh.S + s) * sh.H + h) * sh.D + d];
-                    int64_t i = (((int64_t)n * sh.L + l) * sh.H + h) * sh.D + d;
-                    cr_assert(fabs(o[i] - want) <= 1e-4 && fabs(o2[i] - want) <= 1e-4,
-                              "%s out[%d,%d,%d,%d]: got %g / %g, want %g", cas, n, l, h, d,
-                              o[i], o2[i], want);
-                }
-            }
-    free(q); free(k); free(v); free(ref); free(a); free(o); free(o2); free(scratch);
+    th_check_attention_fixture(fn, cas, prefix, proto, qlen);
 }
 
 static void check_layers(attn_fn fn, const char *cas, int layers, xf_attn_shape proto,

@@ -11,44 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "viridis.h"
 #include "xf_handlers.h"
 
-static char dir[256];
+TestSuite(figure, .init = th_events_setup, .fini = th_events_teardown);
 
-static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/xf_figure_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    xf_set_events_dir(dir);
-}
-
-static void teardown(void) {
-    xf_set_events_dir(NULL);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(figure, .init = setup, .fini = teardown);
-
-static char *in_dir(const char *rel) {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, rel);
-    return buf[k];
-}
-
-static int count_files(const char *d) {
-    DIR *dd = opendir(d);
-    if (!dd) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dd)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(dd);
-    return n;
-}
 
 /* ---- images ------------------------------------------------------------------ */
 
@@ -128,7 +96,7 @@ Test(figure, png_matrix_cells_have_viridis_colours) {
     float m[R * C];
     for (int i = 0; i < R * C; i++) m[i] = (float)i;   /* min at (0,0), max at (R-1,C-1) */
     xf_error err = {{0}};
-    char *path = in_dir("m.png");
+    char *path = th_in_dir("m.png");
     cr_assert_eq(xf_png_matrix(path, m, R, C, "ramp", &err), 0, "%s", err.msg);
     image im = load_png(path);
     cr_assert_geq(im.w, C);
@@ -168,7 +136,7 @@ Test(figure, png_matrix_never_below_one_pixel_per_cell) {
     float *m = malloc(sizeof(float) * R * C);
     for (int i = 0; i < R * C; i++) m[i] = (float)(((long)i * 7919) % 1000);
     xf_error err = {{0}};
-    char *path = in_dir("big.png");
+    char *path = th_in_dir("big.png");
     cr_assert_eq(xf_png_matrix(path, m, R, C, "big", &err), 0, "%s", err.msg);
     image im = load_png(path);
     cr_assert_geq(im.w, C);
@@ -180,14 +148,14 @@ Test(figure, png_matrix_never_below_one_pixel_per_cell) {
 Test(figure, png_matrix_one_cell_constant_and_nonfinite) {
     float one = 3.5f;
     xf_error err = {{0}};
-    cr_assert_eq(xf_png_matrix(in_dir("one.png"), &one, 1, 1, NULL, &err), 0, "%s", err.msg);
-    image im = load_png(in_dir("one.png"));
+    cr_assert_eq(xf_png_matrix(th_in_dir("one.png"), &one, 1, 1, NULL, &err), 0, "%s", err.msg);
+    image im = load_png(th_in_dir("one.png"));
     cr_assert_geq(im.w, 300);
     cairo_surface_destroy(im.s);
 
     float m[4] = {1, NAN, INFINITY, 2};
-    cr_assert_eq(xf_png_matrix(in_dir("nan.png"), m, 2, 2, "with NaN", &err), 0, "%s", err.msg);
-    im = load_png(in_dir("nan.png"));
+    cr_assert_eq(xf_png_matrix(th_in_dir("nan.png"), m, 2, 2, "with NaN", &err), 0, "%s", err.msg);
+    im = load_png(th_in_dir("nan.png"));
     static const unsigned char lo[3] = {0x44, 0x01, 0x54}, hi[3] = {0xfd, 0xe7, 0x25};
     cr_assert_gt(count_colour(&im, lo), 100, "finite min still drawn");
     cr_assert_gt(count_colour(&im, hi), 100, "finite max still drawn");
@@ -197,21 +165,21 @@ Test(figure, png_matrix_one_cell_constant_and_nonfinite) {
 Test(figure, png_matrix_errors_leave_no_file) {
     float m[4] = {0, 1, 2, 3};
     xf_error err = {{0}};
-    FILE *f = fopen(in_dir("blocker"), "w");
+    FILE *f = fopen(th_in_dir("blocker"), "w");
     fclose(f);
-    cr_assert_eq(xf_png_matrix(in_dir("blocker/x.png"), m, 2, 2, "t", &err), -1);
+    cr_assert_eq(xf_png_matrix(th_in_dir("blocker/x.png"), m, 2, 2, "t", &err), -1);
     cr_assert_not_null(strstr(err.msg, "blocker/x.png"), "%s", err.msg);
-    cr_assert_eq(xf_png_matrix(in_dir("empty.png"), m, 0, 2, "t", &err), -1);
+    cr_assert_eq(xf_png_matrix(th_in_dir("empty.png"), m, 0, 2, "t", &err), -1);
     cr_assert_not_null(strstr(err.msg, "empty.png"), "%s", err.msg);
-    cr_assert_eq(count_files(dir), 1, "only the blocker file");
+    cr_assert_eq(th_count_files(th_dir), 1, "only the blocker file");
 }
 
 Test(figure, png_matrix_creates_dirs_and_long_titles_fit) {
     float m[4] = {0, 1, 2, 3};
     xf_error err = {{0}};
     const char *t = "decoder.layers.11.cross_attention.inner_attention — head 15, sample 3";
-    cr_assert_eq(xf_png_matrix(in_dir("a/b/long.png"), m, 2, 2, t, &err), 0, "%s", err.msg);
-    image im = load_png(in_dir("a/b/long.png"));
+    cr_assert_eq(xf_png_matrix(th_in_dir("a/b/long.png"), m, 2, 2, t, &err), 0, "%s", err.msg);
+    image im = load_png(th_in_dir("a/b/long.png"));
     cr_assert_geq(im.w, 500, "the figure widens for its title");
     cairo_surface_destroy(im.s);
 }
@@ -249,7 +217,7 @@ Test(figure, heatmap_one_head) {
     xf_event e = attention_event(&t, 2, 0);
     xf_heatmap_cfg cfg = {"att/{source}.png", 1, 1};
     xf_heatmap(&e, &cfg);
-    image im = load_png(in_dir("att/layers.2.attention.inner_attention.png"));
+    image im = load_png(th_in_dir("att/layers.2.attention.inner_attention.png"));
     /* (sample 1, head 1) is a ramp of its own: its first cell is the minimum */
     static const unsigned char lo[3] = {0x44, 0x01, 0x54}, hi[3] = {0xfd, 0xe7, 0x25};
     int x0, y0, x1, y1;
@@ -270,8 +238,8 @@ Test(figure, heatmap_all_heads_tiles_a_grid) {
     xf_heatmap_cfg one = {"one.png", 0, 0}, all = {"all.png", -1, 0};
     xf_heatmap(&e, &one);
     xf_heatmap(&e, &all);
-    image im1 = load_png(in_dir("one.png"));
-    image im = load_png(in_dir("all.png"));
+    image im1 = load_png(th_in_dir("one.png"));
+    image im = load_png(th_in_dir("all.png"));
     cr_assert_gt(im.h, im1.h, "a 2x2 grid is taller than one panel");
     /* head h has colour viridis(h/3): four blocks of at least L*S pixels */
     int px[4], py[4];
@@ -326,7 +294,7 @@ Test(figure, heatmap_out_of_range_head_or_sample_is_a_note) {
     err = capture_stderr_of(xf_heatmap, &e, &bad_sample, 2);
     cr_assert_not_null(strstr(err, "sample 2 out of range"), "%s", err);
     free(err);
-    cr_assert_eq(count_files(dir), 0, "no file drawn");
+    cr_assert_eq(th_count_files(th_dir), 0, "no file drawn");
     free(a);
 }
 
@@ -346,7 +314,7 @@ Test(figure, heatmap_qkv_and_x) {
     for (int f = 0; f < 3; f++) {
         char rel[128];
         snprintf(rel, sizeof rel, "qkv/layers.0.attention.%s.png", fields[f]);
-        image im = load_png(in_dir(rel));
+        image im = load_png(th_in_dir(rel));
         /* sample 1 is the [L, H*E] block 30..59: its own min and max colours */
         static const unsigned char lo[3] = {0x44, 0x01, 0x54};
         int x0, y0;
@@ -357,8 +325,8 @@ Test(figure, heatmap_qkv_and_x) {
     /* no {field}: the field is inserted before the extension */
     xf_heatmap_cfg flat = {"flat/{source}.png", 0, 0};
     xf_heatmap(&e, &flat);
-    cr_assert_eq(count_files(in_dir("flat")), 3);
-    cr_assert_eq(access(in_dir("flat/layers.0.attention.keys.png"), F_OK), 0);
+    cr_assert_eq(th_count_files(th_in_dir("flat")), 3);
+    cr_assert_eq(access(th_in_dir("flat/layers.0.attention.keys.png"), F_OK), 0);
 
     float x[2 * 4 * 16];
     for (int i = 0; i < 2 * 4 * 16; i++) x[i] = sinf((float)i);
@@ -371,7 +339,7 @@ Test(figure, heatmap_qkv_and_x) {
     ex.x = &tx;
     xf_heatmap_cfg cx = {"x/{source}.{layer}.png", 0, 0};
     xf_heatmap(&ex, &cx);
-    image im = load_png(in_dir("x/model.3.png"));
+    image im = load_png(th_in_dir("x/model.3.png"));
     cr_assert_geq(im.w, 16);
     cairo_surface_destroy(im.s);
 }
@@ -392,11 +360,11 @@ Test(figure, figure_collects_and_flush_writes_one_grid) {
         xf_figure(&e, &cfg);
         cr_assert_not_null(cfg.state);
     }
-    cr_assert_eq(count_files(dir), 0, "nothing written before the flush");
+    cr_assert_eq(th_count_files(th_dir), 0, "nothing written before the flush");
     xf_figure_flush(&cfg, 7);
     cr_assert_null(cfg.state, "flushed and cleared");
-    cr_assert_eq(count_files(in_dir("fig")), 1);
-    image im = load_png(in_dir("fig/attention_7.png"));
+    cr_assert_eq(th_count_files(th_in_dir("fig")), 1);
+    image im = load_png(th_in_dir("fig/attention_7.png"));
     int px[LAYERS], py[LAYERS];
     for (int i = 0; i < LAYERS; i++) {
         const unsigned char *c = viridis_of(i / 3.0);
@@ -413,7 +381,7 @@ Test(figure, figure_collects_and_flush_writes_one_grid) {
 
     /* a second flush has nothing to write */
     xf_figure_flush(&cfg, 7);
-    cr_assert_eq(count_files(in_dir("fig")), 1);
+    cr_assert_eq(th_count_files(th_in_dir("fig")), 1);
     for (int i = 0; i < LAYERS; i++) free(a[i]);
 }
 
@@ -428,12 +396,12 @@ Test(figure, figure_keeps_calls_apart) {
     xf_figure(&e0, &cfg);
     xf_figure_flush(&cfg, 0);
     cr_assert_not_null(cfg.state, "call 1's panels are still pending");
-    cr_assert_eq(access(in_dir("calls/0.png"), F_OK), 0);
-    cr_assert_eq(access(in_dir("calls/1.png"), F_OK), -1);
+    cr_assert_eq(access(th_in_dir("calls/0.png"), F_OK), 0);
+    cr_assert_eq(access(th_in_dir("calls/1.png"), F_OK), -1);
     xf_figure_flush(&cfg, 1);
     cr_assert_null(cfg.state);
     /* call 0 had 2 events x 4 heads = 8 panels, call 1 had 4: more of each colour */
-    image im0 = load_png(in_dir("calls/0.png")), im1 = load_png(in_dir("calls/1.png"));
+    image im0 = load_png(th_in_dir("calls/0.png")), im1 = load_png(th_in_dir("calls/1.png"));
     const unsigned char *c = viridis_of(2 / 3.0);
     long n0 = count_colour(&im0, c), n1 = count_colour(&im1, c);
     cr_assert_gt(n0, n1 + L * S, "%ld vs %ld", n0, n1);
@@ -448,7 +416,7 @@ Test(figure, flush_without_panels_is_harmless) {
     xf_figure_flush(&cfg, 0);
     xf_figure_flush(NULL, 0);
     cr_assert_null(cfg.state);
-    cr_assert_eq(count_files(dir), 0);
+    cr_assert_eq(th_count_files(th_dir), 0);
 }
 
 typedef struct {
@@ -480,6 +448,6 @@ Test(figure, concurrent_forwards_share_a_config) {
     }
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     cr_assert_null(cfg.state);
-    cr_assert_eq(count_files(in_dir("conc")), 4);
+    cr_assert_eq(th_count_files(th_in_dir("conc")), 4);
     free(a);
 }

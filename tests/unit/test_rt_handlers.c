@@ -8,66 +8,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "xf_handlers.h"
 #include "xf_io.h"
 
-static char dir[256];
+TestSuite(handlers, .init = th_events_setup, .fini = th_events_teardown);
 
-static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/xf_handlers_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    xf_set_events_dir(dir);
-}
 
-static void teardown(void) {
-    xf_set_events_dir(NULL);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+/* ---- capturing a stream (harness.h) ------------------------------------------ */
 
-TestSuite(handlers, .init = setup, .fini = teardown);
+typedef th_capture capture;
 
-static char *in_dir(const char *rel) {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, rel);
-    return buf[k];
-}
-
-/* ---- capturing a stream ----------------------------------------------------- */
-
-typedef struct {
-    int fd, saved;
-    FILE *tmp;
-} capture;
-
-static capture capture_begin(FILE *stream) {
-    capture c;
-    fflush(stream);
-    c.fd = fileno(stream);
-    c.tmp = tmpfile();
-    cr_assert_not_null(c.tmp);
-    c.saved = dup(c.fd);
-    dup2(fileno(c.tmp), c.fd);
-    return c;
-}
+static capture capture_begin(FILE *stream) { return th_capture_start(fileno(stream)); }
 
 /* Returns what was written (malloc'd). */
 static char *capture_end(capture c, FILE *stream) {
-    fflush(stream);
-    dup2(c.saved, c.fd);
-    close(c.saved);
-    long n = ftell(c.tmp);
-    if (n < 0) n = 0;
-    fseek(c.tmp, 0, SEEK_END);
-    n = ftell(c.tmp);
-    rewind(c.tmp);
-    char *s = calloc(1, (size_t)n + 1);
-    if (n) cr_assert_eq(fread(s, 1, (size_t)n, c.tmp), (size_t)n);
-    fclose(c.tmp);
-    return s;
+    (void)stream;
+    return th_capture_end(&c);
 }
 
 static int count_of(const char *hay, const char *needle) {
@@ -135,15 +92,15 @@ Test(handlers, events_dir_prefixes_relative_paths_only) {
     xf_event e = event(XF_QKV_EVENT, "layers.0.attention", 0, 0);
     char out[512], want[512];
     cr_assert_eq(xf_expand_pattern(out, sizeof out, "qkv/{source}.npy", &e, NULL), 0);
-    snprintf(want, sizeof want, "%s/qkv/layers.0.attention.npy", dir);
+    snprintf(want, sizeof want, "%s/qkv/layers.0.attention.npy", th_dir);
     cr_assert_str_eq(out, want);
     cr_assert_eq(xf_expand_pattern(out, sizeof out, "/abs/{layer}.npy", &e, NULL), 0);
     cr_assert_str_eq(out, "/abs/0.npy");
     char slash[300];
-    snprintf(slash, sizeof slash, "%s/", dir);   /* a trailing slash is not doubled */
+    snprintf(slash, sizeof slash, "%s/", th_dir);   /* a trailing slash is not doubled */
     xf_set_events_dir(slash);
     cr_assert_eq(xf_expand_pattern(out, sizeof out, "x.npy", &e, NULL), 0);
-    snprintf(want, sizeof want, "%s/x.npy", dir);
+    snprintf(want, sizeof want, "%s/x.npy", th_dir);
     cr_assert_str_eq(out, want);
     xf_set_events_dir("");
     cr_assert_eq(xf_expand_pattern(out, sizeof out, "x.npy", &e, NULL), 0);
@@ -175,15 +132,15 @@ Test(handlers, save_qkv_fields) {
     e.values = &tv;
     xf_save_cfg cfg = {"qkv/{source}.{field}.npy"};
     xf_save(&e, &cfg);
-    expect_npy(in_dir("qkv/layers.2.attention.queries.npy"), 4, tq.shape, q);
-    expect_npy(in_dir("qkv/layers.2.attention.keys.npy"), 4, tk.shape, k);
-    expect_npy(in_dir("qkv/layers.2.attention.values.npy"), 4, tv.shape, v);
+    expect_npy(th_in_dir("qkv/layers.2.attention.queries.npy"), 4, tq.shape, q);
+    expect_npy(th_in_dir("qkv/layers.2.attention.keys.npy"), 4, tk.shape, k);
+    expect_npy(th_in_dir("qkv/layers.2.attention.values.npy"), 4, tv.shape, v);
 
     /* no {field} in the pattern: inserted before the extension, nothing overwritten */
     xf_save_cfg cfg2 = {"flat/{source}.npy"};
     xf_save(&e, &cfg2);
-    expect_npy(in_dir("flat/layers.2.attention.queries.npy"), 4, tq.shape, q);
-    expect_npy(in_dir("flat/layers.2.attention.values.npy"), 4, tv.shape, v);
+    expect_npy(th_in_dir("flat/layers.2.attention.queries.npy"), 4, tq.shape, q);
+    expect_npy(th_in_dir("flat/layers.2.attention.values.npy"), 4, tv.shape, v);
     free(q);
     free(k);
     free(v);
@@ -196,13 +153,13 @@ Test(handlers, save_attention_and_x) {
     ea.attention_matrix = &ta;
     xf_save_cfg cfg = {"{event}/{source}_{call}.npy"};   /* one field: no insertion */
     xf_save(&ea, &cfg);
-    expect_npy(in_dir("AttentionEvent/layers.0.attention.inner_attention_4.npy"), 4, ta.shape, a);
+    expect_npy(th_in_dir("AttentionEvent/layers.0.attention.inner_attention_4.npy"), 4, ta.shape, a);
 
     xf_event ex = event(XF_INTERMEDIATE_OUTPUT, "", 1, 0);
     ex.x = &tx;
     xf_save_cfg cfgx = {"x/{source}.{layer}.{field}.npy"};
     xf_save(&ex, &cfgx);
-    expect_npy(in_dir("x/model.1.x.npy"), 3, tx.shape, x);
+    expect_npy(th_in_dir("x/model.1.x.npy"), 3, tx.shape, x);
     free(a);
     free(x);
 }
@@ -210,7 +167,7 @@ Test(handlers, save_attention_and_x) {
 Test(handlers, save_failure_reported_once_and_forward_goes_on) {
     /* the events dir is a file: every write fails */
     char file[512];
-    snprintf(file, sizeof file, "%s/not_a_dir", dir);
+    snprintf(file, sizeof file, "%s/not_a_dir", th_dir);
     FILE *f = fopen(file, "w");
     fclose(f);
     xf_set_events_dir(file);
@@ -365,6 +322,6 @@ Test(handlers, concurrent_saves) {
         int64_t s[3] = {1, 3, 4};
         char rel[64];
         snprintf(rel, sizeof rel, "conc/%d/19.npy", i);
-        expect_npy(in_dir(rel), 3, s, x);
+        expect_npy(th_in_dir(rel), 3, s, x);
     }
 }

@@ -8,39 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "xf_io.h"
 
-static char dir[256];
+TestSuite(npy, .init = th_dir_setup, .fini = th_dir_teardown);
 
-static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/xf_npy_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void remove_tree(const char *path) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static void cleanup(void) { remove_tree(dir); }
-
-TestSuite(npy, .init = make_dir, .fini = cleanup);
-
-static char *path_in(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(p, 1, n, f), n);
-    fclose(f);
-}
 
 /* A v1.0 (or v2.0) file with header text `dict` (padded like numpy) followed
  * by `ndata` bytes of data. */
@@ -65,7 +37,7 @@ static void write_npy_raw(const char *path, int major, const char *dict, size_t 
     memset(buf + pre + dl, ' ', hl - dl - 1);
     buf[total - 1] = '\n';
     for (size_t i = 0; i < ndata; i++) buf[total + i] = (unsigned char)i;
-    write_bytes(path, buf, total + ndata);
+    th_write_file(path, buf, total + ndata);
     free(buf);
 }
 
@@ -90,15 +62,15 @@ static void round_trip(int rank, const int64_t *shape) {
     char name[64];
     snprintf(name, sizeof name, "rank%d.npy", rank);
     xf_error err = {{0}};
-    cr_assert_eq(xf_npy_write(path_in(name), x, rank, shape, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_write(th_in_dir(name), x, rank, shape, &err), 0, "%s", err.msg);
     xf_array a;
-    cr_assert_eq(xf_npy_read(path_in(name), &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_read(th_in_dir(name), &a, &err), 0, "%s", err.msg);
     cr_assert_eq(a.rank, rank);
     for (int i = 0; i < rank; i++) cr_assert_eq(a.shape[i], shape[i]);
     cr_assert_arr_eq(a.data, x, (size_t)n * sizeof *x);
     /* numpy's layout: the data starts at a multiple of 64 */
     struct stat st;
-    cr_assert_eq(stat(path_in(name), &st), 0);
+    cr_assert_eq(stat(th_in_dir(name), &st), 0);
     cr_assert_eq(((size_t)st.st_size - (size_t)n * 4) % 64, 0);
     xf_array_free(&a);
     cr_assert_null(a.data);
@@ -117,8 +89,8 @@ Test(npy, rank1_header_is_a_python_one_tuple) {
     int64_t s[] = {5};
     float x[5] = {0};
     xf_error err;
-    cr_assert_eq(xf_npy_write(path_in("one.npy"), x, 1, s, &err), 0);
-    FILE *f = fopen(path_in("one.npy"), "rb");
+    cr_assert_eq(xf_npy_write(th_in_dir("one.npy"), x, 1, s, &err), 0);
+    FILE *f = fopen(th_in_dir("one.npy"), "rb");
     char buf[128] = {0};
     cr_assert(fread(buf, 1, 64, f) == 64);
     fclose(f);
@@ -128,9 +100,9 @@ Test(npy, rank1_header_is_a_python_one_tuple) {
 Test(npy, zero_sized_dimension) {
     int64_t s[] = {0, 3};
     xf_error err;
-    cr_assert_eq(xf_npy_write(path_in("empty.npy"), NULL, 2, s, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_write(th_in_dir("empty.npy"), NULL, 2, s, &err), 0, "%s", err.msg);
     xf_array a;
-    cr_assert_eq(xf_npy_read(path_in("empty.npy"), &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_read(th_in_dir("empty.npy"), &a, &err), 0, "%s", err.msg);
     cr_assert_eq(a.rank, 2);
     cr_assert_eq(a.shape[0], 0);
     cr_assert_eq(a.shape[1], 3);
@@ -153,8 +125,8 @@ Test(npy, reads_fixture_and_writes_it_byte_for_byte) {
     cr_assert_float_eq(a.data[2 * 24 * 64 - 1], 0.6080546975135803f, 1e-7);
 
     /* what we write is what numpy wrote */
-    cr_assert_eq(xf_npy_write(path_in("copy.npy"), a.data, a.rank, a.shape, &err), 0, "%s", err.msg);
-    FILE *f1 = fopen(fx, "rb"), *f2 = fopen(path_in("copy.npy"), "rb");
+    cr_assert_eq(xf_npy_write(th_in_dir("copy.npy"), a.data, a.rank, a.shape, &err), 0, "%s", err.msg);
+    FILE *f1 = fopen(fx, "rb"), *f2 = fopen(th_in_dir("copy.npy"), "rb");
     cr_assert(f1 && f2);
     static unsigned char b1[20000], b2[20000];
     size_t n1 = fread(b1, 1, sizeof b1, f1), n2 = fread(b2, 1, sizeof b2, f2);
@@ -167,12 +139,12 @@ Test(npy, reads_fixture_and_writes_it_byte_for_byte) {
 
 Test(npy, version_2_and_3_headers) {
     char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
-    write_npy_raw(path_in("v2.npy"), 2, dict, 24);
-    write_npy_raw(path_in("v3.npy"), 3, dict, 24);
+    write_npy_raw(th_in_dir("v2.npy"), 2, dict, 24);
+    write_npy_raw(th_in_dir("v3.npy"), 3, dict, 24);
     for (int v = 2; v <= 3; v++) {
         xf_array a;
         xf_error err;
-        cr_assert_eq(xf_npy_read(path_in(v == 2 ? "v2.npy" : "v3.npy"), &a, &err), 0, "%s", err.msg);
+        cr_assert_eq(xf_npy_read(th_in_dir(v == 2 ? "v2.npy" : "v3.npy"), &a, &err), 0, "%s", err.msg);
         cr_assert_eq(a.rank, 2);
         cr_assert_eq(a.shape[1], 3);
         unsigned char *b = (unsigned char *)a.data;
@@ -183,10 +155,10 @@ Test(npy, version_2_and_3_headers) {
 
 Test(npy, header_variants_numpy_accepts) {
     /* double quotes, key order, no trailing comma, extra spaces */
-    write_npy_raw(path_in("var.npy"), 1, "{ \"shape\" : ( 4 , ) ,\"fortran_order\":False,'descr':'<f4'}", 16);
+    write_npy_raw(th_in_dir("var.npy"), 1, "{ \"shape\" : ( 4 , ) ,\"fortran_order\":False,'descr':'<f4'}", 16);
     xf_array a;
     xf_error err;
-    cr_assert_eq(xf_npy_read(path_in("var.npy"), &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_read(th_in_dir("var.npy"), &a, &err), 0, "%s", err.msg);
     cr_assert_eq(a.rank, 1);
     cr_assert_eq(a.shape[0], 4);
     xf_array_free(&a);
@@ -194,39 +166,39 @@ Test(npy, header_variants_numpy_accepts) {
 
 /* ---- hostile files ------------------------------------------------------------ */
 
-Test(npy, rejects_missing_file) { expect_fail(path_in("nope.npy"), "cannot open"); }
+Test(npy, rejects_missing_file) { expect_fail(th_in_dir("nope.npy"), "cannot open"); }
 
 Test(npy, rejects_wrong_magic) {
-    write_bytes(path_in("magic.npy"), "\x93NUMPZ\x01\x00\x10\x00{}              ", 26);
-    expect_fail(path_in("magic.npy"), "magic");
-    write_bytes(path_in("short.npy"), "\x93NU", 3);
-    expect_fail(path_in("short.npy"), "magic");
+    th_write_file(th_in_dir("magic.npy"), "\x93NUMPZ\x01\x00\x10\x00{}              ", 26);
+    expect_fail(th_in_dir("magic.npy"), "magic");
+    th_write_file(th_in_dir("short.npy"), "\x93NU", 3);
+    expect_fail(th_in_dir("short.npy"), "magic");
 }
 
 Test(npy, rejects_version_9) {
-    write_npy_raw(path_in("v9.npy"), 9, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
-    expect_fail(path_in("v9.npy"), "version 9.0");
+    write_npy_raw(th_in_dir("v9.npy"), 9, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
+    expect_fail(th_in_dir("v9.npy"), "version 9.0");
 }
 
 Test(npy, rejects_f8_naming_it) {
-    write_npy_raw(path_in("f8.npy"), 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
-    expect_fail(path_in("f8.npy"), "dtype '<f8', expected float32 '<f4'");
-    write_npy_raw(path_in("be.npy"), 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8);
-    expect_fail(path_in("be.npy"), "dtype '>f4'");
-    write_npy_raw(path_in("rec.npy"), 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8);
-    expect_fail(path_in("rec.npy"), "dtype");
+    write_npy_raw(th_in_dir("f8.npy"), 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
+    expect_fail(th_in_dir("f8.npy"), "dtype '<f8', expected float32 '<f4'");
+    write_npy_raw(th_in_dir("be.npy"), 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8);
+    expect_fail(th_in_dir("be.npy"), "dtype '>f4'");
+    write_npy_raw(th_in_dir("rec.npy"), 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8);
+    expect_fail(th_in_dir("rec.npy"), "dtype");
 }
 
 Test(npy, rejects_fortran_order) {
-    write_npy_raw(path_in("fo.npy"), 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16);
-    expect_fail(path_in("fo.npy"), "fortran_order True");
+    write_npy_raw(th_in_dir("fo.npy"), 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16);
+    expect_fail(th_in_dir("fo.npy"), "fortran_order True");
 }
 
 Test(npy, rejects_rank_5_and_0) {
-    write_npy_raw(path_in("r5.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 2), }", 8);
-    expect_fail(path_in("r5.npy"), "rank 5");
-    write_npy_raw(path_in("r0.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 4);
-    expect_fail(path_in("r0.npy"), "rank 0");
+    write_npy_raw(th_in_dir("r5.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 2), }", 8);
+    expect_fail(th_in_dir("r5.npy"), "rank 5");
+    write_npy_raw(th_in_dir("r0.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 4);
+    expect_fail(th_in_dir("r0.npy"), "rank 0");
 }
 
 Test(npy, rejects_garbage_shapes) {
@@ -244,44 +216,44 @@ Test(npy, rejects_garbage_shapes) {
         "not a dict at all",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        write_npy_raw(path_in("g.npy"), 1, bad[i], 64);
+        write_npy_raw(th_in_dir("g.npy"), 1, bad[i], 64);
         xf_array a;
         xf_error err = {{0}};
-        cr_assert_eq(xf_npy_read(path_in("g.npy"), &a, &err), -1, "accepted: %s", bad[i]);
+        cr_assert_eq(xf_npy_read(th_in_dir("g.npy"), &a, &err), -1, "accepted: %s", bad[i]);
         cr_assert_not_null(strstr(err.msg, "g.npy: "), "%s", err.msg);
     }
 }
 
 Test(npy, rejects_product_overflow) {
-    write_npy_raw(path_in("big.npy"), 1,
+    write_npy_raw(th_in_dir("big.npy"), 1,
                   "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }", 8);
-    expect_fail(path_in("big.npy"), "too large");
-    write_npy_raw(path_in("big2.npy"), 1,
+    expect_fail(th_in_dir("big.npy"), "too large");
+    write_npy_raw(th_in_dir("big2.npy"), 1,
                   "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }", 8);
-    expect_fail(path_in("big2.npy"), "truncated");
+    expect_fail(th_in_dir("big2.npy"), "truncated");
 }
 
 Test(npy, rejects_truncated_data) {
-    write_npy_raw(path_in("trunc.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20);
-    expect_fail(path_in("trunc.npy"), "truncated");
+    write_npy_raw(th_in_dir("trunc.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20);
+    expect_fail(th_in_dir("trunc.npy"), "truncated");
 }
 
 Test(npy, rejects_trailing_bytes) {
-    write_npy_raw(path_in("trail.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 28);
-    expect_fail(path_in("trail.npy"), "4 bytes after the data");
+    write_npy_raw(th_in_dir("trail.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 28);
+    expect_fail(th_in_dir("trail.npy"), "4 bytes after the data");
 }
 
 Test(npy, rejects_header_length_past_eof) {
     unsigned char b[20] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0xff, 0x7f, '{', '}'};
-    write_bytes(path_in("hlen.npy"), b, sizeof b);
-    expect_fail(path_in("hlen.npy"), "past the end");
+    th_write_file(th_in_dir("hlen.npy"), b, sizeof b);
+    expect_fail(th_in_dir("hlen.npy"), "past the end");
     unsigned char c[9] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0x10};
-    write_bytes(path_in("hcut.npy"), c, sizeof c);
-    expect_fail(path_in("hcut.npy"), "truncated header");
+    th_write_file(th_in_dir("hcut.npy"), c, sizeof c);
+    expect_fail(th_in_dir("hcut.npy"), "truncated header");
 }
 
 Test(npy, rejects_a_directory) {
-    char *p = path_in("adir.npy");
+    char *p = th_in_dir("adir.npy");
     cr_assert_eq(mkdir(p, 0755), 0);
     expect_fail(p, "adir.npy");
 }
@@ -373,28 +345,17 @@ Test(npy, ids_refuse_truncated_and_trailing) {
 
 /* ---- writing ------------------------------------------------------------------- */
 
-static int count_entries(const char *d) {
-    DIR *dd = opendir(d);
-    cr_assert_not_null(dd);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dd)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(dd);
-    return n;
-}
-
 Test(npy, write_creates_missing_nested_dirs) {
     float x[6] = {1, 2, 3, 4, 5, 6};
     int64_t s[] = {2, 3};
     xf_error err;
-    char *p = path_in("a/b/c/x.npy");
+    char *p = th_in_dir("a/b/c/x.npy");
     cr_assert_eq(xf_npy_write(p, x, 2, s, &err), 0, "%s", err.msg);
     xf_array a;
     cr_assert_eq(xf_npy_read(p, &a, &err), 0, "%s", err.msg);
     cr_assert_float_eq(a.data[5], 6.0f, 0);
     xf_array_free(&a);
-    cr_assert_eq(count_entries(path_in("a/b/c")), 1, "no temporary file left");
+    cr_assert_eq(th_count_files(th_in_dir("a/b/c")), 1, "no temporary file left");
     /* and again into the existing dirs (overwrite) */
     x[5] = 7;
     cr_assert_eq(xf_npy_write(p, x, 2, s, &err), 0, "%s", err.msg);
@@ -408,32 +369,32 @@ Test(npy, failed_write_leaves_no_file) {
     int64_t s[] = {2};
     xf_error err = {{0}};
     /* the target is a directory: the rename fails after the data was written */
-    char *target = path_in("out.npy");
+    char *target = th_in_dir("out.npy");
     cr_assert_eq(mkdir(target, 0755), 0);
     cr_assert_eq(xf_npy_write(target, x, 1, s, &err), -1);
     cr_assert_not_null(strstr(err.msg, target), "%s", err.msg);
-    cr_assert_eq(count_entries(dir), 1, "only the directory, no temporary file");
+    cr_assert_eq(th_count_files(th_dir), 1, "only the directory, no temporary file");
 
     /* a parent that is a file */
-    write_bytes(path_in("file"), "x", 1);
-    cr_assert_eq(xf_npy_write(path_in("file/sub/y.npy"), x, 1, s, &err), -1);
+    th_write_file(th_in_dir("file"), "x", 1);
+    cr_assert_eq(xf_npy_write(th_in_dir("file/sub/y.npy"), x, 1, s, &err), -1);
     cr_assert_not_null(strstr(err.msg, "cannot create directory"), "%s", err.msg);
-    cr_assert_eq(count_entries(dir), 2);
+    cr_assert_eq(th_count_files(th_dir), 2);
 
     /* a bad rank writes nothing */
     int64_t s5[] = {1, 1, 1, 1, 2};
-    cr_assert_eq(xf_npy_write(path_in("r5.npy"), x, 5, s5, &err), -1);
+    cr_assert_eq(xf_npy_write(th_in_dir("r5.npy"), x, 5, s5, &err), -1);
     cr_assert_not_null(strstr(err.msg, "r5.npy"), "%s", err.msg);
-    cr_assert_eq(access(path_in("r5.npy"), F_OK), -1);
-    cr_assert_eq(count_entries(dir), 2);
+    cr_assert_eq(access(th_in_dir("r5.npy"), F_OK), -1);
+    cr_assert_eq(th_count_files(th_dir), 2);
 }
 
 Test(npy, make_parent_dirs) {
     xf_error err;
     cr_assert_eq(xf_make_parent_dirs("plain.npy", &err), 0);
     cr_assert_eq(xf_make_parent_dirs("/abs.npy", &err), 0);
-    cr_assert_eq(xf_make_parent_dirs(path_in("p/q//r/f.png"), &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_make_parent_dirs(th_in_dir("p/q//r/f.png"), &err), 0, "%s", err.msg);
     struct stat st;
-    cr_assert_eq(stat(path_in("p/q/r"), &st), 0);
+    cr_assert_eq(stat(th_in_dir("p/q/r"), &st), 0);
     cr_assert(S_ISDIR(st.st_mode));
 }

@@ -76,7 +76,7 @@ static const double BAD = 0.82;        /* non-finite cells: light grey */
 typedef struct {
     const float *m;   /* [rows, cols] row-major */
     int rows, cols;
-    char title[160];
+    char title[256];
 } panel;
 
 typedef struct {
@@ -216,69 +216,93 @@ static int write_png(cairo_surface_t *s, const char *path, xf_error *err) {
 
 /* ---- the figure ---------------------------------------------------------------- */
 
-static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *o, xf_error *err) {
-    if (n <= 0) return xf_fail(err, "%s: nothing to draw", path);
-    for (int i = 0; i < n; i++)
-        if (ps[i].rows <= 0 || ps[i].cols <= 0 || !ps[i].m)
-            return xf_fail(err, "%s: empty matrix [%d,%d]", path, ps[i].rows, ps[i].cols);
+/* Where everything goes: decided by measure() before anything is drawn. */
+typedef struct {
+    int n, ncols, nrows;    /* panels, grid columns and rows */
+    int *cw, *ch;           /* [n] cell width/height in pixels of each panel */
+    int pw, ph;             /* largest heatmap */
+    int yaxis_w, col_w;     /* y ticks + labels left of a heatmap; one grid column */
+    int title_h, row_h;     /* panel title band; one grid row */
+    int left, top;          /* first panel's column / row origin */
+    int cb_x, W, H;         /* colour bar x; image size */
+    double vmin, vmax;      /* the shared scale over every finite value */
+    double vstep;           /* round colour-bar ticks, 0 for none */
+    char lo[32], hi[32];    /* the colour bar's end labels */
+} layout;
 
-    int ncols = o->ncols > 0 ? (o->ncols < n ? o->ncols : n) : n;
-    int nrows = (n + ncols - 1) / ncols;
-    int target = n == 1 ? 400 : n <= 4 ? 300 : 240;
-
-    /* shared scale over the finite values of every panel */
-    double vmin = INFINITY, vmax = -INFINITY;
+/* The shared colour scale: min and max of every panel's finite values. */
+static void value_range(const panel *ps, int n, double *vmin, double *vmax) {
+    double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < n; i++) {
         size_t cnt = (size_t)ps[i].rows * (size_t)ps[i].cols;
         for (size_t k = 0; k < cnt; k++) {
             double v = ps[i].m[k];
             if (!isfinite(v)) continue;
-            if (v < vmin) vmin = v;
-            if (v > vmax) vmax = v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
         }
     }
-    if (!(vmin <= vmax)) vmin = vmax = 0;
+    if (!(lo <= hi)) lo = hi = 0;
+    *vmin = lo;
+    *vmax = hi;
+}
 
-    /* measure */
-    cairo_surface_t *scratch = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
-    cairo_t *m = cairo_create(scratch);
-    int pw = 0, ph = 0;                 /* largest heatmap */
-    double ytick_w = 0, title_w = 0;
-    int cw[n > 0 ? n : 1], chh[n > 0 ? n : 1];
+/* A colour-bar end: the value, except that one within a millionth of the
+ * range of 0 is 0 (softmax rows give 6.72e-15 where they mean 0). */
+void xf__end_label(char *buf, size_t cap, double v, double range) {
+    format_value(buf, cap, fabs(v) <= range * 1e-6 ? 0.0 : v, 0);
+}
+
+/* Widest colour-bar label, ends and round ticks. */
+static double colorbar_label_w(cairo_t *m, const layout *g) {
     font(m, TICK_PX, 0);
-    for (int i = 0; i < n; i++) {
-        cell_size(ps[i].rows, ps[i].cols, target, &cw[i], &chh[i]);
-        int w = ps[i].cols * cw[i], h = ps[i].rows * chh[i];
-        if (w > pw) pw = w;
-        if (h > ph) ph = h;
+    double w = fmax(text_w(m, g->lo), text_w(m, g->hi));
+    if (g->vstep > 0)
+        for (long k = (long)ceil(g->vmin / g->vstep); k * g->vstep <= g->vmax; k++) {
+            char num[32];
+            format_value(num, sizeof num, k * g->vstep, g->vstep);
+            w = fmax(w, text_w(m, num));
+        }
+    return w;
+}
+
+/* Panel sizes and the widest y-tick and title texts. */
+static void measure_panels(cairo_t *m, const panel *ps, layout *g, double *ytick_w, double *title_w) {
+    int target = g->n == 1 ? 400 : g->n <= 4 ? 300 : 240;
+    *ytick_w = *title_w = 0;
+    font(m, TICK_PX, 0);
+    for (int i = 0; i < g->n; i++) {
+        cell_size(ps[i].rows, ps[i].cols, target, &g->cw[i], &g->ch[i]);
+        g->pw = ps[i].cols * g->cw[i] > g->pw ? ps[i].cols * g->cw[i] : g->pw;
+        g->ph = ps[i].rows * g->ch[i] > g->ph ? ps[i].rows * g->ch[i] : g->ph;
         char num[32];
         snprintf(num, sizeof num, "%d", ps[i].rows - 1);
-        double tw = text_w(m, num);
-        if (tw > ytick_w) ytick_w = tw;
+        *ytick_w = fmax(*ytick_w, text_w(m, num));
     }
-    int has_titles = 0;
     font(m, TITLE_PX, 0);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < g->n; i++)
         if (ps[i].title[0]) {
-            has_titles = 1;
-            double tw = text_w(m, ps[i].title);
-            if (tw > title_w) title_w = tw;
+            g->title_h = TITLE_PX + 12;
+            *title_w = fmax(*title_w, text_w(m, ps[i].title));
         }
-    /* colorbar labels */
-    double cb_label_w = 0;
-    char lo[32], hi[32];
-    double vstep = vmax > vmin ? nice_value_step(vmax - vmin) : 0;
-    format_value(lo, sizeof lo, vmin, 0);
-    format_value(hi, sizeof hi, vmax, 0);
-    font(m, TICK_PX, 0);
-    cb_label_w = fmax(text_w(m, lo), text_w(m, hi));
-    if (vstep > 0)
-        for (long k = (long)ceil(vmin / vstep); k * vstep <= vmax; k++) {
-            char num[32];
-            format_value(num, sizeof num, k * vstep, vstep);
-            cb_label_w = fmax(cb_label_w, text_w(m, num));
-        }
-    double sup_w = 0;
+}
+
+/* Lays out n panels (g->cw/ch allocated by the caller); 0, or -1 + err
+ * when the image would be too large. */
+static int measure(const char *path, const panel *ps, const grid_opts *o, layout *g, xf_error *err) {
+    g->ncols = o->ncols > 0 ? (o->ncols < g->n ? o->ncols : g->n) : g->n;
+    g->nrows = (g->n + g->ncols - 1) / g->ncols;
+    value_range(ps, g->n, &g->vmin, &g->vmax);
+    double range = g->vmax - g->vmin;
+    g->vstep = range > 0 ? nice_value_step(range) : 0;
+    xf__end_label(g->lo, sizeof g->lo, g->vmin, range);
+    xf__end_label(g->hi, sizeof g->hi, g->vmax, range);
+
+    cairo_surface_t *scratch = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t *m = cairo_create(scratch);
+    double ytick_w, title_w, sup_w = 0;
+    measure_panels(m, ps, g, &ytick_w, &title_w);
+    double cb_label_w = colorbar_label_w(m, g);
     if (o->suptitle) {
         font(m, SUP_PX, 1);
         sup_w = text_w(m, o->suptitle);
@@ -286,118 +310,106 @@ static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *
     cairo_destroy(m);
     cairo_surface_destroy(scratch);
 
-    int yaxis_w = TICK_LEN + 4 + (int)ceil(ytick_w);          /* ticks + labels left of a panel */
-    int col_w = yaxis_w + pw;
-    if (title_w > col_w) col_w = (int)ceil(title_w);
-    col_w += HGAP;
-    int title_h = has_titles ? TITLE_PX + 12 : 0;
+    g->yaxis_w = TICK_LEN + 4 + (int)ceil(ytick_w);
+    g->col_w = g->yaxis_w + g->pw > (int)ceil(title_w) ? g->yaxis_w + g->pw : (int)ceil(title_w);
+    g->col_w += HGAP;
     int xaxis_h = TICK_LEN + 4 + TICK_PX + 6 + LABEL_PX + 6;   /* ticks, labels, x label */
-    int row_h = title_h + ph + xaxis_h + VGAP;
-    int left = PAD + LABEL_PX + 8;                             /* rotated y label */
-    int top = PAD + (o->suptitle ? SUP_PX + 14 : 0);
-    int grid_w = ncols * col_w - HGAP;
-    int cb_x = left + grid_w + CBAR_GAP;
-    int W = cb_x + CBAR_W + TICK_LEN + 5 + (int)ceil(cb_label_w) + PAD;
-    int H = top + nrows * row_h - VGAP + PAD;
-    if (sup_w + 2 * PAD > W) W = (int)ceil(sup_w) + 2 * PAD;
-    if (W > MAX_PX || H > MAX_PX)
-        return xf_fail(err, "%s: figure of %dx%d pixels is too large (matrix [%d,%d])", path, W, H,
-                       ps[0].rows, ps[0].cols);
+    g->row_h = g->title_h + g->ph + xaxis_h + VGAP;
+    g->left = PAD + LABEL_PX + 8;                              /* rotated y label */
+    g->top = PAD + (o->suptitle ? SUP_PX + 14 : 0);
+    g->cb_x = g->left + g->ncols * g->col_w - HGAP + CBAR_GAP;
+    g->W = g->cb_x + CBAR_W + TICK_LEN + 5 + (int)ceil(cb_label_w) + PAD;
+    g->H = g->top + g->nrows * g->row_h - VGAP + PAD;
+    if (sup_w + 2 * PAD > g->W) g->W = (int)ceil(sup_w) + 2 * PAD;
+    if (g->W > MAX_PX || g->H > MAX_PX)
+        return xf_fail(err, "%s: figure of %dx%d pixels is too large (matrix [%d,%d])", path, g->W,
+                       g->H, ps[0].rows, ps[0].cols);
+    return 0;
+}
 
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        cairo_surface_destroy(s);
-        return xf_fail(err, "%s: cannot create a %dx%d image", path, W, H);
-    }
-    cairo_t *cr = cairo_create(s);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-
-    if (o->suptitle) {
-        cairo_set_source_rgb(cr, INK, INK, INK);
-        font(cr, SUP_PX, 1);
-        text_at(cr, o->suptitle, W / 2.0, PAD + SUP_PX / 2.0, 0.5);
-    }
-
-    int grid_top = top + title_h, grid_bottom = 0;
-    for (int i = 0; i < n; i++) {
-        const panel *p = &ps[i];
-        int gr = i / ncols, gc = i % ncols;
-        int w = p->cols * cw[i], h = p->rows * chh[i];
-        int slot_x = left + gc * col_w;
-        int x0 = slot_x + yaxis_w + (pw - w) / 2;
-        int y0 = top + gr * row_h + title_h;
-        if (y0 + h > grid_bottom) grid_bottom = y0 + h;
-
-        /* heatmap */
-        cairo_surface_t *img = matrix_surface(p, vmin, vmax);
-        if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS) {
-            cairo_surface_destroy(img);
-            cairo_destroy(cr);
-            cairo_surface_destroy(s);
-            return xf_fail(err, "%s: cannot create a %dx%d image", path, p->cols, p->rows);
-        }
-        cairo_save(cr);
-        cairo_translate(cr, x0, y0);
-        cairo_scale(cr, cw[i], chh[i]);
-        cairo_set_source_surface(cr, img, 0, 0);
-        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
-        cairo_rectangle(cr, 0, 0, p->cols, p->rows);
-        cairo_fill(cr);
-        cairo_restore(cr);
-        cairo_surface_destroy(img);
-
-        /* frame, just outside the cells so no cell pixel is covered */
-        cairo_set_source_rgb(cr, INK, INK, INK);
-        cairo_set_line_width(cr, 1);
-        cairo_rectangle(cr, x0 - 0.5, y0 - 0.5, w + 1, h + 1);
+/* Index ticks under and left of a w × h heatmap at (x0, y0). */
+static void draw_ticks(cairo_t *cr, const panel *p, int x0, int y0, int cw, int ch) {
+    int w = p->cols * cw, h = p->rows * ch;
+    char num[32];
+    font(cr, TICK_PX, 0);
+    int xstep = nice_index_step(p->cols, w / 45 > 2 ? w / 45 : 2);
+    for (int k = 0; k < p->cols; k += xstep) {
+        double x = x0 + (k + 0.5) * cw;
+        cairo_move_to(cr, floor(x) + 0.5, y0 + h + 0.5);
+        cairo_line_to(cr, floor(x) + 0.5, y0 + h + 0.5 + TICK_LEN);
         cairo_stroke(cr);
-
-        /* title */
-        if (p->title[0]) {
-            font(cr, TITLE_PX, 0);
-            text_at(cr, p->title, x0 + w / 2.0, y0 - 6 - TITLE_PX / 2.0, 0.5);
-        }
-
-        /* ticks */
-        font(cr, TICK_PX, 0);
-        int xstep = nice_index_step(p->cols, w / 45 > 2 ? w / 45 : 2);
-        for (int k = 0; k < p->cols; k += xstep) {
-            double x = x0 + (k + 0.5) * cw[i];
-            cairo_move_to(cr, floor(x) + 0.5, y0 + h + 0.5);
-            cairo_line_to(cr, floor(x) + 0.5, y0 + h + 0.5 + TICK_LEN);
-            cairo_stroke(cr);
-            char num[32];
-            snprintf(num, sizeof num, "%d", k);
-            text_at(cr, num, x, y0 + h + TICK_LEN + 4 + TICK_PX / 2.0, 0.5);
-        }
-        int ystep = nice_index_step(p->rows, h / 30 > 2 ? h / 30 : 2);
-        for (int k = 0; k < p->rows; k += ystep) {
-            double y = y0 + (k + 0.5) * chh[i];
-            cairo_move_to(cr, x0 - 0.5, floor(y) + 0.5);
-            cairo_line_to(cr, x0 - 0.5 - TICK_LEN, floor(y) + 0.5);
-            cairo_stroke(cr);
-            char num[32];
-            snprintf(num, sizeof num, "%d", k);
-            text_at(cr, num, x0 - TICK_LEN - 4, y, 1.0);
-        }
-
-        /* axis labels: x under the last panel of each column, y left of column 0 */
-        font(cr, LABEL_PX, 0);
-        if (o->xlabel && i + ncols >= n)
-            text_at(cr, o->xlabel, x0 + w / 2.0,
-                    y0 + h + TICK_LEN + 4 + TICK_PX + 6 + LABEL_PX / 2.0, 0.5);
-        if (o->ylabel && gc == 0) {
-            cairo_save(cr);
-            cairo_translate(cr, PAD + LABEL_PX / 2.0, y0 + h / 2.0);
-            cairo_rotate(cr, -M_PI / 2);
-            text_at(cr, o->ylabel, 0, 0, 0.5);
-            cairo_restore(cr);
-        }
+        snprintf(num, sizeof num, "%d", k);
+        text_at(cr, num, x, y0 + h + TICK_LEN + 4 + TICK_PX / 2.0, 0.5);
     }
+    int ystep = nice_index_step(p->rows, h / 30 > 2 ? h / 30 : 2);
+    for (int k = 0; k < p->rows; k += ystep) {
+        double y = y0 + (k + 0.5) * ch;
+        cairo_move_to(cr, x0 - 0.5, floor(y) + 0.5);
+        cairo_line_to(cr, x0 - 0.5 - TICK_LEN, floor(y) + 0.5);
+        cairo_stroke(cr);
+        snprintf(num, sizeof num, "%d", k);
+        text_at(cr, num, x0 - TICK_LEN - 4, y, 1.0);
+    }
+}
 
-    /* colorbar: from the top of the first row of heatmaps to the bottom of the last */
-    int cb_top = grid_top, cb_h = grid_bottom - grid_top;
+/* Panel i: heatmap, frame, title, ticks, axis labels (x under the last panel
+ * of each column, y left of column 0).  Returns the heatmap's bottom, or -1
+ * when its image cannot be made. */
+static int draw_panel(cairo_t *cr, const panel *p, int i, const layout *g, const grid_opts *o) {
+    int gr = i / g->ncols, gc = i % g->ncols;
+    int w = p->cols * g->cw[i], h = p->rows * g->ch[i];
+    int x0 = g->left + gc * g->col_w + g->yaxis_w + (g->pw - w) / 2;
+    int y0 = g->top + gr * g->row_h + g->title_h;
+    cairo_surface_t *img = matrix_surface(p, g->vmin, g->vmax);
+    if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(img);
+        return -1;
+    }
+    cairo_save(cr);
+    cairo_translate(cr, x0, y0);
+    cairo_scale(cr, g->cw[i], g->ch[i]);
+    cairo_set_source_surface(cr, img, 0, 0);
+    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+    cairo_rectangle(cr, 0, 0, p->cols, p->rows);
+    cairo_fill(cr);
+    cairo_restore(cr);
+    cairo_surface_destroy(img);
+
+    /* frame, just outside the cells so no cell pixel is covered */
+    cairo_set_source_rgb(cr, INK, INK, INK);
+    cairo_set_line_width(cr, 1);
+    cairo_rectangle(cr, x0 - 0.5, y0 - 0.5, w + 1, h + 1);
+    cairo_stroke(cr);
+    if (p->title[0]) {
+        font(cr, TITLE_PX, 0);
+        text_at(cr, p->title, x0 + w / 2.0, y0 - 6 - TITLE_PX / 2.0, 0.5);
+    }
+    draw_ticks(cr, p, x0, y0, g->cw[i], g->ch[i]);
+    font(cr, LABEL_PX, 0);
+    if (o->xlabel && i + g->ncols >= g->n)
+        text_at(cr, o->xlabel, x0 + w / 2.0, y0 + h + TICK_LEN + 4 + TICK_PX + 6 + LABEL_PX / 2.0, 0.5);
+    if (o->ylabel && gc == 0) {
+        cairo_save(cr);
+        cairo_translate(cr, PAD + LABEL_PX / 2.0, y0 + h / 2.0);
+        cairo_rotate(cr, -M_PI / 2);
+        text_at(cr, o->ylabel, 0, 0, 0.5);
+        cairo_restore(cr);
+    }
+    return y0 + h;
+}
+
+/* One tick and its label at height y of the colour bar. */
+static void colorbar_tick(cairo_t *cr, const layout *g, double y, const char *label) {
+    cairo_move_to(cr, g->cb_x + CBAR_W, floor(y) + 0.5);
+    cairo_line_to(cr, g->cb_x + CBAR_W + TICK_LEN, floor(y) + 0.5);
+    cairo_stroke(cr);
+    text_at(cr, label, g->cb_x + CBAR_W + TICK_LEN + 5, y, 0);
+}
+
+/* The colour bar from cb_top down cb_h pixels: the gradient, a frame, the
+ * exact ends (one label when the scale is flat), then round values that do
+ * not crowd the ends. */
+static void draw_colorbar(cairo_t *cr, const layout *g, int cb_top, int cb_h) {
     cairo_surface_t *grad = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 256);
     cairo_surface_flush(grad);
     unsigned char *gd = cairo_image_surface_get_data(grad);
@@ -408,7 +420,7 @@ static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *
     }
     cairo_surface_mark_dirty(grad);
     cairo_save(cr);
-    cairo_translate(cr, cb_x, cb_top);
+    cairo_translate(cr, g->cb_x, cb_top);
     cairo_scale(cr, CBAR_W, cb_h / 256.0);
     cairo_set_source_surface(cr, grad, 0, 0);
     cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
@@ -418,40 +430,79 @@ static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *
     cairo_surface_destroy(grad);
     cairo_set_source_rgb(cr, INK, INK, INK);
     cairo_set_line_width(cr, 1);
-    cairo_rectangle(cr, cb_x - 0.5, cb_top - 0.5, CBAR_W + 1, cb_h + 1);
+    cairo_rectangle(cr, g->cb_x - 0.5, cb_top - 0.5, CBAR_W + 1, cb_h + 1);
     cairo_stroke(cr);
 
     font(cr, TICK_PX, 0);
-    double tx = cb_x + CBAR_W + TICK_LEN + 5;
-    /* the exact ends, then round values not crowding them */
-    struct { double y; const char *s; } ends[2] = {{cb_top + cb_h, lo}, {cb_top, hi}};
-    for (int e = 0; e < (vmax > vmin ? 2 : 1); e++) {
-        double y = vmax > vmin ? ends[e].y : cb_top + cb_h / 2.0;
-        cairo_move_to(cr, cb_x + CBAR_W, floor(y) + 0.5);
-        cairo_line_to(cr, cb_x + CBAR_W + TICK_LEN, floor(y) + 0.5);
-        cairo_stroke(cr);
-        text_at(cr, ends[e].s, tx, y, 0);
+    if (!(g->vmax > g->vmin)) {
+        colorbar_tick(cr, g, cb_top + cb_h / 2.0, g->lo);
+        return;
     }
-    if (vstep > 0)
-        for (long k = (long)ceil(vmin / vstep); k * vstep <= vmax; k++) {
-            double v = k * vstep;
-            double y = cb_top + cb_h * (1 - (v - vmin) / (vmax - vmin));
-            if (y < cb_top + TICK_PX * 2.0 || y > cb_top + cb_h - TICK_PX * 2.0) continue;
-            char num[32];
-            format_value(num, sizeof num, v, vstep);
-            cairo_move_to(cr, cb_x + CBAR_W, floor(y) + 0.5);
-            cairo_line_to(cr, cb_x + CBAR_W + TICK_LEN, floor(y) + 0.5);
-            cairo_stroke(cr);
-            text_at(cr, num, tx, y, 0);
-        }
+    colorbar_tick(cr, g, cb_top + cb_h, g->lo);
+    colorbar_tick(cr, g, cb_top, g->hi);
+    for (long k = (long)ceil(g->vmin / g->vstep); k * g->vstep <= g->vmax; k++) {
+        double v = k * g->vstep, y = cb_top + cb_h * (1 - (v - g->vmin) / (g->vmax - g->vmin));
+        if (y < cb_top + TICK_PX * 2.0 || y > cb_top + cb_h - TICK_PX * 2.0) continue;
+        char num[32];
+        format_value(num, sizeof num, v, g->vstep);
+        colorbar_tick(cr, g, y, num);
+    }
+}
 
+/* Draws the panels on s: suptitle, each panel, the colour bar beside the
+ * rows of heatmaps.  0, or -1 + err. */
+static int draw_all(cairo_surface_t *s, const char *path, const panel *ps, const grid_opts *o,
+                    const layout *g, xf_error *err) {
+    cairo_t *cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    if (o->suptitle) {
+        cairo_set_source_rgb(cr, INK, INK, INK);
+        font(cr, SUP_PX, 1);
+        text_at(cr, o->suptitle, g->W / 2.0, PAD + SUP_PX / 2.0, 0.5);
+    }
+    int bottom = 0;
+    for (int i = 0; i < g->n; i++) {
+        int b = draw_panel(cr, &ps[i], i, g, o);
+        if (b < 0) {
+            cairo_destroy(cr);
+            return xf_fail(err, "%s: cannot create a %dx%d image", path, ps[i].cols, ps[i].rows);
+        }
+        bottom = b > bottom ? b : bottom;
+    }
+    int grid_top = g->top + g->title_h;
+    draw_colorbar(cr, g, grid_top, bottom - grid_top);
     cairo_destroy(cr);
-    cairo_surface_flush(s);
-    int rc = cairo_surface_status(s) == CAIRO_STATUS_SUCCESS
-                 ? write_png(s, path, err)
-                 : xf_fail(err, "%s: drawing failed: %s", path,
-                           cairo_status_to_string(cairo_surface_status(s)));
-    cairo_surface_destroy(s);
+    return 0;
+}
+
+/* A matplotlib-like grid of n panels with one shared colour bar, as a PNG at path. */
+static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *o, xf_error *err) {
+    if (n <= 0) return xf_fail(err, "%s: nothing to draw", path);
+    for (int i = 0; i < n; i++)
+        if (ps[i].rows <= 0 || ps[i].cols <= 0 || !ps[i].m)
+            return xf_fail(err, "%s: empty matrix [%d,%d]", path, ps[i].rows, ps[i].cols);
+    layout g = {.n = n};
+    g.cw = calloc((size_t)n, sizeof *g.cw);
+    g.ch = calloc((size_t)n, sizeof *g.ch);
+    int rc = -1;
+    if (!g.cw || !g.ch) {
+        rc = xf_fail(err, "%s: out of memory", path);
+    } else if (measure(path, ps, o, &g, err) == 0) {
+        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, g.W, g.H);
+        if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS)
+            rc = xf_fail(err, "%s: cannot create a %dx%d image", path, g.W, g.H);
+        else if (draw_all(s, path, ps, o, &g, err) == 0) {
+            cairo_surface_flush(s);
+            rc = cairo_surface_status(s) == CAIRO_STATUS_SUCCESS
+                     ? write_png(s, path, err)
+                     : xf_fail(err, "%s: drawing failed: %s", path,
+                               cairo_status_to_string(cairo_surface_status(s)));
+        }
+        cairo_surface_destroy(s);
+    }
+    free(g.cw);
+    free(g.ch);
     return rc;
 }
 
@@ -519,6 +570,56 @@ static void axis_labels(const char *field, const char **xl, const char **yl) {
     else *xl = "feature", *yl = "position";
 }
 
+/* ---- titles ------------------------------------------------------------------------ */
+
+/* What a module is, in words: the attention modules' last names (both
+ * fast-transformers' and torch's). */
+static const char *attention_words(const char *last) {
+    static const struct { const char *name, *words; } known[] = {
+        {"attention", "self-attention"},       {"self_attention", "self-attention"},
+        {"self_attn", "self-attention"},       {"cross_attention", "cross-attention"},
+        {"multihead_attn", "cross-attention"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcmp(last, known[i].name)) return known[i].words;
+    return NULL;
+}
+
+void xf__source_label(char *buf, size_t cap, const char *source, xf_event_kind kind, int layer) {
+    char s[256];
+    snprintf(s, sizeof s, "%s", source && source[0] ? source : "model");
+    size_t n = strlen(s);
+    const char *inner = ".inner_attention";
+    if (n > strlen(inner) && !strcmp(s + n - strlen(inner), inner)) s[n - strlen(inner)] = '\0';
+    char *dot = strrchr(s, '.');
+    const char *words = attention_words(dot ? dot + 1 : s);
+    if (kind == XF_INTERMEDIATE_OUTPUT && layer >= 0)
+        snprintf(buf, cap, "%s layer %d output", s, layer);
+    else if (words && dot) {
+        *dot = '\0';
+        snprintf(buf, cap, "%s %s", s, words);
+    } else if (words)
+        snprintf(buf, cap, "%s", words);
+    else
+        snprintf(buf, cap, "%s", s);
+}
+
+/* The label of an event's source (xf__source_label). */
+static void event_label(char *buf, size_t cap, const xf_event *ev) {
+    xf__source_label(buf, cap, ev->source, ev->kind, ev->layer);
+}
+
+void xf__figure_title(char *buf, size_t cap, xf_event_kind kind, const char *what, int head,
+                      int sample) {
+    const char *k = kind == XF_ATTENTION_EVENT        ? "Attention weights"
+                    : kind == XF_QKV_EVENT            ? "Queries, keys and values"
+                    : kind == XF_INTERMEDIATE_OUTPUT  ? "Layer outputs"
+                                                      : "Events";
+    char h[32] = "";
+    if (kind == XF_ATTENTION_EVENT && head >= 0) snprintf(h, sizeof h, ", head %d", head);
+    snprintf(buf, cap, "%s: %s%s, sample %d", k, what && what[0] ? what : "model", h, sample);
+}
+
 /* ---- heatmap ------------------------------------------------------------------------ */
 
 void xf_heatmap(const xf_event *ev, void *cfgp) {
@@ -565,22 +666,21 @@ void xf_heatmap(const xf_event *ev, void *cfgp) {
                 ps[h] = (panel){mat + (size_t)h * hstride, rows, cols, ""};
                 snprintf(ps[h].title, sizeof ps[h].title, "Head %d", h);
             }
-            char sup[256];
-            snprintf(sup, sizeof sup, "%s — all heads%s", xf__source_name(ev), sample_note);
+            char sup[256], label[200];
+            event_label(label, sizeof label, ev);
+            snprintf(sup, sizeof sup, "%s — all heads%s", label, sample_note);
             o.suptitle = sup;
             o.ncols = (int)ceil(sqrt((double)nheads));
             rc = draw_grid(path, ps, nheads, &o, &err);
             free(ps);
         } else {
             panel p = {mat, rows, cols, ""};
+            char label[200];
+            event_label(label, sizeof label, ev);
             if (is_attn)
-                snprintf(p.title, sizeof p.title, "%s — head %d%s", xf__source_name(ev), cfg->head,
-                         sample_note);
-            else if (ev->kind == XF_INTERMEDIATE_OUTPUT && ev->layer >= 0)
-                snprintf(p.title, sizeof p.title, "%s — %s after layer %d%s", xf__source_name(ev),
-                         names[f], ev->layer, sample_note);
+                snprintf(p.title, sizeof p.title, "%s — head %d%s", label, cfg->head, sample_note);
             else
-                snprintf(p.title, sizeof p.title, "%s — %s%s", xf__source_name(ev), names[f], sample_note);
+                snprintf(p.title, sizeof p.title, "%s — %s%s", label, names[f], sample_note);
             rc = draw_grid(path, &p, 1, &o, &err);
         }
         if (rc != 0) xf__report(cfgp, what, "%s", err.msg);
@@ -593,7 +693,7 @@ typedef struct {
     int64_t call;
     float *m;            /* owned copy [rows, cols] */
     int rows, cols;
-    char title[64];
+    char title[256];
     xf_event_kind kind;
     int layer;
     char *source;        /* owned */
@@ -658,10 +758,9 @@ void xf_figure(const xf_event *ev, void *cfgp) {
                 break;
             }
             memcpy(p->m, mat + (size_t)k * cells, cells * sizeof(float));
-            char where[40];
-            if (ev->layer >= 0) snprintf(where, sizeof where, "Layer %d", ev->layer);
-            else snprintf(where, sizeof where, "%.39s", xf__source_name(ev));
-            if (is_attn) snprintf(p->title, sizeof p->title, "%s Head %d", where, h0 + k);
+            char where[200];
+            event_label(where, sizeof where, ev);
+            if (is_attn) snprintf(p->title, sizeof p->title, "%s head %d", where, h0 + k);
             else if (n > 1) snprintf(p->title, sizeof p->title, "%s %s", where, names[f]);
             else snprintf(p->title, sizeof p->title, "%s", where);
         }
@@ -694,15 +793,27 @@ void xf_figure(const xf_event *ev, void *cfgp) {
     }
 }
 
-static const char *figure_title(const fig_panel *ps, int n, int sample, char *buf, size_t cap) {
+/* The figure's title: its kind, what its panels have in common (the longest
+ * common dotted prefix of their labels' sources, "model" when none), head and
+ * sample — so figures of different sources or heads get different titles. */
+static const char *figure_title(const fig_panel *ps, int n, const xf_figure_cfg *cfg, char *buf,
+                                size_t cap) {
     xf_event_kind k = ps[0].kind;
-    for (int i = 1; i < n; i++)
+    char common[200];
+    xf__source_label(common, sizeof common, ps[0].source, ps[0].kind, -1);
+    for (int i = 1; i < n; i++) {
         if (ps[i].kind != k) k = XF_EVENT;
-    const char *what = k == XF_ATTENTION_EVENT ? "Attention weights"
-                       : k == XF_QKV_EVENT      ? "Queries, keys and values"
-                       : k == XF_INTERMEDIATE_OUTPUT ? "Layer outputs"
-                                                     : "Events";
-    snprintf(buf, cap, "%s (sample %d)", what, sample);
+        char other[200];
+        xf__source_label(other, sizeof other, ps[i].source, ps[i].kind, -1);
+        size_t j = 0;
+        while (common[j] && common[j] == other[j]) j++;
+        if (!common[j] && !other[j]) continue;
+        int at_word = (!common[j] && (other[j] == '.' || other[j] == ' ')) ||
+                      (!other[j] && (common[j] == '.' || common[j] == ' '));
+        while (!at_word && j > 0 && common[j] != '.' && common[j] != ' ') j--;
+        common[j] = '\0';
+    }
+    xf__figure_title(buf, cap, k, common, cfg->head, cfg->sample);
     return buf;
 }
 
@@ -759,8 +870,8 @@ void xf_figure_flush(xf_figure_cfg *cfg, int64_t call) {
             ps[i] = (panel){mine[i].m, mine[i].rows, mine[i].cols, ""};
             snprintf(ps[i].title, sizeof ps[i].title, "%s", mine[i].title);
         }
-        char sup[128];
-        grid_opts o = {figure_title(mine, n, cfg->sample, sup, sizeof sup), NULL, NULL,
+        char sup[300];
+        grid_opts o = {figure_title(mine, n, cfg, sup, sizeof sup), NULL, NULL,
                        cfg->cols > 0 ? cfg->cols : (int)ceil(sqrt((double)n))};
         axis_labels(mine[0].field, &o.xlabel, &o.ylabel);
         xf_error err;

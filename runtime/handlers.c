@@ -12,8 +12,9 @@
  * Patterns (xf_expand_pattern): {source} is the full module name, "model"
  * for the encoder/decoder itself (source ""); {event} the class name
  * ("AttentionEvent"); {field} the payload field (queries, keys, values,
- * attention_matrix, x); {layer} the layer index or "none"; {call} the
- * forward-call counter.  Any other text, including unknown {words}, is
+ * attention_matrix, x); {layer} the layer index or "none"; {step} the
+ * generation step (0 the prefill, k the k-th generated token) or "none"
+ * outside a generation; {call} the forward-call counter.  Any other text, including unknown {words}, is
  * copied as is.  When an event has several fields (QKVEvent) and the
  * pattern has no {field}, save and heatmap insert ".{field}" before the
  * extension of the file name ("qkv/{source}.npy" -> "qkv/layers.0.attention.queries.npy"),
@@ -150,6 +151,12 @@ int xf_expand_pattern(char *out, size_t cap, const char *pattern, const xf_event
                     snprintf(num, sizeof num, "%d", ev->layer);
                     rep = num;
                 }
+            } else if (close && len == 4 && !strncmp(p + 1, "step", 4)) {
+                if (ev->step < 0) rep = "none";
+                else {
+                    snprintf(num, sizeof num, "%d", ev->step);
+                    rep = num;
+                }
             } else if (close && len == 4 && !strncmp(p + 1, "call", 4)) {
                 snprintf(num, sizeof num, "%lld", (long long)ev->call);
                 rep = num;
@@ -201,6 +208,16 @@ int xf__event_fields(const xf_event *ev, const char *names[5], const xf_tensor *
     FIELD(queries) FIELD(keys) FIELD(values) FIELD(attention_matrix) FIELD(x)
 #undef FIELD
     return n;
+}
+
+/* " layer=L step=S" for print and stats: each only where the event has one
+ * (layer ≥ 0; step ≥ 0, i.e. inside a generation), so two IntermediateOutput
+ * lines of different layers or steps differ. */
+static void where_text(char *buf, size_t cap, const xf_event *ev) {
+    int n = 0;
+    buf[0] = '\0';
+    if (ev->layer >= 0) n = snprintf(buf, cap, " layer=%d", ev->layer);
+    if (ev->step >= 0 && n >= 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, " step=%d", ev->step);
 }
 
 static int64_t tensor_size(const xf_tensor *t) {
@@ -269,8 +286,10 @@ static void stats_line(const xf_event *ev, const char *name, const xf_tensor *t)
     }
     double sd = finite ? sqrt(var / (double)finite) : NAN;
     if (!finite) mn = mx = NAN;
-    int k = snprintf(line, sizeof line, "%s %s %s %s min=%.6g max=%.6g mean=%.6g std=%.6g",
-                     xf__source_name(ev), xf_event_name(ev->kind), name, shp, mn, mx, mean, sd);
+    char where[48];
+    where_text(where, sizeof where, ev);
+    int k = snprintf(line, sizeof line, "%s %s %s %s%s min=%.6g max=%.6g mean=%.6g std=%.6g",
+                     xf__source_name(ev), xf_event_name(ev->kind), name, shp, where, mn, mx, mean, sd);
     if (strcmp(name, "attention_matrix") == 0 && t->rank >= 1 && t->shape[t->rank - 1] > 0 && n > 0) {
         int64_t S = t->shape[t->rank - 1], rows = n / S;
         double total = 0;
@@ -353,6 +372,9 @@ void xf_print(const xf_event *ev, void *cfg) {
         puts_(&b, names[i]);
         puts_(&b, " ");
         puts_(&b, shp);
+        char where[48];
+        where_text(where, sizeof where, ev);
+        puts_(&b, where);
         puts_(&b, " = ");
         if (t->rank >= 1 && t->rank <= 4 && tensor_size(t) > 0) print_block(&b, t, 0, 0);
         else puts_(&b, "[]");

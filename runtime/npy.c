@@ -499,6 +499,8 @@ static int put_npy(FILE *fp, void *ctx) {
     const npy_out *o = ctx;
     if (fwrite(o->pre, 1, 10, fp) != 10 || fwrite(o->header, 1, o->header_len, fp) != o->header_len)
         return -1;
+    if (o->count == 0)
+        return 0;   /* data may be NULL */
     if (!XF_BIG_ENDIAN)
         return fwrite(o->data, sizeof(float), (size_t)o->count, fp) == (size_t)o->count ? 0 : -1;
     float buf[1024];

@@ -19,10 +19,11 @@ extern "C" {
  * NULL or "" = the current directory. */
 void xf_set_events_dir(const char *dir);
 
-/* Expands {source} {event} {field} {layer} {call} in `pattern` (field may be
- * NULL when the pattern has no {field}) and prefixes the events dir
+/* Expands {source} {event} {field} {layer} {step} {call} in `pattern` (field
+ * may be NULL when the pattern has no {field}) and prefixes the events dir
  * (absolute patterns are not prefixed).  {source} of the encoder/decoder
- * itself (source "") is "model"; {layer} -1 is "none".  Returns 0, or -1 if
+ * itself (source "") is "model"; {layer} -1 and {step} -1 (a plain forward)
+ * are "none".  Returns 0, or -1 if
  * the result would not fit in `cap` or the pattern has {field} and field is
  * NULL.  save/heatmap insert ".{field}" before the extension when an event
  * has several fields (QKVEvent) and the pattern has no {field}. */
@@ -39,11 +40,13 @@ void xf_save(const xf_event *ev, void *cfg /* xf_save_cfg */);
 typedef struct { const char *pattern; int head; int sample; } xf_heatmap_cfg;
 void xf_heatmap(const xf_event *ev, void *cfg /* xf_heatmap_cfg */);
 
-/* stats: one line per field on stderr: source, shape, min/max/mean/std and,
- * for attention, the mean row entropy (nats). */
+/* stats: one line per field on stderr: source, shape, layer=L and (in a
+ * generation) step=S, min/max/mean/std and, for attention, the mean row
+ * entropy (nats). */
 void xf_stats(const xf_event *ev, void *cfg /* unused, may be NULL */);
 
-/* print: shape and the leading values of each field, numpy style, stdout. */
+/* print: source, shape, layer=L and (in a generation) step=S, and the
+ * leading values of each field, numpy style, stdout. */
 void xf_print(const xf_event *ev, void *cfg /* unused, may be NULL */);
 
 /* figure("pattern.png", head = H, sample = N, cols = C): collects one panel

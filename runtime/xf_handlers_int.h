@@ -19,4 +19,16 @@ int xf__event_fields(const xf_event *ev, const char *names[5], const xf_tensor *
 /* ev->source, or "model" for the encoder/decoder itself (""). */
 const char *xf__source_name(const xf_event *ev);
 
+/* A source in words for titles: ".inner_attention" dropped, the attention
+ * module named by what it does ("encoder.layers.0 self-attention",
+ * "decoder.layers.1 cross-attention"), an IntermediateOutput by its layer
+ * ("encoder layer 1 output"), "model" for the model itself. */
+void xf__source_label(char *buf, size_t cap, const char *source, xf_event_kind kind, int layer);
+/* A figure's title: "Attention weights: WHAT[, head H], sample S". */
+void xf__figure_title(char *buf, size_t cap, xf_event_kind kind, const char *what, int head,
+                      int sample);
+
+/* A colour-bar end label: v, or "0" within a millionth of the range of 0. */
+void xf__end_label(char *buf, size_t cap, double v, double range);
+
 #endif /* XF_HANDLERS_INT_H */

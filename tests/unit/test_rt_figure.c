@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "viridis.h"
 #include "xf_handlers.h"
+#include "xf_handlers_int.h"
 
 TestSuite(figure, .init = th_events_setup, .fini = th_events_teardown);
 
@@ -450,4 +451,42 @@ Test(figure, concurrent_forwards_share_a_config) {
     cr_assert_null(cfg.state);
     cr_assert_eq(th_count_files(th_in_dir("conc")), 4);
     free(a);
+}
+
+/* ---- titles (issue 15) ------------------------------------------------------------ */
+
+Test(titles, panel_labels_carry_the_full_source) {
+    char b[200];
+    xf__source_label(b, sizeof b, "encoder.layers.0.attention.inner_attention", XF_ATTENTION_EVENT, 0);
+    cr_assert_str_eq(b, "encoder.layers.0 self-attention");
+    xf__source_label(b, sizeof b, "decoder.layers.1.cross_attention.inner_attention", XF_ATTENTION_EVENT, 1);
+    cr_assert_str_eq(b, "decoder.layers.1 cross-attention");
+    xf__source_label(b, sizeof b, "decoder.layers.1.self_attention", XF_QKV_EVENT, 1);
+    cr_assert_str_eq(b, "decoder.layers.1 self-attention");
+    xf__source_label(b, sizeof b, "layers.2.attention.inner_attention", XF_ATTENTION_EVENT, 2);
+    cr_assert_str_eq(b, "layers.2 self-attention");
+    xf__source_label(b, sizeof b, "encoder", XF_INTERMEDIATE_OUTPUT, 1);
+    cr_assert_str_eq(b, "encoder layer 1 output");
+    xf__source_label(b, sizeof b, "", XF_INTERMEDIATE_OUTPUT, -1);
+    cr_assert_str_eq(b, "model");
+}
+
+Test(titles, different_figures_different_titles) {
+    char a[300], b[300], c[300];
+    xf__figure_title(a, sizeof a, XF_ATTENTION_EVENT, "encoder.layers.0 self-attention", -1, 0);
+    xf__figure_title(b, sizeof b, XF_ATTENTION_EVENT, "decoder.layers.0 cross-attention", -1, 0);
+    xf__figure_title(c, sizeof c, XF_ATTENTION_EVENT, "encoder.layers.0 self-attention", 2, 0);
+    cr_assert_str_eq(a, "Attention weights: encoder.layers.0 self-attention, sample 0");
+    cr_assert_str_neq(a, b);
+    cr_assert_str_eq(c, "Attention weights: encoder.layers.0 self-attention, head 2, sample 0");
+}
+
+Test(titles, colorbar_zero_is_zero) {
+    char b[32];
+    xf__end_label(b, sizeof b, 6.72e-15, 0.93);
+    cr_assert_str_eq(b, "0");
+    xf__end_label(b, sizeof b, 0.0004, 0.93);
+    cr_assert_str_eq(b, "0.0004");
+    xf__end_label(b, sizeof b, 1e-9, 1e-8);   /* a range that small: the value itself */
+    cr_assert_str_eq(b, "1e-09");
 }

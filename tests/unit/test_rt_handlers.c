@@ -42,6 +42,7 @@ static xf_event event(xf_event_kind kind, const char *source, int layer, int64_t
     e.source = source;
     e.layer = layer;
     e.call = call;
+    e.step = -1;   /* a plain forward */
     return e;
 }
 
@@ -227,9 +228,9 @@ Test(handlers, stats_one_line_per_field_and_nonfinite) {
     xf_stats(&e, NULL);
     char *out = capture_end(c, stderr);
     cr_assert_eq(count_of(out, "\n"), 3, "%s", out);
-    cr_assert_not_null(strstr(out, "QKVEvent queries [1,1,1,4] min=1 max=4 mean=2.5 std=1.11803"), "%s", out);
-    cr_assert_not_null(strstr(out, "keys [1,1,1,4] min=-1 max=-1 mean=-1 std=0"), "%s", out);
-    cr_assert_not_null(strstr(out, "values [1,1,1,4] min=0 max=2 mean=1 std=1 nonfinite=2"), "%s", out);
+    cr_assert_not_null(strstr(out, "QKVEvent queries [1,1,1,4] layer=0 min=1 max=4 mean=2.5 std=1.11803"), "%s", out);
+    cr_assert_not_null(strstr(out, "keys [1,1,1,4] layer=0 min=-1 max=-1 mean=-1 std=0"), "%s", out);
+    cr_assert_not_null(strstr(out, "values [1,1,1,4] layer=0 min=0 max=2 mean=1 std=1 nonfinite=2"), "%s", out);
     cr_assert_null(strstr(out, "entropy"), "entropy is for attention only");
     free(out);
 
@@ -239,7 +240,7 @@ Test(handlers, stats_one_line_per_field_and_nonfinite) {
     c = capture_begin(stderr);
     xf_stats(&ex, NULL);
     out = capture_end(c, stderr);
-    cr_assert_not_null(strstr(out, "model IntermediateOutput x [1,1,4] min=1 max=4"), "%s", out);
+    cr_assert_not_null(strstr(out, "model IntermediateOutput x [1,1,4] layer=0 min=1 max=4"), "%s", out);
     free(out);
 }
 
@@ -253,7 +254,7 @@ Test(handlers, print_leading_values) {
     capture c = capture_begin(stdout);
     xf_print(&e, NULL);
     char *out = capture_end(c, stdout);
-    cr_assert_str_eq(out, "model IntermediateOutput x [2,3,10] = "
+    cr_assert_str_eq(out, "model IntermediateOutput x [2,3,10] layer=1 = "
                           "[[[0 1 2 3 4 5 ...] [10 11 12 13 14 15 ...] ...] ...]\n");
     free(out);
     free(x);
@@ -265,7 +266,7 @@ Test(handlers, print_leading_values) {
     c = capture_begin(stdout);
     xf_print(&ea, NULL);
     out = capture_end(c, stdout);
-    cr_assert_str_eq(out, "layers.0.attention.inner_attention AttentionEvent attention_matrix [1,1,2,3] = "
+    cr_assert_str_eq(out, "layers.0.attention.inner_attention AttentionEvent attention_matrix [1,1,2,3] layer=0 = "
                           "[[[[0.0123 0.5 0.25] [1 2 3]]]]\n");
     free(out);
 }
@@ -279,7 +280,7 @@ Test(handlers, print_qkv_three_lines) {
     xf_print(&e, NULL);
     char *out = capture_end(c, stdout);
     cr_assert_eq(count_of(out, "\n"), 3);
-    cr_assert_not_null(strstr(out, "layers.1.attention QKVEvent queries [1,5,2,10] = [[[[0 1 2 3 4 5 ...] [10 11"),
+    cr_assert_not_null(strstr(out, "layers.1.attention QKVEvent queries [1,5,2,10] layer=1 = [[[[0 1 2 3 4 5 ...] [10 11"),
                        "%s", out);
     cr_assert_not_null(strstr(out, " keys [1,5,2,10]"));
     cr_assert_not_null(strstr(out, " values [1,5,2,10]"));
@@ -324,4 +325,38 @@ Test(handlers, concurrent_saves) {
         snprintf(rel, sizeof rel, "conc/%d/19.npy", i);
         expect_npy(th_in_dir(rel), 3, s, x);
     }
+}
+
+/* ---- layer and step (issues 11, 15) ---------------------------------------------- */
+
+Test(handlers, print_and_stats_show_layer_and_step) {
+    float x[4] = {1, 2, 3, 4};
+    xf_tensor tx = {3, {1, 1, 4}, x};
+    xf_event e = event(XF_INTERMEDIATE_OUTPUT, "decoder", 2, 0);
+    e.x = &tx;
+    e.step = 5;
+    capture c = capture_begin(stdout);
+    xf_print(&e, NULL);
+    char *out = capture_end(c, stdout);
+    cr_assert_str_eq(out, "decoder IntermediateOutput x [1,1,4] layer=2 step=5 = [[[1 2 3 4]]]\n");
+    free(out);
+    c = capture_begin(stderr);
+    xf_stats(&e, NULL);
+    out = capture_end(c, stderr);
+    cr_assert_not_null(strstr(out, "decoder IntermediateOutput x [1,1,4] layer=2 step=5 min=1 max=4"), "%s", out);
+    free(out);
+}
+
+Test(handlers, step_in_patterns) {
+    xf_event e = event(XF_ATTENTION_EVENT, "layers.0.attention.inner_attention", 0, 3);
+    char out[512], want[512];
+    cr_assert_eq(xf_expand_pattern(out, sizeof out, "/a/{step}_{call}.npy", &e, NULL), 0);
+    cr_assert_str_eq(out, "/a/none_3.npy");
+    e.step = 0;
+    cr_assert_eq(xf_expand_pattern(out, sizeof out, "/a/{step}.npy", &e, NULL), 0);
+    cr_assert_str_eq(out, "/a/0.npy");
+    e.step = 12;
+    cr_assert_eq(xf_expand_pattern(out, sizeof out, "s{step}/{layer}.npy", &e, NULL), 0);
+    snprintf(want, sizeof want, "%s/s12/0.npy", th_dir);
+    cr_assert_str_eq(out, want);
 }

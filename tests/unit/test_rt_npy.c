@@ -293,54 +293,54 @@ Test(npy, ids_int32_made_by_numpy) {
 
 Test(npy, ids_int64_rank1_narrowed) {
     const int64_t ids[4] = {3, 17, -5, 2147483647};
-    write_npy_data(path_in("i8.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", ids,
+    write_npy_data(th_in_dir("i8.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", ids,
                    sizeof ids);
     xf_ids a;
     xf_error err = {{0}};
-    cr_assert_eq(xf_npy_read_ids(path_in("i8.npy"), &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_read_ids(th_in_dir("i8.npy"), &a, &err), 0, "%s", err.msg);
     cr_assert(a.rank == 1 && a.rows == 1 && a.cols == 4);
     for (int i = 0; i < 4; i++)
         cr_assert_eq(a.data[i], (int32_t)ids[i]);
     xf_ids_free(&a);
     const int64_t wide[2] = {1, (int64_t)1 << 40};
-    write_npy_data(path_in("w.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 2), }", wide,
+    write_npy_data(th_in_dir("w.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 2), }", wide,
                    sizeof wide);
-    expect_ids_fail(path_in("w.npy"), "token id 1099511627776 at [0, 1] does not fit in int32");
+    expect_ids_fail(th_in_dir("w.npy"), "token id 1099511627776 at [0, 1] does not fit in int32");
 }
 
 Test(npy, ids_refuse_floats_and_other_dtypes) {
-    write_npy_raw(path_in("f.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
-    expect_ids_fail(path_in("f.npy"), "dtype '<f4', expected token ids as int32 '<i4' or int64 '<i8'");
-    write_npy_raw(path_in("u.npy"), 1, "{'descr': '<u2', 'fortran_order': False, 'shape': (3,), }", 6);
-    expect_ids_fail(path_in("u.npy"), "dtype '<u2'");
-    write_npy_raw(path_in("be.npy"), 1, "{'descr': '>i4', 'fortran_order': False, 'shape': (3,), }", 12);
-    expect_ids_fail(path_in("be.npy"), "dtype '>i4'");
+    write_npy_raw(th_in_dir("f.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
+    expect_ids_fail(th_in_dir("f.npy"), "dtype '<f4', expected token ids as int32 '<i4' or int64 '<i8'");
+    write_npy_raw(th_in_dir("u.npy"), 1, "{'descr': '<u2', 'fortran_order': False, 'shape': (3,), }", 6);
+    expect_ids_fail(th_in_dir("u.npy"), "dtype '<u2'");
+    write_npy_raw(th_in_dir("be.npy"), 1, "{'descr': '>i4', 'fortran_order': False, 'shape': (3,), }", 12);
+    expect_ids_fail(th_in_dir("be.npy"), "dtype '>i4'");
     /* and the float reader refuses ids */
     expect_fail(XF_FIXTURES "/gen_lm_eos/prompt.npy", "dtype '<i4', expected float32 '<f4'");
 }
 
 Test(npy, ids_refuse_rank_3) {
-    write_npy_raw(path_in("r3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2, 3), }", 24);
-    expect_ids_fail(path_in("r3.npy"), "rank 3 (shape [1,2,3]), expected token ids [L] or [N, L]");
+    write_npy_raw(th_in_dir("r3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2, 3), }", 24);
+    expect_ids_fail(th_in_dir("r3.npy"), "rank 3 (shape [1,2,3]), expected token ids [L] or [N, L]");
 }
 
 Test(npy, ids_refuse_huge_dims) {
-    write_npy_raw(path_in("h1.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 3000000000), }", 8);
-    expect_ids_fail(path_in("h1.npy"), "shape [1,3000000000] is too large");
-    write_npy_raw(path_in("h2.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2000000000, 2000000000), }", 8);
-    expect_ids_fail(path_in("h2.npy"), "shape [2000000000,2000000000] is too large");
-    write_npy_raw(path_in("h3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (100000, 100000), }", 8);
-    expect_ids_fail(path_in("h3.npy"), "truncated");
+    write_npy_raw(th_in_dir("h1.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 3000000000), }", 8);
+    expect_ids_fail(th_in_dir("h1.npy"), "shape [1,3000000000] is too large");
+    write_npy_raw(th_in_dir("h2.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2000000000, 2000000000), }", 8);
+    expect_ids_fail(th_in_dir("h2.npy"), "shape [2000000000,2000000000] is too large");
+    write_npy_raw(th_in_dir("h3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (100000, 100000), }", 8);
+    expect_ids_fail(th_in_dir("h3.npy"), "truncated");
 }
 
 Test(npy, ids_refuse_truncated_and_trailing) {
-    write_npy_raw(path_in("t.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 20);
-    expect_ids_fail(path_in("t.npy"), "truncated: shape [2,3] needs 24 data bytes, the file has 20");
-    write_npy_raw(path_in("t8.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", 28);
-    expect_ids_fail(path_in("t8.npy"), "4 bytes after the data");
-    write_bytes(path_in("hcut.npy"), "\x93NUMPY\x01\x00\x40", 9);
-    expect_ids_fail(path_in("hcut.npy"), "truncated header");
-    expect_ids_fail(path_in("none.npy"), "cannot open");
+    write_npy_raw(th_in_dir("t.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 20);
+    expect_ids_fail(th_in_dir("t.npy"), "truncated: shape [2,3] needs 24 data bytes, the file has 20");
+    write_npy_raw(th_in_dir("t8.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", 28);
+    expect_ids_fail(th_in_dir("t8.npy"), "4 bytes after the data");
+    th_write_file(th_in_dir("hcut.npy"), "\x93NUMPY\x01\x00\x40", 9);
+    expect_ids_fail(th_in_dir("hcut.npy"), "truncated header");
+    expect_ids_fail(th_in_dir("none.npy"), "cannot open");
 }
 
 /* ---- writing ------------------------------------------------------------------- */

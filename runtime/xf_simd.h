@@ -32,8 +32,8 @@ enum { LANES = 16 };         /* accumulators per reduction: one AVX-512 vector *
 
 /* GEMMs of at most this M·N·K run on OpenBLAS's single-threaded small-matrix
  * kernels (its AVX-512 builds: row-major NN calls up to 100³); beyond it
- * OpenBLAS threads them itself.  xf_linear cuts few-row products to fit it;
- * the attention driver runs heads on the runtime's pool below it. */
+ * OpenBLAS threads them itself.  The attention driver runs heads on the
+ * runtime's pool below it. */
 enum { SMALL_GEMM = 1000000 };
 
 /* ---- attention blocking (full and top-k; xf_attention_scratch bounds it) -- */

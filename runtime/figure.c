@@ -622,8 +622,155 @@ void xf__figure_title(char *buf, size_t cap, xf_event_kind kind, const char *wha
 
 /* ---- heatmap ------------------------------------------------------------------------ */
 
+/* Draws one field of ev for the sample (a heatmap file).  Returns -1 when
+ * the handler should stop (no file name, out of memory), else 0. */
+static int heatmap_field(const xf_heatmap_cfg *cfg, const char *what, const xf_event *ev,
+                         const char *name, const xf_tensor *t, int sample, int nfields) {
+    const float *mat;
+    int rows, cols, nheads;
+    char msg[256], path[4096], label[200], sample_note[32] = "";
+    if (field_matrix(t, name, sample, cfg->head, &mat, &rows, &cols, &nheads, msg, sizeof msg)) {
+        xf__report(cfg, what, "%s: %s; nothing drawn", xf__source_name(ev), msg);
+        return 0;
+    }
+    if (xf__handler_path(path, sizeof path, cfg->pattern, ev, name, nfields) != 0) {
+        xf__report(cfg, what, "the file name is too long for %s %s", xf__source_name(ev), name);
+        return -1;
+    }
+    if (cfg->sample != 0) snprintf(sample_note, sizeof sample_note, ", sample %d", cfg->sample);
+    event_label(label, sizeof label, ev);
+    grid_opts o = {NULL, NULL, NULL, 1};
+    axis_labels(name, &o.xlabel, &o.ylabel);
+    xf_error err;
+    int rc, is_attn = !strcmp(name, "attention_matrix") && t->rank == 4;
+    if (is_attn && cfg->head < 0) {
+        panel *ps = calloc((size_t)nheads, sizeof *ps);
+        if (!ps) {
+            xf__report(cfg, what, "out of memory");
+            return -1;
+        }
+        for (int h = 0; h < nheads; h++) {
+            ps[h] = (panel){mat + (size_t)h * (size_t)rows * (size_t)cols, rows, cols, ""};
+            snprintf(ps[h].title, sizeof ps[h].title, "Head %d", h);
+        }
+        char sup[256];
+        snprintf(sup, sizeof sup, "%s — all heads%s", label, sample_note);
+        o.suptitle = sup;
+        o.ncols = (int)ceil(sqrt((double)nheads));
+        rc = draw_grid(path, ps, nheads, &o, &err);
+        free(ps);
+    } else {
+        panel p = {mat, rows, cols, ""};
+        if (is_attn)
+            snprintf(p.title, sizeof p.title, "%s — head %d%s", label, cfg->head, sample_note);
+        else
+            snprintf(p.title, sizeof p.title, "%s — %s%s", label, name, sample_note);
+        rc = draw_grid(path, &p, 1, &o, &err);
+    }
+    if (rc != 0) xf__report(cfg, what, "%s", err.msg);
+    return 0;
+}
+
+/* ---- generation steps (SPEC §8) ----------------------------------------------------- */
+
+/* Rows of one field collected over the steps of one generation call: a
+ * prefill [P, w] then one row per step, each plane (head) alike.  Narrower
+ * rows are zero-padded on the right (a causal row sees fewer keys), so the
+ * assembled matrix is what a forward over the final sequence gives. */
+typedef struct {
+    int64_t call;
+    char *source;          /* owned */
+    const char *field;     /* static string */
+    xf_event_kind kind;
+    int layer, step, nfields;
+    int planes, rows, cols;
+    float *m;              /* [planes, rows, cols] */
+} step_rows;
+
+static pthread_mutex_t steps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* m[planes, rows, cols] followed by chunk[planes, r, c]: rows + r rows of
+ * max(cols, c), zero-padded.  keys/values of a full-attention step are the
+ * whole cache: a chunk of several rows after a prefill replaces instead. */
+static int append_rows(float **m, int *rows, int *cols, int planes, const float *chunk, int r,
+                       int c, int replace) {
+    int keep = replace ? 0 : *rows, R = keep + r, C = replace || c > *cols ? c : *cols;
+    float *out = calloc((size_t)planes * (size_t)R * (size_t)C, sizeof *out);
+    if (!out) return -1;
+    for (int p = 0; p < planes; p++) {
+        for (int i = 0; i < keep; i++)
+            memcpy(out + ((size_t)p * R + i) * C, *m + ((size_t)p * *rows + i) * *cols,
+                   (size_t)*cols * sizeof(float));
+        for (int i = 0; i < r; i++)
+            memcpy(out + ((size_t)p * R + keep + i) * C, chunk + ((size_t)p * r + i) * c,
+                   (size_t)c * sizeof(float));
+    }
+    free(*m);
+    *m = out;
+    *rows = R;
+    *cols = C;
+    return 0;
+}
+
+/* Whether a step's chunk of `field` with r rows is the whole cache. */
+static int whole_cache(const char *field, int r) {
+    return r > 1 && (!strcmp(field, "keys") || !strcmp(field, "values"));
+}
+
+struct xf_heatmap_state {
+    step_rows *e;
+    int n, cap;
+};
+
+/* Keeps the field of ev (sample's planes) in cfg's state: a prefill
+ * (step 0) starts its (source, field) afresh, a later step appends to the
+ * same call's.  0, or -1 out of memory.  Caller holds steps_lock. */
+static int heatmap_keep(xf_heatmap_cfg *cfg, const xf_event *ev, const char *name,
+                        const float *mat, int planes, int r, int c, int nfields) {
+    if (!cfg->state && !(cfg->state = calloc(1, sizeof *cfg->state))) return -1;
+    struct xf_heatmap_state *st = cfg->state;
+    step_rows *a = NULL;
+    for (int i = 0; i < st->n && !a; i++)
+        if (!strcmp(st->e[i].source, ev->source ? ev->source : "") && st->e[i].field == name &&
+            (st->e[i].call == ev->call || (ev->step == 0 && st->e[i].step == 0)))
+            a = &st->e[i];
+    if (!a) {
+        if (st->n == st->cap) {
+            int cap = st->cap ? 2 * st->cap : 8;
+            step_rows *e = realloc(st->e, (size_t)cap * sizeof *e);
+            if (!e) return -1;
+            st->e = e;
+            st->cap = cap;
+        }
+        a = &st->e[st->n];
+        *a = (step_rows){.source = strdup(ev->source ? ev->source : ""), .field = name};
+        if (!a->source) return -1;
+        st->n++;
+    }
+    int fresh = ev->step == 0 || a->call != ev->call || a->planes != planes;
+    a->call = ev->call, a->kind = ev->kind, a->layer = ev->layer, a->step = ev->step;
+    a->nfields = nfields, a->planes = planes;
+    return append_rows(&a->m, &a->rows, &a->cols, planes, mat, r, c,
+                       fresh || whole_cache(name, r));
+}
+
+/* A step event: its rows join the call's collection (drawn by the flush).
+ * A prefill (step 0) is drawn at once too, like a forward, and kept. */
+static void heatmap_step(xf_heatmap_cfg *cfg, const char *what, const xf_event *ev,
+                         const char *name, const xf_tensor *t, int nfields) {
+    const float *mat;
+    int rows, cols, nheads;
+    char msg[256];
+    if (field_matrix(t, name, cfg->sample, -1, &mat, &rows, &cols, &nheads, msg, sizeof msg))
+        return;   /* reported when drawn */
+    pthread_mutex_lock(&steps_lock);
+    int rc = heatmap_keep(cfg, ev, name, mat, nheads, rows, cols, nfields);
+    pthread_mutex_unlock(&steps_lock);
+    if (rc != 0) xf__report(cfg, what, "out of memory collecting the steps of %s", xf__source_name(ev));
+}
+
 void xf_heatmap(const xf_event *ev, void *cfgp) {
-    const xf_heatmap_cfg *cfg = cfgp;
+    xf_heatmap_cfg *cfg = cfgp;
     if (!ev) return;
     if (!cfg || !cfg->pattern) {
         xf__report(cfgp, "heatmap", "no file pattern");
@@ -635,56 +782,54 @@ void xf_heatmap(const xf_event *ev, void *cfgp) {
     const xf_tensor *ts[5];
     int n = xf__event_fields(ev, names, ts);
     for (int f = 0; f < n; f++) {
-        const float *mat;
-        int rows, cols, nheads;
-        char msg[256];
-        if (field_matrix(ts[f], names[f], cfg->sample, cfg->head, &mat, &rows, &cols, &nheads,
-                         msg, sizeof msg)) {
-            xf__report(cfgp, what, "%s: %s; nothing drawn", xf__source_name(ev), msg);
-            continue;
-        }
-        char path[4096];
-        if (xf__handler_path(path, sizeof path, cfg->pattern, ev, names[f], n) != 0) {
-            xf__report(cfgp, what, "the file name is too long for %s %s", xf__source_name(ev), names[f]);
+        if (ev->step >= 0) heatmap_step(cfg, what, ev, names[f], ts[f], n);
+        if (ev->step <= 0 && heatmap_field(cfg, what, ev, names[f], ts[f], cfg->sample, n) != 0)
             return;
-        }
-        char sample_note[32] = "";
-        if (cfg->sample != 0) snprintf(sample_note, sizeof sample_note, ", sample %d", cfg->sample);
-        grid_opts o = {NULL, NULL, NULL, 1};
-        axis_labels(names[f], &o.xlabel, &o.ylabel);
-        xf_error err;
-        int rc;
-        int is_attn = !strcmp(names[f], "attention_matrix") && ts[f]->rank == 4;
-        if (is_attn && cfg->head < 0) {
-            panel *ps = calloc((size_t)nheads, sizeof *ps);
-            if (!ps) {
-                xf__report(cfgp, what, "out of memory");
-                return;
-            }
-            size_t hstride = (size_t)rows * (size_t)cols;
-            for (int h = 0; h < nheads; h++) {
-                ps[h] = (panel){mat + (size_t)h * hstride, rows, cols, ""};
-                snprintf(ps[h].title, sizeof ps[h].title, "Head %d", h);
-            }
-            char sup[256], label[200];
-            event_label(label, sizeof label, ev);
-            snprintf(sup, sizeof sup, "%s — all heads%s", label, sample_note);
-            o.suptitle = sup;
-            o.ncols = (int)ceil(sqrt((double)nheads));
-            rc = draw_grid(path, ps, nheads, &o, &err);
-            free(ps);
-        } else {
-            panel p = {mat, rows, cols, ""};
-            char label[200];
-            event_label(label, sizeof label, ev);
-            if (is_attn)
-                snprintf(p.title, sizeof p.title, "%s — head %d%s", label, cfg->head, sample_note);
-            else
-                snprintf(p.title, sizeof p.title, "%s — %s%s", label, names[f], sample_note);
-            rc = draw_grid(path, &p, 1, &o, &err);
-        }
-        if (rc != 0) xf__report(cfgp, what, "%s", err.msg);
     }
+}
+
+/* The assembled field as a one-sample tensor and the event it came from
+ * (the last step's), drawn like a forward's. */
+static void heatmap_draw_rows(xf_heatmap_cfg *cfg, const step_rows *a) {
+    char what[300];
+    snprintf(what, sizeof what, "heatmap(\"%s\")", cfg->pattern ? cfg->pattern : "");
+    int is_attn = !strcmp(a->field, "attention_matrix");
+    xf_tensor t = {is_attn ? 4 : 3, {1, a->rows, a->cols, 0}, a->m};
+    if (is_attn) t.shape[1] = a->planes, t.shape[2] = a->rows, t.shape[3] = a->cols;
+    xf_event ev = {.kind = a->kind, .source = a->source, .layer = a->layer, .call = a->call,
+                   .step = a->step};
+    if (is_attn) ev.attention_matrix = &t;
+    else if (!strcmp(a->field, "x")) ev.x = &t;
+    else ev.queries = &t;   /* which of q/k/v: only a->field is read below */
+    heatmap_field(cfg, what, &ev, a->field, &t, 0, a->nfields);
+}
+
+void xf_heatmap_flush(xf_heatmap_cfg *cfg, int64_t call) {
+    if (!cfg) return;
+    step_rows *mine = NULL;
+    int n = 0;
+    pthread_mutex_lock(&steps_lock);
+    struct xf_heatmap_state *st = cfg->state;
+    if (st && (mine = malloc((size_t)st->n * sizeof *mine + 1))) {
+        int kept = 0;
+        for (int i = 0; i < st->n; i++) {
+            if (st->e[i].call == call) mine[n++] = st->e[i];
+            else st->e[kept++] = st->e[i];
+        }
+        st->n = kept;
+        if (!kept) {
+            free(st->e);
+            free(st);
+            cfg->state = NULL;
+        }
+    }
+    pthread_mutex_unlock(&steps_lock);
+    for (int i = 0; i < n; i++) {
+        if (mine[i].step > 0 && cfg->pattern) heatmap_draw_rows(cfg, &mine[i]);
+        free(mine[i].m);
+        free(mine[i].source);
+    }
+    free(mine);
 }
 
 /* ---- figure --------------------------------------------------------------------------- */
@@ -710,6 +855,18 @@ static pthread_mutex_t fig_lock = PTHREAD_MUTEX_INITIALIZER;
 static void fig_panel_free(fig_panel *p) {
     free(p->m);
     free(p->source);
+}
+
+/* The panel of the same call, source, field and head (title) as p: a
+ * generation step's rows go under it. */
+static fig_panel *same_panel(struct xf_figure_state *st, const fig_panel *p) {
+    for (int i = 0; i < st->n; i++) {
+        fig_panel *q = &st->ps[i];
+        if (q->call == p->call && q->field == p->field && !strcmp(q->source, p->source) &&
+            !strcmp(q->title, p->title))
+            return q;
+    }
+    return NULL;
 }
 
 void xf_figure(const xf_event *ev, void *cfgp) {
@@ -780,9 +937,17 @@ void xf_figure(const xf_event *ev, void *cfgp) {
                 st->cap = cap;
             }
         }
-        if (ok) {
-            memcpy(st->ps + st->n, news, (size_t)hcount * sizeof *news);
-            st->n += hcount;
+        for (int k = 0; ok && k < hcount; k++) {
+            fig_panel *same = ev->step > 0 ? same_panel(st, &news[k]) : NULL;
+            if (!same) {
+                st->ps[st->n++] = news[k];
+                news[k] = (fig_panel){0};   /* owned by the state now */
+                continue;
+            }
+            ok = append_rows(&same->m, &same->rows, &same->cols, 1, news[k].m, news[k].rows,
+                             news[k].cols, whole_cache(news[k].field, news[k].rows)) == 0;
+            fig_panel_free(&news[k]);
+            news[k] = (fig_panel){0};
         }
         pthread_mutex_unlock(&fig_lock);
         if (!ok) {

@@ -36,9 +36,22 @@ void xf_save(const xf_event *ev, void *cfg /* xf_save_cfg */);
 
 /* heatmap("pattern.png", head = H, sample = N): a viridis PNG of the [L,S]
  * attention (or [L,D] x / [L,H*E] q,k,v) of one sample; head = -1 tiles
- * every head.  Titled with the source and head, with a colorbar. */
-typedef struct { const char *pattern; int head; int sample; } xf_heatmap_cfg;
+ * every head.  Titled with the source and head, with a colorbar.
+ *
+ * In a generation (SPEC §8, ev->step ≥ 0) the rows of every step of one call
+ * are assembled: the prefill's [P, w] (drawn at once, as a forward's, and
+ * kept), then each step's row ([1, t] attention, [1, D] x; keys/values that
+ * are the whole cache replace), narrower rows zero-padded on the right, so
+ * xf_heatmap_flush(cfg, call) at the end of the generation draws what a
+ * forward over the final sequence draws ({step} in the pattern: the last
+ * step).  A prefill replaces the kept rows of a (source, field) that has not
+ * stepped yet, so plain forwards keep at most one copy per source and field. */
+typedef struct xf_heatmap_cfg {
+    const char *pattern; int head; int sample;
+    struct xf_heatmap_state *state;   /* steps collected so far, owned by the runtime */
+} xf_heatmap_cfg;
 void xf_heatmap(const xf_event *ev, void *cfg /* xf_heatmap_cfg */);
+void xf_heatmap_flush(xf_heatmap_cfg *cfg, int64_t call);
 
 /* stats: one line per field on stderr: source, shape, layer=L and (in a
  * generation) step=S, min/max/mean/std and, for attention, the mean row
@@ -50,9 +63,13 @@ void xf_stats(const xf_event *ev, void *cfg /* unused, may be NULL */);
 void xf_print(const xf_event *ev, void *cfg /* unused, may be NULL */);
 
 /* figure("pattern.png", head = H, sample = N, cols = C): collects one panel
- * per matching event during a forward call ("Layer i Head h" titles, shared
- * colorbar) and writes one grid figure when the call ends (xf_figure_flush,
- * called by the generated forward).  The getting-started figure. */
+ * per matching event during a forward call (titled with the source in words,
+ * "encoder.layers.0 self-attention head 1"; shared colorbar) and writes one
+ * grid figure when the call ends (xf_figure_flush, called by the generated
+ * forward, and at the end of a generation).  In a generation a step's rows
+ * are appended to the panel of the same call, source, field and head (as
+ * heatmap), so the figure is the one of a forward over the final sequence.
+ * The getting-started figure. */
 typedef struct xf_figure_cfg {
     const char *pattern; int head; int sample; int cols;
     struct xf_figure_state *state;   /* panels collected so far, owned by the runtime */

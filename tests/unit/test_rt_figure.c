@@ -207,6 +207,7 @@ static xf_event attention_event(xf_tensor *t, int layer, int64_t call) {
     e.layer = layer;
     e.attention_matrix = t;
     e.call = call;
+    e.step = -1;   /* a plain forward */
     return e;
 }
 
@@ -216,7 +217,7 @@ Test(figure, heatmap_one_head) {
     for (int i = 0; i < N * H * L * S; i++) a[i] = (float)i;
     xf_tensor t = {4, {N, H, L, S}, a};
     xf_event e = attention_event(&t, 2, 0);
-    xf_heatmap_cfg cfg = {"att/{source}.png", 1, 1};
+    xf_heatmap_cfg cfg = {"att/{source}.png", 1, 1, NULL};
     xf_heatmap(&e, &cfg);
     image im = load_png(th_in_dir("att/layers.2.attention.inner_attention.png"));
     /* (sample 1, head 1) is a ramp of its own: its first cell is the minimum */
@@ -236,7 +237,7 @@ Test(figure, heatmap_all_heads_tiles_a_grid) {
     float *a = heads_const(N, H, L, S);
     xf_tensor t = {4, {N, H, L, S}, a};
     xf_event e = attention_event(&t, 0, 0);
-    xf_heatmap_cfg one = {"one.png", 0, 0}, all = {"all.png", -1, 0};
+    xf_heatmap_cfg one = {"one.png", 0, 0, NULL}, all = {"all.png", -1, 0, NULL};
     xf_heatmap(&e, &one);
     xf_heatmap(&e, &all);
     image im1 = load_png(th_in_dir("one.png"));
@@ -285,13 +286,13 @@ Test(figure, heatmap_out_of_range_head_or_sample_is_a_note) {
     float *a = heads_const(N, H, L, S);
     xf_tensor t = {4, {N, H, L, S}, a};
     xf_event e = attention_event(&t, 0, 0);
-    xf_heatmap_cfg bad_head = {"h.png", 4, 0};
+    xf_heatmap_cfg bad_head = {"h.png", 4, 0, NULL};
     char *err = capture_stderr_of(xf_heatmap, &e, &bad_head, 3);
     cr_assert_not_null(strstr(err, "head 4 out of range"), "%s", err);
     cr_assert_not_null(strstr(err, "4 heads"), "%s", err);
     cr_assert_null(strstr(strstr(err, "\n") + 1, "head"), "reported once: %s", err);
     free(err);
-    xf_heatmap_cfg bad_sample = {"s.png", 0, 2};
+    xf_heatmap_cfg bad_sample = {"s.png", 0, 2, NULL};
     err = capture_stderr_of(xf_heatmap, &e, &bad_sample, 2);
     cr_assert_not_null(strstr(err, "sample 2 out of range"), "%s", err);
     free(err);
@@ -307,9 +308,10 @@ Test(figure, heatmap_qkv_and_x) {
     xf_event e;
     memset(&e, 0, sizeof e);
     e.kind = XF_QKV_EVENT;
+    e.step = -1;
     e.source = "layers.0.attention";
     e.queries = e.keys = e.values = &tq;
-    xf_heatmap_cfg cfg = {"qkv/{source}.{field}.png", 0, 1};
+    xf_heatmap_cfg cfg = {"qkv/{source}.{field}.png", 0, 1, NULL};
     xf_heatmap(&e, &cfg);
     const char *fields[3] = {"queries", "keys", "values"};
     for (int f = 0; f < 3; f++) {
@@ -324,7 +326,7 @@ Test(figure, heatmap_qkv_and_x) {
         cairo_surface_destroy(im.s);
     }
     /* no {field}: the field is inserted before the extension */
-    xf_heatmap_cfg flat = {"flat/{source}.png", 0, 0};
+    xf_heatmap_cfg flat = {"flat/{source}.png", 0, 0, NULL};
     xf_heatmap(&e, &flat);
     cr_assert_eq(th_count_files(th_in_dir("flat")), 3);
     cr_assert_eq(access(th_in_dir("flat/layers.0.attention.keys.png"), F_OK), 0);
@@ -335,10 +337,11 @@ Test(figure, heatmap_qkv_and_x) {
     xf_event ex;
     memset(&ex, 0, sizeof ex);
     ex.kind = XF_INTERMEDIATE_OUTPUT;
+    ex.step = -1;
     ex.source = "";
     ex.layer = 3;
     ex.x = &tx;
-    xf_heatmap_cfg cx = {"x/{source}.{layer}.png", 0, 0};
+    xf_heatmap_cfg cx = {"x/{source}.{layer}.png", 0, 0, NULL};
     xf_heatmap(&ex, &cx);
     image im = load_png(th_in_dir("x/model.3.png"));
     cr_assert_geq(im.w, 16);
@@ -489,4 +492,105 @@ Test(titles, colorbar_zero_is_zero) {
     cr_assert_str_eq(b, "0.0004");
     xf__end_label(b, sizeof b, 1e-9, 1e-8);   /* a range that small: the value itself */
     cr_assert_str_eq(b, "1e-09");
+}
+
+/* ---- generation steps (SPEC §8, issue 11) ------------------------------------------- */
+
+/* A causal attention [N=2, H=2, T=5, T=5] with distinct values below the
+ * diagonal, 0 above; and its rows as a generation delivers them. */
+enum { SN = 2, SH = 2, ST = 5, SP = 3 };
+
+static void causal_matrix(float *a) {
+    for (int n = 0; n < SN; n++)
+        for (int h = 0; h < SH; h++)
+            for (int l = 0; l < ST; l++)
+                for (int s = 0; s < ST; s++)
+                    a[((n * SH + h) * ST + l) * ST + s] = s <= l ? (float)(1 + s + 7 * l + 50 * h + 100 * n) / 400 : 0;
+}
+
+/* Rows [l0, l0 + r) of every (n, h) plane, t keys wide: a step's payload. */
+static float *rows_of(const float *a, int l0, int r, int t) {
+    float *o = malloc(sizeof(float) * SN * SH * r * t);
+    for (int p = 0; p < SN * SH; p++)
+        for (int i = 0; i < r; i++)
+            memcpy(o + ((size_t)p * r + i) * t, a + ((size_t)p * ST + l0 + i) * ST, sizeof(float) * t);
+    return o;
+}
+
+/* Feeds the prefill [SN,SH,SP,SP] and one row per step to handler h/cfg. */
+static void generate(xf_handler h, void *cfg, const float *a, int layer, int64_t call) {
+    for (int step = 0; step <= ST - SP; step++) {
+        int l0 = step ? SP + step - 1 : 0, r = step ? 1 : SP, t = l0 + r;
+        float *m = rows_of(a, l0, r, t);
+        xf_tensor tt = {4, {SN, SH, r, t}, m};
+        xf_event e = attention_event(&tt, layer, call);
+        e.step = step;
+        h(&e, cfg);
+        free(m);
+    }
+}
+
+static int same_bytes(const char *p1, const char *p2) {
+    size_t n1, n2;
+    char *a = th_read_file(p1, &n1), *b = th_read_file(p2, &n2);
+    int same = n1 == n2 && !memcmp(a, b, n1);
+    free(a);
+    free(b);
+    return same;
+}
+
+Test(figure, heatmap_of_a_generation_equals_the_forward) {
+    float a[SN * SH * ST * ST];
+    causal_matrix(a);
+    xf_tensor t = {4, {SN, SH, ST, ST}, a};
+    xf_event e = attention_event(&t, 1, 0);
+    for (int head = -1; head <= 1; head += 2) {
+        xf_heatmap_cfg fwd = {"fwd.png", head, 1, NULL}, gen = {"gen.png", head, 1, NULL};
+        xf_heatmap(&e, &fwd);
+        cr_assert_null(fwd.state, "a plain forward keeps nothing");
+        generate(xf_heatmap, &gen, a, 1, 4);
+        cr_assert_not_null(gen.state);
+        xf_heatmap_flush(&gen, 4);
+        cr_assert_null(gen.state, "the flush forgets the call");
+        cr_assert(same_bytes(th_in_dir("fwd.png"), th_in_dir("gen.png")),
+                  "head %d: the assembled steps draw another picture than the forward", head);
+    }
+}
+
+Test(figure, x_steps_assemble_rows) {
+    float x[SN * ST * 3];
+    for (int i = 0; i < SN * ST * 3; i++) x[i] = (float)i;
+    xf_tensor tf = {3, {SN, ST, 3}, x};
+    xf_event e = {.kind = XF_INTERMEDIATE_OUTPUT, .source = "decoder", .layer = 0, .x = &tf, .step = -1};
+    xf_heatmap_cfg fwd = {"xf.png", 0, 0, NULL}, gen = {"xg.png", 0, 0, NULL};
+    xf_heatmap(&e, &fwd);
+    for (int step = 0; step <= ST - SP; step++) {
+        int l0 = step ? SP + step - 1 : 0, r = step ? 1 : SP;
+        float m[SN * SP * 3];
+        for (int n = 0; n < SN; n++) memcpy(m + n * r * 3, x + (n * ST + l0) * 3, sizeof(float) * r * 3);
+        xf_tensor ts = {3, {SN, r, 3}, m};
+        xf_event es = e;
+        es.x = &ts;
+        es.step = step;
+        es.call = 9;
+        xf_heatmap(&es, &gen);
+    }
+    xf_heatmap_flush(&gen, 9);
+    cr_assert(same_bytes(th_in_dir("xf.png"), th_in_dir("xg.png")));
+}
+
+Test(figure, figure_of_a_generation_equals_the_forward) {
+    float a[SN * SH * ST * ST];
+    causal_matrix(a);
+    xf_tensor t = {4, {SN, SH, ST, ST}, a};
+    xf_figure_cfg fwd = {"ff.png", -1, 0, 2, NULL}, gen = {"fg.png", -1, 0, 2, NULL};
+    for (int layer = 0; layer < 2; layer++) {
+        xf_event e = attention_event(&t, layer, 0);
+        xf_figure(&e, &fwd);
+    }
+    xf_figure_flush(&fwd, 0);
+    for (int layer = 0; layer < 2; layer++) generate(xf_figure, &gen, a, layer, 3);
+    xf_figure_flush(&gen, 3);
+    cr_assert_null(gen.state);
+    cr_assert(same_bytes(th_in_dir("ff.png"), th_in_dir("fg.png")));
 }

@@ -10,7 +10,7 @@
  * partial outputs.
  *
  * Heads are never copied out: q/k rows of one head are H·E floats apart and
- * v/out rows H·D apart, which is just lda/ldb/ldc to cblas_sgemm.
+ * v/out rows H·D apart, which is just lda/ldb/ldc to xf_gemm.
  *
  * Masks cost nothing where they hide whole key ranges: a block only scores
  * keys s < min(key_len, last query of the block + 1) (causal).  Within the
@@ -23,15 +23,15 @@
  * The driver at the end of this file (xf__attention_heads, xf_simd.h) owns
  * the (sample, head) loop of all four kernels: the empty-row rule, each
  * worker's slice of scratch, and whether heads run on the runtime's pool or
- * their GEMMs on OpenBLAS's threads.  Each kernel is a per-head function.
+ * their GEMMs on the BLAS backend's threads (xf_blas.h).  Each kernel is a
+ * per-head function.
  *
  * Thread-safe: no state besides the caller's scratch.
  */
 #include <stdint.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "xf_blas.h"
 #include "xf_kernels.h"
 #include "xf_simd.h"   /* exp, softmax row, blocking; GCC no-trapping-math */
 
@@ -74,8 +74,8 @@ static void attend_block(float *o, float *p, int a, float *inv,
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     int ldp = a ? sh->S : nvis;
 
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nvis, sh->E,
-                sh->temp, q, qs, k, qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E,
+            sh->temp, q, qs, k, qs, 0.0f, p, ldp);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
@@ -90,8 +90,8 @@ static void attend_block(float *o, float *p, int a, float *inv,
         }
     }
 
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh->D, nvis,
-                1.0f, p, ldp, v, vs, 0.0f, o, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis,
+            1.0f, p, ldp, v, vs, 0.0f, o, vs);
     if (!a)
         for (int i = 0; i < rows; i++)
             scale(o + (int64_t)i * vs, sh->D, inv[i]);
@@ -117,8 +117,8 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
     }
     for (int s0 = 0; s0 < nvis; s0 += ONLINE_KEYS) {
         int cols = nvis - s0 < ONLINE_KEYS ? nvis - s0 : ONLINE_KEYS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, sh->E,
-                    sh->temp, q, qs, k + (int64_t)s0 * qs, qs, 0.0f, p, cols);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E,
+                sh->temp, q, qs, k + (int64_t)s0 * qs, qs, 0.0f, p, cols);
         for (int i = 0; i < rows; i++) {
             float *pi = p + (int64_t)i * cols;
             int lim = sh->causal ? l0 + i + 1 - s0 : cols;   /* keys of this block row i sees */
@@ -136,8 +136,8 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
             l[i] = l[i] * alpha + sum;
             m[i] = mnew;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh->D, cols,
-                    1.0f, p, cols, v + (int64_t)s0 * vs, vs, 1.0f, o, vs);
+        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols,
+                1.0f, p, cols, v + (int64_t)s0 * vs, vs, 1.0f, o, vs);
     }
     for (int i = 0; i < rows; i++)
         scale(o + (int64_t)i * vs, sh->D, 1.0f / l[i]);

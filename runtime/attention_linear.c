@@ -32,8 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "xf_blas.h"
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
@@ -87,8 +86,8 @@ static void implied_rows(float *a, const float *phq, float *phk, const float *kh
     for (int s0 = 0; s0 < nvis; s0 += bk) {
         int kn = nvis - s0 < bk ? nvis - s0 : bk;
         feature_map(phk, kh + s0 * qs, kn, E, qs);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kn, E,
-                    1.0f, phq, E, phk, E, 0.0f, a + s0, S);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, E,
+                1.0f, phq, E, phk, E, 0.0f, a + s0, S);
     }
     for (int i = 0; i < rows; i++) {
         float *ai = a + (int64_t)i * S;
@@ -115,8 +114,8 @@ static void whole_state(float *kv, float *ks, float *phk, const head_view *hv,
     for (int s0 = 0; s0 < hv->klen; s0 += bk) {
         int kn = hv->klen - s0 < bk ? hv->klen - s0 : bk;
         feature_map(phk, hv->k + s0 * qs, kn, E, qs);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
-                    1.0f, phk, E, hv->v + s0 * vs, vs, 1.0f, kv, D);
+        xf_gemm(XF_TRANS, XF_NOTRANS, E, D, kn,
+                1.0f, phk, E, hv->v + s0 * vs, vs, 1.0f, kv, D);
         add_rows(ks, phk, kn, E);
     }
 }
@@ -131,18 +130,18 @@ static void diagonal_block(float *ob, float *den, float *kv, float *ks, float *p
     const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
     const float *vb = hv->v + l0 * vs;
     feature_map(phk, hv->k + l0 * qs, kn, E, qs);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kn, E,
-                1.0f, phq, E, phk, E, 0.0f, t, kn);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, E,
+            1.0f, phq, E, phk, E, 0.0f, t, kn);
     for (int i = 0; i < rows; i++) {
         float *ti = t + (int64_t)i * kn;
         int lim = i + 1 < kn ? i + 1 : kn;
         memset(ti + lim, 0, (size_t)(kn - lim) * sizeof(float));
         den[i] += row_sum(ti, lim);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, kn,
-                1.0f, t, kn, vb, vs, 1.0f, ob, vs);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, kn,
-                1.0f, phk, E, vb, vs, 1.0f, kv, D);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, kn,
+            1.0f, t, kn, vb, vs, 1.0f, ob, vs);
+    xf_gemm(XF_TRANS, XF_NOTRANS, E, D, kn,
+            1.0f, phk, E, vb, vs, 1.0f, kv, D);
     add_rows(ks, phk, kn, E);
 }
 
@@ -163,10 +162,9 @@ static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scr
         float *ob = hv->o + l0 * vs;
         feature_map(phq, hv->q + l0 * qs, rows, E, qs);
         /* non-causal: all keys; causal: the keys before l0 */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, E,
-                    1.0f, phq, E, kv, D, 0.0f, ob, vs);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, E, 1.0f, phq, E, ks, 1,
-                    0.0f, den, 1);
+        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, E,
+                1.0f, phq, E, kv, D, 0.0f, ob, vs);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, 1, E, 1.0f, phq, E, ks, E, 0.0f, den, 1);
         int kn = sh->causal ? (klen < l0 + rows ? klen : l0 + rows) - l0 : 0;
         if (kn > 0)
             diagonal_block(ob, den, kv, ks, phk, t, phq, hv, sh, l0, rows, kn);

@@ -39,8 +39,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "xf_blas.h"
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
@@ -75,8 +74,8 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
     const int cols = (int)(hi - lo);
     float *p = ab ? ab + lo : scratch;
     const int ldp = ab ? (int)S : cols;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, sh->E,
-                sh->temp, hv->q + l0 * qs, qs, hv->k + lo * qs, qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E,
+            sh->temp, hv->q + l0 * qs, qs, hv->k + lo * qs, qs, 0.0f, p, ldp);
     for (int i = 0; i < rows; i++) {
         int64_t l = (int64_t)l0 + i;
         float *pi = p + (int64_t)i * ldp;
@@ -92,8 +91,8 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
             memset(pi + cols, 0, (size_t)(S - hi) * sizeof(float));
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh->D, cols,
-                1.0f, p, ldp, hv->v + lo * vs, vs, 0.0f, ob, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols,
+            1.0f, p, ldp, hv->v + lo * vs, vs, 0.0f, ob, vs);
     if (!ab)
         for (int i = 0; i < rows; i++)
             scale(ob + i * vs, sh->D, inv[i]);

@@ -35,8 +35,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "xf_blas.h"
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
@@ -148,8 +147,8 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q,
     int ldp = a ? sh->S : nvis;
 
     /* raw q·k: fast-transformers ranks before applying the temperature */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nvis, sh->E,
-                1.0f, q, qs, k, qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E,
+            1.0f, q, qs, k, qs, 0.0f, p, ldp);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
@@ -178,8 +177,8 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q,
         }
     }
 
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh->D, nvis,
-                1.0f, p, ldp, v, vs, 0.0f, o, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis,
+            1.0f, p, ldp, v, vs, 0.0f, o, vs);
     if (!a)
         for (int i = 0; i < rows; i++)
             scale(o + (int64_t)i * vs, sh->D, inv[i]);

@@ -66,13 +66,7 @@ static void free_ctx(void *p) {
     free(c);
 }
 
-/* Attention's products still call cblas_sgemm, from inside the runtime pool's
- * tasks: OpenBLAS must not wake threads of its own beside oneDNN's (two
- * spinning pools made products 55–80× slower, docs/PERFORMANCE.md). */
-void openblas_set_num_threads(int num_threads);
-
 static void make_engine(void) {
-    openblas_set_num_threads(1);
     check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine creation");
     if (pthread_key_create(&ctx_key, free_ctx) != 0)
         die_dnnl("thread key", dnnl_out_of_memory);
@@ -478,4 +472,96 @@ void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
 void xf_linear(float *y, const float *x, const float *wt, const float *b,
                int n, int in, int out) {
     xf_linear_act(y, x, wt, b, n, in, out, XF_NO_ACTIVATION);
+}
+
+/* ---- attention's products: one primitive per kind, shapes at run time ------ */
+
+/* A matrix of run-time size whose rows (or, transposed, columns) are a
+ * run-time stride apart; with rows/cols/ld given, the actual one. */
+static dnnl_memory_desc_t strided_md(int64_t rows, int64_t cols, xf_trans t, int64_t ld) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {rows, cols}, strides = {ld, 1};
+    if (t == XF_TRANS) {
+        strides[0] = 1;
+        strides[1] = ld;
+    }
+    check(dnnl_memory_desc_init_by_strides(&md, 2, dims, dnnl_f32, strides), "memory descriptor");
+    return md;
+}
+
+typedef struct {
+    xf_trans ta, tb;            /* operand layouts */
+    int accumulate;             /* beta = 1: a sum post-op */
+    dnnl_primitive_t prim;
+} gemm_kind;
+
+enum { GEMM_KINDS = 8 };        /* 2 × 2 × 2 */
+static gemm_kind gemm_kinds[GEMM_KINDS];
+static int n_gemm_kinds;
+
+/* The primitive of a kind: dims and strides at run time (so oneDNN runs its
+ * gemm kernels, no per-shape generation), alpha a run-time output scale. */
+static dnnl_primitive_t gemm_prim(xf_trans ta, xf_trans tb, int accumulate) {
+    const int64_t RT = DNNL_RUNTIME_DIM_VAL;
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < n_gemm_kinds; i++)
+        if (gemm_kinds[i].ta == ta && gemm_kinds[i].tb == tb &&
+            gemm_kinds[i].accumulate == accumulate) {
+            pthread_mutex_unlock(&cache_lock);
+            return gemm_kinds[i].prim;
+        }
+    pthread_once(&engine_once, make_engine);
+    dnnl_memory_desc_t a = strided_md(RT, RT, ta, RT), b = strided_md(RT, RT, tb, RT),
+                       c = strided_md(RT, RT, XF_NOTRANS, RT);
+    dnnl_matmul_desc_t desc;
+    check(dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c), "matmul descriptor");
+    dnnl_post_ops_t ops = NULL;
+    if (accumulate) {
+        check(dnnl_post_ops_create(&ops), "post-ops");
+        check(dnnl_post_ops_append_sum(ops, 1.0f), "post-op");
+    }
+    dnnl_primitive_attr_t attr = make_attr(ops);
+    check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &DNNL_RUNTIME_F32_VAL), "scales");
+    dnnl_primitive_desc_t pd;
+    check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "matmul");
+    dnnl_primitive_t p;
+    check(dnnl_primitive_create(&p, pd), "matmul");
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_post_ops_destroy(ops);
+    gemm_kinds[n_gemm_kinds++] = (gemm_kind){ta, tb, accumulate, p};
+    pthread_mutex_unlock(&cache_lock);
+    return p;
+}
+
+void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+             int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0 || (beta != 0.0f && beta != 1.0f)) {
+        xf_scale_matrix(c, m, n, ldc, beta);
+        if (k <= 0)
+            return;
+        beta = 1.0f;   /* any other beta: scaled above, then accumulated */
+    }
+    dnnl_primitive_t prim = gemm_prim(ta, tb, beta == 1.0f);
+    dnnl_memory_desc_t amd = strided_md(m, k, ta, lda), bmd = strided_md(k, n, tb, ldb),
+                       cmd = strided_md(m, n, XF_NOTRANS, ldc), smd;
+    dnnl_dims_t one = {1};
+    check(dnnl_memory_desc_init_by_tag(&smd, 1, one, dnnl_f32, dnnl_a), "memory descriptor");
+    dnnl_memory_t mem[4];
+    check(dnnl_memory_create(&mem[0], &amd, engine, (void *)a), "memory");
+    check(dnnl_memory_create(&mem[1], &bmd, engine, (void *)b), "memory");
+    check(dnnl_memory_create(&mem[2], &cmd, engine, c), "memory");
+    check(dnnl_memory_create(&mem[3], &smd, engine, &alpha), "memory");
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]},
+                               {DNNL_ARG_DST, mem[2]}, {DNNL_ARG_ATTR_OUTPUT_SCALES, mem[3]}};
+    apply_threads();
+    check(execute(prim, 4, args), "matmul");
+    for (int i = 0; i < 4; i++)
+        dnnl_memory_destroy(mem[i]);
+}
+
+const char *xf_blas_name(void) {
+    return "onednn";
 }

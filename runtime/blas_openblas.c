@@ -70,6 +70,19 @@ void xf_linear(float *y, const float *x, const float *wt, const float *b,
                 1.0f, x, in, wt, out, beta, y, out);
 }
 
+void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+             int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) {   /* lda would be 0: BLAS rejects it */
+        xf_scale_matrix(c, m, n, ldc, beta);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta == XF_TRANS ? CblasTrans : CblasNoTrans,
+                tb == XF_TRANS ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb,
+                beta, c, ldc);
+}
+
 void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
                    int n, int in, int out, xf_activation act) {
     xf_linear(y, x, wt, b, n, in, out);
@@ -102,4 +115,8 @@ void xf_blas_set_threads(int n) {
 
 int xf_blas_threads(void) {
     return openblas_get_num_threads();
+}
+
+const char *xf_blas_name(void) {
+    return "openblas";
 }

@@ -19,7 +19,7 @@
 
 #include "xf_simd.h"   /* exp, LANES, target clones; GCC no-trapping-math */
 
-/* ---- transpose ----------------------------------------------------------- */
+/* ---- transpose, scale: helpers of the BLAS backends ----------------------- */
 
 /* In 32 × 32 tiles, so that both sides stay in cache. */
 void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld) {
@@ -29,6 +29,17 @@ void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int6
             for (int64_t r = r0; r < r0 + TILE && r < rows; r++)
                 for (int64_t c = c0; c < c0 + TILE && c < cols; c++)
                     dst[c * rows + r] = src[r * ld + c];
+}
+
+void xf_scale_matrix(float *c, int m, int n, int ldc, float beta) {
+    for (int i = 0; i < m; i++) {
+        float *r = c + (int64_t)i * ldc;
+        if (beta == 0.0f)
+            memset(r, 0, (size_t)n * sizeof(float));
+        else
+            for (int j = 0; j < n; j++)
+                r[j] *= beta;
+    }
 }
 
 /* ---- layernorm ---------------------------------------------------------- */

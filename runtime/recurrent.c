@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "xf_blas.h"
 #include "xf_generate.h"
 #include "xf_kernels.h"
 #include "xf_simd.h"
@@ -93,8 +92,7 @@ static void absorb_head(float *S, float *Z, float *f, int64_t ld, const float *k
         absorb_one(S, Z, f, v, E, D);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, L, 1.0f, f, (int)ld, v, (int)vs,
-                1.0f, S, D);
+    xf_gemm(XF_TRANS, XF_NOTRANS, E, D, L, 1.0f, f, (int)ld, v, (int)vs, 1.0f, S, D);
     for (int l = 0; l < L; l++)
         for (int e = 0; e < E; e++)
             Z[e] += f[l * ld + e];

@@ -1,11 +1,12 @@
 /* threads.c — process-wide BLAS settings: thread count, AVX-512 kernels.
  *
  * The GEMMs are where the time goes and the BLAS backend threads them; the
- * runtime's own pool (pool.c) takes what it does not: attention heads whose
+ * runtime's parallel loops (pool_*.c) take what it does not: attention heads whose
  * GEMMs are too small to thread.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "xf_blas.h"
@@ -20,8 +21,8 @@ void xf_set_threads(int n) {
 #define REEXEC_MARKER "XF_AVX512_REEXEC"
 
 void xf_prefer_avx512_blas(char **argv) {
-    if (!argv || !argv[0])
-        return;
+    if (!argv || !argv[0] || strcmp(xf_blas_name(), "openblas") != 0)
+        return;   /* oneDNN picks its AVX-512 kernels itself */
     /* libgcc's check includes the OS having enabled the AVX-512 state (XCR0). */
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f"))

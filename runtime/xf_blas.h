@@ -23,6 +23,14 @@
 void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
                    int n, int in, int out, xf_activation act);
 
+/* c[m,n] = alpha · op(a)[m,k] · op(b)[k,n] + beta · c, row-major, rows of
+ * a, b, c lda, ldb, ldc floats apart; op(x) = xᵀ when its flag is XF_TRANS
+ * (cblas_sgemm's row-major contract).  Attention's products, whose shapes
+ * change from call to call; beta is 0 or 1 there. */
+typedef enum { XF_NOTRANS, XF_TRANS } xf_trans;
+void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+             int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
 /* The operand xf_linear multiplies by for torch's weight rows w[out, in]
  * (nn.Linear's layout, rows `in` apart): the transposed [in, out] panel on
  * OpenBLAS; on oneDNN the weights reordered into its kernels' blocked
@@ -34,6 +42,9 @@ float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
                       const char *tensor, xf_error *err);
 void xf_blas_free_weight(float *wt);
 
+/* c[m, n] (rows ldc apart) *= beta; 0 when beta is 0, whatever c held (kernels.c). */
+void xf_scale_matrix(float *c, int m, int n, int ldc, float beta);
+
 /* dst[cols, rows] = src[rows, cols]ᵀ, src rows `ld` apart (kernels.c). */
 void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld);
 
@@ -41,5 +52,8 @@ void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int6
  * calling thread's next product would use. */
 void xf_blas_set_threads(int n);
 int xf_blas_threads(void);
+
+/* "onednn" or "openblas": which backend this libxfrt was built with. */
+const char *xf_blas_name(void);
 
 #endif /* XF_BLAS_H */

@@ -87,15 +87,16 @@ void xf_local_attention(float *out, float *attn, const float *q, const float *k,
 void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
                        const float *v, const xf_attn_shape *sh, float *scratch);
 
-/* Sets the threads of the products' library (oneDNN's OpenMP pool or
- * OpenBLAS's) and the runtime's own (attention over sample × head) for this
- * process; 1 by default for the runtime.  Change it between
- * forward calls, not during one. */
+/* Sets the threads of the products (oneDNN's OpenMP pool, or OpenBLAS's)
+ * and of the runtime's loops (attention over sample × head) for this
+ * process; 1 by default for the runtime.  On oneDNN both are one pool.
+ * Change it between forward calls, not during one. */
 void xf_set_threads(int n);
 
-/* The runtime's thread pool (pool.c): runs fn(ctx, task, worker) for task in
- * [0, tasks) on up to xf_runtime_threads() threads (worker in [0, threads));
- * workers are started once and reused, never per call. */
+/* The runtime's parallel loop: runs fn(ctx, task, worker) for task in
+ * [0, tasks) on up to xf_runtime_threads() threads (worker in [0, threads)),
+ * on OpenMP's pool with oneDNN (pool_openmp.c), else on workers of its own
+ * (pool_pthreads.c); either way started once and reused, never per call. */
 void xf_set_runtime_threads(int n);
 int xf_runtime_threads(void);
 void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx);
@@ -103,7 +104,8 @@ void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), voi
 /* When the CPU has AVX-512 and OPENBLAS_CORETYPE is unset, re-exec the
  * current binary with OPENBLAS_CORETYPE=SkylakeX: Debian's OpenBLAS 0.3.21
  * does not know Zen 4 and would fall back to half-speed AVX2 kernels
- * (PERFORMANCE.md).  Returns only if no re-exec was needed or possible. */
+ * (PERFORMANCE.md).  Returns only if no re-exec was needed or possible —
+ * always on the oneDNN build, which picks its AVX-512 kernels itself. */
 void xf_prefer_avx512_blas(char **argv);
 
 #ifdef __cplusplus

@@ -256,3 +256,47 @@ Test(linear, closed_weights_are_forgotten) {
     }
     free(w); free(x); free(y);
 }
+
+/* ---- xf_gemm: attention's products, every layout it is called with -------- */
+
+/* c[m,n] = alpha·op(a)·op(b) + beta·c, in double, over the same strided operands */
+static void check_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, float beta,
+                       int pad) {
+    int lda = (ta == XF_TRANS ? m : k) + pad, ldb = (tb == XF_TRANS ? k : n) + pad,
+        ldc = n + pad;
+    int arows = ta == XF_TRANS ? k : m, brows = tb == XF_TRANS ? n : k;
+    float *a = rand_buf((int64_t)arows * lda, 71), *b = rand_buf((int64_t)brows * ldb, 72);
+    float *c = rand_buf((int64_t)m * ldc, 73), *c0 = malloc(sizeof(float) * m * ldc);
+    memcpy(c0, c, sizeof(float) * m * ldc);
+    xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int l = 0; l < k; l++)
+                s += (double)(ta == XF_TRANS ? a[l * lda + i] : a[i * lda + l]) *
+                     (tb == XF_TRANS ? b[j * ldb + l] : b[l * ldb + j]);
+            double want = alpha * s + beta * c0[i * ldc + j];
+            cr_assert(fabs(c[i * ldc + j] - want) <= 4e-6 * sqrt(k + 1) * (1 + fabs(want)),
+                      "ta %d tb %d %dx%dx%d beta %g [%d,%d]: got %g want %g", ta, tb, m, n, k,
+                      beta, i, j, c[i * ldc + j], want);
+        }
+        for (int j = n; j < ldc; j++)   /* padding between rows is left alone */
+            cr_assert_eq(c[i * ldc + j], c0[i * ldc + j]);
+    }
+    free(a); free(b); free(c); free(c0);
+}
+
+Test(gemm, every_layout_and_beta) {
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_gemm(ta, tb, 33, 47, 64, 0.125f, 0.0f, 5);
+            check_gemm(ta, tb, 7, 100, 19, 1.0f, 1.0f, 0);
+        }
+}
+
+Test(gemm, vector_and_empty_shapes) {
+    check_gemm(XF_NOTRANS, XF_TRANS, 40, 1, 64, 1.0f, 0.0f, 0);   /* a matrix-vector product */
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 30, 8, 1.0f, 1.0f, 3);
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 5, 6, 0, 1.0f, 0.0f, 0);   /* k = 0: c = beta·c */
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 5, 6, 0, 1.0f, 1.0f, 0);
+}

@@ -1,4 +1,4 @@
-/* pool.c — the runtime's own threads, for work OpenBLAS does not thread:
+/* pool_pthreads.c — the runtime's own threads, for work OpenBLAS does not thread:
  * attention over (sample, head) pairs.  Workers are started once (at the
  * first parallel call after xf_set_threads) and parked on a condition
  * variable between calls, so a forward never spawns a thread.

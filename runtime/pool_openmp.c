@@ -1,0 +1,40 @@
+/* pool_openmp.c — xf_parallel_for on the OpenMP pool that oneDNN's products
+ * run on (-DXF_BLAS=onednn): one pool of threads in the process, sized once
+ * by xf_set_threads.  (pool_pthreads.c is the OpenBLAS build's own pool.)
+ *
+ * One parallel loop runs at a time; a loop started while another runs — a
+ * concurrent forward — runs on its caller's thread, as does a loop inside a
+ * parallel region.  The products inside a task (attention's, on oneDNN) see
+ * they are in a parallel region and stay on the task's thread. */
+#include <omp.h>
+#include <stdatomic.h>
+
+#include "xf_kernels.h"
+
+enum { MAX_WORKERS = 64 };
+
+static _Atomic int n_threads = 1;                /* xf_set_threads: workers + the caller */
+static atomic_flag busy = ATOMIC_FLAG_INIT;      /* a loop is running on the pool */
+
+void xf_set_runtime_threads(int n) {
+    atomic_store(&n_threads, n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : n);
+}
+
+int xf_runtime_threads(void) {
+    return atomic_load(&n_threads);
+}
+
+void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx) {
+    int want = atomic_load(&n_threads);
+    if (want > tasks)
+        want = tasks;
+    if (want <= 1 || omp_in_parallel() || atomic_flag_test_and_set(&busy)) {
+        for (int t = 0; t < tasks; t++)
+            fn(ctx, t, 0);
+        return;
+    }
+#pragma omp parallel for num_threads(want) schedule(dynamic, 1)
+    for (int t = 0; t < tasks; t++)
+        fn(ctx, t, omp_get_thread_num());
+    atomic_flag_clear(&busy);
+}

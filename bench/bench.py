@@ -166,7 +166,7 @@ def combine(results):
     rss = [r["rss_kib"] for r in ok if r.get("rss_kib")]
     if rss:
         c["rss_kib"] = max(rss)
-    for k in ("attention_calls", "attention_sum_rel_err", "note"):
+    for k in ("attention_calls", "attention_sum_rel_err", "note", "first_forward_ms", "forward_ms"):
         if k in ok[-1]:
             c[k] = ok[-1][k]
     return c
@@ -255,6 +255,44 @@ def build_xfc(xfc, env):
     return bins
 
 
+def build_load_probe(xfc, env):
+    """bench/load_time.c on the C of specs/gs.xf (`xfc emit --release`), linked as xfc links
+    a model (its build tree's xfc_config.h): times gs_load in-process. -> path or {'error'}"""
+    gen, out = os.path.join(WORK, "gs_load_src"), os.path.join(WORK, "gs_load")
+    cfg = os.path.join(os.path.dirname(os.path.dirname(xfc)), "compiler", "xfc_config.h")
+    if not os.path.isfile(cfg):
+        return {"error": f"the load probe needs xfc's build tree ({cfg} missing)"}
+    rc, so, se = sh([xfc, "emit", os.path.join(BENCH, "specs", "gs.xf"), "-o", gen, "--release"], env)
+    rc2, rt, _ = sh([xfc, "--print-runtime"], env)
+    inc, lib = re.search(r"^include\s+(\S+)", rt, re.M), re.search(r"^library\s+(\S+)", rt, re.M)
+    libs = re.search(r"#define XFC_LINK_LIBS (.*)", open(cfg).read())
+    if rc or rc2 or not (inc and lib and libs):
+        return {"error": "xfc emit / --print-runtime failed: " + first_lines(se or rt, 2)}
+    rc, so, se = sh(["cc", "-O2", "-I", gen, "-I", inc.group(1), os.path.join(gen, "gs.c"),
+                     os.path.join(BENCH, "load_time.c"), lib.group(1)]
+                    + re.findall(r'"([^"]+)"', libs.group(1)) + ["-o", out], env)
+    if rc:
+        return {"error": "cc load_time.c failed: " + first_lines(se, 3)}
+    return out
+
+
+def run_load_xfc(probe, data, env):
+    """gs_load's time, then the first and the median b1×L16 forward, in one process."""
+    rc, so, se = sh([probe, os.path.join(data, "weights.safetensors"), "1", "50"], env)
+    if rc != 0:
+        return {"error": f"exit {rc}: " + (se.strip().splitlines() or ["?"])[-1]}
+    r = json.loads(so.strip().splitlines()[-1])
+    return {"median_ms": r["load_ms"], "min_ms": r["load_ms"], "runs": 1,
+            "first_forward_ms": r["first_forward_ms"], "forward_ms": r["forward_ms"]}
+
+
+def load_only(r):
+    """A peer's run reduced to its load time (the runner's load_ms)."""
+    if "error" in r or "load_ms" not in r:
+        return {"error": r.get("error", "no load_ms reported")}
+    return {"median_ms": r["load_ms"], "min_ms": r["load_ms"], "runs": 1}
+
+
 # ---- main -----------------------------------------------------------------------
 
 def main():
@@ -262,9 +300,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few repetitions: a smoke run (< 2 min)")
     ap.add_argument("--xfc", default=os.environ.get("XFC", os.path.join(ROOT, "build", "compiler", "xfc")),
                     help="the xfc compiler (default: build/compiler/xfc, or $XFC)")
-    ap.add_argument("--coretype", default="inherit",
-                    help="OPENBLAS_CORETYPE for every runner: 'inherit' (default: as in this "
-                         "environment), 'unset', or a value such as SkylakeX")
+    ap.add_argument("--coretype", default="unset",
+                    help="OPENBLAS_CORETYPE for every runner: 'unset' (default: every OPENBLAS_* "
+                         "variable removed, as a user's machine has none), 'inherit' (as in this "
+                         "environment), or a value such as SkylakeX")
     ap.add_argument("--no-peers", action="store_true", help="time xfc only (still checks against PyTorch)")
     a = ap.parse_args()
     q = 1 if a.quick else 0
@@ -273,7 +312,8 @@ def main():
 
     env = dict(os.environ)
     if a.coretype == "unset":
-        env.pop("OPENBLAS_CORETYPE", None)
+        for k in [k for k in env if k.startswith("OPENBLAS_")]:
+            env.pop(k)
     elif a.coretype != "inherit":
         env["OPENBLAS_CORETYPE"] = a.coretype
     # threads are chosen per run (--threads / set_num_threads / intraOpNumThreads); no
@@ -307,6 +347,9 @@ def main():
 
     peaks = sgemm_peaks(env)
     bins = build_xfc(a.xfc, env)
+    probe = build_load_probe(a.xfc, env) if isinstance(bins["gs"], str) else {"error": "xfc not built"}
+    if isinstance(probe, dict):
+        log(f"*** load probe: {probe['error']}")
 
     def data(shape):
         return os.path.join(WORK, "data", shape)
@@ -378,6 +421,15 @@ def main():
         for n, r in triv.items():
             if "error" not in r and r.get("rss_kib") and n in results["b1_s4096_t1"]:
                 results["b1_s4096_t1"][n]["load_rss_kib"] = r["rss_kib"]
+    # load: gs_load (open, check, pack) / torch module build + state dict / ORT session creation
+    d = data("b1_s16")
+    lr = {"xfc": (lambda rnd: run_load_xfc(probe, d, env)) if isinstance(probe, str)
+          else (lambda rnd: dict(probe))}
+    if have_torch:
+        lr["torch"] = lambda rnd: load_only(run_torch(d, 1, 1, 1, env, trivial=True))
+    if have_ort:
+        lr["ort"] = lambda rnd: load_only(run_ort(d, 1, 1, 1, env, trivial=True))
+    measure("load_t1", "b1_s16", lr)
     # instrumentation: xfc debug build with a C callback per AttentionEvent vs torch need_weights
     d = data("b10_s100")
     runs, warm = reps("b10_s100", "runs"), reps("b10_s100", "warmup")
@@ -393,7 +445,7 @@ def main():
     bad = []
     checks = []
     ref_of = {"b10_s100_t1": "b10_s100", "b10_s100_t2": "b10_s100", "b1_s16_t1": "b1_s16",
-              "b1_s4096_t1": "b1_s4096", "instr_b10_s100_t1": "b10_s100"}
+              "b1_s4096_t1": "b1_s4096", "instr_b10_s100_t1": "b10_s100", "load_t1": "b1_s16"}
     for case, res in results.items():
         ref = os.path.join(data(ref_of[case]), "reference.npy")
         for n, r in res.items():
@@ -442,8 +494,8 @@ def report(mach, coretype, peaks, results, checks, bad, bins, a, elapsed):
     L.append(f"- machine: {mach['model']}, {mach['cpus']} CPUs ({mach['cores_per_socket']} cores/socket, "
              f"{mach['threads_per_core']} threads/core), avx512f: {'yes' if mach['avx512f'] else 'no'}; "
              f"load average at start {mach['loadavg'][0]:.2f}")
-    L.append(f"- `OPENBLAS_CORETYPE` for every runner: `{coretype}` (xfc's and PyTorch's GEMMs are OpenBLAS; "
-             f"ONNX Runtime uses its own MLAS)")
+    L.append(f"- `OPENBLAS_CORETYPE` for every runner: `{coretype}` (PyTorch's GEMMs are OpenBLAS; xfc's "
+             f"oneDNN, or OpenBLAS when built with -DXF_BLAS=openblas; ONNX Runtime uses its own MLAS)")
     import torch
     L.append(f"- PyTorch {torch.__version__} (eval, no_grad, `set_num_threads(T)`, OpenBLAS/OpenMP threads = T); "
              f"ONNX Runtime (npm onnxruntime-node) intraOpNumThreads = T")
@@ -465,23 +517,27 @@ def report(mach, coretype, peaks, results, checks, bad, bins, a, elapsed):
             t, o = peer_best
         peers = [r for r in (t, o) if r and "error" not in r]
         best = min(peers, key=lambda r: r["median_ms"]) if peers else None
-        ratio = "—"
-        if best and x and "error" not in x:
-            ratio = f"{best['median_ms'] / x['median_ms']:.2f}"
+        def ratio_to(p):
+            if not p or "error" in p or not x or "error" in x:
+                return "—"
+            return f"{p['median_ms'] / x['median_ms']:.2f}"
+        ratio = ratio_to(best)
         gf = "—"
         if flops and x and "error" not in x:
             gf = f"{flops / (x['median_ms'] * 1e-3) / 1e9:.0f}"
         chk = "—"
         if x and "max_abs_diff" in x:
             chk = f"{x['max_abs_diff']:.1e}" + ("" if x["max_abs_diff"] <= TOL else " **WRONG**")
-        L.append(f"| {label} | {fmt_ms(x)} | {fmt_ms(t)} | {fmt_ms(o)} | {ratio} | {gf} | {chk} |")
+        L.append(f"| {label} | {fmt_ms(x)} | {fmt_ms(t)} | {fmt_ms(o)} | {ratio_to(t)} | {ratio_to(o)} | "
+                 f"{ratio} | {gf} | {chk} |")
 
     def flops(shape):
         b, s = SHAPES[shape]
         return bl.model_flops(bl.GS, b, s)
 
-    L.append("| case | xfc | PyTorch | ONNX RT | best peer / xfc | xfc GFLOP/s | max \\|xfc − torch\\| |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("| case | xfc | PyTorch | ONNX RT | PyTorch / xfc | ONNX RT / xfc | best peer / xfc | xfc GFLOP/s "
+             "| max \\|xfc − torch\\| |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     row("batch 10 × seq 100, 1 thread", "b10_s100_t1", flops=flops("b10_s100"))
     row("batch 10 × seq 100, 2 threads", "b10_s100_t2", flops=flops("b10_s100"))
     # peers at their best thread count vs xfc at 2 threads
@@ -504,6 +560,8 @@ def report(mach, coretype, peaks, results, checks, bad, bins, a, elapsed):
     row("instrumentation: batch 10 × seq 100, 1 thread, every attention matrix to a callback "
         "(xfc debug + `call(on_attention)`; PyTorch `_sa_block` need_weights override)",
         "instr_b10_s100_t1", flops=flops("b10_s100"))
+    row("load: gs_load (open, check, pack the weights) / PyTorch module + state dict / ORT session",
+        "load_t1")
     x_rel, x_ins = results.get("b10_s100_t1", {}).get("xfc"), results.get("instr_b10_s100_t1", {}).get("xfc")
     t_rel, t_ins = results.get("b10_s100_t1", {}).get("torch"), results.get("instr_b10_s100_t1", {}).get("torch")
     notes = []
@@ -515,6 +573,11 @@ def report(mach, coretype, peaks, results, checks, bad, bins, a, elapsed):
                      f"over its fast path")
     if notes:
         L.append("\nInstrumentation overhead (same shape, 1 thread): " + "; ".join(notes) + ".")
+    xl = results.get("load_t1", {}).get("xfc")
+    if xl and "error" not in xl and xl.get("forward_ms"):
+        L.append(f"\nxfc's load is {xl['median_ms'] / xl['forward_ms']:.1f}× one batch 1 × seq 16 forward "
+                 f"({xl['forward_ms']:.3f} ms in the same process; goal < 10×); its first forward, which "
+                 f"creates the products' primitives, {xl['first_forward_ms']:.2f} ms.")
     L.append("")
 
     # memory
@@ -532,6 +595,11 @@ def report(mach, coretype, peaks, results, checks, bad, bins, a, elapsed):
             ld = mib(r["load_rss_kib"]) if r.get("load_rss_kib") else None
             L.append(f"| {label} | {pk:.0f} | {'—' if ld is None else f'{ld:.0f}'} | "
                      f"{'—' if ld is None else f'{pk - ld:.0f}'} |")
+        x, t = res.get("xfc"), res.get("torch")
+        if all(r and "error" not in r and r.get("rss_kib") and r.get("load_rss_kib") for r in (x, t)):
+            tf = mib(t["rss_kib"] - t["load_rss_kib"])
+            L.append(f"\nxfc's whole process at its peak / PyTorch's forward alone: "
+                     f"{mib(x['rss_kib']):.0f} / {tf:.0f} MiB = {mib(x['rss_kib']) / tf:.3f} (goal ≤ 0.125).")
         L.append("")
 
     # achieved vs peak

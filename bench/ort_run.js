@@ -58,10 +58,12 @@ async function main() {
   const warmup = parseInt(arg('--warmup', '3'), 10);
   const trivial = process.argv.includes('--trivial');
   const output = arg('--output', null);
+  const t_load = process.hrtime.bigint();   // load = session creation (the "load" row)
   const sess = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
     graphOptimizationLevel: 'all',
   });
+  const load_ms = Number(process.hrtime.bigint() - t_load) / 1e6;
   const x = readNpy(path.join(dir, trivial ? 'trivial.npy' : 'input.npy'));
   const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) };
   let out;
@@ -77,7 +79,7 @@ async function main() {
   const s = [...times].sort((a, b) => a - b);
   const med = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   console.log(JSON.stringify({ runner: 'ort', version: ort.env.versions ? ort.env.versions.common : undefined,
-    threads, median_ms: med, min_ms: s[0], max_ms: s[s.length - 1], runs, trivial }));
+    threads, median_ms: med, min_ms: s[0], max_ms: s[s.length - 1], runs, trivial, load_ms }));
 }
 
 main().catch(e => { console.error('ort_run.js: ' + (e && e.message ? e.message : e)); process.exit(1); });

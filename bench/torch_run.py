@@ -72,7 +72,9 @@ def main():
     ap.add_argument("--output")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    t_load = time.perf_counter()   # load = read the weights + build the module (the "load" row)
     m = bl.build_torch(bl.GS, bl.st_read(os.path.join(a.case, "weights.safetensors")))
+    load_ms = (time.perf_counter() - t_load) * 1e3
     acc = {"calls": 0, "sum": 0.0}
     if a.need_weights:
         def on_attention(w):  # touch the matrix, as bench/on_attention.c does
@@ -94,7 +96,7 @@ def main():
         np.save(a.output, y.numpy().astype("<f4"))
     r = {"runner": "torch", "threads": a.threads, "median_ms": statistics.median(times),
          "min_ms": min(times), "max_ms": max(times), "runs": a.runs,
-         "need_weights": a.need_weights, "trivial": a.trivial}
+         "need_weights": a.need_weights, "trivial": a.trivial, "load_ms": load_ms}
     if a.need_weights:
         N, L = x.shape[0], x.shape[1]
         calls = acc["calls"]

@@ -3,10 +3,13 @@
  *
  * A generated token's step is one query row per (sample, head) against the
  * len keys and values cached so far: two passes over len·(E + D) floats and
- * nothing to reuse between them, so it is bound by reading the cache, not by
- * arithmetic.  Both passes stream the cache rows in order (keys H·E floats
- * apart, as the batch kernel reads them) with 4 rows in flight, so the row
- * loads overlap and the output row stays in registers.
+ * nothing to reuse between them, so it is bound by reading the cache (and,
+ * while the cache sits in L2, by the horizontal sums of the q·k dots:
+ * docs/PERFORMANCE.md).  Both passes stream the cache rows in order (keys
+ * H·E floats apart, as the batch kernel reads them) four rows at a time:
+ * four independent dot chains, and the output row loaded and stored once
+ * per four value rows.  Heads go to the runtime's pool when a step reads
+ * enough of the cache to pay for waking it.
  *
  * The softmax is the batch kernel's (xf_simd.h): two-pass over the scores
  * when they fit one block of STEP_KEYS, the same online (flash-attention)

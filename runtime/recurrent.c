@@ -4,8 +4,10 @@
  * φ(x) = elu(x) + 1, and a step's output
  *     out = φ(q)·S / (φ(q)·Z + eps),   eps = 1e-6,
  * after absorbing the step's own key and value (fast-transformers updates
- * the state first, then reads it).  The state's size depends on E and D
- * only: a step costs the same after 4096 tokens as after one.
+ * the state first, then reads it) — in one pass over S, each row updated
+ * and read while in registers.  The state's size depends on E and D only:
+ * a step costs the same after 4096 tokens as after one.  A prefill is
+ * absorbed with one GEMM per (sample, head): S += φ(K)ᵀ V.
  *
  * The φ(k) history is kept only when a listener wants the implied attention
  * row A[j] = φ(q)·φ(k_j) / (φ(q)·Z + eps), j < len — the row of the batch

@@ -869,6 +869,67 @@ static fig_panel *same_panel(struct xf_figure_state *st, const fig_panel *p) {
     return NULL;
 }
 
+/* Fills news[0..hcount) with copies of the panels ev gives of one field
+ * (mat: its first head's [rows, cols], heads consecutive); 0, or -1 out of
+ * memory (what was allocated stays in news for fig_panel_free). */
+static int figure_panels(fig_panel *news, int hcount, int h0, const xf_event *ev,
+                         const char *field, int is_attn, int nfields, const float *mat,
+                         int rows, int cols) {
+    size_t cells = (size_t)rows * (size_t)cols;
+    char where[200];
+    event_label(where, sizeof where, ev);
+    for (int k = 0; k < hcount; k++) {
+        fig_panel *p = &news[k];
+        *p = (fig_panel){.call = ev->call, .rows = rows, .cols = cols, .kind = ev->kind,
+                         .layer = ev->layer, .field = field};
+        p->m = malloc(cells * sizeof(float));
+        p->source = strdup(ev->source ? ev->source : "");
+        if (!p->m || !p->source) return -1;
+        memcpy(p->m, mat + (size_t)k * cells, cells * sizeof(float));
+        if (is_attn) snprintf(p->title, sizeof p->title, "%s head %d", where, h0 + k);
+        else if (nfields > 1) snprintf(p->title, sizeof p->title, "%s %s", where, field);
+        else snprintf(p->title, sizeof p->title, "%s", where);
+    }
+    return 0;
+}
+
+/* Moves news into cfg's state: a new panel each, or (a generation step,
+ * step > 0) rows appended to the panel of the same call, source, field and
+ * head.  0, or -1 out of memory (what was not moved stays in news). */
+static int figure_keep(xf_figure_cfg *cfg, fig_panel *news, int hcount, int step) {
+    int ok = 1;
+    pthread_mutex_lock(&fig_lock);
+    if (!cfg->state) {
+        cfg->state = calloc(1, sizeof *cfg->state);
+        if (!cfg->state) ok = 0;
+    }
+    struct xf_figure_state *st = cfg->state;
+    if (ok && st->n + hcount > st->cap) {
+        int cap = st->cap ? 2 * st->cap : 16;
+        while (cap < st->n + hcount) cap *= 2;
+        fig_panel *ps = realloc(st->ps, (size_t)cap * sizeof *ps);
+        if (!ps) ok = 0;
+        else {
+            st->ps = ps;
+            st->cap = cap;
+        }
+    }
+    for (int k = 0; ok && k < hcount; k++) {
+        fig_panel *same = step > 0 ? same_panel(st, &news[k]) : NULL;
+        if (!same) {
+            st->ps[st->n++] = news[k];
+            news[k] = (fig_panel){0};   /* owned by the state now */
+            continue;
+        }
+        ok = append_rows(&same->m, &same->rows, &same->cols, 1, news[k].m, news[k].rows,
+                         news[k].cols, whole_cache(news[k].field, news[k].rows)) == 0;
+        fig_panel_free(&news[k]);
+        news[k] = (fig_panel){0};
+    }
+    pthread_mutex_unlock(&fig_lock);
+    return ok ? 0 : -1;
+}
+
 void xf_figure(const xf_event *ev, void *cfgp) {
     xf_figure_cfg *cfg = cfgp;
     if (!ev) return;
@@ -893,64 +954,13 @@ void xf_figure(const xf_event *ev, void *cfgp) {
         int is_attn = !strcmp(names[f], "attention_matrix") && ts[f]->rank == 4;
         int h0 = is_attn && cfg->head >= 0 ? cfg->head : 0;
         int hcount = is_attn && cfg->head < 0 ? nheads : 1;
-        size_t cells = (size_t)rows * (size_t)cols;
         fig_panel *news = calloc((size_t)hcount, sizeof *news);
         if (!news) {
             xf__report(cfgp, what, "out of memory");
             return;
         }
-        int ok = 1;
-        for (int k = 0; k < hcount && ok; k++) {
-            fig_panel *p = &news[k];
-            p->call = ev->call;
-            p->rows = rows;
-            p->cols = cols;
-            p->kind = ev->kind;
-            p->layer = ev->layer;
-            p->field = names[f];
-            p->m = malloc(cells * sizeof(float));
-            p->source = strdup(ev->source ? ev->source : "");
-            if (!p->m || !p->source) {
-                ok = 0;
-                break;
-            }
-            memcpy(p->m, mat + (size_t)k * cells, cells * sizeof(float));
-            char where[200];
-            event_label(where, sizeof where, ev);
-            if (is_attn) snprintf(p->title, sizeof p->title, "%s head %d", where, h0 + k);
-            else if (n > 1) snprintf(p->title, sizeof p->title, "%s %s", where, names[f]);
-            else snprintf(p->title, sizeof p->title, "%s", where);
-        }
-        pthread_mutex_lock(&fig_lock);
-        if (ok && !cfg->state) {
-            cfg->state = calloc(1, sizeof *cfg->state);
-            if (!cfg->state) ok = 0;
-        }
-        struct xf_figure_state *st = cfg->state;
-        if (ok && st->n + hcount > st->cap) {
-            int cap = st->cap ? 2 * st->cap : 16;
-            while (cap < st->n + hcount) cap *= 2;
-            fig_panel *ps = realloc(st->ps, (size_t)cap * sizeof *ps);
-            if (!ps) ok = 0;
-            else {
-                st->ps = ps;
-                st->cap = cap;
-            }
-        }
-        for (int k = 0; ok && k < hcount; k++) {
-            fig_panel *same = ev->step > 0 ? same_panel(st, &news[k]) : NULL;
-            if (!same) {
-                st->ps[st->n++] = news[k];
-                news[k] = (fig_panel){0};   /* owned by the state now */
-                continue;
-            }
-            ok = append_rows(&same->m, &same->rows, &same->cols, 1, news[k].m, news[k].rows,
-                             news[k].cols, whole_cache(news[k].field, news[k].rows)) == 0;
-            fig_panel_free(&news[k]);
-            news[k] = (fig_panel){0};
-        }
-        pthread_mutex_unlock(&fig_lock);
-        if (!ok) {
+        if (figure_panels(news, hcount, h0, ev, names[f], is_attn, n, mat, rows, cols) != 0 ||
+            figure_keep(cfg, news, hcount, ev->step) != 0) {
             for (int k = 0; k < hcount; k++) fig_panel_free(&news[k]);
             xf__report(cfgp, what, "out of memory");
         }

@@ -64,6 +64,13 @@ Value ast_value_neg(Value v, Loc minus)
     return v;
 }
 
+/* value := IDENT "(" STRING ")" */
+Value ast_value_call(char *fn, Loc loc, char *arg)
+{
+    Value v = { .kind = VAL_CALL, .loc = loc, .s = fn, .arg = arg };
+    return v;
+}
+
 /* setting := IDENT "=" value */
 Setting *ast_setting(char *name, Loc loc, Value v, Setting *rev_list)
 {
@@ -87,13 +94,26 @@ static Setting *reverse_settings(Setting *s)
     return out;
 }
 
-/* block := IDENT "{" setting* "}" */
-Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_list)
+static Block *reverse_blocks(Block *b)
+{
+    Block *out = NULL;
+    while (b) {
+        Block *next = b->next;
+        b->next = out;
+        out = b;
+        b = next;
+    }
+    return out;
+}
+
+/* block := IDENT "{" (setting | block)* "}" */
+Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_blocks, Block *rev_list)
 {
     Block *b = ast_alloc(sizeof *b);
     b->name = name;
     b->loc = loc;
     b->settings = reverse_settings(rev_settings);
+    b->blocks = reverse_blocks(rev_blocks);
     b->next = rev_list;
     return b;
 }
@@ -108,14 +128,7 @@ ModelDecl *ast_model(char *name, Loc name_loc, char *kind, Loc kind_loc,
     m->kind = kind;
     m->kind_loc = kind_loc;
     m->settings = reverse_settings(rev_settings);
-    Block *out = NULL;
-    while (rev_blocks) {
-        Block *next = rev_blocks->next;
-        rev_blocks->next = out;
-        out = rev_blocks;
-        rev_blocks = next;
-    }
-    m->blocks = out;
+    m->blocks = reverse_blocks(rev_blocks);
     return m;
 }
 

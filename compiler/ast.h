@@ -2,7 +2,7 @@
  *
  *   spec      := model_decl listener*
  *   model_decl:= "model" IDENT ":" IDENT "{" (setting | block)* "}"
- *   block     := IDENT "{" setting* "}"             (encoder { … } / decoder { … })
+ *   block     := IDENT "{" (setting | block)* "}"   (encoder { embedding { … } }, head { … })
  *   setting   := IDENT "=" value
  *   listener  := "listen" filter "->" handler
  *
@@ -26,6 +26,7 @@ typedef enum {
     VAL_BOOL,    /* true, false      (i = 0/1) */
     VAL_STRING,  /* "causal-linear"  (s, escapes resolved) */
     VAL_IDENT,   /* relu, all        (s) */
+    VAL_CALL,    /* learned("pos.weight")  (s = learned, arg = pos.weight) */
 } ValKind;
 
 typedef struct Value {
@@ -34,6 +35,7 @@ typedef struct Value {
     long long i;
     double f;
     char *s;
+    char *arg;           /* VAL_CALL: the string argument */
     int overflow;        /* integer literal out of range of long long */
 } Value;
 
@@ -44,11 +46,13 @@ typedef struct Setting {
     struct Setting *next;
 } Setting;
 
-/* `encoder { … }` / `decoder { … }` inside a Transformer model. */
+/* `encoder { … }` / `decoder { … }` inside a Transformer model, and
+ * `embedding { … }` / `head { … }` inside a model or a stack block. */
 typedef struct Block {
     char *name;
     Loc loc;
     Setting *settings;
+    struct Block *blocks;   /* nested blocks, in file order */
     struct Block *next;
 } Block;
 
@@ -135,8 +139,9 @@ void ast_free_all(void);
  * problems through diag_error).  Lists are built in reverse while parsing
  * and put in file order by the *_finish / ast_block / ast_model calls. */
 Value ast_value_neg(Value v, Loc minus);                  /* "-" INT | "-" FLOAT */
+Value ast_value_call(char *fn, Loc loc, char *arg);       /* IDENT "(" STRING ")" */
 Setting *ast_setting(char *name, Loc loc, Value v, Setting *rev_list);
-Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_list);
+Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_blocks, Block *rev_list);
 ModelDecl *ast_model(char *name, Loc name_loc, char *kind, Loc kind_loc,
                      Setting *rev_settings, Block *rev_blocks);
 Arg *ast_arg(char *name, Loc loc, Value v, Arg *rev_list);  /* name NULL: positional */

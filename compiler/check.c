@@ -67,6 +67,7 @@ static const char *value_kind_text(const Value *v)
     case VAL_BOOL: return "a boolean";
     case VAL_STRING: return "a string";
     case VAL_IDENT: return "an identifier";
+    case VAL_CALL: return "a call";
     }
     return "a value";
 }
@@ -95,6 +96,18 @@ static int enum_value(const SetInfo *info, const Value *v, char *buf, size_t siz
         buf[i] = (v->kind == VAL_STRING && v->s[i] == '-') ? '_' : v->s[i];
     buf[n] = '\0';
     return strlen(v->s) >= size ? -1 : name_lookup(buf, info->values);
+}
+
+#define PREFIX_MAX 128
+
+/* A weights_prefix goes into the generated C inside tensor names. */
+static int is_tensor_prefix(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+            return 0;
+    return n <= PREFIX_MAX;
 }
 
 /* setting := IDENT "=" value — type and range of one setting; 1 if valid. */
@@ -152,6 +165,17 @@ static int check_value(SetId id, const Setting *s, Scope *sc)
         }
         sc->iv[id] = v->i;
         return 1;
+    case T_STRING:
+        if (v->kind != VAL_STRING) {
+            diag_error(v->loc, "'%s' must be a string, not %s", info->name, value_kind_text(v));
+            return 0;
+        }
+        if (id == S_PREFIX && !is_tensor_prefix(v->s)) {
+            diag_error(v->loc, "weights_prefix must be at most %d printable characters without quotes or "
+                               "backslashes (a module path like \"encoder.\")", PREFIX_MAX);
+            return 0;
+        }
+        return 1;
     case T_ENUM: {
         if (v->kind != VAL_IDENT && v->kind != VAL_STRING) {
             diag_error(v->loc, "'%s' must be one of %s, not %s", info->name, name_list_text(info->values),
@@ -188,8 +212,8 @@ static void check_scope(Ctx *c, const Setting *list, ScopeKind where, Scope *sc)
             continue;
         }
         sc->seen[id] = s;
-        if (id == S_WEIGHTS && where != SCOPE_TOP) {
-            diag_error(s->loc, "'weights' applies to the whole model; set it outside the '%s' block",
+        if ((id == S_WEIGHTS || id == S_PREFIX) && where != SCOPE_TOP) {
+            diag_error(s->loc, "'%s' applies to the whole model; set it outside the '%s' block", s->name,
                        where == SCOPE_ENCODER ? "encoder" : "decoder");
             continue;
         }
@@ -341,6 +365,176 @@ static void warn_unused(Resolved *const *rs, int n, SetId id, AttentionType need
     }
 }
 
+/* ---- token blocks: embedding { } and head { } (SPEC §8) ------------------- */
+
+/* The embedding and head blocks found for one stack. */
+typedef struct TokenBlocks {
+    const Block *emb, *head;
+} TokenBlocks;
+
+/* Files block b (named embedding or head) under its stack; `stack` names the
+ * stack for messages ("decoder") or is NULL for a model without blocks. */
+static void add_token_block(const Block *b, int which, TokenBlocks *tb, const char *stack)
+{
+    const Block **slot = which == 2 ? &tb->emb : &tb->head;
+    if (which == 3 && stack && strcmp(stack, "encoder") == 0) {
+        diag_error(b->loc, "'head { … }' goes in the decoder block: a Transformer generates with its decoder");
+        return;
+    }
+    if (*slot) {
+        diag_error(b->loc, "duplicate '%s' block", b->name);
+        diag_note((*slot)->loc, "the first '%s' block is here", b->name);
+        return;
+    }
+    *slot = b;
+    for (const Block *in = b->blocks; in; in = in->next)
+        diag_error(in->loc, "'%s { … }' cannot be nested in '%s { … }'", in->name, b->name);
+}
+
+/* A tensor name: a non-empty string. */
+static const char *tensor_name(const Setting *s)
+{
+    if (s->val.kind != VAL_STRING || !s->val.s[0]) {
+        diag_error(s->val.loc, "'%s' must be a tensor name string, e.g. \"tok.weight\" (not %s)", s->name,
+                   s->val.kind == VAL_STRING ? "an empty string" : value_kind_text(&s->val));
+        return NULL;
+    }
+    return s->val.s;
+}
+
+/* An integer setting of a token block in [lo, hi]; -1 if invalid. */
+static int block_int(const Setting *s, int lo, int hi)
+{
+    const Value *v = &s->val;
+    if (v->kind != VAL_INT || v->overflow || v->i < lo || v->i > hi) {
+        diag_error(v->loc, "%s must be an integer between %d and %d", s->name, lo, hi);
+        return -1;
+    }
+    return (int)v->i;
+}
+
+/* The settings of a token block, by index into `names`; duplicates and unknown
+ * names reported.  at[i] is the setting or NULL. */
+static void block_settings(const Block *b, const char *const *names, const Setting **at, int n)
+{
+    for (int i = 0; i < n; i++)
+        at[i] = NULL;
+    for (const Setting *s = b->settings; s; s = s->next) {
+        int id = name_lookup(s->name, names);
+        if (id < 0) {
+            char what[64];
+            snprintf(what, sizeof what, "%s setting", b->name);
+            expected(s->loc, what, s->name, s->name, names);
+        } else if (at[id]) {
+            diag_error(s->loc, "duplicate setting '%s'", s->name);
+            diag_note(at[id]->loc, "'%s' first set here", s->name);
+        } else {
+            at[id] = s;
+        }
+    }
+}
+
+/* scale = sqrt_d_model | number;  positions = none | sinusoidal | learned("…") */
+static void embedding_scale_positions(const Setting *scale, const Setting *pos, Embedding *e, int d_model)
+{
+    if (scale && scale->val.kind == VAL_IDENT && strcmp(scale->val.s, "sqrt_d_model") == 0) {
+        e->scale_sqrt = 1;
+        e->scale = sqrt((double)d_model);
+    } else if (scale && (scale->val.kind == VAL_INT || scale->val.kind == VAL_FLOAT) && !scale->val.overflow) {
+        e->scale = scale->val.kind == VAL_INT ? (double)scale->val.i : scale->val.f;
+        if (!(e->scale > 0 && e->scale < 1e30))
+            diag_error(scale->val.loc, "scale must be greater than 0 (got %g)", e->scale);
+    } else if (scale) {
+        diag_error(scale->val.loc, "scale must be sqrt_d_model or a number, not %s", value_kind_text(&scale->val));
+    }
+    if (!pos)
+        return;
+    const Value *v = &pos->val;
+    int k = v->kind == VAL_IDENT || v->kind == VAL_CALL ? name_lookup(v->s, positions_names) : -1;
+    if (k < 0 && (v->kind == VAL_IDENT || v->kind == VAL_CALL))
+        expected(v->loc, "positions", v->s, v->s, positions_names);
+    else if (k < 0)
+        diag_error(v->loc, "positions must be sinusoidal, learned(\"tensor\") or none, not %s", value_kind_text(v));
+    else if ((k == POS_ENC_LEARNED) != (v->kind == VAL_CALL))
+        diag_error(v->loc, k == POS_ENC_LEARNED ? "learned positions name their tensor: learned(\"pos.weight\")"
+                                                : "'%s' takes no argument", v->s);
+    else if (k == POS_ENC_LEARNED && !v->arg[0])
+        diag_error(v->loc, "learned(\"…\") needs a tensor name");
+    else {
+        e->positions = (Positions)k;
+        e->pos_weight = k == POS_ENC_LEARNED ? v->arg : NULL;
+    }
+}
+
+/* embedding := "embedding" "{" vocab weight [scale] [positions] [max_positions] "}" */
+static void check_embedding(const Block *b, Embedding *e, int d_model)
+{
+    const Setting *at[N_EMBEDDING_SETTINGS];
+    block_settings(b, embedding_setting_names, at, N_EMBEDDING_SETTINGS);
+    memset(e, 0, sizeof *e);
+    e->present = 1;
+    e->loc = b->loc;
+    e->scale = 1;
+    e->max_positions = 1024;
+    if (!at[E_VOCAB])
+        diag_error(b->loc, "embedding needs 'vocab = N' (the number of token ids)");
+    else
+        e->vocab = block_int(at[E_VOCAB], 1, 1 << 24);
+    if (!at[E_WEIGHT])
+        diag_error(b->loc, "embedding needs 'weight = \"…\"' (the tensor [vocab, d_model])");
+    else
+        e->weight = tensor_name(at[E_WEIGHT]);
+    if (at[E_MAX_POSITIONS])
+        e->max_positions = block_int(at[E_MAX_POSITIONS], 1, 1 << 20);
+    embedding_scale_positions(at[E_SCALE], at[E_POSITIONS], e, d_model);
+}
+
+/* head := "head" "{" weight = "…" | embedding  [bias = "…"] "}" */
+static void check_head(const Block *b, Head *h, const Embedding *e)
+{
+    const Setting *at[N_HEAD_SETTINGS];
+    block_settings(b, head_setting_names, at, N_HEAD_SETTINGS);
+    memset(h, 0, sizeof *h);
+    h->present = 1;
+    h->loc = b->loc;
+    if (!e->present)
+        diag_error(b->loc, "a head needs an embedding in the same stack: generation feeds each chosen token "
+                           "back in (add embedding { vocab = …  weight = \"…\" })");
+    const Setting *w = at[HD_WEIGHT];
+    if (!w)
+        diag_error(b->loc, "head needs 'weight = \"…\"' (the tensor [vocab, d_model]) or 'weight = embedding'");
+    else if (w->val.kind == VAL_IDENT && strcmp(w->val.s, "embedding") == 0)
+        h->weight = NULL;   /* tied */
+    else
+        h->weight = tensor_name(w);
+    if (at[HD_BIAS])
+        h->bias = tensor_name(at[HD_BIAS]);
+}
+
+/* The token blocks of every stack, once d_model is known. */
+static void check_token_blocks(const ModelDecl *md, Model *m, const TokenBlocks tok[2])
+{
+    if (m->kind == MODEL_DECODER && (tok[1].emb || tok[1].head)) {
+        const Block *b = tok[1].emb ? tok[1].emb : tok[1].head;
+        diag_error(b->loc, "token blocks need a TransformerEncoder (a decoder-only LM, causal = true) or a "
+                           "Transformer: a TransformerDecoder's memory comes as floats");
+        return;
+    }
+    for (int st = 0; st < 2; st++) {
+        Stack *s = st == 0 ? &m->enc : &m->dec;
+        if (tok[st].emb)
+            check_embedding(tok[st].emb, &s->emb, s->d_model);
+        if (tok[st].head)
+            check_head(tok[st].head, &s->head, &s->emb);
+    }
+    if (m->kind == MODEL_TRANSFORMER && m->enc.emb.present != m->dec.emb.present) {
+        const Embedding *one = m->enc.emb.present ? &m->enc.emb : &m->dec.emb;
+        diag_error(one->loc, "a Transformer takes token ids in both stacks or in neither: add an embedding "
+                             "{ } to the %s block", m->enc.emb.present ? "decoder" : "encoder");
+    }
+    (void)md;
+}
+
 /* ---- the model --------------------------------------------------------- */
 
 static int is_c_reserved(const char *name)
@@ -385,6 +579,47 @@ static int is_c_identifier(const char *s)
     return 1;
 }
 
+/* block := IDENT "{" body "}" at the model's top level: encoder / decoder
+ * (Transformer), or the token blocks of a one-stack model. */
+static void check_blocks(Ctx *c, const ModelDecl *md, const Block *blocks[2], Scope blk[2], TokenBlocks tok[2])
+{
+    for (const Block *b = md->blocks; b; b = b->next) {
+        int which = name_lookup(b->name, block_names);
+        if (which < 0) {
+            expected(b->loc, "block", b->name, b->name, block_names);
+            continue;
+        }
+        if (which >= 2) {
+            if (c->kind_known && c->kind == MODEL_TRANSFORMER)
+                diag_error(b->loc, "in a Transformer, '%s { … }' goes inside the %s block", b->name,
+                           which == 2 ? "encoder { } and decoder { }" : "decoder { }");
+            else
+                add_token_block(b, which, &tok[c->kind == MODEL_DECODER], NULL);
+            continue;
+        }
+        if (c->kind_known && c->kind != MODEL_TRANSFORMER) {
+            diag_error(b->loc, "'%s { … }' blocks are only allowed in a Transformer model (this is a %s)",
+                       b->name, model_kind_names[c->kind]);
+            continue;
+        }
+        if (blocks[which]) {
+            diag_error(b->loc, "duplicate '%s' block", b->name);
+            diag_note(blocks[which]->loc, "the first '%s' block is here", b->name);
+            continue;
+        }
+        blocks[which] = b;
+        check_scope(c, b->settings, which == 0 ? SCOPE_ENCODER : SCOPE_DECODER, &blk[which]);
+        for (const Block *in = b->blocks; in; in = in->next) {
+            int w = name_lookup(in->name, block_names);
+            if (w < 2)
+                diag_error(in->loc, "'%s { … }' cannot be nested in '%s { … }' (it takes embedding { } and "
+                                    "head { })", in->name, b->name);
+            else
+                add_token_block(in, w, &tok[which], b->name);
+        }
+    }
+}
+
 /* model_decl := "model" IDENT ":" IDENT "{" (setting | block)* "}" */
 static void check_model(Ctx *c, const ModelDecl *md, Model *m)
 {
@@ -406,27 +641,10 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
     const Block *blocks[2] = { NULL, NULL };
     check_scope(c, md->settings, SCOPE_TOP, &top);
 
-    /* block := IDENT "{" setting* "}" */
-    for (const Block *b = md->blocks; b; b = b->next) {
-        int which = name_lookup(b->name, block_names);
-        if (which < 0) {
-            expected(b->loc, "block", b->name, b->name, block_names);
-            continue;
-        }
-        if (c->kind_known && c->kind != MODEL_TRANSFORMER) {
-            diag_error(b->loc, "'%s { … }' blocks are only allowed in a Transformer model (this is a %s)",
-                       b->name, model_kind_names[c->kind]);
-            continue;
-        }
-        if (blocks[which]) {
-            diag_error(b->loc, "duplicate '%s' block", b->name);
-            diag_note(blocks[which]->loc, "the first '%s' block is here", b->name);
-            continue;
-        }
-        blocks[which] = b;
-        check_scope(c, b->settings, which == 0 ? SCOPE_ENCODER : SCOPE_DECODER, &blk[which]);
-    }
+    TokenBlocks tok[2] = { { NULL, NULL }, { NULL, NULL } };
+    check_blocks(c, md, blocks, blk, tok);
 
+    m->weights_prefix = top.at[S_PREFIX] ? top.at[S_PREFIX]->val.s : "";
     m->weights = top.at[S_WEIGHTS] ? (WeightsLayout)top.iv[S_WEIGHTS] : WEIGHTS_TORCH;
     const Setting *weights_at = top.at[S_WEIGHTS];
 
@@ -462,6 +680,7 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
                    "encoder's output, so n_heads * value_dimensions must agree",
                    m->enc.d_model, m->dec.d_model);
     }
+    check_token_blocks(md, m, tok);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -494,21 +713,21 @@ static void check_expr(const Expr *e)
     case EX_NUM:
         return;
     case EX_NAME: {
-        if (strcmp(e->name, "layer") == 0)
-            return;
+        if (strcmp(e->name, "layer") == 0 || strcmp(e->name, "step") == 0)
+            return;   /* the layer index; the generation step (-1 outside a generation) */
         int f = name_lookup(e->name, field_names);
         if (f >= 0)
             diag_error(e->loc, "'%s' is a tensor; compare one of its dimensions, e.g. %s.shape[0]", e->name, e->name);
         else
-            unknown(e->loc, 0, e->name, pred_names, "'%s'", " (expected layer or FIELD.shape[i])",
+            unknown(e->loc, 0, e->name, pred_names, "'%s'", " (expected layer, step or FIELD.shape[i])",
                     "unknown name '%s'", e->name);
         return;
     }
     case EX_DIM: {
         int f = name_lookup(e->name, field_names);
         if (f < 0) {
-            if (strcmp(e->name, "layer") == 0)
-                diag_error(e->loc, "'layer' is an integer, not a tensor: it has no shape");
+            if (strcmp(e->name, "layer") == 0 || strcmp(e->name, "step") == 0)
+                diag_error(e->loc, "'%s' is an integer, not a tensor: it has no shape", e->name);
             else
                 expected(e->loc, "field", e->name, e->name, field_names);
             return;

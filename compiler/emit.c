@@ -135,11 +135,23 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     }
     figure_flushes(&body, p);
     kv_take(&f, "body", sb_take(&body));
+    if (emit_is_token_model(m)) {
+        kv_set(&f, "forward_fn", "static int hidden_forward");   /* NAME_forward takes ids */
+    } else {
+        char fn[200];
+        snprintf(fn, sizeof fn, "int %s_forward", name);
+        kv_set(&f, "forward_fn", fn);
+    }
     int tracked = p->profile == PROFILE_INSTRUMENT_ALL && m->n_listeners > 0;
     kv_set(&f, "enter", tracked ? "    const void *const outer = in_forward;   /* the spec's listeners act for this call */\n"
                                   "    in_forward = m;\n" : "");
     kv_set(&f, "leave", tracked ? "    in_forward = outer;\n" : "");
     fill(&b, tmpl, &f);
+    if (emit_is_token_model(m)) {
+        char *tokens = emit_forward_tokens(m, name);
+        sb_puts(&b, tokens);
+        free(tokens);
+    }
     sb_free(&body);
     sb_free(&enc);
     return sb_take(&b);
@@ -191,6 +203,53 @@ static void main_kind_holes(KV *k, const Model *m, const char *name) {
     kv_set(k, "forward_call", call);
 }
 
+/* The holes of main_tokens.c: ids in, logits out; a Transformer's --source. */
+static void main_token_holes(KV *k, const Model *m, const char *name) {
+    const Stack *s = get_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
+    char buf[1600];
+    kv_int(k, "V", s->emb.vocab);
+    kv_int(k, "max_pos", s->emb.max_positions);
+    kv_int(k, "OUT", s->head.present ? s->emb.vocab : s->d_model);
+    if (m->kind != MODEL_TRANSFORMER) {
+        kv_set(k, "usage_extra", "");
+        kv_set(k, "usage_extra_str", "");
+        kv_set(k, "main_vars", "");
+        kv_set(k, "main_flags", "");
+        kv_set(k, "main_prepare", "");
+        kv_set(k, "main_free_extra", "");
+        kv_set(k, "bench_params", "");
+        kv_set(k, "bench_args", "");
+        snprintf(buf, sizeof buf, "%s_forward(m, xs->data, batch, seq, lengths, y, &err)", name);
+        kv_set(k, "forward_call", buf);
+        return;
+    }
+    kv_set(k, "usage_extra", "\n *       --source SRC_IDS [--source-lengths N,N,...]   (the encoder's tokens)");
+    kv_set(k, "usage_extra_str", "\\n          --source SRC_IDS [--source-lengths N,N,...]");
+    kv_set(k, "main_vars", "\n    const char *source_path = NULL, *source_lengths_s = NULL;");
+    kv_set(k, "main_flags", "\n        else if (!strcmp(a, \"--source\")) source_path = v;"
+                            "\n        else if (!strcmp(a, \"--source-lengths\")) source_lengths_s = v;");
+    snprintf(buf, sizeof buf,
+             "    if (!source_path)\n        die(\"--source is required (the encoder's token ids)\");\n"
+             "    xf_ids sx = {0};\n"
+             "    read_ids(\"--source\", source_path, &sx);\n"
+             "    const xf_ids *src = &sx;\n"
+             "    if (sx.rows != batch)\n"
+             "        die(\"%%s: batch %%d differs from the input's %%d\", source_path, sx.rows, batch);\n"
+             "    if (xf_check_ids(sx.data, (int64_t)sx.rows * sx.cols, sx.cols, %d, source_path, &err))\n"
+             "        die(\"%%s\", err.msg);\n"
+             "    if (sx.cols > %d)\n"
+             "        die(\"%%s: %%d tokens are more than max_positions = %d\", source_path, sx.cols);\n"
+             "    int *src_lengths = source_lengths_s ? parse_lengths(\"--source-lengths\", source_lengths_s, batch) : NULL;\n",
+             m->enc.emb.vocab, m->enc.emb.max_positions, m->enc.emb.max_positions);
+    kv_set(k, "main_prepare", buf);
+    kv_set(k, "main_free_extra", "    free(src_lengths);\n    xf_ids_free(&sx);\n");
+    kv_set(k, "bench_params", " const xf_ids *src, const int *src_lengths,");
+    kv_set(k, "bench_args", " src, src_lengths,");
+    snprintf(buf, sizeof buf, "%s_forward(m, src->data, batch, src->cols, src_lengths, xs->data, seq, lengths, y, &err)",
+             name);
+    kv_set(k, "forward_call", buf);
+}
+
 static char *upper_guard(const char *name) {
     StrBuf b;
     sb_init(&b);
@@ -227,6 +286,9 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
             emit_layer(&layers, p, st, i, name);
         emit_load_stack(&load, m, st);
     }
+    int tokens = emit_is_token_model(m);
+    if (tokens)
+        emit_load_tokens(&load, m);
     int handlers = p->profile != PROFILE_RELEASE && any_kept(p);
     KV k = {0};
     kv_set(&k, "name", name);
@@ -235,8 +297,18 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     kv_take(&k, "spec_text", spec_model_text(m));
     kv_take(&k, "summary", summary(m));
     kv_take(&k, "points_summary", points_summary(p));
-    kv_set(&k, "includes", handlers ? "#include \"xf_handlers.h\"\n" : "");
-    kv_take(&k, "model_fields", model_fields(m));
+    kv_set(&k, "includes", handlers && tokens ? "#include \"xf_generate.h\"\n#include \"xf_handlers.h\"\n"
+                           : handlers     ? "#include \"xf_handlers.h\"\n"
+                           : tokens       ? "#include \"xf_generate.h\"\n"
+                                          : "");
+    StrBuf fields;
+    sb_init(&fields);
+    char *stack_fields = model_fields(m), *tok_fields = emit_token_fields(m);
+    sb_printf(&fields, "%s%s", stack_fields, tok_fields);
+    free(stack_fields);
+    free(tok_fields);
+    kv_take(&k, "model_fields", sb_take(&fields));
+    kv_take(&k, "free_extra", emit_token_free(m));
     kv_set(&k, "extra_fields", p->profile == PROFILE_INSTRUMENT_ALL
                                    ? "    xf_dispatcher *dispatcher;   /* where every point dispatches */\n"
                                    : "");
@@ -259,7 +331,7 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     snprintf(mem, sizeof mem, "N * S * %d", mx.D);
     kv_set(&k, "mem_floats", m->kind == MODEL_TRANSFORMER ? mem : "0");
     int att = any_attention_kept(p);
-    char buf[160];
+    char buf[400];
     snprintf(buf, sizeof buf, "N * %d * T * T", mx.H);
     kv_set(&k, "attn_floats", att ? buf : "0");
     snprintf(buf, sizeof buf, "(double)N * %d * T * T", mx.H);
@@ -291,17 +363,31 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
         KV f = {0};
         kv_set(&f, "name", name);
         kv_int(&f, "D", D_out);
-        fill(&fdecl, m->kind == MODEL_ENCODER ? "model_h_forward_encoder"
-                     : m->kind == MODEL_DECODER ? "model_h_forward_decoder" : "model_h_forward_transformer", &f);
+        if (tokens) {
+            char *decl = emit_forward_tokens_decl(m, name);
+            sb_puts(&fdecl, decl);
+            free(decl);
+        } else {
+            fill(&fdecl, m->kind == MODEL_ENCODER ? "model_h_forward_encoder"
+                         : m->kind == MODEL_DECODER ? "model_h_forward_decoder" : "model_h_forward_transformer", &f);
+        }
     }
     KV hk = {0};
     kv_set(&hk, "name", name);
     kv_set(&hk, "version", XFC_VERSION);
     kv_set(&hk, "spec_file", spec_name);
-    kv_set(&hk, "forward_shapes", m->kind == MODEL_ENCODER ? "(x, y: [batch, seq, d_model])"
+    kv_set(&hk, "forward_shapes", tokens ? "(token ids in, see below)"
+                                  : m->kind == MODEL_ENCODER ? "(x, y: [batch, seq, d_model])"
                                   : "(see below for the memory / source arguments)");
     kv_take(&hk, "guard", upper_guard(name));
     snprintf(buf, sizeof buf, "    %s_D_MODEL = %d,   /* width of x and y */\n", name, D_out);
+    if (tokens) {
+        const Stack *ts = get_stack(m, out_stack);
+        snprintf(buf, sizeof buf, "    %s_D_MODEL = %d,   /* width of the hidden states */\n"
+                                  "    %s_VOCAB = %d,     /* token ids 0..%s_VOCAB-1 */\n"
+                                  "    %s_MAX_POSITIONS = %d,\n",
+                 name, D_out, name, ts->emb.vocab, name, name, ts->emb.max_positions);
+    }
     kv_set(&hk, "dim_enum", buf);
     kv_set(&hk, "embedded_decl", "");
     kv_take(&hk, "forward_decl", sb_take(&fdecl));
@@ -327,7 +413,10 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     KV mk = {0};
     kv_set(&mk, "name", name);
     kv_set(&mk, "version", XFC_VERSION);
-    main_kind_holes(&mk, m, name);
+    if (tokens)
+        main_token_holes(&mk, m, name);
+    else
+        main_kind_holes(&mk, m, name);
     /* on where something is instrumented: a listener-free debug build is a release build */
     kv_int(&mk, "check_finite_default", handlers);
     /* a build without dispatch points must not pull the handlers in */
@@ -364,7 +453,7 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     }
     kv_take(&mk, "embed", sb_take(&emb));
     sb_free(&emb);
-    fill(&mc, "main.c", &mk);
+    fill(&mc, tokens ? "main_tokens.c" : "main.c", &mk);
     out->main_c = sb_take(&mc);
     sb_free(&mc);
 }

@@ -5,6 +5,7 @@
  *                     the calls at a dispatch point
  *   emit_layers.c     one function per layer: projections, attention, events
  *   emit_load.c       the tensors of the weight file, by name and shape
+ *   emit_tokens.c     a token model's embedding, positions, head, forward on ids
  *   emit.c            the model, its header and its command-line driver
  */
 #ifndef XFC_EMIT_INT_H
@@ -49,5 +50,12 @@ char *wants(const Point *pt);
 char *matrix_line(const Plan *p, const Point *pt);
 void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name);
 void emit_load_stack(StrBuf *b, const Model *m, int stack);
+/* emit_tokens.c: embedding, positions, head and NAME_forward on ids (SPEC §8) */
+int emit_is_token_model(const Model *m);
+char *emit_token_fields(const Model *m);
+void emit_load_tokens(StrBuf *b, const Model *m);
+char *emit_token_free(const Model *m);
+char *emit_forward_tokens(const Model *m, const char *name);
+char *emit_forward_tokens_decl(const Model *m, const char *name);
 
 #endif /* XFC_EMIT_INT_H */

@@ -75,7 +75,7 @@ int listener_used(const Plan *p, int li) {
 static void pred_expr(StrBuf *b, const Expr *e) {
     switch (e->kind) {
     case EX_NUM: sb_printf(b, "%lldLL", e->num); break;
-    case EX_NAME: sb_puts(b, "(long long)ev->layer"); break;
+    case EX_NAME: sb_printf(b, "(long long)ev->%s", e->name); break;   /* layer, step */
     case EX_DIM: sb_printf(b, "(long long)ev->%s->shape[%lld]", e->name, e->num); break;
     case EX_NEG: sb_puts(b, "-("); pred_expr(b, e->lhs); sb_puts(b, ")"); break;
     default:

@@ -28,7 +28,7 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
                            const char *wprefix) {
     Dims d = stack_dims(s);
     long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
-    char t[400], lhs[200];
+    char t[500], lhs[200];
     if (m->weights == WEIGHTS_TORCH) {
         /* packed in_proj: rows [0, D) queries, [D, 2D) keys, [2D, 3D) values */
         snprintf(t, sizeof t, "%s.in_proj_weight", wprefix);
@@ -65,7 +65,7 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
 }
 
 static void load_norm(StrBuf *b, const char *dst, const char *tensor, int D) {
-    char t[320], lhs[220];
+    char t[500], lhs[220];
     snprintf(t, sizeof t, "%s.weight", tensor);
     snprintf(lhs, sizeof lhs, "%s.g", dst);
     load_line(b, lhs, t, 1, D, 0);
@@ -77,9 +77,11 @@ static void load_norm(StrBuf *b, const char *dst, const char *tensor, int D) {
 void emit_load_stack(StrBuf *b, const Model *m, int stack) {
     const Stack *s = get_stack(m, stack);
     Dims d = stack_dims(s);
-    const char *wp = m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "";
+    char wp[200];   /* weights_prefix (<= 128 bytes, check.c) + the stack's own prefix */
+    snprintf(wp, sizeof wp, "%s%s", m->weights_prefix,
+             m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "");
     int torch = m->weights == WEIGHTS_TORCH;
-    char dst[200], t[300];
+    char dst[200], t[400];
     for (int i = 0; i < s->n_layers; i++) {
         sb_printf(b, "    /* %slayers.%d */\n", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].self", stack_field(m, stack), i);

@@ -20,6 +20,29 @@ typedef enum { ACT_RELU, ACT_GELU } Activation;
 typedef enum { NORM_POST, NORM_PRE } NormPlace;
 typedef enum { WEIGHTS_TORCH, WEIGHTS_FAST_TRANSFORMERS } WeightsLayout;
 
+typedef enum { POS_ENC_NONE, POS_ENC_SINUSOIDAL, POS_ENC_LEARNED } Positions;
+
+/* embedding { vocab, weight, scale, positions, max_positions } of a stack. */
+typedef struct Embedding {
+    int present;                  /* 1: the stack takes token ids */
+    Loc loc;                      /* of the block */
+    int vocab;                    /* ids 0..vocab-1 */
+    const char *weight;           /* tensor [vocab, d_model] */
+    int scale_sqrt;               /* scale = sqrt_d_model */
+    double scale;                 /* the factor (sqrt(d_model), a number, or 1) */
+    Positions positions;          /* default none */
+    const char *pos_weight;       /* learned("…"): tensor [max_positions, d_model] */
+    int max_positions;            /* default 1024 */
+} Embedding;
+
+/* head { weight = "…" | embedding, bias } of a stack: logits = x Wᵀ + b. */
+typedef struct Head {
+    int present;
+    Loc loc;
+    const char *weight;           /* tensor [vocab, d_model]; NULL: tied to the embedding */
+    const char *bias;             /* tensor [vocab], or NULL */
+} Head;
+
 /* One stack of layers (the encoder, or the decoder). */
 typedef struct Stack {
     int n_layers;                 /* n_layers (default 4) */
@@ -38,6 +61,8 @@ typedef struct Stack {
     NormPlace normalization;      /* default post */
     int final_normalization;      /* default true */
     double layer_norm_eps;        /* default 1e-5 */
+    Embedding emb;                /* token embedding and positions (SPEC §8), if any */
+    Head head;                    /* output head, if any (decoder of a Transformer) */
 } Stack;
 
 typedef struct Handler {
@@ -62,6 +87,7 @@ typedef struct Model {
     const char *name;      /* C identifier; prefixes the API (NAME_load…) */
     ModelKind kind;
     WeightsLayout weights;
+    const char *weights_prefix; /* prepended to the stacks' tensor names ("" default) */
     Stack enc;             /* encoder stack (MODEL_ENCODER, MODEL_TRANSFORMER) */
     Stack dec;             /* decoder stack (MODEL_DECODER, MODEL_TRANSFORMER) */
     Listener *listeners;   /* [n_listeners], file order */

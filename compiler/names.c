@@ -28,7 +28,7 @@ const FieldInfo field_info[N_FIELDS] = {
     [FIELD_X] = { "x", 3, XF_INTERMEDIATE_OUTPUT },
 };
 const char *const field_names[] = { "queries", "keys", "values", "attention_matrix", "x", NULL };
-const char *const pred_names[] = { "layer", "queries", "keys", "values", "attention_matrix", "x", NULL };
+const char *const pred_names[] = { "layer", "step", "queries", "keys", "values", "attention_matrix", "x", NULL };
 
 /* ---- handlers ---------------------------------------------------------------- */
 
@@ -49,7 +49,10 @@ const char *const attention_type_names[] = { "full", "linear", "causal_linear", 
 const char *const activation_names[] = { "relu", "gelu", NULL };
 const char *const normalization_names[] = { "post", "pre", NULL };
 const char *const weights_layout_names[] = { "torch", "fast_transformers", NULL };
-const char *const block_names[] = { "encoder", "decoder", NULL };
+const char *const block_names[] = { "encoder", "decoder", "embedding", "head", NULL };
+const char *const embedding_setting_names[] = { "vocab", "weight", "scale", "positions", "max_positions", NULL };
+const char *const head_setting_names[] = { "weight", "bias", NULL };
+const char *const positions_names[] = { "none", "sinusoidal", "learned", NULL };
 const char *const bool_names[] = { "true", "false", NULL };
 const char *const placeholder_names[] = { "source", "event", "field", "layer", "call", NULL };
 

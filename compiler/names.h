@@ -55,7 +55,7 @@ typedef struct FieldInfo {
 
 extern const FieldInfo field_info[N_FIELDS];
 extern const char *const field_names[];        /* NULL-terminated */
-/* Names a predicate may use: the scalar `layer` and every field. */
+/* Names a predicate may use: the scalars `layer` and `step`, and every field. */
 extern const char *const pred_names[];
 
 /* ---- handlers and their arguments ---------------------------------------- */
@@ -102,7 +102,7 @@ extern const char *const handler_names[];            /* NULL-terminated */
 
 /* ---- settings --------------------------------------------------------------- */
 
-typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM } SetType;
+typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
 
 /*        enum         DSL name                    type    lo  hi       enum values */
 #define SETTINGS(X)                                                              \
@@ -121,7 +121,8 @@ typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM } SetType;
     X(S_NORM,     "normalization",           T_ENUM, 0, 0,       normalization_names) \
     X(S_FINAL,    "final_normalization",     T_BOOL, 0, 0,       NULL)           \
     X(S_EPS,      "layer_norm_eps",          T_REAL, 0, 0,       NULL)           \
-    X(S_WEIGHTS,  "weights",                 T_ENUM, 0, 0,       weights_layout_names)
+    X(S_WEIGHTS,  "weights",                 T_ENUM, 0, 0,       weights_layout_names) \
+    X(S_PREFIX,   "weights_prefix",          T_STRING, 0, 0,     NULL)
 
 typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
 
@@ -141,7 +142,14 @@ extern const char *const activation_names[];      /* relu, gelu */
 extern const char *const normalization_names[];   /* post, pre */
 extern const char *const weights_layout_names[];  /* torch, fast_transformers */
 extern const char *const model_kind_names[];      /* TransformerEncoder, … */
-extern const char *const block_names[];           /* encoder, decoder */
+extern const char *const block_names[];           /* encoder, decoder, embedding, head */
+
+/* The settings of the token blocks (SPEC §8), index = the check.c switch. */
+typedef enum { E_VOCAB, E_WEIGHT, E_SCALE, E_POSITIONS, E_MAX_POSITIONS, N_EMBEDDING_SETTINGS } EmbeddingSetting;
+typedef enum { HD_WEIGHT, HD_BIAS, N_HEAD_SETTINGS } HeadSetting;
+extern const char *const embedding_setting_names[];   /* vocab, weight, scale, positions, max_positions */
+extern const char *const head_setting_names[];        /* weight, bias */
+extern const char *const positions_names[];           /* none, sinusoidal, learned("…") */
 extern const char *const bool_names[];            /* true, false */
 extern const char *const placeholder_names[];     /* source, event, field, layer, call */
 

@@ -220,7 +220,12 @@ static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
         r.v = e->num;
         r.lo = r.hi = e->num;
         return r;
-    case EX_NAME:   /* `layer`: check.c admits no other name */
+    case EX_NAME:   /* `layer` or `step`: check.c admits no other name */
+        if (!strcmp(e->name, "step")) {   /* SPEC §8: known at run time only */
+            r.c = xstrdup("c->step");
+            r.lo = -1, r.hi = INT_MAX;
+            return r;
+        }
         r.is_const = 1;
         r.v = pt->layer;
         r.lo = r.hi = pt->layer;

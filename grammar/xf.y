@@ -1,9 +1,10 @@
 /* xf.y — the syntax of a spec (docs/SPEC.md §2).  Tokens come from xf.l.
  *
  *   spec      := (model_decl | listener)*        (check.c wants exactly one model)
- *   model_decl:= "model" IDENT ":" IDENT "{" (setting | block)* "}"
- *   block     := IDENT "{" setting* "}"
- *   setting   := IDENT "=" value
+ *   model_decl:= "model" IDENT ":" IDENT "{" body "}"
+ *   body      := (setting | block)*
+ *   block     := IDENT "{" body "}"             (encoder { embedding { … } })
+ *   setting   := IDENT "=" value;  value := … | IDENT "(" STRING ")"   (learned("pos.weight"))
  *   listener  := "listen" filter "->" handler
  *   filter    := filter "|" conj | conj          (& binds tighter than |,
  *   conj      := conj "&" unary | unary           ~ tighter than both)
@@ -114,7 +115,6 @@ static Expr *parse_neg(ParseCtx *pc, Expr *e, Loc op);
 
 %type <val> value
 %type <body> body
-%type <setting> block_body
 %type <model> model_decl
 %type <listen> listener
 %type <handler> handler
@@ -153,12 +153,7 @@ model_decl
 body
     : %empty                      { $$ = (Body){ NULL, NULL }; }
     | body IDENT '=' value        { $$ = (Body){ ast_setting($2, LOC(@2), $4, $1.settings), $1.blocks }; }
-    | body IDENT '{' block_body '}'  { $$ = (Body){ $1.settings, ast_block($2, LOC(@2), $4, $1.blocks) }; }
-    ;
-
-block_body
-    : %empty                      { $$ = NULL; }
-    | block_body IDENT '=' value  { $$ = ast_setting($2, LOC(@2), $4, $1); }
+    | body IDENT '{' body '}'     { $$ = (Body){ $1.settings, ast_block($2, LOC(@2), $4.settings, $4.blocks, $1.blocks) }; }
     ;
 
 value
@@ -170,6 +165,7 @@ value
     | "false"                     { $$ = val_of(VAL_BOOL, @1, NULL, 0); }
     | STRING                      { $$ = val_of(VAL_STRING, @1, $1, 0); }
     | IDENT                       { $$ = val_of(VAL_IDENT, @1, $1, 0); }
+    | IDENT '(' STRING ')'        { $$ = ast_value_call($1, LOC(@1), $3); }
     ;
 
 listener

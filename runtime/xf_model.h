@@ -47,6 +47,8 @@ typedef struct {
     const int *len;           /* [N] valid positions of the sequence, or NULL */
     const int *mem_len;       /* [N] valid positions of the memory, or NULL */
     int64_t call;             /* forward-call counter ({call} in patterns) */
+    int step;                 /* generation step (xf_event.step): 0 the prefill, k the k-th
+                                 generated token, -1 in a plain forward */
 } xf_call;
 
 /* Checks batch, seq and lengths[batch] (each 1..seq) of a call; `what`

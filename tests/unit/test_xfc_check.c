@@ -346,6 +346,38 @@ static const ErrCase err_cases[] = {
     { "model t : Transformer { decoder { } decoder { } }", "t.xf:1:37: error: duplicate 'decoder' block" },
     { "model t : Transformer { decoder { n_heads = 8 } }",
       "t.xf:1:45: error: encoder and decoder d_model differ (256 vs 512)" },
+    /* token blocks (SPEC §8) */
+    { ENC("  embedding { weight = \"tok.weight\" }"),
+      "t.xf:2:3: error: embedding needs 'vocab = N' (the number of token ids)" },
+    { ENC("  embedding { vocab = 40 }"), "t.xf:2:3: error: embedding needs 'weight = \"…\"'" },
+    { ENC("  embedding { vocab = 0 weight = \"t\" }"), "t.xf:2:23: error: vocab must be an integer between 1 and" },
+    { ENC("  embedding { vocab = 4 weight = \"t\" vocabb = 3 }"),
+      "t.xf:2:38: error: unknown embedding setting 'vocabb'; did you mean 'vocab'?" },
+    { ENC("  embedding { vocab = 4 weight = \"t\" positions = sinusodal }"),
+      "t.xf:2:50: error: unknown positions 'sinusodal'; did you mean 'sinusoidal'?" },
+    { ENC("  embedding { vocab = 4 weight = \"t\" positions = learned }"),
+      "t.xf:2:50: error: learned positions name their tensor: learned(\"pos.weight\")" },
+    { ENC("  embedding { vocab = 4 weight = \"t\" scale = sqrt }"),
+      "t.xf:2:46: error: scale must be sqrt_d_model or a number, not an identifier" },
+    { ENC("  head { weight = \"h\" }"), "t.xf:2:3: error: a head needs an embedding in the same stack" },
+    { ENC("  embedding { vocab = 4 weight = \"t\" }\n  head { bias = \"b\" }"),
+      "t.xf:3:3: error: head needs 'weight = \"…\"'" },
+    { ENC("  embedding { vocab = 4 weight = 3 }"),
+      "t.xf:2:34: error: 'weight' must be a tensor name string, e.g. \"tok.weight\" (not an integer)" },
+    { "model t : Transformer { head { weight = embedding } }",
+      "t.xf:1:25: error: in a Transformer, 'head { … }' goes inside the decoder { } block" },
+    { "model t : Transformer { encoder { head { weight = \"h\" } } }",
+      "t.xf:1:35: error: 'head { … }' goes in the decoder block" },
+    { "model t : Transformer { decoder { embedding { vocab = 3 weight = \"t\" } } }",
+      "t.xf:1:35: error: a Transformer takes token ids in both stacks or in neither" },
+    { "model d : TransformerDecoder { embedding { vocab = 3 weight = \"t\" } }",
+      "t.xf:1:32: error: token blocks need a TransformerEncoder" },
+    { ENC("  embedding { vocab = 3 weight = \"t\" embedding { } }"),
+      "t.xf:2:38: error: 'embedding { … }' cannot be nested in 'embedding { … }'" },
+    { "model t : Transformer { encoder { weights_prefix = \"x.\" } }",
+      "t.xf:1:35: error: 'weights_prefix' applies to the whole model; set it outside the 'encoder' block" },
+    { ENC("  weights_prefix = encoder"), "t.xf:2:20: error: 'weights_prefix' must be a string, not an identifier" },
+    { ENC("") "listen (step.shape[0] > 1) -> stats", "t.xf:4:9: error: 'step' is an integer, not a tensor" },
     /* no model */
     { "listen Event -> print", "t.xf:1:1: error: no model declared" },
     /* listeners */
@@ -483,6 +515,39 @@ Test(check, all_errors_in_one_run)
     assert_out_has("t.xf:9:25: error: unknown placeholder '{x}'");
     assert_out_has("t.xf:10:17: error: unknown handler 'pritn'; did you mean 'print'?");
     cr_assert_eq(model.n_listeners, 3);
+}
+
+Test(check, token_model_resolves)
+{
+    cr_assert_eq(check(ENC("  n_heads = 2 query_dimensions = 8 value_dimensions = 8 causal = true\n"
+                           "  weights_prefix = \"encoder.\"\n"
+                           "  embedding { vocab = 40 weight = \"tok.weight\" scale = sqrt_d_model\n"
+                           "              positions = learned(\"pos.weight\") max_positions = 64 }\n"
+                           "  head { weight = embedding bias = \"head.bias\" }") "listen (step > 0) -> stats"),
+                 0, "%s", out());
+    cr_assert_str_eq(model.weights_prefix, "encoder.");
+    const Embedding *e = &model.enc.emb;
+    cr_assert(e->present);
+    cr_assert_eq(e->vocab, 40);
+    cr_assert_str_eq(e->weight, "tok.weight");
+    cr_assert(e->scale_sqrt);
+    cr_assert_float_eq(e->scale, 4.0, 1e-12);
+    cr_assert_eq(e->positions, POS_ENC_LEARNED);
+    cr_assert_str_eq(e->pos_weight, "pos.weight");
+    cr_assert_eq(e->max_positions, 64);
+    cr_assert(model.enc.head.present);
+    cr_assert_null(model.enc.head.weight);   /* tied */
+    cr_assert_str_eq(model.enc.head.bias, "head.bias");
+}
+
+Test(check, token_defaults)
+{
+    cr_assert_eq(check(ENC("  embedding { vocab = 7 weight = \"t\" }")), 0, "%s", out());
+    cr_assert_float_eq(model.enc.emb.scale, 1.0, 1e-12);
+    cr_assert_eq(model.enc.emb.positions, POS_ENC_NONE);
+    cr_assert_eq(model.enc.emb.max_positions, 1024);
+    cr_assert_not(model.enc.head.present);
+    cr_assert_str_eq(model.weights_prefix, "");
 }
 
 Test(check, error_output_has_source_line_and_caret)

@@ -24,7 +24,7 @@ Test(names, fields_belong_to_their_class)
 {
     for (int f = 0; f < N_FIELDS; f++) {
         cr_assert_str_eq(field_names[f], field_info[f].name);
-        cr_assert_str_eq(pred_names[f + 1], field_info[f].name);
+        cr_assert_str_eq(pred_names[f + 2], field_info[f].name);
     }
     cr_assert_eq(field_info[FIELD_ATTENTION_MATRIX].owner, XF_ATTENTION_EVENT);
     cr_assert_eq(field_info[FIELD_X].rank, 3);

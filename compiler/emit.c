@@ -100,14 +100,14 @@ static void stack_calls(StrBuf *b, const Model *m, int stack, const char *call, 
     }
 }
 
-/* The figures collected during the call are drawn when it ends. */
-static void figure_flushes(StrBuf *b, const Plan *p) {
+/* The figures collected during the call (`call`: its number) are drawn when it ends. */
+static void figure_flushes(StrBuf *b, const Plan *p, const char *call) {
     const Model *m = p->model;
     for (int li = 0; li < m->n_listeners; li++)
         if (m->listeners[li].handler.kind == HANDLER_FIGURE &&
             (p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && listener_used(p, li))))
-            sb_printf(b, "    xf_figure_flush(&listener_%d, c.call);   /* listener %d draws its figure */\n",
-                      li, li);
+            sb_printf(b, "    xf_figure_flush(&listener_%d, %s);   /* listener %d draws its figure */\n",
+                      li, call, li);
 }
 
 /* The forward function of the model, by kind. */
@@ -133,7 +133,7 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
         kv_take(&f, "encoder_body", sb_take(&enc));
         tmpl = "forward_transformer.c";
     }
-    figure_flushes(&body, p);
+    figure_flushes(&body, p, "c.call");
     kv_take(&f, "body", sb_take(&body));
     if (emit_is_token_model(m)) {
         kv_set(&f, "forward_fn", "static int hidden_forward");   /* NAME_forward takes ids */
@@ -143,14 +143,23 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
         kv_set(&f, "forward_fn", fn);
     }
     int tracked = p->profile == PROFILE_INSTRUMENT_ALL && m->n_listeners > 0;
-    kv_set(&f, "enter", tracked ? "    const void *const outer = in_forward;   /* the spec's listeners act for this call */\n"
-                                  "    in_forward = m;\n" : "");
-    kv_set(&f, "leave", tracked ? "    in_forward = outer;\n" : "");
+    const char *enter = tracked ? "    const void *const outer = in_forward;   /* the spec's listeners act for this call */\n"
+                                  "    in_forward = m;\n" : "";
+    const char *leave = tracked ? "    in_forward = outer;\n" : "";
+    kv_set(&f, "enter", enter);
+    kv_set(&f, "leave", leave);
     fill(&b, tmpl, &f);
     if (emit_is_token_model(m)) {
         char *tokens = emit_forward_tokens(m, name);
         sb_puts(&b, tokens);
         free(tokens);
+        StrBuf fl;
+        sb_init(&fl);
+        figure_flushes(&fl, p, "s->call");
+        char *gen = emit_generate(p, name, enter, leave, fl.s);
+        sb_puts(&b, gen);
+        free(gen);
+        sb_free(&fl);
     }
     sb_free(&body);
     sb_free(&enc);
@@ -282,8 +291,11 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     for (int st = 0; st < 2; st++) {
         if (!has_stack(m, st))
             continue;
-        for (int i = 0; i < get_stack(m, st)->n_layers; i++)
-            emit_layer(&layers, p, st, i, name);
+        for (int i = 0; i < get_stack(m, st)->n_layers; i++) {
+            emit_layer(&layers, p, st, i, name, 0);
+            if (emit_generates(m) && st == out_stack)
+                emit_layer(&layers, p, st, i, name, 1);   /* its generation-step twin */
+        }
         emit_load_stack(&load, m, st);
     }
     int tokens = emit_is_token_model(m);
@@ -309,6 +321,14 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     free(tok_fields);
     kv_take(&k, "model_fields", sb_take(&fields));
     kv_take(&k, "free_extra", emit_token_free(m));
+    kv_take(&k, "state_struct", emit_generate_state(p, name));
+    if (emit_generates(m)) {
+        char ws[200];
+        snprintf(ws, sizeof ws, "    struct %s_state *state;   /* a prefill or step: the generation state, else NULL */\n", name);
+        kv_set(&k, "ws_state", ws);
+    } else {
+        kv_set(&k, "ws_state", "");
+    }
     kv_set(&k, "extra_fields", p->profile == PROFILE_INSTRUMENT_ALL
                                    ? "    xf_dispatcher *dispatcher;   /* where every point dispatches */\n"
                                    : "");
@@ -364,9 +384,11 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
         kv_set(&f, "name", name);
         kv_int(&f, "D", D_out);
         if (tokens) {
-            char *decl = emit_forward_tokens_decl(m, name);
+            char *decl = emit_forward_tokens_decl(m, name), *gen = emit_generate_decl(m, name);
             sb_puts(&fdecl, decl);
+            sb_puts(&fdecl, gen);
             free(decl);
+            free(gen);
         } else {
             fill(&fdecl, m->kind == MODEL_ENCODER ? "model_h_forward_encoder"
                          : m->kind == MODEL_DECODER ? "model_h_forward_decoder" : "model_h_forward_transformer", &f);

@@ -47,11 +47,17 @@ int listener_used(const Plan *p, int li);
 char *emit_listeners(const Plan *p, const char *name);
 char *point_calls(const Plan *p, const Point *pt, int indent);
 char *wants(const Point *pt);
-char *matrix_line(const Plan *p, const Point *pt);
-void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name);
+char *matrix_line(const Plan *p, const Point *pt, const char *buf);
+void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name, int step);
 void emit_load_stack(StrBuf *b, const Model *m, int stack);
 /* emit_tokens.c: embedding, positions, head and NAME_forward on ids (SPEC §8) */
 int emit_is_token_model(const Model *m);
+/* emit_generate.c: the generation state and API (prefill, step, generate) */
+int emit_generates(const Model *m);
+const char *emit_generate_refusal(const Model *m);   /* why a model cannot generate, or NULL */
+char *emit_generate_state(const Plan *p, const char *name);
+char *emit_generate(const Plan *p, const char *name, const char *enter, const char *leave, const char *flushes);
+char *emit_generate_decl(const Model *m, const char *name);
 char *emit_token_fields(const Model *m);
 void emit_load_tokens(StrBuf *b, const Model *m);
 char *emit_token_free(const Model *m);

@@ -225,27 +225,28 @@ char *wants(const Point *pt) {
     return s;
 }
 
-/* The "when" of a materialized attention matrix at a kept point. */
-char *matrix_line(const Plan *p, const Point *pt) {
+/* The "when" of a materialized attention matrix at a kept point, into `buf`
+ * (w->A in a forward, the state's rows in a generation step). */
+char *matrix_line(const Plan *p, const Point *pt, const char *buf) {
     StrBuf b;
     sb_init(&b);
     if (!pt) {
         sb_puts(&b, "        float *const A = NULL;   /* no AttentionEvent here: nothing L×S is kept */\n");
     } else if (p->profile == PROFILE_INSTRUMENT_ALL) {
         char *w = wants(pt);
-        sb_printf(&b, "        float *const A = %s ? w->A : NULL;\n", w);
+        sb_printf(&b, "        float *const A = %s ? %s : NULL;\n", w, buf);
         free(w);
     } else {
         int guarded = 1;
         for (int f = 0; f < pt->n_fires; f++)
             guarded &= pt->fires[f].guard != NULL;
         if (!guarded) {
-            sb_puts(&b, "        float *const A = w->A;   /* AttentionEvent listened to: materialize */\n");
+            sb_printf(&b, "        float *const A = %s;   /* AttentionEvent listened to: materialize */\n", buf);
         } else {
             sb_puts(&b, "        float *const A = (");
             for (int f = 0; f < pt->n_fires; f++)
                 sb_printf(&b, "%s%s", f ? " || " : "", pt->fires[f].guard);
-            sb_puts(&b, ") ? w->A : NULL;   /* materialized only when a guard holds */\n");
+            sb_printf(&b, ") ? %s : NULL;   /* materialized only when a guard holds */\n", buf);
         }
     }
     return sb_take(&b);

@@ -93,7 +93,7 @@ static const Stack *point_stack(const Model *m, const Point *pt) {
  * Returns 0 if the event has no such field. */
 static int field_dim(const Model *m, const Point *pt, const char *field, int index, Sym *out) {
     const Stack *st = point_stack(m, pt);
-    const char *kv = pt->slot == SLOT_CROSS ? "c->S" : "c->L";  /* key/value length */
+    const char *kv = pt->slot == SLOT_CROSS ? "c->S" : "c->T";  /* key/value length (T: L, or a step's cache) */
     const char *dims[4] = {0};
     long long cst[4] = {0};
     int f = name_lookup(field, field_names);

@@ -44,6 +44,8 @@ typedef struct {
     int N;                    /* batch */
     int L;                    /* this stack's sequence length */
     int S;                    /* memory length (decoder cross-attention), else L */
+    int T;                    /* self-attention keys: L in a forward, the positions so far
+                                 (cache length) in a generation step */
     const int *len;           /* [N] valid positions of the sequence, or NULL */
     const int *mem_len;       /* [N] valid positions of the memory, or NULL */
     int64_t call;             /* forward-call counter ({call} in patterns) */

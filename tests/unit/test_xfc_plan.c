@@ -143,7 +143,7 @@ Test(plan, cross_attention_keys_use_the_memory_length) {
                          "listen AttentionEvent & (attention_matrix.shape[3] == 17) -> stats\n", PROFILE_DEBUG), 0);
     const Point *self = find("layers.0.self_attention.inner_attention", XF_ATTENTION_EVENT);
     const Point *cross = find("layers.0.cross_attention.inner_attention", XF_ATTENTION_EVENT);
-    cr_expect(strstr(self->fires[0].guard, "c->L == 17") != NULL, "%s", self->fires[0].guard);
+    cr_expect(strstr(self->fires[0].guard, "c->T == 17") != NULL, "%s", self->fires[0].guard);
     cr_expect(strstr(cross->fires[0].guard, "c->S == 17") != NULL, "%s", cross->fires[0].guard);
 }
 

@@ -219,7 +219,33 @@ static void main_token_holes(KV *k, const Model *m, const char *name) {
     kv_int(k, "V", s->emb.vocab);
     kv_int(k, "max_pos", s->emb.max_positions);
     kv_int(k, "OUT", s->head.present ? s->emb.vocab : s->d_model);
-    if (m->kind != MODEL_TRANSFORMER) {
+    const char *refusal = emit_generate_refusal(m);
+    kv_int(k, "can_generate", refusal == NULL);
+    kv_set(k, "cannot_generate", refusal ? refusal : "");
+    int tr = m->kind == MODEL_TRANSFORMER;
+    kv_int(k, "text_is_input", !tr);
+    kv_set(k, "text_role", tr ? "the source" : "the prompt");
+    kv_set(k, "input_hint", tr ? " (the decoder's prompt ids, e.g. its start token)" : "");
+    if (refusal) {
+        kv_set(k, "generate_fns", "");
+        kv_set(k, "generate_call", "(void)output;");
+    } else {
+        KV gk = {0};
+        StrBuf gb;
+        sb_init(&gb);
+        kv_set(&gk, "name", name);
+        kv_int(&gk, "V", s->emb.vocab);
+        kv_set(&gk, "src_params", tr ? "const xf_ids *src, const int *src_lengths, " : "");
+        kv_set(&gk, "src_args", tr ? "src, src_lengths, " : "");
+        snprintf(buf, sizeof buf, "%s_encode(m, s, src->data, src->cols, src_lengths, err) ? -1 : ", name);
+        kv_set(&gk, "encode_call", tr ? buf : "");
+        fill(&gb, "main_generate.c", &gk);
+        kv_take(k, "generate_fns", sb_take(&gb));
+        sb_free(&gb);
+        kv_set(k, "generate_call", tr ? "run_generate(m, xs, &g, output, src, src_lengths, 0);"
+                                      : "run_generate(m, xs, &g, output, 0);");
+    }
+    if (!tr) {
         kv_set(k, "usage_extra", "");
         kv_set(k, "usage_extra_str", "");
         kv_set(k, "main_vars", "");
@@ -238,16 +264,18 @@ static void main_token_holes(KV *k, const Model *m, const char *name) {
     kv_set(k, "main_flags", "\n        else if (!strcmp(a, \"--source\")) source_path = v;"
                             "\n        else if (!strcmp(a, \"--source-lengths\")) source_lengths_s = v;");
     snprintf(buf, sizeof buf,
-             "    if (!source_path)\n        die(\"--source is required (the encoder's token ids)\");\n"
              "    xf_ids sx = {0};\n"
-             "    read_ids(\"--source\", source_path, &sx);\n"
+             "    if (text)\n        text_ids(vocab, text, &sx);\n"
+             "    else if (!source_path)\n        die(\"--source is required (the encoder's token ids)\");\n"
+             "    else\n        read_ids(\"--source\", source_path, &sx);\n"
              "    const xf_ids *src = &sx;\n"
+             "    const char *source_name = text ? \"--text\" : source_path;\n"
              "    if (sx.rows != batch)\n"
-             "        die(\"%%s: batch %%d differs from the input's %%d\", source_path, sx.rows, batch);\n"
-             "    if (xf_check_ids(sx.data, (int64_t)sx.rows * sx.cols, sx.cols, %d, source_path, &err))\n"
+             "        die(\"%%s: batch %%d differs from the input's %%d\", source_name, sx.rows, batch);\n"
+             "    if (xf_check_ids(sx.data, (int64_t)sx.rows * sx.cols, sx.cols, %d, source_name, &err))\n"
              "        die(\"%%s\", err.msg);\n"
              "    if (sx.cols > %d)\n"
-             "        die(\"%%s: %%d tokens are more than max_positions = %d\", source_path, sx.cols);\n"
+             "        die(\"%%s: %%d tokens are more than max_positions = %d\", source_name, sx.cols);\n"
              "    int *src_lengths = source_lengths_s ? parse_lengths(\"--source-lengths\", source_lengths_s, batch) : NULL;\n",
              m->enc.emb.vocab, m->enc.emb.max_positions, m->enc.emb.max_positions);
     kv_set(k, "main_prepare", buf);

@@ -490,7 +490,7 @@ typedef struct {
     const unsigned char *pre;   /* magic, version, header length: 10 bytes */
     const char *header;         /* the dict, padded, '\n' */
     size_t header_len;
-    const float *data;          /* count floats */
+    const float *data;          /* count 4-byte elements (floats, or int32 ids: stored alike) */
     uint64_t count;
 } npy_out;
 
@@ -513,8 +513,9 @@ static int put_npy(FILE *fp, void *ctx) {
     return 0;
 }
 
-int xf_npy_write(const char *path, const float *data, int rank, const int64_t *shape,
-                 xf_error *err) {
+/* One writer for the 4-byte dtypes: `descr` is "<f4" (floats) or "<i4" (token ids). */
+static int write_npy4(const char *path, const char *descr, const void *data, int rank, const int64_t *shape,
+                      xf_error *err) {
     if (rank < 1 || rank > 4) return xf_fail(err, "%s: cannot write rank %d, expected 1..4", path, rank);
     uint64_t count = 1;
     for (int i = 0; i < rank; i++) {
@@ -526,7 +527,7 @@ int xf_npy_write(const char *path, const float *data, int rank, const int64_t *s
 
     /* header: dict, spaces, '\n'; 10 + len is a multiple of 64 */
     char header[256];
-    int hn = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    int hn = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < rank; i++)
         hn += snprintf(header + hn, sizeof header - (size_t)hn, "%lld%s", (long long)shape[i],
                        (rank == 1 || i + 1 < rank) ? ", " : "");
@@ -547,4 +548,14 @@ int xf_npy_write(const char *path, const float *data, int rank, const int64_t *s
     if (xf_make_parent_dirs(path, err) != 0) return -1;
     npy_out o = {pre, header, (size_t)hn, data, count};
     return xf_write_output(path, put_npy, &o, err);
+}
+
+int xf_npy_write(const char *path, const float *data, int rank, const int64_t *shape,
+                 xf_error *err) {
+    return write_npy4(path, "<f4", data, rank, shape, err);
+}
+
+int xf_npy_write_ids(const char *path, const int32_t *ids, int rank, const int64_t *shape,
+                     xf_error *err) {
+    return write_npy4(path, "<i4", ids, rank, shape, err);
 }

@@ -88,6 +88,11 @@ typedef struct {
 int xf_npy_read_ids(const char *path, xf_ids *out, xf_error *err);
 void xf_ids_free(xf_ids *a);
 
+/* Writes int32 token ids (e.g. a generation's [N, L + K]) as '<i4' .npy, the
+ * same way as xf_npy_write (temporary file, then rename). */
+int xf_npy_write_ids(const char *path, const int32_t *ids, int rank, const int64_t *shape,
+                     xf_error *err);
+
 /* mkdir -p of the directory part of `path` (helper for every writer). */
 int xf_make_parent_dirs(const char *path, xf_error *err);
 

@@ -408,9 +408,6 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     sb_init(&h);
     sb_init(&fdecl);
     {
-        KV f = {0};
-        kv_set(&f, "name", name);
-        kv_int(&f, "D", D_out);
         if (tokens) {
             char *decl = emit_forward_tokens_decl(m, name), *gen = emit_generate_decl(m, name);
             sb_puts(&fdecl, decl);
@@ -418,6 +415,9 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
             free(decl);
             free(gen);
         } else {
+            KV f = {0};
+            kv_set(&f, "name", name);
+            kv_int(&f, "D", D_out);
             fill(&fdecl, m->kind == MODEL_ENCODER ? "model_h_forward_encoder"
                          : m->kind == MODEL_DECODER ? "model_h_forward_decoder" : "model_h_forward_transformer", &f);
         }

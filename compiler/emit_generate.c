@@ -101,9 +101,10 @@ static char *layer_calls(const Model *m, int step) {
 /* NAME_encode: the encoder over the source ids, then the memory's keys and values. */
 static char *encode_fn(const Model *m, const char *name, const char *enter, const char *leave) {
     StrBuf b, body;
-    sb_init(&b), sb_init(&body);
+    sb_init(&b);
     if (m->kind != MODEL_TRANSFORMER)
         return sb_take(&b);
+    sb_init(&body);
     for (int i = 0; i < m->enc.n_layers; i++)
         sb_printf(&body, "    %s_%d(m, &ce, s->memory, &w);\n", stack_field(m, 0), i);
     if (m->enc.final_normalization) {

@@ -26,17 +26,19 @@ static int ids(const char *a, const char *b) {
     xf_error err = {""};
     if (xf_npy_read_ids(a, &x, &err) || xf_npy_read_ids(b, &y, &err))
         die(err.msg);
-    if (x.rows != y.rows || x.cols != y.cols) {
+    int bad = x.rows != y.rows || x.cols != y.cols;
+    if (bad)
         fprintf(stderr, "gencmp: %s is [%d,%d], %s is [%d,%d]\n", a, x.rows, x.cols, b, y.rows, y.cols);
-        return 1;
-    }
-    for (int i = 0; i < x.rows * x.cols; i++)
+    for (int i = 0; !bad && i < x.rows * x.cols; i++)
         if (x.data[i] != y.data[i]) {
             fprintf(stderr, "gencmp: ids differ at [%d,%d]: %d vs %d\n", i / x.cols, i % x.cols, x.data[i], y.data[i]);
-            return 1;
+            bad = 1;
         }
-    printf("ids: %d × %d equal\n", x.rows, x.cols);
-    return 0;
+    if (!bad)
+        printf("ids: %d × %d equal\n", x.rows, x.cols);
+    xf_ids_free(&x);
+    xf_ids_free(&y);
+    return bad;
 }
 
 static int steps(const char *a, const char *b, const char *eos_steps) {
@@ -62,6 +64,8 @@ static int steps(const char *a, const char *b, const char *eos_steps) {
                 worst = fmax(worst, fabs(x.data[(n * K + k) * V + v] - y.data[(n * K + k) * V + v]));
     }
     printf("step logits: max error %.3g\n", worst);
+    xf_array_free(&x);
+    xf_array_free(&y);
     return !(worst <= 1e-4);
 }
 
@@ -93,6 +97,7 @@ static int attention(const char *full_path, int P, const char *prefix) {
         xf_array_free(&a);
     }
     printf("attention: %d steps, max error %.3g\n", k, worst);
+    xf_array_free(&f);
     return k < 2 || !(worst <= 1e-4);
 }
 
@@ -106,7 +111,9 @@ int main(int argc, char **argv) {
         xf_error err = {""};
         if (xf_npy_read_ids(argv[3], &prompt, &err))
             die(err.msg);
-        return attention(argv[2], prompt.cols, argv[4]);
+        const int P = prompt.cols;
+        xf_ids_free(&prompt);
+        return attention(argv[2], P, argv[4]);
     }
     fprintf(stderr, "usage: gencmp ids A B | steps A B EOS_STEPS | attention FULL PROMPT PREFIX\n");
     return 2;

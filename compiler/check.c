@@ -777,7 +777,7 @@ static void check_filter(const Filter *f)
 }
 
 
-/* Pattern placeholders: {source} {event} {field} {layer} {call}. */
+/* Pattern placeholders: {source} {event} {field} {layer} {step} {call}. */
 static void check_pattern(const Value *v)
 {
     if (!v->s[0]) {
@@ -789,7 +789,7 @@ static void check_pattern(const Value *v)
             continue;
         const char *end = strchr(p + 1, '}');
         if (!end) {
-            diag_error(v->loc, "unclosed '{' in the file pattern (placeholders are {source}, {event}, {field}, {layer}, {call})");
+            diag_error(v->loc, "unclosed '{' in the file pattern (placeholders are {source}, {event}, {field}, {layer}, {step}, {call})");
             return;
         }
         char name[64];
@@ -800,7 +800,7 @@ static void check_pattern(const Value *v)
         name[n] = '\0';
         if (name_lookup(name, placeholder_names) < 0)
             unknown(v->loc, 0, name, placeholder_names, "'{%s}'",
-                    " (expected {source}, {event}, {field}, {layer} or {call})",
+                    " (expected {source}, {event}, {field}, {layer}, {step} or {call})",
                     "unknown placeholder '{%s}' in the file pattern", name);
         p = end;
     }

@@ -54,7 +54,7 @@ const char *const embedding_setting_names[] = { "vocab", "weight", "scale", "pos
 const char *const head_setting_names[] = { "weight", "bias", NULL };
 const char *const positions_names[] = { "none", "sinusoidal", "learned", NULL };
 const char *const bool_names[] = { "true", "false", NULL };
-const char *const placeholder_names[] = { "source", "event", "field", "layer", "call", NULL };
+const char *const placeholder_names[] = { "source", "event", "field", "layer", "step", "call", NULL };
 
 #define X_SETTING(id, name, type, lo, hi, values) [id] = { name, type, lo, hi, values },
 const SetInfo setting_info[S_COUNT] = { SETTINGS(X_SETTING) };

@@ -151,7 +151,7 @@ extern const char *const embedding_setting_names[];   /* vocab, weight, scale, p
 extern const char *const head_setting_names[];        /* weight, bias */
 extern const char *const positions_names[];           /* none, sinusoidal, learned("…") */
 extern const char *const bool_names[];            /* true, false */
-extern const char *const placeholder_names[];     /* source, event, field, layer, call */
+extern const char *const placeholder_names[];     /* source, event, field, layer, step, call */
 
 /* ---- operators of predicates ------------------------------------------------ */
 

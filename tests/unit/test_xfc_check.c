@@ -423,7 +423,7 @@ static const ErrCase err_cases[] = {
     { ENC("") "listen Event -> save(\"a/{sorce}.npy\")",
       "t.xf:4:22: error: unknown placeholder '{sorce}' in the file pattern; did you mean '{source}'?" },
     { ENC("") "listen Event -> save(\"a/{name}.npy\")",
-      "t.xf:4:22: error: unknown placeholder '{name}' in the file pattern (expected {source}, {event}, {field}, {layer} or {call})" },
+      "t.xf:4:22: error: unknown placeholder '{name}' in the file pattern (expected {source}, {event}, {field}, {layer}, {step} or {call})" },
     { ENC("") "listen Event -> save(\"a/{source.npy\")", "t.xf:4:22: error: unclosed '{' in the file pattern" },
     { ENC("") "listen Event -> save(\"\")", "t.xf:4:22: error: empty file pattern" },
 };
@@ -523,7 +523,8 @@ Test(check, token_model_resolves)
                            "  weights_prefix = \"encoder.\"\n"
                            "  embedding { vocab = 40 weight = \"tok.weight\" scale = sqrt_d_model\n"
                            "              positions = learned(\"pos.weight\") max_positions = 64 }\n"
-                           "  head { weight = embedding bias = \"head.bias\" }") "listen (step > 0) -> stats"),
+                           "  head { weight = embedding bias = \"head.bias\" }") "listen (step > 0) -> stats\n"
+                                                                  "listen AttentionEvent -> save(\"a/{step}.npy\")"),
                  0, "%s", out());
     cr_assert_str_eq(model.weights_prefix, "encoder.");
     const Embedding *e = &model.enc.emb;

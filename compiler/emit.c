@@ -110,6 +110,16 @@ static void figure_flushes(StrBuf *b, const Plan *p, const char *call) {
                       li, call, li);
 }
 
+/* A generation's heatmaps, assembled from its steps, are drawn when it ends. */
+static void heatmap_flushes(StrBuf *b, const Plan *p, const char *call) {
+    const Model *m = p->model;
+    for (int li = 0; li < m->n_listeners; li++)
+        if (m->listeners[li].handler.kind == HANDLER_HEATMAP &&
+            (p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && listener_used(p, li))))
+            sb_printf(b, "    xf_heatmap_flush(&listener_%d, %s);   /* listener %d draws the generation */\n",
+                      li, call, li);
+}
+
 /* The forward function of the model, by kind. */
 static char *emit_forward(const Plan *p, const char *name, int D) {
     const Model *m = p->model;
@@ -156,6 +166,7 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
         StrBuf fl;
         sb_init(&fl);
         figure_flushes(&fl, p, "s->call");
+        heatmap_flushes(&fl, p, "s->call");
         char *gen = emit_generate(p, name, enter, leave, fl.s);
         sb_puts(&b, gen);
         free(gen);

@@ -1,20 +1,21 @@
 #!/bin/sh
-# run.sh — builds reverse.xf with xfc and runs it on the four embedded example
-# sequences (src.npy: the encoder input, tgt.npy: the decoder input), no Python:
-#   OUT/output.npy               the decoder output (compare: expected.npy, from PyTorch)
-#   OUT/cross_attention.png      decoder cross-attention, layers 0 and 1, head 0: the anti-diagonal
-#   OUT/encoder_attention.png    encoder self-attention, layers 0 and 1, head 0
-#   OUT/cross_attention/, OUT/encoder_attention/   one heatmap per layer, every head
-# then decodes the output to letters with decode.c (the output layer is head.npy).
-# XFC: the xfc to use (default: the build tree's); OUT: default examples/trained/out.
+# run.sh — builds reverse.xf with xfc (weights embedded) and reverses text with it, no Python:
+#   sh examples/trained/run.sh ["text" ...]        # XFC=path/to/xfc, OUT=dir (default examples/trained/out)
+# For each text (default: four examples) the binary splits it over vocab.txt, encodes it, and
+# generates the reversal token by token — a prefill of <bos> (id 1), then one step per token
+# against the decoder's KV cache and the cross-attention's K/V of the source, greedy, until
+# <eos> (id 2) — and prints it.  The spec's listener draws the decoder's cross-attention of
+# the first text's generation, assembled from its steps: OUT/cross_attention.png.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 xfc=${XFC:-$here/../../build/compiler/xfc}
 out=${OUT:-$here/out}
-mkdir -p "$out"
-"$xfc" build "$here/reverse.xf" -o "$out/reverse"
-"$out/reverse" --weights "$here/weights.safetensors" --source "$here/src.npy" --input "$here/tgt.npy" \
-    --output "$out/output.npy" --events-dir "$out"
-${CC:-cc} -std=c11 -O2 -Wall -Wextra -o "$out/decode" "$here/decode.c"
-"$out/decode" "$out/output.npy" "$here/head.npy" "$here/tokens.npy"
-echo "wrote $out/output.npy, $out/cross_attention.png, $out/encoder_attention.png, $out/cross_attention/, $out/encoder_attention/"
+mkdir -p "$out/more"
+"$xfc" build "$here/reverse.xf" -o "$out/reverse" --embed-weights "$here/weights.safetensors"
+[ $# -gt 0 ] || set -- "hello world" "abcdefghijklmnop" "the quick brown fox" "xfc generates"
+dir=$out
+for text in "$@"; do
+    printf '%s  ->  ' "$text"
+    "$out/reverse" --vocab "$here/vocab.txt" --text "$text" --input 1 --generate 25 --eos 2 --events-dir "$dir"
+    dir=$out/more      # the figure of the first text stays in $out
+done

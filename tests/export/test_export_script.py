@@ -243,7 +243,7 @@ def whole_models():
     def run(name, model, *args):
         torch.save(model.eval(), f"{d}/{name}.pt")
         rc, msg = export(f"{d}/{name}.pt", "--weights", f"{d}/{name}.safetensors", "--spec", f"{d}/{name}.xf",
-                         "--no-check", *args)
+                         "--xfc", XFC, *args)
         spec = open(f"{d}/{name}.xf").read() if rc == 0 else ""
         names = set(export_torch_names(f"{d}/{name}.safetensors")) if rc == 0 else set()
         return rc, msg + spec, names
@@ -262,6 +262,8 @@ def whole_models():
     rc, text, names = run("seq2seq", Seq2Seq())
     expect("whole_seq2seq", rc, text, 0, 'weights_prefix = "transformer."', 'weight = "src_tok.weight"',
            'weight = "tgt_tok.weight"', 'weight = "generator.weight"', "causal = true")
+    for name, model in (("lm", LM()), ("lm_tied", LM(tied=True, learned=True, scale=False)), ("seq2seq", Seq2Seq())):
+        token_model_runs(d, name, model)
     rc, text, _ = run("extra_norm", LM(extra_norm=True))
     expect("whole_unexpressible", rc, text, 1, "not embedding → transformer → head", "--stack-only")
     rc, text, _ = run("extra_norm_stack", LM(extra_norm=True), "--stack-only", "--causal")
@@ -270,6 +272,43 @@ def whole_models():
     expect("whole_forward_not_runnable", rc, text, 1, "--scale")
     rc, text, _ = run("needs_lengths_flags", NeedsLengths(), "--scale", "sqrt_d_model", "--causal")
     expect("whole_from_flags", rc, text, 0, "scale = sqrt_d_model", "from the flags")
+
+
+def token_model_runs(d, name, model):
+    """The exported whole model, built by xfc: its forward's logits equal the module's (1e-4) and
+    --generate continues the prompt as greedy decoding with the module does."""
+    model = torch.load(f"{d}/{name}.pt").eval()
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 18, (2, 5), generator=g)
+    src = torch.randint(0, 18, (2, 7), generator=g)
+    np.save(f"{d}/{name}.ids.npy", ids.numpy().astype(np.int32))
+    np.save(f"{d}/{name}.src.npy", src.numpy().astype(np.int32))
+    two = name == "seq2seq"
+    call = (lambda t: model(src, t)) if two else model  # noqa: E731
+    extra = ["--source", f"{d}/{name}.src.npy"] if two else []
+    base = [f"{d}/{name}.bin", "--weights", f"{d}/{name}.safetensors", "--input", f"{d}/{name}.ids.npy"] + extra
+    for cmd in ([XFC, "build", f"{d}/{name}.xf", "-o", f"{d}/{name}.bin"],
+                base + ["--output", f"{d}/{name}.logits.npy"],
+                base + ["--generate", "6", "--output", f"{d}/{name}.gen.npy"]):
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode:
+            failures.append(f"whole {name}: {' '.join(cmd)}: {p.stdout}{p.stderr}")
+            return
+    with torch.no_grad():
+        err = float(np.abs(np.load(f"{d}/{name}.logits.npy") - call(ids).numpy()).max())
+        seq, margin = ids, float("inf")
+        for _ in range(6):
+            last = call(seq)[:, -1]
+            top = last.topk(2, -1).values
+            margin = min(margin, float((top[:, 0] - top[:, 1]).min()))
+            seq = torch.cat([seq, last.argmax(-1, keepdim=True)], 1)
+    same = np.array_equal(np.load(f"{d}/{name}.gen.npy"), seq.numpy())
+    print(f"whole {name}: forward max |xfc - torch| = {err:.2e}; greedy ids {'equal' if same else 'DIFFER'} "
+          f"(smallest margin {margin:.2e})")
+    if not err <= 1e-4:
+        failures.append(f"whole {name}: forward logits differ by {err}")
+    if not same and margin > 1e-3:
+        failures.append(f"whole {name}: greedy ids differ from PyTorch's")
 
 
 def export_torch_names(path):

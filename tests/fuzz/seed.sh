@@ -11,8 +11,13 @@ C=$HERE/corpus
 
 # ---- spec: every spec of the repository, good and bad --------------------------
 mkdir -p "$C/spec"
-cp "$ROOT"/examples/*/*.xf "$ROOT"/tests/golden/specs/*.xf "$ROOT"/tests/cli/specs/*.xf \
-   "$ROOT"/tests/cli/model.xf "$C/spec/"
+cp "$ROOT"/tests/golden/specs/*.xf "$ROOT"/tests/cli/specs/*.xf "$ROOT"/tests/cli/model.xf "$C/spec/"
+# examples share file names (encoder.xf, lm.xf): each is named after its path
+for f in "$ROOT"/examples/*/*.xf "$ROOT"/examples/*/*/*.xf "$ROOT"/tests/fixtures/gen_*/model.xf; do
+    [ -f "$f" ] || continue
+    rel=${f#"$ROOT"/}
+    cp "$f" "$C/spec/$(printf '%s' "$rel" | tr / _)"
+done
 [ -f "$ROOT/tests/capi/prenorm.xf" ] && cp "$ROOT/tests/capi/prenorm.xf" "$C/spec/"
 cat >"$C/spec/seed_transformer.xf" <<'XF'
 model t : Transformer {

@@ -8,19 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "harness.h"   /* th_rand_buf */
 #include "xf_generate.h"
 #include "xf_kernels.h"
-
-static float *rand_buf(int64_t n, unsigned seed, float amp) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    cr_assert_not_null(x);
-    uint32_t s = seed * 2654435761u + 7;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = amp * ((float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f);
-    }
-    return x;
-}
 
 /* ---- positions and embedding ------------------------------------------------ */
 
@@ -134,8 +124,8 @@ Test(kv_cache, absurd_sizes_refused) {
 static void step_matches_batch(int N, int L, int P, int H, int E, int D, int with_attn,
                                float tol) {
     const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
-    float *q = rand_buf(N * L * qs, 11, 2.0f), *k = rand_buf(N * L * qs, 12, 2.0f);
-    float *v = rand_buf(N * L * vs, 13, 1.0f), *o = malloc((size_t)(N * L * vs) * sizeof(float));
+    float *q = th_rand_buf(N * L * qs, 11, 2.0f), *k = th_rand_buf(N * L * qs, 12, 2.0f);
+    float *v = th_rand_buf(N * L * vs, 13, 1.0f), *o = malloc((size_t)(N * L * vs) * sizeof(float));
     float *a = malloc((size_t)N * H * L * L * sizeof(float));
     xf_attn_shape sh = {.N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .causal = 1,
                         .temp = 1.0f / sqrtf((float)E)};
@@ -215,7 +205,7 @@ Test(step, timing_n1_h4_e64_len512) {
     xf_kv_cache c;
     xf_error err = {""};
     cr_assert_eq(xf_kv_cache_init(&c, 1, len, H, E, E, &err), 0);
-    float *kv = rand_buf((int64_t)len * H * E, 3, 1.0f), *q = rand_buf(H * E, 4, 1.0f), o[4 * 64];
+    float *kv = th_rand_buf((int64_t)len * H * E, 3, 1.0f), *q = th_rand_buf(H * E, 4, 1.0f), o[4 * 64];
     cr_assert_eq(xf_kv_cache_append(&c, kv, kv, len, &err), 0);
     /* the fastest of up to 3000 steps (0.3 s at most): the machine is shared,
      * and the minimum is the step undisturbed by other processes */

@@ -8,19 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"   /* th_rand_buf */
 #include "xf_generate.h"
 #include "xf_kernels.h"
-
-static float *rand_buf(int64_t n, unsigned seed, float amp) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    cr_assert_not_null(x);
-    uint32_t s = seed * 2654435761u + 7;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = amp * ((float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f);
-    }
-    return x;
-}
 
 /* rows [l0, l0+L) of x [N, T, w] into dst [N, L, w] */
 static void rows_of(float *dst, const float *x, int N, int T, int64_t w, int l0, int L) {
@@ -33,8 +23,8 @@ static void rows_of(float *dst, const float *x, int N, int T, int64_t w, int l0,
  * size, and (keep_phik) the implied rows. */
 static void steps_match_batch(int N, int L, int P, int H, int E, int D, int keep_phik) {
     const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
-    float *q = rand_buf(N * L * qs, 21, 2.0f), *k = rand_buf(N * L * qs, 22, 2.0f);
-    float *v = rand_buf(N * L * vs, 23, 1.0f), *o = malloc((size_t)(N * L * vs) * sizeof(float));
+    float *q = th_rand_buf(N * L * qs, 21, 2.0f), *k = th_rand_buf(N * L * qs, 22, 2.0f);
+    float *v = th_rand_buf(N * L * vs, 23, 1.0f), *o = malloc((size_t)(N * L * vs) * sizeof(float));
     float *a = malloc((size_t)N * H * L * L * sizeof(float));
     xf_attn_shape sh = {.N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .causal = 1, .temp = 1};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
@@ -96,7 +86,7 @@ Test(linear_state, memory_after_4096_steps_equals_after_1) {
     xf_linear_state s;
     xf_error err = {""};
     cr_assert_eq(xf_linear_state_init(&s, 1, H, E, D, 0, 0, &err), 0, "%s", err.msg);
-    float *q = rand_buf(H * E, 1, 1.0f), *k = rand_buf(H * E, 2, 1.0f), *v = rand_buf(H * D, 3, 1.0f);
+    float *q = th_rand_buf(H * E, 1, 1.0f), *k = th_rand_buf(H * E, 2, 1.0f), *v = th_rand_buf(H * D, 3, 1.0f);
     float o[4 * 16];
     cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, &s, &err), 0);
     const float *S = s.S, *Z = s.Z;

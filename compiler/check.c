@@ -239,6 +239,7 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
         [S_N_LAYERS] = 4, [S_N_HEADS] = 4, [S_QDIM] = 64, [S_VDIM] = 64, [S_FF] = 1024,
         [S_ATT] = ATT_FULL, [S_CROSS] = ATT_FULL, [S_CAUSAL] = 0, [S_LOCAL] = 32, [S_TOPK] = 32,
         [S_ACT] = ACT_RELU, [S_NORM] = NORM_POST, [S_FINAL] = 1,
+        [S_FMAP] = FMAP_ELU, [S_FDIM] = 0, [S_STAB] = 0, [S_SEED] = 0,
     };
     long long iv[S_COUNT];
     double fv[S_COUNT] = { [S_EPS] = 1e-5 };
@@ -268,6 +269,10 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
     st->normalization = (NormPlace)iv[S_NORM];
     st->final_normalization = (int)iv[S_FINAL];
     st->layer_norm_eps = r->from[S_EPS] ? fv[S_EPS] : 1e-5;
+    st->feature_map = (FeatureMapKind)iv[S_FMAP];
+    st->feature_dimensions = iv[S_FDIM] ? (int)iv[S_FDIM] : st->query_dimensions;
+    st->stabilize = (int)iv[S_STAB];
+    st->random_seed = iv[S_SEED];
     if (!is_decoder)
         st->cross_attention_type = ATT_FULL;
 }
@@ -282,6 +287,28 @@ static const Setting *later(const Setting *a, const Setting *b)
     if (b->loc.line > a->loc.line || (b->loc.line == a->loc.line && b->loc.col > a->loc.col))
         return b;
     return a;
+}
+
+/* feature_map with feature_dimensions and stabilize: the sizes
+ * fast-transformers' feature maps need (an omega of at least one column). */
+static void check_feature_map(Ctx *c, Resolved *r)
+{
+    Stack *st = &r->st;
+    const Setting *const *from = r->from;
+    static const int min_dims[] = { [FMAP_ELU] = 1, [FMAP_FAVOR] = 2, [FMAP_RANDOM_FOURIER] = 2,
+                                    [FMAP_SMOOTHED_RANDOM_FOURIER] = 3, [FMAP_GENERALIZED_RANDOM] = 1 };
+    if (st->feature_map == FMAP_ELU && from[S_FDIM] && first_report(c, from[S_FDIM]))
+        diag_error(from[S_FDIM]->val.loc, "feature_dimensions needs a random feature_map (favor, "
+                   "random_fourier, smoothed_random_fourier or generalized_random); elu keeps query_dimensions");
+    else if (st->feature_dimensions < min_dims[st->feature_map]) {
+        const Setting *at = from[S_FDIM] ? from[S_FDIM] : from[S_QDIM] ? from[S_QDIM] : from[S_FMAP];
+        if (at && first_report(c, at))
+            diag_error(at->val.loc, "feature_map = %s needs feature_dimensions >= %d (got %d)",
+                       feature_map_names[st->feature_map], min_dims[st->feature_map], st->feature_dimensions);
+    }
+    if (st->stabilize && st->feature_map != FMAP_FAVOR && from[S_STAB] && first_report(c, from[S_STAB]))
+        diag_error(from[S_STAB]->val.loc, "stabilize applies to feature_map = favor only (this is %s)",
+                   feature_map_names[st->feature_map]);
 }
 
 /* Combinations within one stack. */
@@ -331,6 +358,8 @@ static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Settin
         st->causal = 1;
     }
 
+    check_feature_map(c, r);
+
     if (r->is_decoder && st->cross_attention_type == ATT_CAUSAL_LINEAR && from[S_CROSS]) {
         if (first_report(c, from[S_CROSS]))
             diag_error(from[S_CROSS]->val.loc,
@@ -344,8 +373,18 @@ static int uses(const Resolved *r, AttentionType t)
     return r->st.attention_type == t || (r->is_decoder && r->st.cross_attention_type == t);
 }
 
-/* local_context / topk written where no stack they reach uses them. */
-static void warn_unused(Resolved *const *rs, int n, SetId id, AttentionType needs, const char *type_name)
+/* Does the stack use any attention type of the mask (bit 1 << type)? */
+static int uses_any(const Resolved *r, unsigned types)
+{
+    for (int t = 0; t < 32; t++)
+        if ((types >> t & 1u) && uses(r, (AttentionType)t))
+            return 1;
+    return 0;
+}
+
+/* local_context / topk / feature_map… written where no stack they reach uses
+ * them: `needs` is the mask (1 << type) of the types that read the setting. */
+static void warn_unused(Resolved *const *rs, int n, SetId id, unsigned needs, const char *type_name)
 {
     for (int i = 0; i < n; i++) {
         const Setting *s = rs[i]->from[id];
@@ -357,7 +396,7 @@ static void warn_unused(Resolved *const *rs, int n, SetId id, AttentionType need
                 continue;
             if (j < i)
                 seen_before = 1;
-            if (uses(rs[j], needs))
+            if (uses_any(rs[j], needs))
                 used = 1;
         }
         if (!used && !seen_before)
@@ -665,8 +704,12 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
         m->dec = dec.st;
         rs[n++] = &dec;
     }
-    warn_unused(rs, n, S_LOCAL, ATT_LOCAL, "local");
-    warn_unused(rs, n, S_TOPK, ATT_EXACT_TOPK, "exact_topk");
+    warn_unused(rs, n, S_LOCAL, 1u << ATT_LOCAL, "local");
+    warn_unused(rs, n, S_TOPK, 1u << ATT_EXACT_TOPK, "exact_topk");
+    static const SetId fmap_settings[] = { S_FMAP, S_FDIM, S_STAB };
+    for (size_t i = 0; i < sizeof fmap_settings / sizeof fmap_settings[0]; i++)
+        warn_unused(rs, n, fmap_settings[i], 1u << ATT_LINEAR | 1u << ATT_CAUSAL_LINEAR,
+                    "linear or causal_linear");
 
     if (has_enc && has_dec && m->enc.d_model != m->dec.d_model) {
         const Setting *at = NULL;

@@ -312,10 +312,13 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     const Model *m = p->model;
     const char *name = m->name;
     Dims mx = {0};
+    int max_phi = 0;
     for (int st = 0; st < 2; st++) {
         if (!has_stack(m, st))
             continue;
         Dims d = stack_dims(get_stack(m, st));
+        /* the attention scratch's E: linear attention's is φ's width */
+        max_phi = imax(max_phi, feature_map_params(get_stack(m, st)).width);
         mx.H = imax(mx.H, d.H), mx.E = imax(mx.E, d.E), mx.DV = imax(mx.DV, d.DV);
         mx.D = imax(mx.D, d.D), mx.F = imax(mx.F, d.F);
     }
@@ -376,7 +379,7 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     kv_int(&k, "max_d", mx.D);
     kv_int(&k, "max_f", mx.F);
     kv_int(&k, "max_h", mx.H);
-    kv_int(&k, "max_e", mx.E);
+    kv_int(&k, "max_e", imax(mx.E, max_phi));
     kv_int(&k, "max_dv", mx.DV);
     int max_local = 0, max_topk = 0;
     for (int st = 0; st < 2; st++)

@@ -38,6 +38,18 @@ size_t offset_of(const Src *src, Loc loc);
 char *spec_model_text(const Model *m);
 Dims stack_dims(const Stack *s);
 int imax(int a, int b);
+
+/* A random feature map as the runtime's xf_feature_map holds it. */
+typedef struct FeatureMapParams {
+    int m;            /* omega's columns */
+    int n_dims;       /* fast-transformers' n_dims in its base class */
+    int width;        /* φ's width F (E for elu) */
+    int orthogonal;   /* drawn as orthogonal random features (favor, generalized) */
+    double temp;      /* inputs scaled by sqrt(temp) */
+} FeatureMapParams;
+FeatureMapParams feature_map_params(const Stack *s);
+/* Does attention of type t in stack s apply a random feature map? */
+int uses_feature_map(const Stack *s, AttentionType t);
 int has_stack(const Model *m, int stack);
 const Stack *get_stack(const Model *m, int stack);
 const char *stack_field(const Model *m, int stack);

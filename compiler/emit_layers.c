@@ -56,6 +56,7 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     kv_int(&k, "local_context", t == ATT_LOCAL ? s->local_context : 0);
     kv_int(&k, "topk", t == ATT_EXACT_TOPK ? s->topk : 0);
     kv_set(&k, "kernel", attention_kernel(t));
+    kv_set(&k, "fmap", !uses_feature_map(s, t) ? "NULL" : cross ? "&p->cross.fm" : "&p->self.fm");
     if (pt) {
         KV e = {0};
         StrBuf ev;

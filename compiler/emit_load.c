@@ -64,6 +64,26 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
     }
 }
 
+/* The feature map of one linear attention module: its parameters, and its
+ * omega from the file (`wprefix`.inner_attention.feature_map.omega, as
+ * fast-transformers' state_dict names it) or drawn from random_seed. */
+static void load_feature_map(StrBuf *b, const Stack *s, const char *dst, const char *wprefix) {
+    static const char *const kinds[] = {
+        [FMAP_ELU] = "XF_FMAP_ELU", [FMAP_FAVOR] = "XF_FMAP_FAVOR",
+        [FMAP_RANDOM_FOURIER] = "XF_FMAP_RANDOM_FOURIER",
+        [FMAP_SMOOTHED_RANDOM_FOURIER] = "XF_FMAP_SMOOTHED_RANDOM_FOURIER",
+        [FMAP_GENERALIZED_RANDOM] = "XF_FMAP_GENERALIZED_RANDOM",
+    };
+    FeatureMapParams f = feature_map_params(s);
+    char *temp = c_float(f.temp);
+    sb_printf(b, "    %s.fm = (xf_feature_map){%s, %d, NULL, %s, %d.0f, %d};\n", dst, kinds[s->feature_map],
+              f.m, temp, f.n_dims, s->stabilize);
+    sb_printf(b, "    if (xf_feature_map_load(&%s.fm, m->file, \"%s.inner_attention.feature_map.omega\", %d, %d, "
+                 "%lluULL, err))\n        return -1;\n",
+              dst, wprefix, s->query_dimensions, f.orthogonal, (unsigned long long)s->random_seed);
+    free(temp);
+}
+
 static void load_norm(StrBuf *b, const char *dst, const char *tensor, int D) {
     char t[500], lhs[220];
     snprintf(t, sizeof t, "%s.weight", tensor);
@@ -88,10 +108,14 @@ void emit_load_stack(StrBuf *b, const Model *m, int stack) {
         snprintf(t, sizeof t, "%slayers.%d.%s", wp, i,
                  torch ? "self_attn" : stack == 0 ? "attention" : "self_attention");
         load_attention(b, m, s, dst, t);
+        if (uses_feature_map(s, s->attention_type))
+            load_feature_map(b, s, dst, t);
         if (stack == 1) {
             snprintf(dst, sizeof dst, "m->%s[%d].cross", stack_field(m, stack), i);
             snprintf(t, sizeof t, "%slayers.%d.%s", wp, i, torch ? "multihead_attn" : "cross_attention");
             load_attention(b, m, s, dst, t);
+            if (uses_feature_map(s, s->cross_attention_type))
+                load_feature_map(b, s, dst, t);
         }
         snprintf(t, sizeof t, "%slayers.%d.linear1.weight", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].ff.w1", stack_field(m, stack), i);

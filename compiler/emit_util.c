@@ -1,6 +1,7 @@
 /* emit_util.c — the emitter's small helpers: holes, C literals, the spec
  * text in the header comment, and the dims of each stack. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,30 @@ Dims stack_dims(const Stack *s) {
 }
 
 int imax(int a, int b) { return a > b ? a : b; }
+
+/* fast-transformers' feature maps, from their constructors: n is the n_dims
+ * argument (feature_dimensions); its base class keeps n' (smoothed: n - 1,
+ * generalized: 2n) and draws omega [E, n'/2]. */
+FeatureMapParams feature_map_params(const Stack *s) {
+    FeatureMapParams f = {0};
+    int n = s->feature_dimensions, E = s->query_dimensions;
+    f.temp = 1.0 / sqrt((double)E);
+    switch (s->feature_map) {
+    case FMAP_ELU: f.width = E; return f;
+    case FMAP_FAVOR: f.n_dims = n, f.orthogonal = 1; break;
+    case FMAP_RANDOM_FOURIER: f.n_dims = n; break;
+    case FMAP_SMOOTHED_RANDOM_FOURIER: f.n_dims = n - 1; break;
+    case FMAP_GENERALIZED_RANDOM: f.n_dims = 2 * n, f.orthogonal = 1, f.temp = 1.0; break;
+    }
+    f.m = f.n_dims / 2;
+    f.width = s->feature_map == FMAP_GENERALIZED_RANDOM ? f.m
+            : s->feature_map == FMAP_SMOOTHED_RANDOM_FOURIER ? 2 * f.m + 1 : 2 * f.m;
+    return f;
+}
+
+int uses_feature_map(const Stack *s, AttentionType t) {
+    return s->feature_map != FMAP_ELU && (t == ATT_LINEAR || t == ATT_CAUSAL_LINEAR);
+}
 
 int has_stack(const Model *m, int stack) {
     return stack == 0 ? m->kind != MODEL_DECODER : m->kind != MODEL_ENCODER;

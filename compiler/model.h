@@ -17,6 +17,10 @@ typedef enum {
 } AttentionType;
 
 typedef enum { ACT_RELU, ACT_GELU } Activation;
+
+/* feature_map of linear attention, in feature_map_names order (= xf_fmap_kind). */
+typedef enum { FMAP_ELU, FMAP_FAVOR, FMAP_RANDOM_FOURIER, FMAP_SMOOTHED_RANDOM_FOURIER,
+               FMAP_GENERALIZED_RANDOM } FeatureMapKind;
 typedef enum { NORM_POST, NORM_PRE } NormPlace;
 typedef enum { WEIGHTS_TORCH, WEIGHTS_FAST_TRANSFORMERS } WeightsLayout;
 
@@ -61,6 +65,10 @@ typedef struct Stack {
     NormPlace normalization;      /* default post */
     int final_normalization;      /* default true */
     double layer_norm_eps;        /* default 1e-5 */
+    FeatureMapKind feature_map;   /* φ of linear / causal_linear attention (default elu) */
+    int feature_dimensions;       /* fast-transformers' n_dims argument (default query_dimensions) */
+    int stabilize;                /* favor: subtract the sequence's max norm (default false) */
+    long long random_seed;        /* seeds what is drawn when the weight file lacks it (default 0) */
     Embedding emb;                /* token embedding and positions (SPEC §8), if any */
     Head head;                    /* output head, if any (decoder of a Transformer) */
 } Stack;

@@ -47,6 +47,8 @@ const char *const handler_arg_names[] = { "head", "sample", "cols", NULL };
 
 const char *const attention_type_names[] = { "full", "linear", "causal_linear", "local", "exact_topk", NULL };
 const char *const activation_names[] = { "relu", "gelu", NULL };
+const char *const feature_map_names[] = { "elu", "favor", "random_fourier", "smoothed_random_fourier",
+                                          "generalized_random", NULL };
 const char *const normalization_names[] = { "post", "pre", NULL };
 const char *const weights_layout_names[] = { "torch", "fast_transformers", NULL };
 const char *const block_names[] = { "encoder", "decoder", "embedding", "head", NULL };

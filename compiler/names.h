@@ -122,7 +122,11 @@ typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
     X(S_FINAL,    "final_normalization",     T_BOOL, 0, 0,       NULL)           \
     X(S_EPS,      "layer_norm_eps",          T_REAL, 0, 0,       NULL)           \
     X(S_WEIGHTS,  "weights",                 T_ENUM, 0, 0,       weights_layout_names) \
-    X(S_PREFIX,   "weights_prefix",          T_STRING, 0, 0,     NULL)
+    X(S_PREFIX,   "weights_prefix",          T_STRING, 0, 0,     NULL)           \
+    X(S_FMAP,     "feature_map",             T_ENUM, 0, 0,       feature_map_names) \
+    X(S_FDIM,     "feature_dimensions",      T_INT,  1, 65536,   NULL)           \
+    X(S_STAB,     "stabilize",               T_BOOL, 0, 0,       NULL)           \
+    X(S_SEED,     "random_seed",             T_INT,  0, 4294967295LL, NULL)
 
 typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
 
@@ -139,6 +143,7 @@ extern const char *const setting_names[];        /* NULL-terminated */
 /* Values of the enum settings, index = the model.h enum value. */
 extern const char *const attention_type_names[];  /* full, linear, causal_linear, local, exact_topk */
 extern const char *const activation_names[];      /* relu, gelu */
+extern const char *const feature_map_names[];     /* elu, favor, random_fourier, … (FeatureMapKind) */
 extern const char *const normalization_names[];   /* post, pre */
 extern const char *const weights_layout_names[];  /* torch, fast_transformers */
 extern const char *const model_kind_names[];      /* TransformerEncoder, … */

@@ -1,6 +1,8 @@
 /* attention_linear.c — linear and causal-linear attention
  * (fast-transformers LinearAttention / CausalLinearAttention, Katharopoulos
- * et al. 2020), feature map φ(x) = elu(x) + 1, eps 1e-6, no temperature.
+ * et al. 2020), feature map φ = sh->fmap (feature_map.c; elu(x) + 1 by
+ * default) of width F, eps 1e-6, no temperature.  E below is φ's width F
+ * wherever φ(q) or φ(k) is the operand.
  *
  *   Z_i   = 1 / (φ(q_i) · Σ_j φ(k_j) + eps)
  *   out_i = Z_i · φ(q_i) · Σ_j φ(k_j) v_jᵀ
@@ -38,9 +40,11 @@
 
 #define LIN_EPS 1e-6f   /* fast-transformers' default eps */
 
-/* dst[rows, E] (packed) = φ(src), src rows `ld` floats apart. */
+static int phi_dims(const xf_attn_shape *sh) { return xf_feature_map_dims(sh->fmap, sh->E); }
+
+/* dst[rows, E] (packed) = elu(src) + 1, src rows `ld` floats apart. */
 XF_CLONES
-static void feature_map(float *dst, const float *src, int rows, int E, int64_t ld) {
+static void elu_map(float *dst, const float *src, int rows, int E, int64_t ld) {
     for (int i = 0; i < rows; i++) {
         const float *x = src + i * ld;
         float *y = dst + (int64_t)i * E;
@@ -49,6 +53,16 @@ static void feature_map(float *dst, const float *src, int rows, int E, int64_t l
             y[e] = xe > 0.0f ? xe + 1.0f : ex;
         }
     }
+}
+
+/* dst[rows, F] (packed) = φ(src) (F = phi_dims(sh)); `shift`: the
+ * sequence's xf_feature_map_shift (favor with stabilize). */
+static void feature_map(float *dst, const float *src, int rows, const xf_attn_shape *sh,
+                        int64_t ld, float shift) {
+    if (!sh->fmap || sh->fmap->kind == XF_FMAP_ELU)
+        elu_map(dst, src, rows, sh->E, ld);
+    else
+        xf_feature_map_apply(dst, src, rows, sh->E, ld, sh->fmap, shift);
 }
 
 /* acc[E] += Σ_i x[i, E] (packed rows) */
@@ -80,14 +94,14 @@ static float row_sum(const float *x, int n) {
  * phq holds the block's φ(q); phk is a key-block buffer (overwritten). */
 static void implied_rows(float *a, const float *phq, float *phk, const float *kh,
                          const float *z, const xf_attn_shape *sh, int l0, int rows,
-                         int nvis) {
-    const int E = sh->E, S = sh->S, bk = sh->S < LIN_BLOCK ? sh->S : LIN_BLOCK;
-    const int64_t qs = (int64_t)sh->H * E;
+                         int nvis, float kshift) {
+    const int F = phi_dims(sh), S = sh->S, bk = sh->S < LIN_BLOCK ? sh->S : LIN_BLOCK;
+    const int64_t qs = (int64_t)sh->H * sh->E;
     for (int s0 = 0; s0 < nvis; s0 += bk) {
         int kn = nvis - s0 < bk ? nvis - s0 : bk;
-        feature_map(phk, kh + s0 * qs, kn, E, qs);
-        xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, E,
-                1.0f, phq, E, phk, E, 0.0f, a + s0, S);
+        feature_map(phk, kh + s0 * qs, kn, sh, qs, kshift);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F,
+                1.0f, phq, F, phk, F, 0.0f, a + s0, S);
     }
     for (int i = 0; i < rows; i++) {
         float *ai = a + (int64_t)i * S;
@@ -108,15 +122,15 @@ static void normalize(float *o, float *den, int rows, int D, int64_t vs) {
 /* The state of all visible keys at once (non-causal: every query sees every
  * key): kv = Σ φ(k_j) v_jᵀ, ks = Σ φ(k_j), in key blocks of bk. */
 static void whole_state(float *kv, float *ks, float *phk, const head_view *hv,
-                        const xf_attn_shape *sh, int bk) {
-    const int E = sh->E, D = sh->D;
-    const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
+                        const xf_attn_shape *sh, int bk, float kshift) {
+    const int F = phi_dims(sh), D = sh->D;
+    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
     for (int s0 = 0; s0 < hv->klen; s0 += bk) {
         int kn = hv->klen - s0 < bk ? hv->klen - s0 : bk;
-        feature_map(phk, hv->k + s0 * qs, kn, E, qs);
-        xf_gemm(XF_TRANS, XF_NOTRANS, E, D, kn,
-                1.0f, phk, E, hv->v + s0 * vs, vs, 1.0f, kv, D);
-        add_rows(ks, phk, kn, E);
+        feature_map(phk, hv->k + s0 * qs, kn, sh, qs, kshift);
+        xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn,
+                1.0f, phk, F, hv->v + s0 * vs, vs, 1.0f, kv, D);
+        add_rows(ks, phk, kn, F);
     }
 }
 
@@ -125,13 +139,13 @@ static void whole_state(float *kv, float *ks, float *phk, const head_view *hv,
  * t = φ(Q_b) φ(K_b)ᵀ; then those keys folded into the state (kv, ks). */
 static void diagonal_block(float *ob, float *den, float *kv, float *ks, float *phk, float *t,
                            const float *phq, const head_view *hv, const xf_attn_shape *sh,
-                           int l0, int rows, int kn) {
-    const int E = sh->E, D = sh->D;
-    const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
+                           int l0, int rows, int kn, float kshift) {
+    const int F = phi_dims(sh), D = sh->D;
+    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
     const float *vb = hv->v + l0 * vs;
-    feature_map(phk, hv->k + l0 * qs, kn, E, qs);
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, E,
-            1.0f, phq, E, phk, E, 0.0f, t, kn);
+    feature_map(phk, hv->k + l0 * qs, kn, sh, qs, kshift);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F,
+            1.0f, phq, F, phk, F, 0.0f, t, kn);
     for (int i = 0; i < rows; i++) {
         float *ti = t + (int64_t)i * kn;
         int lim = i + 1 < kn ? i + 1 : kn;
@@ -140,38 +154,43 @@ static void diagonal_block(float *ob, float *den, float *kv, float *ks, float *p
     }
     xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, kn,
             1.0f, t, kn, vb, vs, 1.0f, ob, vs);
-    xf_gemm(XF_TRANS, XF_NOTRANS, E, D, kn,
-            1.0f, phk, E, vb, vs, 1.0f, kv, D);
-    add_rows(ks, phk, kn, E);
+    xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn,
+            1.0f, phk, F, vb, vs, 1.0f, kv, D);
+    add_rows(ks, phk, kn, F);
 }
 
 /* Every query block of one (sample, head), klen ≥ 1; scratch: linear_scratch. */
 static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
-    const int L = sh->L, S = sh->S, E = sh->E, D = sh->D, klen = hv->klen;
+    const int L = sh->L, S = sh->S, E = sh->E, D = sh->D, F = phi_dims(sh), klen = hv->klen;
     const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
     const int bq = L < LIN_BLOCK ? L : LIN_BLOCK, bk = S < LIN_BLOCK ? S : LIN_BLOCK;
-    float *phq = scratch, *phk = phq + (int64_t)bq * E, *t = phk + (int64_t)bk * E;
-    float *kv = t + (int64_t)bq * bk, *ks = kv + (int64_t)E * D, *den = ks + E;
+    float *phq = scratch, *phk = phq + (int64_t)bq * F, *t = phk + (int64_t)bk * F;
+    float *kv = t + (int64_t)bq * bk, *ks = kv + (int64_t)F * D, *den = ks + F;
+    /* favor's stabilize: each side's max over its whole (padded) sequence, as
+     * fast-transformers takes it before the key padding is applied */
+    const float qshift = xf_feature_map_shift(sh->fmap, hv->q, L, E, qs);
+    const float kshift = xf_feature_map_shift(sh->fmap, hv->k, S, E, qs);
 
-    memset(kv, 0, (size_t)E * (size_t)D * sizeof(float));
-    memset(ks, 0, (size_t)E * sizeof(float));
+    memset(kv, 0, (size_t)F * (size_t)D * sizeof(float));
+    memset(ks, 0, (size_t)F * sizeof(float));
     if (!sh->causal)
-        whole_state(kv, ks, phk, hv, sh, bk);
+        whole_state(kv, ks, phk, hv, sh, bk, kshift);
     for (int l0 = 0; l0 < L; l0 += bq) {
         int rows = L - l0 < bq ? L - l0 : bq;
         float *ob = hv->o + l0 * vs;
-        feature_map(phq, hv->q + l0 * qs, rows, E, qs);
+        feature_map(phq, hv->q + l0 * qs, rows, sh, qs, qshift);
         /* non-causal: all keys; causal: the keys before l0 */
-        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, E,
-                1.0f, phq, E, kv, D, 0.0f, ob, vs);
-        xf_gemm(XF_NOTRANS, XF_TRANS, rows, 1, E, 1.0f, phq, E, ks, E, 0.0f, den, 1);
+        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, F,
+                1.0f, phq, F, kv, D, 0.0f, ob, vs);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, 1, F, 1.0f, phq, F, ks, F, 0.0f, den, 1);
         int kn = sh->causal ? (klen < l0 + rows ? klen : l0 + rows) - l0 : 0;
         if (kn > 0)
-            diagonal_block(ob, den, kv, ks, phk, t, phq, hv, sh, l0, rows, kn);
+            diagonal_block(ob, den, kv, ks, phk, t, phq, hv, sh, l0, rows, kn, kshift);
         normalize(ob, den, rows, D, vs);
         if (hv->a) {
             int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
-            implied_rows(hv->a + (int64_t)l0 * S, phq, phk, hv->k, den, sh, l0, rows, nvis);
+            implied_rows(hv->a + (int64_t)l0 * S, phq, phk, hv->k, den, sh, l0, rows, nvis,
+                         kshift);
         }
     }
 }
@@ -182,6 +201,6 @@ static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scr
  * whenever that is under SMALL_GEMM. */
 void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
                          const float *v, const xf_attn_shape *sh, float *scratch) {
-    int64_t ed = sh->E > sh->D ? sh->E : sh->D;
+    int64_t F = phi_dims(sh), ed = F > sh->D ? F : sh->D;
     xf__attention_heads(linear_head, LIN_BLOCK * ed * ed, out, attn, q, k, v, sh, scratch);
 }

@@ -1,6 +1,7 @@
-/* model_support.c — call checks and the reusable workspace of generated models. */
+/* model_support.c — call checks, the reusable workspace and feature-map omegas of generated models. */
 #include <stdlib.h>
 #include <string.h>
+#include "xf_io.h"
 #include "xf_model.h"
 
 int xf_check_call(int batch, int seq, const int *lengths, const char *what, xf_error *err) {
@@ -67,4 +68,19 @@ void xf_workspace_release(xf_workspace *w, float *buf) {
 void xf_workspace_destroy(xf_workspace *w) {
     free(w->buf);
     pthread_mutex_destroy(&w->mu);
+}
+
+int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E, int orthogonal,
+                        uint64_t random_seed, xf_error *err) {
+    if (xf_weights_has(w, name)) {
+        fm->omega = xf_weights_get(w, name, 2, (const int64_t[]){E, fm->m}, err);
+        return fm->omega ? 0 : -1;
+    }
+    float *omega = xf_weights_alloc(w, (int64_t)E * fm->m, err);
+    if (!omega)
+        return -1;
+    if (xf_feature_map_draw(omega, E, fm->m, orthogonal, xf_feature_map_seed(random_seed, name)))
+        return xf_fail(err, "%s: out of memory drawing its omega", name);
+    fm->omega = omega;
+    return 0;
 }

@@ -59,6 +59,8 @@ struct xf_weights {
     tensor *t;               /* [nt] in header order */
     int nt;
     int *by_name;            /* [nt] indices into t, sorted by name */
+    float **extra;           /* [n_extra] buffers of xf_weights_alloc, freed at close */
+    int n_extra;
 };
 
 /* ---- shapes in messages: "[96,64]" -------------------------------------- */
@@ -367,6 +369,9 @@ void xf_weights_close(xf_weights *w) {
     }
     free(w->t);
     free(w->by_name);
+    for (int i = 0; i < w->n_extra; i++)
+        free(w->extra[i]);
+    free(w->extra);
     if (w->map)
         munmap(w->map, w->map_len);
     free(w->file);
@@ -469,6 +474,25 @@ static tensor *checked(xf_weights *w, const char *name, int rank, const int64_t 
     }
     t->used = 1;
     return t;
+}
+
+int xf_weights_has(const xf_weights *w, const char *name) {
+    return find(w, name) != NULL;
+}
+
+float *xf_weights_alloc(xf_weights *w, int64_t floats, xf_error *err) {
+    float **extra = realloc(w->extra, sizeof *extra * (size_t)(w->n_extra + 1));
+    if (!extra) {
+        xf_fail(err, "%s: out of memory", w->file);
+        return NULL;
+    }
+    w->extra = extra;
+    float *p = floats > 0 && floats < ((int64_t)1 << 40) ? malloc((size_t)floats * sizeof(float)) : NULL;
+    if (!p) {
+        xf_fail(err, "%s: out of memory for %lld drawn values", w->file, (long long)floats);
+        return NULL;
+    }
+    return w->extra[w->n_extra++] = p;
 }
 
 const float *xf_weights_get(xf_weights *w, const char *name, int rank,

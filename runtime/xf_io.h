@@ -44,6 +44,13 @@ const float *xf_weights_get(xf_weights *w, const char *tensor, int rank,
 const float *xf_weights_get_t(xf_weights *w, const char *tensor, int64_t rows, int64_t cols,
                               int64_t row0, int64_t nrows, xf_error *err);
 
+/* 1 when the file has a tensor of that name (optional tensors). */
+int xf_weights_has(const xf_weights *w, const char *tensor);
+
+/* `floats` floats owned by w (freed by xf_weights_close): what a model draws
+ * at load in place of an optional tensor the file lacks. */
+float *xf_weights_alloc(xf_weights *w, int64_t floats, xf_error *err);
+
 /* After all gets: fails naming the first tensor of the file never asked
  * for (the weights of a different model, or a layer too many). */
 int xf_weights_check_all_used(const xf_weights *w, xf_error *err);

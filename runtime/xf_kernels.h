@@ -45,6 +45,37 @@ void xf_feed_forward(float *y, const float *x, const float *w1t, const float *b1
                      const float *w2t, const float *b2, float *h, int n, int d, int f,
                      xf_activation act);
 
+/* The feature map φ of linear attention (fast-transformers' feature_maps;
+ * formulas in feature_map.c).  NULL or XF_FMAP_ELU: elu(x) + 1. */
+typedef enum {
+    XF_FMAP_ELU, XF_FMAP_FAVOR, XF_FMAP_RANDOM_FOURIER, XF_FMAP_SMOOTHED_RANDOM_FOURIER,
+    XF_FMAP_GENERALIZED_RANDOM
+} xf_fmap_kind;
+
+typedef struct {
+    xf_fmap_kind kind;
+    int m;                /* omega's columns */
+    const float *omega;   /* [E, m], the random projection */
+    float temp;           /* rows are scaled by sqrt(temp) before the projection */
+    float n_dims;         /* fast-transformers' n_dims as its base class holds it: Fourier
+                             maps scale by sqrt(2/n_dims), favor subtracts ½ log n_dims */
+    int stabilize;        /* favor: also subtract the sequence's max |x̃|² (xf_feature_map_shift) */
+} xf_feature_map;
+
+/* φ's width F for head size E: E (elu), 2m, 2m + 1 (smoothed) or m (generalized). */
+int xf_feature_map_dims(const xf_feature_map *fm, int E);
+/* phi[rows, F] (packed) = φ(x) of rows x [rows, E] `ld` floats apart; `shift`
+ * is xf_feature_map_shift of the whole sequence the rows belong to. */
+void xf_feature_map_apply(float *phi, const float *x, int rows, int E, int64_t ld,
+                          const xf_feature_map *fm, float shift);
+/* favor with stabilize: max over the rows of |√temp · x|², else 0. */
+float xf_feature_map_shift(const xf_feature_map *fm, const float *x, int rows, int E, int64_t ld);
+/* omega [E, m] drawn from `seed` (xf_feature_map_seed): normals, or with
+ * `orthogonal` fast-transformers' orthogonal random features.  -1: no memory. */
+int xf_feature_map_draw(float *omega, int E, int m, int orthogonal, uint64_t seed);
+/* The seed of one omega: random_seed XOR FNV-1a 64 of its tensor name. */
+uint64_t xf_feature_map_seed(uint64_t random_seed, const char *name);
+
 /* Attention masks and sizes of one call.  Queries attend over keys
  * s < key_len[n] (all S when key_len is NULL); causal adds s <= l. */
 typedef struct {
@@ -55,6 +86,7 @@ typedef struct {
     float temp;           /* softmax temperature (1/sqrt(E) by default) */
     int local_context;    /* xf_local_attention: key j visible from query i when i - W/2 <= j < i + ceil(W/2) */
     int topk;             /* xf_topk_attention: keys kept per query */
+    const xf_feature_map *fmap;   /* xf_linear_attention: φ, NULL = elu + 1 */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head).
@@ -73,7 +105,7 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh);
  * implied matrix fast-transformers cannot show — and never forms L×S when
  * `attn` is NULL (local: only the band; linear: O(L) state).
  *
- * linear (causal = 0) / causal-linear (causal = 1): φ(x) = elu(x) + 1,
+ * linear (causal = 0) / causal-linear (causal = 1): φ = sh->fmap (elu(x) + 1 when NULL),
  *   out_i = φ(q_i)·Σ_j φ(k_j) v_jᵀ / (φ(q_i)·Σ_j φ(k_j) + 1e-6), j over visible keys
  *   (causal: j <= i); temp is not used, as in fast-transformers.
  * local: softmax attention over keys i - floor(W/2) <= j < i + ceil(W/2), W = local_context

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include "xf_kernels.h"   /* xf_feature_map */
 #include "xfrt.h"
 
 #ifdef __cplusplus
@@ -20,6 +21,7 @@ typedef struct {
     const float *k_w, *k_b;   /* [D, H*E], [H*E]   key projection */
     const float *v_w, *v_b;   /* [D, H*Dv], [H*Dv] value projection */
     const float *o_w, *o_b;   /* [H*Dv, D], [D]    out projection */
+    xf_feature_map fm;        /* linear attention's φ (omega [E, m]: the file's or drawn) */
 } xf_attn_weights;
 
 typedef struct {
@@ -52,6 +54,14 @@ typedef struct {
     int step;                 /* generation step (xf_event.step): 0 the prefill, k the k-th
                                  generated token, -1 in a plain forward */
 } xf_call;
+
+/* A random feature map's omega [E, fm->m]: the tensor `name` of the file
+ * when it has one, else drawn from xf_feature_map_seed(random_seed, name)
+ * (`orthogonal`: favor, generalized_random).  The other fields of fm are the
+ * caller's. */
+struct xf_weights;
+int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E, int orthogonal,
+                        uint64_t random_seed, xf_error *err);
 
 /* Checks batch, seq and lengths[batch] (each 1..seq) of a call; `what`
  * names the argument in the message ("lengths", "memory lengths"). */

@@ -147,7 +147,7 @@ enum { LIN_BLOCK = 32 };    /* query rows / keys per GEMM: the causal diagonal t
  * Monotone in L and S: both block sizes only grow with them. */
 static inline int64_t linear_scratch(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
-    int64_t E = sh->E > 0 ? sh->E : 0, D = sh->D > 0 ? sh->D : 0;
+    int64_t E = sh->E > 0 ? xf_feature_map_dims(sh->fmap, sh->E) : 0, D = sh->D > 0 ? sh->D : 0;
     int64_t bq = L < LIN_BLOCK ? L : LIN_BLOCK, bk = S < LIN_BLOCK ? S : LIN_BLOCK;
     return bq * E + bk * E + bq * bk + E * D + E + bq;
 }

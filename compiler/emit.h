@@ -7,6 +7,8 @@
 #ifndef XFC_EMIT_H
 #define XFC_EMIT_H
 
+#include <stdio.h>
+
 #include "plan.h"
 #include "strbuf.h"
 
@@ -20,5 +22,9 @@ typedef struct Emitted {
  * `embed_path`, when not NULL, is the safetensors file the driver embeds. */
 void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Emitted *out);
 void emit_free(Emitted *e);
+
+/* For `xfc check`: what the model draws at load when the weight file lacks
+ * it (a random feature map's omega), with the file's tensor names. */
+void emit_print_random(const Model *m, FILE *out);
 
 #endif /* XFC_EMIT_H */

@@ -22,6 +22,8 @@ const char *emit_generate_refusal(const Model *m) {
         return "its self-attention is not causal (set causal = true)";
     if (s->attention_type != ATT_FULL && s->attention_type != ATT_CAUSAL_LINEAR)
         return "only full (KV cache) and causal_linear (recurrent state) self-attention can step";
+    if (uses_feature_map(s, s->attention_type))
+        return "a causal_linear recurrent state steps with feature_map = elu only";
     return NULL;
 }
 

@@ -187,10 +187,10 @@ static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int l
     if (cross)
         snprintf(call, sizeof call,
                  "const xf_attn_shape sh = {.N = c->N, .L = 1, .S = c->S, .H = %d, .E = %d, "
-                 ".D = %d, .key_len = c->mem_len, .temp = %s, .local_context = %d, .topk = %d};\n"
+                 ".D = %d, .key_len = c->mem_len, .temp = %s, .local_context = %d, .topk = %d, .fmap = %s};\n"
                  "        %s(w->att, A, w->q, w->state->mem_k[%d], w->state->mem_v[%d], &sh, w->scratch);",
                  d.H, d.E, d.DV, temp, t == ATT_LOCAL ? s->local_context : 0, t == ATT_EXACT_TOPK ? s->topk : 0,
-                 attention_kernel(t), layer, layer);
+                 uses_feature_map(s, t) ? "&p->cross.fm" : "NULL", attention_kernel(t), layer, layer);
     else if (linear)
         snprintf(call, sizeof call, "xf_linear_attention_step(w->att, A, w->q, w->k, w->v, &w->state->ls[%d], NULL);",
                  layer);

@@ -94,25 +94,53 @@ static void load_norm(StrBuf *b, const char *dst, const char *tensor, int D) {
     load_line(b, lhs, t, 1, D, 0);
 }
 
+/* The tensor-name prefix of layer i's self (cross = 0) or cross attention. */
+static void attention_prefix(char *buf, size_t cap, const Model *m, int stack, int i, int cross) {
+    int torch = m->weights == WEIGHTS_TORCH;
+    const char *mod = cross ? (torch ? "multihead_attn" : "cross_attention")
+                            : torch ? "self_attn" : stack == 0 ? "attention" : "self_attention";
+    snprintf(buf, cap, "%s%slayers.%d.%s", m->weights_prefix,
+             m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "", i, mod);
+}
+
+void emit_print_random(const Model *m, FILE *out) {
+    for (int stack = 0; stack < 2; stack++) {
+        if (!has_stack(m, stack))
+            continue;
+        const Stack *s = get_stack(m, stack);
+        FeatureMapParams f = feature_map_params(s);
+        for (int i = 0; i < s->n_layers; i++)
+            for (int cross = 0; cross <= (stack == 1); cross++) {
+                if (!uses_feature_map(s, cross ? s->cross_attention_type : s->attention_type))
+                    continue;
+                char t[300];
+                attention_prefix(t, sizeof t, m, stack, i, cross);
+                fprintf(out, "  random %s.inner_attention.feature_map.omega [%d, %d] (%s): the weight file's "
+                             "tensor when it has one, else drawn at load: %s normals from splitmix64 seeded "
+                             "by random_seed %lld XOR FNV-1a(name)\n",
+                        t, s->query_dimensions, f.m, feature_map_names[s->feature_map],
+                        f.orthogonal ? "orthogonal" : "independent", s->random_seed);
+            }
+    }
+}
+
 void emit_load_stack(StrBuf *b, const Model *m, int stack) {
     const Stack *s = get_stack(m, stack);
     Dims d = stack_dims(s);
     char wp[200];   /* weights_prefix (<= 128 bytes, check.c) + the stack's own prefix */
     snprintf(wp, sizeof wp, "%s%s", m->weights_prefix,
              m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "");
-    int torch = m->weights == WEIGHTS_TORCH;
     char dst[200], t[400];
     for (int i = 0; i < s->n_layers; i++) {
         sb_printf(b, "    /* %slayers.%d */\n", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].self", stack_field(m, stack), i);
-        snprintf(t, sizeof t, "%slayers.%d.%s", wp, i,
-                 torch ? "self_attn" : stack == 0 ? "attention" : "self_attention");
+        attention_prefix(t, sizeof t, m, stack, i, 0);
         load_attention(b, m, s, dst, t);
         if (uses_feature_map(s, s->attention_type))
             load_feature_map(b, s, dst, t);
         if (stack == 1) {
             snprintf(dst, sizeof dst, "m->%s[%d].cross", stack_field(m, stack), i);
-            snprintf(t, sizeof t, "%slayers.%d.%s", wp, i, torch ? "multihead_attn" : "cross_attention");
+            attention_prefix(t, sizeof t, m, stack, i, 1);
             load_attention(b, m, s, dst, t);
             if (uses_feature_map(s, s->cross_attention_type))
                 load_feature_map(b, s, dst, t);

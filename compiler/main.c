@@ -260,6 +260,7 @@ int main(int argc, char **argv) {
         goto done_plan;
     if (!strcmp(o.cmd, "check")) {
         plan_print(&plan, stdout);
+        emit_print_random(&model, stdout);
         status = 0;
         goto done_plan;
     }

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "xf_io.h"
 #include "xf_kernels.h"
+#include "xf_model.h"
 
 enum { E = 6 };
 
@@ -159,3 +161,50 @@ Test(feature_map, causal_linear_favor_stabilized) { check_linear(XF_FMAP_FAVOR, 
 Test(feature_map, linear_attention_random_fourier) { check_linear(XF_FMAP_RANDOM_FOURIER, 0, 0); }
 Test(feature_map, causal_linear_smoothed) { check_linear(XF_FMAP_SMOOTHED_RANDOM_FOURIER, 1, 0); }
 Test(feature_map, linear_attention_generalized) { check_linear(XF_FMAP_GENERALIZED_RANDOM, 0, 0); }
+
+/* A safetensors file in memory holding one F32 tensor `name` [rows, cols]. */
+static xf_weights *one_tensor(char *buf, size_t cap, const char *name, int rows, int cols, const float *data) {
+    char header[256];
+    size_t dlen = (size_t)rows * cols * sizeof(float);
+    int hl = snprintf(header, sizeof header, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]}}",
+                      name, rows, cols, dlen);
+    while (hl % 8)
+        header[hl++] = ' ';
+    uint64_t n = (uint64_t)hl;
+    cr_assert(8 + n + dlen <= cap);
+    memcpy(buf, &n, 8);
+    memcpy(buf + 8, header, n);
+    memcpy(buf + 8 + n, data, dlen);
+    xf_error err = {0};
+    xf_weights *w = xf_weights_from_memory(buf, 8 + n + dlen, "mem.safetensors", &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    return w;
+}
+
+Test(feature_map, omega_from_the_file_else_drawn) {
+    static char buf[4096];
+    const char *name = "layers.0.attention.inner_attention.feature_map.omega";
+    float *omega = th_rand_buf(E * 4, 9, 1.0f), drawn[E * 4];
+    xf_error err = {0};
+
+    xf_weights *w = one_tensor(buf, sizeof buf, name, E, 4, omega);
+    xf_feature_map fm = make(XF_FMAP_FAVOR, 4, NULL, 0);
+    cr_assert_eq(xf_feature_map_load(&fm, w, name, E, 1, 7, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(fm.omega, omega, sizeof drawn), 0, "the file's omega is used");
+    cr_assert_eq(xf_weights_check_all_used(w, &err), 0);
+    xf_weights_close(w);
+
+    w = one_tensor(buf, sizeof buf, "other", E, 4, omega);
+    fm = make(XF_FMAP_FAVOR, 4, NULL, 0);
+    cr_assert_eq(xf_feature_map_load(&fm, w, name, E, 1, 7, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_feature_map_draw(drawn, E, 4, 1, xf_feature_map_seed(7, name)), 0);
+    cr_assert_eq(memcmp(fm.omega, drawn, sizeof drawn), 0, "absent: drawn from random_seed and the name");
+    xf_weights_close(w);
+
+    w = one_tensor(buf, sizeof buf, name, 4, E, omega);   /* transposed */
+    fm = make(XF_FMAP_FAVOR, 4, NULL, 0);
+    cr_assert_eq(xf_feature_map_load(&fm, w, name, E, 1, 7, &err), -1);
+    cr_assert(strstr(err.msg, "feature_map.omega") && strstr(err.msg, "shape"), "%s", err.msg);
+    xf_weights_close(w);
+    free(omega);
+}

@@ -212,16 +212,74 @@ static const packed *find_packed(const float *wt) {
     return p;
 }
 
-/* The layout a fixed-row primitive picks for [in, out] weights (it does not
- * depend on the row count: measured for 1 to 4096 rows). */
-static int choose_layout(dnnl_memory_desc_t *md, int64_t in, int64_t out) {
+/* How [in, out] weights are packed: the layout a fixed-row primitive picks (it
+ * does not depend on the row count: measured for 1 to 4096 rows) and the reorder
+ * from torch's layout into it.  A model has a few weight shapes and many
+ * weights, so both are made once per shape and kept for the process (creating
+ * them per weight was a third of load time). */
+typedef struct {
+    int64_t in, out;
+    dnnl_memory_desc_t src;     /* torch's w[out, in] as [in, out], tag ba */
+    dnnl_memory_desc_t md;      /* the primitives' layout */
+    dnnl_primitive_t reorder;   /* src -> md; NULL: no blocked kernel takes the shape */
+} packing;
+
+enum { PACKINGS = 32 };
+static packing packings[PACKINGS];
+static int n_packings;
+static pthread_mutex_t packing_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* p for [in, out]: its layout and reorder, or p->reorder NULL when the shape
+ * runs as plain weights. */
+static void make_packing(packing *p, int64_t in, int64_t out) {
+    *p = (packing){.in = in, .out = out};
+    dnnl_dims_t dims = {in, out};
+    check(dnnl_memory_desc_init_by_tag(&p->src, 2, dims, dnnl_f32, dnnl_ba), "memory descriptor");
     dnnl_memory_desc_t any = any_md(in, out);
     dnnl_primitive_desc_t pd;
     if (matmul_pd(&pd, XF_FF_ROWS, in, out, &any, 1, XF_NO_ACTIVATION) != dnnl_success)
-        return -1;
-    *md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        return;
+    p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);
-    return 0;
+    dnnl_primitive_attr_t attr = make_attr(NULL);
+    dnnl_primitive_desc_t rpd;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&rpd, &p->src, engine, &p->md, engine,
+                                                          attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success)
+        return;
+    if (dnnl_primitive_create(&p->reorder, rpd) != dnnl_success)
+        p->reorder = NULL;
+    dnnl_primitive_desc_destroy(rpd);
+}
+
+/* The packing of [in, out] weights, made on first use.  A shape past the table
+ * (PACKINGS shapes in one process) gets one made for this call only, in *own. */
+static const packing *packing_for(int64_t in, int64_t out, packing *own) {
+    pthread_mutex_lock(&packing_lock);
+    for (int i = 0; i < n_packings; i++)
+        if (packings[i].in == in && packings[i].out == out) {
+            pthread_mutex_unlock(&packing_lock);
+            return &packings[i];
+        }
+    packing *p = n_packings < PACKINGS ? &packings[n_packings] : own;
+    make_packing(p, in, out);
+    if (p != own)
+        n_packings++;
+    pthread_mutex_unlock(&packing_lock);
+    return p;
+}
+
+/* dst (the packing's layout) = src (torch's layout), with its reorder. */
+static int pack(const packing *p, const float *src, float *dst) {
+    dnnl_memory_t s, d;
+    check(dnnl_memory_create(&s, &p->src, engine, (void *)src), "memory");
+    check(dnnl_memory_create(&d, &p->md, engine, dst), "memory");
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, s}, {DNNL_ARG_TO, d}};
+    dnnl_status_t st = execute(p->reorder, 2, args);
+    dnnl_memory_destroy(s);
+    dnnl_memory_destroy(d);
+    return st == dnnl_success ? 0 : -1;
 }
 
 /* dst (layout dmd) = src (layout smd), once. */
@@ -252,7 +310,7 @@ static int reorder(const dnnl_memory_desc_t *smd, const void *src, const dnnl_me
 /* [in, out] = w[out, in]ᵀ as plain floats: for a shape no blocked kernel takes. */
 static float *plain_weight(const float *w, int64_t out, int64_t in, const char *file,
                            const char *tensor, xf_error *err) {
-    float *wt = malloc(sizeof(float) * (size_t)(in * out));
+    float *wt = xf_pages_alloc(sizeof(float) * (size_t)(in * out));
     if (!wt) {
         xf_fail(err, "%s: tensor %s: out of memory", file, tensor);
         return NULL;
@@ -266,15 +324,19 @@ static float *plain_weight(const float *w, int64_t out, int64_t in, const char *
  * transposed copy in between. */
 float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
                       const char *tensor, xf_error *err) {
-    dnnl_memory_desc_t md, src;
-    if (choose_layout(&md, in, out) != 0)
+    pthread_once(&engine_once, make_engine);
+    packing own = {0};
+    const packing *k = packing_for(in, out, &own);
+    if (!k->reorder)
         return plain_weight(w, out, in, file, tensor, err);
-    dnnl_dims_t dims = {in, out};
-    check(dnnl_memory_desc_init_by_tag(&src, 2, dims, dnnl_f32, dnnl_ba), "memory descriptor");
+    dnnl_memory_desc_t md = k->md;
     packed *p = malloc(sizeof *p);
-    float *data = p ? aligned_alloc(64, (dnnl_memory_desc_get_size(&md) + 63) & ~(size_t)63) : NULL;
-    if (!data || reorder(&src, w, &md, data) != 0) {
-        free(data);
+    float *data = p ? xf_pages_alloc(dnnl_memory_desc_get_size(&md)) : NULL;
+    int failed = !data || pack(k, w, data) != 0;
+    if (k == &own)
+        dnnl_primitive_destroy(own.reorder);
+    if (failed) {
+        xf_pages_free(data);
         free(p);
         xf_fail(err, "%s: tensor %s: out of memory packing [%lld,%lld] weights", file, tensor,
                 (long long)out, (long long)in);
@@ -299,7 +361,7 @@ void xf_blas_free_weight(float *wt) {
             break;
         }
     pthread_rwlock_unlock(&registry_lock);
-    free(wt);
+    xf_pages_free(wt);
 }
 
 /* ---- primitives: a small LRU cache per call shape -------------------------- */

@@ -96,7 +96,7 @@ void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
 
 float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
                       const char *tensor, xf_error *err) {
-    float *wt = malloc(sizeof(float) * (size_t)(in * out));
+    float *wt = xf_pages_alloc(sizeof(float) * (size_t)(in * out));
     if (!wt) {
         xf_fail(err, "%s: tensor %s: out of memory", file, tensor);
         return NULL;
@@ -106,7 +106,7 @@ float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
 }
 
 void xf_blas_free_weight(float *wt) {
-    free(wt);
+    xf_pages_free(wt);
 }
 
 void xf_blas_set_threads(int n) {

@@ -452,6 +452,23 @@ static tensor *find(const xf_weights *w, const char *name) {
     return NULL;
 }
 
+/* Maps t's bytes of the file in with one call before the first read of them:
+ * faulting the mapping 4 KiB at a time was most of a model's load time on this
+ * machine (runtime/pages.c).  Only the tensors a model asks for are read, so a
+ * file padded with junk costs nothing.  Advice: an old kernel ignores it. */
+static void populate(const xf_weights *w, const tensor *t) {
+#ifdef MADV_POPULATE_READ
+    if (!w->map || t->end <= t->begin)
+        return;
+    uintptr_t lo = (uintptr_t)(w->data + t->begin) & ~(uintptr_t)4095;
+    uintptr_t hi = ((uintptr_t)(w->data + t->end) + 4095) & ~(uintptr_t)4095;
+    uintptr_t top = ((uintptr_t)w->map + w->map_len + 4095) & ~(uintptr_t)4095;
+    madvise((void *)lo, (hi < top ? hi : top) - lo, MADV_POPULATE_READ);
+#else
+    (void)w, (void)t;
+#endif
+}
+
 /* The tensor `name`, checked to have exactly `rank` dims equal to `shape`,
  * marked used; NULL + error when missing or misshaped. */
 static tensor *checked(xf_weights *w, const char *name, int rank, const int64_t *shape,
@@ -472,6 +489,8 @@ static tensor *checked(xf_weights *w, const char *name, int rank, const int64_t 
                 shape_str(b, sizeof b, rank < 0 ? 0 : rank, shape));
         return NULL;
     }
+    if (!t->used)
+        populate(w, t);
     t->used = 1;
     return t;
 }

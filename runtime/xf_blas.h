@@ -42,6 +42,12 @@ float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
                       const char *tensor, xf_error *err);
 void xf_blas_free_weight(float *wt);
 
+/* Storage for packed weights (pages.c): 64-byte aligned, from huge-page chunks
+ * populated at allocation, so packing does not fault page by page.  NULL when
+ * out of memory; xf_pages_free(NULL) does nothing. */
+void *xf_pages_alloc(size_t bytes);
+void xf_pages_free(void *p);
+
 /* c[m, n] (rows ldc apart) *= beta; 0 when beta is 0, whatever c held (kernels.c). */
 void xf_scale_matrix(float *c, int m, int n, int ldc, float beta);
 

@@ -18,7 +18,10 @@
  *
  * A failed write (ENOSPC, EPIPE, EIO…), caught at the write, the flush, the
  * fsync or the close, is one line naming the path and the reason, and the
- * temporary file is removed.  SIGPIPE is blocked in the writing thread while
+ * temporary file is removed.  So is the temporary of a write that SIGINT or
+ * SIGTERM interrupts, once xf_cleanup_on_signals is installed: each temporary
+ * in flight is named in a fixed table the signal handler reads (it only
+ * unlinks, then dies of the signal: async-signal-safe).  SIGPIPE is blocked in the writing thread while
  * it writes (and a SIGPIPE it raised is consumed), so a closed pipe is an
  * EPIPE error the caller reports, not the death of the process.
  */
@@ -27,8 +30,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,17 +110,78 @@ static int write_in_place(const char *path, xf_put_fn put, void *ctx, xf_error *
     return e ? xf_fail(err, "%s: write failed: %s", path, strerror(e)) : 0;
 }
 
+/* ---- temporaries in flight (what a signal removes) ------------------------------- */
+
+/* PENDING slots of PATH_MAX bytes: the names of the temporary files being
+ * written.  A writer claims a free slot (0 -> 1), lets mkostemp write the
+ * name into it, and frees it after the rename or the unlink; the handler
+ * unlinks every claimed slot's name (a name half-written by mkostemp, or
+ * already renamed away, is an unlink that fails: harmless).  More writers at
+ * once than slots, or a path longer than PATH_MAX, go unregistered. */
+enum { PENDING = 64 };
+static char pending_name[PENDING][PATH_MAX];
+static atomic_int pending_used[PENDING];
+
+/* The temporary name buffer for `path`: a claimed slot, or malloc'd (*slot -1). */
+static char *tmp_name(const char *path, int *slot) {
+    size_t n = strlen(path);
+    *slot = -1;
+    for (int i = 0; n + 12 <= PATH_MAX && i < PENDING; i++) {
+        int free_ = 0;
+        if (atomic_compare_exchange_strong(&pending_used[i], &free_, 1)) {
+            *slot = i;
+            break;
+        }
+    }
+    char *tmp = *slot >= 0 ? pending_name[*slot] : malloc(n + 12);
+    if (tmp) {
+        memcpy(tmp, path, n);
+        memcpy(tmp + n, ".tmp.XXXXXX", 12);
+    }
+    return tmp;
+}
+
+static void tmp_done(char *tmp, int slot) {
+    if (slot >= 0)
+        atomic_store(&pending_used[slot], 0);
+    else
+        free(tmp);
+}
+
+void xf_remove_pending_outputs(void) {
+    for (int i = 0; i < PENDING; i++)
+        if (atomic_load(&pending_used[i]))
+            unlink(pending_name[i]);
+}
+
+static void on_signal(int sig) {
+    xf_remove_pending_outputs();
+    raise(sig);   /* SA_RESETHAND: the default action now, so the process dies of sig */
+}
+
+void xf_cleanup_on_signals(void) {
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+            continue;   /* ignored (nohup, a background job): stays ignored */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 /* Regular files, new paths: a temporary file renamed into place. */
 static int write_replacing(const char *path, xf_put_fn put, void *ctx, xf_error *err) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 12);
+    int slot;
+    char *tmp = tmp_name(path, &slot);
     if (!tmp) return xf_fail(err, "%s: out of memory", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        free(tmp);
+        tmp_done(tmp, slot);
         return xf_fail(err, "%s: cannot create: %s", path, strerror(e));
     }
     pthread_once(&file_mode_once, read_umask);
@@ -123,17 +189,17 @@ static int write_replacing(const char *path, xf_put_fn put, void *ctx, xf_error 
     int e = write_fd(fd, 1, put, ctx);
     if (e) {
         unlink(tmp);
-        free(tmp);
+        tmp_done(tmp, slot);
         return xf_fail(err, "%s: write failed: %s", path, strerror(e));
     }
     if (rename(tmp, path) != 0) {
         e = errno;
         unlink(tmp);
-        free(tmp);
+        tmp_done(tmp, slot);
         return xf_fail(err, "%s: cannot rename the temporary file into place: %s", path,
                        strerror(e));
     }
-    free(tmp);
+    tmp_done(tmp, slot);
     return 0;
 }
 

@@ -116,6 +116,17 @@ int xf_make_parent_dirs(const char *path, xf_error *err);
 typedef int (*xf_put_fn)(FILE *fp, void *ctx);
 int xf_write_output(const char *path, xf_put_fn put, void *ctx, xf_error *err);
 
+/* SIGINT, SIGTERM and SIGHUP (those not ignored) remove the temporary
+ * files of the writes in flight, then kill the process with the same signal
+ * (a shell sees status 130 / 143 / 129): an interrupted run leaves no
+ * temporary and no partial output.  The generated command-line drivers call
+ * it first thing; a library never installs signal handlers by itself. */
+void xf_cleanup_on_signals(void);
+
+/* What that handler does, for a program with handlers of its own:
+ * async-signal-safe (unlink only). */
+void xf_remove_pending_outputs(void);
+
 /* xf_write_output of len bytes. */
 int xf_write_bytes(const char *path, const void *data, size_t len, xf_error *err);
 

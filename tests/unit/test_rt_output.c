@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -196,4 +197,57 @@ Test(output, closed_pipe_is_epipe_not_death) {
     sigset_t pending;
     sigpending(&pending);
     cr_assert_eq(sigismember(&pending, SIGPIPE), 0, "SIGPIPE left pending");
+}
+
+/* ---- interruption (xf_cleanup_on_signals) ------------------------------------------ */
+
+/* Half the content, then the signal ctx names arrives in the middle of the write. */
+static int put_then_signal(FILE *fp, void *ctx) {
+    fputs("half of it", fp);
+    fflush(fp);
+    kill(getpid(), *(int *)ctx);
+    fputs(" and the rest", fp);
+    return 0;
+}
+
+/* A child writes PATH and is sent sig mid-write; returns its wait status. */
+static int interrupted_write(const char *path, int sig, int ignore) {
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (ignore) signal(sig, SIG_IGN);
+        xf_cleanup_on_signals();
+        xf_error err = {""};
+        _exit(xf_write_output(path, put_then_signal, &sig, &err) ? 1 : 0);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* SIGINT and SIGTERM mid-write: the process dies of the signal (status 130 /
+ * 143 in a shell), no temporary file and no output are left. */
+Test(output, signal_mid_write_leaves_nothing) {
+    const int sigs[] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        char *dir = th_tempdir(), path[4200];
+        snprintf(path, sizeof path, "%s/out.npy", dir);
+        int status = interrupted_write(path, sigs[i], 0);
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i], "status %#x", status);
+        cr_assert_eq(entries(dir), 0, "files left after signal %d", sigs[i]);
+        th_rmtree(dir);
+    }
+}
+
+/* An ignored signal (nohup) stays ignored: the write completes. */
+Test(output, ignored_signal_stays_ignored) {
+    char *dir = th_tempdir(), path[4200];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    int status = interrupted_write(path, SIGHUP, 1);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+    size_t n;
+    char *got = th_read_file(path, &n);
+    cr_assert_str_eq(got, "half of it and the rest");
+    free(got);
+    th_rmtree(dir);
 }

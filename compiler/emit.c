@@ -485,6 +485,7 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     kv_int(&mk, "check_finite_default", handlers);
     /* a build without dispatch points must not pull the handlers in */
     kv_set(&mk, "handlers_include", handlers ? "#include \"xf_handlers.h\"\n" : "");
+    kv_set(&mk, "handler_failures", handlers ? "xf_handler_failures()" : "0");
     kv_set(&mk, "set_events_dir", handlers ? "    xf_set_events_dir(events_dir);\n"
                                            : "    (void)events_dir;   /* no handlers in this build */\n");
     kv_int(&mk, "D_IN", D_out);

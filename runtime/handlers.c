@@ -4,7 +4,8 @@
  *
  * Handlers never abort the forward: a failure is reported on stderr once per
  * handler configuration ("xfrt: save("x/{source}.npy"): …"), later failures
- * of the same configuration are silent.  They may run on several threads at
+ * of the same configuration are silent; every one is counted
+ * (xf_handler_failures: a driver's exit status 3).  They may run on several threads at
  * once: the only shared mutable state (events dir, the set of configurations
  * already reported) is behind mutexes, and each output line is written with
  * the stream locked so lines do not interleave.
@@ -26,6 +27,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,13 @@ void xf_set_events_dir(const char *dir) {
 }
 
 /* ---- report once ------------------------------------------------------------- */
+
+/* Every failure counts (xf_handler_failures), reported or not. */
+static _Atomic int64_t failures;
+
+int64_t xf_handler_failures(void) {
+    return failures;
+}
 
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 static const void **reported;
@@ -85,6 +94,7 @@ int xf__report_once(const void *key) {
 
 /* "xfrt: WHAT: message (reported once)" on stderr, the first time for key. */
 void xf__report(const void *key, const char *what, const char *fmt, ...) {
+    failures++;
     if (!xf__report_once(key)) return;
     char msg[768];
     va_list ap;

@@ -4,7 +4,7 @@
  * pointer is its configuration below.  A generated debug build calls them
  * directly at its dispatch points; an instrument-all build registers them with
  * the dispatcher.  Handlers never abort the forward: a failure (unwritable
- * directory…) is reported once per handler on stderr.
+ * directory…) is reported once per handler on stderr, and counted.
  */
 #ifndef XF_HANDLERS_H
 #define XF_HANDLERS_H
@@ -14,6 +14,13 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* How many times a built-in handler failed in this process (a file not
+ * written, a figure not drawn: one per event and field lost), all models and
+ * threads together; never reset.  Read it before and after a call to know
+ * whether that call lost events.  The generated drivers exit with status 3
+ * when it is not 0 (docs/RELIABILITY.md "Handler failures"). */
+int64_t xf_handler_failures(void);
 
 /* Directory that relative handler paths resolve against (--events-dir);
  * NULL or "" = the current directory. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "prenorm.h"
+#include "xf_handlers.h"
 #include "xf_io.h"
 
 #define CASE XF_FIXTURES "/encoder_prenorm_gelu_padded"
@@ -127,4 +128,42 @@ Test(dispatch, spec_listeners_with_two_models) {
     cr_expect_eq(layer1_calls, 3);
     cr_expect_eq(layer1_user, &ua);
     prenorm_free(a);
+}
+
+/* xf_handler_failures: a built-in handler that cannot write (its directory
+ * is under a regular file) counts one failure per event lost, the forward
+ * still succeeds; a handler that can write counts none. */
+Test(dispatch, handler_failures_are_counted) {
+    xf_error err = {""};
+    prenorm *m = prenorm_load(CASE "/weights.safetensors", &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    xf_dispatcher *d = xf_dispatcher_get("");
+    char dir[] = "/tmp/xf_capi_failures.XXXXXX", blocker[64], pattern[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(blocker, sizeof blocker, "%s/file", dir);
+    FILE *f = fopen(blocker, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+
+    snprintf(pattern, sizeof pattern, "%s/file/{source}.png", dir);
+    xf_heatmap_cfg bad = {pattern, 0, 0, NULL};
+    xf_listen(d, xf_event_class(XF_ATTENTION_EVENT), xf_heatmap, &bad);
+    int64_t before = xf_handler_failures();
+    run(m);
+    cr_expect_eq(xf_handler_failures() - before, 3, "3 layers' attention lost, counted %lld",
+                 (long long)(xf_handler_failures() - before));
+    xf_clear(d);
+
+    snprintf(pattern, sizeof pattern, "%s/{source}.npy", dir);
+    xf_save_cfg good = {pattern};
+    xf_listen(d, xf_event_class(XF_ATTENTION_EVENT), xf_save, &good);
+    before = xf_handler_failures();
+    run(m);
+    cr_expect_eq(xf_handler_failures(), before, "a handler that succeeds counted a failure");
+    xf_clear(d);
+
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+    prenorm_free(m);
 }

@@ -1,5 +1,5 @@
-/* soak.c — many forwards on one loaded instrument-all model while listeners
- * come and go (issue 14, docs/RELIABILITY.md "Soak").
+/* soak.c — many forwards and generations on loaded instrument-all models
+ * while listeners come and go (issue 14, docs/RELIABILITY.md "Soak").
  *
  * XF_SOAK_FORWARDS forwards (default 10000; the release check runs 1000000)
  * of a few input shapes on the model `soak` (soak.xf, emitted by xfc at build
@@ -13,6 +13,11 @@
  *   - resident memory after the first 100 calls grows by at most 1 MiB and
  *     no file descriptor leaks (/proc/self/statm, /proc/self/fd); under ASan, whose
  *     quarantine keeps freed memory resident, LeakSanitizer checks leaks instead.
+ * Then XF_SOAK_GENERATIONS generations (default 200) of XF_SOAK_TOKENS tokens
+ * (default 256) on the token model `soak_lm` (soak_lm.xf, causal_linear),
+ * sampled with a fixed seed from one of three prompts, listeners still coming
+ * and going: every generation equals the first of its prompt, and resident
+ * memory and descriptors after the first 10 hold as above.
  * Plain C, exit status 0 when all holds. */
 #include <dirent.h>
 #include <math.h>
@@ -23,9 +28,13 @@
 #include <unistd.h>
 
 #include "soak.h"
+#include "soak_lm.h"
 #include "xfrt.h"
 
 #define WEIGHTS XF_FIXTURES "/encoder_causal/weights.safetensors"
+#define LM_WEIGHTS XF_FIXTURES "/gen_lm_linear_eos/weights.safetensors"
+#define N_PROMPTS 3
+#define PROMPT_LEN 4
 #define N_SHAPES 4
 #define MAX_ELEMS (3 * 16 * soak_D_MODEL)
 
@@ -135,6 +144,72 @@ static int open_fds(void) {
     return n;
 }
 
+/* ---- generations ----------------------------------------------------------- */
+
+/* Before a call: with probability 1/3 one test handler subscribes (random
+ * filter) to d or leaves it. */
+static void churn_listeners(xf_dispatcher *d) {
+    if (rnd(3) != 0)
+        return;
+    xf_handler h = handlers[rnd(4)];
+    if (rnd(2))
+        xf_listen(d, random_filter(0), h, NULL);
+    else
+        xf_remove(d, h);
+}
+
+/* `count` generations of `tokens` tokens, checked as the header says. */
+static void soak_generations(long count, int tokens) {
+    xf_error err;
+    soak_lm *m = soak_lm_load(LM_WEIGHTS, &err);
+    if (!m) {
+        CHECK(0, "soak_lm: %s", err.msg);
+        return;
+    }
+    const int width = PROMPT_LEN + tokens;
+    int32_t prompts[N_PROMPTS][PROMPT_LEN], *first = calloc((size_t)N_PROMPTS * width, sizeof *first),
+            *out = calloc((size_t)width, sizeof *out);
+    int have_first[N_PROMPTS] = {0};
+    for (int p = 0; p < N_PROMPTS; p++)
+        for (int i = 0; i < PROMPT_LEN; i++)
+            prompts[p][i] = (int32_t)rnd(soak_lm_VOCAB);
+    const xf_sampling how = {.temperature = 1.0f, .top_k = 8, .seed = 7, .eos = -1};
+    xf_dispatcher *d = xf_dispatcher_get("");
+    long rss10 = 0;
+    int fds10 = 0;
+    for (long g = 0; g < count && failures == 0 && first && out; g++) {
+        churn_listeners(d);
+        const int p = (int)rnd(N_PROMPTS);
+        CHECK(!soak_lm_generate(m, prompts[p], 1, PROMPT_LEN, tokens, &how, out, &err),
+              "generation %ld: %s", g, err.msg);
+        int32_t *ref = first + (size_t)p * width;
+        if (!have_first[p]) {
+            memcpy(ref, out, sizeof *out * (size_t)width);
+            have_first[p] = 1;
+        }
+        CHECK(!memcmp(out, ref, sizeof *out * (size_t)width),
+              "generation %ld (prompt %d) differs from the first", g, p);
+        if (g == 9) {
+            rss10 = resident_kib();
+            fds10 = open_fds();
+        }
+    }
+    if (count > 10) {
+        const long rss = resident_kib();
+        const int fds = open_fds();
+#ifndef __SANITIZE_ADDRESS__
+        CHECK(rss - rss10 <= 1024, "resident memory grew by %ld KiB after generation 10", rss - rss10);
+#endif
+        CHECK(fds == fds10, "%d file descriptors open, %d after generation 10", fds, fds10);
+        printf("soak: %ld generations of %d tokens, resident %+ld KiB after generation 10, %d fds: %s\n",
+               count, tokens, rss - rss10, fds, failures ? "FAILED" : "ok");
+    }
+    xf_clear(d);
+    free(first);
+    free(out);
+    soak_lm_free(m);
+}
+
 /* ---- the run ------------------------------------------------------------- */
 
 typedef struct {
@@ -155,7 +230,7 @@ static void make_inputs(shape *s) {
 }
 
 int main(void) {
-    const char *env = getenv("XF_SOAK_FORWARDS");
+    const char *env = getenv("XF_SOAK_FORWARDS");   /* the generations' sizes: at the end */
     long forwards = env ? atol(env) : 10000;
     xf_error err;
     soak *m = soak_load(WEIGHTS, &err);
@@ -174,13 +249,7 @@ int main(void) {
     long rss100 = 0;
     int fds100 = 0;
     for (long call = 0; call < forwards && failures == 0; call++) {
-        if (rnd(3) == 0) {
-            xf_handler h = handlers[rnd(4)];
-            if (rnd(2))
-                xf_listen(d, random_filter(0), h, NULL);
-            else
-                xf_remove(d, h);
-        }
+        churn_listeners(d);
         if (call % 1000 == 999) {   /* the test handlers follow the model to its new dispatcher */
             xf_clear(d == def ? own : def);
             d = d == def ? own : def;
@@ -213,5 +282,9 @@ int main(void) {
     printf("soak: %ld forwards, %lld spec + %lld test events, resident %+ld KiB after call 100, "
            "%d fds: %s\n", forwards, spec_attention_events, test_events, rss - rss100, fds,
            failures ? "FAILED" : "ok");
+    const char *genv = getenv("XF_SOAK_GENERATIONS"), *tenv = getenv("XF_SOAK_TOKENS");
+    const int tokens = tenv ? atoi(tenv) : 256;
+    if (failures == 0 && tokens > 0 && tokens <= 8192 - PROMPT_LEN)
+        soak_generations(genv ? atol(genv) : 200, tokens);
     return failures != 0;
 }

@@ -1,0 +1,52 @@
+#!/bin/sh
+# memcap.sh — a run whose address space is capped (prlimit --as) below what
+# it needs (docs/RELIABILITY.md, "Memory"): exit status 1 and one line saying
+# "out of memory", never a signal, never a hang; a cap that suffices: exit 0.
+#
+#   memcap.sh FIXTURES WORK CASE BLAS SANITIZE
+#     forward   the release encoder of hostile.sh's setup on a [4000, 24, 64]
+#               input (12 MB out, 117 MiB of working memory), capped at
+#               60 … 280 MiB: the input, the output or the workspace fails
+#     generate  the release token model of tokens.sh's setup, 20 000 prompts
+#               of 4 tokens, --generate 32: its KV cache (368 MB) fails at
+#               100 … 340 MiB
+# Skipped (77) under ASan (its shadow memory is terabytes of address space:
+# every cap fails at startup) and on the OpenBLAS backend, whose worker
+# threads retry a failed 128 MiB buffer allocation forever instead of
+# failing (docs/RELIABILITY.md).
+set -u
+FIX=$1 WORK=$2 CASE=$3 BLAS=$4 SANITIZE=$5
+case $SANITIZE in ON|1|TRUE|YES|on|true|yes) echo "skip: ASan reserves more address space than any cap"; exit 77 ;; esac
+[ "$BLAS" = openblas ] && { echo "skip: OpenBLAS threads loop on a failed allocation (docs/RELIABILITY.md)"; exit 77; }
+command -v prlimit >/dev/null || { echo "skip: no prlimit"; exit 77; }
+W=$WORK/memcap/$CASE
+rm -rf "$W"
+mkdir -p "$W/out"
+fail() { echo "FAIL: $CASE: $*"; cat "$W/err" 2>/dev/null; exit 1; }
+npy() {   # npy FILE DESCR SHAPE BYTES: zeros with a 128-byte header
+  hdr="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
+  { printf '\223NUMPY\001\000\166\000'; printf "%-117s\n" "$hdr"; head -c "$4" /dev/zero; } >"$1"
+}
+case $CASE in
+  forward)
+    BIN=$WORK/binary/bin/release/causal F=$FIX/encoder_causal caps="60 80 100 120 160 200 240 280"
+    npy "$W/x.npy" '<f4' '(4000, 24, 64)' $((4000 * 24 * 64 * 4))
+    set -- --weights "$F/weights.safetensors" --input "$W/x.npy" ;;
+  generate)
+    BIN=$WORK/tokens/bin/lm F=$FIX/gen_lm_full caps="100 160 220 280 340"
+    npy "$W/ids.npy" '<i4' '(20000, 4)' $((20000 * 4 * 4))
+    set -- --weights "$F/weights.safetensors" --input "$W/ids.npy" --generate 32 ;;
+  *) echo "memcap.sh: unknown case '$CASE'"; exit 2 ;;
+esac
+[ -x "$BIN" ] || fail "$BIN was not built (the setup test failed)"
+for mib in $caps; do
+  prlimit --as=$((mib * 1024 * 1024)) timeout 120 "$BIN" "$@" --output "$W/out/y.npy" >/dev/null 2>"$W/err"
+  rc=$?
+  [ $rc -ne 124 ] || fail "--as=${mib}MiB: hung (killed after 120 s)"
+  [ $rc -eq 1 ] || fail "--as=${mib}MiB: exit status $rc, expected 1"
+  [ "$(wc -l <"$W/err")" -eq 1 ] || fail "--as=${mib}MiB: expected one line on stderr"
+  grep -q "out of memory" "$W/err" || fail "--as=${mib}MiB: the line does not say out of memory"
+  [ -z "$(ls -A "$W/out")" ] || fail "--as=${mib}MiB: output left: $(ls -A "$W/out")"
+  echo "--as=${mib}MiB: $(cat "$W/err")"
+done
+echo "ok: $CASE: exit 1 and one 'out of memory' line at $caps MiB"

@@ -415,6 +415,8 @@ int xf_npy_read_ids(const char *path, xf_ids *out, xf_error *err) {
                      h.rank, shp);
     else if (h.shape[0] > INT32_MAX || (h.rank == 2 && h.shape[1] > INT32_MAX))
         rc = xf_fail(err, "%s: shape %s is too large", path, shp);
+    else if (h.shape[0] < 1 || (h.rank == 2 && h.shape[1] < 1))
+        rc = xf_fail(err, "%s: shape %s holds no token ids", path, shp);
     else
         rc = read_payload(fp, path, &h, wide ? 8 : 4, &data, err);
     fclose(fp);

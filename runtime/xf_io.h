@@ -89,7 +89,7 @@ typedef struct {
 /* Reads token ids: dtype '<i4' or '<i8', rank 1 or 2, C order, the data
  * exactly as long as the shape says.  Fails with one line naming the file
  * for a float (or any other) dtype, another rank, a dimension past INT32_MAX,
- * an int64 id that does not fit int32, truncated or trailing data, and all
+ * an empty dimension, an int64 id that does not fit int32, truncated or trailing data, and all
  * that xf_npy_read refuses in the header.  Range checks against a
  * vocabulary are xf_check_ids's (xf_generate.h). */
 int xf_npy_read_ids(const char *path, xf_ids *out, xf_error *err);

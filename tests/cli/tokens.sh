@@ -37,8 +37,44 @@ w="--weights $F/weights.safetensors"
 i=1
 while [ $i -le 40 ]; do echo "t$((i - 1))"; i=$((i + 1)); done > vocab.txt
 
+# npy FILE DESCR SHAPE DATA: a .npy with a 128-byte header; DATA is printf's
+# (octal escapes), little-endian
+npy() {
+  hdr="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
+  { printf '\223NUMPY\001\000\166\000'; printf "%-117s\n" "$hdr"; printf "$4"; } >"$1"
+}
+I4_3='\003\000\000\000' I4_M1='\377\377\377\377'
+I8_3='\003\000\000\000\000\000\000\000' I8_M1='\377\377\377\377\377\377\377\377'
+gen="--generate 2 --output $out"
+
 # bad input: the arguments, and the text expected in the one-line error
 case $CASE in
+  ids_rank3)         npy x.npy '<i4' '(1, 1, 2)' "$I4_3$I4_3"; set -- $w --input x.npy $gen; want="x.npy: rank 3" ;;
+  ids_scalar)        npy x.npy '<i4' '()' "$I4_3"; set -- $w --input x.npy $gen; want="x.npy: rank 0" ;;
+  ids_huge_dim)      npy x.npy '<i4' '(3000000000,)' "$I4_3"; set -- $w --input x.npy $gen; want="x.npy: shape [3000000000] is too large" ;;
+  ids_huge_shape)    npy x.npy '<i8' '(100000, 100000)' "$I8_3"; set -- $w --input x.npy $gen; want="x.npy: truncated" ;;
+  ids_empty)         npy x.npy '<i4' '(0, 4)' ''; set -- $w --input x.npy $gen; want="x.npy: shape [0,4] holds no token ids" ;;
+  ids_negative_i4)   npy x.npy '<i4' '(1, 2)' "$I4_3$I4_M1"; set -- $w --input x.npy $gen; want="token id -1 at [0, 1] is out of range 0..39" ;;
+  ids_negative_i8)   npy x.npy '<i8' '(1, 2)' "$I8_3$I8_M1"; set -- $w --input x.npy $gen; want="token id -1 at [0, 1] is out of range 0..39" ;;
+  ids_i8_too_big)    npy x.npy '<i8' '(1, 2)' "$I8_3\000\000\000\000\001\000\000\000"; set -- $w --input x.npy $gen
+                     want="x.npy: token id 4294967296 at [0, 1] does not fit in int32" ;;
+  ids_uint8)         npy x.npy '|u1' '(1, 2)' '\003\004'; set -- $w --input x.npy $gen; want="x.npy: dtype '|u1'" ;;
+  vocab_million_lines) awk 'BEGIN { for (i = 0; i < 1000000; i++) print "w" i }' > v.txt
+                     set -- $w --vocab v.txt --text w1 $gen; want="v.txt: 7888890 bytes, more than 40 lines" ;;
+  vocab_line_1mb)    { head -c 1048576 /dev/zero | tr '\0' a; echo; sed 1d vocab.txt; } > v.txt
+                     set -- $w --vocab v.txt --text t1 $gen; want="v.txt: 1048724 bytes, more than 40 lines" ;;
+  vocab_line_long)   { head -c 5000 /dev/zero | tr '\0' a; echo; sed 1d vocab.txt; } > v.txt
+                     set -- $w --vocab v.txt --text t1 $gen; want="v.txt:1: line of 5000 bytes, longer than 4096" ;;
+  vocab_nul)         printf 'a\000b\n' > v.txt; set -- $w --vocab v.txt --text a $gen; want="v.txt:1:2: NUL byte" ;;
+  vocab_empty_file)  : > v.txt; set -- $w --vocab v.txt --text a $gen; want="v.txt: no tokens (an empty file)" ;;
+  text_empty)        set -- $w --vocab vocab.txt --text "" $gen; want='--text: no tokens in ""' ;;
+  text_bad_utf8)     set -- $w --vocab vocab.txt --text "$(printf 't1\377')" $gen; want="invalid UTF-8 at byte 2" ;;
+  pass_ids_int64)
+    npy p8.npy '<i8' '(1, 2)' "$I8_3\004\000\000\000\000\000\000\000"
+    "$BIN" $w --input p8.npy --generate 6 --output a.npy &&
+    "$BIN" $w --input 3,4 --generate 6 --output b.npy || exit 1
+    cmp -s a.npy b.npy || { echo "FAIL: an int64 prompt generated other tokens than the same int32 one"; exit 1; }
+    echo "ok: int64 ids = int32 ids"; exit 0 ;;
   id_out_of_range)   set -- $w --input 3,40 --output "$out"; want="token id 40 at [0, 1] is out of range" ;;
   id_negative)       set -- $w --input 3,-2 --generate 2 --output "$out"; want="negative" ;;
   ids_float_npy)     set -- $w --input "$F/step_logits.npy" --output "$out"; want="step_logits.npy: dtype '<f4'" ;;

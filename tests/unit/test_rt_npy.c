@@ -398,3 +398,10 @@ Test(npy, make_parent_dirs) {
     cr_assert_eq(stat(th_in_dir("p/q/r"), &st), 0);
     cr_assert(S_ISDIR(st.st_mode));
 }
+
+Test(npy, ids_refuse_empty_shapes) {
+    write_npy_raw(th_in_dir("e1.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (0, 4), }", 0);
+    expect_ids_fail(th_in_dir("e1.npy"), "shape [0,4] holds no token ids");
+    write_npy_raw(th_in_dir("e2.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }", 0);
+    expect_ids_fail(th_in_dir("e2.npy"), "shape [0] holds no token ids");
+}

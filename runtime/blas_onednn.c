@@ -41,11 +41,34 @@ static _Atomic int want_threads;        /* xf_blas_set_threads; 0 = OpenMP's def
 /* What a thread runs its products with.  Streams are not to be shared, nor is
  * oneDNN's own scratchpad (Debian builds it without concurrent execution), so
  * every primitive takes its scratch memory from the calling thread's here. */
+/* Memory objects bound for one call shape, kept by the thread that made them:
+ * creating and destroying four of them per product cost ~2 µs, as much as a
+ * generation step's whole product at one row.  A later call of the same shape
+ * only points them at its arrays (dnnl_memory_set_data_handle). */
+typedef struct {
+    int64_t sig[10];            /* the call shape the descriptors were made from */
+    dnnl_memory_desc_t w;       /* + the weights layout (linear layers; zero for xf_gemm) */
+    dnnl_memory_t mem[4];       /* src, weights, dst, bias or alpha; NULL: unused */
+    dnnl_memory_t scratch;      /* the primitive's scratchpad, or NULL */
+    uint64_t used;              /* LRU clock of the last call */
+} binding;
+
+enum { BINDINGS = 24 };         /* a model's product shapes per row count, with room */
+
 typedef struct {
     dnnl_stream_t stream;
     void *scratch;              /* [cap] bytes, 64-byte aligned */
     size_t cap;
+    binding bind[BINDINGS];     /* [n_bind] in use */
+    int n_bind;
+    uint64_t clock;
 } thread_ctx;
+
+static void unbind(binding *b) {
+    for (int i = 0; i < 4; i++)
+        dnnl_memory_destroy(b->mem[i]);
+    dnnl_memory_destroy(b->scratch);
+}
 
 /* A product that cannot run is not an input error a caller could handle:
  * oneDNN only fails here when memory is exhausted. */
@@ -61,6 +84,8 @@ static void check(dnnl_status_t st, const char *what) {
 
 static void free_ctx(void *p) {
     thread_ctx *c = p;
+    for (int i = 0; i < c->n_bind; i++)
+        unbind(&c->bind[i]);
     dnnl_stream_destroy(c->stream);
     free(c->scratch);
     free(c);
@@ -84,37 +109,103 @@ static thread_ctx *my_ctx(void) {
     return c;
 }
 
-/* The scratchpad memory primitive `pd` needs, or NULL when it needs none. */
-static dnnl_memory_t scratch_for(const_dnnl_primitive_desc_t pd) {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
-    if (bytes == 0)
-        return NULL;
-    thread_ctx *c = my_ctx();
+/* This thread's scratch buffer, grown to at least `bytes`. */
+static void *scratch_of(thread_ctx *c, size_t bytes) {
     if (bytes > c->cap) {
         free(c->scratch);
         c->cap = (bytes + 4095) & ~(size_t)4095;
         if (!(c->scratch = aligned_alloc(64, c->cap)))
             die_dnnl("scratchpad", dnnl_out_of_memory);
     }
+    return c->scratch;
+}
+
+/* The scratchpad memory primitive p needs (pointing at this thread's buffer),
+ * or NULL when it needs none. */
+static dnnl_memory_t scratch_for(dnnl_primitive_t p) {
+    const_dnnl_primitive_desc_t pd;
+    check(dnnl_primitive_get_primitive_desc(p, &pd), "primitive query");
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (bytes == 0)
+        return NULL;
     dnnl_memory_t m;
-    check(dnnl_memory_create(&m, md, engine, c->scratch), "scratchpad");
+    check(dnnl_memory_create(&m, md, engine, scratch_of(my_ctx(), bytes)), "scratchpad");
     return m;
 }
 
-/* Runs p with args (+ its scratchpad) on this thread's stream, to the end. */
-static dnnl_status_t execute(dnnl_primitive_t p, int nargs, dnnl_exec_arg_t *args) {
-    const_dnnl_primitive_desc_t pd;
-    check(dnnl_primitive_get_primitive_desc(p, &pd), "primitive query");
-    dnnl_memory_t scratch = scratch_for(pd);
+/* Runs p with args (+ scratch, its scratchpad or NULL) on this thread's stream,
+ * to the end. */
+static dnnl_status_t run(dnnl_primitive_t p, int nargs, dnnl_exec_arg_t *args,
+                         dnnl_memory_t scratch) {
     if (scratch)
         args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, scratch};
     dnnl_stream_t s = my_ctx()->stream;
     dnnl_status_t st = dnnl_primitive_execute(p, s, nargs, args);
     if (st == dnnl_success)
         st = dnnl_stream_wait(s);
+    return st;
+}
+
+/* run() for a one-off call: its scratchpad memory made and dropped here. */
+static dnnl_status_t execute(dnnl_primitive_t p, int nargs, dnnl_exec_arg_t *args) {
+    dnnl_memory_t scratch = scratch_for(p);
+    dnnl_status_t st = run(p, nargs, args, scratch);
     dnnl_memory_destroy(scratch);
     return st;
+}
+
+/* This thread's binding for call shape sig (+ weights layout w), NULL if none. */
+static binding *find_binding(const int64_t sig[10], const dnnl_memory_desc_t *w) {
+    thread_ctx *c = my_ctx();
+    for (int i = 0; i < c->n_bind; i++) {
+        binding *b = &c->bind[i];
+        if (memcmp(b->sig, sig, sizeof b->sig) == 0 && dnnl_memory_desc_equal(&b->w, w)) {
+            b->used = ++c->clock;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+/* A new binding for sig: memory objects of descriptors md[0..n) (no data yet)
+ * and p's scratchpad, in a free or the least recently used slot. */
+static binding *new_binding(const int64_t sig[10], const dnnl_memory_desc_t *w,
+                            const dnnl_memory_desc_t *md, int n, dnnl_primitive_t p) {
+    thread_ctx *c = my_ctx();
+    binding *b = &c->bind[0];
+    if (c->n_bind < BINDINGS) {
+        b = &c->bind[c->n_bind++];
+    } else {
+        for (int i = 1; i < BINDINGS; i++)
+            if (c->bind[i].used < b->used)
+                b = &c->bind[i];
+        unbind(b);
+    }
+    *b = (binding){.w = *w, .used = ++c->clock};
+    memcpy(b->sig, sig, sizeof b->sig);
+    for (int i = 0; i < n; i++)
+        check(dnnl_memory_create(&b->mem[i], &md[i], engine, DNNL_MEMORY_NONE), "memory");
+    b->scratch = scratch_for(p);
+    return b;
+}
+
+/* Runs p on b's memory objects pointed at data[0..n). */
+static dnnl_status_t run_bound(dnnl_primitive_t p, binding *b, void *const *data,
+                               const int *arg, int n) {
+    dnnl_exec_arg_t args[5];
+    for (int i = 0; i < n; i++) {
+        check(dnnl_memory_set_data_handle(b->mem[i], data[i]), "memory");
+        args[i] = (dnnl_exec_arg_t){arg[i], b->mem[i]};
+    }
+    if (b->scratch) {   /* the thread's buffer may have moved since (grown for another) */
+        const dnnl_memory_desc_t *md;
+        check(dnnl_memory_get_memory_desc(b->scratch, &md), "scratchpad");
+        check(dnnl_memory_set_data_handle(b->scratch,
+                                          scratch_of(my_ctx(), dnnl_memory_desc_get_size(md))),
+              "scratchpad");
+    }
+    return run(p, n, args, b->scratch);
 }
 
 /* Every primitive here: scratchpad from the caller (execute), plus post-ops. */
@@ -447,20 +538,17 @@ static void release_prim(prim_slot *s, dnnl_primitive_t uncached) {
 
 static void run_matmul(dnnl_primitive_t prim, const prim_key *key, float *y, const float *x,
                        const void *w, const float *b) {
-    dnnl_memory_desc_t smd = plain_md(key->m, key->k), dmd = plain_md(key->m, key->n),
-                       bmd = plain_md(1, key->n);
-    dnnl_memory_t mem[4] = {NULL};
-    check(dnnl_memory_create(&mem[0], &smd, engine, (void *)x), "memory");
-    check(dnnl_memory_create(&mem[1], &key->w, engine, (void *)w), "memory");
-    check(dnnl_memory_create(&mem[2], &dmd, engine, y), "memory");
-    if (b)
-        check(dnnl_memory_create(&mem[3], &bmd, engine, (void *)b), "memory");
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]},
-                               {DNNL_ARG_DST, mem[2]}, {DNNL_ARG_BIAS, mem[3]}};
+    const int64_t sig[10] = {1, key->m, key->k, key->n, b != NULL, key->act};
+    binding *bd = find_binding(sig, &key->w);
+    if (!bd) {
+        const dnnl_memory_desc_t md[4] = {plain_md(key->m, key->k), key->w,
+                                          plain_md(key->m, key->n), plain_md(1, key->n)};
+        bd = new_binding(sig, &key->w, md, b ? 4 : 3, prim);
+    }
+    static const int arg[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+    void *const data[4] = {(void *)x, (void *)w, y, (void *)b};
     apply_threads();
-    check(execute(prim, b ? 4 : 3, args), "matmul");
-    for (int i = 0; i < 4; i++)
-        dnnl_memory_destroy(mem[i]);
+    check(run_bound(prim, bd, data, arg, b ? 4 : 3), "matmul");
 }
 
 /* y = act(b) or 0 for every row: a product over nothing (in = 0). */
@@ -607,21 +695,21 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
         beta = 1.0f;   /* any other beta: scaled above, then accumulated */
     }
     dnnl_primitive_t prim = gemm_prim(ta, tb, beta == 1.0f);
-    dnnl_memory_desc_t amd = strided_md(m, k, ta, lda), bmd = strided_md(k, n, tb, ldb),
-                       cmd = strided_md(m, n, XF_NOTRANS, ldc), smd;
-    dnnl_dims_t one = {1};
-    check(dnnl_memory_desc_init_by_tag(&smd, 1, one, dnnl_f32, dnnl_a), "memory descriptor");
-    dnnl_memory_t mem[4];
-    check(dnnl_memory_create(&mem[0], &amd, engine, (void *)a), "memory");
-    check(dnnl_memory_create(&mem[1], &bmd, engine, (void *)b), "memory");
-    check(dnnl_memory_create(&mem[2], &cmd, engine, c), "memory");
-    check(dnnl_memory_create(&mem[3], &smd, engine, &alpha), "memory");
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]},
-                               {DNNL_ARG_DST, mem[2]}, {DNNL_ARG_ATTR_OUTPUT_SCALES, mem[3]}};
+    static const dnnl_memory_desc_t no_weights;   /* gemm bindings have no packed layout */
+    const int64_t sig[10] = {2, ta, tb, beta == 1.0f, m, n, k, lda, ldb, ldc};
+    binding *bd = find_binding(sig, &no_weights);
+    if (!bd) {
+        dnnl_memory_desc_t md[4] = {strided_md(m, k, ta, lda), strided_md(k, n, tb, ldb),
+                                    strided_md(m, n, XF_NOTRANS, ldc)};
+        dnnl_dims_t one = {1};
+        check(dnnl_memory_desc_init_by_tag(&md[3], 1, one, dnnl_f32, dnnl_a), "memory descriptor");
+        bd = new_binding(sig, &no_weights, md, 4, prim);
+    }
+    static const int arg[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST,
+                               DNNL_ARG_ATTR_OUTPUT_SCALES};
+    void *const data[4] = {(void *)a, (void *)b, c, &alpha};
     apply_threads();
-    check(execute(prim, 4, args), "matmul");
-    for (int i = 0; i < 4; i++)
-        dnnl_memory_destroy(mem[i]);
+    check(run_bound(prim, bd, data, arg, 4), "matmul");
 }
 
 const char *xf_blas_name(void) {

@@ -7,8 +7,11 @@
  * parallel region.  The products inside a task (attention's, on oneDNN) see
  * they are in a parallel region and stay on the task's thread. */
 #include <omp.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
+#include "xf_blas.h"
 #include "xf_kernels.h"
 
 enum { MAX_WORKERS = 64 };
@@ -37,4 +40,35 @@ void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), voi
     for (int t = 0; t < tasks; t++)
         fn(ctx, t, omp_get_thread_num());
     atomic_flag_clear(&busy);
+}
+
+static void *idle(void *arg) {
+    return arg;
+}
+
+/* OpenMP starts its team at the first parallel region and, when a thread
+ * cannot be made (a process capped by `ulimit -v`), exits with its own message
+ * from inside a forward.  So the team is started here, before any model memory
+ * is taken: first as plain threads of the same (default) stack size, whose
+ * failure is ours to report, then as the team, which OpenMP keeps for the
+ * process. */
+int xf_start_threads(xf_error *err) {
+    enum { MAX_TEAM = 256 };
+    int n = xf_blas_threads();
+    if (n > MAX_TEAM)
+        n = MAX_TEAM;
+    pthread_t th[MAX_TEAM];
+    int made = 0, rc = 0;
+    while (made < n - 1 && (rc = pthread_create(&th[made], NULL, idle, NULL)) == 0)
+        made++;
+    for (int i = 0; i < made; i++)
+        pthread_join(th[i], NULL);
+    if (made < n - 1)
+        return xf_fail(err, "out of memory: cannot start %d threads (%s); try --threads 1", n,
+                       strerror(rc));
+#pragma omp parallel num_threads(n)
+    {
+        (void)0;
+    }
+    return 0;
 }

@@ -133,6 +133,12 @@ void xf_set_runtime_threads(int n);
 int xf_runtime_threads(void);
 void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx);
 
+/* Starts the pool's threads now, so that a process short of memory gets the
+ * one-line "out of memory" error here rather than OpenMP's own exit later in
+ * a call; 0 or -1 with err set.  Programs call it after xf_set_threads. */
+struct xf_error;
+int xf_start_threads(struct xf_error *err);
+
 /* When the CPU has AVX-512 and OPENBLAS_CORETYPE is unset, re-exec the
  * current binary with OPENBLAS_CORETYPE=SkylakeX: Debian's OpenBLAS 0.3.21
  * does not know Zen 4 and would fall back to half-speed AVX2 kernels

@@ -8,6 +8,7 @@
  */
 #include "ast.h"
 #include "alloc.h"
+#include "names.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -259,13 +260,11 @@ Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_str
     } else if (strcmp(fn, "layer_name_contains") == 0) {
         k = FL_NAME_CONTAINS;
         if (!is_string)
-            diag_error(arg_loc, "layer_name_contains takes a string, e.g. layer_name_contains(\"layers.1\")");
+            diag_error(arg_loc, "layer_name_contains takes a string: write layer_name_contains(\"%s\")", arg);
     } else {
-        const char *hint = diag_suggest(fn, filter_functions);
-        if (hint)
-            diag_error(fn_loc, "unknown filter '%s'; did you mean '%s'?", fn, hint);
-        else
-            diag_error(fn_loc, "unknown filter '%s' (expected event_class, from_layer, within or layer_name_contains)", fn);
+        unknown(fn_loc, 0, fn, filter_functions, "'%s'",
+                " (expected event_class, from_layer, within or layer_name_contains)", DOC_FILTERS,
+                "unknown filter '%s'", fn);
         k = FL_FROM_LAYER;
     }
     Filter *f = filter_new(k, fn_loc);

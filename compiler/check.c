@@ -76,11 +76,12 @@ static const char *const no_names[] = { NULL };
 
 /* "unknown WHAT 'word'" with a suggestion close to `near` (word as the user
  * spelled it, near normalized), or the whole list of candidates. */
-static void expected(Loc loc, const char *what, const char *word, const char *near, const char *const *cands)
+static void expected(Loc loc, const char *what, const char *word, const char *near, const char *const *cands,
+                     const char *doc)
 {
     char otherwise[600];
     snprintf(otherwise, sizeof otherwise, " (expected %s)", name_list_text(cands));
-    unknown(loc, 0, near, cands, "'%s'", otherwise, "unknown %s '%s'", what, word);
+    unknown(loc, 0, near, cands, "'%s'", otherwise, doc, "unknown %s '%s'", what, word);
 }
 
 /* ---- one setting -------------------------------------------------------- */
@@ -159,7 +160,7 @@ static int check_value(SetId id, const Setting *s, Scope *sc)
     case T_BOOL:
         if (v->kind != VAL_BOOL) {
             int named = v->kind == VAL_IDENT || v->kind == VAL_STRING;
-            unknown(v->loc, 0, named ? v->s : "", named ? bool_names : no_names, "'%s'", "",
+            unknown(v->loc, 0, named ? v->s : "", named ? bool_names : no_names, "'%s'", "", NULL,
                     "'%s' must be true or false, not %s", info->name, value_kind_text(v));
             return 0;
         }
@@ -185,7 +186,7 @@ static int check_value(SetId id, const Setting *s, Scope *sc)
         char norm[64];
         int e = enum_value(info, v, norm, sizeof norm);
         if (e < 0) {
-            expected(v->loc, info->name, v->s, norm, info->values);
+            expected(v->loc, info->name, v->s, norm, info->values, DOC_SETTINGS);
             return 0;
         }
         sc->iv[id] = e;
@@ -195,6 +196,20 @@ static int check_value(SetId id, const Setting *s, Scope *sc)
     return 0;
 }
 
+/* "unknown setting 'norm_first'; did you mean 'normalization = pre'?": the
+ * PyTorch / fast-transformers spellings are matched with their value. */
+static void unknown_setting(const Setting *s)
+{
+    const Value *v = &s->val;
+    const char *value = v->kind == VAL_BOOL ? (v->i ? "true" : "false")
+                        : v->kind == VAL_IDENT || v->kind == VAL_STRING ? v->s : NULL;
+    const char *alias = alias_find(s->name, value, setting_names);
+    if (alias)
+        diag_error(s->loc, "unknown setting '%s'; did you mean '%s'? (see %s)", s->name, alias, DOC_SETTINGS);
+    else
+        unknown(s->loc, 0, s->name, setting_names, "'%s'", "", DOC_SETTINGS, "unknown setting '%s'", s->name);
+}
+
 /* setting* of one scope (model top level, or an encoder/decoder block). */
 static void check_scope(Ctx *c, const Setting *list, ScopeKind where, Scope *sc)
 {
@@ -202,8 +217,7 @@ static void check_scope(Ctx *c, const Setting *list, ScopeKind where, Scope *sc)
     for (const Setting *s = list; s; s = s->next) {
         int id = name_lookup(s->name, setting_names);
         if (id < 0) {
-            unknown(s->loc, 0, s->name, setting_names, "'%s'", " (expected one of the settings in docs/SPEC.md)",
-                    "unknown setting '%s'", s->name);
+            unknown_setting(s);
             continue;
         }
         if (sc->seen[id]) {
@@ -463,7 +477,7 @@ static void block_settings(const Block *b, const char *const *names, const Setti
         if (id < 0) {
             char what[64];
             snprintf(what, sizeof what, "%s setting", b->name);
-            expected(s->loc, what, s->name, s->name, names);
+            expected(s->loc, what, s->name, s->name, names, DOC_TOKENS);
         } else if (at[id]) {
             diag_error(s->loc, "duplicate setting '%s'", s->name);
             diag_note(at[id]->loc, "'%s' first set here", s->name);
@@ -491,7 +505,7 @@ static void embedding_scale_positions(const Setting *scale, const Setting *pos, 
     const Value *v = &pos->val;
     int k = v->kind == VAL_IDENT || v->kind == VAL_CALL ? name_lookup(v->s, positions_names) : -1;
     if (k < 0 && (v->kind == VAL_IDENT || v->kind == VAL_CALL))
-        expected(v->loc, "positions", v->s, v->s, positions_names);
+        expected(v->loc, "positions", v->s, v->s, positions_names, DOC_TOKENS);
     else if (k < 0)
         diag_error(v->loc, "positions must be sinusoidal, learned(\"tensor\") or none, not %s", value_kind_text(v));
     else if ((k == POS_ENC_LEARNED) != (v->kind == VAL_CALL))
@@ -625,7 +639,7 @@ static void check_blocks(Ctx *c, const ModelDecl *md, const Block *blocks[2], Sc
     for (const Block *b = md->blocks; b; b = b->next) {
         int which = name_lookup(b->name, block_names);
         if (which < 0) {
-            expected(b->loc, "block", b->name, b->name, block_names);
+            expected(b->loc, "block", b->name, b->name, block_names, DOC_SETTINGS);
             continue;
         }
         if (which >= 2) {
@@ -667,7 +681,7 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
 
     int k = name_lookup(md->kind, model_kind_names);
     if (k < 0) {
-        expected(md->kind_loc, "model kind", md->kind, md->kind, model_kind_names);
+        expected(md->kind_loc, "model kind", md->kind, md->kind, model_kind_names, "docs/DSL.md §3 The model");
         c->kind_known = 0;
         c->kind = MODEL_ENCODER;
     } else {
@@ -762,7 +776,7 @@ static void check_expr(const Expr *e)
         if (f >= 0)
             diag_error(e->loc, "'%s' is a tensor; compare one of its dimensions, e.g. %s.shape[0]", e->name, e->name);
         else
-            unknown(e->loc, 0, e->name, pred_names, "'%s'", " (expected layer, step or FIELD.shape[i])",
+            unknown(e->loc, 0, e->name, pred_names, "'%s'", " (expected layer, step or FIELD.shape[i])", DOC_FILTERS,
                     "unknown name '%s'", e->name);
         return;
     }
@@ -772,7 +786,7 @@ static void check_expr(const Expr *e)
             if (strcmp(e->name, "layer") == 0 || strcmp(e->name, "step") == 0)
                 diag_error(e->loc, "'%s' is an integer, not a tensor: it has no shape", e->name);
             else
-                expected(e->loc, "field", e->name, e->name, field_names);
+                expected(e->loc, "field", e->name, e->name, field_names, DOC_EVENTS);
             return;
         }
         int rank = field_info[f].rank;
@@ -796,7 +810,7 @@ static void check_filter(const Filter *f)
     switch (f->kind) {
     case FL_CLASS:
         if (name_lookup(f->name, event_class_names) < 0)
-            expected(f->loc, "event class", f->name, f->name, event_class_names);
+            expected(f->loc, "event class", f->name, f->name, event_class_names, DOC_EVENTS);
         return;
     case FL_FROM_LAYER:
     case FL_WITHIN:
@@ -843,7 +857,7 @@ static void check_pattern(const Value *v)
         name[n] = '\0';
         if (name_lookup(name, placeholder_names) < 0)
             unknown(v->loc, 0, name, placeholder_names, "'{%s}'",
-                    " (expected {source}, {event}, {field}, {layer}, {step} or {call})",
+                    " (expected {source}, {event}, {field}, {layer}, {step} or {call})", DOC_HANDLERS,
                     "unknown placeholder '{%s}' in the file pattern", name);
         p = end;
     }
@@ -861,6 +875,11 @@ static void check_positional(const Arg *a, Handler *h)
         }
         if (check_c_name(v->loc, v->s, "handler function"))
             h->symbol = v->s;
+        return;
+    }
+    if (v->kind == VAL_IDENT) {   /* heatmap(attn): a bare word meant as a file name */
+        diag_error(a->loc, "'%s' takes a file pattern string: write %s(\"%s.%s\")", hi->name, hi->name, v->s,
+                   h->kind == HANDLER_SAVE ? "npy" : "png");
         return;
     }
     if (v->kind != VAL_STRING) {
@@ -885,7 +904,7 @@ static void unknown_handler_arg(const Arg *a, const HandlerInfo *hi, const char 
     for (int i = 0; named[i]; i++)
         sb_printf(&takes, "%s%s", i == 0 ? "" : named[i + 1] ? ", " : " and ", named[i]);
     sb_puts(&takes, ")");
-    unknown(a->loc, 0, a->name, named, "'%s'", takes.s, "unknown argument '%s' for '%s'", a->name, hi->name);
+    unknown(a->loc, 0, a->name, named, "'%s'", takes.s, DOC_HANDLERS, "unknown argument '%s' for '%s'", a->name, hi->name);
     sb_free(&takes);
 }
 
@@ -925,7 +944,7 @@ static void check_handler(const ListenDecl *l, Handler *h, int max_heads)
     int k = name_lookup(l->handler, handler_names);
     if (k < 0) {
         unknown(l->handler_loc, 0, l->handler, handler_names, "'%s'",
-                " (expected save, heatmap, figure, stats, print or call)", "unknown handler '%s'", l->handler);
+                " (expected save, heatmap, figure, stats, print or call)", DOC_HANDLERS, "unknown handler '%s'", l->handler);
         return;
     }
     h->kind = (HandlerKind)k;

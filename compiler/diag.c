@@ -26,6 +26,7 @@
 static const Src *cur_src;
 static FILE *diag_out;               /* NULL = stderr */
 static int n_errors, n_warnings;
+static int strict;   /* --strict: warnings are errors */
 static int n_printed_errors, told_too_many;
 /* Where the last reported line starts, so reports in file order cost O(file). */
 static int cache_line;
@@ -219,7 +220,8 @@ static void put_source_line(FILE *o, Loc loc, int color)
     fputs(color ? "\033[1;32m^\033[0m\n" : "^\n", o);
 }
 
-static void report(Loc loc, const char *kind, const char *kind_color, const char *fmt, va_list ap)
+static void report(Loc loc, const char *kind, const char *kind_color, const char *suffix, const char *fmt,
+                   va_list ap)
 {
     FILE *o = out_stream();
     int color = use_color();
@@ -229,6 +231,7 @@ static void report(Loc loc, const char *kind, const char *kind_color, const char
     else
         fprintf(o, "%s:%d:%d: %s: ", path, loc.line, loc.col, kind);
     vfprintf(o, fmt, ap);
+    fputs(suffix, o);
     fputc('\n', o);
     put_source_line(o, loc, color);
 }
@@ -251,18 +254,27 @@ void diag_error(Loc loc, const char *fmt, ...)
     n_printed_errors++;
     va_list ap;
     va_start(ap, fmt);
-    report(loc, "error", "\033[1;31m", fmt, ap);
+    report(loc, "error", "\033[1;31m", "", fmt, ap);
     va_end(ap);
 }
+
+void diag_set_strict(int on) { strict = on; }
 
 void diag_warning(Loc loc, const char *fmt, ...)
 {
     n_warnings++;
+    if (strict)
+        n_errors++;
     if (quiet())
         return;
+    if (strict)
+        n_printed_errors++;
     va_list ap;
     va_start(ap, fmt);
-    report(loc, "warning", "\033[1;35m", fmt, ap);
+    if (strict)
+        report(loc, "error", "\033[1;31m", " [--strict]", fmt, ap);
+    else
+        report(loc, "warning", "\033[1;35m", "", fmt, ap);
     va_end(ap);
 }
 
@@ -272,7 +284,7 @@ void diag_note(Loc loc, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    report(loc, "note", "\033[1;36m", fmt, ap);
+    report(loc, "note", "\033[1;36m", "", fmt, ap);
     va_end(ap);
 }
 

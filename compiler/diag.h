@@ -3,7 +3,7 @@
  * chibicc/gcc style: "file:line:col: error: message", then the source line
  * and a caret under the column.  Errors are counted, not fatal, so one run
  * reports every independent problem; callers stop between phases when
- * diag_errors() > 0.  Warnings never change the exit status.
+ * diag_errors() > 0.  Warnings change the exit status only with --strict.
  */
 #ifndef XFC_DIAG_H
 #define XFC_DIAG_H
@@ -42,6 +42,9 @@ void diag_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2
 void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An error about the file as a whole (no position): "path: error: …". */
 void diag_file_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* --strict: every warning is reported and counted as an error (with
+ * " [--strict]" after the message), so xfc stops and exits with status 1. */
+void diag_set_strict(int on);
 int diag_errors(void);
 int diag_warnings(void);
 

@@ -1,8 +1,8 @@
 /* main.c — the xfc command line.
  *
- *   xfc build SPEC.xf -o BIN [--release | --instrument-all] [--embed-weights W] [--link F.c]…
- *   xfc emit  SPEC.xf -o DIR [--release | --instrument-all]
- *   xfc check SPEC.xf [--release | --instrument-all]
+ *   xfc build SPEC.xf -o BIN [--release | --instrument-all] [--strict] [--embed-weights W] [--link F.c]…
+ *   xfc emit  SPEC.xf -o DIR [--release | --instrument-all] [--strict]
+ *   xfc check SPEC.xf [--release | --instrument-all] [--strict]
  *   xfc help [COMMAND] | xfc COMMAND --help | xfc --help | --version | --print-runtime
  *
  * Exit status 0 on success, 1 on any error (with nothing written), 2 on a
@@ -16,9 +16,10 @@
 #include "xfc_config.h"
 
 static const char usage[] =
-    "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--embed-weights W.safetensors] [--link FILE.c]...\n"
-    "       xfc emit  SPEC.xf -o DIR [--release | --instrument-all]\n"
-    "       xfc check SPEC.xf [--release | --instrument-all]\n"
+    "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--strict] [--embed-weights W.safetensors]\n"
+    "                 [--link FILE.c]...\n"
+    "       xfc emit  SPEC.xf -o DIR [--release | --instrument-all] [--strict]\n"
+    "       xfc check SPEC.xf [--release | --instrument-all] [--strict]\n"
     "       xfc help [COMMAND] | --help | --version | --print-runtime\n";
 
 static const char overview[] =
@@ -34,6 +35,7 @@ static const char overview[] =
     "  --instrument-all   every point, through the runtime dispatcher (xf_listen from C)\n"
     "\n"
     "Other options:\n"
+    "  --strict           warnings are errors (exit status 1, nothing written), like cc -Werror\n"
     "  --version          print the version\n"
     "  --print-runtime    print where `xfc build` finds the runtime headers and libxfrt.a\n"
     "\n"
@@ -46,7 +48,7 @@ static const char overview[] =
     "Docs: docs/DSL.md (the spec language), docs/C_API.md (the generated API), man xfc.\n";
 
 static const char *const help_text[][2] = {
-    {"build", "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--embed-weights W.safetensors]\n"
+    {"build", "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--strict] [--embed-weights W.safetensors]\n"
               "                 [--link FILE.c]...\n"
               "\n"
               "Compiles the spec into a standalone executable BIN (the C compiler xfc was built with,\n"
@@ -65,13 +67,16 @@ static const char *const help_text[][2] = {
               "  --release         no dispatch points at all (fastest; listeners are ignored)\n"
               "  --instrument-all  every point, through the runtime dispatcher\n"
               "                    (default: debug, points exactly where a listener can fire)\n"
-              "  --embed-weights W compile W into BIN; --weights becomes optional\n"
+              "  --strict          warnings (a listener that never fires, a setting without effect)\n"
+              "                    are errors: exit status 1, no BIN\n"
+              "  --embed-weights W compile W into BIN; --weights becomes optional.  W is checked\n"
+              "                    against the spec first (every tensor's name and shape, as at load)\n"
               "                    (a progress line is printed for large files)\n"
               "  --link FILE.c     user C code, e.g. the functions named by call(symbol); repeatable\n"
               "\n"
               "Example:\n"
               "  xfc build encoder.xf -o encoder && ./encoder --weights w.safetensors --input x.npy --output y.npy\n"},
-    {"emit", "usage: xfc emit SPEC.xf -o DIR [--release | --instrument-all]\n"
+    {"emit", "usage: xfc emit SPEC.xf -o DIR [--release | --instrument-all] [--strict]\n"
              "\n"
              "Writes the generated C into DIR (created): NAME.h (the C API), NAME.c (the model),\n"
              "NAME_main.c (the command-line driver `xfc build` would compile).  To use the model\n"
@@ -81,13 +86,13 @@ static const char *const help_text[][2] = {
              "\n"
              "or, with CMake, find_package(xfc) and xfc_add_model(TARGET SPEC.xf [RELEASE]).\n"
              "The API (NAME_load, NAME_forward, NAME_free, …) is described in docs/C_API.md.\n"},
-    {"check", "usage: xfc check SPEC.xf [--release | --instrument-all]\n"
+    {"check", "usage: xfc check SPEC.xf [--release | --instrument-all] [--strict]\n"
               "\n"
               "Parses and checks the spec (errors as file:line:col with the source line and a\n"
               "caret; warnings for listeners that can never fire) and prints the dispatch plan:\n"
               "every potential dispatch point of the model (event, source module), '*' on those\n"
               "the profile keeps, and which listeners fire there, with their run-time guards.\n"
-              "Writes nothing.\n"},
+              "Writes nothing.  --strict: warnings are errors (exit status 1).\n"},
     {"help", "usage: xfc help [COMMAND]\n"
              "\n"
              "Describes COMMAND (build, emit, check), or gives the overview.\n"},
@@ -98,6 +103,7 @@ typedef struct Options {
     const char *link[32];
     int n_link;
     Profile profile;
+    int strict;   /* --strict: warnings are errors */
 } Options;
 
 static int usage_error(const char *msg, const char *arg) {
@@ -147,6 +153,8 @@ static int parse_args(int argc, char **argv, Options *o) {
             o->profile = PROFILE_RELEASE, profiles++;
         } else if (!strcmp(a, "--instrument-all")) {
             o->profile = PROFILE_INSTRUMENT_ALL, profiles++;
+        } else if (!strcmp(a, "--strict")) {
+            o->strict = 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--embed-weights") || !strcmp(a, "--link")) {
             if (i + 1 >= argc)
                 return usage_error("%s needs a value", a);
@@ -249,6 +257,7 @@ int main(int argc, char **argv) {
     if (src_read(&src, o.spec))
         return 1;
     diag_init(&src);
+    diag_set_strict(o.strict);
     Spec spec;
     Model model;
     Plan plan;

@@ -100,8 +100,89 @@ const char *name_list_text(const char *const *names)
     return buf;
 }
 
+/* ---- PyTorch / fast-transformers spellings ---------------------------------- */
+
+const Alias aliases[] = {
+    /* settings: torch nn.Transformer* arguments, fast-transformers builder names */
+    { "nhead", NULL, "n_heads" },
+    { "num_heads", NULL, "n_heads" },
+    { "n_head", NULL, "n_heads" },
+    { "num_layers", NULL, "n_layers" },
+    { "num_encoder_layers", NULL, "n_layers" },
+    { "num_decoder_layers", NULL, "n_layers" },
+    { "dim_feedforward", NULL, "feed_forward_dimensions" },
+    { "d_ff", NULL, "feed_forward_dimensions" },
+    { "ffn_dim", NULL, "feed_forward_dimensions" },
+    { "intermediate_size", NULL, "feed_forward_dimensions" },
+    { "d_keys", NULL, "query_dimensions" },
+    { "d_values", NULL, "value_dimensions" },
+    { "d_model", NULL, "value_dimensions = d_model / n_heads" },
+    { "norm_first", "true", "normalization = pre" },
+    { "norm_first", "false", "normalization = post" },
+    { "norm_first", NULL, "normalization" },
+    { "is_causal", NULL, "causal" },
+    { "eps", NULL, "layer_norm_eps" },
+    { "layer_norm_epsilon", NULL, "layer_norm_eps" },
+    { "norm", NULL, "final_normalization" },
+    { "attention", NULL, "attention_type" },
+    { "cross_attention", NULL, "cross_attention_type" },
+    /* enum values */
+    { "softmax", NULL, "full" },
+    { "scaled_dot_product", NULL, "full" },
+    { "prenorm", NULL, "pre" },
+    { "pre_norm", NULL, "pre" },
+    { "norm_first", NULL, "pre" },
+    { "postnorm", NULL, "post" },
+    { "post_norm", NULL, "post" },
+    /* module path components: torch's, and one stack's name in the other */
+    { "self_attn", NULL, "attention" },
+    { "self_attn", NULL, "self_attention" },
+    { "multihead_attn", NULL, "cross_attention" },
+    { "attn", NULL, "attention" },
+    { "attn", NULL, "self_attention" },
+    { "attention", NULL, "self_attention" },
+    { "self_attention", NULL, "attention" },
+    { "layer", NULL, "layers" },
+    { "inner", NULL, "inner_attention" },
+    { NULL, NULL, NULL },
+};
+
+/* Whether the first word of `text` (up to a blank) is one of cands. */
+static int first_word_in(const char *text, const char *const *cands)
+{
+    size_t n = strcspn(text, " ");
+    for (int i = 0; cands[i]; i++)
+        if (strlen(cands[i]) == n && !strncmp(cands[i], text, n))
+            return 1;
+    return 0;
+}
+
+const char *alias_find(const char *word, const char *value, const char *const *cands)
+{
+    for (const Alias *a = aliases; a->word; a++) {
+        if (strcmp(a->word, word) || (a->value && (!value || strcmp(a->value, value))))
+            continue;
+        if (first_word_in(a->instead, cands))
+            return a->instead;
+    }
+    return NULL;
+}
+
+/* `word` in lower case when that spelling is a candidate ("GELU" -> "gelu"). */
+static const char *lower_case_match(const char *word, const char *const *cands)
+{
+    char low[64];
+    size_t n = strlen(word);
+    if (n >= sizeof low)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)(word[i] >= 'A' && word[i] <= 'Z' ? word[i] - 'A' + 'a' : word[i]);
+    int k = strcmp(low, word) ? name_lookup(low, cands) : -1;
+    return k >= 0 ? cands[k] : NULL;
+}
+
 void unknown(Loc loc, int note, const char *word, const char *const *cands, const char *hint_fmt,
-             const char *otherwise, const char *fmt, ...)
+             const char *otherwise, const char *doc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -111,7 +192,11 @@ void unknown(Loc loc, int note, const char *word, const char *const *cands, cons
     va_start(ap, fmt);
     vsnprintf(msg, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
     va_end(ap);
-    const char *near = diag_suggest(word, cands);
+    const char *near = alias_find(word, NULL, cands);
+    if (!near)
+        near = lower_case_match(word, cands);
+    if (!near)
+        near = diag_suggest(word, cands);
     StrBuf tail;
     sb_init(&tail);
     if (near) {
@@ -121,6 +206,8 @@ void unknown(Loc loc, int note, const char *word, const char *const *cands, cons
     } else {
         sb_puts(&tail, otherwise);
     }
+    if (doc)
+        sb_printf(&tail, " (see %s)", doc);
     if (note)
         diag_note(loc, "%s%s", msg, tail.s);
     else

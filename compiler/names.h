@@ -171,11 +171,40 @@ int name_lookup(const char *word, const char *const *names);
 /* "a, b, c or d" from a NULL-terminated list (static buffer, for messages). */
 const char *name_list_text(const char *const *names);
 
+/* ---- PyTorch / fast-transformers spellings ------------------------------------ */
+
+/* A name a PyTorch or fast-transformers user writes and what xfc calls it.
+ * One table for settings (`nhead`), enum values (`prenorm`) and module path
+ * components (`self_attn`): an entry applies where its `instead` (up to the
+ * first blank) is one of the candidates, so `norm_first` only suggests
+ * `normalization = pre` among settings. */
+typedef struct Alias {
+    const char *word;      /* "norm_first" */
+    const char *value;     /* the value it applies to ("true"), or NULL for any */
+    const char *instead;   /* "normalization = pre" */
+} Alias;
+
+extern const Alias aliases[];   /* ends with { NULL } */
+
+/* The xfc spelling of `word` (with `value`, or NULL) whose first word is in
+ * cands, or NULL. */
+const char *alias_find(const char *word, const char *value, const char *const *cands);
+
+/* Where each kind of name is documented, for the end of "unknown" errors. */
+#define DOC_SETTINGS "docs/DSL.md §3 Settings"
+#define DOC_EVENTS "docs/DSL.md §4 Events"
+#define DOC_FILTERS "docs/DSL.md §5 Filters"
+#define DOC_HANDLERS "docs/DSL.md §6 Handlers"
+#define DOC_TOKENS "docs/DSL.md §3.3 Token models"
+
 /* The one "did you mean": reports the formatted message followed by
- * "; did you mean 'X'?" when a candidate is close to `word` (hint_fmt says
- * how to quote it, e.g. "'%s'" or "'{%s}'"), else by `otherwise` (e.g.
- * " (expected a or b)", may be ""). `note` reports a note instead of an error. */
+ * "; did you mean 'X'?" when an alias (above), the lower-case spelling or a
+ * candidate close to `word` is in cands (hint_fmt says how to quote it,
+ * e.g. "'%s'" or "'{%s}'"), else by `otherwise` (e.g. " (expected a or b)",
+ * may be ""); then " (see DOC)" when doc is not NULL.  `note` reports a note
+ * instead of an error. */
 void unknown(Loc loc, int note, const char *word, const char *const *cands, const char *hint_fmt,
-             const char *otherwise, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+             const char *otherwise, const char *doc, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
 
 #endif /* XFC_NAMES_H */

@@ -387,6 +387,128 @@ static char *dsl_path(const char *source) {
     return sb_take(&sb);
 }
 
+/* Every module of the model in the DSL's spelling ("layers[1].attention"):
+ * the point sources and each of their dotted prefixes; NULL-terminated. */
+static char **module_names(const Plan *p) {
+    char **names = xcalloc(1, sizeof *names);
+    int n = 0;
+    for (int i = 0; i < p->n_points; i++) {
+        char *src = xstrdup(p->points[i].source);
+        for (size_t end = 0; src[0]; end++) {
+            if (src[end] != '.' && src[end] != '\0')
+                continue;
+            char saved = src[end];
+            src[end] = '\0';
+            char *path = dsl_path(src);
+            int seen = name_lookup(path, (const char *const *)names) >= 0;
+            if (!seen) {
+                names = xrealloc(names, (size_t)n + 2, sizeof *names);
+                names[n++] = path, names[n] = NULL;
+            } else {
+                free(path);
+            }
+            src[end] = saved;
+            if (!saved)
+                break;
+        }
+        free(src);
+    }
+    return names;
+}
+
+static void free_names(char **names) {
+    for (int i = 0; names[i]; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* "layers.5" past the stack's n_layers: "the model has layers 0–2". */
+static int note_layer_range(const Plan *p, const Filter *mod) {
+    const Model *m = p->model;
+    const char *at = strstr(mod->name, "layers.");
+    if (!at || (at != mod->name && at[-1] != '.') || at[7] < '0' || at[7] > '9')
+        return 0;
+    long long idx = strtoll(at + 7, NULL, 10);
+    int in_dec = m->kind == MODEL_DECODER || !strncmp(mod->name, "decoder.", 8);
+    int in_enc = m->kind == MODEL_ENCODER || !strncmp(mod->name, "encoder.", 8);
+    if (in_enc || in_dec) {
+        int n = in_dec ? m->dec.n_layers : m->enc.n_layers;
+        if (idx < n)
+            return 0;
+        diag_note(mod->loc, "the %s has layers 0–%d (n_layers = %d)",
+                  m->kind == MODEL_TRANSFORMER ? (in_dec ? "decoder" : "encoder") : "model", n - 1, n);
+        return 1;
+    }
+    if (idx < m->enc.n_layers || idx < m->dec.n_layers)
+        return 0;
+    diag_note(mod->loc, "the encoder has layers 0–%d, the decoder 0–%d; in a Transformer, module paths start "
+              "with the stack ('encoder.layers[0]')", m->enc.n_layers - 1, m->dec.n_layers - 1);
+    return 1;
+}
+
+/* A Transformer's paths start with the stack: "layers[0]" is "encoder.layers[0]"
+ * or "decoder.layers[0]". */
+static int note_stack_prefix(const Plan *p, const Filter *mod, const char *const *modules) {
+    if (p->model->kind != MODEL_TRANSFORMER || !strncmp(mod->name, "encoder", 7) || !strncmp(mod->name, "decoder", 7))
+        return 0;
+    char *path = dsl_path(mod->name);
+    StrBuf enc, dec;
+    sb_init(&enc), sb_init(&dec);
+    sb_printf(&enc, "encoder.%s", path), sb_printf(&dec, "decoder.%s", path);
+    int e = name_lookup(enc.s, modules) >= 0, d = name_lookup(dec.s, modules) >= 0;
+    if (e && d)
+        diag_note(mod->loc, "in a Transformer, module paths start with the stack: '%s' or '%s'", enc.s, dec.s);
+    else if (e || d)
+        diag_note(mod->loc, "in a Transformer, module paths start with the stack: '%s'", e ? enc.s : dec.s);
+    sb_free(&enc), sb_free(&dec);
+    free(path);
+    return e || d;
+}
+
+/* A PyTorch name in the path ("layers[0].self_attn"): the module it means. */
+static int note_torch_name(const Filter *mod, const char *const *modules) {
+    char *path = dsl_path(mod->name);
+    int found = 0;
+    for (const char *c = path; *c && !found; c += strcspn(c, ".") + (c[strcspn(c, ".")] == '.')) {
+        size_t len = strcspn(c, ".[");
+        for (const Alias *a = aliases; a->word && !found; a++) {
+            if (strlen(a->word) != len || strncmp(a->word, c, len))
+                continue;
+            StrBuf sb;
+            sb_init(&sb);
+            sb_printf(&sb, "%.*s%s%s", (int)(c - path), path, a->instead, c + len);
+            if (name_lookup(sb.s, modules) >= 0) {
+                diag_note(mod->loc, "the model has no module '%s'; did you mean '%s'? (xfc names modules as "
+                          "fast-transformers does; see %s)", path, sb.s, DOC_FILTERS);
+                found = 1;
+            }
+            sb_free(&sb);
+        }
+    }
+    free(path);
+    return found;
+}
+
+/* Why the module a listener names matches nothing: a layer past the stack,
+ * a Transformer path without its stack, a PyTorch name, or a typo. */
+static void explain_module(const Plan *p, const Filter *mod, unsigned classes) {
+    char **modules = module_names(p);
+    const char *const *cands = (const char *const *)modules;
+    char *path = dsl_path(mod->name);
+    int k = XF_EVENT + 1;
+    while (k < N_EVENT_CLASSES && !(classes & (1u << k)))
+        k++;
+    if (name_lookup(path, cands) >= 0 && k < N_EVENT_CLASSES)
+        diag_note(mod->loc, "no %s comes from '%s': its source is %s (see %s)", event_name((xf_event_kind)k), path,
+                  event_info[k].source, DOC_EVENTS);
+    else if (name_lookup(path, cands) >= 0)
+        diag_note(mod->loc, "none of the filter's event classes comes from '%s' (see %s)", path, DOC_EVENTS);
+    else if (!note_layer_range(p, mod) && !note_stack_prefix(p, mod, cands) && !note_torch_name(mod, cands))
+        unknown(mod->loc, 1, path, cands, "'%s'", "", DOC_FILTERS, "the model has no module '%s'", path);
+    free(path);
+    free_names(modules);
+}
+
 static void warn_never_fires(const Plan *p, const Listener *l) {
     unsigned classes = named_classes(l->filter, 0);
     if (!classes)
@@ -409,16 +531,8 @@ static void warn_never_fires(const Plan *p, const Listener *l) {
         free(path), free(within);
         shown++;
     }
-    if (shown)
-        return;
-    /* Nothing inside: the module itself does not exist; name the nearest. */
-    const char **cands = xcalloc((size_t)p->n_points + 1, sizeof *cands);
-    int n = 0;
-    for (int i = 0; i < p->n_points; i++)
-        if (classes & (1u << p->points[i].kind))
-            cands[n++] = p->points[i].source;
-    unknown(mod->loc, 1, mod->name, cands, "'%s'", "", "the model has no module '%s'", mod->name);
-    free(cands);
+    if (!shown)
+        explain_module(p, mod, classes);
 }
 
 static void error_absent(const Point *pt, const Expr *e) {

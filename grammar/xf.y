@@ -351,6 +351,31 @@ static void describe(char *out, size_t n, yysymbol_kind_t sym, const ParseCtx *p
     }
 }
 
+/* heatmap(a.png): the unquoted file name around the '.' at `at`, when an
+ * identifier is glued to it; 0 if there is none. */
+static int bare_file_name(const ParseCtx *pc, Loc at, char *out, size_t n)
+{
+    const char *t = pc->src->text, *line = t;
+    for (int l = 1; l < at.line && line; l++) {
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    if (!line || at.col < 2 || strlen(line) < (size_t)at.col)
+        return 0;
+    const char *dot = line + at.col - 1, *b = dot, *e = dot;
+#define WORD_CHAR(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
+                      (c) == '_' || (c) == '.' || (c) == '/' || (c) == '-' || (c) == '{' || (c) == '}')
+    while (b > line && WORD_CHAR(b[-1]))
+        b--;
+    while (WORD_CHAR(*e))
+        e++;
+#undef WORD_CHAR
+    if (*dot != '.' || b == dot || (size_t)(e - b) >= n)
+        return 0;
+    snprintf(out, n, "%.*s", (int)(e - b), b);
+    return 1;
+}
+
 /* "syntax error: unexpected identifier 'foo'; expected '=' or '{'".  The
  * tokens that can start a value are listed as "a value". */
 static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, ParseCtx *pc)
@@ -383,6 +408,11 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Pars
             off += snprintf(msg + off, sizeof msg - (size_t)off, "%s%s", sep, what);
         }
     }
-    diag_error(LOC(*yypcontext_location(ctx)), "%s", msg);
+    char word[128];
+    Loc at = LOC(*yypcontext_location(ctx));
+    if (off < (int)sizeof msg && !strcmp(yysymbol_name(yypcontext_token(ctx)), "'.'") &&
+        bare_file_name(pc, at, word, sizeof word))
+        snprintf(msg + off, sizeof msg - (size_t)off, "; file names are strings: write \"%s\"", word);
+    diag_error(at, "%s", msg);
     return 0;
 }

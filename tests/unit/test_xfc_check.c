@@ -415,7 +415,7 @@ static const ErrCase err_cases[] = {
     { ENC("") "listen Event -> heatmap(\"h.png\", \"g.png\")", "t.xf:4:34: error: too many arguments to 'heatmap'" },
     { ENC("") "listen Event -> stats(1)", "t.xf:4:23: error: 'stats' takes no arguments" },
     { ENC("") "listen Event -> print(x = 1)", "t.xf:4:23: error: 'print' takes no named arguments ('x' is not one)" },
-    { ENC("") "listen Event -> save(out)", "t.xf:4:22: error: 'save' takes a file pattern string first" },
+    { ENC("") "listen Event -> save(out)", "t.xf:4:22: error: 'save' takes a file pattern string: write save(\"out.npy\")" },
     { ENC("") "listen Event -> save", "t.xf:4:17: error: 'save' needs a file pattern, e.g. save(\"qkv/{source}.{field}.npy\")" },
     { ENC("") "listen Event -> call", "t.xf:4:17: error: 'call' needs the name of a C function, e.g. call(my_handler)" },
     { ENC("") "listen Event -> call(\"not a name\")", "t.xf:4:22: error: 'call' takes the name of a C function" },

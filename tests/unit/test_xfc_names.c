@@ -45,7 +45,7 @@ Test(names, handlers_and_settings)
     cr_assert_str_eq(name_list_text(normalization_names), "post or pre");
 }
 
-static char *run_unknown(const char *word, const char *otherwise)
+static char *run_unknown_in(const char *word, const char *const *cands, const char *otherwise, const char *doc)
 {
     static Src src = { "t.xf", (char *)"x\n", 2 };
     char *buf = NULL;
@@ -53,20 +53,49 @@ static char *run_unknown(const char *word, const char *otherwise)
     FILE *f = open_memstream(&buf, &len);
     diag_set_output(f);
     diag_init(&src);
-    unknown((Loc){ 1, 1 }, 0, word, handler_names, "'%s'", otherwise, "unknown handler '%s'", word);
+    unknown((Loc){ 1, 1 }, 0, word, cands, "'%s'", otherwise, doc, "unknown name '%s'", word);
     fclose(f);
     diag_set_output(NULL);
     return buf;
 }
 
+static char *run_unknown(const char *word, const char *otherwise)
+{
+    return run_unknown_in(word, handler_names, otherwise, NULL);
+}
+
 Test(names, unknown_suggests_or_falls_back)
 {
     char *a = run_unknown("heatmao", " (expected …)");
-    cr_assert(strstr(a, "t.xf:1:1: error: unknown handler 'heatmao'; did you mean 'heatmap'?"), "%s", a);
+    cr_assert(strstr(a, "t.xf:1:1: error: unknown name 'heatmao'; did you mean 'heatmap'?"), "%s", a);
     char *b = run_unknown("zzzzzzzz", " (expected save or stats)");
-    cr_assert(strstr(b, "unknown handler 'zzzzzzzz' (expected save or stats)"), "%s", b);
+    cr_assert(strstr(b, "unknown name 'zzzzzzzz' (expected save or stats)"), "%s", b);
     free(a);
     free(b);
+}
+
+/* PyTorch / fast-transformers spellings, upper case, and the docs pointer. */
+Test(names, unknown_knows_torch_names_and_points_to_the_docs)
+{
+    char *a = run_unknown_in("dim_feedforward", setting_names, "", DOC_SETTINGS);
+    cr_assert(strstr(a, "unknown name 'dim_feedforward'; did you mean 'feed_forward_dimensions'? "
+                        "(see docs/DSL.md §3 Settings)\n"), "%s", a);
+    char *b = run_unknown_in("GELU", activation_names, " (expected relu or gelu)", NULL);
+    cr_assert(strstr(b, "unknown name 'GELU'; did you mean 'gelu'?\n"), "%s", b);
+    char *c = run_unknown_in("zzzzzzzz", setting_names, "", DOC_SETTINGS);
+    cr_assert(strstr(c, "unknown name 'zzzzzzzz' (see docs/DSL.md §3 Settings)\n"), "%s", c);
+    free(a), free(b), free(c);
+}
+
+Test(names, alias_matches_the_value_and_the_candidates)
+{
+    cr_assert_str_eq(alias_find("norm_first", "true", setting_names), "normalization = pre");
+    cr_assert_str_eq(alias_find("norm_first", "false", setting_names), "normalization = post");
+    cr_assert_str_eq(alias_find("norm_first", NULL, setting_names), "normalization");
+    cr_assert_str_eq(alias_find("norm_first", NULL, normalization_names), "pre");
+    cr_assert_str_eq(alias_find("nhead", NULL, setting_names), "n_heads");
+    cr_assert_null(alias_find("nhead", NULL, handler_names), "only where its xfc name is a candidate");
+    cr_assert_null(alias_find("n_heads", NULL, setting_names));
 }
 
 Test(names, xalloc_checks_overflow, .exit_code = 1)

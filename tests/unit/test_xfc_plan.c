@@ -158,7 +158,48 @@ Test(plan, never_firing_listener_names_the_real_source) {
 
 Test(plan, missing_module_is_suggested) {
     cr_assert_eq(planned(ENC2 "listen from_layer(layers[7].attention) -> stats\n", PROFILE_DEBUG), 0);
-    cr_expect(strstr(out(), "the model has no module 'layers.7.attention'") != NULL, "%s", out());
+    cr_expect(strstr(out(), "p.xf:2:8: note: the model has layers 0–1 (n_layers = 2)") != NULL, "%s", out());
+}
+
+#define TRF1 "model t : Transformer { n_layers = 2 n_heads = 2 query_dimensions = 4 value_dimensions = 4 }\n"
+
+/* The notes under "never fires": a typo, a PyTorch name, a path without its stack. */
+Test(plan, missing_module_notes) {
+    cr_assert_eq(planned(ENC2 "listen within(layer[1]) -> stats\n", PROFILE_DEBUG), 0);
+    cr_expect(strstr(out(), "note: the model has no module 'layer[1]'; did you mean 'layers[1]'?") != NULL, "%s",
+              out());
+    teardown();
+    cr_assert_eq(planned(ENC2 "listen within(layers[1].self_attn) -> stats\n", PROFILE_DEBUG), 0);
+    cr_expect(strstr(out(), "did you mean 'layers[1].attention'?") != NULL, "%s", out());
+    teardown();
+    cr_assert_eq(planned(ENC2 "listen within(layers[0].atention) -> stats\n", PROFILE_DEBUG), 0);
+    cr_expect(strstr(out(), "the model has no module 'layers[0].atention'; did you mean 'layers[0].attention'? "
+                            "(see docs/DSL.md §5 Filters)") != NULL, "%s", out());
+    teardown();
+    cr_assert_eq(planned(TRF1 "listen within(layers[0]) -> stats\n", PROFILE_DEBUG), 0);
+    cr_expect(strstr(out(), "p.xf:2:8: note: in a Transformer, module paths start with the stack: "
+                            "'encoder.layers[0]' or 'decoder.layers[0]'") != NULL, "%s", out());
+    teardown();
+    cr_assert_eq(planned(TRF1 "listen within(decoder.layers[0].multihead_attn) -> stats\n", PROFILE_DEBUG), 0);
+    cr_expect(strstr(out(), "did you mean 'decoder.layers[0].cross_attention'?") != NULL, "%s", out());
+    teardown();
+    cr_assert_eq(planned(TRF1 "listen within(decoder.layers[2]) -> stats\n", PROFILE_DEBUG), 0);
+    cr_expect(strstr(out(), "note: the decoder has layers 0–1 (n_layers = 2)") != NULL, "%s", out());
+    teardown();
+    cr_assert_eq(planned(ENC2 "listen IntermediateOutput & within(layers[0]) -> stats\n", PROFILE_DEBUG), 0);
+    cr_expect(strstr(out(), "note: no IntermediateOutput comes from 'layers[0]': its source is the "
+                            "encoder/decoder") != NULL, "%s", out());
+}
+
+/* --strict: the warning is an error, its notes stay notes. */
+Test(plan, strict_makes_warnings_errors) {
+    diag_set_strict(1);
+    int e = planned(ENC2 "listen within(layers[5]) -> stats\n", PROFILE_DEBUG);
+    diag_set_strict(0);
+    cr_expect_eq(e, 1);
+    cr_expect(strstr(out(), "p.xf:2:1: error: this listener never fires: no dispatch point of model 'e' matches "
+                            "its filter [--strict]") != NULL, "%s", out());
+    cr_expect(strstr(out(), "p.xf:2:8: note: the model has layers 0–1") != NULL, "%s", out());
 }
 
 Test(plan, field_the_event_cannot_have_is_an_error) {

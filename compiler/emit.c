@@ -477,6 +477,10 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     KV mk = {0};
     kv_set(&mk, "name", name);
     kv_set(&mk, "version", XFC_VERSION);
+    char *about = emit_about(p, spec_name), *version = emit_version(p, spec_name);
+    kv_take(&mk, "about", c_string(about));
+    kv_take(&mk, "version_text", c_string(version));
+    free(about), free(version);
     if (tokens)
         main_token_holes(&mk, m, name);
     else

@@ -11,6 +11,7 @@
 #ifndef XFC_EMIT_INT_H
 #define XFC_EMIT_INT_H
 
+#include <stdint.h>
 #include "emit.h"
 #include "templates.h"
 
@@ -62,6 +63,10 @@ char *wants(const Point *pt);
 char *matrix_line(const Plan *p, const Point *pt, const char *buf);
 void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name, int step);
 void emit_load_stack(StrBuf *b, const Model *m, int stack);
+/* emit_about.c: the binary's --help paragraph and --version line (text, newline-terminated) */
+char *emit_about(const Plan *p, const char *spec_name);
+char *emit_version(const Plan *p, const char *spec_name);
+uint64_t spec_hash(const char *text, size_t len);   /* FNV-1a 64 of the spec text */
 /* emit_tokens.c: embedding, positions, head and NAME_forward on ids (SPEC §8) */
 int emit_is_token_model(const Model *m);
 /* emit_generate.c: the generation state and API (prefill, step, generate) */

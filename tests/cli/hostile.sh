@@ -113,7 +113,7 @@ case $CASE in
   x_dtype_be)      h npy-header "$input" "$NPY" "$(hdr '>f4' False '(2, 24, 64)')"; input=$NPY; want="x.npy: dtype '>f4', expected float32 '<f4'" ;;
   x_dtype_struct)  h npy-header "$input" "$NPY" "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2, 24, 64), }"; input=$NPY; want="x.npy: unsupported dtype" ;;
   x_fortran)       h npy-header "$input" "$NPY" "$(hdr '<f4' True '(2, 24, 64)')"; input=$NPY; want="x.npy: fortran_order True, expected C order" ;;
-  x_rank2)         h npy-header "$input" "$NPY" "$(hdr '<f4' False '(48, 64)')"; input=$NPY; want="x.npy: input must be [batch, seq, d_model], got rank 2" ;;
+  x_rank1)         h npy-header "$input" "$NPY" "$(hdr '<f4' False '(3072,)')"; input=$NPY; want="x.npy: input must be [batch, seq, d_model] or [seq, d_model], got rank 1" ;;
   x_rank5)         h npy-header "$input" "$NPY" "$(hdr '<f4' False '(1, 1, 2, 24, 64)')"; input=$NPY; want="x.npy: rank 5, expected 1..4" ;;
   x_width)         h npy-header "$input" "$NPY" "$(hdr '<f4' False '(2, 48, 32)')"; input=$NPY; want="x.npy: input has d_model 32, expected 64" ;;
   x_truncated)     h truncate "$input" "$NPY" -4; input=$NPY; want="x.npy: truncated: shape [2,24,64] needs 12288 data bytes, the file has 12284" ;;

@@ -115,6 +115,11 @@ case $CASE in
     cmp -s a.npy b.npy || { echo "FAIL: --top-k 1 differs from greedy"; exit 1; }
     cmp -s b.npy "$F/generated.npy" || { echo "FAIL: greedy differs from PyTorch's"; exit 1; }
     echo "ok: --top-k 1 = greedy = PyTorch"; exit 0 ;;
+  one_row_one_rank_less)   # ids [L] (an inline list) in: logits [L, 40], generated ids [L + K]
+    "$BIN" $w --input 3,4,5 --output a.npy && "$BIN" $w --input 3,4,5 --generate 2 --output b.npy || exit 1
+    head -c 128 a.npy | grep -qF "'shape': (3, 40)" || { echo "FAIL: logits $(head -c 80 a.npy)"; exit 1; }
+    head -c 128 b.npy | grep -qF "'shape': (5,)" || { echo "FAIL: generated $(head -c 80 b.npy)"; exit 1; }
+    echo "ok: [3] ids in, [3, 40] logits and [5] ids out"; exit 0 ;;
   *) echo "unknown case $CASE"; exit 2 ;;
 esac
 

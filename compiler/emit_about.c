@@ -1,0 +1,154 @@
+/* emit_about.c — what the built binary says about itself: the paragraph at
+ * the top of its --help (the model, its input and output, its listeners) and
+ * its --version line (xfc's version, the spec's name and hash).
+ *
+ * A user who finds a binary weeks later learns from it what it computes
+ * without the spec at hand; the hash tells two builds of different specs apart.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "emit_int.h"
+#include "xfc_config.h"
+
+uint64_t spec_hash(const char *text, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, 64 bits */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)text[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static const char *const profile_names[] = {"debug", "release", "instrument-all"};
+
+/* "2 layers, d_model 512 (8 heads x 64), feed-forward 2048, relu, post-norm,
+ * full self-attention" for one stack. */
+static void stack_text(StrBuf *b, const Stack *s, int is_decoder) {
+    sb_printf(b, "%d layer%s, d_model %d (%d heads x %d), feed-forward %d, %s, %s-norm, %s%s attention",
+              s->n_layers, s->n_layers == 1 ? "" : "s", s->d_model, s->n_heads, s->value_dimensions,
+              s->feed_forward_dimensions, activation_names[s->activation], normalization_names[s->normalization],
+              s->causal && s->attention_type != ATT_CAUSAL_LINEAR ? "causal " : "",
+              attention_type_name(s->attention_type));
+    if (s->attention_type == ATT_LOCAL)
+        sb_printf(b, " (local_context %d)", s->local_context);
+    if (s->attention_type == ATT_EXACT_TOPK)
+        sb_printf(b, " (topk %d)", s->topk);
+    if (is_decoder)
+        sb_printf(b, ", %s cross-attention", attention_type_name(s->cross_attention_type));
+}
+
+/* What goes in and comes out of the driver. */
+static void io_text(StrBuf *b, const Model *m) {
+    const Stack *in = get_stack(m, m->kind == MODEL_DECODER ? 1 : 0), *out = get_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
+    if (emit_is_token_model(m)) {
+        sb_printf(b, " Takes token ids (vocab %d, at most %d positions)", in->emb.vocab, in->emb.max_positions);
+        if (out->head.present)
+            sb_printf(b, " and returns logits [batch, seq, %d]%s.", out->emb.vocab,
+                      emit_generate_refusal(m) ? "" : "; --generate K continues the sequence");
+        else
+            sb_printf(b, " and returns hidden states [batch, seq, %d].", out->d_model);
+        return;
+    }
+    sb_printf(b, " Takes --input X.npy float32 [batch, seq, %d] (%sor [seq, %d], one sequence)", in->d_model,
+              m->kind == MODEL_TRANSFORMER ? "the decoder input; " : "", in->d_model);
+    if (m->kind == MODEL_DECODER)
+        sb_printf(b, " and --memory M.npy [batch, mem, %d]", in->d_model);
+    if (m->kind == MODEL_TRANSFORMER)
+        sb_printf(b, " and --source S.npy [batch, src, %d]", m->enc.d_model);
+    sb_printf(b, "; writes [batch, seq, %d] (the same rank).", out->d_model);
+}
+
+/* The first line of listener l's statement, without its indentation. */
+static void listener_line(StrBuf *b, const Src *src, const Listener *l) {
+    size_t off = offset_of(src, (Loc){l->loc.line, 1}), n = 0;
+    while (off < src->len && (src->text[off] == ' ' || src->text[off] == '\t'))
+        off++;
+    while (off + n < src->len && src->text[off + n] != '\n' && src->text[off + n] != '\r')
+        n++;
+    if (n > 100)
+        sb_printf(b, "%.97s...", src->text + off);
+    else
+        sb_printf(b, "%.*s", (int)n, src->text + off);
+}
+
+static void listeners_text(StrBuf *b, const Plan *p) {
+    const Model *m = p->model;
+    if (m->n_listeners == 0) {
+        sb_puts(b, " No listeners.");
+        return;
+    }
+    if (p->profile == PROFILE_RELEASE) {
+        sb_printf(b, " The spec's %d listener%s not compiled in (release profile).", m->n_listeners,
+                  m->n_listeners == 1 ? " is" : "s are");
+        return;
+    }
+    sb_printf(b, " Listeners:");
+    for (int i = 0; i < m->n_listeners; i++) {
+        sb_printf(b, "\n  line %d: ", m->listeners[i].loc.line);
+        listener_line(b, m->src, &m->listeners[i]);
+        if (p->profile == PROFILE_DEBUG && !listener_used(p, i))
+            sb_puts(b, "   (never fires)");
+    }
+}
+
+/* Wraps the paragraph at 78 columns (the listener lines stay as they are). */
+static char *wrap(const char *s) {
+    StrBuf b;
+    sb_init(&b);
+    size_t col = 0;
+    while (*s) {
+        if (*s == '\n') {   /* from here on, one listener per line */
+            sb_puts(&b, s);
+            break;
+        }
+        size_t n = strcspn(s, " \n");
+        if (col && col + 1 + n > 78) {
+            sb_puts(&b, "\n");
+            col = 0;
+        } else if (col) {
+            sb_puts(&b, " ");
+            col++;
+        }
+        sb_printf(&b, "%.*s", (int)n, s);
+        col += n;
+        s += n;
+        while (*s == ' ')
+            s++;
+    }
+    sb_puts(&b, "\n\n");
+    return sb_take(&b);
+}
+
+char *emit_about(const Plan *p, const char *spec_name) {
+    const Model *m = p->model;
+    StrBuf b;
+    sb_init(&b);
+    sb_printf(&b, "%s: a %s compiled by xfc %s from %s (profile %s).", m->name, model_kind_names[m->kind],
+              XFC_VERSION, spec_name, profile_names[p->profile]);
+    if (m->kind == MODEL_TRANSFORMER) {
+        sb_puts(&b, " Encoder: ");
+        stack_text(&b, &m->enc, 0);
+        sb_puts(&b, ". Decoder: ");
+        stack_text(&b, &m->dec, 1);
+    } else {
+        sb_puts(&b, " ");
+        stack_text(&b, get_stack(m, m->kind == MODEL_DECODER), m->kind == MODEL_DECODER);
+    }
+    sb_puts(&b, ".");
+    io_text(&b, m);
+    listeners_text(&b, p);
+    char *text = wrap(b.s);
+    sb_free(&b);
+    return text;
+}
+
+char *emit_version(const Plan *p, const char *spec_name) {
+    const Src *src = p->model->src;
+    StrBuf b;
+    sb_init(&b);
+    sb_printf(&b, "%s (spec %s, fnv1a64 %016llx) built by xfc %s, profile %s\n", p->model->name, spec_name,
+              (unsigned long long)spec_hash(src->text, src->len), XFC_VERSION, profile_names[p->profile]);
+    return sb_take(&b);
+}

@@ -144,8 +144,44 @@ int build_find_runtime(BuildRuntime *rt) {
                 "(%s, %s); set XFC_HOME to the prefix xfc was installed to", XFC_RUNTIME_INCLUDE, XFC_RUNTIME_LIB);
 }
 
+/* Runs `bin --check-weights` and reports its one-line complaint (without the
+ * binary's "NAME: " prefix) as xfc's error.  0 when the weights load. */
+static int check_embedded(const char *bin, const char *name) {
+    int fd[2];
+    if (pipe(fd))
+        return fail("cannot check the embedded weights: %s%s", strerror(errno), "");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    char *const argv[] = {(char *)bin, (char *)"--check-weights", NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    char msg[2048];
+    size_t n = 0;
+    ssize_t got;
+    while ((got = read(fd[0], msg + n, sizeof msg - 1 - n)) > 0 || (got < 0 && errno == EINTR))
+        n += got > 0 ? (size_t)got : 0;
+    close(fd[0]);
+    msg[n] = '\0';
+    int status = 0;
+    if (rc == 0 && waitpid(pid, &status, 0) < 0)
+        rc = errno;
+    if (rc)
+        return fail("cannot run the new binary to check the embedded weights: %s%s", strerror(rc), "");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    msg[strcspn(msg, "\n")] = '\0';
+    size_t prefix = strlen(name);
+    const char *what = !strncmp(msg, name, prefix) && !strncmp(msg + prefix, ": ", 2) ? msg + prefix + 2 : msg;
+    fprintf(stderr, "xfc: error: --embed-weights: %s\n", what[0] ? what : "the weights do not load");
+    return -1;
+}
+
 int build_binary(const Emitted *e, const char *name, const char *out,
-                 const char *const *link_files, int n_link) {
+                 const char *const *link_files, int n_link, const char *embedded) {
     BuildRuntime rt;
     if (build_find_runtime(&rt))
         return -1;
@@ -198,6 +234,10 @@ int build_binary(const Emitted *e, const char *name, const char *out,
         unlink(tmp_out);
         return fail("the C compiler failed on the generated code for '%s'%s (see above)", name,
                     n_link ? " or the --link files" : "");
+    }
+    if (embedded && check_embedded(tmp_out, name)) {
+        unlink(tmp_out);
+        return -1;
     }
     if (rename(tmp_out, out)) {
         unlink(tmp_out);

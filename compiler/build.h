@@ -11,9 +11,12 @@
 int build_write_sources(const Emitted *e, const char *name, const char *dir);
 
 /* Compiles e into the executable `out` (written to a temporary name, then
- * renamed); `link_files` are user C files (handlers for call()). */
+ * renamed); `link_files` are user C files (handlers for call()).  When
+ * `embedded` (the --embed-weights file) is not NULL, the new executable first
+ * loads its weights (`--check-weights`): a tensor missing, extra or of
+ * another shape is reported as a run would report it, and nothing is written. */
 int build_binary(const Emitted *e, const char *name, const char *out,
-                 const char *const *link_files, int n_link);
+                 const char *const *link_files, int n_link, const char *embedded);
 
 /* Where `xfc build` finds the runtime (the directory of xfrt.h, and libxfrt.a),
  * the first that exists of: $XFC_HOME (an install prefix: XFC_HOME/include/xfc,

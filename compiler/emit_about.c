@@ -4,6 +4,8 @@
  *
  * A user who finds a binary weeks later learns from it what it computes
  * without the spec at hand; the hash tells two builds of different specs apart.
+ * Both depend only on what is compiled in, so a release build stays
+ * byte-identical to the build of the spec without its listeners.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -73,24 +75,36 @@ static void listener_line(StrBuf *b, const Src *src, const Listener *l) {
         sb_printf(b, "%.*s", (int)n, src->text + off);
 }
 
+/* Whether the binary holds listener i: all of them with instrument-all, none
+ * in a release build, those that can fire in a debug build. */
+static int compiled_in(const Plan *p, int i) {
+    return p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && listener_used(p, i));
+}
+
+/* A debug build without dispatch points is a release build, byte for byte
+ * (docs/DSL.md §7): it says so. */
+static const char *profile_name(const Plan *p) {
+    for (int i = 0; p->profile == PROFILE_DEBUG && i < p->model->n_listeners; i++)
+        if (compiled_in(p, i))
+            return profile_names[PROFILE_DEBUG];
+    return profile_names[p->profile == PROFILE_DEBUG ? PROFILE_RELEASE : p->profile];
+}
+
 static void listeners_text(StrBuf *b, const Plan *p) {
     const Model *m = p->model;
-    if (m->n_listeners == 0) {
-        sb_puts(b, " No listeners.");
-        return;
-    }
-    if (p->profile == PROFILE_RELEASE) {
-        sb_printf(b, " The spec's %d listener%s not compiled in (release profile).", m->n_listeners,
-                  m->n_listeners == 1 ? " is" : "s are");
+    int n = 0;
+    for (int i = 0; i < m->n_listeners; i++)
+        n += compiled_in(p, i);
+    if (n == 0) {
+        sb_puts(b, " No listeners compiled in.");
         return;
     }
     sb_printf(b, " Listeners:");
-    for (int i = 0; i < m->n_listeners; i++) {
-        sb_printf(b, "\n  line %d: ", m->listeners[i].loc.line);
-        listener_line(b, m->src, &m->listeners[i]);
-        if (p->profile == PROFILE_DEBUG && !listener_used(p, i))
-            sb_puts(b, "   (never fires)");
-    }
+    for (int i = 0; i < m->n_listeners; i++)
+        if (compiled_in(p, i)) {
+            sb_printf(b, "\n  line %d: ", m->listeners[i].loc.line);
+            listener_line(b, m->src, &m->listeners[i]);
+        }
 }
 
 /* Wraps the paragraph at 78 columns (the listener lines stay as they are). */
@@ -126,7 +140,7 @@ char *emit_about(const Plan *p, const char *spec_name) {
     StrBuf b;
     sb_init(&b);
     sb_printf(&b, "%s: a %s compiled by xfc %s from %s (profile %s).", m->name, model_kind_names[m->kind],
-              XFC_VERSION, spec_name, profile_names[p->profile]);
+              XFC_VERSION, spec_name, profile_name(p));
     if (m->kind == MODEL_TRANSFORMER) {
         sb_puts(&b, " Encoder: ");
         stack_text(&b, &m->enc, 0);
@@ -144,11 +158,25 @@ char *emit_about(const Plan *p, const char *spec_name) {
     return text;
 }
 
+/* The hash of what the binary was compiled from: the model declaration and
+ * the listeners compiled in (a release build of a spec hashes as the same spec
+ * without its listeners, as its C is the same). */
 char *emit_version(const Plan *p, const char *spec_name) {
-    const Src *src = p->model->src;
+    const Model *m = p->model;
+    StrBuf what;
+    sb_init(&what);
+    char *decl = spec_model_text(m);
+    sb_puts(&what, decl);
+    free(decl);
+    for (int i = 0; i < m->n_listeners; i++)
+        if (compiled_in(p, i)) {
+            sb_puts(&what, "\n");
+            listener_line(&what, m->src, &m->listeners[i]);
+        }
     StrBuf b;
     sb_init(&b);
-    sb_printf(&b, "%s (spec %s, fnv1a64 %016llx) built by xfc %s, profile %s\n", p->model->name, spec_name,
-              (unsigned long long)spec_hash(src->text, src->len), XFC_VERSION, profile_names[p->profile]);
+    sb_printf(&b, "%s (spec %s, fnv1a64 %016llx) built by xfc %s, profile %s\n", m->name, spec_name,
+              (unsigned long long)spec_hash(what.s, strlen(what.s)), XFC_VERSION, profile_name(p));
+    sb_free(&what);
     return sb_take(&b);
 }

@@ -284,7 +284,7 @@ int main(int argc, char **argv) {
     else {
         if (o.embed)
             embed_progress(o.embed, o.out);
-        status = build_binary(&e, model.name, o.out, o.link, o.n_link) ? 1 : 0;
+        status = build_binary(&e, model.name, o.out, o.link, o.n_link, o.embed) ? 1 : 0;
     }
     emit_free(&e);
 done_plan:

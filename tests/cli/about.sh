@@ -43,7 +43,7 @@ case $CASE in
     has help.txt "from model.xf (profile release)"
     has help.txt "2 layers, d_model 64 (2 heads x 32), feed-forward 128, relu, post-norm, causal full attention"
     has help.txt "[batch, seq, 64] (or [seq, 64], one sequence)"
-    has help.txt "No listeners."
+    has help.txt "No listeners compiled in."
     has help.txt "usage: "
     [ "$(head -c 7 help.txt)" = "causal:" ] || fail "--help does not start with the description" ;;
   help_debug_lists_listeners)

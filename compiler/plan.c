@@ -469,8 +469,8 @@ static int note_stack_prefix(const Plan *p, const Filter *mod, const char *const
 static int note_torch_name(const Filter *mod, const char *const *modules) {
     char *path = dsl_path(mod->name);
     int found = 0;
-    for (const char *c = path; *c && !found; c += strcspn(c, ".") + (c[strcspn(c, ".")] == '.')) {
-        size_t len = strcspn(c, ".[");
+    for (const char *c = path; *c && !found; c += c[strcspn(c, ".")] ? strcspn(c, ".") + 1 : strlen(c)) {
+        size_t len = strcspn(c, ".[");   /* one component, without its [i] */
         for (const Alias *a = aliases; a->word && !found; a++) {
             if (strlen(a->word) != len || strncmp(a->word, c, len))
                 continue;

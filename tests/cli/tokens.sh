@@ -70,7 +70,7 @@ case $CASE in
   text_empty)        set -- $w --vocab vocab.txt --text "" $gen; want='--text: no tokens in ""' ;;
   text_bad_utf8)     set -- $w --vocab vocab.txt --text "$(printf 't1\377')" $gen; want="invalid UTF-8 at byte 2" ;;
   pass_ids_int64)
-    npy p8.npy '<i8' '(1, 2)' "$I8_3\004\000\000\000\000\000\000\000"
+    npy p8.npy '<i8' '(2,)' "$I8_3\004\000\000\000\000\000\000\000"
     "$BIN" $w --input p8.npy --generate 6 --output a.npy &&
     "$BIN" $w --input 3,4 --generate 6 --output b.npy || exit 1
     cmp -s a.npy b.npy || { echo "FAIL: an int64 prompt generated other tokens than the same int32 one"; exit 1; }

@@ -12,7 +12,7 @@ typedef enum {
     ATT_FULL,            /* softmax(q kᵀ · temp) v */
     ATT_LINEAR,          /* φ(q)(φ(k)ᵀ v) / φ(q)Σφ(k), φ = elu + 1 */
     ATT_CAUSAL_LINEAR,   /* linear with prefix sums (causal) */
-    ATT_LOCAL,           /* full, restricted to |i - j| < local_context / 2 */
+    ATT_LOCAL,           /* full, restricted to i - floor(W/2) <= j < i + ceil(W/2), W = local_context */
     ATT_EXACT_TOPK,      /* softmax over the topk largest scores per query */
 } AttentionType;
 

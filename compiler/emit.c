@@ -22,9 +22,9 @@ static char *summary(const Model *m) {
     sb_init(&b);
     sb_printf(&b, "%s", kind_name(m->kind));
     for (int st = 0; st < 2; st++) {
-        if (!has_stack(m, st))
+        if (!emit_has_stack(m, st))
             continue;
-        const Stack *s = get_stack(m, st);
+        const Stack *s = emit_stack(m, st);
         sb_printf(&b, "%s%d layers, d_model %d = %d heads × %d (queries %d), ff %d, %s attention%s, %s, %s-norm%s",
                   m->kind == MODEL_TRANSFORMER ? (st == 0 ? "\n *   encoder: " : "\n *   decoder: ") : ": ",
                   s->n_layers, s->d_model, s->n_heads, s->value_dimensions, s->query_dimensions,
@@ -66,236 +66,126 @@ static int any_kept(const Plan *p) {
     return 0;
 }
 
+#define PART(name) "parts_model.c/" name
+
 static char *model_fields(const Model *m) {
     StrBuf b;
     sb_init(&b);
     for (int st = 0; st < 2; st++) {
-        if (!has_stack(m, st))
+        if (!emit_has_stack(m, st))
             continue;
-        const Stack *s = get_stack(m, st);
-        sb_printf(&b, "    xf_layer_weights %s[%d];%*s/* %slayers.i */\n", stack_field(m, st),
-                  s->n_layers, 4, "", source_prefix(m, st));
-        if (s->final_normalization)
-            sb_printf(&b, "    xf_norm_weights %s;          /* %snorm [%d] */\n", norm_field(m, st),
-                      source_prefix(m, st), s->d_model);
+        const Stack *s = emit_stack(m, st);
+        KV k = {0}, n = {0};
+        emit_kv_set(&k, "field", emit_stack_field(m, st));
+        emit_kv_int(&k, "n", s->n_layers);
+        emit_kv_set(&k, "prefix", emit_source_prefix(m, st));
+        emit_fill(&b, PART("stack_field"), &k);
+        if (!s->final_normalization)
+            continue;
+        emit_kv_set(&n, "field", emit_norm_field(m, st));
+        emit_kv_set(&n, "prefix", emit_source_prefix(m, st));
+        emit_kv_int(&n, "D", s->d_model);
+        emit_fill(&b, PART("norm_field"), &n);
     }
     return sb_take(&b);
 }
 
-/* One stack's part of the forward: each layer on x, then its final norm. */
-static void stack_calls(StrBuf *b, const Model *m, int stack, const char *call, const char *x,
+/* A stack's final LayerNorm over `x` (`rows` rows), if it has one. */
+void emit_final_norm(StrBuf *b, const Model *m, int stack, const char *x, const char *rows) {
+    const Stack *s = emit_stack(m, stack);
+    if (!s->final_normalization)
+        return;
+    KV k = {0};
+    emit_kv_set(&k, "x", x);
+    emit_kv_set(&k, "norm", emit_norm_field(m, stack));
+    emit_kv_set(&k, "rows", rows);
+    emit_kv_int(&k, "D", s->d_model);
+    emit_kv_take(&k, "eps", emit_c_float(s->layer_norm_eps));
+    emit_kv_set(&k, "prefix", emit_source_prefix(m, stack));
+    emit_fill(b, PART("final_norm"), &k);
+}
+
+/* One stack's part of the forward: its layers on x, then its final norm (the
+ * arguments name parts_model.c pieces). */
+static void stack_calls(StrBuf *b, const Plan *p, int stack, const char *call, const char *x,
                         const char *memory, const char *rows) {
-    const Stack *s = get_stack(m, stack);
-    for (int i = 0; i < s->n_layers; i++) {
-        if (stack == 0)
-            sb_printf(b, "    %s_%d(m, %s, %s, &w);\n", stack_field(m, stack), i, call, x);
-        else
-            sb_printf(b, "    %s_%d(m, %s, %s, %s, &w);\n", stack_field(m, stack), i, call, x, memory);
-    }
-    if (s->final_normalization) {
-        char *eps = c_float(s->layer_norm_eps);
-        sb_printf(b, "    xf_layernorm(%s, %s, m->%s.g, m->%s.b, %s, %d, %s);   /* %snorm */\n", x, x,
-                  norm_field(m, stack), norm_field(m, stack), rows, s->d_model, eps, source_prefix(m, stack));
-        free(eps);
-    }
+    char *c = emit_part(call, NULL), *xs = emit_part(x, NULL), *r = emit_part(rows, NULL);
+    char *mem = memory ? emit_part(memory, NULL) : NULL;
+    emit_layer_calls(b, p, stack, 0, c, xs, mem);
+    emit_final_norm(b, p->model, stack, xs, r);
+    free(c), free(xs), free(r), free(mem);
 }
 
-/* The figures collected during the call (`call`: its number) are drawn when it ends. */
-static void figure_flushes(StrBuf *b, const Plan *p, const char *call) {
-    const Model *m = p->model;
-    for (int li = 0; li < m->n_listeners; li++)
-        if (m->listeners[li].handler.kind == HANDLER_FIGURE &&
-            (p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && listener_used(p, li))))
-            sb_printf(b, "    xf_figure_flush(&listener_%d, %s);   /* listener %d draws its figure */\n",
-                      li, call, li);
+/* Is listener li's handler of this kind, and in this build? */
+static int listener_built(const Plan *p, int li, HandlerKind kind) {
+    return p->model->listeners[li].handler.kind == kind &&
+           (p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && emit_listener_used(p, li)));
 }
 
-/* A generation's heatmaps, assembled from its steps, are drawn when it ends. */
-static void heatmap_flushes(StrBuf *b, const Plan *p, const char *call) {
-    const Model *m = p->model;
-    for (int li = 0; li < m->n_listeners; li++)
-        if (m->listeners[li].handler.kind == HANDLER_HEATMAP &&
-            (p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && listener_used(p, li))))
-            sb_printf(b, "    xf_heatmap_flush(&listener_%d, %s);   /* listener %d draws the generation */\n",
-                      li, call, li);
+/* The figures collected during the call (`call`: its number) are drawn when it
+ * ends; with `heatmaps`, a generation's heatmaps, assembled from its steps, too.
+ * `call` names the piece that holds the call's number. */
+static void flushes(StrBuf *b, const Plan *p, const char *call, int heatmaps) {
+    for (int pass = 0; pass < 1 + heatmaps; pass++)
+        for (int li = 0; li < p->model->n_listeners; li++)
+            if (listener_built(p, li, pass ? HANDLER_HEATMAP : HANDLER_FIGURE)) {
+                KV k = {0};
+                emit_kv_int(&k, "li", li);
+                emit_kv_take(&k, "call", emit_part(call, NULL));
+                emit_fill(b, pass ? PART("heatmap_flush") : PART("figure_flush"), &k);
+            }
 }
 
 /* The forward function of the model, by kind. */
 static char *emit_forward(const Plan *p, const char *name, int D) {
     const Model *m = p->model;
-    StrBuf b, body, enc;
-    sb_init(&b);
+    StrBuf body, enc;
     sb_init(&body);
     sb_init(&enc);
-    KV f = {0};
-    kv_set(&f, "name", name);
-    kv_int(&f, "D", D);
+    KV f = {0}, n = {0};
+    emit_kv_set(&f, "name", name);
+    emit_kv_int(&f, "D", D);
     const char *tmpl;
     if (m->kind == MODEL_ENCODER) {
-        stack_calls(&body, m, 0, "&c", "y", NULL, "batch * seq");
+        stack_calls(&body, p, 0, PART("c"), PART("y"), NULL, PART("rows"));
         tmpl = "forward_encoder.c";
     } else if (m->kind == MODEL_DECODER) {
-        stack_calls(&body, m, 1, "&c", "y", "memory", "batch * seq");
+        stack_calls(&body, p, 1, PART("c"), PART("y"), PART("memory"), PART("rows"));
         tmpl = "forward_decoder.c";
     } else {
-        stack_calls(&enc, m, 0, "&ce", "w.mem", NULL, "batch * src_seq");
-        stack_calls(&body, m, 1, "&c", "y", "w.mem", "batch * tgt_seq");
-        kv_take(&f, "encoder_body", sb_take(&enc));
+        stack_calls(&enc, p, 0, PART("ce"), PART("w_mem"), NULL, PART("src_rows"));
+        stack_calls(&body, p, 1, PART("c"), PART("y"), PART("w_mem"), PART("tgt_rows"));
+        emit_kv_take(&f, "encoder_body", sb_take(&enc));
         tmpl = "forward_transformer.c";
     }
-    figure_flushes(&body, p, "c.call");
-    kv_take(&f, "body", sb_take(&body));
-    if (emit_is_token_model(m)) {
-        kv_set(&f, "forward_fn", "static int hidden_forward");   /* NAME_forward takes ids */
-    } else {
-        char fn[200];
-        snprintf(fn, sizeof fn, "int %s_forward", name);
-        kv_set(&f, "forward_fn", fn);
-    }
+    flushes(&body, p, PART("forward_call_no"), 0);
+    emit_kv_take(&f, "body", sb_take(&body));
+    int tokens = emit_is_token_model(m);
+    emit_kv_set(&n, "name", name);   /* a token model's NAME_forward takes ids */
+    emit_kv_take(&f, "forward_fn", emit_part(tokens ? PART("hidden_forward_fn") : PART("forward_fn"), &n));
     int tracked = p->profile == PROFILE_INSTRUMENT_ALL && m->n_listeners > 0;
-    const char *enter = tracked ? "    const void *const outer = in_forward;   /* the spec's listeners act for this call */\n"
-                                  "    in_forward = m;\n" : "";
-    const char *leave = tracked ? "    in_forward = outer;\n" : "";
-    kv_set(&f, "enter", enter);
-    kv_set(&f, "leave", leave);
-    fill(&b, tmpl, &f);
-    if (emit_is_token_model(m)) {
-        char *tokens = emit_forward_tokens(m, name);
-        sb_puts(&b, tokens);
-        free(tokens);
+    char *enter = emit_part_if(tracked, PART("enter"), NULL), *leave = emit_part_if(tracked, PART("leave"), NULL);
+    emit_kv_set(&f, "enter", enter);
+    emit_kv_set(&f, "leave", leave);
+    StrBuf b;
+    sb_init(&b);
+    emit_fill(&b, tmpl, &f);
+    if (tokens) {
+        char *fwd = emit_forward_tokens(m, name);
+        sb_puts(&b, fwd);
+        free(fwd);
         StrBuf fl;
         sb_init(&fl);
-        figure_flushes(&fl, p, "s->call");
-        heatmap_flushes(&fl, p, "s->call");
+        flushes(&fl, p, PART("state_call_no"), 1);
         char *gen = emit_generate(p, name, enter, leave, fl.s);
         sb_puts(&b, gen);
         free(gen);
         sb_free(&fl);
     }
+    free(enter), free(leave);
     sb_free(&body);
     sb_free(&enc);
     return sb_take(&b);
-}
-
-/* The holes of main.c that differ by model kind: the second sequence
- * (decoder: --memory; encoder-decoder: --source) and the forward call. */
-static void main_kind_holes(KV *k, const Model *m, const char *name) {
-    char call[400];
-    if (m->kind == MODEL_ENCODER) {
-        kv_set(k, "usage_extra", "");
-        kv_set(k, "usage_extra_str", "");
-        kv_set(k, "main_vars", "");
-        kv_set(k, "main_flags", "");
-        kv_set(k, "main_prepare", "");
-        kv_set(k, "main_free_extra", "");
-        snprintf(call, sizeof call, "%s_forward(m, x.data, batch, seq, lengths, y, &err)", name);
-        kv_set(k, "forward_call", call);
-        return;
-    }
-    int dec = m->kind == MODEL_DECODER;
-    const char *flag = dec ? "--memory" : "--source", *lflag = dec ? "--memory-lengths" : "--source-lengths";
-    char buf[1200];
-    snprintf(buf, sizeof buf, "\n *       %s %s.npy [%s N,N,...]", flag, dec ? "M" : "SRC", lflag);
-    kv_set(k, "usage_extra", buf);
-    snprintf(buf, sizeof buf, "\\n          %s %s.npy [%s N,N,...]", flag, dec ? "M" : "SRC", lflag);
-    kv_set(k, "usage_extra_str", buf);
-    kv_set(k, "main_vars", "\n    const char *second_path = NULL, *second_lengths_s = NULL;");
-    snprintf(buf, sizeof buf,
-             "\n        else if (!strcmp(a, \"%s\")) second_path = v;"
-             "\n        else if (!strcmp(a, \"%s\")) second_lengths_s = v;", flag, lflag);
-    kv_set(k, "main_flags", buf);
-    snprintf(buf, sizeof buf,
-             "    if (!second_path)\n        die(\"%s is required\");\n"
-             "    xf_array second = {0};\n"
-             "    if (xf_npy_read(second_path, &second, &err))\n        die(\"%%s\", err.msg);\n"
-             "    check_input(second_path, &second, %d, \"%s\");\n"
-             "    if (second.shape[0] != batch)\n"
-             "        die(\"%%s: batch %%lld differs from the input's %%d\", second_path, (long long)second.shape[0], batch);\n"
-             "    int *second_lengths = second_lengths_s ? parse_lengths(\"%s\", second_lengths_s, batch) : NULL;\n",
-             flag, get_stack(m, 0)->d_model > 0 && !dec ? get_stack(m, 0)->d_model : get_stack(m, 1)->d_model,
-             dec ? "memory" : "source", lflag);
-    kv_set(k, "main_prepare", buf);
-    kv_set(k, "main_free_extra", "    free(second_lengths);\n    xf_array_free(&second);\n");
-    if (dec)
-        snprintf(call, sizeof call, "%s_forward(m, x.data, batch, seq, lengths, second.data, (int)second.shape[1], second_lengths, y, &err)", name);
-    else
-        snprintf(call, sizeof call, "%s_forward(m, second.data, batch, (int)second.shape[1], second_lengths, x.data, seq, lengths, y, &err)", name);
-    kv_set(k, "forward_call", call);
-}
-
-/* The holes of main_tokens.c: ids in, logits out; a Transformer's --source. */
-static void main_token_holes(KV *k, const Model *m, const char *name) {
-    const Stack *s = get_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
-    char buf[1600];
-    kv_int(k, "V", s->emb.vocab);
-    kv_int(k, "max_pos", s->emb.max_positions);
-    kv_int(k, "OUT", s->head.present ? s->emb.vocab : s->d_model);
-    const char *refusal = emit_generate_refusal(m);
-    kv_int(k, "can_generate", refusal == NULL);
-    kv_set(k, "cannot_generate", refusal ? refusal : "");
-    int tr = m->kind == MODEL_TRANSFORMER;
-    kv_int(k, "text_is_input", !tr);
-    kv_set(k, "text_role", tr ? "the source" : "the prompt");
-    kv_set(k, "input_hint", tr ? " (the decoder's prompt ids, e.g. its start token)" : "");
-    if (refusal) {
-        kv_set(k, "generate_fns", "");
-        kv_set(k, "generate_call", "(void)output;");
-    } else {
-        KV gk = {0};
-        StrBuf gb;
-        sb_init(&gb);
-        kv_set(&gk, "name", name);
-        kv_int(&gk, "V", s->emb.vocab);
-        kv_set(&gk, "src_params", tr ? "const xf_ids *src, const int *src_lengths, " : "");
-        kv_set(&gk, "src_args", tr ? "src, src_lengths, " : "");
-        snprintf(buf, sizeof buf, "%s_encode(m, s, src->data, src->cols, src_lengths, err) ? -1 : ", name);
-        kv_set(&gk, "encode_call", tr ? buf : "");
-        fill(&gb, "main_generate.c", &gk);
-        kv_take(k, "generate_fns", sb_take(&gb));
-        sb_free(&gb);
-        kv_set(k, "generate_call", tr ? "run_generate(m, xs, &g, output, src, src_lengths, 0);"
-                                      : "run_generate(m, xs, &g, output, 0);");
-    }
-    if (!tr) {
-        kv_set(k, "usage_extra", "");
-        kv_set(k, "usage_extra_str", "");
-        kv_set(k, "main_vars", "");
-        kv_set(k, "main_flags", "");
-        kv_set(k, "main_prepare", "");
-        kv_set(k, "main_free_extra", "");
-        kv_set(k, "bench_params", "");
-        kv_set(k, "bench_args", "");
-        snprintf(buf, sizeof buf, "%s_forward(m, xs->data, batch, seq, lengths, y, &err)", name);
-        kv_set(k, "forward_call", buf);
-        return;
-    }
-    kv_set(k, "usage_extra", "\n *       --source SRC_IDS [--source-lengths N,N,...]   (the encoder's tokens)");
-    kv_set(k, "usage_extra_str", "\\n          --source SRC_IDS [--source-lengths N,N,...]");
-    kv_set(k, "main_vars", "\n    const char *source_path = NULL, *source_lengths_s = NULL;");
-    kv_set(k, "main_flags", "\n        else if (!strcmp(a, \"--source\")) source_path = v;"
-                            "\n        else if (!strcmp(a, \"--source-lengths\")) source_lengths_s = v;");
-    snprintf(buf, sizeof buf,
-             "    xf_ids sx = {0};\n"
-             "    if (text)\n        text_ids(vocab, text, &sx);\n"
-             "    else if (!source_path)\n        die(\"--source is required (the encoder's token ids)\");\n"
-             "    else\n        read_ids(\"--source\", source_path, &sx);\n"
-             "    const xf_ids *src = &sx;\n"
-             "    const char *source_name = text ? \"--text\" : source_path;\n"
-             "    if (sx.rows != batch)\n"
-             "        die(\"%%s: batch %%d differs from the input's %%d\", source_name, sx.rows, batch);\n"
-             "    if (xf_check_ids(sx.data, (int64_t)sx.rows * sx.cols, sx.cols, %d, source_name, &err))\n"
-             "        die(\"%%s\", err.msg);\n"
-             "    if (sx.cols > %d)\n"
-             "        die(\"%%s: %%d tokens are more than max_positions = %d\", source_name, sx.cols);\n"
-             "    int *src_lengths = source_lengths_s ? parse_lengths(\"--source-lengths\", source_lengths_s, batch) : NULL;\n",
-             m->enc.emb.vocab, m->enc.emb.max_positions, m->enc.emb.max_positions);
-    kv_set(k, "main_prepare", buf);
-    kv_set(k, "main_free_extra", "    free(src_lengths);\n    xf_ids_free(&sx);\n");
-    kv_set(k, "bench_params", " const xf_ids *src, const int *src_lengths,");
-    kv_set(k, "bench_args", " src, src_lengths,");
-    snprintf(buf, sizeof buf, "%s_forward(m, src->data, batch, src->cols, src_lengths, xs->data, seq, lengths, y, &err)",
-             name);
-    kv_set(k, "forward_call", buf);
 }
 
 static char *upper_guard(const char *name) {
@@ -308,223 +198,173 @@ static char *upper_guard(const char *name) {
     return sb_take(&b);
 }
 
-void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Emitted *out) {
-    const Model *m = p->model;
-    const char *name = m->name;
-    Dims mx = {0};
-    int max_phi = 0;
-    for (int st = 0; st < 2; st++) {
-        if (!has_stack(m, st))
-            continue;
-        Dims d = stack_dims(get_stack(m, st));
-        /* the attention scratch's E: linear attention's is φ's width */
-        max_phi = imax(max_phi, feature_map_params(get_stack(m, st)).width);
-        mx.H = imax(mx.H, d.H), mx.E = imax(mx.E, d.E), mx.DV = imax(mx.DV, d.DV);
-        mx.D = imax(mx.D, d.D), mx.F = imax(mx.F, d.F);
-    }
-    int out_stack = m->kind == MODEL_ENCODER ? 0 : 1;
-    int D_out = get_stack(m, out_stack)->d_model;
+/* Does this build call handlers (a kept point outside release)? */
+int emit_has_handlers(const Plan *p) {
+    return p->profile != PROFILE_RELEASE && any_kept(p);
+}
 
-    /* model.c */
-    StrBuf c, layers, load;
-    sb_init(&c);
-    sb_init(&layers);
-    sb_init(&load);
+/* The largest dims over the model's stacks: the workspace serves every layer. */
+static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi) {
+    Dims mx = {0};
+    *max_local = *max_topk = *max_phi = 0;
     for (int st = 0; st < 2; st++) {
-        if (!has_stack(m, st))
+        if (!emit_has_stack(m, st))
             continue;
-        for (int i = 0; i < get_stack(m, st)->n_layers; i++) {
-            emit_layer(&layers, p, st, i, name, 0);
-            if (emit_generates(m) && st == out_stack)
-                emit_layer(&layers, p, st, i, name, 1);   /* its generation-step twin */
-        }
-        emit_load_stack(&load, m, st);
+        const Stack *s = emit_stack(m, st);
+        Dims d = emit_dims(s);
+        mx.H = emit_imax(mx.H, d.H), mx.E = emit_imax(mx.E, d.E), mx.DV = emit_imax(mx.DV, d.DV);
+        mx.D = emit_imax(mx.D, d.D), mx.F = emit_imax(mx.F, d.F);
+        *max_phi = emit_imax(*max_phi, emit_feature_map_params(s).width);   /* linear attention's scratch E */
+        *max_local = emit_imax(*max_local, s->local_context);
+        *max_topk = emit_imax(*max_topk, s->topk);
     }
-    int tokens = emit_is_token_model(m);
+    return mx;
+}
+
+/* The holes of model.c's workspace: its buffers' sizes. */
+static void workspace_holes(KV *k, const Plan *p) {
+    const Model *m = p->model;
+    int max_local, max_topk, max_phi;
+    Dims mx = max_dims(m, &max_local, &max_topk, &max_phi);
+    emit_kv_int(k, "max_he", (long long)mx.H * mx.E);
+    emit_kv_int(k, "max_hdv", (long long)mx.H * mx.DV);
+    emit_kv_int(k, "max_d", mx.D);
+    emit_kv_int(k, "max_f", mx.F);
+    emit_kv_int(k, "max_h", mx.H);
+    emit_kv_int(k, "max_e", emit_imax(mx.E, max_phi));
+    emit_kv_int(k, "max_dv", mx.DV);
+    emit_kv_int(k, "max_local", max_local);
+    emit_kv_int(k, "max_topk", max_topk);
+    KV mk = {0}, ak = {0}, nk = {0};
+    emit_kv_int(&mk, "D", mx.D);
+    emit_kv_int(&ak, "H", mx.H);
+    emit_kv_int(&nk, "H", mx.H);
+    int tr = m->kind == MODEL_TRANSFORMER, att = any_attention_kept(p);
+    KV mc = {0};
+    emit_kv_int(&mc, "D", mx.D);
+    emit_kv_take(k, "mem_field", emit_part_if(tr, PART("mem_field"), &mk));   /* an encoder-decoder's only */
+    emit_kv_take(k, "mem_carve", emit_part_if(tr, PART("mem_carve"), &mc));
+    emit_kv_take(k, "attn_floats", emit_part(att ? PART("attn_floats") : PART("zero"), &ak));
+    emit_kv_take(k, "attn_need", emit_part(att ? PART("attn_need") : PART("zero"), &nk));
+}
+
+/* The struct's fields, the includes and what loading adds, by kind and profile. */
+static void struct_holes(KV *k, const Plan *p) {
+    const Model *m = p->model;
+    int tokens = emit_is_token_model(m), handlers = emit_has_handlers(p), all = p->profile == PROFILE_INSTRUMENT_ALL;
+    StrBuf inc;
+    sb_init(&inc);
     if (tokens)
-        emit_load_tokens(&load, m);
-    int handlers = p->profile != PROFILE_RELEASE && any_kept(p);
-    KV k = {0};
-    kv_set(&k, "name", name);
-    kv_set(&k, "version", XFC_VERSION);
-    kv_set(&k, "spec_file", spec_name);
-    kv_take(&k, "spec_text", spec_model_text(m));
-    kv_take(&k, "summary", summary(m));
-    kv_take(&k, "points_summary", points_summary(p));
-    kv_set(&k, "includes", handlers && tokens ? "#include \"xf_generate.h\"\n#include \"xf_handlers.h\"\n"
-                           : handlers     ? "#include \"xf_handlers.h\"\n"
-                           : tokens       ? "#include \"xf_generate.h\"\n"
-                                          : "");
+        emit_fill(&inc, PART("include_generate"), NULL);
+    if (handlers)
+        emit_fill(&inc, PART("include_handlers"), NULL);
+    emit_kv_take(k, "includes", sb_take(&inc));
+    sb_free(&inc);
     StrBuf fields;
     sb_init(&fields);
     char *stack_fields = model_fields(m), *tok_fields = emit_token_fields(m);
     sb_printf(&fields, "%s%s", stack_fields, tok_fields);
     free(stack_fields);
     free(tok_fields);
-    kv_take(&k, "model_fields", sb_take(&fields));
-    kv_take(&k, "free_extra", emit_token_free(m));
-    kv_take(&k, "state_struct", emit_generate_state(p, name));
-    if (emit_generates(m)) {
-        char ws[200];
-        snprintf(ws, sizeof ws, "    struct %s_state *state;   /* a prefill or step: the generation state, else NULL */\n", name);
-        kv_set(&k, "ws_state", ws);
-    } else {
-        kv_set(&k, "ws_state", "");
+    emit_kv_take(k, "model_fields", sb_take(&fields));
+    sb_free(&fields);
+    emit_kv_take(k, "free_extra", emit_token_free(m));
+    emit_kv_take(k, "state_struct", emit_generate_state(p, m->name));
+    KV n = {0}, d = {0};
+    emit_kv_set(&n, "name", m->name);
+    emit_kv_take(k, "ws_state", emit_part_if(emit_generates(m), PART("ws_state"), &n));
+    emit_kv_take(k, "extra_fields", emit_part_if(all, PART("dispatcher_field"), NULL));
+    emit_kv_take(k, "load_tail", emit_part_if(all, PART("load_dispatcher"), NULL));
+    emit_kv_set(&d, "name", m->name);
+    emit_kv_take(k, "api_extra", emit_part_if(all, PART("set_dispatcher"), &d));
+}
+
+/* NAME.c: the weights, the workspace, the listeners, the layers and the forward. */
+static char *emit_model_c(const Plan *p, const char *spec_name) {
+    const Model *m = p->model;
+    const char *name = m->name;
+    int out_stack = m->kind == MODEL_ENCODER ? 0 : 1;
+    StrBuf layers, load, load_fns;
+    sb_init(&layers);
+    sb_init(&load);
+    sb_init(&load_fns);
+    for (int st = 0; st < 2; st++) {
+        if (!emit_has_stack(m, st))
+            continue;
+        emit_layers(&layers, p, st, name, 0);
+        if (emit_generates(m) && st == out_stack)
+            emit_layers(&layers, p, st, name, 1);   /* their generation-step twins */
+        emit_load_stack(&load_fns, &load, m, name, st);
     }
-    kv_set(&k, "extra_fields", p->profile == PROFILE_INSTRUMENT_ALL
-                                   ? "    xf_dispatcher *dispatcher;   /* where every point dispatches */\n"
-                                   : "");
-    kv_int(&k, "max_he", (long long)mx.H * mx.E);
-    kv_int(&k, "max_hdv", (long long)mx.H * mx.DV);
-    kv_int(&k, "max_d", mx.D);
-    kv_int(&k, "max_f", mx.F);
-    kv_int(&k, "max_h", mx.H);
-    kv_int(&k, "max_e", imax(mx.E, max_phi));
-    kv_int(&k, "max_dv", mx.DV);
-    int max_local = 0, max_topk = 0;
-    for (int st = 0; st < 2; st++)
-        if (has_stack(m, st)) {
-            max_local = imax(max_local, get_stack(m, st)->local_context);
-            max_topk = imax(max_topk, get_stack(m, st)->topk);
-        }
-    kv_int(&k, "max_local", max_local);
-    kv_int(&k, "max_topk", max_topk);
-    char mem[64];
-    snprintf(mem, sizeof mem, "N * S * %d", mx.D);
-    kv_set(&k, "mem_floats", m->kind == MODEL_TRANSFORMER ? mem : "0");
-    int att = any_attention_kept(p);
-    char buf[400];
-    snprintf(buf, sizeof buf, "N * %d * T * T", mx.H);
-    kv_set(&k, "attn_floats", att ? buf : "0");
-    snprintf(buf, sizeof buf, "(double)N * %d * T * T", mx.H);
-    kv_set(&k, "attn_need", att ? buf : "0");
-    kv_take(&k, "listeners", emit_listeners(p, name));
-    kv_take(&k, "load_body", sb_take(&load));
-    kv_set(&k, "load_tail", p->profile == PROFILE_INSTRUMENT_ALL
-                                ? "    m->dispatcher = xf_dispatcher_get(\"\");\n    register_listeners(m, m->dispatcher);\n"
-                                : "");
-    StrBuf api;
-    sb_init(&api);
-    if (p->profile == PROFILE_INSTRUMENT_ALL)
-        sb_printf(&api, "\nvoid %s_set_dispatcher(%s *m, xf_dispatcher *d) {\n"
-                        "    m->dispatcher = d;\n    register_listeners(m, d);\n}\n", name, name);
-    kv_take(&k, "api_extra", sb_take(&api));
-    sb_free(&api);
-    kv_take(&k, "layers", sb_take(&layers));
-    kv_take(&k, "forward", emit_forward(p, name, D_out));
-    fill(&c, "model.c", &k);
-    out->model_c = sb_take(&c);
+    if (emit_is_token_model(m))
+        emit_load_tokens(&load, m);
+    KV k = {0};
+    emit_kv_set(&k, "name", name);
+    emit_kv_set(&k, "version", XFC_VERSION);
+    emit_kv_set(&k, "spec_file", spec_name);
+    emit_kv_take(&k, "spec_text", emit_spec_text(m));
+    emit_kv_take(&k, "summary", summary(m));
+    emit_kv_take(&k, "points_summary", points_summary(p));
+    struct_holes(&k, p);
+    workspace_holes(&k, p);
+    emit_kv_take(&k, "listeners", emit_listeners(p, name));
+    emit_kv_take(&k, "load_fns", sb_take(&load_fns));
+    emit_kv_take(&k, "load_body", sb_take(&load));
+    emit_kv_take(&k, "layers", sb_take(&layers));
+    emit_kv_take(&k, "forward", emit_forward(p, name, emit_stack(m, out_stack)->d_model));
     sb_free(&layers);
     sb_free(&load);
+    sb_free(&load_fns);
+    return emit_part("model.c", &k);
+}
 
-    /* model.h */
-    StrBuf h, fdecl;
-    sb_init(&h);
+#define HPART(name) "parts_model.h/" name
+
+/* NAME.h: the C API. */
+static char *emit_model_h(const Plan *p, const char *spec_name) {
+    const Model *m = p->model;
+    const char *name = m->name;
+    int tokens = emit_is_token_model(m);
+    const Stack *out = emit_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
+    StrBuf fdecl;
     sb_init(&fdecl);
-    {
-        if (tokens) {
-            char *decl = emit_forward_tokens_decl(m, name), *gen = emit_generate_decl(m, name);
-            sb_puts(&fdecl, decl);
-            sb_puts(&fdecl, gen);
-            free(decl);
-            free(gen);
-        } else {
-            KV f = {0};
-            kv_set(&f, "name", name);
-            kv_int(&f, "D", D_out);
-            fill(&fdecl, m->kind == MODEL_ENCODER ? "model_h_forward_encoder"
-                         : m->kind == MODEL_DECODER ? "model_h_forward_decoder" : "model_h_forward_transformer", &f);
-        }
-    }
-    KV hk = {0};
-    kv_set(&hk, "name", name);
-    kv_set(&hk, "version", XFC_VERSION);
-    kv_set(&hk, "spec_file", spec_name);
-    kv_set(&hk, "forward_shapes", tokens ? "(token ids in, see below)"
-                                  : m->kind == MODEL_ENCODER ? "(x, y: [batch, seq, d_model])"
-                                  : "(see below for the memory / source arguments)");
-    kv_take(&hk, "guard", upper_guard(name));
-    snprintf(buf, sizeof buf, "    %s_D_MODEL = %d,   /* width of x and y */\n", name, D_out);
     if (tokens) {
-        const Stack *ts = get_stack(m, out_stack);
-        snprintf(buf, sizeof buf, "    %s_D_MODEL = %d,   /* width of the hidden states */\n"
-                                  "    %s_VOCAB = %d,     /* token ids 0..%s_VOCAB-1 */\n"
-                                  "    %s_MAX_POSITIONS = %d,\n",
-                 name, D_out, name, ts->emb.vocab, name, name, ts->emb.max_positions);
-    }
-    kv_set(&hk, "dim_enum", buf);
-    kv_set(&hk, "embedded_decl", "");
-    kv_take(&hk, "forward_decl", sb_take(&fdecl));
-    if (p->profile == PROFILE_INSTRUMENT_ALL) {
-        StrBuf dd;
-        sb_init(&dd);
-        sb_printf(&dd, "\n/* Instrument-all build: every dispatch point goes to this dispatcher\n"
-                       " * (default: xf_dispatcher_get(\"\")); the spec's listeners are registered there. */\n"
-                       "void %s_set_dispatcher(%s *m, xf_dispatcher *d);\n", name, name);
-        kv_take(&hk, "dispatcher_decl", sb_take(&dd));
-        sb_free(&dd);
+        char *decl = emit_forward_tokens_decl(m, name), *gen = emit_generate_decl(m, name);
+        sb_printf(&fdecl, "%s%s", decl, gen);
+        free(decl);
+        free(gen);
     } else {
-        kv_set(&hk, "dispatcher_decl", "");
+        KV f = {0};
+        emit_kv_set(&f, "name", name);
+        emit_kv_int(&f, "D", out->d_model);
+        emit_fill(&fdecl, m->kind == MODEL_ENCODER   ? "model_h_forward_encoder"
+                          : m->kind == MODEL_DECODER ? "model_h_forward_decoder"
+                                                     : "model_h_forward_transformer", &f);
     }
-    fill(&h, "model.h", &hk);
-    out->model_h = sb_take(&h);
-    sb_free(&h);
+    KV hk = {0}, dk = {0}, sk = {0};
+    emit_kv_set(&hk, "name", name);
+    emit_kv_set(&hk, "version", XFC_VERSION);
+    emit_kv_set(&hk, "spec_file", spec_name);
+    emit_kv_set(&hk, "forward_shapes", tokens                       ? "(token ids in, see below)"
+                                       : m->kind == MODEL_ENCODER ? "(x, y: [batch, seq, d_model])"
+                                                                  : "(see below for the memory / source arguments)");
+    emit_kv_take(&hk, "guard", upper_guard(name));
+    emit_kv_set(&dk, "name", name);
+    emit_kv_int(&dk, "D", out->d_model);
+    emit_kv_int(&dk, "V", out->emb.vocab);
+    emit_kv_int(&dk, "max_pos", out->emb.max_positions);
+    emit_kv_take(&hk, "dim_enum", emit_part(tokens ? HPART("dims_tokens") : HPART("dims"), &dk));
+    emit_kv_take(&hk, "forward_decl", sb_take(&fdecl));
     sb_free(&fdecl);
+    emit_kv_set(&sk, "name", name);
+    emit_kv_take(&hk, "dispatcher_decl", emit_part_if(p->profile == PROFILE_INSTRUMENT_ALL, HPART("set_dispatcher"), &sk));
+    return emit_part("model.h", &hk);
+}
 
-    /* main.c */
-    StrBuf mc;
-    sb_init(&mc);
-    KV mk = {0};
-    kv_set(&mk, "name", name);
-    kv_set(&mk, "version", XFC_VERSION);
-    char *about = emit_about(p, spec_name), *version = emit_version(p, spec_name);
-    kv_take(&mk, "about", c_string(about));
-    kv_take(&mk, "version_text", c_string(version));
-    free(about), free(version);
-    if (tokens)
-        main_token_holes(&mk, m, name);
-    else
-        main_kind_holes(&mk, m, name);
-    /* on where something is instrumented: a listener-free debug build is a release build */
-    kv_int(&mk, "check_finite_default", handlers);
-    /* a build without dispatch points must not pull the handlers in */
-    kv_set(&mk, "handlers_include", handlers ? "#include \"xf_handlers.h\"\n" : "");
-    kv_set(&mk, "handler_failures", handlers ? "xf_handler_failures()" : "0");
-    kv_set(&mk, "set_events_dir", handlers ? "    xf_set_events_dir(events_dir);\n"
-                                           : "    (void)events_dir;   /* no handlers in this build */\n");
-    kv_int(&mk, "D_IN", D_out);
-    kv_int(&mk, "D_OUT", D_out);
-    if (embed_path) {
-        StrBuf e;
-        sb_init(&e);
-        char *lit = c_string(embed_path);
-        sb_printf(&e, "%s_load_memory(%s_embedded, (size_t)(%s_embedded_end - %s_embedded), %s, &err)",
-                  name, name, name, name, lit);
-        kv_set(&mk, "embedded", "1");
-        kv_take(&mk, "load_embedded", sb_take(&e));
-        sb_free(&e);
-        free(lit);
-    } else {
-        kv_set(&mk, "embedded", "0");
-        kv_set(&mk, "load_embedded", "NULL");
-    }
-    StrBuf emb;
-    sb_init(&emb);
-    if (embed_path) {
-        /* .incbin keeps the bytes out of the C text (and the compiler's memory) */
-        sb_printf(&emb, "\n/* The weights, embedded at build time from %s. */\n"
-                       "__asm__(\".section .rodata\\n.balign 64\\n\"\n"
-                       "        \".global %s_embedded\\n%s_embedded:\\n\"\n"
-                       "        \".incbin \\\"%s\\\"\\n\"\n"
-                       "        \".global %s_embedded_end\\n%s_embedded_end:\\n.previous\\n\");\n",
-                  embed_path, name, name, embed_path, name, name);
-        sb_printf(&emb, "extern const unsigned char %s_embedded[], %s_embedded_end[];\n", name, name);
-    }
-    kv_take(&mk, "embed", sb_take(&emb));
-    sb_free(&emb);
-    fill(&mc, tokens ? "main_tokens.c" : "main.c", &mk);
-    out->main_c = sb_take(&mc);
-    sb_free(&mc);
+void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Emitted *out) {
+    out->model_c = emit_model_c(p, spec_name);
+    out->model_h = emit_model_h(p, spec_name);
+    out->main_c = emit_main_c(p, spec_name, embed_path);
 }
 
 void emit_free(Emitted *e) {

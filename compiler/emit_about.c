@@ -14,7 +14,7 @@
 #include "emit_int.h"
 #include "xfc_config.h"
 
-uint64_t spec_hash(const char *text, size_t len) {
+uint64_t emit_spec_hash(const char *text, size_t len) {
     uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, 64 bits */
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)text[i];
@@ -43,7 +43,7 @@ static void stack_text(StrBuf *b, const Stack *s, int is_decoder) {
 
 /* What goes in and comes out of the driver. */
 static void io_text(StrBuf *b, const Model *m) {
-    const Stack *in = get_stack(m, m->kind == MODEL_DECODER ? 1 : 0), *out = get_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
+    const Stack *in = emit_stack(m, m->kind == MODEL_DECODER ? 1 : 0), *out = emit_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
     if (emit_is_token_model(m)) {
         sb_printf(b, " Takes token ids (vocab %d, at most %d positions)", in->emb.vocab, in->emb.max_positions);
         if (out->head.present)
@@ -64,7 +64,7 @@ static void io_text(StrBuf *b, const Model *m) {
 
 /* The first line of listener l's statement, without its indentation. */
 static void listener_line(StrBuf *b, const Src *src, const Listener *l) {
-    size_t off = offset_of(src, (Loc){l->loc.line, 1}), n = 0;
+    size_t off = emit_offset_of(src, (Loc){l->loc.line, 1}), n = 0;
     while (off < src->len && (src->text[off] == ' ' || src->text[off] == '\t'))
         off++;
     while (off + n < src->len && src->text[off + n] != '\n' && src->text[off + n] != '\r')
@@ -78,7 +78,7 @@ static void listener_line(StrBuf *b, const Src *src, const Listener *l) {
 /* Whether the binary holds listener i: all of them with instrument-all, none
  * in a release build, those that can fire in a debug build. */
 static int compiled_in(const Plan *p, int i) {
-    return p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && listener_used(p, i));
+    return p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && emit_listener_used(p, i));
 }
 
 /* A debug build without dispatch points is a release build, byte for byte
@@ -148,7 +148,7 @@ char *emit_about(const Plan *p, const char *spec_name) {
         stack_text(&b, &m->dec, 1);
     } else {
         sb_puts(&b, " ");
-        stack_text(&b, get_stack(m, m->kind == MODEL_DECODER), m->kind == MODEL_DECODER);
+        stack_text(&b, emit_stack(m, m->kind == MODEL_DECODER), m->kind == MODEL_DECODER);
     }
     sb_puts(&b, ".");
     io_text(&b, m);
@@ -165,7 +165,7 @@ char *emit_version(const Plan *p, const char *spec_name) {
     const Model *m = p->model;
     StrBuf what;
     sb_init(&what);
-    char *decl = spec_model_text(m);
+    char *decl = emit_spec_text(m);
     sb_puts(&what, decl);
     free(decl);
     for (int i = 0; i < m->n_listeners; i++)
@@ -176,7 +176,7 @@ char *emit_version(const Plan *p, const char *spec_name) {
     StrBuf b;
     sb_init(&b);
     sb_printf(&b, "%s (spec %s, fnv1a64 %016llx) built by xfc %s, profile %s\n", m->name, spec_name,
-              (unsigned long long)spec_hash(what.s, strlen(what.s)), XFC_VERSION, profile_name(p));
+              (unsigned long long)emit_spec_hash(what.s, strlen(what.s)), XFC_VERSION, profile_name(p));
     sb_free(&what);
     return sb_take(&b);
 }

@@ -26,19 +26,22 @@ typedef struct Dims {
     int H, E, DV, D, F;   /* heads, q/k head dim, v head dim, d_model, feed-forward */
 } Dims;
 
-void kv_set(KV *k, const char *key, const char *val);
-void kv_int(KV *k, const char *key, long long v);
-void kv_take(KV *k, const char *key, char *val);
-void fill(StrBuf *out, const char *tmpl, KV *k);
-char *c_float(double v);
-char *c_string(const char *s);
-void comment_text(StrBuf *b, const char *s, size_t n);
-const char *event_enum(xf_event_kind k);
-const char *handler_kind_name(HandlerKind k);
-size_t offset_of(const Src *src, Loc loc);
-char *spec_model_text(const Model *m);
-Dims stack_dims(const Stack *s);
-int imax(int a, int b);
+void emit_kv_set(KV *k, const char *key, const char *val);
+void emit_kv_int(KV *k, const char *key, long long v);
+void emit_kv_take(KV *k, const char *key, char *val);
+/* `tmpl` is a template ("model.c") or a snippet of a parts file ("parts_model.c/enter"). */
+void emit_fill(StrBuf *out, const char *tmpl, KV *k);
+char *emit_part(const char *tmpl, KV *k);   /* the filled text, owned; k NULL: no holes */
+char *emit_part_if(int cond, const char *tmpl, KV *k);   /* cond false: "" */
+char *emit_c_float(double v);
+char *emit_c_string(const char *s);
+void emit_comment_text(StrBuf *b, const char *s, size_t n);
+const char *emit_event_enum(xf_event_kind k);
+const char *emit_handler_name(HandlerKind k);
+size_t emit_offset_of(const Src *src, Loc loc);
+char *emit_spec_text(const Model *m);
+Dims emit_dims(const Stack *s);
+int emit_imax(int a, int b);
 
 /* A random feature map as the runtime's xf_feature_map holds it. */
 typedef struct FeatureMapParams {
@@ -48,25 +51,33 @@ typedef struct FeatureMapParams {
     int orthogonal;   /* drawn as orthogonal random features (favor, generalized) */
     double temp;      /* inputs scaled by sqrt(temp) */
 } FeatureMapParams;
-FeatureMapParams feature_map_params(const Stack *s);
+FeatureMapParams emit_feature_map_params(const Stack *s);
 /* Does attention of type t in stack s apply a random feature map? */
-int uses_feature_map(const Stack *s, AttentionType t);
-int has_stack(const Model *m, int stack);
-const Stack *get_stack(const Model *m, int stack);
-const char *stack_field(const Model *m, int stack);
-const char *norm_field(const Model *m, int stack);
-const char *source_prefix(const Model *m, int stack);
-int listener_used(const Plan *p, int li);
+int emit_uses_feature_map(const Stack *s, AttentionType t);
+int emit_has_stack(const Model *m, int stack);
+const Stack *emit_stack(const Model *m, int stack);
+const char *emit_stack_field(const Model *m, int stack);
+const char *emit_norm_field(const Model *m, int stack);
+const char *emit_source_prefix(const Model *m, int stack);
+int emit_listener_used(const Plan *p, int li);
 char *emit_listeners(const Plan *p, const char *name);
-char *point_calls(const Plan *p, const Point *pt, int indent);
-char *wants(const Point *pt);
-char *matrix_line(const Plan *p, const Point *pt, const char *buf);
-void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name, int step);
-void emit_load_stack(StrBuf *b, const Model *m, int stack);
+char *emit_point_calls(const Plan *p, const Point *pt, int indent);
+char *emit_wants(const Point *pt);
+char *emit_matrix_line(const Plan *p, const Point *pt, const char *buf);
+int emit_has_handlers(const Plan *p);
+void emit_final_norm(StrBuf *b, const Model *m, int stack, const char *x, const char *rows);
+char *emit_main_c(const Plan *p, const char *spec_name, const char *embed_path);   /* emit_main.c */
+/* emit_layers.c: a stack's layer functions (`step`: the generation-step twins) and their calls */
+int emit_layer_distinct(const Plan *p, int stack, int i);
+void emit_layers(StrBuf *out, const Plan *p, int stack, const char *name, int step);
+void emit_layer_calls(StrBuf *b, const Plan *p, int stack, int step, const char *call, const char *x,
+                      const char *memory);
+/* emit_load.c: a stack's load_layer function (fns) and its calls (body) */
+void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name, int stack);
 /* emit_about.c: the binary's --help paragraph and --version line (text, newline-terminated) */
 char *emit_about(const Plan *p, const char *spec_name);
 char *emit_version(const Plan *p, const char *spec_name);
-uint64_t spec_hash(const char *text, size_t len);   /* FNV-1a 64 of the spec text */
+uint64_t emit_spec_hash(const char *text, size_t len);   /* FNV-1a 64 of the spec text */
 /* emit_tokens.c: embedding, positions, head and NAME_forward on ids (SPEC §8) */
 int emit_is_token_model(const Model *m);
 /* emit_generate.c: the generation state and API (prefill, step, generate) */

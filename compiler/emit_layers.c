@@ -1,160 +1,197 @@
-/* emit_layers.c — one C function per layer: projections, the attention
- * block (kernel, materialization, AttentionEvent), QKVEvent and
- * IntermediateOutput blocks, filled from templates/layer_*.in. */
-#include <ctype.h>
+/* emit_layers.c — the layer functions: projections, the attention block
+ * (kernel, materialization, AttentionEvent), QKVEvent and IntermediateOutput
+ * blocks, filled from templates/layer_*.in and parts_layers.c.
+ *
+ * A stack's layers share one function (`layer`, called in a loop with the
+ * layer's index); a layer gets its own (`layers_2`) only where a kept
+ * dispatch point makes its code differ.  The same holds for the generation
+ * step twins (`layer_step`, `layers_2_step`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "emit_int.h"
-#include "xfc_config.h"
 
-/* ---- layers ----------------------------------------------------------------- */
+#define PART(name) "parts_layers.c/" name
 
-static const char *attention_desc(const Stack *s, AttentionType t, int causal, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s attention%s, %d heads × %d (values %d)", attention_type_name(t),
-             causal ? " (causal)" : "", s->n_heads, s->query_dimensions, s->value_dimensions);
-    return buf;
+/* Does a kept point of layer i make its function differ from the stack's shared one? */
+int emit_layer_distinct(const Plan *p, int stack, int i) {
+    for (int k = 0; k < p->n_points; k++)
+        if (p->points[k].kept && p->points[k].stack == stack && p->points[k].layer == i)
+            return 1;
+    return 0;
 }
 
-/* The runtime kernel of an attention type (each has xf_attention's signature). */
-static const char *attention_kernel(AttentionType t) {
-    switch (t) {
-    case ATT_LINEAR:
-    case ATT_CAUSAL_LINEAR: return "xf_linear_attention";
-    case ATT_LOCAL: return "xf_local_attention";
-    case ATT_EXACT_TOPK: return "xf_topk_attention";
-    case ATT_FULL: break;
+/* The function of layer i (its step twin with `step`): the stack's shared
+ * one, or its own. */
+static char *layer_fn(const Plan *p, int stack, int i, int step) {
+    const Model *m = p->model;
+    char shared[64];
+    snprintf(shared, sizeof shared, "%.*s", (int)strlen(emit_stack_field(m, stack)) - 1, emit_stack_field(m, stack));
+    KV k = {0}, s = {0};
+    emit_kv_set(&k, "field", emit_stack_field(m, stack));
+    emit_kv_int(&k, "i", i);
+    emit_kv_set(&k, "layer", shared);   /* layers → layer */
+    char *fn = emit_part(i < 0 || !emit_layer_distinct(p, stack, i) ? PART("shared_fn") : PART("fn"), &k);
+    if (!step)
+        return fn;
+    emit_kv_take(&s, "fn", fn);
+    return emit_part(PART("step_fn"), &s);
+}
+
+/* The calls of a stack's layers on `x` (`call`: the xf_call; `memory`: a
+ * decoder's), a loop over each run of layers that share their function. */
+void emit_layer_calls(StrBuf *b, const Plan *p, int stack, int step, const char *call, const char *x,
+                      const char *memory) {
+    int n = emit_stack(p->model, stack)->n_layers;
+    for (int i = 0; i < n;) {
+        int to = i + 1;
+        if (!emit_layer_distinct(p, stack, i))
+            while (to < n && !emit_layer_distinct(p, stack, to))
+                to++;
+        KV k = {0};
+        emit_kv_take(&k, "fn", layer_fn(p, stack, i, step));
+        emit_kv_set(&k, "call", call);
+        emit_kv_set(&k, "x", x);
+        emit_kv_int(&k, "l", i);
+        emit_kv_int(&k, "from", i);
+        emit_kv_int(&k, "to", to);
+        if (memory)
+            emit_kv_set(&k, "memory", memory);
+        int loop = to - i > 1;
+        emit_fill(b, memory ? (loop ? PART("loop_memory") : PART("call_memory")) : loop ? PART("loop") : PART("call"), &k);
+        i = to;
     }
-    return "xf_attention";
+}
+
+static char *attention_desc(const Stack *s, AttentionType t, int causal) {
+    KV k = {0};
+    emit_kv_set(&k, "type", attention_type_name(t));
+    emit_kv_take(&k, "causal", emit_part_if(causal, PART("causal_note"), NULL));
+    emit_kv_int(&k, "H", s->n_heads);
+    emit_kv_int(&k, "E", s->query_dimensions);
+    emit_kv_int(&k, "DV", s->value_dimensions);
+    return emit_part(PART("desc"), &k);
+}
+
+/* The runtime kernel of an attention type (each has xf_attention's signature),
+ * and the shape fields only its kernel reads (a random feature map's, of the
+ * self or cross module). */
+static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross) {
+    char name[96];
+    snprintf(name, sizeof name, PART("kernel_%s"), attention_type_name(t));
+    emit_kv_take(k, "kernel", emit_part(name, NULL));
+    KV v = {0};
+    emit_kv_int(&v, "n", t == ATT_LOCAL ? s->local_context : s->topk);
+    emit_kv_take(k, "variant", emit_part_if(t == ATT_LOCAL || t == ATT_EXACT_TOPK,
+                                            t == ATT_LOCAL ? PART("variant_local") : PART("variant_exact_topk"), &v));
+    emit_kv_take(k, "fmap", emit_part_if(emit_uses_feature_map(s, t), cross ? PART("fmap_cross") : PART("fmap_self"), NULL));
+}
+
+/* The AttentionEvent block of a kept point (`Lk`: the keys' length). */
+static char *attention_event(const Plan *p, const Point *pt, const Stack *s, int layer, const char *module,
+                             const char *Lk) {
+    if (!pt)
+        return emit_part_if(0, "", NULL);
+    char inner[320];
+    snprintf(inner, sizeof inner, "%s.inner_attention", module);
+    KV e = {0};
+    emit_kv_set(&e, "source", inner);
+    emit_kv_int(&e, "layer", layer);
+    emit_kv_int(&e, "H", s->n_heads);
+    emit_kv_take(&e, "Lq", emit_part(PART("self_len"), NULL));
+    emit_kv_take(&e, "Lk", emit_part(Lk, NULL));
+    emit_kv_take(&e, "calls", emit_point_calls(p, pt, 12));
+    return emit_part("event_attention.c", &e);
 }
 
 /* One attention block: kernel call, materialization and AttentionEvent. */
-static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
-                            const char *module) {
-    const Model *m = p->model;
-    Dims d = stack_dims(s);
+static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+    Dims d = emit_dims(s);
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS;
     AttentionType t = cross ? s->cross_attention_type : s->attention_type;
     int causal = !cross && s->causal;
-    StrBuf b;
-    sb_init(&b);
-    char src[300], desc[160];
-    snprintf(src, sizeof src, "%s", module);
     KV k = {0};
-    kv_set(&k, "source", src);
-    kv_set(&k, "desc", attention_desc(s, t, causal, desc, sizeof desc));
-    kv_set(&k, "Lq", "c->L");
-    kv_set(&k, "Lk", cross ? "c->S" : "c->L");
-    kv_int(&k, "H", d.H);
-    kv_int(&k, "E", d.E);
-    kv_int(&k, "DV", d.DV);
-    kv_set(&k, "key_len", cross ? "c->mem_len" : "c->len");
-    kv_int(&k, "causal", causal);
-    kv_take(&k, "temp", c_float(s->softmax_temp));
-    kv_take(&k, "matrix", matrix_line(p, pt, "w->A"));
-    kv_int(&k, "local_context", t == ATT_LOCAL ? s->local_context : 0);
-    kv_int(&k, "topk", t == ATT_EXACT_TOPK ? s->topk : 0);
-    kv_set(&k, "kernel", attention_kernel(t));
-    kv_set(&k, "fmap", !uses_feature_map(s, t) ? "NULL" : cross ? "&p->cross.fm" : "&p->self.fm");
-    if (pt) {
-        KV e = {0};
-        StrBuf ev;
-        sb_init(&ev);
-        char inner[320];
-        snprintf(inner, sizeof inner, "%s.inner_attention", module);
-        kv_set(&e, "source", inner);
-        kv_int(&e, "layer", layer);
-        kv_int(&e, "H", d.H);
-        kv_set(&e, "Lq", "c->L");
-        kv_set(&e, "Lk", cross ? "c->S" : "c->L");
-        kv_take(&e, "calls", point_calls(p, pt, 12));
-        fill(&ev, "event_attention.c", &e);
-        kv_take(&k, "event", sb_take(&ev));
-        sb_free(&ev);
-    } else {
-        kv_set(&k, "event", "");
-    }
-    fill(&b, "attention.c", &k);
-    (void)m;
-    return sb_take(&b);
+    emit_kv_set(&k, "source", module);
+    emit_kv_take(&k, "desc", attention_desc(s, t, causal));
+    emit_kv_take(&k, "Lq", emit_part(PART("self_len"), NULL));
+    emit_kv_take(&k, "Lk", emit_part(cross ? PART("cross_len") : PART("self_len"), NULL));
+    emit_kv_int(&k, "H", d.H);
+    emit_kv_int(&k, "E", d.E);
+    emit_kv_int(&k, "DV", d.DV);
+    emit_kv_take(&k, "key_len", emit_part(cross ? PART("cross_key_len") : PART("self_key_len"), NULL));
+    emit_kv_int(&k, "causal", causal);
+    emit_kv_take(&k, "temp", emit_c_float(s->softmax_temp));
+    char *buf = emit_part(PART("forward_A"), NULL);
+    emit_kv_take(&k, "matrix", emit_matrix_line(p, pt, buf));
+    free(buf);
+    kernel_holes(&k, s, t, cross);
+    emit_kv_take(&k, "event", attention_event(p, pt, s, layer, module, cross ? PART("cross_len") : PART("self_len")));
+    return emit_part("attention.c", &k);
 }
 
 /* The holes of a QKVEvent / IntermediateOutput block: its handler calls,
  * and in an instrument-all build the one branch that skips the block when
  * no listener of the dispatcher may want the point. */
 static void bind_dispatch(KV *k, const Plan *p, const Point *pt) {
-    if (p->profile == PROFILE_INSTRUMENT_ALL) {
-        char *w = wants(pt);
-        StrBuf when;
-        sb_init(&when);
-        sb_printf(&when, "if (%s) ", w);
-        free(w);
-        kv_take(k, "when", sb_take(&when));
-    } else {
-        kv_set(k, "when", "");
-    }
-    kv_take(k, "calls", point_calls(p, pt, 8));
+    KV w = {0};
+    emit_kv_take(&w, "wants", emit_wants(pt));
+    emit_kv_take(k, "when", emit_part_if(p->profile == PROFILE_INSTRUMENT_ALL, PART("when"), &w));
+    emit_kv_take(k, "calls", emit_point_calls(p, pt, 8));
 }
 
-/* Where a QKVEvent's keys and values are: the projections of a forward, or
- * in a step the cache (gathered), the step's own (causal_linear) or the
- * memory's, computed once by NAME_encode. */
+/* Where a QKVEvent's keys and values are (parts_layers.c pieces): the
+ * projections of a forward, or in a step the cache (gathered), the step's own
+ * (causal_linear) or the memory's, computed once by NAME_encode. */
 typedef struct KeySource {
-    const char *prep;   /* statements before the event (a gather), or "" */
+    const char *prep;   /* statements before the event (a gather), or NULL */
     const char *k, *v;  /* the buffers */
     const char *Lk;     /* their length */
 } KeySource;
 
 /* The QKVEvent block after the projections of one attention module. */
-static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
-                            const char *module, const KeySource *ks) {
+static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module,
+                            const KeySource *ks) {
     const Point *pt = plan_point(p, XF_QKV_EVENT, stack, layer, slot);
-    StrBuf b;
-    sb_init(&b);
     if (!pt)
-        return sb_take(&b);
-    Dims d = stack_dims(s);
+        return emit_part_if(0, "", NULL);
+    Dims d = emit_dims(s);
     KV k = {0};
-    kv_set(&k, "source", module);
-    kv_int(&k, "layer", layer);
-    kv_set(&k, "Lq", "c->L");
-    kv_set(&k, "Lk", ks ? ks->Lk : slot == SLOT_CROSS ? "c->S" : "c->L");
-    kv_int(&k, "H", d.H);
-    kv_int(&k, "E", d.E);
-    kv_int(&k, "DV", d.DV);
-    kv_set(&k, "prep", ks ? ks->prep : "");
-    kv_set(&k, "kbuf", ks ? ks->k : "w->k");
-    kv_set(&k, "vbuf", ks ? ks->v : "w->v");
+    emit_kv_set(&k, "source", module);
+    emit_kv_int(&k, "layer", layer);
+    emit_kv_take(&k, "Lq", emit_part(PART("self_len"), NULL));
+    emit_kv_take(&k, "Lk", emit_part(ks->Lk, NULL));
+    emit_kv_int(&k, "H", d.H);
+    emit_kv_int(&k, "E", d.E);
+    emit_kv_int(&k, "DV", d.DV);
+    emit_kv_take(&k, "prep", emit_part_if(ks->prep != NULL, ks->prep, NULL));
+    emit_kv_take(&k, "kbuf", emit_part(ks->k, NULL));
+    emit_kv_take(&k, "vbuf", emit_part(ks->v, NULL));
     bind_dispatch(&k, p, pt);
-    fill(&b, "event_qkv.c", &k);
-    return sb_take(&b);
+    return emit_part("event_qkv.c", &k);
 }
 
 static char *emit_intermediate(const Plan *p, const Stack *s, int stack, int layer) {
     const Point *pt = plan_point(p, XF_INTERMEDIATE_OUTPUT, stack, layer, SLOT_LAYER);
-    StrBuf b;
-    sb_init(&b);
     if (!pt)
-        return sb_take(&b);
+        return emit_part_if(0, "", NULL);
     KV k = {0};
-    kv_set(&k, "source", pt->source);
-    kv_int(&k, "layer", layer);
-    kv_int(&k, "D", s->d_model);
+    emit_kv_set(&k, "source", pt->source);
+    emit_kv_int(&k, "layer", layer);
+    emit_kv_int(&k, "D", s->d_model);
     bind_dispatch(&k, p, pt);
-    fill(&b, "event_intermediate.c", &k);
-    return sb_take(&b);
+    return emit_part("event_intermediate.c", &k);
 }
 
 /* The QKVEvent block and attention block of one attention module. */
-static char *emit_module(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
-                         const char *module) {
-    char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, NULL);
+static char *emit_module(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+    static const KeySource self = {NULL, PART("own_k"), PART("own_v"), PART("self_len")};
+    static const KeySource cross = {NULL, PART("own_k"), PART("own_v"), PART("cross_len")};
+    char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, slot == SLOT_CROSS ? &cross : &self);
     char *a = emit_attention(p, s, stack, layer, slot, module);
     StrBuf b;
     sb_init(&b);
-    sb_puts(&b, qkv);
-    sb_puts(&b, a);
+    sb_printf(&b, "%s%s", qkv, a);
     free(qkv), free(a);
     return sb_take(&b);
 }
@@ -164,158 +201,129 @@ static int stepped(const Model *m, int stack) {
     return emit_generates(m) && stack == (m->kind == MODEL_ENCODER ? 0 : 1);
 }
 
-/* A prefill: the prompt's keys and values start the layer's state. */
-static void prefill_capture(StrBuf *b, const Stack *s, int layer) {
-    if (s->attention_type == ATT_CAUSAL_LINEAR)
-        sb_printf(b, "    if (w->state)   /* a prefill: the prompt's keys and values start the recurrent state */\n"
-                     "        xf_linear_state_absorb(&w->state->ls[%d], w->k, w->v, c->L, NULL);\n", layer);
-    else
-        sb_printf(b, "    if (w->state)   /* a prefill: the prompt's keys and values start the KV cache */\n"
-                     "        xf_kv_cache_append(&w->state->kv[%d], w->k, w->v, c->L, NULL);\n", layer);
-}
-
 /* One step's attention block for the self (cache / recurrent state) or
  * cross (the memory's keys and values) attention of a layer. */
-static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
-                                 const char *module) {
-    Dims d = stack_dims(s);
+static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+    Dims d = emit_dims(s);
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
     AttentionType t = cross ? s->cross_attention_type : s->attention_type;
-    char desc[160], call[600];
-    char *temp = c_float(s->softmax_temp);
-    if (cross)
-        snprintf(call, sizeof call,
-                 "const xf_attn_shape sh = {.N = c->N, .L = 1, .S = c->S, .H = %d, .E = %d, "
-                 ".D = %d, .key_len = c->mem_len, .temp = %s, .local_context = %d, .topk = %d, .fmap = %s};\n"
-                 "        %s(w->att, A, w->q, w->state->mem_k[%d], w->state->mem_v[%d], &sh, w->scratch);",
-                 d.H, d.E, d.DV, temp, t == ATT_LOCAL ? s->local_context : 0, t == ATT_EXACT_TOPK ? s->topk : 0,
-                 uses_feature_map(s, t) ? "&p->cross.fm" : "NULL", attention_kernel(t), layer, layer);
-    else if (linear)
-        snprintf(call, sizeof call, "xf_linear_attention_step(w->att, A, w->q, w->k, w->v, &w->state->ls[%d], NULL);",
-                 layer);
-    else
-        snprintf(call, sizeof call, "xf_attention_step(w->att, A, w->q, &w->state->kv[%d], %s);", layer, temp);
-    free(temp);
-    KV k = {0};
-    kv_set(&k, "source", module);
-    kv_set(&k, "desc", attention_desc(s, t, !cross && s->causal, desc, sizeof desc));
-    kv_set(&k, "against", cross ? "memory's keys and values" : linear ? "recurrent state" : "KV cache");
-    kv_take(&k, "matrix", matrix_line(p, pt, cross ? "w->A" : "w->state->A"));
-    kv_set(&k, "call", call);
-    if (pt) {
-        KV e = {0};
-        StrBuf ev;
-        sb_init(&ev);
-        char inner[320];
-        snprintf(inner, sizeof inner, "%s.inner_attention", module);
-        kv_set(&e, "source", inner);
-        kv_int(&e, "layer", layer);
-        kv_int(&e, "H", d.H);
-        kv_set(&e, "Lq", "c->L");
-        kv_set(&e, "Lk", cross ? "c->S" : "c->T");
-        kv_take(&e, "calls", point_calls(p, pt, 12));
-        fill(&ev, "event_attention.c", &e);
-        kv_take(&k, "event", sb_take(&ev));
-        sb_free(&ev);
-    } else {
-        kv_set(&k, "event", "");
-    }
-    StrBuf b;
-    sb_init(&b);
-    fill(&b, "attention_step.c", &k);
-    return sb_take(&b);
+    KV c = {0}, k = {0};
+    emit_kv_int(&c, "H", d.H);
+    emit_kv_int(&c, "E", d.E);
+    emit_kv_int(&c, "DV", d.DV);
+    emit_kv_take(&c, "temp", emit_c_float(s->softmax_temp));
+    kernel_holes(&c, s, t, cross);
+    emit_kv_take(&k, "call", emit_part(cross ? PART("step_cross") : linear ? PART("step_linear") : PART("step_full"), &c));
+    emit_kv_set(&k, "source", module);
+    emit_kv_take(&k, "desc", attention_desc(s, t, !cross && s->causal));
+    emit_kv_set(&k, "against", cross ? "memory's keys and values" : linear ? "recurrent state" : "KV cache");
+    char *buf = emit_part(cross ? PART("forward_A") : PART("state_A"), NULL);
+    emit_kv_take(&k, "matrix", emit_matrix_line(p, pt, buf));
+    free(buf);
+    emit_kv_take(&k, "event", attention_event(p, pt, s, layer, module, cross ? PART("cross_len") : PART("cache_len")));
+    return emit_part("attention_step.c", &k);
 }
 
 /* One step of an attention module: the new key enters the cache, then the
  * QKVEvent (the whole cache, the step's own key, or the memory's) and the
  * attention. */
-static char *emit_module_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
-                              const char *module) {
+static char *emit_module_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+    static const KeySource own = {NULL, PART("own_k"), PART("own_v"), PART("self_len")};
+    static const KeySource memory = {NULL, PART("mem_k"), PART("mem_v"), PART("cross_len")};
+    static const KeySource cache = {PART("cache_gather"), PART("cache_k"), PART("cache_v"), PART("cache_len")};
+    int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
+    char *append = emit_part_if(!cross && !linear, PART("cache_append"), NULL);
+    char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, cross ? &memory : linear ? &own : &cache);
+    char *a = emit_attention_step(p, s, stack, layer, slot, module);
     StrBuf b;
     sb_init(&b);
-    int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
-    char prep[300], kb[64], vb[64];
-    KeySource ks = {"", "w->k", "w->v", "c->L"};
-    if (cross) {
-        snprintf(kb, sizeof kb, "w->state->mem_k[%d]", layer);
-        snprintf(vb, sizeof vb, "w->state->mem_v[%d]", layer);
-        ks = (KeySource){"", kb, vb, "c->S"};
-    } else if (!linear) {
-        sb_printf(&b, "    xf_kv_cache_append(&w->state->kv[%d], w->k, w->v, 1, NULL);   /* room checked by the step */\n",
-                  layer);
-        snprintf(prep, sizeof prep, "        xf_kv_cache_gather(w->state->keys, &w->state->kv[%d], 0);\n"
-                                    "        xf_kv_cache_gather(w->state->values, &w->state->kv[%d], 1);\n", layer, layer);
-        ks = (KeySource){prep, "w->state->keys", "w->state->values", "c->T"};
-    }
-    char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, &ks);
-    char *a = emit_attention_step(p, s, stack, layer, slot, module);
-    sb_puts(&b, qkv);
-    sb_puts(&b, a);
-    free(qkv), free(a);
+    sb_printf(&b, "%s%s%s", append, qkv, a);
+    free(append), free(qkv), free(a);
     return sb_take(&b);
 }
 
-/* One layer function, e.g. `static void layers_2(…)`; `step`: its
- * generation-step twin `layers_2_step` (one position against the state). */
-void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name, int step) {
-    const Model *m = p->model;
-    const Stack *s = get_stack(m, stack);
-    Dims d = stack_dims(s);
-    char module[256], fn[64], weights[64], self[300], cross[300], desc[160];
-    snprintf(module, sizeof module, "%slayers.%d", source_prefix(m, stack), i);
-    snprintf(fn, sizeof fn, "%s_%d%s", stack_field(m, stack), i, step ? "_step" : "");
-    snprintf(weights, sizeof weights, "%s[%d]", stack_field(m, stack), i);
-    snprintf(self, sizeof self, "%s.%s", module, stack == 0 ? "attention" : "self_attention");
+/* The self-attention of layer i (-1: the shared function, no points). */
+static char *self_attention(const Plan *p, const Stack *s, int stack, int i, const char *module, int step) {
+    if (step)
+        return emit_module_step(p, s, stack, i, SLOT_SELF, module);
+    char *capture = emit_part_if(stepped(p->model, stack),
+                                 s->attention_type == ATT_CAUSAL_LINEAR ? PART("prefill_linear") : PART("prefill_kv"), NULL);
+    char *mod = emit_module(p, s, stack, i, SLOT_SELF, module);
+    StrBuf b;
+    sb_init(&b);
+    sb_printf(&b, "%s%s", capture, mod);
+    free(capture), free(mod);
+    return sb_take(&b);
+}
+
+/* A decoder layer's cross-attention holes. */
+static void cross_holes(KV *k, const Plan *p, const Stack *s, int i, const char *module, int step) {
+    Dims d = emit_dims(s);
+    char cross[300];
     snprintf(cross, sizeof cross, "%s.cross_attention", module);
-    KV k = {0};
-    kv_set(&k, "name", name);
-    kv_set(&k, "source", module);
-    kv_set(&k, "fn", fn);
-    kv_set(&k, "weights", weights);
-    kv_set(&k, "attention_desc", attention_desc(s, s->attention_type, s->causal, desc, sizeof desc));
-    kv_int(&k, "D", d.D);
-    kv_int(&k, "F", d.F);
-    kv_int(&k, "HE", (long long)d.H * d.E);
-    kv_int(&k, "HDV", (long long)d.H * d.DV);
-    kv_set(&k, "act", s->activation == ACT_GELU ? "gelu" : "relu");
-    kv_set(&k, "ACT", s->activation == ACT_GELU ? "XF_GELU" : "XF_RELU");
-    kv_take(&k, "eps", c_float(s->layer_norm_eps));
+    emit_kv_take(k, "cross_desc", attention_desc(s, s->cross_attention_type, 0));
+    emit_kv_take(k, "cross_attention", step ? emit_module_step(p, s, 1, i, SLOT_CROSS, cross)
+                                            : emit_module(p, s, 1, i, SLOT_CROSS, cross));
     if (step) {
-        kv_take(&k, "self_attention", emit_module_step(p, s, stack, i, SLOT_SELF, self));
-    } else {
-        StrBuf sa;
-        sb_init(&sa);
-        if (stepped(m, stack))
-            prefill_capture(&sa, s, i);
-        char *mod = emit_module(p, s, stack, i, SLOT_SELF, self);
-        sb_puts(&sa, mod);
-        free(mod);
-        kv_take(&k, "self_attention", sb_take(&sa));
-        sb_free(&sa);
+        emit_kv_take(k, "cross_kv", emit_part(PART("step_cross_kv"), NULL));
+        return;
     }
-    kv_take(&k, "after", emit_intermediate(p, s, stack, i));
-    const char *tmpl;
-    if (stack == 1) {
-        kv_set(&k, "cross_desc", attention_desc(s, s->cross_attention_type, 0, desc, sizeof desc));
-        kv_take(&k, "cross_attention", step ? emit_module_step(p, s, stack, i, SLOT_CROSS, cross)
-                                            : emit_module(p, s, stack, i, SLOT_CROSS, cross));
-        if (step) {
-            kv_set(&k, "cross_kv", "    (void)memory, (void)nm;   /* the state holds the memory's keys and values */\n");
-        } else {
-            KV ck = {0};
-            StrBuf cb;
-            sb_init(&cb);
-            kv_int(&ck, "D", d.D);
-            kv_int(&ck, "HE", (long long)d.H * d.E);
-            kv_int(&ck, "HDV", (long long)d.H * d.DV);
-            fill(&cb, "cross_kv.c", &ck);
-            kv_take(&k, "cross_kv", sb_take(&cb));
-            sb_free(&cb);
-        }
-        tmpl = s->normalization == NORM_PRE ? "layer_decoder_pre.c" : "layer_decoder_post.c";
+    KV ck = {0};
+    emit_kv_int(&ck, "D", d.D);
+    emit_kv_int(&ck, "HE", (long long)d.H * d.E);
+    emit_kv_int(&ck, "HDV", (long long)d.H * d.DV);
+    emit_kv_take(k, "cross_kv", emit_part("cross_kv.c", &ck));
+}
+
+/* One layer function: layer i's own (`layers_2`), or with i = -1 the one the
+ * stack's other layers share (`layer`); `step`: its generation-step twin. */
+static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const char *name, int step) {
+    const Model *m = p->model;
+    const Stack *s = emit_stack(m, stack);
+    Dims d = emit_dims(s);
+    char module[256], self[300];
+    if (i >= 0) {
+        snprintf(module, sizeof module, "%slayers.%d", emit_source_prefix(m, stack), i);
     } else {
-        tmpl = s->normalization == NORM_PRE ? "layer_encoder_pre.c" : "layer_encoder_post.c";
+        KV sk = {0};
+        emit_kv_set(&sk, "prefix", emit_source_prefix(m, stack));
+        char *src = emit_part(PART("shared_source"), &sk);
+        snprintf(module, sizeof module, "%s", src);
+        free(src);
     }
-    fill(out, tmpl, &k);
+    snprintf(self, sizeof self, "%s.%s", module, stack == 0 ? "attention" : "self_attention");
+    KV k = {0};
+    emit_kv_set(&k, "name", name);
+    emit_kv_set(&k, "source", module);
+    emit_kv_take(&k, "fn", layer_fn(p, stack, i, step));
+    emit_kv_set(&k, "field", emit_stack_field(m, stack));
+    emit_kv_take(&k, "attention_desc", attention_desc(s, s->attention_type, s->causal));
+    emit_kv_int(&k, "D", d.D);
+    emit_kv_int(&k, "F", d.F);
+    emit_kv_int(&k, "HE", (long long)d.H * d.E);
+    emit_kv_int(&k, "HDV", (long long)d.H * d.DV);
+    emit_kv_set(&k, "act", s->activation == ACT_GELU ? "gelu" : "relu");
+    emit_kv_take(&k, "ACT", emit_part(s->activation == ACT_GELU ? PART("gelu") : PART("relu"), NULL));
+    emit_kv_take(&k, "eps", emit_c_float(s->layer_norm_eps));
+    emit_kv_take(&k, "self_attention", self_attention(p, s, stack, i, self, step));
+    emit_kv_take(&k, "after", emit_intermediate(p, s, stack, i));
+    if (stack == 1)
+        cross_holes(&k, p, s, i, module, step);
+    const char *tmpl = stack == 1 ? (s->normalization == NORM_PRE ? "layer_decoder_pre.c" : "layer_decoder_post.c")
+                                  : (s->normalization == NORM_PRE ? "layer_encoder_pre.c" : "layer_encoder_post.c");
+    emit_fill(out, tmpl, &k);
+}
+
+/* A stack's layer functions: the shared one (if a layer uses it), then each
+ * layer's own; with `step`, their generation-step twins. */
+void emit_layers(StrBuf *out, const Plan *p, int stack, const char *name, int step) {
+    int n = emit_stack(p->model, stack)->n_layers, shared = 0;
+    for (int i = 0; i < n; i++)
+        shared |= !emit_layer_distinct(p, stack, i);
+    if (shared)
+        emit_layer_fn(out, p, stack, -1, name, step);
+    for (int i = 0; i < n; i++)
+        if (emit_layer_distinct(p, stack, i))
+            emit_layer_fn(out, p, stack, i, name, step);
 }

@@ -4,65 +4,84 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "emit_int.h"
 #include "xfc_config.h"
 
 /* ---- listeners (handler configurations) --------------------------------------- */
 
+#define PART(name) "parts_listeners.c/" name
+
+/* A one-hole piece: `name` with {{key}} = val. */
+static char *part1(const char *name, const char *key, const char *val) {
+    KV k = {0};
+    emit_kv_set(&k, key, val);
+    return emit_part(name, &k);
+}
+
+/* A two-operand piece: {{a}} and {{b}}, both taken. */
+static char *part2(const char *name, char *a, char *b) {
+    KV k = {0};
+    emit_kv_take(&k, "a", a);
+    if (b)
+        emit_kv_take(&k, "b", b);
+    return emit_part(name, &k);
+}
+
 /* The listener's own line(s) of the spec, for its comment. */
 static void listener_comment(StrBuf *b, const Model *m, const Listener *l) {
     const Src *src = m->src;
-    size_t start = offset_of(src, l->loc), end = start;
+    size_t start = emit_offset_of(src, l->loc), end = start;
     while (end < src->len && src->text[end] != '\n')
         end++;
-    sb_printf(b, "\n/* listener %d (spec line %d): ", l->index, l->loc.line);
-    comment_text(b, src->text + start, end - start);
-    sb_puts(b, " */\n");
+    StrBuf text;
+    sb_init(&text);
+    emit_comment_text(&text, src->text + start, end - start);
+    KV k = {0};
+    emit_kv_int(&k, "li", l->index);
+    emit_kv_int(&k, "line", l->loc.line);
+    emit_kv_take(&k, "text", sb_take(&text));
+    sb_free(&text);
+    emit_fill(b, PART("comment"), &k);
 }
 
 /* The handler configuration object `listener_N`, if its handler takes one. */
 static void emit_handler_cfg(StrBuf *b, const Listener *l) {
     const Handler *h = &l->handler;
     const HandlerInfo *hi = &handler_info[h->kind];
+    KV k = {0};
     if (h->kind == HANDLER_CALL) {
-        sb_printf(b, "void %s(const xf_event *ev, void *user);   /* from --link */\n", h->symbol);
+        emit_kv_set(&k, "symbol", h->symbol);
+        emit_fill(b, PART("link_decl"), &k);
         return;
     }
     if (!hi->cfg)
         return;
-    char *pat = c_string(h->pattern);
-    sb_printf(b, "static %s listener_%d = {%s", hi->cfg, l->index, pat);
-    if (hi->named & HARG_HEAD)
-        sb_printf(b, ", %d, %d", h->head, h->sample);
-    if (hi->named & HARG_COLS)
-        sb_printf(b, ", %d, NULL", h->cols);
-    sb_puts(b, "};");
-    if (hi->named & HARG_COLS)
-        sb_puts(b, "   /* pattern, head, sample, cols */");
-    else if (hi->named & HARG_HEAD)
-        sb_puts(b, "   /* pattern, head, sample */");
-    sb_puts(b, "\n");
-    free(pat);
+    emit_kv_set(&k, "type", hi->cfg);
+    emit_kv_int(&k, "li", l->index);
+    emit_kv_take(&k, "pattern", emit_c_string(h->pattern));
+    emit_kv_int(&k, "head", h->head);
+    emit_kv_int(&k, "sample", h->sample);
+    emit_kv_int(&k, "cols", h->cols);
+    emit_fill(b, hi->named & HARG_COLS ? PART("cfg_cols") : hi->named & HARG_HEAD ? PART("cfg_head") : PART("cfg"), &k);
 }
 
-/* The call of listener l's handler on the event `ev` names (`&ev` for a
- * local event, `ev` for a pointer): a statement without indentation. */
-static char *handler_call(const Listener *l, const char *ev, const char *user) {
-    StrBuf b;
-    sb_init(&b);
+/* The call of listener l's handler on the event: the local `ev` at a
+ * dispatch point, or (`ptr`) the pointer an instrument-all handler gets. */
+static char *handler_call(const Listener *l, int ptr) {
     const Handler *h = &l->handler;
     const HandlerInfo *hi = &handler_info[h->kind];
-    if (h->kind == HANDLER_CALL)
-        sb_printf(&b, "%s(%s, %s);", h->symbol, ev, user);
-    else if (hi->cfg)
-        sb_printf(&b, "%s(%s, &listener_%d);", hi->fn, ev, l->index);
-    else
-        sb_printf(&b, "%s(%s, NULL);", hi->fn, ev);
-    return sb_take(&b);
+    KV k = {0};
+    emit_kv_take(&k, "ev", emit_part(ptr ? PART("event_ptr") : PART("local_event"), NULL));
+    emit_kv_take(&k, "user", emit_part(PART("user"), NULL));
+    emit_kv_set(&k, "symbol", h->kind == HANDLER_CALL ? h->symbol : "");
+    emit_kv_set(&k, "fn", hi->fn ? hi->fn : "");
+    emit_kv_int(&k, "li", l->index);
+    return emit_part(h->kind == HANDLER_CALL ? PART("call_symbol") : hi->cfg ? PART("call_cfg") : PART("call_plain"), &k);
 }
 
 /* Is listener li fired at any kept point? */
-int listener_used(const Plan *p, int li) {
+int emit_listener_used(const Plan *p, int li) {
     for (int i = 0; i < p->n_points; i++)
         if (p->points[i].kept)
             for (int f = 0; f < p->points[i].n_fires; f++)
@@ -72,118 +91,133 @@ int listener_used(const Plan *p, int li) {
 }
 
 /* Instrument-all: the C expression of a payload predicate over `ev`. */
-static void pred_expr(StrBuf *b, const Expr *e) {
+static char *pred_expr(const Expr *e) {
+    KV k = {0};
     switch (e->kind) {
-    case EX_NUM: sb_printf(b, "%lldLL", e->num); break;
-    case EX_NAME: sb_printf(b, "(long long)ev->%s", e->name); break;   /* layer, step */
-    case EX_DIM: sb_printf(b, "(long long)ev->%s->shape[%lld]", e->name, e->num); break;
-    case EX_NEG: sb_puts(b, "-("); pred_expr(b, e->lhs); sb_puts(b, ")"); break;
+    case EX_NUM: emit_kv_int(&k, "n", e->num); return emit_part(PART("num"), &k);
+    case EX_NAME: return part1(PART("name"), "name", e->name);   /* layer, step */
+    case EX_DIM:
+        emit_kv_set(&k, "name", e->name);
+        emit_kv_int(&k, "i", e->num);
+        return emit_part(PART("dim"), &k);
+    case EX_NEG: return part2(PART("neg"), pred_expr(e->lhs), NULL);
     default:
-        sb_puts(b, "(");
-        pred_expr(b, e->lhs);
-        sb_printf(b, " %s ", expr_op_text(e->kind));
-        pred_expr(b, e->rhs);
-        sb_puts(b, ")");
+        emit_kv_take(&k, "a", pred_expr(e->lhs));
+        emit_kv_set(&k, "op", expr_op_text(e->kind));
+        emit_kv_take(&k, "b", pred_expr(e->rhs));
+        return emit_part(PART("binary"), &k);
     }
 }
 
+/* The checks that the event has each tensor field the predicate reads. */
 static void pred_fields(StrBuf *b, const Expr *e) {
     if (!e)
         return;
     if (e->kind == EX_DIM && !strstr(b->s, e->name)) {
-        sb_printf(b, "    if (!ev->%s)\n        return 0;   /* not a field of this event */\n", e->name);
+        KV k = {0};
+        emit_kv_set(&k, "field", e->name);
+        emit_fill(b, PART("pred_field"), &k);
     }
     pred_fields(b, e->lhs);
     pred_fields(b, e->rhs);
 }
 
-/* Instrument-all: predicate functions of filter f, and the constructor text. */
-static void filter_ctor(StrBuf *defs, StrBuf *expr, const Filter *f, int li, int *npred) {
-    char *s;
+/* Instrument-all: predicate functions of filter f (into defs), and its constructor. */
+static char *filter_ctor(StrBuf *defs, const Filter *f, int li, int *npred) {
     switch (f->kind) {
     case FL_CLASS: {
         int k = name_lookup(f->name, event_class_names);
-        sb_printf(expr, "xf_event_class(%s)", event_enum(k > 0 ? (xf_event_kind)k : XF_EVENT));
-        return;
+        return part1(PART("event_class"), "kind", emit_event_enum(k > 0 ? (xf_event_kind)k : XF_EVENT));
     }
-    case FL_FROM_LAYER: s = c_string(f->name); sb_printf(expr, "xf_from_layer(%s)", s); free(s); return;
-    case FL_WITHIN: s = c_string(f->name); sb_printf(expr, "xf_within(%s)", s); free(s); return;
-    case FL_NAME_CONTAINS: s = c_string(f->name); sb_printf(expr, "xf_layer_name_contains(%s)", s); free(s); return;
+    case FL_FROM_LAYER:
+    case FL_WITHIN:
+    case FL_NAME_CONTAINS: {
+        KV k = {0};
+        emit_kv_take(&k, "s", emit_c_string(f->name));
+        return emit_part(f->kind == FL_FROM_LAYER ? PART("from_layer")
+                         : f->kind == FL_WITHIN   ? PART("within")
+                                                  : PART("name_contains"), &k);
+    }
     case FL_PRED: {
-        int k = (*npred)++;
-        StrBuf checks, body;
+        KV k = {0}, c = {0};
+        StrBuf checks;
         sb_init(&checks);
-        sb_init(&body);
         pred_fields(&checks, f->expr);
-        pred_expr(&body, f->expr);
-        sb_printf(defs, "static int listener_%d_pred_%d(const xf_event *ev, void *user) {\n    (void)user;\n%s    return %s;\n}\n",
-                  li, k, checks.s, body.s);
+        emit_kv_int(&k, "li", li);
+        emit_kv_int(&k, "k", *npred);
+        emit_kv_take(&k, "checks", sb_take(&checks));
+        emit_kv_take(&k, "expr", pred_expr(f->expr));
+        emit_fill(defs, PART("pred_fn"), &k);
         sb_free(&checks);
-        sb_free(&body);
-        sb_printf(expr, "xf_predicate(listener_%d_pred_%d, NULL)", li, k);
-        return;
+        emit_kv_int(&c, "li", li);
+        emit_kv_int(&c, "k", (*npred)++);
+        return emit_part(PART("predicate"), &c);
     }
-    case FL_NOT:
-        sb_puts(expr, "xf_not(");
-        filter_ctor(defs, expr, f->lhs, li, npred);
-        sb_puts(expr, ")");
-        return;
+    case FL_NOT: return part2(PART("not"), filter_ctor(defs, f->lhs, li, npred), NULL);
     case FL_AND:
-    case FL_OR:
-        sb_puts(expr, f->kind == FL_AND ? "xf_and(" : "xf_or(");
-        filter_ctor(defs, expr, f->lhs, li, npred);
-        sb_puts(expr, ", ");
-        filter_ctor(defs, expr, f->rhs, li, npred);
-        sb_puts(expr, ")");
-        return;
+    case FL_OR: {
+        char *a = filter_ctor(defs, f->lhs, li, npred);
+        return part2(f->kind == FL_AND ? PART("and") : PART("or"), a, filter_ctor(defs, f->rhs, li, npred));
     }
+    }
+    return NULL;
+}
+
+/* Instrument-all: listener li's handler (acting inside this model's forward)
+ * and its filter. */
+static void listener_hooks(StrBuf *b, const Listener *l, const char *name) {
+    KV h = {0}, f = {0};
+    emit_kv_int(&h, "li", l->index);
+    emit_kv_set(&h, "name", name);
+    emit_kv_take(&h, "call", handler_call(l, 1));
+    emit_fill(b, PART("handler"), &h);
+    int npred = 0;
+    emit_kv_int(&f, "li", l->index);
+    char *expr = filter_ctor(b, l->filter, l->index, &npred);
+    emit_kv_take(&f, "expr", expr);
+    emit_fill(b, PART("filter"), &f);
+}
+
+/* Instrument-all: the registration of every listener at load. */
+static void register_fn(StrBuf *b, const Model *m, const char *name) {
+    KV k = {0};
+    emit_kv_set(&k, "name", name);
+    emit_fill(b, PART("register_begin"), &k);
+    for (int li = 0; li < m->n_listeners; li++) {
+        KV r = {0};
+        emit_kv_int(&r, "li", li);
+        emit_fill(b, PART("register"), &r);
+    }
+    emit_fill(b, PART("register_end"), NULL);
 }
 
 /* The listeners section of model.c: handler configurations (debug), or
  * handlers + filters + their registration (instrument-all). */
 char *emit_listeners(const Plan *p, const char *name) {
     const Model *m = p->model;
+    int all = p->profile == PROFILE_INSTRUMENT_ALL, any = 0;
     StrBuf b;
     sb_init(&b);
     if (p->profile == PROFILE_RELEASE)
         return sb_take(&b);
-    int any = 0;
     for (int li = 0; li < m->n_listeners; li++) {
         const Listener *l = &m->listeners[li];
-        if (p->profile == PROFILE_DEBUG && !listener_used(p, li))
+        if (p->profile == PROFILE_DEBUG && !emit_listener_used(p, li))
             continue;
         if (!any++)
-            sb_puts(&b, "\n/* ---- listeners ---------------------------------------------------------- */\n");
-        if (any == 1 && p->profile == PROFILE_INSTRUMENT_ALL)
-            sb_printf(&b, "\n/* The spec's listeners are registered once per dispatcher (user NULL), not\n"
-                          " * per loaded model, and act only inside a forward of this model: the\n"
-                          " * forward running on this thread, whose user data call() handlers get. */\n"
-                          "static _Thread_local const %s *in_forward;\n", name);
+            emit_fill(&b, PART("section"), NULL);
+        if (any == 1 && all) {
+            KV k = {0};
+            emit_kv_set(&k, "name", name);
+            emit_fill(&b, PART("in_forward"), &k);
+        }
         listener_comment(&b, m, l);
         emit_handler_cfg(&b, l);
-        if (p->profile != PROFILE_INSTRUMENT_ALL)
-            continue;
-        char *call = handler_call(l, "ev", "m->user");
-        sb_printf(&b, "static void listener_%d_handler(const xf_event *ev, void *user) {\n"
-                      "    const %s *m = in_forward;\n"
-                      "    (void)user;\n"
-                      "    if (!m)\n        return;   /* not dispatched from a forward of this model */\n"
-                      "    %s\n}\n", li, name, call);
-        free(call);
-        StrBuf expr;
-        sb_init(&expr);
-        int npred = 0;
-        filter_ctor(&b, &expr, l->filter, li, &npred);
-        sb_printf(&b, "static xf_filter *listener_%d_filter(void) {\n    return %s;\n}\n", li, expr.s);
-        sb_free(&expr);
+        if (all)
+            listener_hooks(&b, l, name);
     }
-    if (p->profile == PROFILE_INSTRUMENT_ALL) {
-        sb_printf(&b, "\n/* The spec's listeners, registered with the model's dispatcher at load. */\n"
-                      "static void register_listeners(%s *m, xf_dispatcher *d) {\n", name);
-        for (int li = 0; li < m->n_listeners; li++)
-            sb_printf(&b, "    xf_listen(d, listener_%d_filter(), listener_%d_handler, NULL);\n", li, li);
-        sb_printf(&b, "    (void)m;\n    (void)d;\n}\n");
-    }
+    if (all)
+        register_fn(&b, m, name);
     return sb_take(&b);
 }
 
@@ -191,63 +225,61 @@ char *emit_listeners(const Plan *p, const char *name) {
 
 /* The handler calls at a kept point, each under its guard (debug), or the
  * dispatch (instrument-all); `indent` spaces before each statement. */
-char *point_calls(const Plan *p, const Point *pt, int indent) {
+char *emit_point_calls(const Plan *p, const Point *pt, int indent) {
     StrBuf b;
     sb_init(&b);
+    char pad[32];
+    snprintf(pad, sizeof pad, "%*s", indent, "");
     if (p->profile == PROFILE_INSTRUMENT_ALL) {
-        sb_printf(&b, "%*sxf_dispatch(m->dispatcher, &ev);\n", indent, "");
+        KV k = {0};
+        emit_kv_set(&k, "indent", pad);
+        emit_fill(&b, PART("dispatch"), &k);
         return sb_take(&b);
     }
     for (int f = 0; f < pt->n_fires; f++) {
         const Listener *l = &p->model->listeners[pt->fires[f].listener];
-        char *call = handler_call(l, "&ev", "m->user");
-        if (pt->fires[f].guard)
-            sb_printf(&b, "%*sif %s%s%s\n%*s    %s   /* listener %d, line %d: %s */\n", indent, "",
-                      pt->fires[f].guard[0] == '(' ? "" : "(", pt->fires[f].guard,
-                      pt->fires[f].guard[0] == '(' ? "" : ")", indent, "", call, l->index, l->loc.line,
-                      handler_kind_name(l->handler.kind));
-        else
-            sb_printf(&b, "%*s%s   /* listener %d, line %d: %s */\n", indent, "", call, l->index,
-                      l->loc.line, handler_kind_name(l->handler.kind));
-        free(call);
+        const char *guard = pt->fires[f].guard;
+        KV k = {0};
+        emit_kv_set(&k, "indent", pad);
+        emit_kv_take(&k, "call", handler_call(l, 0));
+        emit_kv_int(&k, "li", l->index);
+        emit_kv_int(&k, "line", l->loc.line);
+        emit_kv_set(&k, "handler", emit_handler_name(l->handler.kind));
+        if (guard)
+            emit_kv_take(&k, "guard", guard[0] == '(' ? xstrdup(guard) : part1(PART("paren"), "a", guard));
+        emit_fill(&b, guard ? PART("fire_guarded") : PART("fire"), &k);
     }
     return sb_take(&b);
 }
 
-/* `if (xf_dispatcher_wants(…)) ` before a block of an instrument-all build. */
-char *wants(const Point *pt) {
-    char *src = c_string(pt->source), *s;
-    StrBuf b;
-    sb_init(&b);
-    sb_printf(&b, "xf_dispatcher_wants(m->dispatcher, %s, %s)", event_enum(pt->kind), src);
-    s = sb_take(&b);
-    free(src);
-    return s;
+/* `xf_dispatcher_wants(…)`: may a listener of the dispatcher want this point? */
+char *emit_wants(const Point *pt) {
+    KV k = {0};
+    emit_kv_set(&k, "kind", emit_event_enum(pt->kind));
+    emit_kv_take(&k, "source", emit_c_string(pt->source));
+    return emit_part(PART("wants"), &k);
 }
 
 /* The "when" of a materialized attention matrix at a kept point, into `buf`
  * (w->A in a forward, the state's rows in a generation step). */
-char *matrix_line(const Plan *p, const Point *pt, const char *buf) {
-    StrBuf b;
-    sb_init(&b);
-    if (!pt) {
-        sb_puts(&b, "        float *const A = NULL;   /* no AttentionEvent here: nothing L×S is kept */\n");
-    } else if (p->profile == PROFILE_INSTRUMENT_ALL) {
-        char *w = wants(pt);
-        sb_printf(&b, "        float *const A = %s ? %s : NULL;\n", w, buf);
-        free(w);
-    } else {
-        int guarded = 1;
-        for (int f = 0; f < pt->n_fires; f++)
-            guarded &= pt->fires[f].guard != NULL;
-        if (!guarded) {
-            sb_printf(&b, "        float *const A = %s;   /* AttentionEvent listened to: materialize */\n", buf);
-        } else {
-            sb_puts(&b, "        float *const A = (");
-            for (int f = 0; f < pt->n_fires; f++)
-                sb_printf(&b, "%s%s", f ? " || " : "", pt->fires[f].guard);
-            sb_printf(&b, ") ? %s : NULL;   /* materialized only when a guard holds */\n", buf);
-        }
+char *emit_matrix_line(const Plan *p, const Point *pt, const char *buf) {
+    KV k = {0};
+    emit_kv_set(&k, "buf", buf);
+    if (!pt)
+        return emit_part(PART("no_matrix"), &k);
+    if (p->profile == PROFILE_INSTRUMENT_ALL) {
+        emit_kv_take(&k, "wants", emit_wants(pt));
+        return emit_part(PART("matrix_wanted"), &k);
     }
-    return sb_take(&b);
+    int guarded = 1;
+    for (int f = 0; f < pt->n_fires; f++)
+        guarded &= pt->fires[f].guard != NULL;
+    if (!guarded)
+        return emit_part(PART("matrix"), &k);
+    char *guards = NULL;
+    for (int f = 0; f < pt->n_fires; f++)
+        guards = guards ? part2(PART("or_guard"), guards, xstrdup(pt->fires[f].guard))
+                        : xstrdup(pt->fires[f].guard);
+    emit_kv_take(&k, "guards", guards);
+    return emit_part(PART("matrix_guarded"), &k);
 }

@@ -1,172 +1,215 @@
 /* emit_load.c — the loading code: each tensor of the weight file by its
- * torch or fast-transformers name and exact shape, 2-D weights transposed. */
-#include <ctype.h>
+ * torch or fast-transformers name and exact shape, 2-D weights transposed.
+ * A stack's layers load through one function, load_layer(m, &layers[l], l),
+ * called for each l (templates/parts_load.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "emit_int.h"
-#include "xfc_config.h"
 
-/* ---- loading ---------------------------------------------------------------- */
+#define PART(name) "parts_load.c/" name
 
-
-static void load_line(StrBuf *b, const char *dst, const char *tensor, int rank, long long d0, long long d1) {
-    if (rank == 1)
-        sb_printf(b, "    TENSOR(%s, \"%s\", 1, %lld);\n", dst, tensor, d0);
-    else
-        sb_printf(b, "    TENSOR(%s, \"%s\", 2, %lld, %lld);\n", dst, tensor, d0, d1);
+/* The name of tensor `suffix` of layer l: AT("suffix"). */
+static char *at(const char *suffix) {
+    KV k = {0};
+    emit_kv_set(&k, "suffix", suffix);
+    return emit_part(PART("at"), &k);
 }
 
-/* A [rows, cols] weight (or its rows [row0, row0 + n)) stored transposed. */
-static void load_weight(StrBuf *b, const char *dst, const char *tensor, long long rows, long long cols,
-                        long long row0, long long n) {
-    sb_printf(b, "    WEIGHT(%s, \"%s\", %lld, %lld, %lld, %lld);\n", dst, tensor, rows, cols, row0, n);
+/* `base`.`field`: a field of a weight struct. */
+static char *field(const char *base, const char *fld) {
+    KV k = {0};
+    emit_kv_set(&k, "base", base);
+    emit_kv_set(&k, "field", fld);
+    return emit_part(PART("field"), &k);
 }
 
-/* The tensors of one attention module under `wprefix` into `dst`. */
-static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char *dst,
-                           const char *wprefix) {
-    Dims d = stack_dims(s);
+/* A [rows, cols] weight (or its rows [row0, row0 + n)) stored transposed;
+ * `dst` and `tensor` are taken. */
+static void load_weight(StrBuf *b, char *dst, char *tensor, long long rows, long long cols, long long row0,
+                        long long n) {
+    KV k = {0};
+    emit_kv_take(&k, "dst", dst);
+    emit_kv_take(&k, "tensor", tensor);
+    emit_kv_int(&k, "rows", rows);
+    emit_kv_int(&k, "cols", cols);
+    emit_kv_int(&k, "row0", row0);
+    emit_kv_int(&k, "n", n);
+    emit_fill(b, PART("weight"), &k);
+}
+
+/* A 1-D tensor of d0 floats; `dst` and `tensor` are taken. */
+static void load_vector(StrBuf *b, char *dst, char *tensor, long long d0) {
+    KV k = {0};
+    emit_kv_take(&k, "dst", dst);
+    emit_kv_take(&k, "tensor", tensor);
+    emit_kv_int(&k, "d0", d0);
+    emit_fill(b, PART("tensor"), &k);
+}
+
+/* The tensors of one attention module `module` (its name in the layer) into `dst`. */
+static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char *dst, const char *module) {
+    Dims d = emit_dims(s);
     long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
-    char t[500], lhs[200];
+    char t[200];
     if (m->weights == WEIGHTS_TORCH) {
         /* packed in_proj: rows [0, D) queries, [D, 2D) keys, [2D, 3D) values */
-        snprintf(t, sizeof t, "%s.in_proj_weight", wprefix);
-        static const char *const fld[] = {"q", "k", "v"};
-        for (int j = 0; j < 3; j++) {
-            snprintf(lhs, sizeof lhs, "%s.%s_w", dst, fld[j]);
-            load_weight(b, lhs, t, 2 * HE + HDV, d.D, j * HE, j < 2 ? HE : HDV);
-        }
-        snprintf(t, sizeof t, "%s.in_proj_bias", wprefix);
-        snprintf(lhs, sizeof lhs, "%s.q_b", dst);
-        load_line(b, lhs, t, 1, 2 * HE + HDV, 0);
-        sb_printf(b, "    %s.k_b = %s.q_b + %lld;\n    %s.v_b = %s.q_b + %lld;\n", dst, dst, HE, dst,
-                  dst, 2 * HE);
-        snprintf(t, sizeof t, "%s.out_proj.weight", wprefix);
-        snprintf(lhs, sizeof lhs, "%s.o_w", dst);
-        load_weight(b, lhs, t, d.D, HDV, 0, d.D);
-        snprintf(t, sizeof t, "%s.out_proj.bias", wprefix);
-        snprintf(lhs, sizeof lhs, "%s.o_b", dst);
-        load_line(b, lhs, t, 1, d.D, 0);
+        static const char *const fld[] = {"q_w", "k_w", "v_w"};
+        snprintf(t, sizeof t, "%s.in_proj_weight", module);
+        for (int j = 0; j < 3; j++)
+            load_weight(b, field(dst, fld[j]), at(t), 2 * HE + HDV, d.D, j * HE, j < 2 ? HE : HDV);
+        snprintf(t, sizeof t, "%s.in_proj_bias", module);
+        load_vector(b, field(dst, "q_b"), at(t), 2 * HE + HDV);
+        KV k = {0};
+        emit_kv_set(&k, "dst", dst);
+        emit_kv_int(&k, "HE", HE);
+        emit_kv_int(&k, "HE2", 2 * HE);
+        emit_fill(b, PART("bias_views"), &k);
+        snprintf(t, sizeof t, "%s.out_proj.weight", module);
+        load_weight(b, field(dst, "o_w"), at(t), d.D, HDV, 0, d.D);
+        snprintf(t, sizeof t, "%s.out_proj.bias", module);
+        load_vector(b, field(dst, "o_b"), at(t), d.D);
         return;
     }
     static const char *const proj[] = {"query", "key", "value", "out"};
-    static const char *const fld[] = {"q", "k", "v", "o"};
+    static const char *const fw[] = {"q_w", "k_w", "v_w", "o_w"}, *const fb[] = {"q_b", "k_b", "v_b", "o_b"};
     for (int j = 0; j < 4; j++) {
         long long rows = j < 2 ? HE : j == 2 ? HDV : d.D;
         long long cols = j < 3 ? d.D : HDV;
-        snprintf(t, sizeof t, "%s.%s_projection.weight", wprefix, proj[j]);
-        snprintf(lhs, sizeof lhs, "%s.%s_w", dst, fld[j]);
-        load_weight(b, lhs, t, rows, cols, 0, rows);
-        snprintf(t, sizeof t, "%s.%s_projection.bias", wprefix, proj[j]);
-        snprintf(lhs, sizeof lhs, "%s.%s_b", dst, fld[j]);
-        load_line(b, lhs, t, 1, rows, 0);
+        snprintf(t, sizeof t, "%s.%s_projection.weight", module, proj[j]);
+        load_weight(b, field(dst, fw[j]), at(t), rows, cols, 0, rows);
+        snprintf(t, sizeof t, "%s.%s_projection.bias", module, proj[j]);
+        load_vector(b, field(dst, fb[j]), at(t), rows);
     }
 }
 
 /* The feature map of one linear attention module: its parameters, and its
- * omega from the file (`wprefix`.inner_attention.feature_map.omega, as
+ * omega from the file (`module`.inner_attention.feature_map.omega, as
  * fast-transformers' state_dict names it) or drawn from random_seed. */
-static void load_feature_map(StrBuf *b, const Stack *s, const char *dst, const char *wprefix) {
-    static const char *const kinds[] = {
-        [FMAP_ELU] = "XF_FMAP_ELU", [FMAP_FAVOR] = "XF_FMAP_FAVOR",
-        [FMAP_RANDOM_FOURIER] = "XF_FMAP_RANDOM_FOURIER",
-        [FMAP_SMOOTHED_RANDOM_FOURIER] = "XF_FMAP_SMOOTHED_RANDOM_FOURIER",
-        [FMAP_GENERALIZED_RANDOM] = "XF_FMAP_GENERALIZED_RANDOM",
-    };
-    FeatureMapParams f = feature_map_params(s);
-    char *temp = c_float(f.temp);
-    sb_printf(b, "    %s.fm = (xf_feature_map){%s, %d, NULL, %s, %d.0f, %d};\n", dst, kinds[s->feature_map],
-              f.m, temp, f.n_dims, s->stabilize);
-    sb_printf(b, "    if (xf_feature_map_load(&%s.fm, m->file, \"%s.inner_attention.feature_map.omega\", %d, %d, "
-                 "%lluULL, err))\n        return -1;\n",
-              dst, wprefix, s->query_dimensions, f.orthogonal, (unsigned long long)s->random_seed);
-    free(temp);
+static void load_feature_map(StrBuf *b, const Stack *s, const char *dst, const char *module) {
+    FeatureMapParams f = emit_feature_map_params(s);
+    char kind[96], t[200];
+    snprintf(kind, sizeof kind, PART("fmap_kind_%s"), feature_map_names[s->feature_map]);
+    snprintf(t, sizeof t, "%s.inner_attention.feature_map.omega", module);
+    KV k = {0};
+    emit_kv_set(&k, "dst", dst);
+    emit_kv_take(&k, "kind", emit_part(kind, NULL));
+    emit_kv_int(&k, "m", f.m);
+    emit_kv_take(&k, "temp", emit_c_float(f.temp));
+    emit_kv_int(&k, "n_dims", f.n_dims);
+    emit_kv_int(&k, "stabilize", s->stabilize);
+    emit_kv_take(&k, "tensor", at(t));
+    emit_kv_int(&k, "E", s->query_dimensions);
+    emit_kv_int(&k, "orthogonal", f.orthogonal);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->random_seed);
+    emit_kv_set(&k, "seed", seed);
+    emit_fill(b, PART("feature_map"), &k);
 }
 
-static void load_norm(StrBuf *b, const char *dst, const char *tensor, int D) {
-    char t[500], lhs[220];
-    snprintf(t, sizeof t, "%s.weight", tensor);
-    snprintf(lhs, sizeof lhs, "%s.g", dst);
-    load_line(b, lhs, t, 1, D, 0);
-    snprintf(t, sizeof t, "%s.bias", tensor);
-    snprintf(lhs, sizeof lhs, "%s.b", dst);
-    load_line(b, lhs, t, 1, D, 0);
-}
-
-/* The tensor-name prefix of layer i's self (cross = 0) or cross attention. */
-static void attention_prefix(char *buf, size_t cap, const Model *m, int stack, int i, int cross) {
+/* The name of layer i's self (cross = 0) or cross attention module, within the layer. */
+static const char *attention_module(const Model *m, int stack, int cross) {
     int torch = m->weights == WEIGHTS_TORCH;
-    const char *mod = cross ? (torch ? "multihead_attn" : "cross_attention")
-                            : torch ? "self_attn" : stack == 0 ? "attention" : "self_attention";
-    snprintf(buf, cap, "%s%slayers.%d.%s", m->weights_prefix,
-             m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "", i, mod);
+    return cross ? (torch ? "multihead_attn" : "cross_attention")
+                 : torch ? "self_attn" : stack == 0 ? "attention" : "self_attention";
+}
+
+/* The body of load_layer: attention module(s), feed-forward, norms. */
+static void layer_body(StrBuf *b, const Model *m, int stack) {
+    const Stack *s = emit_stack(m, stack);
+    Dims d = emit_dims(s);
+    char *self = emit_part(PART("self"), NULL), *cross = emit_part(PART("cross"), NULL), *ff = emit_part(PART("ff"), NULL);
+    load_attention(b, m, s, self, attention_module(m, stack, 0));
+    if (emit_uses_feature_map(s, s->attention_type))
+        load_feature_map(b, s, self, attention_module(m, stack, 0));
+    if (stack == 1) {
+        load_attention(b, m, s, cross, attention_module(m, stack, 1));
+        if (emit_uses_feature_map(s, s->cross_attention_type))
+            load_feature_map(b, s, cross, attention_module(m, stack, 1));
+    }
+    load_weight(b, field(ff, "w1"), at("linear1.weight"), d.F, d.D, 0, d.F);
+    load_vector(b, field(ff, "b1"), at("linear1.bias"), d.F);
+    load_weight(b, field(ff, "w2"), at("linear2.weight"), d.D, d.F, 0, d.D);
+    load_vector(b, field(ff, "b2"), at("linear2.bias"), d.D);
+    for (int n = 1; n <= (stack == 1 ? 3 : 2); n++) {
+        char t[32];
+        KV k = {0};
+        emit_kv_int(&k, "n", n);
+        char *norm = emit_part(PART("norm"), &k);
+        snprintf(t, sizeof t, "norm%d.weight", n);
+        load_vector(b, field(norm, "g"), at(t), d.D);
+        snprintf(t, sizeof t, "norm%d.bias", n);
+        load_vector(b, field(norm, "b"), at(t), d.D);
+        free(norm);
+    }
+    free(self), free(cross), free(ff);
+}
+
+/* The weight-name prefix of a stack: weights_prefix, then encoder./decoder. */
+static void stack_prefix(char *wp, size_t cap, const Model *m, int stack) {
+    snprintf(wp, cap, "%s%s", m->weights_prefix,
+             m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "");
+}
+
+/* A stack's load_layer function (`fns`) and its calls and final norm (`body`). */
+void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name, int stack) {
+    const Stack *s = emit_stack(m, stack);
+    char wp[200], layer[64];   /* weights_prefix (<= 128 bytes, check.c) + the stack's own prefix */
+    stack_prefix(wp, sizeof wp, m, stack);
+    snprintf(layer, sizeof layer, "%.*s", (int)strlen(emit_stack_field(m, stack)) - 1, emit_stack_field(m, stack));
+    StrBuf fmt, lb;
+    sb_init(&fmt);
+    for (const char *c = wp; *c; c++)   /* the prefix inside a printf format */
+        sb_printf(&fmt, *c == '%' ? "%%%%" : "%c", *c);
+    sb_puts(&fmt, "layers.%d.");
+    sb_init(&lb);
+    layer_body(&lb, m, stack);
+    KV f = {0}, c = {0};
+    emit_kv_set(&f, "prefix", wp);
+    emit_kv_set(&f, "layer", layer);
+    emit_kv_set(&f, "name", name);
+    emit_kv_int(&f, "cap", (long long)strlen(wp) + 128);
+    emit_kv_take(&f, "fmt", emit_c_string(fmt.s));
+    emit_kv_take(&f, "body", sb_take(&lb));
+    emit_fill(fns, PART("fn"), &f);
+    sb_free(&fmt), sb_free(&lb);
+    emit_kv_int(&c, "n", s->n_layers);
+    emit_kv_set(&c, "prefix", wp);
+    emit_kv_set(&c, "layer", layer);
+    emit_kv_set(&c, "field", emit_stack_field(m, stack));
+    emit_fill(body, PART("calls"), &c);
+    if (!s->final_normalization)
+        return;
+    KV n = {0}, g = {0};
+    emit_kv_set(&n, "prefix", wp);
+    emit_fill(body, PART("final_norm"), &n);
+    emit_kv_set(&g, "field", emit_norm_field(m, stack));
+    char *dst = emit_part(PART("global"), &g), t[240];
+    snprintf(t, sizeof t, "%snorm.weight", wp);
+    load_vector(body, field(dst, "g"), emit_c_string(t), s->d_model);
+    snprintf(t, sizeof t, "%snorm.bias", wp);
+    load_vector(body, field(dst, "b"), emit_c_string(t), s->d_model);
+    free(dst);
 }
 
 void emit_print_random(const Model *m, FILE *out) {
     for (int stack = 0; stack < 2; stack++) {
-        if (!has_stack(m, stack))
+        if (!emit_has_stack(m, stack))
             continue;
-        const Stack *s = get_stack(m, stack);
-        FeatureMapParams f = feature_map_params(s);
+        const Stack *s = emit_stack(m, stack);
+        FeatureMapParams f = emit_feature_map_params(s);
+        char wp[200];
+        stack_prefix(wp, sizeof wp, m, stack);
         for (int i = 0; i < s->n_layers; i++)
             for (int cross = 0; cross <= (stack == 1); cross++) {
-                if (!uses_feature_map(s, cross ? s->cross_attention_type : s->attention_type))
+                if (!emit_uses_feature_map(s, cross ? s->cross_attention_type : s->attention_type))
                     continue;
-                char t[300];
-                attention_prefix(t, sizeof t, m, stack, i, cross);
-                fprintf(out, "  random %s.inner_attention.feature_map.omega [%d, %d] (%s): the weight file's "
+                fprintf(out, "  random %slayers.%d.%s.inner_attention.feature_map.omega [%d, %d] (%s): the weight file's "
                              "tensor when it has one, else drawn at load: %s normals from splitmix64 seeded "
                              "by random_seed %lld XOR FNV-1a(name)\n",
-                        t, s->query_dimensions, f.m, feature_map_names[s->feature_map],
-                        f.orthogonal ? "orthogonal" : "independent", s->random_seed);
+                        wp, i, attention_module(m, stack, cross), s->query_dimensions, f.m,
+                        feature_map_names[s->feature_map], f.orthogonal ? "orthogonal" : "independent", s->random_seed);
             }
-    }
-}
-
-void emit_load_stack(StrBuf *b, const Model *m, int stack) {
-    const Stack *s = get_stack(m, stack);
-    Dims d = stack_dims(s);
-    char wp[200];   /* weights_prefix (<= 128 bytes, check.c) + the stack's own prefix */
-    snprintf(wp, sizeof wp, "%s%s", m->weights_prefix,
-             m->kind == MODEL_TRANSFORMER ? (stack == 0 ? "encoder." : "decoder.") : "");
-    char dst[200], t[400];
-    for (int i = 0; i < s->n_layers; i++) {
-        sb_printf(b, "    /* %slayers.%d */\n", wp, i);
-        snprintf(dst, sizeof dst, "m->%s[%d].self", stack_field(m, stack), i);
-        attention_prefix(t, sizeof t, m, stack, i, 0);
-        load_attention(b, m, s, dst, t);
-        if (uses_feature_map(s, s->attention_type))
-            load_feature_map(b, s, dst, t);
-        if (stack == 1) {
-            snprintf(dst, sizeof dst, "m->%s[%d].cross", stack_field(m, stack), i);
-            attention_prefix(t, sizeof t, m, stack, i, 1);
-            load_attention(b, m, s, dst, t);
-            if (uses_feature_map(s, s->cross_attention_type))
-                load_feature_map(b, s, dst, t);
-        }
-        snprintf(t, sizeof t, "%slayers.%d.linear1.weight", wp, i);
-        snprintf(dst, sizeof dst, "m->%s[%d].ff.w1", stack_field(m, stack), i);
-        load_weight(b, dst, t, d.F, d.D, 0, d.F);
-        snprintf(t, sizeof t, "%slayers.%d.linear1.bias", wp, i);
-        snprintf(dst, sizeof dst, "m->%s[%d].ff.b1", stack_field(m, stack), i);
-        load_line(b, dst, t, 1, d.F, 0);
-        snprintf(t, sizeof t, "%slayers.%d.linear2.weight", wp, i);
-        snprintf(dst, sizeof dst, "m->%s[%d].ff.w2", stack_field(m, stack), i);
-        load_weight(b, dst, t, d.D, d.F, 0, d.D);
-        snprintf(t, sizeof t, "%slayers.%d.linear2.bias", wp, i);
-        snprintf(dst, sizeof dst, "m->%s[%d].ff.b2", stack_field(m, stack), i);
-        load_line(b, dst, t, 1, d.D, 0);
-        for (int n = 1; n <= (stack == 1 ? 3 : 2); n++) {
-            snprintf(t, sizeof t, "%slayers.%d.norm%d", wp, i, n);
-            snprintf(dst, sizeof dst, "m->%s[%d].norm%d", stack_field(m, stack), i, n);
-            load_norm(b, dst, t, d.D);
-        }
-    }
-    if (s->final_normalization) {
-        snprintf(t, sizeof t, "%snorm", wp);
-        snprintf(dst, sizeof dst, "m->%s", norm_field(m, stack));
-        sb_printf(b, "    /* %snorm: final LayerNorm */\n", wp);
-        load_norm(b, dst, t, d.D);
     }
 }

@@ -11,7 +11,7 @@
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-void kv_set(KV *k, const char *key, const char *val) {
+void emit_kv_set(KV *k, const char *key, const char *val) {
     char *copy = xstrdup(val);
     k->owned[k->n_owned++] = copy;
     k->kv[k->n++] = key;
@@ -19,14 +19,14 @@ void kv_set(KV *k, const char *key, const char *val) {
     k->kv[k->n] = NULL;
 }
 
-void kv_int(KV *k, const char *key, long long v) {
+void emit_kv_int(KV *k, const char *key, long long v) {
     char buf[32];
     snprintf(buf, sizeof buf, "%lld", v);
-    kv_set(k, key, buf);
+    emit_kv_set(k, key, buf);
 }
 
-void kv_take(KV *k, const char *key, char *val) {
-    kv_set(k, key, val);
+void emit_kv_take(KV *k, const char *key, char *val) {
+    emit_kv_set(k, key, val);
     free(val);
 }
 
@@ -36,14 +36,33 @@ static void kv_free(KV *k) {
     k->n = k->n_owned = 0;
 }
 
-void fill(StrBuf *out, const char *tmpl, KV *k) {
+void emit_fill(StrBuf *out, const char *tmpl, KV *k) {
+    KV none = {0};
+    size_t len;
+    const char *text = tmpl_get_n(tmpl, &len);
+    k = k ? k : &none;
     k->kv[k->n] = NULL;
-    tmpl_fill(out, tmpl_get(tmpl), k->kv);
+    tmpl_fill_n(out, text, len, k->kv);
     kv_free(k);
 }
 
+char *emit_part(const char *tmpl, KV *k) {
+    StrBuf b;
+    sb_init(&b);
+    emit_fill(&b, tmpl, k);
+    return sb_take(&b);
+}
+
+char *emit_part_if(int cond, const char *tmpl, KV *k) {
+    if (cond)
+        return emit_part(tmpl, k);
+    if (k)
+        kv_free(k);
+    return xstrdup("");
+}
+
 /* A float as a C literal that reads back exactly: 0.125f, 1e-05f. */
-char *c_float(double v) {
+char *emit_c_float(double v) {
     char buf[48];
     snprintf(buf, sizeof buf, "%.9g", v);
     if (!strpbrk(buf, ".eE"))
@@ -53,7 +72,7 @@ char *c_float(double v) {
 }
 
 /* A C string literal (quotes included). */
-char *c_string(const char *s) {
+char *emit_c_string(const char *s) {
     StrBuf b;
     sb_init(&b);
     sb_puts(&b, "\"");
@@ -70,7 +89,7 @@ char *c_string(const char *s) {
 }
 
 /* Source text safe inside a C comment. */
-void comment_text(StrBuf *b, const char *s, size_t n) {
+void emit_comment_text(StrBuf *b, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '*' && i + 1 < n && s[i + 1] == '/')
             sb_puts(b, "* ");
@@ -79,18 +98,18 @@ void comment_text(StrBuf *b, const char *s, size_t n) {
     }
 }
 
-const char *event_enum(xf_event_kind k) {
+const char *emit_event_enum(xf_event_kind k) {
     return event_info[k].c_enum;
 }
 
-const char *handler_kind_name(HandlerKind k) {
+const char *emit_handler_name(HandlerKind k) {
     return handler_info[k].name;
 }
 
 /* ---- the spec in the header comment ----------------------------------------- */
 
 /* Byte offset of a (line, col) position. */
-size_t offset_of(const Src *src, Loc loc) {
+size_t emit_offset_of(const Src *src, Loc loc) {
     size_t off = 0;
     for (int line = 1; line < loc.line && off < src->len; off++)
         if (src->text[off] == '\n')
@@ -120,7 +139,7 @@ static size_t model_keyword(const Src *src) {
 
 /* The model declaration only (from `model` to its closing brace): listeners
  * are left out so a release build's C equals that of the spec without them. */
-char *spec_model_text(const Model *m) {
+char *emit_spec_text(const Model *m) {
     const Src *src = m->src;
     size_t start = model_keyword(src), end = start;
     int depth = 0, seen = 0;
@@ -146,7 +165,7 @@ char *spec_model_text(const Model *m) {
     for (size_t i = start; i <= end && i <= src->len; i++) {
         if (i == end || src->text[i] == '\n') {
             sb_puts(&b, " *   ");
-            comment_text(&b, src->text + line_start, i - line_start);
+            emit_comment_text(&b, src->text + line_start, i - line_start);
             sb_puts(&b, "\n");
             line_start = i + 1;
             if (i == end)
@@ -158,18 +177,18 @@ char *spec_model_text(const Model *m) {
 
 /* ---- model dims ------------------------------------------------------------- */
 
-Dims stack_dims(const Stack *s) {
+Dims emit_dims(const Stack *s) {
     Dims d = {s->n_heads, s->query_dimensions, s->value_dimensions, s->d_model,
               s->feed_forward_dimensions};
     return d;
 }
 
-int imax(int a, int b) { return a > b ? a : b; }
+int emit_imax(int a, int b) { return a > b ? a : b; }
 
 /* fast-transformers' feature maps, from their constructors: n is the n_dims
  * argument (feature_dimensions); its base class keeps n' (smoothed: n - 1,
  * generalized: 2n) and draws omega [E, n'/2]. */
-FeatureMapParams feature_map_params(const Stack *s) {
+FeatureMapParams emit_feature_map_params(const Stack *s) {
     FeatureMapParams f = {0};
     int n = s->feature_dimensions, E = s->query_dimensions;
     f.temp = 1.0 / sqrt((double)E);
@@ -186,30 +205,30 @@ FeatureMapParams feature_map_params(const Stack *s) {
     return f;
 }
 
-int uses_feature_map(const Stack *s, AttentionType t) {
+int emit_uses_feature_map(const Stack *s, AttentionType t) {
     return s->feature_map != FMAP_ELU && (t == ATT_LINEAR || t == ATT_CAUSAL_LINEAR);
 }
 
-int has_stack(const Model *m, int stack) {
+int emit_has_stack(const Model *m, int stack) {
     return stack == 0 ? m->kind != MODEL_DECODER : m->kind != MODEL_ENCODER;
 }
 
-const Stack *get_stack(const Model *m, int stack) {
+const Stack *emit_stack(const Model *m, int stack) {
     return stack == 0 ? &m->enc : &m->dec;
 }
 
 /* The C name of a stack's layer array and final norm, and its weight prefix. */
-const char *stack_field(const Model *m, int stack) {
+const char *emit_stack_field(const Model *m, int stack) {
     if (m->kind != MODEL_TRANSFORMER)
         return "layers";
     return stack == 0 ? "encoder_layers" : "decoder_layers";
 }
-const char *norm_field(const Model *m, int stack) {
+const char *emit_norm_field(const Model *m, int stack) {
     if (m->kind != MODEL_TRANSFORMER)
         return "norm";
     return stack == 0 ? "encoder_norm" : "decoder_norm";
 }
-const char *source_prefix(const Model *m, int stack) {
+const char *emit_source_prefix(const Model *m, int stack) {
     if (m->kind != MODEL_TRANSFORMER)
         return "";
     return stack == 0 ? "encoder." : "decoder.";

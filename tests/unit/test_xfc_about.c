@@ -42,9 +42,9 @@ static void teardown(void) {
 TestSuite(about, .fini = teardown);
 
 Test(about, fnv1a64_test_vectors) {
-    cr_expect_eq(spec_hash("", 0), 0xcbf29ce484222325ull);
-    cr_expect_eq(spec_hash("a", 1), 0xaf63dc4c8601ec8cull);
-    cr_expect_eq(spec_hash("foobar", 6), 0x85944171f73967e8ull);
+    cr_expect_eq(emit_spec_hash("", 0), 0xcbf29ce484222325ull);
+    cr_expect_eq(emit_spec_hash("a", 1), 0xaf63dc4c8601ec8cull);
+    cr_expect_eq(emit_spec_hash("foobar", 6), 0x85944171f73967e8ull);
 }
 
 Test(about, transformer_describes_both_stacks) {

@@ -68,7 +68,7 @@ static void state_holes(KV *k, const Plan *p) {
         emit_fill(&fields, PART("memory_fields"), &mf);
         emit_fill(&fr, PART("memory_layer_free"), NULL);
     } else {
-        emit_part_if(0, NULL, &mf);   /* frees the unused holes */
+        emit_kv_drop(&mf);   /* unused */
     }
     emit_kv_take(k, "state_fields", sb_take(&fields));
     emit_kv_take(k, "layer_init", emit_part(linear ? PART("linear_init") : PART("kv_init"), &i));
@@ -99,7 +99,7 @@ static char *layer_calls(const Plan *p, int step) {
 static char *encode_fn(const Plan *p, const char *name, const char *enter, const char *leave) {
     const Model *m = p->model;
     if (m->kind != MODEL_TRANSFORMER)
-        return emit_part_if(0, NULL, NULL);
+        return emit_nothing();
     StrBuf body;
     sb_init(&body);
     char *memory = emit_part(PART("memory"), NULL), *rows = emit_part(PART("src_rows"), NULL);
@@ -141,7 +141,7 @@ static void state_shape_holes(KV *k, const Plan *p, const char *name) {
 /* The state struct, before the layers that fill and step it. */
 char *emit_generate_state(const Plan *p, const char *name) {
     if (!emit_generates(p->model))
-        return emit_part_if(0, NULL, NULL);
+        return emit_nothing();
     KV k = {0};
     state_shape_holes(&k, p, name);
     return emit_part("generate_state.c", &k);
@@ -159,7 +159,7 @@ static void source_holes(KV *k, const Model *m, const char *name) {
 char *emit_generate(const Plan *p, const char *name, const char *enter, const char *leave, const char *flushes) {
     const Model *m = p->model;
     if (!emit_generates(m))
-        return emit_part_if(0, NULL, NULL);
+        return emit_nothing();
     const Stack *s = emit_stack(m, gen_stack(m));
     int tr = m->kind == MODEL_TRANSFORMER;
     KV k = {0}, c = {0};
@@ -184,7 +184,7 @@ char *emit_generate(const Plan *p, const char *name, const char *enter, const ch
 
 char *emit_generate_decl(const Model *m, const char *name) {
     if (!emit_generates(m))
-        return emit_part_if(0, NULL, NULL);
+        return emit_nothing();
     const Stack *s = emit_stack(m, gen_stack(m));
     KV k = {0}, e = {0};
     emit_kv_set(&k, "name", name);

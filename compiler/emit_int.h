@@ -33,6 +33,8 @@ void emit_kv_take(KV *k, const char *key, char *val);
 void emit_fill(StrBuf *out, const char *tmpl, KV *k);
 char *emit_part(const char *tmpl, KV *k);   /* the filled text, owned; k NULL: no holes */
 char *emit_part_if(int cond, const char *tmpl, KV *k);   /* cond false: "" */
+char *emit_nothing(void);                   /* "", owned: a part that is absent */
+void emit_kv_drop(KV *k);                   /* frees holes that were not filled */
 char *emit_c_float(double v);
 char *emit_c_string(const char *s);
 void emit_comment_text(StrBuf *b, const char *s, size_t n);

@@ -91,7 +91,7 @@ static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross) {
 static char *attention_event(const Plan *p, const Point *pt, const Stack *s, int layer, const char *module,
                              const char *Lk) {
     if (!pt)
-        return emit_part_if(0, "", NULL);
+        return emit_nothing();
     char inner[320];
     snprintf(inner, sizeof inner, "%s.inner_attention", module);
     KV e = {0};
@@ -154,7 +154,7 @@ static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer,
                             const KeySource *ks) {
     const Point *pt = plan_point(p, XF_QKV_EVENT, stack, layer, slot);
     if (!pt)
-        return emit_part_if(0, "", NULL);
+        return emit_nothing();
     Dims d = emit_dims(s);
     KV k = {0};
     emit_kv_set(&k, "source", module);
@@ -174,7 +174,7 @@ static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer,
 static char *emit_intermediate(const Plan *p, const Stack *s, int stack, int layer) {
     const Point *pt = plan_point(p, XF_INTERMEDIATE_OUTPUT, stack, layer, SLOT_LAYER);
     if (!pt)
-        return emit_part_if(0, "", NULL);
+        return emit_nothing();
     KV k = {0};
     emit_kv_set(&k, "source", pt->source);
     emit_kv_int(&k, "layer", layer);

@@ -48,12 +48,12 @@ char *emit_token_fields(const Model *m) {
         if (s->emb.positions == POS_ENC_SINUSOIDAL)
             emit_fill(&b, PART("pe_field"), &p);
         else
-            emit_part_if(0, NULL, &p);
+            emit_kv_drop(&p);
         emb_holes(&h, m, st);
         if (s->head.present)
             emit_fill(&b, PART("head_field"), &h);
         else
-            emit_part_if(0, NULL, &h);
+            emit_kv_drop(&h);
     }
     return sb_take(&b);
 }

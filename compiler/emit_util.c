@@ -53,6 +53,14 @@ char *emit_part(const char *tmpl, KV *k) {
     return sb_take(&b);
 }
 
+void emit_kv_drop(KV *k) {
+    kv_free(k);
+}
+
+char *emit_nothing(void) {
+    return xstrdup("");
+}
+
 char *emit_part_if(int cond, const char *tmpl, KV *k) {
     if (cond)
         return emit_part(tmpl, k);

@@ -1,8 +1,9 @@
 /* emit.h — C text for a planned model, by filling templates/.
  *
- * The emitter prints only what the plan holds: the layer sequence unrolled
- * with constant dims, and a dispatch block at each kept point.  Nothing here
- * decides whether a point exists.
+ * The emitter prints only what the plan holds: the layers with constant dims
+ * (one function a stack shares, a layer's own where a kept point makes it
+ * differ), and a dispatch block at each kept point.  Nothing here decides
+ * whether a point exists.
  */
 #ifndef XFC_EMIT_H
 #define XFC_EMIT_H

@@ -3,10 +3,14 @@
  *   emit_util.c       key/value holes, C literals, the spec text, model dims
  *   emit_listeners.c  handler configurations, instrument-all registration,
  *                     the calls at a dispatch point
- *   emit_layers.c     one function per layer: projections, attention, events
+ *   emit_layers.c     the layer function a stack shares, a layer's own where a
+ *                     dispatch point makes it differ, and their calls
  *   emit_load.c       the tensors of the weight file, by name and shape
  *   emit_tokens.c     a token model's embedding, positions, head, forward on ids
- *   emit.c            the model, its header and its command-line driver
+ *   emit_generate.c   a token model's generation state and API
+ *   emit_main.c       the command-line driver
+ *   emit.c            the model and its header
+ * Every C text they write is a template or a snippet of templates/parts_*.in.
  */
 #ifndef XFC_EMIT_INT_H
 #define XFC_EMIT_INT_H

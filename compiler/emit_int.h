@@ -35,6 +35,7 @@ void emit_kv_int(KV *k, const char *key, long long v);
 void emit_kv_take(KV *k, const char *key, char *val);
 /* `tmpl` is a template ("model.c") or a snippet of a parts file ("parts_model.c/enter"). */
 void emit_fill(StrBuf *out, const char *tmpl, KV *k);
+void emit_fill_keep(StrBuf *out, const char *tmpl, KV *k);   /* k stays bound (emit_kv_drop) */
 char *emit_part(const char *tmpl, KV *k);   /* the filled text, owned; k NULL: no holes */
 char *emit_part_if(int cond, const char *tmpl, KV *k);   /* cond false: "" */
 char *emit_nothing(void);                   /* "", owned: a part that is absent */

@@ -183,17 +183,21 @@ static char *emit_intermediate(const Plan *p, const Stack *s, int stack, int lay
     return emit_part("event_intermediate.c", &k);
 }
 
+/* a, b and c (NULL: none) one after the other; all three are taken. */
+static char *joined(char *a, char *b, char *c) {
+    StrBuf j;
+    sb_init(&j);
+    sb_printf(&j, "%s%s%s", a, b, c ? c : "");
+    free(a), free(b), free(c);
+    return sb_take(&j);
+}
+
 /* The QKVEvent block and attention block of one attention module. */
 static char *emit_module(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
     static const KeySource self = {NULL, PART("own_k"), PART("own_v"), PART("self_len")};
     static const KeySource cross = {NULL, PART("own_k"), PART("own_v"), PART("cross_len")};
     char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, slot == SLOT_CROSS ? &cross : &self);
-    char *a = emit_attention(p, s, stack, layer, slot, module);
-    StrBuf b;
-    sb_init(&b);
-    sb_printf(&b, "%s%s", qkv, a);
-    free(qkv), free(a);
-    return sb_take(&b);
+    return joined(qkv, emit_attention(p, s, stack, layer, slot, module), NULL);
 }
 
 /* Does this stack carry the generation state (its self-attention is stepped)? */
@@ -235,12 +239,7 @@ static char *emit_module_step(const Plan *p, const Stack *s, int stack, int laye
     int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
     char *append = emit_part_if(!cross && !linear, PART("cache_append"), NULL);
     char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, cross ? &memory : linear ? &own : &cache);
-    char *a = emit_attention_step(p, s, stack, layer, slot, module);
-    StrBuf b;
-    sb_init(&b);
-    sb_printf(&b, "%s%s%s", append, qkv, a);
-    free(append), free(qkv), free(a);
-    return sb_take(&b);
+    return joined(append, qkv, emit_attention_step(p, s, stack, layer, slot, module));
 }
 
 /* The self-attention of layer i (-1: the shared function, no points). */
@@ -249,12 +248,7 @@ static char *self_attention(const Plan *p, const Stack *s, int stack, int i, con
         return emit_module_step(p, s, stack, i, SLOT_SELF, module);
     char *capture = emit_part_if(stepped(p->model, stack),
                                  s->attention_type == ATT_CAUSAL_LINEAR ? PART("prefill_linear") : PART("prefill_kv"), NULL);
-    char *mod = emit_module(p, s, stack, i, SLOT_SELF, module);
-    StrBuf b;
-    sb_init(&b);
-    sb_printf(&b, "%s%s", capture, mod);
-    free(capture), free(mod);
-    return sb_take(&b);
+    return joined(capture, emit_module(p, s, stack, i, SLOT_SELF, module), NULL);
 }
 
 /* A decoder layer's cross-attention holes. */

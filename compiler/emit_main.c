@@ -9,12 +9,31 @@
 
 #define PART(name) "parts_main.c/" name
 
+/* The holes of main.c and main_tokens.c a second sequence fills (a decoder's
+ * memory, an encoder-decoder's source); main_tokens.c's source also the bench's. */
+static const char *const second_holes[] = {"usage_extra", "usage_extra_str", "main_vars", "main_flags",
+                                           "main_prepare", "main_free_extra", NULL};
+static const char *const source_holes[] = {"usage_extra", "usage_extra_str", "main_vars", "main_flags",
+                                           "main_prepare", "main_free_extra", "bench_params", "bench_args", NULL};
+
 /* The holes of a kind without a second sequence. */
 static void no_second(KV *k) {
-    static const char *const empty[] = {"usage_extra", "usage_extra_str", "main_vars", "main_flags",
-                                        "main_prepare", "main_free_extra"};
-    for (size_t i = 0; i < sizeof empty / sizeof *empty; i++)
-        emit_kv_set(k, empty[i], "");
+    for (int i = 0; second_holes[i]; i++)
+        emit_kv_set(k, second_holes[i], "");
+}
+
+/* Each hole H of `holes` from the snippet parts_main.c/PREFIX_H, all filled
+ * with the bindings of `with` (then freed). */
+static void bind_parts(KV *k, const char *prefix, const char *const *holes, KV *with) {
+    for (int i = 0; holes[i]; i++) {
+        char name[96];
+        snprintf(name, sizeof name, PART("%s_%s"), prefix, holes[i]);
+        StrBuf b;
+        sb_init(&b);
+        emit_fill_keep(&b, name, with);
+        emit_kv_take(k, holes[i], sb_take(&b));
+    }
+    emit_kv_drop(with);
 }
 
 /* The holes of main.c that differ by model kind: the second sequence
@@ -29,21 +48,13 @@ static void main_kind_holes(KV *k, const Model *m, const char *name) {
     }
     int dec = m->kind == MODEL_DECODER;
     emit_kv_take(k, "forward_call", emit_part(dec ? PART("forward_decoder") : PART("forward_transformer"), &f));
-    static const char *const parts[][2] = {{"usage_extra", PART("usage_second")},
-                                           {"usage_extra_str", PART("usage_second_str")},
-                                           {"main_vars", PART("second_vars")},
-                                           {"main_flags", PART("second_flags")},
-                                           {"main_prepare", PART("second_prepare")},
-                                           {"main_free_extra", PART("second_free")}};
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-        KV s = {0};
-        emit_kv_set(&s, "flag", dec ? "--memory" : "--source");
-        emit_kv_set(&s, "lflag", dec ? "--memory-lengths" : "--source-lengths");
-        emit_kv_set(&s, "file", dec ? "M" : "SRC");
-        emit_kv_set(&s, "role", dec ? "memory" : "source");
-        emit_kv_int(&s, "D", emit_stack(m, dec ? 1 : 0)->d_model);
-        emit_kv_take(k, parts[i][0], emit_part(parts[i][1], &s));
-    }
+    KV s = {0};
+    emit_kv_set(&s, "flag", dec ? "--memory" : "--source");
+    emit_kv_set(&s, "lflag", dec ? "--memory-lengths" : "--source-lengths");
+    emit_kv_set(&s, "file", dec ? "M" : "SRC");
+    emit_kv_set(&s, "role", dec ? "memory" : "source");
+    emit_kv_int(&s, "D", emit_stack(m, dec ? 1 : 0)->d_model);
+    bind_parts(k, "second", second_holes, &s);
 }
 
 /* The generation half of main_tokens.c (templates/main_generate.c), or its refusal. */
@@ -89,20 +100,10 @@ static void main_token_holes(KV *k, const Model *m, const char *name) {
         emit_kv_set(k, "bench_args", "");
         return;
     }
-    static const char *const parts[][2] = {{"usage_extra", PART("source_usage")},
-                                           {"usage_extra_str", PART("source_usage_str")},
-                                           {"main_vars", PART("source_vars")},
-                                           {"main_flags", PART("source_flags")},
-                                           {"main_prepare", PART("source_prepare")},
-                                           {"main_free_extra", PART("source_free")},
-                                           {"bench_params", PART("bench_params")},
-                                           {"bench_args", PART("bench_args")}};
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-        KV p = {0};
-        emit_kv_int(&p, "src_V", m->enc.emb.vocab);
-        emit_kv_int(&p, "src_max_pos", m->enc.emb.max_positions);
-        emit_kv_take(k, parts[i][0], emit_part(parts[i][1], &p));
-    }
+    KV p = {0};
+    emit_kv_int(&p, "src_V", m->enc.emb.vocab);
+    emit_kv_int(&p, "src_max_pos", m->enc.emb.max_positions);
+    bind_parts(k, "source", source_holes, &p);
 }
 
 /* Embedded weights: the .incbin (keeps the bytes out of the C text and the

@@ -36,14 +36,19 @@ static void kv_free(KV *k) {
     k->n = k->n_owned = 0;
 }
 
-void emit_fill(StrBuf *out, const char *tmpl, KV *k) {
+void emit_fill_keep(StrBuf *out, const char *tmpl, KV *k) {
     KV none = {0};
     size_t len;
     const char *text = tmpl_get_n(tmpl, &len);
     k = k ? k : &none;
     k->kv[k->n] = NULL;
     tmpl_fill_n(out, text, len, k->kv);
-    kv_free(k);
+}
+
+void emit_fill(StrBuf *out, const char *tmpl, KV *k) {
+    emit_fill_keep(out, tmpl, k);
+    if (k)
+        kv_free(k);
 }
 
 char *emit_part(const char *tmpl, KV *k) {

@@ -186,10 +186,10 @@ Test(emit, snippets) {
     const char *s = tmpl_get_n("parts_layers.c/kernel_local", &n);
     cr_expect_eq(n, strlen("xf_local_attention"));
     cr_expect(!strncmp(s, "xf_local_attention", n));
-    s = tmpl_get_n("parts_main.c/second_free", &n);   /* a block: whole lines */
+    s = tmpl_get_n("parts_main.c/second_main_free_extra", &n);   /* a block: whole lines */
     cr_expect_eq(n, strlen("    free(second_lengths);\n    xf_array_free(&second);\n"));
     cr_expect(!strncmp(s, "    free(second_lengths);\n    xf_array_free(&second);\n", n));
-    s = tmpl_get_n("parts_main.c/second_vars", &n);   /* `~`: without its last newline */
+    s = tmpl_get_n("parts_main.c/second_main_vars", &n);   /* `~`: without its last newline */
     cr_expect_eq(n, strlen("\n    const char *second_path = NULL, *second_lengths_s = NULL;"));
     cr_expect_eq(s[n - 1], ';');
 }

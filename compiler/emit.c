@@ -130,6 +130,7 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     KV f = {0};
     kv_set(&f, "name", name);
     kv_int(&f, "D", D);
+    kv_int(&f, "DM", m->kind == MODEL_DECODER ? m->dec.memory_dimensions : D);
     const char *tmpl;
     if (m->kind == MODEL_ENCODER) {
         stack_calls(&body, m, 0, "&c", "y", NULL, "batch * seq");
@@ -212,7 +213,7 @@ static void main_kind_holes(KV *k, const Model *m, const char *name) {
              "    if (second.shape[0] != batch)\n"
              "        die(\"%%s: batch %%lld differs from the input's %%d\", second_path, (long long)second.shape[0], batch);\n"
              "    int *second_lengths = second_lengths_s ? parse_lengths(\"%s\", second_lengths_s, batch) : NULL;\n",
-             flag, get_stack(m, 0)->d_model > 0 && !dec ? get_stack(m, 0)->d_model : get_stack(m, 1)->d_model,
+             flag, !dec ? get_stack(m, 0)->d_model : get_stack(m, 1)->memory_dimensions,
              dec ? "memory" : "source", lflag);
     kv_set(k, "main_prepare", buf);
     kv_set(k, "main_free_extra", "    free(second_lengths);\n    xf_array_free(&second);\n");
@@ -316,11 +317,15 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
     for (int st = 0; st < 2; st++) {
         if (!has_stack(m, st))
             continue;
-        Dims d = stack_dims(get_stack(m, st));
-        /* the attention scratch's E: linear attention's is φ's width */
-        max_phi = imax(max_phi, feature_map_params(get_stack(m, st)).width);
-        mx.H = imax(mx.H, d.H), mx.E = imax(mx.E, d.E), mx.DV = imax(mx.DV, d.DV);
-        mx.D = imax(mx.D, d.D), mx.F = imax(mx.F, d.F);
+        const Stack *s = get_stack(m, st);
+        for (int cross = 0; cross <= (st == 1); cross++) {
+            Dims d = attention_dims(s, cross);
+            /* the attention scratch's E: linear attention's is φ's width */
+            max_phi = imax(max_phi, feature_map_params(s, d.E).width);
+            mx.H = imax(mx.H, d.H), mx.E = imax(mx.E, d.E), mx.DV = imax(mx.DV, d.DV);
+            mx.D = imax(mx.D, d.D), mx.F = imax(mx.F, d.F);
+        }
+        mx.D = imax(mx.D, s->memory_dimensions);   /* the memory buffer's rows */
     }
     int out_stack = m->kind == MODEL_ENCODER ? 0 : 1;
     int D_out = get_stack(m, out_stack)->d_model;
@@ -432,6 +437,7 @@ void emit_model(const Plan *p, const char *spec_name, const char *embed_path, Em
             KV f = {0};
             kv_set(&f, "name", name);
             kv_int(&f, "D", D_out);
+            kv_int(&f, "DM", m->kind == MODEL_DECODER ? m->dec.memory_dimensions : D_out);
             fill(&fdecl, m->kind == MODEL_ENCODER ? "model_h_forward_encoder"
                          : m->kind == MODEL_DECODER ? "model_h_forward_decoder" : "model_h_forward_transformer", &f);
         }

@@ -65,7 +65,8 @@ static void state_holes(KV *k, const Plan *p) {
                       "    float *memory;            /* [N, S, %d] the encoder's output (NAME_encode) */\n"
                       "    int *src_len;             /* [N] source lengths, or NULL */\n"
                       "    float *mem_k[%d], *mem_v[%d]; /* per decoder layer: [N, S, %d], [N, S, %d] cross keys/values */\n",
-                  d.D, s->n_layers, s->n_layers, d.H * d.E, d.H * d.DV);
+                  d.D, s->n_layers, s->n_layers, cross_dims(s).H * cross_dims(s).E,
+                  cross_dims(s).H * cross_dims(s).DV);
         sb_puts(&fr, "        free(s->mem_k[i]);\n        free(s->mem_v[i]);\n");
     }
     kv_take(k, "state_fields", sb_take(&f));
@@ -115,7 +116,7 @@ static char *encode_fn(const Model *m, const char *name, const char *enter, cons
                          "%d, %s);   /* encoder.norm */\n", m->enc.d_model, eps);
         free(eps);
     }
-    Dims d = stack_dims(&m->dec);
+    Dims d = cross_dims(&m->dec);   /* the memory's keys and values are the cross-attention's */
     KV k = {0};
     kv_set(&k, "name", name);
     kv_int(&k, "src_V", m->enc.emb.vocab);

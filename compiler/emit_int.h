@@ -38,6 +38,8 @@ const char *handler_kind_name(HandlerKind k);
 size_t offset_of(const Src *src, Loc loc);
 char *spec_model_text(const Model *m);
 Dims stack_dims(const Stack *s);
+Dims cross_dims(const Stack *s);                /* the decoder's cross-attention */
+Dims attention_dims(const Stack *s, int cross); /* self (0) or cross (1) attention's */
 int imax(int a, int b);
 
 /* A random feature map as the runtime's xf_feature_map holds it. */
@@ -48,7 +50,7 @@ typedef struct FeatureMapParams {
     int orthogonal;   /* drawn as orthogonal random features (favor, generalized) */
     double temp;      /* inputs scaled by sqrt(temp) */
 } FeatureMapParams;
-FeatureMapParams feature_map_params(const Stack *s);
+FeatureMapParams feature_map_params(const Stack *s, int E);   /* E: the attention's query size */
 /* Does attention of type t in stack s apply a random feature map? */
 int uses_feature_map(const Stack *s, AttentionType t);
 int has_stack(const Model *m, int stack);

@@ -10,9 +10,9 @@
 
 /* ---- layers ----------------------------------------------------------------- */
 
-static const char *attention_desc(const Stack *s, AttentionType t, int causal, char *buf, size_t cap) {
+static const char *attention_desc(Dims d, AttentionType t, int causal, char *buf, size_t cap) {
     snprintf(buf, cap, "%s attention%s, %d heads × %d (values %d)", attention_type_name(t),
-             causal ? " (causal)" : "", s->n_heads, s->query_dimensions, s->value_dimensions);
+             causal ? " (causal)" : "", d.H, d.E, d.DV);
     return buf;
 }
 
@@ -32,9 +32,9 @@ static const char *attention_kernel(AttentionType t) {
 static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
                             const char *module) {
     const Model *m = p->model;
-    Dims d = stack_dims(s);
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS;
+    Dims d = attention_dims(s, cross);
     AttentionType t = cross ? s->cross_attention_type : s->attention_type;
     int causal = !cross && s->causal;
     StrBuf b;
@@ -43,7 +43,7 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     snprintf(src, sizeof src, "%s", module);
     KV k = {0};
     kv_set(&k, "source", src);
-    kv_set(&k, "desc", attention_desc(s, t, causal, desc, sizeof desc));
+    kv_set(&k, "desc", attention_desc(d, t, causal, desc, sizeof desc));
     kv_set(&k, "Lq", "c->L");
     kv_set(&k, "Lk", cross ? "c->S" : "c->L");
     kv_int(&k, "H", d.H);
@@ -51,7 +51,7 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     kv_int(&k, "DV", d.DV);
     kv_set(&k, "key_len", cross ? "c->mem_len" : "c->len");
     kv_int(&k, "causal", causal);
-    kv_take(&k, "temp", c_float(s->softmax_temp));
+    kv_take(&k, "temp", c_float(cross ? s->cross_softmax_temp : s->softmax_temp));
     kv_take(&k, "matrix", matrix_line(p, pt, "w->A"));
     kv_int(&k, "local_context", t == ATT_LOCAL ? s->local_context : 0);
     kv_int(&k, "topk", t == ATT_EXACT_TOPK ? s->topk : 0);
@@ -114,7 +114,7 @@ static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer,
     sb_init(&b);
     if (!pt)
         return sb_take(&b);
-    Dims d = stack_dims(s);
+    Dims d = attention_dims(s, slot == SLOT_CROSS);
     KV k = {0};
     kv_set(&k, "source", module);
     kv_int(&k, "layer", layer);
@@ -178,12 +178,12 @@ static void prefill_capture(StrBuf *b, const Stack *s, int layer) {
  * cross (the memory's keys and values) attention of a layer. */
 static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
                                  const char *module) {
-    Dims d = stack_dims(s);
+    Dims d = attention_dims(s, slot == SLOT_CROSS);
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
     AttentionType t = cross ? s->cross_attention_type : s->attention_type;
     char desc[160], call[600];
-    char *temp = c_float(s->softmax_temp);
+    char *temp = c_float(cross ? s->cross_softmax_temp : s->softmax_temp);
     if (cross)
         snprintf(call, sizeof call,
                  "const xf_attn_shape sh = {.N = c->N, .L = 1, .S = c->S, .H = %d, .E = %d, "
@@ -199,7 +199,7 @@ static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int l
     free(temp);
     KV k = {0};
     kv_set(&k, "source", module);
-    kv_set(&k, "desc", attention_desc(s, t, !cross && s->causal, desc, sizeof desc));
+    kv_set(&k, "desc", attention_desc(d, t, !cross && s->causal, desc, sizeof desc));
     kv_set(&k, "against", cross ? "memory's keys and values" : linear ? "recurrent state" : "KV cache");
     kv_take(&k, "matrix", matrix_line(p, pt, cross ? "w->A" : "w->state->A"));
     kv_set(&k, "call", call);
@@ -273,11 +273,14 @@ void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name, 
     kv_set(&k, "source", module);
     kv_set(&k, "fn", fn);
     kv_set(&k, "weights", weights);
-    kv_set(&k, "attention_desc", attention_desc(s, s->attention_type, s->causal, desc, sizeof desc));
+    kv_set(&k, "attention_desc", attention_desc(stack_dims(s), s->attention_type, s->causal, desc, sizeof desc));
     kv_int(&k, "D", d.D);
     kv_int(&k, "F", d.F);
     kv_int(&k, "HE", (long long)d.H * d.E);
     kv_int(&k, "HDV", (long long)d.H * d.DV);
+    Dims cd = cross_dims(s);
+    kv_int(&k, "CHE", (long long)cd.H * cd.E);
+    kv_int(&k, "CHDV", (long long)cd.H * cd.DV);
     kv_set(&k, "act", s->activation == ACT_GELU ? "gelu" : "relu");
     kv_set(&k, "ACT", s->activation == ACT_GELU ? "XF_GELU" : "XF_RELU");
     kv_take(&k, "eps", c_float(s->layer_norm_eps));
@@ -297,7 +300,7 @@ void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name, 
     kv_take(&k, "after", emit_intermediate(p, s, stack, i));
     const char *tmpl;
     if (stack == 1) {
-        kv_set(&k, "cross_desc", attention_desc(s, s->cross_attention_type, 0, desc, sizeof desc));
+        kv_set(&k, "cross_desc", attention_desc(cross_dims(s), s->cross_attention_type, 0, desc, sizeof desc));
         kv_take(&k, "cross_attention", step ? emit_module_step(p, s, stack, i, SLOT_CROSS, cross)
                                             : emit_module(p, s, stack, i, SLOT_CROSS, cross));
         if (step) {
@@ -306,9 +309,9 @@ void emit_layer(StrBuf *out, const Plan *p, int stack, int i, const char *name, 
             KV ck = {0};
             StrBuf cb;
             sb_init(&cb);
-            kv_int(&ck, "D", d.D);
-            kv_int(&ck, "HE", (long long)d.H * d.E);
-            kv_int(&ck, "HDV", (long long)d.H * d.DV);
+            kv_int(&ck, "DM", s->memory_dimensions);
+            kv_int(&ck, "HE", (long long)cd.H * cd.E);
+            kv_int(&ck, "HDV", (long long)cd.H * cd.DV);
             fill(&cb, "cross_kv.c", &ck);
             kv_take(&k, "cross_kv", sb_take(&cb));
             sb_free(&cb);

@@ -23,10 +23,11 @@ static void load_weight(StrBuf *b, const char *dst, const char *tensor, long lon
     sb_printf(b, "    WEIGHT(%s, \"%s\", %lld, %lld, %lld, %lld);\n", dst, tensor, rows, cols, row0, n);
 }
 
-/* The tensors of one attention module under `wprefix` into `dst`. */
-static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char *dst,
+/* The tensors of one attention module under `wprefix` into `dst`: d its
+ * heads and sizes, its keys and values projected from `dk` wide rows (the
+ * memory's width for cross-attention). */
+static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char *dst,
                            const char *wprefix) {
-    Dims d = stack_dims(s);
     long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
     char t[500], lhs[200];
     if (m->weights == WEIGHTS_TORCH) {
@@ -54,7 +55,7 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
     static const char *const fld[] = {"q", "k", "v", "o"};
     for (int j = 0; j < 4; j++) {
         long long rows = j < 2 ? HE : j == 2 ? HDV : d.D;
-        long long cols = j < 3 ? d.D : HDV;
+        long long cols = j == 0 ? d.D : j < 3 ? dk : HDV;
         snprintf(t, sizeof t, "%s.%s_projection.weight", wprefix, proj[j]);
         snprintf(lhs, sizeof lhs, "%s.%s_w", dst, fld[j]);
         load_weight(b, lhs, t, rows, cols, 0, rows);
@@ -67,20 +68,20 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
 /* The feature map of one linear attention module: its parameters, and its
  * omega from the file (`wprefix`.inner_attention.feature_map.omega, as
  * fast-transformers' state_dict names it) or drawn from random_seed. */
-static void load_feature_map(StrBuf *b, const Stack *s, const char *dst, const char *wprefix) {
+static void load_feature_map(StrBuf *b, const Stack *s, int E, const char *dst, const char *wprefix) {
     static const char *const kinds[] = {
         [FMAP_ELU] = "XF_FMAP_ELU", [FMAP_FAVOR] = "XF_FMAP_FAVOR",
         [FMAP_RANDOM_FOURIER] = "XF_FMAP_RANDOM_FOURIER",
         [FMAP_SMOOTHED_RANDOM_FOURIER] = "XF_FMAP_SMOOTHED_RANDOM_FOURIER",
         [FMAP_GENERALIZED_RANDOM] = "XF_FMAP_GENERALIZED_RANDOM",
     };
-    FeatureMapParams f = feature_map_params(s);
+    FeatureMapParams f = feature_map_params(s, E);
     char *temp = c_float(f.temp);
     sb_printf(b, "    %s.fm = (xf_feature_map){%s, %d, NULL, %s, %d.0f, %d};\n", dst, kinds[s->feature_map],
               f.m, temp, f.n_dims, s->stabilize);
     sb_printf(b, "    if (xf_feature_map_load(&%s.fm, m->file, \"%s.inner_attention.feature_map.omega\", %d, %d, "
                  "%lluULL, err))\n        return -1;\n",
-              dst, wprefix, s->query_dimensions, f.orthogonal, (unsigned long long)s->random_seed);
+              dst, wprefix, E, f.orthogonal, (unsigned long long)s->random_seed);
     free(temp);
 }
 
@@ -108,17 +109,18 @@ void emit_print_random(const Model *m, FILE *out) {
         if (!has_stack(m, stack))
             continue;
         const Stack *s = get_stack(m, stack);
-        FeatureMapParams f = feature_map_params(s);
         for (int i = 0; i < s->n_layers; i++)
             for (int cross = 0; cross <= (stack == 1); cross++) {
                 if (!uses_feature_map(s, cross ? s->cross_attention_type : s->attention_type))
                     continue;
+                int E = attention_dims(s, cross).E;
+                FeatureMapParams f = feature_map_params(s, E);
                 char t[300];
                 attention_prefix(t, sizeof t, m, stack, i, cross);
                 fprintf(out, "  random %s.inner_attention.feature_map.omega [%d, %d] (%s): the weight file's "
                              "tensor when it has one, else drawn at load: %s normals from splitmix64 seeded "
                              "by random_seed %lld XOR FNV-1a(name)\n",
-                        t, s->query_dimensions, f.m, feature_map_names[s->feature_map],
+                        t, E, f.m, feature_map_names[s->feature_map],
                         f.orthogonal ? "orthogonal" : "independent", s->random_seed);
             }
     }
@@ -135,15 +137,15 @@ void emit_load_stack(StrBuf *b, const Model *m, int stack) {
         sb_printf(b, "    /* %slayers.%d */\n", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].self", stack_field(m, stack), i);
         attention_prefix(t, sizeof t, m, stack, i, 0);
-        load_attention(b, m, s, dst, t);
+        load_attention(b, m, d, d.D, dst, t);
         if (uses_feature_map(s, s->attention_type))
-            load_feature_map(b, s, dst, t);
+            load_feature_map(b, s, d.E, dst, t);
         if (stack == 1) {
             snprintf(dst, sizeof dst, "m->%s[%d].cross", stack_field(m, stack), i);
             attention_prefix(t, sizeof t, m, stack, i, 1);
-            load_attention(b, m, s, dst, t);
+            load_attention(b, m, cross_dims(s), s->memory_dimensions, dst, t);
             if (uses_feature_map(s, s->cross_attention_type))
-                load_feature_map(b, s, dst, t);
+                load_feature_map(b, s, cross_dims(s).E, dst, t);
         }
         snprintf(t, sizeof t, "%slayers.%d.linear1.weight", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].ff.w1", stack_field(m, stack), i);

@@ -164,14 +164,26 @@ Dims stack_dims(const Stack *s) {
     return d;
 }
 
+/* A decoder's cross-attention: its own heads and head sizes (fast-transformers'
+ * cross_n_heads, cross_query_dimensions, cross_value_dimensions). */
+Dims cross_dims(const Stack *s) {
+    Dims d = {s->cross_n_heads, s->cross_query_dimensions, s->cross_value_dimensions, s->d_model,
+              s->feed_forward_dimensions};
+    return d;
+}
+
+Dims attention_dims(const Stack *s, int cross) {
+    return cross ? cross_dims(s) : stack_dims(s);
+}
+
 int imax(int a, int b) { return a > b ? a : b; }
 
 /* fast-transformers' feature maps, from their constructors: n is the n_dims
  * argument (feature_dimensions); its base class keeps n' (smoothed: n - 1,
  * generalized: 2n) and draws omega [E, n'/2]. */
-FeatureMapParams feature_map_params(const Stack *s) {
+FeatureMapParams feature_map_params(const Stack *s, int E) {
     FeatureMapParams f = {0};
-    int n = s->feature_dimensions, E = s->query_dimensions;
+    int n = s->feature_dimensions;
     f.temp = 1.0 / sqrt((double)E);
     switch (s->feature_map) {
     case FMAP_ELU: f.width = E; return f;

@@ -53,7 +53,13 @@ typedef struct Stack {
     int n_heads;                  /* n_heads (default 4) */
     int query_dimensions;         /* E, per head (default 64) */
     int value_dimensions;         /* D, per head (default 64) */
-    int d_model;                  /* n_heads * value_dimensions */
+    int d_model;                  /* model_dimensions (default n_heads * value_dimensions) */
+    int cross_n_heads;            /* decoder cross-attention: heads (default n_heads) */
+    int cross_query_dimensions;   /* its E (default query_dimensions) */
+    int cross_value_dimensions;   /* its Dv (default value_dimensions) */
+    int memory_dimensions;        /* the memory's width, cross_model_dimensions (default:
+                                     cross_n_heads * cross_value_dimensions as fast-transformers;
+                                     a Transformer: the encoder's d_model) */
     int feed_forward_dimensions;  /* default 1024 */
     AttentionType attention_type; /* self-attention; default full */
     AttentionType cross_attention_type; /* decoder only; default full */
@@ -61,6 +67,7 @@ typedef struct Stack {
     int local_context;            /* for local, default 32 */
     int topk;                     /* for exact_topk, default 32 */
     double softmax_temp;          /* default 1/sqrt(query_dimensions) */
+    double cross_softmax_temp;    /* the cross-attention's: default 1/sqrt(cross_query_dimensions) */
     Activation activation;        /* default relu */
     NormPlace normalization;      /* default post */
     int final_normalization;      /* default true */

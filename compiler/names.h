@@ -126,7 +126,12 @@ typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
     X(S_FMAP,     "feature_map",             T_ENUM, 0, 0,       feature_map_names) \
     X(S_FDIM,     "feature_dimensions",      T_INT,  1, 65536,   NULL)           \
     X(S_STAB,     "stabilize",               T_BOOL, 0, 0,       NULL)           \
-    X(S_SEED,     "random_seed",             T_INT,  0, 4294967295LL, NULL)
+    X(S_SEED,     "random_seed",             T_INT,  0, 4294967295LL, NULL)  \
+    X(S_DMODEL,   "model_dimensions",        T_INT,  1, 65536,   NULL)           \
+    X(S_CROSS_H,  "cross_n_heads",           T_INT,  1, 1024,    NULL)           \
+    X(S_CROSS_Q,  "cross_query_dimensions",  T_INT,  1, 65536,   NULL)           \
+    X(S_CROSS_V,  "cross_value_dimensions",  T_INT,  1, 65536,   NULL)           \
+    X(S_CROSS_M,  "cross_model_dimensions",  T_INT,  1, 65536,   NULL)
 
 typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
 

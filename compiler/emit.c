@@ -120,6 +120,40 @@ static void heatmap_flushes(StrBuf *b, const Plan *p, const char *call) {
                       li, call, li);
 }
 
+/* A mask given to attention of type t (`what`: "mask", "memory mask"): the
+ * statement refusing it, or "" where the type takes one (full attention). */
+static void mask_refusal(StrBuf *b, AttentionType t, const char *var, const char *what, const char *attention) {
+    if (t == ATT_FULL)
+        return;
+    sb_printf(b, "    if (%s)   /* fast-transformers raises for it too */\n"
+                 "        return xf_fail(err, \"a %s applies to full attention only; this model's %s is %s\");\n",
+              var, what, attention, attention_type_name(t));
+}
+
+/* NAME_forward_masked of an encoder or decoder taking float features. */
+static char *masked_api(const Model *m, const char *name) {
+    StrBuf b;
+    sb_init(&b);
+    if (emit_is_token_model(m) || m->kind == MODEL_TRANSFORMER)
+        return sb_take(&b);
+    const Stack *s = get_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
+    int dec = m->kind == MODEL_DECODER;
+    sb_printf(&b, "\n/* The forward with fast-transformers' FullMask (%s). */\n", dec ? "self and memory" : "self");
+    sb_printf(&b, "int %s_forward_masked(%s *m, const float *x, int batch, int seq, const int *lengths,\n", name, name);
+    if (dec)
+        sb_puts(&b, "                     const float *memory, int mem_seq, const int *memory_lengths,\n");
+    sb_puts(&b, "                     const float *mask, int mask_batched,\n");
+    if (dec)
+        sb_puts(&b, "                     const float *memory_mask, int memory_mask_batched,\n");
+    sb_puts(&b, "                     float *y, xf_error *err) {\n");
+    mask_refusal(&b, s->attention_type, "mask", "mask", "self-attention");
+    if (dec)
+        mask_refusal(&b, s->cross_attention_type, "memory_mask", "memory mask", "cross-attention");
+    sb_printf(&b, "    return forward_masked(m, x, batch, seq, lengths, %smask, mask_batched, %sy, err);\n}\n",
+              dec ? "memory, mem_seq, memory_lengths, " : "", dec ? "memory_mask, memory_mask_batched, " : "");
+    return sb_take(&b);
+}
+
 /* The forward function of the model, by kind. */
 static char *emit_forward(const Plan *p, const char *name, int D) {
     const Model *m = p->model;
@@ -146,6 +180,7 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     }
     figure_flushes(&body, p, "c.call");
     kv_take(&f, "body", sb_take(&body));
+    kv_take(&f, "masked_api", masked_api(m, name));
     if (emit_is_token_model(m)) {
         kv_set(&f, "forward_fn", "static int hidden_forward");   /* NAME_forward takes ids */
     } else {
@@ -179,49 +214,62 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
 }
 
 /* The holes of main.c that differ by model kind: the second sequence
- * (decoder: --memory; encoder-decoder: --source) and the forward call. */
+ * (decoder: --memory; encoder-decoder: --source), the masks (encoder and
+ * decoder: --mask; decoder: --memory-mask) and the forward call. */
 static void main_kind_holes(KV *k, const Model *m, const char *name) {
-    char call[400];
-    if (m->kind == MODEL_ENCODER) {
-        kv_set(k, "usage_extra", "");
-        kv_set(k, "usage_extra_str", "");
-        kv_set(k, "main_vars", "");
-        kv_set(k, "main_flags", "");
-        kv_set(k, "main_prepare", "");
-        kv_set(k, "main_free_extra", "");
-        snprintf(call, sizeof call, "%s_forward(m, x.data, batch, seq, lengths, y, &err)", name);
-        kv_set(k, "forward_call", call);
-        return;
+    char call[500];
+    int dec = m->kind == MODEL_DECODER, tr = m->kind == MODEL_TRANSFORMER;
+    StrBuf use, use_s, vars, flags, prep, fr;
+    sb_init(&use), sb_init(&use_s), sb_init(&vars), sb_init(&flags), sb_init(&prep), sb_init(&fr);
+    if (dec || tr) {
+        const char *flag = dec ? "--memory" : "--source", *lflag = dec ? "--memory-lengths" : "--source-lengths";
+        sb_printf(&use, "\n *       %s %s.npy [%s N,N,...]", flag, dec ? "M" : "SRC", lflag);
+        sb_printf(&use_s, "\\n          %s %s.npy [%s N,N,...]", flag, dec ? "M" : "SRC", lflag);
+        sb_puts(&vars, "\n    const char *second_path = NULL, *second_lengths_s = NULL;");
+        sb_printf(&flags, "\n        else if (!strcmp(a, \"%s\")) second_path = v;"
+                          "\n        else if (!strcmp(a, \"%s\")) second_lengths_s = v;", flag, lflag);
+        sb_printf(&prep,
+                  "    if (!second_path)\n        die(\"%s is required\");\n"
+                  "    xf_array second = {0};\n"
+                  "    if (xf_npy_read(second_path, &second, &err))\n        die(\"%%s\", err.msg);\n"
+                  "    check_input(second_path, &second, %d, \"%s\");\n"
+                  "    if (second.shape[0] != batch)\n"
+                  "        die(\"%%s: batch %%lld differs from the input's %%d\", second_path, (long long)second.shape[0], batch);\n"
+                  "    int *second_lengths = second_lengths_s ? parse_lengths(\"%s\", second_lengths_s, batch) : NULL;\n",
+                  flag, dec ? get_stack(m, 1)->memory_dimensions : get_stack(m, 0)->d_model,
+                  dec ? "memory" : "source", lflag);
+        sb_puts(&fr, "    free(second_lengths);\n    xf_array_free(&second);\n");
     }
-    int dec = m->kind == MODEL_DECODER;
-    const char *flag = dec ? "--memory" : "--source", *lflag = dec ? "--memory-lengths" : "--source-lengths";
-    char buf[1200];
-    snprintf(buf, sizeof buf, "\n *       %s %s.npy [%s N,N,...]", flag, dec ? "M" : "SRC", lflag);
-    kv_set(k, "usage_extra", buf);
-    snprintf(buf, sizeof buf, "\\n          %s %s.npy [%s N,N,...]", flag, dec ? "M" : "SRC", lflag);
-    kv_set(k, "usage_extra_str", buf);
-    kv_set(k, "main_vars", "\n    const char *second_path = NULL, *second_lengths_s = NULL;");
-    snprintf(buf, sizeof buf,
-             "\n        else if (!strcmp(a, \"%s\")) second_path = v;"
-             "\n        else if (!strcmp(a, \"%s\")) second_lengths_s = v;", flag, lflag);
-    kv_set(k, "main_flags", buf);
-    snprintf(buf, sizeof buf,
-             "    if (!second_path)\n        die(\"%s is required\");\n"
-             "    xf_array second = {0};\n"
-             "    if (xf_npy_read(second_path, &second, &err))\n        die(\"%%s\", err.msg);\n"
-             "    check_input(second_path, &second, %d, \"%s\");\n"
-             "    if (second.shape[0] != batch)\n"
-             "        die(\"%%s: batch %%lld differs from the input's %%d\", second_path, (long long)second.shape[0], batch);\n"
-             "    int *second_lengths = second_lengths_s ? parse_lengths(\"%s\", second_lengths_s, batch) : NULL;\n",
-             flag, !dec ? get_stack(m, 0)->d_model : get_stack(m, 1)->memory_dimensions,
-             dec ? "memory" : "source", lflag);
-    kv_set(k, "main_prepare", buf);
-    kv_set(k, "main_free_extra", "    free(second_lengths);\n    xf_array_free(&second);\n");
-    if (dec)
-        snprintf(call, sizeof call, "%s_forward(m, x.data, batch, seq, lengths, second.data, (int)second.shape[1], second_lengths, y, &err)", name);
-    else
+    if (!tr) {   /* fast-transformers' FullMask: [L, S] or [N, L, S], float 0/-inf or bool */
+        sb_puts(&use, dec ? "\n *       [--mask MASK.npy] [--memory-mask MASK.npy]" : "\n *       [--mask MASK.npy]");
+        sb_puts(&use_s, dec ? "\\n          [--mask MASK.npy] [--memory-mask MASK.npy]" : "\\n          [--mask MASK.npy]");
+        sb_puts(&vars, "\n    const char *mask_path = NULL, *mem_mask_path = NULL;");
+        sb_puts(&flags, "\n        else if (!strcmp(a, \"--mask\")) mask_path = v;");
+        if (dec)
+            sb_puts(&flags, "\n        else if (!strcmp(a, \"--memory-mask\")) mem_mask_path = v;");
+        sb_printf(&prep, "    xf_array mask = {0}, mem_mask = {0};\n"
+                         "    if (mask_path && xf_npy_read_mask(mask_path, batch, seq, seq, &mask, &err))\n"
+                         "        die(\"%%s\", err.msg);\n"
+                         "    if (mem_mask_path && xf_npy_read_mask(mem_mask_path, batch, seq, %s, &mem_mask, &err))\n"
+                         "        die(\"%%s\", err.msg);\n", dec ? "(int)second.shape[1]" : "seq");
+        sb_puts(&fr, "    xf_array_free(&mask);\n    xf_array_free(&mem_mask);\n");
+    }
+    if (tr)
         snprintf(call, sizeof call, "%s_forward(m, second.data, batch, (int)second.shape[1], second_lengths, x.data, seq, lengths, y, &err)", name);
+    else if (dec)
+        snprintf(call, sizeof call, "%s_forward_masked(m, x.data, batch, seq, lengths, second.data, (int)second.shape[1], "
+                 "second_lengths, mask.data, mask.rank == 3, mem_mask.data, mem_mask.rank == 3, y, &err)", name);
+    else
+        snprintf(call, sizeof call, "%s_forward_masked(m, x.data, batch, seq, lengths, mask.data, mask.rank == 3, y, &err)",
+                 name);
+    kv_take(k, "usage_extra", sb_take(&use));
+    kv_take(k, "usage_extra_str", sb_take(&use_s));
+    kv_take(k, "main_vars", sb_take(&vars));
+    kv_take(k, "main_flags", sb_take(&flags));
+    kv_take(k, "main_prepare", sb_take(&prep));
+    kv_take(k, "main_free_extra", sb_take(&fr));
     kv_set(k, "forward_call", call);
+    sb_free(&use), sb_free(&use_s), sb_free(&vars), sb_free(&flags), sb_free(&prep), sb_free(&fr);
 }
 
 /* The holes of main_tokens.c: ids in, logits out; a Transformer's --source. */

@@ -57,6 +57,9 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     kv_int(&k, "topk", t == ATT_EXACT_TOPK ? s->topk : 0);
     kv_set(&k, "kernel", attention_kernel(t));
     kv_set(&k, "fmap", !uses_feature_map(s, t) ? "NULL" : cross ? "&p->cross.fm" : "&p->self.fm");
+    /* FullMask: full attention takes one (the forward refuses it for the other types) */
+    kv_set(&k, "mask", t != ATT_FULL ? "NULL, 0" : cross ? "c->mem_mask, c->mem_mask_batched"
+                                                          : "c->mask, c->mask_batched");
     if (pt) {
         KV e = {0};
         StrBuf ev;

@@ -87,9 +87,13 @@ typedef struct {
     int local_context;    /* xf_local_attention: key j visible from query i when i - W/2 <= j < i + ceil(W/2) */
     int topk;             /* xf_topk_attention: keys kept per query */
     const xf_feature_map *fmap;   /* xf_linear_attention: φ, NULL = elu + 1 */
+    const float *mask;    /* xf_attention: [L, S] (or [N, L, S] with mask_batched) added to the
+                             scaled scores — fast-transformers' FullMask — or NULL */
+    int mask_batched;     /* 1: mask holds one [L, S] plane per sample */
 } xf_attn_shape;
 
-/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head).
+/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:
+ * key lengths, causal, and sh->mask (a row it drops entirely gets out = 0).
  * q [N,L,H,E], k [N,S,H,E], v [N,S,H,D].  When `attn` is non-NULL the
  * normalized matrix is also stored there as [N,H,L,S] (the AttentionEvent
  * payload, masked entries 0); when NULL nothing L×S is kept.

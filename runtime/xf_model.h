@@ -53,6 +53,9 @@ typedef struct {
     int64_t call;             /* forward-call counter ({call} in patterns) */
     int step;                 /* generation step (xf_event.step): 0 the prefill, k the k-th
                                  generated token, -1 in a plain forward */
+    const float *mask;        /* self-attention mask [L, S] or [N, L, S] (mask_batched), or NULL */
+    const float *mem_mask;    /* cross-attention mask over the memory, the same way */
+    int mask_batched, mem_mask_batched;
 } xf_call;
 
 /* A random feature map's omega [E, fm->m]: the tensor `name` of the file

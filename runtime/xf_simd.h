@@ -64,6 +64,7 @@ typedef struct {
     const float *q, *k, *v;
     float *o, *a;
     int klen;
+    const float *mask;   /* this sample's [L, S] additive mask, or NULL */
 } head_view;
 
 static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const float *q,
@@ -77,6 +78,7 @@ static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const flo
         out + n * L * vs + (int64_t)h * sh->D,
         attn ? attn + ((int64_t)n * sh->H + h) * L * S : NULL,
         klen < 0 ? 0 : klen > sh->S ? sh->S : klen,
+        sh->mask ? sh->mask + (sh->mask_batched ? n * L * S : 0) : NULL,
     };
     return hv;
 }

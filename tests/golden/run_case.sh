@@ -26,6 +26,8 @@ set -- --weights "$CASE/weights.safetensors" --input "$CASE/input.npy" --output 
        --events-dir "$WORK/events"
 [ -f "$CASE/memory.npy" ] && set -- "$@" --memory "$CASE/memory.npy"
 [ -f "$CASE/src.npy" ] && set -- "$@" --source "$CASE/src.npy"
+[ -f "$CASE/mask.npy" ] && set -- "$@" --mask "$CASE/mask.npy"
+[ -f "$CASE/memory_mask.npy" ] && set -- "$@" --memory-mask "$CASE/memory_mask.npy"
 lenargs=
 srclenargs=
 if [ -n "$LENGTHS" ]; then

@@ -255,6 +255,7 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
         [S_ATT] = ATT_FULL, [S_CROSS] = ATT_FULL, [S_CAUSAL] = 0, [S_LOCAL] = 32, [S_TOPK] = 32,
         [S_ACT] = ACT_RELU, [S_NORM] = NORM_POST, [S_FINAL] = 1,
         [S_FMAP] = FMAP_ELU, [S_FDIM] = 0, [S_STAB] = 0, [S_SEED] = 0,
+        [S_MAXLEN] = 1024, [S_AFTP] = 64,
     };
     long long iv[S_COUNT];
     double fv[S_COUNT] = { [S_EPS] = 1e-5 };
@@ -285,6 +286,8 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
     st->causal = (int)iv[S_CAUSAL];
     st->local_context = (int)iv[S_LOCAL];
     st->topk = (int)iv[S_TOPK];
+    st->max_sequence_length = (int)iv[S_MAXLEN];
+    st->aft_parameterization = (int)iv[S_AFTP];
     st->softmax_temp = r->from[S_TEMP] ? fv[S_TEMP] : 1.0 / sqrt((double)st->query_dimensions);
     /* fast-transformers' default is 1/sqrt(E) of the queries each attention sees */
     st->cross_softmax_temp = r->from[S_TEMP] ? fv[S_TEMP] : 1.0 / sqrt((double)st->cross_query_dimensions);
@@ -364,6 +367,22 @@ static void check_cross_dimensions(Ctx *c, Resolved *r, WeightsLayout weights)
                        setting_info[ft_only[i]].name, from[ft_only[i]]->val.i, why[i > 0]);
 }
 
+/* AFT works per channel: queries, keys and values of one size (fast-transformers
+ * raises otherwise). */
+static void check_aft(Ctx *c, Resolved *r)
+{
+    Stack *st = &r->st;
+    for (int cross = 0; cross <= r->is_decoder; cross++) {
+        AttentionType t = cross ? st->cross_attention_type : st->attention_type;
+        int E = cross ? st->cross_query_dimensions : st->query_dimensions;
+        int D = cross ? st->cross_value_dimensions : st->value_dimensions;
+        const Setting *at = r->from[cross ? S_CROSS : S_ATT];
+        if ((t == ATT_AFT_FULL || t == ATT_AFT_SIMPLE) && E != D && at && first_report(c, at))
+            diag_error(at->val.loc, "%s needs %squery_dimensions == %svalue_dimensions (AFT works per channel; "
+                       "got %d and %d)", attention_type_names[t], cross ? "cross_" : "", cross ? "cross_" : "", E, D);
+    }
+}
+
 /* Combinations within one stack. */
 static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Setting *weights_at)
 {
@@ -414,6 +433,7 @@ static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Settin
     }
 
     check_feature_map(c, r);
+    check_aft(c, r);
 
     if (r->is_decoder && st->cross_attention_type == ATT_CAUSAL_LINEAR && from[S_CROSS]) {
         if (first_report(c, from[S_CROSS]))
@@ -761,6 +781,8 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
     }
     warn_unused(rs, n, S_LOCAL, 1u << ATT_LOCAL, "local");
     warn_unused(rs, n, S_TOPK, 1u << ATT_EXACT_TOPK, "exact_topk");
+    warn_unused(rs, n, S_MAXLEN, 1u << ATT_AFT_FULL, "aft_full");
+    warn_unused(rs, n, S_AFTP, 1u << ATT_AFT_FULL, "aft_full");
     static const SetId fmap_settings[] = { S_FMAP, S_FDIM, S_STAB };
     for (size_t i = 0; i < sizeof fmap_settings / sizeof fmap_settings[0]; i++)
         warn_unused(rs, n, fmap_settings[i], 1u << ATT_LINEAR | 1u << ATT_CAUSAL_LINEAR,
@@ -1085,5 +1107,5 @@ int check_spec(const Spec *spec, const Src *src, Model *m)
 
 const char *attention_type_name(AttentionType t)
 {
-    return (unsigned)t <= ATT_EXACT_TOPK ? attention_type_names[t] : "?";
+    return (unsigned)t <= ATT_AFT_SIMPLE ? attention_type_names[t] : "?";
 }

@@ -130,6 +130,35 @@ static void mask_refusal(StrBuf *b, AttentionType t, const char *var, const char
               var, what, attention, attention_type_name(t));
 }
 
+/* aft_full's u and v have max_sequence_length rows: a longer call is refused
+ * up front.  `self` / `mem` name the call's lengths for each stack. */
+static void aft_length_check(StrBuf *b, const Stack *s, int has_cross, const char *self, const char *mem) {
+    const char *vars[3] = {NULL, NULL, NULL};
+    if (s->attention_type == ATT_AFT_FULL)
+        vars[0] = self;
+    if (has_cross && s->cross_attention_type == ATT_AFT_FULL)
+        vars[vars[0] ? 1 : 0] = self, vars[2] = mem;
+    for (int i = 0; i < 3; i++)
+        if (vars[i] && !(i == 1 && vars[0] == vars[1]))
+            sb_printf(b, "    if (%s > %d)\n        return xf_fail(err, \"%s = %%d exceeds max_sequence_length %d of "
+                         "aft_full attention\", %s);\n", vars[i], s->max_sequence_length, vars[i],
+                      s->max_sequence_length, vars[i]);
+}
+
+static char *length_checks(const Model *m) {
+    StrBuf b;
+    sb_init(&b);
+    if (m->kind == MODEL_ENCODER)
+        aft_length_check(&b, &m->enc, 0, "seq", NULL);
+    else if (m->kind == MODEL_DECODER)
+        aft_length_check(&b, &m->dec, 1, "seq", "mem_seq");
+    else {
+        aft_length_check(&b, &m->enc, 0, "src_seq", NULL);
+        aft_length_check(&b, &m->dec, 1, "tgt_seq", "src_seq");
+    }
+    return sb_take(&b);
+}
+
 /* NAME_forward_masked of an encoder or decoder taking float features. */
 static char *masked_api(const Model *m, const char *name) {
     StrBuf b;
@@ -181,6 +210,7 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     figure_flushes(&body, p, "c.call");
     kv_take(&f, "body", sb_take(&body));
     kv_take(&f, "masked_api", masked_api(m, name));
+    kv_take(&f, "length_checks", length_checks(m));
     if (emit_is_token_model(m)) {
         kv_set(&f, "forward_fn", "static int hidden_forward");   /* NAME_forward takes ids */
     } else {

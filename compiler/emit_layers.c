@@ -23,6 +23,8 @@ static const char *attention_kernel(AttentionType t) {
     case ATT_CAUSAL_LINEAR: return "xf_linear_attention";
     case ATT_LOCAL: return "xf_local_attention";
     case ATT_EXACT_TOPK: return "xf_topk_attention";
+    case ATT_AFT_FULL:
+    case ATT_AFT_SIMPLE: return "xf_aft_attention";
     case ATT_FULL: break;
     }
     return "xf_attention";
@@ -60,6 +62,10 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     /* FullMask: full attention takes one (the forward refuses it for the other types) */
     kv_set(&k, "mask", t != ATT_FULL ? "NULL, 0" : cross ? "c->mem_mask, c->mem_mask_batched"
                                                           : "c->mask, c->mask_batched");
+    char aft[80];
+    snprintf(aft, sizeof aft, "p->%s.aft_u, p->%s.aft_v, %d", cross ? "cross" : "self", cross ? "cross" : "self",
+             s->aft_parameterization);
+    kv_set(&k, "aft", t == ATT_AFT_FULL ? aft : "NULL, NULL, 0");
     if (pt) {
         KV e = {0};
         StrBuf ev;

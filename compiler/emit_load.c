@@ -85,6 +85,17 @@ static void load_feature_map(StrBuf *b, const Stack *s, int E, const char *dst, 
     free(temp);
 }
 
+/* aft_full's learned position bias: `wprefix`.inner_attention.u and .v
+ * [max_sequence_length, aft_parameterization], fast-transformers' parameters. */
+static void load_aft(StrBuf *b, const Stack *s, const char *dst, const char *wprefix) {
+    char t[500], lhs[220];
+    for (int j = 0; j < 2; j++) {
+        snprintf(t, sizeof t, "%s.inner_attention.%c", wprefix, "uv"[j]);
+        snprintf(lhs, sizeof lhs, "%s.aft_%c", dst, "uv"[j]);
+        load_line(b, lhs, t, 2, s->max_sequence_length, s->aft_parameterization);
+    }
+}
+
 static void load_norm(StrBuf *b, const char *dst, const char *tensor, int D) {
     char t[500], lhs[220];
     snprintf(t, sizeof t, "%s.weight", tensor);
@@ -140,12 +151,16 @@ void emit_load_stack(StrBuf *b, const Model *m, int stack) {
         load_attention(b, m, d, d.D, dst, t);
         if (uses_feature_map(s, s->attention_type))
             load_feature_map(b, s, d.E, dst, t);
+        if (s->attention_type == ATT_AFT_FULL)
+            load_aft(b, s, dst, t);
         if (stack == 1) {
             snprintf(dst, sizeof dst, "m->%s[%d].cross", stack_field(m, stack), i);
             attention_prefix(t, sizeof t, m, stack, i, 1);
             load_attention(b, m, cross_dims(s), s->memory_dimensions, dst, t);
             if (uses_feature_map(s, s->cross_attention_type))
                 load_feature_map(b, s, cross_dims(s).E, dst, t);
+            if (s->cross_attention_type == ATT_AFT_FULL)
+                load_aft(b, s, dst, t);
         }
         snprintf(t, sizeof t, "%slayers.%d.linear1.weight", wp, i);
         snprintf(dst, sizeof dst, "m->%s[%d].ff.w1", stack_field(m, stack), i);

@@ -14,6 +14,8 @@ typedef enum {
     ATT_CAUSAL_LINEAR,   /* linear with prefix sums (causal) */
     ATT_LOCAL,           /* full, restricted to |i - j| < local_context / 2 */
     ATT_EXACT_TOPK,      /* softmax over the topk largest scores per query */
+    ATT_AFT_FULL,        /* σ(q) Σ softmax_s(k·w) v per channel, w = u vᵀ learned (AFT) */
+    ATT_AFT_SIMPLE,      /* σ(q) Σ softmax_s(k) v per channel (AFT) */
 } AttentionType;
 
 typedef enum { ACT_RELU, ACT_GELU } Activation;
@@ -66,6 +68,8 @@ typedef struct Stack {
     int causal;                   /* triangular mask on self-attention (default false) */
     int local_context;            /* for local, default 32 */
     int topk;                     /* for exact_topk, default 32 */
+    int max_sequence_length;      /* aft_full: rows of u and v, the longest call (default 1024) */
+    int aft_parameterization;     /* aft_full: columns of u and v (default 64) */
     double softmax_temp;          /* default 1/sqrt(query_dimensions) */
     double cross_softmax_temp;    /* the cross-attention's: default 1/sqrt(cross_query_dimensions) */
     Activation activation;        /* default relu */

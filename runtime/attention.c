@@ -49,8 +49,9 @@ static int64_t attention_scratch_one(const xf_attn_shape *sh) {
     int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                          /* ≥ B */
     int64_t exact = L * (S + 1);   /* B ≤ L: small calls need no more */
     int64_t n = tile + sums < exact ? tile + sums : exact;
-    int64_t lin = linear_scratch(sh), loc = local_scratch(sh);
+    int64_t lin = linear_scratch(sh), loc = local_scratch(sh), aft = aft_scratch(sh);
     n = lin > n ? lin : n;
+    n = aft > n ? aft : n;
     n = loc > n ? loc : n;
     return n > 0 ? n : 1;
 }

@@ -90,6 +90,9 @@ typedef struct {
     const float *mask;    /* xf_attention: [L, S] (or [N, L, S] with mask_batched) added to the
                              scaled scores — fast-transformers' FullMask — or NULL */
     int mask_batched;     /* 1: mask holds one [L, S] plane per sample */
+    const float *aft_u, *aft_v;   /* xf_aft_attention, aft_full: the position bias u, v
+                                     [max_len, aft_rank] (rows [0, L) and [0, S) used); NULL: aft_simple */
+    int aft_rank;         /* their columns (aft_parameterization) */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:
@@ -122,6 +125,11 @@ void xf_local_attention(float *out, float *attn, const float *q, const float *k,
                         const float *v, const xf_attn_shape *sh, float *scratch);
 void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
                        const float *v, const xf_attn_shape *sh, float *scratch);
+/* AFT (attention_aft.c; E = D): aft_full with sh->aft_u / aft_v, aft_simple without,
+ * as fast-transformers' AFTFullAttention / AFTSimpleAttention; temp unused; `attn`
+ * receives the weights applied to v averaged over the D channels. */
+void xf_aft_attention(float *out, float *attn, const float *q, const float *k,
+                      const float *v, const xf_attn_shape *sh, float *scratch);
 
 /* Sets the threads of the products (oneDNN's OpenMP pool, or OpenBLAS's)
  * and of the runtime's loops (attention over sample × head) for this

@@ -22,6 +22,7 @@ typedef struct {
     const float *v_w, *v_b;   /* [D, H*Dv], [H*Dv] value projection */
     const float *o_w, *o_b;   /* [H*Dv, D], [D]    out projection */
     xf_feature_map fm;        /* linear attention's φ (omega [E, m]: the file's or drawn) */
+    const float *aft_u, *aft_v;   /* [max_sequence_length, P] aft_full's position bias */
 } xf_attn_weights;
 
 typedef struct {

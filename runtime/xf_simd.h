@@ -147,6 +147,15 @@ enum { LIN_BLOCK = 32 };    /* query rows / keys per GEMM: the causal diagonal t
  *   ks  [E]       Σ φ(k_j)
  *   den [Bq]      φ(q_i)·Σ φ(k_j) per row
  * Monotone in L and S: both block sizes only grow with them. */
+/* Scratch of xf_aft_attention: aft_full's w for one block of rows, and the
+ * D-wide max, sum and accumulator (aft_simple: those three only). */
+static inline int64_t aft_scratch(const xf_attn_shape *sh) {
+    int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0, D = sh->D > 0 ? sh->D : 0;
+    int64_t B = TILE_FLOATS / (S > 0 ? S : 1);
+    B = B < MIN_BLOCK ? MIN_BLOCK : B;
+    return (B < L ? B : L) * S + 3 * D;
+}
+
 static inline int64_t linear_scratch(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
     int64_t E = sh->E > 0 ? xf_feature_map_dims(sh->fmap, sh->E) : 0, D = sh->D > 0 ? sh->D : 0;

@@ -43,7 +43,7 @@
  * columns); linear attention's layout (xf_simd.h) depends on E and D and is
  * taken as a max, monotone in L and S as well. */
 /* What one worker's (sample, head) needs. */
-static int64_t attention_scratch_one(const xf_attn_shape *sh) {
+int64_t xf__attention_scratch_one(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
     int64_t tile = MIN_BLOCK * S > TILE_FLOATS ? MIN_BLOCK * S : TILE_FLOATS;  /* ≥ B·S */
     int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                          /* ≥ B */
@@ -58,7 +58,7 @@ static int64_t attention_scratch_one(const xf_attn_shape *sh) {
 
 /* Every worker its own slice (the variants use the first). */
 int64_t xf_attention_scratch(const xf_attn_shape *sh) {
-    return attention_scratch_one(sh) * xf_runtime_threads();
+    return xf__attention_scratch_one(sh) * xf_runtime_threads();
 }
 
 /* ---- one block of query rows --------------------------------------------- */
@@ -223,7 +223,7 @@ void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
                          const xf_attn_shape *sh, float *scratch) {
     if (sh->N <= 0 || sh->H <= 0 || sh->L <= 0 || sh->D <= 0 || sh->E <= 0)
         return;   /* nothing to compute; E = 0 would be an invalid lda */
-    heads_job j = {fn, out, attn, scratch, q, k, v, sh, attention_scratch_one(sh)};
+    heads_job j = {fn, out, attn, scratch, q, k, v, sh, xf__attention_scratch_one(sh)};
     const int tasks = sh->N * sh->H;
     if (gemm_mnk <= SMALL_GEMM)
         xf_parallel_for(tasks, run_head, &j);

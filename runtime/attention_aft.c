@@ -63,9 +63,12 @@ static void aft_full_row(float *o, float *a, const float *q, const float *k, con
 }
 
 static void aft_full_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
-    const int L = sh->L, S = sh->S, D = sh->D, P = sh->aft_rank, B = block_rows(sh);
+    const int L = sh->L, S = sh->S, D = sh->D, P = sh->aft_rank;
     const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
-    float *w = scratch, *m = w + (int64_t)(B < L ? B : L) * S, *z = m + D, *acc = z + D;
+    /* rows of w per block: what this worker's scratch holds besides m, z, acc */
+    int64_t fit = (xf__attention_scratch_one(sh) - 3 * (int64_t)D) / (S > 0 ? S : 1);
+    const int B = fit < 1 ? 1 : fit < block_rows(sh) ? (int)fit : block_rows(sh);
+    float *m = scratch, *z = m + D, *acc = z + D, *w = acc + D;
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
         xf_gemm(XF_NOTRANS, XF_TRANS, rows, S, P, 1.0f, sh->aft_u + (int64_t)l0 * P, P, sh->aft_v, P,

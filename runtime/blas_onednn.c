@@ -398,18 +398,6 @@ static int reorder(const dnnl_memory_desc_t *smd, const void *src, const dnnl_me
     return st == dnnl_success ? 0 : -1;
 }
 
-/* [in, out] = w[out, in]ᵀ as plain floats: for a shape no blocked kernel takes. */
-static float *plain_weight(const float *w, int64_t out, int64_t in, const char *file,
-                           const char *tensor, xf_error *err) {
-    float *wt = xf_pages_alloc(sizeof(float) * (size_t)(in * out));
-    if (!wt) {
-        xf_fail(err, "%s: tensor %s: out of memory", file, tensor);
-        return NULL;
-    }
-    xf_transpose(wt, w, out, in, in);
-    return wt;
-}
-
 /* torch's w[out, in] is the [in, out] operand in column-major order (tag ba):
  * one reorder takes it straight into the blocked layout, without a
  * transposed copy in between. */
@@ -419,7 +407,7 @@ float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
     packing own = {0};
     const packing *k = packing_for(in, out, &own);
     if (!k->reorder)
-        return plain_weight(w, out, in, file, tensor, err);
+        return xf_transposed_copy(w, out, in, file, tensor, err);   /* no blocked kernel takes it */
     dnnl_memory_desc_t md = k->md;
     packed *p = malloc(sizeof *p);
     float *data = p ? xf_pages_alloc(dnnl_memory_desc_get_size(&md)) : NULL;

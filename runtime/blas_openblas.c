@@ -96,13 +96,7 @@ void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
 
 float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
                       const char *tensor, xf_error *err) {
-    float *wt = xf_pages_alloc(sizeof(float) * (size_t)(in * out));
-    if (!wt) {
-        xf_fail(err, "%s: tensor %s: out of memory", file, tensor);
-        return NULL;
-    }
-    xf_transpose(wt, w, out, in, in);
-    return wt;
+    return xf_transposed_copy(w, out, in, file, tensor, err);
 }
 
 void xf_blas_free_weight(float *wt) {

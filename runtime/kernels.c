@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "xf_blas.h"
@@ -29,6 +30,17 @@ void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int6
             for (int64_t r = r0; r < r0 + TILE && r < rows; r++)
                 for (int64_t c = c0; c < c0 + TILE && c < cols; c++)
                     dst[c * rows + r] = src[r * ld + c];
+}
+
+float *xf_transposed_copy(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
+                          xf_error *err) {
+    float *wt = xf_pages_alloc(sizeof(float) * (size_t)(in * out));
+    if (!wt) {
+        xf_fail(err, "%s: tensor %s: out of memory", file, tensor);
+        return NULL;
+    }
+    xf_transpose(wt, w, out, in, in);
+    return wt;
 }
 
 void xf_scale_matrix(float *c, int m, int n, int ldc, float beta) {

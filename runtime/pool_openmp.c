@@ -13,27 +13,14 @@
 
 #include "xf_blas.h"
 #include "xf_kernels.h"
+#include "xf_pool.h"
 
-enum { MAX_WORKERS = 64 };
-
-static _Atomic int n_threads = 1;                /* xf_set_threads: workers + the caller */
 static atomic_flag busy = ATOMIC_FLAG_INIT;      /* a loop is running on the pool */
 
-void xf_set_runtime_threads(int n) {
-    atomic_store(&n_threads, n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : n);
-}
-
-int xf_runtime_threads(void) {
-    return atomic_load(&n_threads);
-}
-
 void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx) {
-    int want = atomic_load(&n_threads);
-    if (want > tasks)
-        want = tasks;
+    int want = xf_pool_want(tasks);
     if (want <= 1 || omp_in_parallel() || atomic_flag_test_and_set(&busy)) {
-        for (int t = 0; t < tasks; t++)
-            fn(ctx, t, 0);
+        xf_serial_for(tasks, fn, ctx);
         return;
     }
 #pragma omp parallel for num_threads(want) schedule(dynamic, 1)

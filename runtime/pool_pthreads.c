@@ -11,13 +11,11 @@
 #include <stdlib.h>
 
 #include "xf_kernels.h"
-
-enum { MAX_WORKERS = 64 };
+#include "xf_pool.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;     /* guards everything below */
 static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;   /* one loop at a time */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, done = PTHREAD_COND_INITIALIZER;
-static _Atomic int n_threads = 1;    /* xf_set_threads: workers + the caller */
 static int n_started;                /* worker threads running */
 static uint64_t generation;          /* bumped per loop: workers wake on change */
 static int n_pending;                /* workers still inside the current loop */
@@ -51,21 +49,10 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-void xf_set_runtime_threads(int n) {
-    atomic_store(&n_threads, n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : n);
-}
-
-int xf_runtime_threads(void) {
-    return atomic_load(&n_threads);
-}
-
 void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx) {
-    int want = atomic_load(&n_threads);
-    if (want > tasks)
-        want = tasks;
+    int want = xf_pool_want(tasks);
     if (want <= 1 || pthread_mutex_trylock(&busy) != 0) {
-        for (int t = 0; t < tasks; t++)   /* serial: one thread, or the pool is taken */
-            fn(ctx, t, 0);
+        xf_serial_for(tasks, fn, ctx);   /* one thread, or the pool is taken */
         return;
     }
     pthread_mutex_lock(&mu);

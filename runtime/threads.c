@@ -5,11 +5,35 @@
  * GEMMs are too small to thread.
  */
 #define _GNU_SOURCE
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "xf_blas.h"
+#include "xf_pool.h"
+
+enum { MAX_WORKERS = 64 };
+
+static _Atomic int n_threads = 1;   /* xf_set_threads: the pool's workers + the caller */
+
+void xf_set_runtime_threads(int n) {
+    atomic_store(&n_threads, n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : n);
+}
+
+int xf_runtime_threads(void) {
+    return atomic_load(&n_threads);
+}
+
+int xf_pool_want(int tasks) {
+    int want = atomic_load(&n_threads);
+    return want > tasks ? tasks : want;
+}
+
+void xf_serial_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx) {
+    for (int t = 0; t < tasks; t++)
+        fn(ctx, t, 0);
+}
 
 void xf_set_threads(int n) {
     xf_blas_set_threads(n < 1 ? 1 : n);

@@ -54,6 +54,11 @@ void xf_scale_matrix(float *c, int m, int n, int ldc, float beta);
 /* dst[cols, rows] = src[rows, cols]ᵀ, src rows `ld` apart (kernels.c). */
 void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld);
 
+/* [in, out] = w[out, in]ᵀ in an xf_pages_alloc copy, or NULL with "FILE: tensor T: out of
+ * memory" (kernels.c): the plain weight layout of either backend. */
+float *xf_transposed_copy(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
+                          xf_error *err);
+
 /* Threads of the backend's own parallel loops (n >= 1), and how many the
  * calling thread's next product would use. */
 void xf_blas_set_threads(int n);

@@ -13,18 +13,7 @@
 
 #include "xf_blas.h"
 #include "xf_kernels.h"
-
-/* Deterministic values in [-1, 1): tests must not depend on the run. */
-static float *rand_buf(int64_t n, unsigned seed) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    cr_assert_not_null(x);
-    uint32_t s = seed * 2654435761u + 1;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f;
-    }
-    return x;
-}
+#include "harness.h"
 
 static void assert_close(const float *got, const double *want, int64_t n, double tol,
                          const char *what) {
@@ -47,9 +36,9 @@ static void naive_linear(double *y, const float *x, const float *w, const float 
 }
 
 static void check_linear(int n, int in, int out, int with_bias) {
-    float *x = rand_buf((int64_t)n * in, 1), *w = rand_buf((int64_t)out * in, 2);
-    float *b = with_bias ? rand_buf(out, 3) : NULL;
-    float *y = rand_buf((int64_t)n * out, 4);   /* garbage: must be overwritten */
+    float *x = th_rand_buf((int64_t)n * in, 1, 1.0f), *w = th_rand_buf((int64_t)out * in, 2, 1.0f);
+    float *b = with_bias ? th_rand_buf(out, 3, 1.0f) : NULL;
+    float *y = th_rand_buf((int64_t)n * out, 4, 1.0f);   /* garbage: must be overwritten */
     double *ref = malloc((size_t)n * out * sizeof *ref);
     naive_linear(ref, x, w, b, n, in, out);
     xf_linear(y, x, w, b, n, in, out);
@@ -106,12 +95,12 @@ static void naive_layernorm(double *y, const float *x, const float *g, const flo
 }
 
 static void check_layernorm(int n, int d, int alias) {
-    float *x = rand_buf((int64_t)n * d, 5), *g = rand_buf(d, 6), *b = rand_buf(d, 7);
+    float *x = th_rand_buf((int64_t)n * d, 5, 1.0f), *g = th_rand_buf(d, 6, 1.0f), *b = th_rand_buf(d, 7, 1.0f);
     for (int i = 0; i < n * d; i++)
         x[i] = x[i] * 3.0f + 10.0f;   /* |mean| ≫ std: one-pass variance would cancel */
     double *ref = malloc((size_t)n * d * sizeof *ref);
     naive_layernorm(ref, x, g, b, n, d, 1e-5);
-    float *y = alias ? x : rand_buf((int64_t)n * d, 8);
+    float *y = alias ? x : th_rand_buf((int64_t)n * d, 8, 1.0f);
     xf_layernorm(y, x, g, b, n, d, 1e-5f);
     assert_close(y, ref, (int64_t)n * d, 2e-5, alias ? "layernorm(in place)" : "layernorm");
     if (!alias)
@@ -139,8 +128,8 @@ Test(layernorm, constant_row_is_bias) {
 
 Test(layernorm, add_layernorm_is_add_then_norm) {
     int n = 4, d = 100;
-    float *x = rand_buf(n * d, 9), *r = rand_buf(n * d, 10);
-    float *g = rand_buf(d, 11), *b = rand_buf(d, 12);
+    float *x = th_rand_buf(n * d, 9, 1.0f), *r = th_rand_buf(n * d, 10, 1.0f);
+    float *g = th_rand_buf(d, 11, 1.0f), *b = th_rand_buf(d, 12, 1.0f);
     float *sum = malloc((size_t)n * d * sizeof *sum);
     for (int i = 0; i < n * d; i++)
         sum[i] = x[i] + r[i];
@@ -154,7 +143,7 @@ Test(layernorm, add_layernorm_is_add_then_norm) {
 /* ---- pointwise -------------------------------------------------------- */
 
 Test(pointwise, add) {
-    float *x = rand_buf(1001, 13), *r = rand_buf(1001, 14);
+    float *x = th_rand_buf(1001, 13, 1.0f), *r = th_rand_buf(1001, 14, 1.0f);
     double *ref = malloc(1001 * sizeof *ref);
     for (int i = 0; i < 1001; i++)
         ref[i] = (double)x[i] + r[i];
@@ -264,7 +253,7 @@ Test(threads, one_pool_for_products_and_loops) {
     int before = count_threads();
     xf_set_threads(2);
     int n = 512, in = 256, out = 1024;
-    float *x = rand_buf((int64_t)n * in, 1), *w = rand_buf((int64_t)in * out, 2);
+    float *x = th_rand_buf((int64_t)n * in, 1, 1.0f), *w = th_rand_buf((int64_t)in * out, 2, 1.0f);
     float *y = malloc(sizeof(float) * n * out);
     xf_linear(y, x, w, NULL, n, in, out);   /* big enough for oneDNN to use both threads */
     census c = {0, 0};

@@ -13,17 +13,7 @@
 #include "xf_blas.h"
 #include "xf_io.h"
 #include "xf_kernels.h"
-
-static float *rand_buf(int64_t n, unsigned seed) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    cr_assert_not_null(x);
-    uint32_t s = seed * 2654435761u + 1;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)((s >> 8) * (1.0 / 8388608.0)) - 1.0f;
-    }
-    return x;
-}
+#include "harness.h"
 
 /* A safetensors file in memory holding one F32 tensor "w" of [rows, cols]. */
 typedef struct {
@@ -83,7 +73,7 @@ static void expect_linear(const float *y, const float *x, const float *w, const 
 /* One weight loaded the way generated code does, run at several row counts
  * (a generation step is 1 row, a forward many), with and without bias. */
 static void check_loaded(int in, int out) {
-    float *w = rand_buf((int64_t)out * in, 7), *b = rand_buf(out, 8);
+    float *w = th_rand_buf((int64_t)out * in, 7, 1.0f), *b = th_rand_buf(out, 8, 1.0f);
     one_tensor t = open_tensor(w, out, in);
     xf_error err = {{0}};
     const float *wt = xf_weights_get_t(t.file, "w", out, in, 0, out, &err);
@@ -91,7 +81,7 @@ static void check_loaded(int in, int out) {
     static const int rows[] = {1, 2, 16, 100, 517};
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
         int n = rows[r];
-        float *x = rand_buf((int64_t)n * in, 9 + (unsigned)r), *y = rand_buf((int64_t)n * out, 3);
+        float *x = th_rand_buf((int64_t)n * in, 9 + (unsigned)r, 1.0f), *y = th_rand_buf((int64_t)n * out, 3, 1.0f);
         xf_linear(y, x, wt, b, n, in, out);
         expect_linear(y, x, w, b, n, in, out, 0, XF_NO_ACTIVATION);
         xf_linear(y, x, wt, NULL, n, in, out);
@@ -117,7 +107,7 @@ Test(linear, loaded_weights_odd_shapes) {
 /* torch's packed in_proj: three row ranges of one tensor, each its own weight */
 Test(linear, in_proj_slices) {
     int d = 64, n = 10;
-    float *w = rand_buf(3 * d * d, 11), *x = rand_buf(n * d, 12), *y = malloc(sizeof(float) * n * d);
+    float *w = th_rand_buf(3 * d * d, 11, 1.0f), *x = th_rand_buf(n * d, 12, 1.0f), *y = malloc(sizeof(float) * n * d);
     one_tensor t = open_tensor(w, 3 * d, d);
     xf_error err = {{0}};
     for (int j = 0; j < 3; j++) {
@@ -133,7 +123,7 @@ Test(linear, in_proj_slices) {
 /* The activation fused into the product equals the product, then the kernel. */
 Test(linear, fused_activations) {
     int n = 20, in = 48, out = 80;
-    float *w = rand_buf(out * in, 21), *b = rand_buf(out, 22), *x = rand_buf(n * in, 23);
+    float *w = th_rand_buf(out * in, 21, 1.0f), *b = th_rand_buf(out, 22, 1.0f), *x = th_rand_buf(n * in, 23, 1.0f);
     float *y = malloc(sizeof(float) * n * out);
     one_tensor t = open_tensor(w, out, in);
     xf_error err = {{0}};
@@ -150,8 +140,8 @@ Test(linear, fused_activations) {
 /* The feed-forward block over more rows than one chunk (XF_FF_ROWS). */
 Test(linear, feed_forward_chunks) {
     int n = XF_FF_ROWS + 37, d = 32, f = 64;
-    float *w1 = rand_buf(f * d, 31), *b1 = rand_buf(f, 32), *w2 = rand_buf(d * f, 33),
-          *b2 = rand_buf(d, 34), *x = rand_buf((int64_t)n * d, 35);
+    float *w1 = th_rand_buf(f * d, 31, 1.0f), *b1 = th_rand_buf(f, 32, 1.0f), *w2 = th_rand_buf(d * f, 33, 1.0f),
+          *b2 = th_rand_buf(d, 34, 1.0f), *x = th_rand_buf((int64_t)n * d, 35, 1.0f);
     float *h = malloc(sizeof(float) * XF_FF_ROWS * f), *y = malloc(sizeof(float) * n * d);
     float *hid = malloc(sizeof(float) * n * f);
     one_tensor t1 = open_tensor(w1, f, d), t2 = open_tensor(w2, d, f);
@@ -177,7 +167,7 @@ Test(linear, feed_forward_chunks) {
  * again: evicted primitives are rebuilt, results unchanged. */
 Test(linear, more_shapes_than_the_cache) {
     int in = 24, out = 40;
-    float *w = rand_buf(out * in, 41), *b = rand_buf(out, 42), *x = rand_buf(200 * in, 43);
+    float *w = th_rand_buf(out * in, 41, 1.0f), *b = th_rand_buf(out, 42, 1.0f), *x = th_rand_buf(200 * in, 43, 1.0f);
     float *y = malloc(sizeof(float) * 200 * out);
     one_tensor t = open_tensor(w, out, in);
     xf_error err = {{0}};
@@ -203,7 +193,7 @@ typedef struct {
 
 static void *run_job(void *arg) {
     const job *j = arg;
-    float *x = rand_buf((int64_t)j->n * j->in, j->seed), *y = malloc(sizeof(float) * j->n * j->out);
+    float *x = th_rand_buf((int64_t)j->n * j->in, j->seed, 1.0f), *y = malloc(sizeof(float) * j->n * j->out);
     for (int rep = 0; rep < 20; rep++)
         xf_linear(y, x, j->wt, j->b, j->n, j->in, j->out);
     expect_linear(y, x, j->w, j->b, j->n, j->in, j->out, 0, XF_NO_ACTIVATION);
@@ -214,7 +204,7 @@ static void *run_job(void *arg) {
 
 Test(linear, concurrent_callers) {
     int in = 64, out = 96;
-    float *w = rand_buf(out * in, 51), *b = rand_buf(out, 52);
+    float *w = th_rand_buf(out * in, 51, 1.0f), *b = th_rand_buf(out, 52, 1.0f);
     one_tensor t = open_tensor(w, out, in);
     xf_error err = {{0}};
     const float *wt = xf_weights_get_t(t.file, "w", out, in, 0, out, &err);
@@ -233,7 +223,7 @@ Test(linear, concurrent_callers) {
  * the same address is read as itself, not as the old weights. */
 Test(linear, closed_weights_are_forgotten) {
     int in = 32, out = 32, n = 4;
-    float *w = rand_buf(out * in, 61), *x = rand_buf(n * in, 62), *y = malloc(sizeof(float) * n * out);
+    float *w = th_rand_buf(out * in, 61, 1.0f), *x = th_rand_buf(n * in, 62, 1.0f), *y = malloc(sizeof(float) * n * out);
     for (int round = 0; round < 3; round++) {
         one_tensor t = open_tensor(w, out, in);
         xf_error err = {{0}};
@@ -265,8 +255,8 @@ static void check_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alph
     int lda = (ta == XF_TRANS ? m : k) + pad, ldb = (tb == XF_TRANS ? k : n) + pad,
         ldc = n + pad;
     int arows = ta == XF_TRANS ? k : m, brows = tb == XF_TRANS ? n : k;
-    float *a = rand_buf((int64_t)arows * lda, 71), *b = rand_buf((int64_t)brows * ldb, 72);
-    float *c = rand_buf((int64_t)m * ldc, 73), *c0 = malloc(sizeof(float) * m * ldc);
+    float *a = th_rand_buf((int64_t)arows * lda, 71, 1.0f), *b = th_rand_buf((int64_t)brows * ldb, 72, 1.0f);
+    float *c = th_rand_buf((int64_t)m * ldc, 73, 1.0f), *c0 = malloc(sizeof(float) * m * ldc);
     memcpy(c0, c, sizeof(float) * m * ldc);
     xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     for (int i = 0; i < m; i++) {

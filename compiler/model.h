@@ -12,7 +12,7 @@ typedef enum {
     ATT_FULL,            /* softmax(q kᵀ · temp) v */
     ATT_LINEAR,          /* φ(q)(φ(k)ᵀ v) / φ(q)Σφ(k), φ = elu + 1 */
     ATT_CAUSAL_LINEAR,   /* linear with prefix sums (causal) */
-    ATT_LOCAL,           /* full, restricted to |i - j| < local_context / 2 */
+    ATT_LOCAL,           /* full, restricted to i - floor(W/2) <= j < i + ceil(W/2), W = local_context */
     ATT_EXACT_TOPK,      /* softmax over the topk largest scores per query */
     ATT_AFT_FULL,        /* σ(q) Σ softmax_s(k·w) v per channel, w = u vᵀ learned (AFT) */
     ATT_AFT_SIMPLE,      /* σ(q) Σ softmax_s(k) v per channel (AFT) */

@@ -231,12 +231,13 @@ static void check_scope(Ctx *c, const Setting *list, ScopeKind where, Scope *sc)
                        where == SCOPE_ENCODER ? "encoder" : "decoder");
             continue;
         }
-        if (id == S_CROSS && c->kind_known && c->kind == MODEL_ENCODER) {
-            diag_error(s->loc, "'cross_attention_type' is only for models with a decoder (this is a TransformerEncoder)");
+        int cross = id == S_CROSS || id == S_CROSS_H || id == S_CROSS_Q || id == S_CROSS_V || id == S_CROSS_M;
+        if (cross && c->kind_known && c->kind == MODEL_ENCODER) {
+            diag_error(s->loc, "'%s' is only for models with a decoder (this is a TransformerEncoder)", s->name);
             continue;
         }
-        if (id == S_CROSS && where == SCOPE_ENCODER) {
-            diag_error(s->loc, "'cross_attention_type' belongs in the decoder block (the encoder has no cross-attention)");
+        if (cross && where == SCOPE_ENCODER) {
+            diag_error(s->loc, "'%s' belongs in the decoder block (the encoder has no cross-attention)", s->name);
             continue;
         }
         if (check_value((SetId)id, s, sc))
@@ -254,6 +255,7 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
         [S_ATT] = ATT_FULL, [S_CROSS] = ATT_FULL, [S_CAUSAL] = 0, [S_LOCAL] = 32, [S_TOPK] = 32,
         [S_ACT] = ACT_RELU, [S_NORM] = NORM_POST, [S_FINAL] = 1,
         [S_FMAP] = FMAP_ELU, [S_FDIM] = 0, [S_STAB] = 0, [S_SEED] = 0,
+        [S_MAXLEN] = 1024, [S_AFTP] = 64,
     };
     long long iv[S_COUNT];
     double fv[S_COUNT] = { [S_EPS] = 1e-5 };
@@ -271,14 +273,24 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
     st->n_heads = (int)iv[S_N_HEADS];
     st->query_dimensions = (int)iv[S_QDIM];
     st->value_dimensions = (int)iv[S_VDIM];
-    st->d_model = st->n_heads * st->value_dimensions;   /* <= 1024 * 65536: fits */
+    st->d_model = iv[S_DMODEL] ? (int)iv[S_DMODEL]
+                               : st->n_heads * st->value_dimensions;   /* <= 1024 * 65536: fits */
+    st->cross_n_heads = iv[S_CROSS_H] ? (int)iv[S_CROSS_H] : st->n_heads;
+    st->cross_query_dimensions = iv[S_CROSS_Q] ? (int)iv[S_CROSS_Q] : st->query_dimensions;
+    st->cross_value_dimensions = iv[S_CROSS_V] ? (int)iv[S_CROSS_V] : st->value_dimensions;
+    st->memory_dimensions = iv[S_CROSS_M] ? (int)iv[S_CROSS_M]
+                                          : st->cross_n_heads * st->cross_value_dimensions;
     st->feed_forward_dimensions = (int)iv[S_FF];
     st->attention_type = (AttentionType)iv[S_ATT];
     st->cross_attention_type = (AttentionType)iv[S_CROSS];
     st->causal = (int)iv[S_CAUSAL];
     st->local_context = (int)iv[S_LOCAL];
     st->topk = (int)iv[S_TOPK];
+    st->max_sequence_length = (int)iv[S_MAXLEN];
+    st->aft_parameterization = (int)iv[S_AFTP];
     st->softmax_temp = r->from[S_TEMP] ? fv[S_TEMP] : 1.0 / sqrt((double)st->query_dimensions);
+    /* fast-transformers' default is 1/sqrt(E) of the queries each attention sees */
+    st->cross_softmax_temp = r->from[S_TEMP] ? fv[S_TEMP] : 1.0 / sqrt((double)st->cross_query_dimensions);
     st->activation = (Activation)iv[S_ACT];
     st->normalization = (NormPlace)iv[S_NORM];
     st->final_normalization = (int)iv[S_FINAL];
@@ -325,11 +337,59 @@ static void check_feature_map(Ctx *c, Resolved *r)
                    feature_map_names[st->feature_map]);
 }
 
+/* model_dimensions and the cross-attention's dimensions: sizes that fit, and
+ * with torch weights the one layout torch's MultiheadAttention has. */
+static void check_cross_dimensions(Ctx *c, Resolved *r, WeightsLayout weights)
+{
+    Stack *st = &r->st;
+    const Setting *const *from = r->from;
+    long long chdv = (long long)st->cross_n_heads * st->cross_value_dimensions;
+    if (r->is_decoder && chdv > D_MODEL_MAX) {
+        const Setting *at = later(from[S_CROSS_H], from[S_CROSS_V]);
+        if (at && first_report(c, at))
+            diag_error(at->val.loc, "cross_n_heads * cross_value_dimensions = %lld exceeds %d", chdv, D_MODEL_MAX);
+    }
+    if (weights != WEIGHTS_TORCH)
+        return;
+    static const SetId ft_only[] = { S_DMODEL, S_CROSS_H, S_CROSS_Q, S_CROSS_V, S_CROSS_M };
+    static const char *const why[] = {
+        "torch's attention projects d_model to n_heads * value_dimensions and back",
+        "torch's decoder layer has one head count, one head size and d_model-wide memory",
+    };
+    int differs[] = {
+        st->d_model != st->n_heads * st->value_dimensions,
+        st->cross_n_heads != st->n_heads, st->cross_query_dimensions != st->query_dimensions,
+        st->cross_value_dimensions != st->value_dimensions, st->memory_dimensions != st->d_model,
+    };
+    for (int i = 0; i < 5; i++)
+        if (differs[i] && from[ft_only[i]] && first_report(c, from[ft_only[i]]))
+            diag_error(from[ft_only[i]]->val.loc, "%s = %lld needs weights = fast_transformers (%s)",
+                       setting_info[ft_only[i]].name, from[ft_only[i]]->val.i, why[i > 0]);
+}
+
+/* AFT works per channel: queries, keys and values of one size (fast-transformers
+ * raises otherwise). */
+static void check_aft(Ctx *c, Resolved *r)
+{
+    Stack *st = &r->st;
+    for (int cross = 0; cross <= r->is_decoder; cross++) {
+        AttentionType t = cross ? st->cross_attention_type : st->attention_type;
+        int E = cross ? st->cross_query_dimensions : st->query_dimensions;
+        int D = cross ? st->cross_value_dimensions : st->value_dimensions;
+        const Setting *at = r->from[cross ? S_CROSS : S_ATT];
+        if ((t == ATT_AFT_FULL || t == ATT_AFT_SIMPLE) && E != D && at && first_report(c, at))
+            diag_error(at->val.loc, "%s needs %squery_dimensions == %svalue_dimensions (AFT works per channel; "
+                       "got %d and %d)", attention_type_names[t], cross ? "cross_" : "", cross ? "cross_" : "", E, D);
+    }
+}
+
 /* Combinations within one stack. */
 static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Setting *weights_at)
 {
     Stack *st = &r->st;
     const Setting *const *from = r->from;
+
+    check_cross_dimensions(c, r, weights);
 
     long long d_model = (long long)st->n_heads * st->value_dimensions;
     if (d_model > D_MODEL_MAX) {
@@ -373,6 +433,7 @@ static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Settin
     }
 
     check_feature_map(c, r);
+    check_aft(c, r);
 
     if (r->is_decoder && st->cross_attention_type == ATT_CAUSAL_LINEAR && from[S_CROSS]) {
         if (first_report(c, from[S_CROSS]))
@@ -720,6 +781,8 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
     }
     warn_unused(rs, n, S_LOCAL, 1u << ATT_LOCAL, "local");
     warn_unused(rs, n, S_TOPK, 1u << ATT_EXACT_TOPK, "exact_topk");
+    warn_unused(rs, n, S_MAXLEN, 1u << ATT_AFT_FULL, "aft_full");
+    warn_unused(rs, n, S_AFTP, 1u << ATT_AFT_FULL, "aft_full");
     static const SetId fmap_settings[] = { S_FMAP, S_FDIM, S_STAB };
     for (size_t i = 0; i < sizeof fmap_settings / sizeof fmap_settings[0]; i++)
         warn_unused(rs, n, fmap_settings[i], 1u << ATT_LINEAR | 1u << ATT_CAUSAL_LINEAR,
@@ -736,6 +799,13 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m)
                    "encoder and decoder d_model differ (%d vs %d): the decoder's cross-attention reads the "
                    "encoder's output, so n_heads * value_dimensions must agree",
                    m->enc.d_model, m->dec.d_model);
+    }
+    if (has_enc && has_dec) {   /* the memory is the encoder's output */
+        const Setting *at = dec.from[S_CROSS_M];
+        if (at && m->dec.memory_dimensions != m->enc.d_model)
+            diag_error(at->val.loc, "cross_model_dimensions = %d, but the memory is the encoder's output "
+                       "(d_model %d)", m->dec.memory_dimensions, m->enc.d_model);
+        m->dec.memory_dimensions = m->enc.d_model;
     }
     check_token_blocks(md, m, tok);
 }
@@ -1037,5 +1107,5 @@ int check_spec(const Spec *spec, const Src *src, Model *m)
 
 const char *attention_type_name(AttentionType t)
 {
-    return (unsigned)t <= ATT_EXACT_TOPK ? attention_type_names[t] : "?";
+    return (unsigned)t <= ATT_AFT_SIMPLE ? attention_type_names[t] : "?";
 }

@@ -136,6 +136,68 @@ static void flushes(StrBuf *b, const Plan *p, const char *call, int heatmaps) {
             }
 }
 
+/* A mask given to attention of type t (`what`: "mask", "memory mask"): the
+ * statement refusing it, or nothing where the type takes one (full attention). */
+static void mask_refusal(StrBuf *b, AttentionType t, const char *var, const char *what, const char *attention) {
+    if (t == ATT_FULL)
+        return;
+    KV k = {0};
+    emit_kv_set(&k, "var", var);
+    emit_kv_set(&k, "what", what);
+    emit_kv_set(&k, "attention", attention);
+    emit_kv_set(&k, "type", attention_type_name(t));
+    emit_fill(b, PART("mask_refusal"), &k);
+}
+
+/* aft_full's u and v have max_sequence_length rows: a longer call is refused
+ * up front.  `self` / `mem` name the call's lengths for each stack. */
+static void aft_length_check(StrBuf *b, const Stack *s, int has_cross, const char *self, const char *mem) {
+    const char *vars[3] = {NULL, NULL, NULL};
+    if (s->attention_type == ATT_AFT_FULL)
+        vars[0] = self;
+    if (has_cross && s->cross_attention_type == ATT_AFT_FULL)
+        vars[vars[0] ? 1 : 0] = self, vars[2] = mem;
+    for (int i = 0; i < 3; i++)
+        if (vars[i] && !(i == 1 && vars[0] == vars[1])) {
+            KV k = {0};
+            emit_kv_set(&k, "var", vars[i]);
+            emit_kv_int(&k, "max", s->max_sequence_length);
+            emit_fill(b, PART("aft_length_check"), &k);
+        }
+}
+
+static char *length_checks(const Model *m) {
+    StrBuf b;
+    sb_init(&b);
+    if (m->kind == MODEL_ENCODER)
+        aft_length_check(&b, &m->enc, 0, "seq", NULL);
+    else if (m->kind == MODEL_DECODER)
+        aft_length_check(&b, &m->dec, 1, "seq", "mem_seq");
+    else {
+        aft_length_check(&b, &m->enc, 0, "src_seq", NULL);
+        aft_length_check(&b, &m->dec, 1, "tgt_seq", "src_seq");
+    }
+    return sb_take(&b);
+}
+
+/* NAME_forward_masked of an encoder or decoder taking float features. */
+static char *masked_api(const Model *m, const char *name) {
+    if (emit_is_token_model(m) || m->kind == MODEL_TRANSFORMER)
+        return emit_nothing();
+    const Stack *s = emit_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
+    int dec = m->kind == MODEL_DECODER;
+    StrBuf r;
+    sb_init(&r);
+    mask_refusal(&r, s->attention_type, "mask", "mask", "self-attention");
+    if (dec)
+        mask_refusal(&r, s->cross_attention_type, "memory_mask", "memory mask", "cross-attention");
+    KV k = {0};
+    emit_kv_set(&k, "name", name);
+    emit_kv_take(&k, "refusals", sb_take(&r));
+    sb_free(&r);
+    return emit_part(dec ? PART("masked_api_decoder") : PART("masked_api_encoder"), &k);
+}
+
 /* The forward function of the model, by kind. */
 static char *emit_forward(const Plan *p, const char *name, int D) {
     const Model *m = p->model;
@@ -145,6 +207,7 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     KV f = {0}, n = {0};
     emit_kv_set(&f, "name", name);
     emit_kv_int(&f, "D", D);
+    emit_kv_int(&f, "DM", m->kind == MODEL_DECODER ? m->dec.memory_dimensions : D);
     const char *tmpl;
     if (m->kind == MODEL_ENCODER) {
         stack_calls(&body, p, 0, PART("c"), PART("y"), NULL, PART("rows"));
@@ -160,6 +223,8 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     }
     flushes(&body, p, PART("forward_call_no"), 0);
     emit_kv_take(&f, "body", sb_take(&body));
+    emit_kv_take(&f, "masked_api", masked_api(m, name));
+    emit_kv_take(&f, "length_checks", length_checks(m));
     int tokens = emit_is_token_model(m);
     emit_kv_set(&n, "name", name);   /* a token model's NAME_forward takes ids */
     emit_kv_take(&f, "forward_fn", emit_part(tokens ? PART("hidden_forward_fn") : PART("forward_fn"), &n));
@@ -211,10 +276,14 @@ static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi
         if (!emit_has_stack(m, st))
             continue;
         const Stack *s = emit_stack(m, st);
-        Dims d = emit_dims(s);
-        mx.H = emit_imax(mx.H, d.H), mx.E = emit_imax(mx.E, d.E), mx.DV = emit_imax(mx.DV, d.DV);
-        mx.D = emit_imax(mx.D, d.D), mx.F = emit_imax(mx.F, d.F);
-        *max_phi = emit_imax(*max_phi, emit_feature_map_params(s).width);   /* linear attention's scratch E */
+        for (int cross = 0; cross <= (st == 1); cross++) {
+            Dims d = emit_attention_dims(s, cross);
+            mx.H = emit_imax(mx.H, d.H), mx.E = emit_imax(mx.E, d.E), mx.DV = emit_imax(mx.DV, d.DV);
+            mx.D = emit_imax(mx.D, d.D), mx.F = emit_imax(mx.F, d.F);
+            /* linear attention's scratch E: φ's width */
+            *max_phi = emit_imax(*max_phi, emit_feature_map_params(s, d.E).width);
+        }
+        mx.D = emit_imax(mx.D, s->memory_dimensions);   /* the memory buffer's rows */
         *max_local = emit_imax(*max_local, s->local_context);
         *max_topk = emit_imax(*max_topk, s->topk);
     }
@@ -337,6 +406,7 @@ static char *emit_model_h(const Plan *p, const char *spec_name) {
         KV f = {0};
         emit_kv_set(&f, "name", name);
         emit_kv_int(&f, "D", out->d_model);
+        emit_kv_int(&f, "DM", m->kind == MODEL_DECODER ? m->dec.memory_dimensions : out->d_model);
         emit_fill(&fdecl, m->kind == MODEL_ENCODER   ? "model_h_forward_encoder"
                           : m->kind == MODEL_DECODER ? "model_h_forward_decoder"
                                                      : "model_h_forward_transformer", &f);

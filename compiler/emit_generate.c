@@ -22,6 +22,8 @@ const char *emit_generate_refusal(const Model *m) {
         return "its self-attention is not causal (set causal = true)";
     if (s->attention_type != ATT_FULL && s->attention_type != ATT_CAUSAL_LINEAR)
         return "only full (KV cache) and causal_linear (recurrent state) self-attention can step";
+    if (s->cross_attention_type == ATT_AFT_FULL && m->kind == MODEL_TRANSFORMER)
+        return "aft_full cross-attention has a position bias per query row, which a step does not track";
     if (emit_uses_feature_map(s, s->attention_type))
         return "a causal_linear recurrent state steps with feature_map = elu only";
     return NULL;
@@ -58,8 +60,9 @@ static void state_holes(KV *k, const Plan *p) {
     emit_kv_int(&i, "want_A", want_A);
     emit_kv_int(&mf, "n", s->n_layers);
     emit_kv_int(&mf, "D", d.D);
-    emit_kv_int(&mf, "HE", (long long)d.H * d.E);
-    emit_kv_int(&mf, "HDV", (long long)d.H * d.DV);
+    Dims cd = emit_cross_dims(s);   /* the memory's keys and values are the cross-attention's */
+    emit_kv_int(&mf, "HE", (long long)cd.H * cd.E);
+    emit_kv_int(&mf, "HDV", (long long)cd.H * cd.DV);
     StrBuf fields, fr;
     sb_init(&fields), sb_init(&fr);
     emit_fill(&fields, linear ? PART("linear_field") : PART("kv_field"), &f);
@@ -107,7 +110,7 @@ static char *encode_fn(const Plan *p, const char *name, const char *enter, const
     emit_layer_calls(&body, p, 0, 0, ce, memory, NULL);
     emit_final_norm(&body, m, 0, memory, rows);
     free(memory), free(rows), free(ce);
-    Dims d = emit_dims(&m->dec);
+    Dims d = emit_cross_dims(&m->dec);   /* the memory's keys and values are the cross-attention's */
     KV k = {0};
     emit_kv_set(&k, "name", name);
     emit_kv_int(&k, "src_V", m->enc.emb.vocab);

@@ -48,6 +48,8 @@ const char *emit_handler_name(HandlerKind k);
 size_t emit_offset_of(const Src *src, Loc loc);
 char *emit_spec_text(const Model *m);
 Dims emit_dims(const Stack *s);
+Dims emit_cross_dims(const Stack *s);                /* the decoder's cross-attention */
+Dims emit_attention_dims(const Stack *s, int cross); /* self (0) or cross (1) attention's */
 int emit_imax(int a, int b);
 
 /* A random feature map as the runtime's xf_feature_map holds it. */
@@ -58,7 +60,7 @@ typedef struct FeatureMapParams {
     int orthogonal;   /* drawn as orthogonal random features (favor, generalized) */
     double temp;      /* inputs scaled by sqrt(temp) */
 } FeatureMapParams;
-FeatureMapParams emit_feature_map_params(const Stack *s);
+FeatureMapParams emit_feature_map_params(const Stack *s, int E);   /* E: the attention's query size */
 /* Does attention of type t in stack s apply a random feature map? */
 int emit_uses_feature_map(const Stack *s, AttentionType t);
 int emit_has_stack(const Model *m, int stack);

@@ -63,13 +63,13 @@ void emit_layer_calls(StrBuf *b, const Plan *p, int stack, int step, const char 
     }
 }
 
-static char *attention_desc(const Stack *s, AttentionType t, int causal) {
+static char *attention_desc(Dims d, AttentionType t, int causal) {
     KV k = {0};
     emit_kv_set(&k, "type", attention_type_name(t));
     emit_kv_take(&k, "causal", emit_part_if(causal, PART("causal_note"), NULL));
-    emit_kv_int(&k, "H", s->n_heads);
-    emit_kv_int(&k, "E", s->query_dimensions);
-    emit_kv_int(&k, "DV", s->value_dimensions);
+    emit_kv_int(&k, "H", d.H);
+    emit_kv_int(&k, "E", d.E);
+    emit_kv_int(&k, "DV", d.DV);
     return emit_part(PART("desc"), &k);
 }
 
@@ -87,8 +87,18 @@ static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross) {
     emit_kv_take(k, "fmap", emit_part_if(emit_uses_feature_map(s, t), cross ? PART("fmap_cross") : PART("fmap_self"), NULL));
 }
 
+/* The shape fields of a forward's attention only: fast-transformers' FullMask
+ * on full attention (the forward refuses it for the other types) and
+ * aft_full's learned position bias u, v. */
+static void forward_holes(KV *k, const Stack *s, AttentionType t, int cross) {
+    emit_kv_take(k, "mask", emit_part_if(t == ATT_FULL, cross ? PART("mask_cross") : PART("mask_self"), NULL));
+    KV a = {0};
+    emit_kv_int(&a, "rank", s->aft_parameterization);
+    emit_kv_take(k, "aft", emit_part_if(t == ATT_AFT_FULL, cross ? PART("aft_cross") : PART("aft_self"), &a));
+}
+
 /* The AttentionEvent block of a kept point (`Lk`: the keys' length). */
-static char *attention_event(const Plan *p, const Point *pt, const Stack *s, int layer, const char *module,
+static char *attention_event(const Plan *p, const Point *pt, Dims d, int layer, const char *module,
                              const char *Lk) {
     if (!pt)
         return emit_nothing();
@@ -97,7 +107,7 @@ static char *attention_event(const Plan *p, const Point *pt, const Stack *s, int
     KV e = {0};
     emit_kv_set(&e, "source", inner);
     emit_kv_int(&e, "layer", layer);
-    emit_kv_int(&e, "H", s->n_heads);
+    emit_kv_int(&e, "H", d.H);
     emit_kv_take(&e, "Lq", emit_part(PART("self_len"), NULL));
     emit_kv_take(&e, "Lk", emit_part(Lk, NULL));
     emit_kv_take(&e, "calls", emit_point_calls(p, pt, 12));
@@ -106,14 +116,14 @@ static char *attention_event(const Plan *p, const Point *pt, const Stack *s, int
 
 /* One attention block: kernel call, materialization and AttentionEvent. */
 static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
-    Dims d = emit_dims(s);
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS;
+    Dims d = emit_attention_dims(s, cross);
     AttentionType t = cross ? s->cross_attention_type : s->attention_type;
     int causal = !cross && s->causal;
     KV k = {0};
     emit_kv_set(&k, "source", module);
-    emit_kv_take(&k, "desc", attention_desc(s, t, causal));
+    emit_kv_take(&k, "desc", attention_desc(d, t, causal));
     emit_kv_take(&k, "Lq", emit_part(PART("self_len"), NULL));
     emit_kv_take(&k, "Lk", emit_part(cross ? PART("cross_len") : PART("self_len"), NULL));
     emit_kv_int(&k, "H", d.H);
@@ -121,12 +131,13 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     emit_kv_int(&k, "DV", d.DV);
     emit_kv_take(&k, "key_len", emit_part(cross ? PART("cross_key_len") : PART("self_key_len"), NULL));
     emit_kv_int(&k, "causal", causal);
-    emit_kv_take(&k, "temp", emit_c_float(s->softmax_temp));
+    emit_kv_take(&k, "temp", emit_c_float(cross ? s->cross_softmax_temp : s->softmax_temp));
     char *buf = emit_part(PART("forward_A"), NULL);
     emit_kv_take(&k, "matrix", emit_matrix_line(p, pt, buf));
     free(buf);
     kernel_holes(&k, s, t, cross);
-    emit_kv_take(&k, "event", attention_event(p, pt, s, layer, module, cross ? PART("cross_len") : PART("self_len")));
+    forward_holes(&k, s, t, cross);
+    emit_kv_take(&k, "event", attention_event(p, pt, d, layer, module, cross ? PART("cross_len") : PART("self_len")));
     return emit_part("attention.c", &k);
 }
 
@@ -155,7 +166,7 @@ static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer,
     const Point *pt = plan_point(p, XF_QKV_EVENT, stack, layer, slot);
     if (!pt)
         return emit_nothing();
-    Dims d = emit_dims(s);
+    Dims d = emit_attention_dims(s, slot == SLOT_CROSS);
     KV k = {0};
     emit_kv_set(&k, "source", module);
     emit_kv_int(&k, "layer", layer);
@@ -208,7 +219,7 @@ static int stepped(const Model *m, int stack) {
 /* One step's attention block for the self (cache / recurrent state) or
  * cross (the memory's keys and values) attention of a layer. */
 static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
-    Dims d = emit_dims(s);
+    Dims d = emit_attention_dims(s, slot == SLOT_CROSS);
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
     AttentionType t = cross ? s->cross_attention_type : s->attention_type;
@@ -216,16 +227,16 @@ static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int l
     emit_kv_int(&c, "H", d.H);
     emit_kv_int(&c, "E", d.E);
     emit_kv_int(&c, "DV", d.DV);
-    emit_kv_take(&c, "temp", emit_c_float(s->softmax_temp));
+    emit_kv_take(&c, "temp", emit_c_float(cross ? s->cross_softmax_temp : s->softmax_temp));
     kernel_holes(&c, s, t, cross);
     emit_kv_take(&k, "call", emit_part(cross ? PART("step_cross") : linear ? PART("step_linear") : PART("step_full"), &c));
     emit_kv_set(&k, "source", module);
-    emit_kv_take(&k, "desc", attention_desc(s, t, !cross && s->causal));
+    emit_kv_take(&k, "desc", attention_desc(d, t, !cross && s->causal));
     emit_kv_set(&k, "against", cross ? "memory's keys and values" : linear ? "recurrent state" : "KV cache");
     char *buf = emit_part(cross ? PART("forward_A") : PART("state_A"), NULL);
     emit_kv_take(&k, "matrix", emit_matrix_line(p, pt, buf));
     free(buf);
-    emit_kv_take(&k, "event", attention_event(p, pt, s, layer, module, cross ? PART("cross_len") : PART("cache_len")));
+    emit_kv_take(&k, "event", attention_event(p, pt, d, layer, module, cross ? PART("cross_len") : PART("cache_len")));
     return emit_part("attention_step.c", &k);
 }
 
@@ -253,10 +264,10 @@ static char *self_attention(const Plan *p, const Stack *s, int stack, int i, con
 
 /* A decoder layer's cross-attention holes. */
 static void cross_holes(KV *k, const Plan *p, const Stack *s, int i, const char *module, int step) {
-    Dims d = emit_dims(s);
+    Dims d = emit_cross_dims(s);
     char cross[300];
     snprintf(cross, sizeof cross, "%s.cross_attention", module);
-    emit_kv_take(k, "cross_desc", attention_desc(s, s->cross_attention_type, 0));
+    emit_kv_take(k, "cross_desc", attention_desc(d, s->cross_attention_type, 0));
     emit_kv_take(k, "cross_attention", step ? emit_module_step(p, s, 1, i, SLOT_CROSS, cross)
                                             : emit_module(p, s, 1, i, SLOT_CROSS, cross));
     if (step) {
@@ -264,7 +275,7 @@ static void cross_holes(KV *k, const Plan *p, const Stack *s, int i, const char 
         return;
     }
     KV ck = {0};
-    emit_kv_int(&ck, "D", d.D);
+    emit_kv_int(&ck, "DM", s->memory_dimensions);
     emit_kv_int(&ck, "HE", (long long)d.H * d.E);
     emit_kv_int(&ck, "HDV", (long long)d.H * d.DV);
     emit_kv_take(k, "cross_kv", emit_part("cross_kv.c", &ck));
@@ -292,11 +303,14 @@ static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const ch
     emit_kv_set(&k, "source", module);
     emit_kv_take(&k, "fn", layer_fn(p, stack, i, step));
     emit_kv_set(&k, "field", emit_stack_field(m, stack));
-    emit_kv_take(&k, "attention_desc", attention_desc(s, s->attention_type, s->causal));
+    emit_kv_take(&k, "attention_desc", attention_desc(d, s->attention_type, s->causal));
     emit_kv_int(&k, "D", d.D);
     emit_kv_int(&k, "F", d.F);
     emit_kv_int(&k, "HE", (long long)d.H * d.E);
     emit_kv_int(&k, "HDV", (long long)d.H * d.DV);
+    Dims cd = emit_cross_dims(s);
+    emit_kv_int(&k, "CHE", (long long)cd.H * cd.E);
+    emit_kv_int(&k, "CHDV", (long long)cd.H * cd.DV);
     emit_kv_set(&k, "act", s->activation == ACT_GELU ? "gelu" : "relu");
     emit_kv_take(&k, "ACT", emit_part(s->activation == ACT_GELU ? PART("gelu") : PART("relu"), NULL));
     emit_kv_take(&k, "eps", emit_c_float(s->layer_norm_eps));

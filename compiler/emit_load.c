@@ -48,9 +48,10 @@ static void load_vector(StrBuf *b, char *dst, char *tensor, long long d0) {
     emit_fill(b, PART("tensor"), &k);
 }
 
-/* The tensors of one attention module `module` (its name in the layer) into `dst`. */
-static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char *dst, const char *module) {
-    Dims d = emit_dims(s);
+/* The tensors of one attention module `module` (its name in the layer) into
+ * `dst`: d its heads and sizes, its keys and values projected from `dk` wide
+ * rows (the memory's width for cross-attention). */
+static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char *dst, const char *module) {
     long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
     char t[200];
     if (m->weights == WEIGHTS_TORCH) {
@@ -76,7 +77,7 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
     static const char *const fw[] = {"q_w", "k_w", "v_w", "o_w"}, *const fb[] = {"q_b", "k_b", "v_b", "o_b"};
     for (int j = 0; j < 4; j++) {
         long long rows = j < 2 ? HE : j == 2 ? HDV : d.D;
-        long long cols = j < 3 ? d.D : HDV;
+        long long cols = j == 0 ? d.D : j < 3 ? dk : HDV;
         snprintf(t, sizeof t, "%s.%s_projection.weight", module, proj[j]);
         load_weight(b, field(dst, fw[j]), at(t), rows, cols, 0, rows);
         snprintf(t, sizeof t, "%s.%s_projection.bias", module, proj[j]);
@@ -87,8 +88,8 @@ static void load_attention(StrBuf *b, const Model *m, const Stack *s, const char
 /* The feature map of one linear attention module: its parameters, and its
  * omega from the file (`module`.inner_attention.feature_map.omega, as
  * fast-transformers' state_dict names it) or drawn from random_seed. */
-static void load_feature_map(StrBuf *b, const Stack *s, const char *dst, const char *module) {
-    FeatureMapParams f = emit_feature_map_params(s);
+static void load_feature_map(StrBuf *b, const Stack *s, int E, const char *dst, const char *module) {
+    FeatureMapParams f = emit_feature_map_params(s, E);
     char kind[96], t[200];
     snprintf(kind, sizeof kind, PART("fmap_kind_%s"), feature_map_names[s->feature_map]);
     snprintf(t, sizeof t, "%s.inner_attention.feature_map.omega", module);
@@ -100,12 +101,29 @@ static void load_feature_map(StrBuf *b, const Stack *s, const char *dst, const c
     emit_kv_int(&k, "n_dims", f.n_dims);
     emit_kv_int(&k, "stabilize", s->stabilize);
     emit_kv_take(&k, "tensor", at(t));
-    emit_kv_int(&k, "E", s->query_dimensions);
+    emit_kv_int(&k, "E", E);
     emit_kv_int(&k, "orthogonal", f.orthogonal);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->random_seed);
     emit_kv_set(&k, "seed", seed);
     emit_fill(b, PART("feature_map"), &k);
+}
+
+/* aft_full's learned position bias: `module`.inner_attention.u and .v
+ * [max_sequence_length, aft_parameterization], fast-transformers' parameters. */
+static void load_aft(StrBuf *b, const Stack *s, const char *dst, const char *module) {
+    char t[200];
+    for (int j = 0; j < 2; j++) {
+        char fld[8];
+        snprintf(t, sizeof t, "%s.inner_attention.%c", module, "uv"[j]);
+        snprintf(fld, sizeof fld, "aft_%c", "uv"[j]);
+        KV k = {0};
+        emit_kv_take(&k, "dst", field(dst, fld));
+        emit_kv_take(&k, "tensor", at(t));
+        emit_kv_int(&k, "d0", s->max_sequence_length);
+        emit_kv_int(&k, "d1", s->aft_parameterization);
+        emit_fill(b, PART("tensor2"), &k);
+    }
 }
 
 /* The name of layer i's self (cross = 0) or cross attention module, within the layer. */
@@ -120,13 +138,18 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
     const Stack *s = emit_stack(m, stack);
     Dims d = emit_dims(s);
     char *self = emit_part(PART("self"), NULL), *cross = emit_part(PART("cross"), NULL), *ff = emit_part(PART("ff"), NULL);
-    load_attention(b, m, s, self, attention_module(m, stack, 0));
+    load_attention(b, m, d, d.D, self, attention_module(m, stack, 0));
     if (emit_uses_feature_map(s, s->attention_type))
-        load_feature_map(b, s, self, attention_module(m, stack, 0));
+        load_feature_map(b, s, d.E, self, attention_module(m, stack, 0));
+    if (s->attention_type == ATT_AFT_FULL)
+        load_aft(b, s, self, attention_module(m, stack, 0));
     if (stack == 1) {
-        load_attention(b, m, s, cross, attention_module(m, stack, 1));
+        Dims cd = emit_cross_dims(s);
+        load_attention(b, m, cd, s->memory_dimensions, cross, attention_module(m, stack, 1));
         if (emit_uses_feature_map(s, s->cross_attention_type))
-            load_feature_map(b, s, cross, attention_module(m, stack, 1));
+            load_feature_map(b, s, cd.E, cross, attention_module(m, stack, 1));
+        if (s->cross_attention_type == ATT_AFT_FULL)
+            load_aft(b, s, cross, attention_module(m, stack, 1));
     }
     load_weight(b, field(ff, "w1"), at("linear1.weight"), d.F, d.D, 0, d.F);
     load_vector(b, field(ff, "b1"), at("linear1.bias"), d.F);
@@ -198,17 +221,18 @@ void emit_print_random(const Model *m, FILE *out) {
         if (!emit_has_stack(m, stack))
             continue;
         const Stack *s = emit_stack(m, stack);
-        FeatureMapParams f = emit_feature_map_params(s);
         char wp[200];
         stack_prefix(wp, sizeof wp, m, stack);
         for (int i = 0; i < s->n_layers; i++)
             for (int cross = 0; cross <= (stack == 1); cross++) {
                 if (!emit_uses_feature_map(s, cross ? s->cross_attention_type : s->attention_type))
                     continue;
+                int E = emit_attention_dims(s, cross).E;
+                FeatureMapParams f = emit_feature_map_params(s, E);
                 fprintf(out, "  random %slayers.%d.%s.inner_attention.feature_map.omega [%d, %d] (%s): the weight file's "
                              "tensor when it has one, else drawn at load: %s normals from splitmix64 seeded "
                              "by random_seed %lld XOR FNV-1a(name)\n",
-                        wp, i, attention_module(m, stack, cross), s->query_dimensions, f.m,
+                        wp, i, attention_module(m, stack, cross), E, f.m,
                         feature_map_names[s->feature_map], f.orthogonal ? "orthogonal" : "independent", s->random_seed);
             }
     }

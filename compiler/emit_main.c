@@ -22,39 +22,57 @@ static void no_second(KV *k) {
         emit_kv_set(k, second_holes[i], "");
 }
 
-/* Each hole H of `holes` from the snippet parts_main.c/PREFIX_H, all filled
- * with the bindings of `with` (then freed). */
-static void bind_parts(KV *k, const char *prefix, const char *const *holes, KV *with) {
+/* To each hole H of `holes` (its text in bufs[i]) the snippet
+ * parts_main.c/PREFIX_H, all filled with the bindings of `with` (then freed). */
+static void append_parts(StrBuf *bufs, const char *prefix, const char *const *holes, KV *with) {
     for (int i = 0; holes[i]; i++) {
         char name[96];
         snprintf(name, sizeof name, PART("%s_%s"), prefix, holes[i]);
-        StrBuf b;
-        sb_init(&b);
-        emit_fill_keep(&b, name, with);
-        emit_kv_take(k, holes[i], sb_take(&b));
+        emit_fill_keep(&bufs[i], name, with);
     }
     emit_kv_drop(with);
 }
 
+/* Each hole H of `holes` from the snippet parts_main.c/PREFIX_H (see append_parts). */
+static void bind_parts(KV *k, const char *prefix, const char *const *holes, KV *with) {
+    StrBuf b[16];
+    for (int i = 0; holes[i]; i++)
+        sb_init(&b[i]);
+    append_parts(b, prefix, holes, with);
+    for (int i = 0; holes[i]; i++)
+        emit_kv_take(k, holes[i], sb_take(&b[i]));
+}
+
 /* The holes of main.c that differ by model kind: the second sequence
- * (decoder: --memory; encoder-decoder: --source) and the forward call. */
+ * (decoder: --memory; encoder-decoder: --source), the masks (encoder and
+ * decoder: --mask; decoder: --memory-mask) and the forward call. */
 static void main_kind_holes(KV *k, const Model *m, const char *name) {
+    int dec = m->kind == MODEL_DECODER, tr = m->kind == MODEL_TRANSFORMER;
     KV f = {0};
     emit_kv_set(&f, "name", name);
-    if (m->kind == MODEL_ENCODER) {
-        no_second(k);
-        emit_kv_take(k, "forward_call", emit_part(PART("forward_encoder"), &f));
-        return;
+    emit_kv_take(k, "forward_call", emit_part(dec ? PART("forward_decoder") : tr ? PART("forward_transformer")
+                                                                              : PART("forward_encoder"), &f));
+    StrBuf b[16];
+    for (int i = 0; second_holes[i]; i++)
+        sb_init(&b[i]);
+    if (dec || tr) {
+        KV s = {0};
+        emit_kv_set(&s, "flag", dec ? "--memory" : "--source");
+        emit_kv_set(&s, "lflag", dec ? "--memory-lengths" : "--source-lengths");
+        emit_kv_set(&s, "file", dec ? "M" : "SRC");
+        emit_kv_set(&s, "role", dec ? "memory" : "source");
+        emit_kv_int(&s, "D", dec ? emit_stack(m, 1)->memory_dimensions : emit_stack(m, 0)->d_model);
+        append_parts(b, "second", second_holes, &s);
     }
-    int dec = m->kind == MODEL_DECODER;
-    emit_kv_take(k, "forward_call", emit_part(dec ? PART("forward_decoder") : PART("forward_transformer"), &f));
-    KV s = {0};
-    emit_kv_set(&s, "flag", dec ? "--memory" : "--source");
-    emit_kv_set(&s, "lflag", dec ? "--memory-lengths" : "--source-lengths");
-    emit_kv_set(&s, "file", dec ? "M" : "SRC");
-    emit_kv_set(&s, "role", dec ? "memory" : "source");
-    emit_kv_int(&s, "D", emit_stack(m, dec ? 1 : 0)->d_model);
-    bind_parts(k, "second", second_holes, &s);
+    if (!tr) {   /* fast-transformers' FullMask: [L, S] or [N, L, S], float 0/-inf or bool */
+        KV s = {0};
+        emit_kv_take(&s, "mem_usage", emit_part_if(dec, PART("memory_mask_usage"), NULL));
+        emit_kv_take(&s, "mem_flag", emit_part_if(dec, PART("memory_mask_flag"), NULL));
+        emit_kv_take(&s, "mem_len", emit_part(dec ? PART("memory_len") : PART("self_len"), NULL));
+        append_parts(b, "mask", second_holes, &s);
+    }
+    for (int i = 0; second_holes[i]; i++)
+        emit_kv_take(k, second_holes[i], sb_take(&b[i]));
 }
 
 /* The generation half of main_tokens.c (templates/main_generate.c), or its refusal. */

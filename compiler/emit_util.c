@@ -196,14 +196,26 @@ Dims emit_dims(const Stack *s) {
     return d;
 }
 
+/* A decoder's cross-attention: its own heads and head sizes (fast-transformers'
+ * cross_n_heads, cross_query_dimensions, cross_value_dimensions). */
+Dims emit_cross_dims(const Stack *s) {
+    Dims d = {s->cross_n_heads, s->cross_query_dimensions, s->cross_value_dimensions, s->d_model,
+              s->feed_forward_dimensions};
+    return d;
+}
+
+Dims emit_attention_dims(const Stack *s, int cross) {
+    return cross ? emit_cross_dims(s) : emit_dims(s);
+}
+
 int emit_imax(int a, int b) { return a > b ? a : b; }
 
 /* fast-transformers' feature maps, from their constructors: n is the n_dims
  * argument (feature_dimensions); its base class keeps n' (smoothed: n - 1,
  * generalized: 2n) and draws omega [E, n'/2]. */
-FeatureMapParams emit_feature_map_params(const Stack *s) {
+FeatureMapParams emit_feature_map_params(const Stack *s, int E) {
     FeatureMapParams f = {0};
-    int n = s->feature_dimensions, E = s->query_dimensions;
+    int n = s->feature_dimensions;
     f.temp = 1.0 / sqrt((double)E);
     switch (s->feature_map) {
     case FMAP_ELU: f.width = E; return f;

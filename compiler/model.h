@@ -14,6 +14,8 @@ typedef enum {
     ATT_CAUSAL_LINEAR,   /* linear with prefix sums (causal) */
     ATT_LOCAL,           /* full, restricted to i - floor(W/2) <= j < i + ceil(W/2), W = local_context */
     ATT_EXACT_TOPK,      /* softmax over the topk largest scores per query */
+    ATT_AFT_FULL,        /* σ(q) Σ softmax_s(k·w) v per channel, w = u vᵀ learned (AFT) */
+    ATT_AFT_SIMPLE,      /* σ(q) Σ softmax_s(k) v per channel (AFT) */
 } AttentionType;
 
 typedef enum { ACT_RELU, ACT_GELU } Activation;
@@ -53,14 +55,23 @@ typedef struct Stack {
     int n_heads;                  /* n_heads (default 4) */
     int query_dimensions;         /* E, per head (default 64) */
     int value_dimensions;         /* D, per head (default 64) */
-    int d_model;                  /* n_heads * value_dimensions */
+    int d_model;                  /* model_dimensions (default n_heads * value_dimensions) */
+    int cross_n_heads;            /* decoder cross-attention: heads (default n_heads) */
+    int cross_query_dimensions;   /* its E (default query_dimensions) */
+    int cross_value_dimensions;   /* its Dv (default value_dimensions) */
+    int memory_dimensions;        /* the memory's width, cross_model_dimensions (default:
+                                     cross_n_heads * cross_value_dimensions as fast-transformers;
+                                     a Transformer: the encoder's d_model) */
     int feed_forward_dimensions;  /* default 1024 */
     AttentionType attention_type; /* self-attention; default full */
     AttentionType cross_attention_type; /* decoder only; default full */
     int causal;                   /* triangular mask on self-attention (default false) */
     int local_context;            /* for local, default 32 */
     int topk;                     /* for exact_topk, default 32 */
+    int max_sequence_length;      /* aft_full: rows of u and v, the longest call (default 1024) */
+    int aft_parameterization;     /* aft_full: columns of u and v (default 64) */
     double softmax_temp;          /* default 1/sqrt(query_dimensions) */
+    double cross_softmax_temp;    /* the cross-attention's: default 1/sqrt(cross_query_dimensions) */
     Activation activation;        /* default relu */
     NormPlace normalization;      /* default post */
     int final_normalization;      /* default true */

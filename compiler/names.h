@@ -126,7 +126,14 @@ typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
     X(S_FMAP,     "feature_map",             T_ENUM, 0, 0,       feature_map_names) \
     X(S_FDIM,     "feature_dimensions",      T_INT,  1, 65536,   NULL)           \
     X(S_STAB,     "stabilize",               T_BOOL, 0, 0,       NULL)           \
-    X(S_SEED,     "random_seed",             T_INT,  0, 4294967295LL, NULL)
+    X(S_SEED,     "random_seed",             T_INT,  0, 4294967295LL, NULL)  \
+    X(S_DMODEL,   "model_dimensions",        T_INT,  1, 65536,   NULL)           \
+    X(S_CROSS_H,  "cross_n_heads",           T_INT,  1, 1024,    NULL)           \
+    X(S_CROSS_Q,  "cross_query_dimensions",  T_INT,  1, 65536,   NULL)           \
+    X(S_CROSS_V,  "cross_value_dimensions",  T_INT,  1, 65536,   NULL)           \
+    X(S_CROSS_M,  "cross_model_dimensions",  T_INT,  1, 65536,   NULL)           \
+    X(S_MAXLEN,   "max_sequence_length",     T_INT,  1, 1048576, NULL)           \
+    X(S_AFTP,     "aft_parameterization",    T_INT,  1, 65536,   NULL)
 
 typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
 
@@ -141,7 +148,7 @@ extern const SetInfo setting_info[S_COUNT];
 extern const char *const setting_names[];        /* NULL-terminated */
 
 /* Values of the enum settings, index = the model.h enum value. */
-extern const char *const attention_type_names[];  /* full, linear, causal_linear, local, exact_topk */
+extern const char *const attention_type_names[];  /* full, linear, causal_linear, local, exact_topk, aft_full, aft_simple */
 extern const char *const activation_names[];      /* relu, gelu */
 extern const char *const feature_map_names[];     /* elu, favor, random_fourier, … (FeatureMapKind) */
 extern const char *const normalization_names[];   /* post, pre */

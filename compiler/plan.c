@@ -100,11 +100,15 @@ static int field_dim(const Model *m, const Point *pt, const char *field, int ind
     if (f < 0 || field_info[f].owner != pt->kind)
         return 0;
     int rank = field_info[f].rank;
+    int cross = pt->slot == SLOT_CROSS;   /* a decoder's cross-attention has its own heads and sizes */
+    int H = cross ? st->cross_n_heads : st->n_heads;
+    int E = cross ? st->cross_query_dimensions : st->query_dimensions;
+    int DV = cross ? st->cross_value_dimensions : st->value_dimensions;
     switch ((FieldId)f) {
-    case FIELD_QUERIES: dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->n_heads; cst[3] = st->query_dimensions; break;
-    case FIELD_KEYS: dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->query_dimensions; break;
-    case FIELD_VALUES: dims[0] = "c->N"; dims[1] = kv; cst[2] = st->n_heads; cst[3] = st->value_dimensions; break;
-    case FIELD_ATTENTION_MATRIX: dims[0] = "c->N"; cst[1] = st->n_heads; dims[2] = "c->L"; dims[3] = kv; break;
+    case FIELD_QUERIES: dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = H; cst[3] = E; break;
+    case FIELD_KEYS: dims[0] = "c->N"; dims[1] = kv; cst[2] = H; cst[3] = E; break;
+    case FIELD_VALUES: dims[0] = "c->N"; dims[1] = kv; cst[2] = H; cst[3] = DV; break;
+    case FIELD_ATTENTION_MATRIX: dims[0] = "c->N"; cst[1] = H; dims[2] = "c->L"; dims[3] = kv; break;
     case FIELD_X: dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->d_model; break;
     case N_FIELDS: return 0;
     }

@@ -43,31 +43,47 @@
  * columns); linear attention's layout (xf_simd.h) depends on E and D and is
  * taken as a max, monotone in L and S as well. */
 /* What one worker's (sample, head) needs. */
-static int64_t attention_scratch_one(const xf_attn_shape *sh) {
+int64_t xf__attention_scratch_one(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
     int64_t tile = MIN_BLOCK * S > TILE_FLOATS ? MIN_BLOCK * S : TILE_FLOATS;  /* ≥ B·S */
     int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                          /* ≥ B */
     int64_t exact = L * (S + 1);   /* B ≤ L: small calls need no more */
     int64_t n = tile + sums < exact ? tile + sums : exact;
-    int64_t lin = linear_scratch(sh), loc = local_scratch(sh);
+    int64_t lin = linear_scratch(sh), loc = local_scratch(sh), aft = aft_scratch(sh);
     n = lin > n ? lin : n;
+    n = aft > n ? aft : n;
     n = loc > n ? loc : n;
     return n > 0 ? n : 1;
 }
 
 /* Every worker its own slice (the variants use the first). */
 int64_t xf_attention_scratch(const xf_attn_shape *sh) {
-    return attention_scratch_one(sh) * xf_runtime_threads();
+    return xf__attention_scratch_one(sh) * xf_runtime_threads();
 }
 
 /* ---- one block of query rows --------------------------------------------- */
+
+/* Adds the mask's rows [l0, l0+rows), keys [s0, s0+cols), to the score tile
+ * p (rows ld apart). */
+static void add_mask(float *p, int ld, const float *mask, int S, int l0, int rows, int s0, int cols) {
+    for (int i = 0; i < rows; i++) {
+        const float *mi = mask + (int64_t)(l0 + i) * S + s0;
+        float *pi = p + (int64_t)i * ld;
+        for (int j = 0; j < cols; j++)
+            pi[j] += mi[j];
+    }
+}
+
+/* A row whose every visible score a mask dropped (its max -inf, or below
+ * any real score): it sees no key. */
+static int dropped(float mx) { return !(mx > -1e30f); }
 
 /* Rows [l0, l0+rows) of one (sample, head), seeing keys s < klen (klen ≥ 1).
  *   q → this head's query row l0; k, v → its key 0; o → its out row l0
  *   p → the tile: attn's rows (S apart) when `a` is set, else scratch
  *       (rows nvis apart, packed) and `inv` (rows floats) for the deferred 1/Σ. */
 static void attend_block(float *o, float *p, int a, float *inv,
-                         const float *q, const float *k, const float *v,
+                         const float *q, const float *k, const float *v, const float *mask,
                          const xf_attn_shape *sh, int l0, int rows, int klen) {
     const int qs = sh->H * sh->E, vs = sh->H * sh->D;
     /* keys the block's last row sees: later ones are never scored */
@@ -76,11 +92,15 @@ static void attend_block(float *o, float *p, int a, float *inv,
 
     xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E,
             sh->temp, q, qs, k, qs, 0.0f, p, ldp);
+    if (mask)
+        add_mask(p, ldp, mask, sh->S, l0, rows, 0, nvis);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
         int lim = sh->causal && l0 + i + 1 < nvis ? l0 + i + 1 : nvis;
-        float s = softmax_exp(pi, lim);
+        if (mask && dropped(row_max(pi, lim)))
+            lim = 0;   /* out = 0 and a zero row, as with no visible key */
+        float s = lim ? softmax_exp(pi, lim) : 1.0f;
         memset(pi + lim, 0, (size_t)(nvis - lim) * sizeof(float));
         if (a) {
             scale(pi, lim, 1.0f / s);
@@ -106,7 +126,7 @@ static void attend_block(float *o, float *p, int a, float *inv,
 enum { ONLINE_KEYS = 512 };
 
 static void attend_block_online(float *o, float *p, float *m, float *l,
-                                const float *q, const float *k, const float *v,
+                                const float *q, const float *k, const float *v, const float *mask,
                                 const xf_attn_shape *sh, int l0, int rows, int klen) {
     const int qs = sh->H * sh->E, vs = sh->H * sh->D;
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
@@ -119,6 +139,8 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
         int cols = nvis - s0 < ONLINE_KEYS ? nvis - s0 : ONLINE_KEYS;
         xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E,
                 sh->temp, q, qs, k + (int64_t)s0 * qs, qs, 0.0f, p, cols);
+        if (mask)
+            add_mask(p, cols, mask, sh->S, l0, rows, s0, cols);
         for (int i = 0; i < rows; i++) {
             float *pi = p + (int64_t)i * cols;
             int lim = sh->causal ? l0 + i + 1 - s0 : cols;   /* keys of this block row i sees */
@@ -128,6 +150,10 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
                 continue;
             }
             float mx = row_max(pi, lim), mnew = mx > m[i] ? mx : m[i];
+            if (dropped(mx)) {   /* every key of this block masked out */
+                memset(pi, 0, (size_t)cols * sizeof(float));
+                continue;
+            }
             float sum = exp_shift_sum(pi, lim, mnew);
             memset(pi + lim, 0, (size_t)(cols - lim) * sizeof(float));
             float alpha = exp_approx(m[i] - mnew);
@@ -139,8 +165,8 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
         xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols,
                 1.0f, p, cols, v + (int64_t)s0 * vs, vs, 1.0f, o, vs);
     }
-    for (int i = 0; i < rows; i++)
-        scale(o + (int64_t)i * vs, sh->D, 1.0f / l[i]);
+    for (int i = 0; i < rows; i++)   /* l = 0: the mask dropped every key */
+        scale(o + (int64_t)i * vs, sh->D, l[i] > 0.0f ? 1.0f / l[i] : 0.0f);
 }
 
 /* Every query block of one (sample, head), klen ≥ 1. */
@@ -153,14 +179,14 @@ static void attend_head(const head_view *hv, const xf_attn_shape *sh, float *scr
         float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * S : NULL;
         const float *qb = hv->q + l0 * qs;
         if (ab)
-            attend_block(ob, ab, 1, NULL, qb, hv->k, hv->v, sh, l0, rows, klen);
+            attend_block(ob, ab, 1, NULL, qb, hv->k, hv->v, hv->mask, sh, l0, rows, klen);
         else if (klen > 2 * ONLINE_KEYS)
             attend_block_online(ob, scratch, scratch + (int64_t)B * ONLINE_KEYS,
                                 scratch + (int64_t)B * ONLINE_KEYS + B, qb, hv->k, hv->v,
-                                sh, l0, rows, klen);
+                                hv->mask, sh, l0, rows, klen);
         else
-            attend_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, sh, l0,
-                         rows, klen);
+            attend_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, hv->mask, sh,
+                         l0, rows, klen);
     }
 }
 
@@ -197,7 +223,7 @@ void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
                          const xf_attn_shape *sh, float *scratch) {
     if (sh->N <= 0 || sh->H <= 0 || sh->L <= 0 || sh->D <= 0 || sh->E <= 0)
         return;   /* nothing to compute; E = 0 would be an invalid lda */
-    heads_job j = {fn, out, attn, scratch, q, k, v, sh, attention_scratch_one(sh)};
+    heads_job j = {fn, out, attn, scratch, q, k, v, sh, xf__attention_scratch_one(sh)};
     const int tasks = sh->N * sh->H;
     if (gemm_mnk <= SMALL_GEMM)
         xf_parallel_for(tasks, run_head, &j);

@@ -21,6 +21,7 @@
 #include "xf_io.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,6 +364,54 @@ int xf_npy_read(const char *path, xf_array *out, xf_error *err) {
             count *= (uint64_t)h.shape[i];
         swap32(data, (size_t)count);
     }
+    return 0;
+}
+
+int xf_npy_read_mask(const char *path, int batch, int L, int S, xf_array *out, xf_error *err) {
+    memset(out, 0, sizeof *out);
+    npy_header h;
+    FILE *fp = open_npy(path, &h, err);
+    if (!fp)
+        return -1;
+    char shp[128], want[160];
+    shape_str(shp, sizeof shp, h.rank, h.shape);
+    snprintf(want, sizeof want, "[%d, %d] or [%d, %d, %d]", L, S, batch, L, S);
+    int is_bool = strcmp(h.descr, "|b1") == 0, rc = 0;
+    void *data = NULL;
+    if (!is_bool && strcmp(h.descr, "<f4") != 0)
+        rc = xf_fail(err, "%s: dtype '%s', expected a mask as float32 '<f4' (0 keep, -inf drop) or bool '|b1'",
+                     path, h.descr);
+    else if (!((h.rank == 2 && h.shape[0] == L && h.shape[1] == S) ||
+               (h.rank == 3 && h.shape[0] == batch && h.shape[1] == L && h.shape[2] == S)))
+        rc = xf_fail(err, "%s: mask shape %s, expected %s (queries × keys)", path, shp, want);
+    else
+        rc = read_payload(fp, path, &h, is_bool ? 1 : 4, &data, err);
+    fclose(fp);
+    if (rc)
+        return -1;
+    int64_t count = (int64_t)(h.rank == 3 ? batch : 1) * L * S;
+    float *f = is_bool ? malloc((size_t)(count ? count : 1) * sizeof *f) : data;
+    if (!f) {
+        free(data);
+        return xf_fail(err, "%s: out of memory for the mask", path);
+    }
+    if (XF_BIG_ENDIAN && !is_bool)
+        swap32(f, (size_t)count);
+    for (int64_t i = 0; i < count; i++) {
+        if (is_bool)
+            f[i] = ((unsigned char *)data)[i] ? 0.0f : -INFINITY;
+        else if (isnan(f[i]) || f[i] == INFINITY) {
+            double bad = f[i];
+            free(f);
+            return xf_fail(err, "%s: mask value %g at flat index %lld (a mask holds 0 or -inf, or "
+                           "finite values added to the scores)", path, bad, (long long)i);
+        }
+    }
+    if (is_bool)
+        free(data);
+    out->rank = h.rank;
+    memcpy(out->shape, h.shape, sizeof h.shape);
+    out->data = f;
     return 0;
 }
 

@@ -69,6 +69,12 @@ typedef struct {
  * the file (magic, version, dtype, fortran_order, rank, truncated). */
 int xf_npy_read(const char *path, xf_array *out, xf_error *err);
 
+/* An attention mask (fast-transformers' FullMask, --mask / --memory-mask):
+ * float32 added to the scores (0 keep, -inf drop) or bool (true keep, made
+ * 0 / -inf), shaped [L, S] (every sample) or [batch, L, S]; any other dtype
+ * or shape, NaN or +inf is an error naming the file. */
+int xf_npy_read_mask(const char *path, int batch, int L, int S, xf_array *out, xf_error *err);
+
 /* Writes data as .npy through xf_write_output (below: "-" is standard
  * output; a FIFO or device is written in place; a regular file is replaced
  * atomically, a failure leaves no partial file).  Creates missing parent

@@ -87,9 +87,16 @@ typedef struct {
     int local_context;    /* xf_local_attention: key j visible from query i when i - W/2 <= j < i + ceil(W/2) */
     int topk;             /* xf_topk_attention: keys kept per query */
     const xf_feature_map *fmap;   /* xf_linear_attention: φ, NULL = elu + 1 */
+    const float *mask;    /* xf_attention: [L, S] (or [N, L, S] with mask_batched) added to the
+                             scaled scores — fast-transformers' FullMask — or NULL */
+    int mask_batched;     /* 1: mask holds one [L, S] plane per sample */
+    const float *aft_u, *aft_v;   /* xf_aft_attention, aft_full: the position bias u, v
+                                     [max_len, aft_rank] (rows [0, L) and [0, S) used); NULL: aft_simple */
+    int aft_rank;         /* their columns (aft_parameterization) */
 } xf_attn_shape;
 
-/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head).
+/* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:
+ * key lengths, causal, and sh->mask (a row it drops entirely gets out = 0).
  * q [N,L,H,E], k [N,S,H,E], v [N,S,H,D].  When `attn` is non-NULL the
  * normalized matrix is also stored there as [N,H,L,S] (the AttentionEvent
  * payload, masked entries 0); when NULL nothing L×S is kept.
@@ -118,6 +125,11 @@ void xf_local_attention(float *out, float *attn, const float *q, const float *k,
                         const float *v, const xf_attn_shape *sh, float *scratch);
 void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
                        const float *v, const xf_attn_shape *sh, float *scratch);
+/* AFT (attention_aft.c; E = D): aft_full with sh->aft_u / aft_v, aft_simple without,
+ * as fast-transformers' AFTFullAttention / AFTSimpleAttention; temp unused; `attn`
+ * receives the weights applied to v averaged over the D channels. */
+void xf_aft_attention(float *out, float *attn, const float *q, const float *k,
+                      const float *v, const xf_attn_shape *sh, float *scratch);
 
 /* Sets the threads of the products (oneDNN's OpenMP pool, or OpenBLAS's)
  * and of the runtime's loops (attention over sample × head) for this

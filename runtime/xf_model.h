@@ -22,6 +22,7 @@ typedef struct {
     const float *v_w, *v_b;   /* [D, H*Dv], [H*Dv] value projection */
     const float *o_w, *o_b;   /* [H*Dv, D], [D]    out projection */
     xf_feature_map fm;        /* linear attention's φ (omega [E, m]: the file's or drawn) */
+    const float *aft_u, *aft_v;   /* [max_sequence_length, P] aft_full's position bias */
 } xf_attn_weights;
 
 typedef struct {
@@ -53,6 +54,9 @@ typedef struct {
     int64_t call;             /* forward-call counter ({call} in patterns) */
     int step;                 /* generation step (xf_event.step): 0 the prefill, k the k-th
                                  generated token, -1 in a plain forward */
+    const float *mask;        /* self-attention mask [L, S] or [N, L, S] (mask_batched), or NULL */
+    const float *mem_mask;    /* cross-attention mask over the memory, the same way */
+    int mask_batched, mem_mask_batched;
 } xf_call;
 
 /* A random feature map's omega [E, fm->m]: the tensor `name` of the file

@@ -64,6 +64,7 @@ typedef struct {
     const float *q, *k, *v;
     float *o, *a;
     int klen;
+    const float *mask;   /* this sample's [L, S] additive mask, or NULL */
 } head_view;
 
 static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const float *q,
@@ -77,6 +78,7 @@ static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const flo
         out + n * L * vs + (int64_t)h * sh->D,
         attn ? attn + ((int64_t)n * sh->H + h) * L * S : NULL,
         klen < 0 ? 0 : klen > sh->S ? sh->S : klen,
+        sh->mask ? sh->mask + (sh->mask_batched ? n * L * S : 0) : NULL,
     };
     return hv;
 }
@@ -95,7 +97,7 @@ static inline void zero_rows(float *o, float *a, const xf_attn_shape *sh, int ro
 /* ---- the attention driver (attention.c) ---------------------------------- */
 
 /* One kernel's work on one (sample, head) whose klen ≥ 1: every query row of
- * hv, with `scratch` (attention_scratch_one floats) to itself. */
+ * hv, with `scratch` (xf__attention_scratch_one floats) to itself. */
 typedef void (*head_fn)(const head_view *hv, const xf_attn_shape *sh, float *scratch);
 
 /* The (sample, head) loop of every attention kernel: locates each head
@@ -104,6 +106,9 @@ typedef void (*head_fn)(const head_view *hv, const xf_attn_shape *sh, float *scr
  * kernel's largest GEMM (gemm_mnk = M·N·K) is one OpenBLAS would not thread
  * itself (≤ SMALL_GEMM), else one after the other with OpenBLAS threading
  * each GEMM — never both, so no oversubscription. */
+/* The scratch floats of one worker (xf_attention_scratch is this × threads). */
+int64_t xf__attention_scratch_one(const xf_attn_shape *sh);
+
 void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
                          const float *q, const float *k, const float *v,
                          const xf_attn_shape *sh, float *scratch);
@@ -145,6 +150,14 @@ enum { LIN_BLOCK = 32 };    /* query rows / keys per GEMM: the causal diagonal t
  *   ks  [E]       Σ φ(k_j)
  *   den [Bq]      φ(q_i)·Σ φ(k_j) per row
  * Monotone in L and S: both block sizes only grow with them. */
+/* Scratch of xf_aft_attention at least: aft_full's w for one row and the
+ * D-wide max, sum and accumulator (aft_simple: those three only).  aft_full
+ * takes as many rows per block as one worker's scratch holds
+ * (xf__attention_scratch_one), so this minimum keeps the bound monotone. */
+static inline int64_t aft_scratch(const xf_attn_shape *sh) {
+    return (sh->S > 0 ? sh->S : 0) + 3 * (int64_t)(sh->D > 0 ? sh->D : 0);
+}
+
 static inline int64_t linear_scratch(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
     int64_t E = sh->E > 0 ? xf_feature_map_dims(sh->fmap, sh->E) : 0, D = sh->D > 0 ? sh->D : 0;

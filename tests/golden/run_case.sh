@@ -1,5 +1,6 @@
 #!/bin/sh
 # run_case.sh XFC NPYCMP CASE_DIR SPEC WORK PROFILE [LENGTHS [SOURCE_LENGTHS]]
+# (SOURCE_LENGTHS: the source's of a Transformer, the memory's of a decoder)
 #
 # Builds SPEC with xfc in PROFILE (debug | release | instrument-all), runs it on
 # the fixture CASE_DIR and compares, within 1e-4 on the valid rows:
@@ -25,6 +26,8 @@ set -- --weights "$CASE/weights.safetensors" --input "$CASE/input.npy" --output 
        --events-dir "$WORK/events"
 [ -f "$CASE/memory.npy" ] && set -- "$@" --memory "$CASE/memory.npy"
 [ -f "$CASE/src.npy" ] && set -- "$@" --source "$CASE/src.npy"
+[ -f "$CASE/mask.npy" ] && set -- "$@" --mask "$CASE/mask.npy"
+[ -f "$CASE/memory_mask.npy" ] && set -- "$@" --memory-mask "$CASE/memory_mask.npy"
 lenargs=
 srclenargs=
 if [ -n "$LENGTHS" ]; then
@@ -32,7 +35,12 @@ if [ -n "$LENGTHS" ]; then
   lenargs="--lengths $LENGTHS"
 fi
 if [ -n "$SOURCE_LENGTHS" ]; then
-  set -- "$@" --source-lengths "$SOURCE_LENGTHS"
+  # a decoder's memory (memory.npy) or a Transformer's source (src.npy)
+  if [ -f "$CASE/memory.npy" ]; then
+    set -- "$@" --memory-lengths "$SOURCE_LENGTHS"
+  else
+    set -- "$@" --source-lengths "$SOURCE_LENGTHS"
+  fi
   srclenargs="--lengths $SOURCE_LENGTHS"
 fi
 "$WORK/model" "$@"

@@ -298,7 +298,7 @@ static const ErrCase err_cases[] = {
     { ENC("  attention_type = \"causal-lin\""),
       "t.xf:2:20: error: unknown attention_type 'causal-lin'; did you mean 'causal_linear'?" },
     { ENC("  attention_type = reformer"),
-      "t.xf:2:20: error: unknown attention_type 'reformer' (expected full, linear, causal_linear, local or exact_topk)" },
+      "t.xf:2:20: error: unknown attention_type 'reformer' (expected full, linear, causal_linear, local, exact_topk, aft_full or aft_simple)" },
     { ENC("  normalization = middle"), "t.xf:2:19: error: unknown normalization 'middle' (expected post or pre)" },
     { ENC("  weights = pytorch"), "t.xf:2:13: error: unknown weights 'pytorch'; did you mean 'torch'?" },
     /* ranges */

@@ -153,9 +153,24 @@ Test(emit, designated_initialisers_and_no_memory_for_an_encoder) {
     emitted(ENCODER(1, ""), PROFILE_RELEASE);
     const char *c = em.model_c;
     cr_expect_eq(count(c, "const xf_attn_shape sh = {.N = c->N, .L = c->L, .S = c->L, .H = 4, .E = 64, .D = 64,"), 1);
-    cr_expect_eq(count(c, ".key_len = c->len, .causal = 0, .temp = 0.125f};"), 1);
+    /* full attention takes fast-transformers' FullMask (NAME_forward_masked) */
+    cr_expect_eq(count(c, ".key_len = c->len, .causal = 0, .temp = 0.125f, .mask = c->mask, .mask_batched = c->mask_batched};"), 1);
     cr_expect_eq(count(c, "CARVE(mem"), 0);
     cr_expect_eq(count(c, "float *mem;"), 0);
+}
+
+Test(emit, aft_full_takes_its_position_bias_and_refuses_a_mask) {
+    emitted("model aft : TransformerEncoder {\n    weights = fast_transformers\n    n_layers = 2\n    n_heads = 4\n"
+            "    query_dimensions = 6\n    value_dimensions = 6\n    feed_forward_dimensions = 40\n"
+            "    attention_type = aft_full\n    max_sequence_length = 16\n    aft_parameterization = 5\n}\n",
+            PROFILE_RELEASE);
+    const char *c = em.model_c;
+    cr_expect_eq(count(c, ".aft_u = p->self.aft_u, .aft_v = p->self.aft_v, .aft_rank = 5};"), 1, "%s", c);
+    cr_expect_eq(count(c, "xf_aft_attention(w->att"), 1);
+    cr_expect_eq(count(c, ".mask = c->mask"), 0);
+    cr_expect_eq(count(c, "TENSOR(p->self.aft_u, AT(\"attention.inner_attention.u\"), 2, 16, 5);"), 1);
+    cr_expect_eq(count(c, "if (seq > 16)"), 1);
+    cr_expect_eq(count(c, "if (mask)   /* fast-transformers raises for it too */"), 1);
 }
 
 Test(emit, a_transformer_carves_its_memory) {

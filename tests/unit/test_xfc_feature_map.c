@@ -45,7 +45,7 @@ Test(xfc_feature_map, parameters_of_each_map) {
         Model m;
         Src src;
         cr_assert_eq(check_text(cases[i].spec, &m, &src), 0, "case %zu", i);
-        FeatureMapParams f = emit_feature_map_params(&m.dec);
+        FeatureMapParams f = emit_feature_map_params(&m.dec, m.dec.query_dimensions);
         cr_assert_eq(f.m, cases[i].m, "case %zu", i);
         cr_assert_eq(f.n_dims, cases[i].n, "case %zu", i);
         cr_assert_eq(f.width, cases[i].width, "case %zu", i);

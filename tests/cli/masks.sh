@@ -1,0 +1,40 @@
+#!/bin/sh
+# masks.sh — --mask / --memory-mask refused where they cannot apply: exit 1,
+# one line naming the file or the attention type, no output file.
+#
+#   masks.sh XFC FIXTURES WORK
+# on the ft_encoder_masked fixture's weights (fast_transformers names): a
+# mask of the wrong shape, a float64 mask, a NaN in a float mask, and any mask
+# given to a linear-attention encoder of the same weights.
+set -u
+XFC=$1 FIX=$2 WORK=$3
+F=$FIX/ft_encoder_masked
+rm -rf "$WORK"
+mkdir -p "$WORK"
+cd "$WORK" || exit 2
+fail() { echo "FAIL: $*"; [ -f err ] && head -c 2000 err; exit 1; }
+spec() {
+    printf 'model enc : TransformerEncoder {\n weights = fast_transformers\n n_layers = 2\n n_heads = 4\n'
+    printf ' query_dimensions = 6\n value_dimensions = 6\n feed_forward_dimensions = 40\n attention_type = %s\n}\n' "$1"
+}
+spec full > full.xf && "$XFC" build full.xf -o full --release 2>err || fail "build full"
+spec linear > lin.xf && "$XFC" build lin.xf -o lin --release 2>err || fail "build linear"
+# expect BIN MASK TEXT: exit 1, one line containing TEXT, no output
+expect() {
+    "./$1" --weights "$F/weights.safetensors" --input "$F/input.npy" --output out.npy --mask "$2" 2>err
+    rc=$?
+    [ $rc -eq 1 ] || fail "$1 --mask $2: exit $rc, expected 1"
+    [ "$(wc -l < err)" -eq 1 ] || fail "$1 --mask $2: not one line"
+    grep -qF "$3" err || fail "$1 --mask $2: no '$3' in: $(cat err)"
+    [ ! -e out.npy ] || fail "$1 --mask $2: wrote an output"
+}
+# a [10, 10] mask is right; [10, 9], float64 and NaN are not (python-free: from the fixture's bytes)
+head -c 128 "$F/mask.npy" | sed 's/(10, 10)/(10, 9) /' > short.npy
+tail -c 90 "$F/mask.npy" >> short.npy
+expect full short.npy "short.npy: mask shape [10,9], expected [10, 10] or [2, 10, 10]"
+head -c 128 "$F/mask.npy" | sed "s/|b1/<f8/" > f8.npy
+expect full f8.npy "f8.npy: dtype '<f8', expected a mask as float32"
+expect lin "$F/mask.npy" "a mask applies to full attention only; this model's self-attention is linear"
+"./full" --weights "$F/weights.safetensors" --input "$F/input.npy" --output out.npy --mask "$F/mask.npy" \
+    --lengths 10,7 2>err || fail "the right mask was refused"
+echo "masks: refusals are one line, exit 1, no output"

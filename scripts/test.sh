@@ -1,11 +1,12 @@
 #!/bin/sh
-# test.sh — second command of the README (and .ci/run): build and run every
-# test (the golden and runtime ones on both matrix-product backends), each
+# test.sh — second command of the README (and .ci/run): check the C style,
+# build and run every test (the golden and runtime ones on both matrix-product backends), each
 # libFuzzer harness for XF_FUZZ_SECONDS (default 60) seconds, then the whole
 # suite again built with ASan + UBSan.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
+sh scripts/format.sh --check   # one style (.clang-format) for every .c/.h
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2

@@ -19,11 +19,14 @@ static double total, expected;
 void on_attention(const xf_event *ev, void *user) {
     (void)user;
     const xf_tensor *a = ev->attention_matrix;
-    if (!a) return;
+    if (!a)
+        return;
     int64_t n = 1;
-    for (int i = 0; i < a->rank; i++) n *= a->shape[i];
-    double s = 0.0;             /* a plain loop over the whole [N,H,L,S] matrix */
-    for (int64_t i = 0; i < n; i++) s += a->data[i];
+    for (int i = 0; i < a->rank; i++)
+        n *= a->shape[i];
+    double s = 0.0; /* a plain loop over the whole [N,H,L,S] matrix */
+    for (int64_t i = 0; i < n; i++)
+        s += a->data[i];
     total += s;
     expected += (double)(a->rank == 4 ? a->shape[0] * a->shape[1] * a->shape[2] : 0);
     n_calls++;

@@ -34,8 +34,13 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     int M = 1000, K = 256, N = 1024, threads = 1;
-    if (argc >= 4) { M = atoi(argv[1]); K = atoi(argv[2]); N = atoi(argv[3]); }
-    if (argc >= 5) threads = atoi(argv[4]);
+    if (argc >= 4) {
+        M = atoi(argv[1]);
+        K = atoi(argv[2]);
+        N = atoi(argv[3]);
+    }
+    if (argc >= 5)
+        threads = atoi(argv[4]);
     if (M <= 0 || K <= 0 || N <= 0 || threads <= 0) {
         fprintf(stderr, "usage: %s [M K N [threads]]\n", argv[0]);
         return 1;
@@ -44,29 +49,41 @@ int main(int argc, char **argv) {
     float *A = malloc(sizeof(float) * (size_t)M * K);
     float *B = malloc(sizeof(float) * (size_t)K * N);
     float *C = malloc(sizeof(float) * (size_t)M * N);
-    if (!A || !B || !C) { fprintf(stderr, "out of memory\n"); return 1; }
+    if (!A || !B || !C) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
     srand(1);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)rand() / RAND_MAX - 0.5f;
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        A[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < (size_t)K * N; i++)
+        B[i] = (float)rand() / RAND_MAX - 0.5f;
 
     const double flop = 2.0 * M * K * N;
     /* calls per sample: about 50 ms of work at 100 GFLOP/s */
     int reps = (int)(5e9 / flop);
-    if (reps < 1) reps = 1;
+    if (reps < 1)
+        reps = 1;
     enum { SAMPLES = 15 };
     double gf[SAMPLES];
-    for (int w = 0; w < reps; w++)  /* warm-up: thread pool, caches, page faults */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+    for (int w = 0; w < reps; w++) /* warm-up: thread pool, caches, page faults */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C,
+                    N);
     for (int s = 0; s < SAMPLES; s++) {
         double t0 = now_s();
         for (int r = 0; r < reps; r++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f,
+                        C, N);
         gf[s] = flop * reps / (now_s() - t0) / 1e9;
     }
     qsort(gf, SAMPLES, sizeof gf[0], cmp_double);
     const char *env = getenv("OPENBLAS_CORETYPE");
-    printf("sgemm M=%d K=%d N=%d threads=%d OPENBLAS_CORETYPE=%s core=%s gflops median=%.1f best=%.1f\n",
-           M, K, N, threads, env ? env : "(unset)", openblas_get_corename(), gf[SAMPLES / 2], gf[SAMPLES - 1]);
-    free(A); free(B); free(C);
+    printf("sgemm M=%d K=%d N=%d threads=%d OPENBLAS_CORETYPE=%s core=%s gflops median=%.1f "
+           "best=%.1f\n",
+           M, K, N, threads, env ? env : "(unset)", openblas_get_corename(), gf[SAMPLES / 2],
+           gf[SAMPLES - 1]);
+    free(A);
+    free(B);
+    free(C);
     return 0;
 }

@@ -25,7 +25,8 @@ static double now(void) {
 static float sum_read(const float *a, size_t n) {
     float s[8] = {0};
     for (size_t i = 0; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += a[i + k];
+        for (int k = 0; k < 8; k++)
+            s[k] += a[i + k];
     return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
@@ -41,23 +42,26 @@ int main(int argc, char **argv) {
         fprintf(stderr, "stream_copy: out of memory for 2 x %zu MiB\n", mib);
         return 1;
     }
-    for (size_t i = 0; i < n; i++) a[i] = (float)(i & 1023), b[i] = 0.0f;   /* touch every page */
+    for (size_t i = 0; i < n; i++)
+        a[i] = (float)(i & 1023), b[i] = 0.0f; /* touch every page */
     double best_copy = 1e30, best_read = 1e30;
     volatile float sink = 0.0f;
     for (int r = 0; r < 7; r++) {
         double t = now();
         memcpy(b, a, n * sizeof(float));
         t = now() - t;
-        if (t < best_copy) best_copy = t;
+        if (t < best_copy)
+            best_copy = t;
         t = now();
         sink += sum_read(a, n);
         t = now() - t;
-        if (t < best_read) best_read = t;
-        a[r] = b[n - 1 - r];        /* the copies are used: nothing is optimized away */
+        if (t < best_read)
+            best_read = t;
+        a[r] = b[n - 1 - r]; /* the copies are used: nothing is optimized away */
     }
     printf("copy_gbs=%.2f read_gbs=%.2f mib=%zu\n", 2.0 * n * sizeof(float) / best_copy / 1e9,
            (double)n * sizeof(float) / best_read / 1e9, mib);
     free(a);
     free(b);
-    return sink == 12345.0f;    /* sink is read: the sums are kept */
+    return sink == 12345.0f; /* sink is read: the sums are kept */
 }

@@ -5,30 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Noreturn void out_of_memory(void)
-{
+_Noreturn void out_of_memory(void) {
     fputs("xfc: out of memory\n", stderr);
     exit(1);
 }
 
-void *xmalloc(size_t size)
-{
+void *xmalloc(size_t size) {
     void *p = malloc(size ? size : 1);
     if (!p)
         out_of_memory();
     return p;
 }
 
-void *xcalloc(size_t n, size_t size)
-{
+void *xcalloc(size_t n, size_t size) {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
         out_of_memory();
     return p;
 }
 
-void *xrealloc(void *p, size_t n, size_t size)
-{
+void *xrealloc(void *p, size_t n, size_t size) {
     if (size && n > (size_t)-1 / size)
         out_of_memory();
     size_t bytes = n * size;
@@ -38,8 +34,7 @@ void *xrealloc(void *p, size_t n, size_t size)
     return q;
 }
 
-char *xstrdup(const char *s)
-{
+char *xstrdup(const char *s) {
     size_t n = strlen(s) + 1;
     return memcpy(xmalloc(n), s, n);
 }

@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 void *xmalloc(size_t size);
-void *xcalloc(size_t n, size_t size);             /* zeroed; n * size checked for overflow */
-void *xrealloc(void *p, size_t n, size_t size);   /* n * size checked for overflow */
+void *xcalloc(size_t n, size_t size);           /* zeroed; n * size checked for overflow */
+void *xrealloc(void *p, size_t n, size_t size); /* n * size checked for overflow */
 char *xstrdup(const char *s);
 /* Prints "xfc: out of memory" and exits with status 1. */
 _Noreturn void out_of_memory(void);

@@ -25,8 +25,7 @@ typedef union Chunk {
 
 static Chunk *chunks;
 
-void *ast_alloc(size_t size)
-{
+void *ast_alloc(size_t size) {
     if (size > (size_t)-1 - sizeof(Chunk))
         out_of_memory();
     Chunk *c = xcalloc(1, sizeof(Chunk) + size);
@@ -35,16 +34,14 @@ void *ast_alloc(size_t size)
     return c + 1;
 }
 
-char *ast_strdup(const char *s)
-{
+char *ast_strdup(const char *s) {
     size_t n = strlen(s);
     char *d = ast_alloc(n + 1);
     memcpy(d, s, n);
     return d;
 }
 
-void ast_free_all(void)
-{
+void ast_free_all(void) {
     while (chunks) {
         Chunk *next = chunks->next;
         free(chunks);
@@ -55,8 +52,7 @@ void ast_free_all(void)
 /* ---- settings, blocks, model ------------------------------------------ */
 
 /* value := "-" INT | "-" FLOAT */
-Value ast_value_neg(Value v, Loc minus)
-{
+Value ast_value_neg(Value v, Loc minus) {
     if (v.kind == VAL_INT && !v.overflow)
         v.i = -v.i;
     else if (v.kind == VAL_FLOAT)
@@ -66,15 +62,13 @@ Value ast_value_neg(Value v, Loc minus)
 }
 
 /* value := IDENT "(" STRING ")" */
-Value ast_value_call(char *fn, Loc loc, char *arg)
-{
-    Value v = { .kind = VAL_CALL, .loc = loc, .s = fn, .arg = arg };
+Value ast_value_call(char *fn, Loc loc, char *arg) {
+    Value v = {.kind = VAL_CALL, .loc = loc, .s = fn, .arg = arg};
     return v;
 }
 
 /* setting := IDENT "=" value */
-Setting *ast_setting(char *name, Loc loc, Value v, Setting *rev_list)
-{
+Setting *ast_setting(char *name, Loc loc, Value v, Setting *rev_list) {
     Setting *s = ast_alloc(sizeof *s);
     s->name = name;
     s->loc = loc;
@@ -83,8 +77,7 @@ Setting *ast_setting(char *name, Loc loc, Value v, Setting *rev_list)
     return s;
 }
 
-static Setting *reverse_settings(Setting *s)
-{
+static Setting *reverse_settings(Setting *s) {
     Setting *out = NULL;
     while (s) {
         Setting *next = s->next;
@@ -95,8 +88,7 @@ static Setting *reverse_settings(Setting *s)
     return out;
 }
 
-static Block *reverse_blocks(Block *b)
-{
+static Block *reverse_blocks(Block *b) {
     Block *out = NULL;
     while (b) {
         Block *next = b->next;
@@ -108,8 +100,7 @@ static Block *reverse_blocks(Block *b)
 }
 
 /* block := IDENT "{" (setting | block)* "}" */
-Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_blocks, Block *rev_list)
-{
+Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_blocks, Block *rev_list) {
     Block *b = ast_alloc(sizeof *b);
     b->name = name;
     b->loc = loc;
@@ -120,9 +111,8 @@ Block *ast_block(char *name, Loc loc, Setting *rev_settings, Block *rev_blocks, 
 }
 
 /* model_decl := "model" IDENT ":" IDENT "{" (setting | block)* "}" */
-ModelDecl *ast_model(char *name, Loc name_loc, char *kind, Loc kind_loc,
-                     Setting *rev_settings, Block *rev_blocks)
-{
+ModelDecl *ast_model(char *name, Loc name_loc, char *kind, Loc kind_loc, Setting *rev_settings,
+                     Block *rev_blocks) {
     ModelDecl *m = ast_alloc(sizeof *m);
     m->name = name;
     m->name_loc = name_loc;
@@ -136,8 +126,7 @@ ModelDecl *ast_model(char *name, Loc name_loc, char *kind, Loc kind_loc,
 /* ---- listeners --------------------------------------------------------- */
 
 /* arg := value | IDENT "=" value */
-Arg *ast_arg(char *name, Loc loc, Value v, Arg *rev_list)
-{
+Arg *ast_arg(char *name, Loc loc, Value v, Arg *rev_list) {
     Arg *a = ast_alloc(sizeof *a);
     a->name = name;
     a->loc = loc;
@@ -146,8 +135,7 @@ Arg *ast_arg(char *name, Loc loc, Value v, Arg *rev_list)
     return a;
 }
 
-Arg *ast_args_finish(Arg *rev_list)
-{
+Arg *ast_args_finish(Arg *rev_list) {
     Arg *out = NULL;
     while (rev_list) {
         Arg *next = rev_list->next;
@@ -159,8 +147,7 @@ Arg *ast_args_finish(Arg *rev_list)
 }
 
 /* listener := "listen" filter "->" handler */
-ListenDecl *ast_listen(Loc loc, Filter *f, char *handler, Loc handler_loc, Arg *args)
-{
+ListenDecl *ast_listen(Loc loc, Filter *f, char *handler, Loc handler_loc, Arg *args) {
     ListenDecl *l = ast_alloc(sizeof *l);
     l->loc = loc;
     l->filter = f;
@@ -174,8 +161,7 @@ ListenDecl *ast_listen(Loc loc, Filter *f, char *handler, Loc handler_loc, Arg *
 
 /* A path longer than AST_MAX_NAME stops growing at AST_MAX_NAME + 1 bytes;
  * ast_filter_call reports it (once, at the path) and cuts it back. */
-static char *path_join(char *path, const char *tail)
-{
+static char *path_join(char *path, const char *tail) {
     size_t a = strlen(path), b = strlen(tail);
     if (a > AST_MAX_NAME)
         return path;
@@ -190,14 +176,12 @@ static char *path_join(char *path, const char *tail)
 }
 
 /* path := path "." IDENT */
-char *ast_path_field(char *path, char *field)
-{
+char *ast_path_field(char *path, char *field) {
     return path_join(path, field);
 }
 
 /* path := path "[" INT "]" */
-char *ast_path_index(char *path, Value index)
-{
+char *ast_path_index(char *path, Value index) {
     char num[32];
     if (index.overflow) {
         diag_error(index.loc, "layer index too large");
@@ -213,8 +197,7 @@ static const char *const filter_functions[] = {
     "event_class", "from_layer", "within", "layer_name_contains", NULL,
 };
 
-static Filter *filter_new(FilterKind k, Loc loc)
-{
+static Filter *filter_new(FilterKind k, Loc loc) {
     Filter *f = ast_alloc(sizeof *f);
     f->kind = k;
     f->loc = loc;
@@ -223,33 +206,33 @@ static Filter *filter_new(FilterKind k, Loc loc)
 }
 
 /* primary := IDENT */
-Filter *ast_filter_class(char *name, Loc loc)
-{
+Filter *ast_filter_class(char *name, Loc loc) {
     Filter *f = filter_new(FL_CLASS, loc);
     f->name = name;
     return f;
 }
 
-static int is_identifier(const char *s)
-{
+static int is_identifier(const char *s) {
     if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
         return 0;
     for (s++; *s; s++)
-        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9')))
             return 0;
     return 1;
 }
 
 /* primary := IDENT "(" (path | STRING) ")" */
-Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_string)
-{
+Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_string) {
     if (strlen(arg) > AST_MAX_NAME) {
         diag_error(arg_loc, "module path too long (more than %d bytes)", AST_MAX_NAME);
         arg[AST_MAX_NAME] = '\0';
     }
     if (strcmp(fn, "event_class") == 0) {
         if (is_string || !is_identifier(arg))
-            diag_error(arg_loc, "event_class takes the name of an event class, e.g. event_class(AttentionEvent)");
+            diag_error(
+                arg_loc,
+                "event_class takes the name of an event class, e.g. event_class(AttentionEvent)");
         return ast_filter_class(arg, arg_loc);
     }
     FilterKind k;
@@ -260,7 +243,9 @@ Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_str
     } else if (strcmp(fn, "layer_name_contains") == 0) {
         k = FL_NAME_CONTAINS;
         if (!is_string)
-            diag_error(arg_loc, "layer_name_contains takes a string: write layer_name_contains(\"%s\")", arg);
+            diag_error(arg_loc,
+                       "layer_name_contains takes a string: write layer_name_contains(\"%s\")",
+                       arg);
     } else {
         unknown(fn_loc, 0, fn, filter_functions, "'%s'",
                 " (expected event_class, from_layer, within or layer_name_contains)", DOC_FILTERS,
@@ -277,14 +262,12 @@ Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_str
  * unchanged, so the tree kept is never deeper than the limit. */
 #define OVER (AST_MAX_DEPTH + 1)
 
-static void too_deep(Loc at)
-{
+static void too_deep(Loc at) {
     diag_error(at, "filter nested too deeply (more than %d levels)", AST_MAX_DEPTH);
 }
 
 /* primary := arith cmp arith */
-Filter *ast_filter_pred(Expr *cmp, Loc start)
-{
+Filter *ast_filter_pred(Expr *cmp, Loc start) {
     Filter *f = filter_new(FL_PRED, start);
     f->expr = cmp;
     if (cmp->depth >= OVER) {
@@ -299,8 +282,7 @@ Filter *ast_filter_pred(Expr *cmp, Loc start)
 }
 
 /* or := or "|" and;  and := and "&" unary */
-Filter *ast_filter_bin(FilterKind k, Filter *lhs, Filter *rhs, Loc op)
-{
+Filter *ast_filter_bin(FilterKind k, Filter *lhs, Filter *rhs, Loc op) {
     if (lhs->depth >= OVER)
         return lhs;
     if (rhs->depth >= OVER)
@@ -319,8 +301,7 @@ Filter *ast_filter_bin(FilterKind k, Filter *lhs, Filter *rhs, Loc op)
 }
 
 /* unary := "~" unary */
-Filter *ast_filter_not(Filter *inner, Loc op)
-{
+Filter *ast_filter_not(Filter *inner, Loc op) {
     if (inner->depth >= OVER)
         return inner;
     if (inner->depth + 1 > AST_MAX_DEPTH) {
@@ -336,8 +317,7 @@ Filter *ast_filter_not(Filter *inner, Loc op)
 
 /* ---- predicate expressions ------------------------------------------- */
 
-static Expr *expr_new(ExprKind k, Loc loc)
-{
+static Expr *expr_new(ExprKind k, Loc loc) {
     Expr *e = ast_alloc(sizeof *e);
     e->kind = k;
     e->loc = loc;
@@ -346,8 +326,7 @@ static Expr *expr_new(ExprKind k, Loc loc)
 }
 
 /* atom := INT */
-Expr *ast_expr_num(Value v)
-{
+Expr *ast_expr_num(Value v) {
     Expr *e = expr_new(EX_NUM, v.loc);
     if (v.overflow)
         diag_error(v.loc, "integer literal too large (does not fit in 64 bits)");
@@ -357,16 +336,14 @@ Expr *ast_expr_num(Value v)
 }
 
 /* atom := IDENT */
-Expr *ast_expr_name(char *name, Loc loc)
-{
+Expr *ast_expr_name(char *name, Loc loc) {
     Expr *e = expr_new(EX_NAME, loc);
     e->name = name;
     return e;
 }
 
 /* atom := IDENT "." IDENT "[" INT "]"        (attention_matrix.shape[2]) */
-Expr *ast_expr_dim(char *field, Loc loc, char *shape, Loc shape_loc, Value index)
-{
+Expr *ast_expr_dim(char *field, Loc loc, char *shape, Loc shape_loc, Value index) {
     Expr *e = expr_new(EX_DIM, loc);
     e->name = field;
     e->idx_loc = index.loc;
@@ -380,8 +357,7 @@ Expr *ast_expr_dim(char *field, Loc loc, char *shape, Loc shape_loc, Value index
 }
 
 /* arith := arith ("+" | "-") term;  term := term "*" factor;  pred := arith cmp arith */
-Expr *ast_expr_bin(ExprKind k, Expr *lhs, Expr *rhs, Loc op)
-{
+Expr *ast_expr_bin(ExprKind k, Expr *lhs, Expr *rhs, Loc op) {
     if (lhs->depth >= OVER)
         return lhs;
     if (rhs->depth >= OVER)
@@ -400,8 +376,7 @@ Expr *ast_expr_bin(ExprKind k, Expr *lhs, Expr *rhs, Loc op)
 }
 
 /* factor := "-" factor */
-Expr *ast_expr_neg(Expr *inner, Loc op)
-{
+Expr *ast_expr_neg(Expr *inner, Loc op) {
     if (inner->depth >= OVER)
         return inner;
     if (inner->depth + 1 > AST_MAX_DEPTH) {

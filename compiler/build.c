@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "build.h"
-#include "xf_io.h"   /* xf_write_bytes: runtime/output.c, compiled into xfc_core */
+#include "xf_io.h" /* xf_write_bytes: runtime/output.c, compiled into xfc_core */
 #include "xfc_config.h"
 
 extern char **environ;
@@ -114,9 +114,11 @@ int build_find_runtime(BuildRuntime *rt) {
         rt->origin = "XFC_HOME";
         if (runtime_at(rt->include, rt->lib))
             return 0;
-        return fail("XFC_HOME=%s is not an xfc installation: no %s/xfrt.h or no $XFC_HOME/" XFC_HOME_LIB
-                    " (XFC_HOME is the prefix xfc was installed to; unset it to use this xfc's own runtime)",
-                    home, rt->include);
+        return fail(
+            "XFC_HOME=%s is not an xfc installation: no %s/xfrt.h or no $XFC_HOME/" XFC_HOME_LIB
+            " (XFC_HOME is the prefix xfc was installed to; unset it to use this xfc's own "
+            "runtime)",
+            home, rt->include);
     }
     /* an installed xfc: <prefix>/bin/xfc -> <prefix>/include/xfc, <prefix>/lib/libxfrt.a */
     char exe[PATH_MAX];
@@ -141,7 +143,8 @@ int build_find_runtime(BuildRuntime *rt) {
         return 0;
     return fail("cannot find the xfc runtime (xfrt.h, libxfrt.a): not installed next to this xfc "
                 "(" XFC_INSTALL_INCLUDE_REL ", " XFC_INSTALL_LIB_REL ") and not in the build tree "
-                "(%s, %s); set XFC_HOME to the prefix xfc was installed to", XFC_RUNTIME_INCLUDE, XFC_RUNTIME_LIB);
+                "(%s, %s); set XFC_HOME to the prefix xfc was installed to",
+                XFC_RUNTIME_INCLUDE, XFC_RUNTIME_LIB);
 }
 
 /* Runs `bin --check-weights` and reports its one-line complaint (without the
@@ -170,18 +173,21 @@ static int check_embedded(const char *bin, const char *name) {
     if (rc == 0 && waitpid(pid, &status, 0) < 0)
         rc = errno;
     if (rc)
-        return fail("cannot run the new binary to check the embedded weights: %s%s", strerror(rc), "");
+        return fail("cannot run the new binary to check the embedded weights: %s%s", strerror(rc),
+                    "");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     msg[strcspn(msg, "\n")] = '\0';
     size_t prefix = strlen(name);
-    const char *what = !strncmp(msg, name, prefix) && !strncmp(msg + prefix, ": ", 2) ? msg + prefix + 2 : msg;
-    fprintf(stderr, "xfc: error: --embed-weights: %s\n", what[0] ? what : "the weights do not load");
+    const char *what =
+        !strncmp(msg, name, prefix) && !strncmp(msg + prefix, ": ", 2) ? msg + prefix + 2 : msg;
+    fprintf(stderr, "xfc: error: --embed-weights: %s\n",
+            what[0] ? what : "the weights do not load");
     return -1;
 }
 
-int build_binary(const Emitted *e, const char *name, const char *out,
-                 const char *const *link_files, int n_link, const char *embedded) {
+int build_binary(const Emitted *e, const char *name, const char *out, const char *const *link_files,
+                 int n_link, const char *embedded) {
     BuildRuntime rt;
     if (build_find_runtime(&rt))
         return -1;
@@ -214,7 +220,7 @@ int build_binary(const Emitted *e, const char *name, const char *out,
     for (int i = 0; i < n_link && argc < 60; i++)
         argv[argc++] = link_files[i];
     argv[argc++] = rt.lib;
-    argv[argc++] = "-Wl,--as-needed";   /* a release binary does not even load cairo */
+    argv[argc++] = "-Wl,--as-needed"; /* a release binary does not even load cairo */
     static const char *const libs[] = {XFC_LINK_LIBS};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
         argv[argc++] = libs[i];

@@ -15,8 +15,8 @@ int build_write_sources(const Emitted *e, const char *name, const char *dir);
  * `embedded` (the --embed-weights file) is not NULL, the new executable first
  * loads its weights (`--check-weights`): a tensor missing, extra or of
  * another shape is reported as a run would report it, and nothing is written. */
-int build_binary(const Emitted *e, const char *name, const char *out,
-                 const char *const *link_files, int n_link, const char *embedded);
+int build_binary(const Emitted *e, const char *name, const char *out, const char *const *link_files,
+                 int n_link, const char *embedded);
 
 /* Where `xfc build` finds the runtime (the directory of xfrt.h, and libxfrt.a),
  * the first that exists of: $XFC_HOME (an install prefix: XFC_HOME/include/xfc,
@@ -27,7 +27,7 @@ int build_binary(const Emitted *e, const char *name, const char *out,
 typedef struct BuildRuntime {
     char include[4096];
     char lib[4096];
-    const char *origin;   /* "XFC_HOME", "installation" or "build tree" */
+    const char *origin; /* "XFC_HOME", "installation" or "build tree" */
 } BuildRuntime;
 int build_find_runtime(BuildRuntime *rt);
 

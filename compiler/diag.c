@@ -19,23 +19,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SRC_MAX_BYTES (1024 * 1024)
+#define SRC_MAX_BYTES           (1024 * 1024)
 #define DIAG_MAX_PRINTED_ERRORS 100
-#define DIAG_LINE_WINDOW 160        /* bytes of a long line shown around the column */
+#define DIAG_LINE_WINDOW        160 /* bytes of a long line shown around the column */
 
 static const Src *cur_src;
-static FILE *diag_out;               /* NULL = stderr */
+static FILE *diag_out; /* NULL = stderr */
 static int n_errors, n_warnings;
-static int strict;   /* --strict: warnings are errors */
+static int strict; /* --strict: warnings are errors */
 static int n_printed_errors, told_too_many;
 /* Where the last reported line starts, so reports in file order cost O(file). */
 static int cache_line;
 static size_t cache_off;
 
-static FILE *out_stream(void) { return diag_out ? diag_out : stderr; }
+static FILE *out_stream(void) {
+    return diag_out ? diag_out : stderr;
+}
 
-static int use_color(void)
-{
+static int use_color(void) {
     if (diag_out && diag_out != stderr)
         return 0;
     const char *nc = getenv("NO_COLOR");
@@ -47,9 +48,9 @@ static int use_color(void)
 /* ---- src_read --------------------------------------------------------- */
 
 /* Prints "path: error: …" for a file that cannot be used at all. */
-static void file_problem(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void file_problem(const char *path, const char *fmt, ...)
-{
+    __attribute__((format(printf, 2, 3)));
+static void file_problem(const char *path, const char *fmt, ...) {
     FILE *o = out_stream();
     int color = use_color();
     va_list ap;
@@ -60,8 +61,7 @@ static void file_problem(const char *path, const char *fmt, ...)
     va_end(ap);
 }
 
-int src_read(Src *src, const char *path)
-{
+int src_read(Src *src, const char *path) {
     memset(src, 0, sizeof *src);
     src->path = path;
     FILE *f = fopen(path, "rb");
@@ -76,7 +76,8 @@ int src_read(Src *src, const char *path)
         return -1;
     }
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > SRC_MAX_BYTES) {
-        file_problem(path, "file too large (%lld bytes; a spec may have at most 1 MiB)", (long long)st.st_size);
+        file_problem(path, "file too large (%lld bytes; a spec may have at most 1 MiB)",
+                     (long long)st.st_size);
         fclose(f);
         return -1;
     }
@@ -133,8 +134,7 @@ int src_read(Src *src, const char *path)
     return 0;
 }
 
-void src_free(Src *src)
-{
+void src_free(Src *src) {
     if (cur_src == src)
         cur_src = NULL;
     free(src->text);
@@ -144,8 +144,7 @@ void src_free(Src *src)
 
 /* ---- reporting -------------------------------------------------------- */
 
-void diag_init(const Src *src)
-{
+void diag_init(const Src *src) {
     cur_src = src;
     n_errors = n_warnings = 0;
     n_printed_errors = told_too_many = 0;
@@ -153,16 +152,23 @@ void diag_init(const Src *src)
     cache_off = 0;
 }
 
-void diag_set_output(FILE *out) { diag_out = out; }
-const Src *diag_src(void) { return cur_src; }
+void diag_set_output(FILE *out) {
+    diag_out = out;
+}
+const Src *diag_src(void) {
+    return cur_src;
+}
 
-int diag_errors(void) { return n_errors; }
-int diag_warnings(void) { return n_warnings; }
+int diag_errors(void) {
+    return n_errors;
+}
+int diag_warnings(void) {
+    return n_warnings;
+}
 
 /* Offset of the first byte of `line` (1-based) in the current source, or
  * (size_t)-1 past the end. */
-static size_t line_start(int line)
-{
+static size_t line_start(int line) {
     const char *t = cur_src->text;
     size_t len = cur_src->len;
     if (line < cache_line) {
@@ -179,8 +185,7 @@ static size_t line_start(int line)
     return cache_off;
 }
 
-static void put_source_line(FILE *o, Loc loc, int color)
-{
+static void put_source_line(FILE *o, Loc loc, int color) {
     if (!cur_src || !cur_src->text || loc.line < 1)
         return;
     size_t start = line_start(loc.line);
@@ -192,7 +197,7 @@ static void put_source_line(FILE *o, Loc loc, int color)
     size_t n = nl ? (size_t)(nl - t) : avail;
     if (n > 0 && t[n - 1] == '\r')
         n--;
-    size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0;   /* byte offset of the caret */
+    size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0; /* byte offset of the caret */
     size_t from = 0, to = n;
     if (n > DIAG_LINE_WINDOW) {
         from = col > DIAG_LINE_WINDOW / 2 ? col - DIAG_LINE_WINDOW / 2 : 0;
@@ -211,7 +216,7 @@ static void put_source_line(FILE *o, Loc loc, int color)
     for (size_t i = from; i < col && i < n; i++) {
         unsigned char c = (unsigned char)t[i];
         if ((c & 0xC0) == 0x80)
-            continue;     /* UTF-8 continuation: same screen column */
+            continue; /* UTF-8 continuation: same screen column */
         fputc(c == '\t' ? '\t' : ' ', o);
     }
     if (col > n)
@@ -220,9 +225,8 @@ static void put_source_line(FILE *o, Loc loc, int color)
     fputs(color ? "\033[1;32m^\033[0m\n" : "^\n", o);
 }
 
-static void report(Loc loc, const char *kind, const char *kind_color, const char *suffix, const char *fmt,
-                   va_list ap)
-{
+static void report(Loc loc, const char *kind, const char *kind_color, const char *suffix,
+                   const char *fmt, va_list ap) {
     FILE *o = out_stream();
     int color = use_color();
     const char *path = cur_src && cur_src->path ? cur_src->path : "<spec>";
@@ -237,10 +241,11 @@ static void report(Loc loc, const char *kind, const char *kind_color, const char
 }
 
 /* After DIAG_MAX_PRINTED_ERRORS errors, everything is only counted. */
-static int quiet(void) { return n_printed_errors >= DIAG_MAX_PRINTED_ERRORS; }
+static int quiet(void) {
+    return n_printed_errors >= DIAG_MAX_PRINTED_ERRORS;
+}
 
-void diag_error(Loc loc, const char *fmt, ...)
-{
+void diag_error(Loc loc, const char *fmt, ...) {
     n_errors++;
     if (quiet()) {
         if (!told_too_many) {
@@ -258,10 +263,11 @@ void diag_error(Loc loc, const char *fmt, ...)
     va_end(ap);
 }
 
-void diag_set_strict(int on) { strict = on; }
+void diag_set_strict(int on) {
+    strict = on;
+}
 
-void diag_warning(Loc loc, const char *fmt, ...)
-{
+void diag_warning(Loc loc, const char *fmt, ...) {
     n_warnings++;
     if (strict)
         n_errors++;
@@ -278,8 +284,7 @@ void diag_warning(Loc loc, const char *fmt, ...)
     va_end(ap);
 }
 
-void diag_note(Loc loc, const char *fmt, ...)
-{
+void diag_note(Loc loc, const char *fmt, ...) {
     if (quiet())
         return;
     va_list ap;
@@ -288,8 +293,7 @@ void diag_note(Loc loc, const char *fmt, ...)
     va_end(ap);
 }
 
-void diag_file_error(const char *fmt, ...)
-{
+void diag_file_error(const char *fmt, ...) {
     n_errors++;
     if (quiet())
         return;
@@ -308,8 +312,7 @@ void diag_file_error(const char *fmt, ...)
 /* ---- suggestions ------------------------------------------------------ */
 
 /* Levenshtein distance, stopping early above `limit` (returns limit + 1). */
-static size_t edit_distance(const char *a, const char *b, size_t limit)
-{
+static size_t edit_distance(const char *a, const char *b, size_t limit) {
     size_t la = strlen(a), lb = strlen(b);
     if ((la > lb ? la - lb : lb - la) > limit)
         return limit + 1;
@@ -342,8 +345,7 @@ static size_t edit_distance(const char *a, const char *b, size_t limit)
     return d;
 }
 
-const char *diag_suggest(const char *word, const char *const *cands)
-{
+const char *diag_suggest(const char *word, const char *const *cands) {
     if (!word || !cands)
         return NULL;
     size_t wl = strlen(word);

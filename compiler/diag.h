@@ -13,9 +13,9 @@
 
 /* A spec file held in memory for the whole compilation. */
 typedef struct Src {
-    const char *path;   /* as given on the command line */
-    char *text;         /* NUL-terminated contents */
-    size_t len;         /* bytes, without the NUL */
+    const char *path; /* as given on the command line */
+    char *text;       /* NUL-terminated contents */
+    size_t len;       /* bytes, without the NUL */
 } Src;
 
 /* A position in the spec: 1-based line and column (bytes). */
@@ -36,7 +36,7 @@ void diag_init(const Src *src);
  * output is stderr, stderr is a tty and NO_COLOR is unset.  After 100 errors
  * further errors are counted but not printed (a note says so once). */
 void diag_set_output(FILE *out);
-const Src *diag_src(void);   /* the file diag_init last chose, or NULL */
+const Src *diag_src(void); /* the file diag_init last chose, or NULL */
 void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -25,15 +25,19 @@ static char *summary(const Model *m) {
         if (!emit_has_stack(m, st))
             continue;
         const Stack *s = emit_stack(m, st);
-        sb_printf(&b, "%s%d layers, d_model %d = %d heads × %d (queries %d), ff %d, %s attention%s, %s, %s-norm%s",
-                  m->kind == MODEL_TRANSFORMER ? (st == 0 ? "\n *   encoder: " : "\n *   decoder: ") : ": ",
+        sb_printf(&b,
+                  "%s%d layers, d_model %d = %d heads × %d (queries %d), ff %d, %s attention%s, "
+                  "%s, %s-norm%s",
+                  m->kind == MODEL_TRANSFORMER ? (st == 0 ? "\n *   encoder: " : "\n *   decoder: ")
+                                               : ": ",
                   s->n_layers, s->d_model, s->n_heads, s->value_dimensions, s->query_dimensions,
                   s->feed_forward_dimensions, attention_type_name(s->attention_type),
                   s->causal ? " (causal)" : "", s->activation == ACT_GELU ? "gelu" : "relu",
                   s->normalization == NORM_PRE ? "pre" : "post",
                   s->final_normalization ? ", final LayerNorm" : "");
     }
-    sb_printf(&b, "\n *   weights: %s names", m->weights == WEIGHTS_TORCH ? "torch" : "fast_transformers");
+    sb_printf(&b, "\n *   weights: %s names",
+              m->weights == WEIGHTS_TORCH ? "torch" : "fast_transformers");
     return sb_take(&b);
 }
 
@@ -119,7 +123,8 @@ static void stack_calls(StrBuf *b, const Plan *p, int stack, const char *call, c
 /* Is listener li's handler of this kind, and in this build? */
 static int listener_built(const Plan *p, int li, HandlerKind kind) {
     return p->model->listeners[li].handler.kind == kind &&
-           (p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && emit_listener_used(p, li)));
+           (p->profile == PROFILE_INSTRUMENT_ALL ||
+            (p->profile == PROFILE_DEBUG && emit_listener_used(p, li)));
 }
 
 /* The figures collected during the call (`call`: its number) are drawn when it
@@ -138,7 +143,8 @@ static void flushes(StrBuf *b, const Plan *p, const char *call, int heatmaps) {
 
 /* A mask given to attention of type t (`what`: "mask", "memory mask"): the
  * statement refusing it, or nothing where the type takes one (full attention). */
-static void mask_refusal(StrBuf *b, AttentionType t, const char *var, const char *what, const char *attention) {
+static void mask_refusal(StrBuf *b, AttentionType t, const char *var, const char *what,
+                         const char *attention) {
     if (t == ATT_FULL)
         return;
     KV k = {0};
@@ -151,7 +157,8 @@ static void mask_refusal(StrBuf *b, AttentionType t, const char *var, const char
 
 /* aft_full's u and v have max_sequence_length rows: a longer call is refused
  * up front.  `self` / `mem` name the call's lengths for each stack. */
-static void aft_length_check(StrBuf *b, const Stack *s, int has_cross, const char *self, const char *mem) {
+static void aft_length_check(StrBuf *b, const Stack *s, int has_cross, const char *self,
+                             const char *mem) {
     const char *vars[3] = {NULL, NULL, NULL};
     if (s->attention_type == ATT_AFT_FULL)
         vars[0] = self;
@@ -226,10 +233,12 @@ static char *emit_forward(const Plan *p, const char *name, int D) {
     emit_kv_take(&f, "masked_api", masked_api(m, name));
     emit_kv_take(&f, "length_checks", length_checks(m));
     int tokens = emit_is_token_model(m);
-    emit_kv_set(&n, "name", name);   /* a token model's NAME_forward takes ids */
-    emit_kv_take(&f, "forward_fn", emit_part(tokens ? PART("hidden_forward_fn") : PART("forward_fn"), &n));
+    emit_kv_set(&n, "name", name); /* a token model's NAME_forward takes ids */
+    emit_kv_take(&f, "forward_fn",
+                 emit_part(tokens ? PART("hidden_forward_fn") : PART("forward_fn"), &n));
     int tracked = p->profile == PROFILE_INSTRUMENT_ALL && m->n_listeners > 0;
-    char *enter = emit_part_if(tracked, PART("enter"), NULL), *leave = emit_part_if(tracked, PART("leave"), NULL);
+    char *enter = emit_part_if(tracked, PART("enter"), NULL),
+         *leave = emit_part_if(tracked, PART("leave"), NULL);
     emit_kv_set(&f, "enter", enter);
     emit_kv_set(&f, "leave", leave);
     StrBuf b;
@@ -278,12 +287,13 @@ static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi
         const Stack *s = emit_stack(m, st);
         for (int cross = 0; cross <= (st == 1); cross++) {
             Dims d = emit_attention_dims(s, cross);
-            mx.H = emit_imax(mx.H, d.H), mx.E = emit_imax(mx.E, d.E), mx.DV = emit_imax(mx.DV, d.DV);
+            mx.H = emit_imax(mx.H, d.H), mx.E = emit_imax(mx.E, d.E),
+            mx.DV = emit_imax(mx.DV, d.DV);
             mx.D = emit_imax(mx.D, d.D), mx.F = emit_imax(mx.F, d.F);
             /* linear attention's scratch E: φ's width */
             *max_phi = emit_imax(*max_phi, emit_feature_map_params(s, d.E).width);
         }
-        mx.D = emit_imax(mx.D, s->memory_dimensions);   /* the memory buffer's rows */
+        mx.D = emit_imax(mx.D, s->memory_dimensions); /* the memory buffer's rows */
         *max_local = emit_imax(*max_local, s->local_context);
         *max_topk = emit_imax(*max_topk, s->topk);
     }
@@ -311,7 +321,8 @@ static void workspace_holes(KV *k, const Plan *p) {
     int tr = m->kind == MODEL_TRANSFORMER, att = any_attention_kept(p);
     KV mc = {0};
     emit_kv_int(&mc, "D", mx.D);
-    emit_kv_take(k, "mem_field", emit_part_if(tr, PART("mem_field"), &mk));   /* an encoder-decoder's only */
+    emit_kv_take(k, "mem_field",
+                 emit_part_if(tr, PART("mem_field"), &mk)); /* an encoder-decoder's only */
     emit_kv_take(k, "mem_carve", emit_part_if(tr, PART("mem_carve"), &mc));
     emit_kv_take(k, "attn_floats", emit_part(att ? PART("attn_floats") : PART("zero"), &ak));
     emit_kv_take(k, "attn_need", emit_part(att ? PART("attn_need") : PART("zero"), &nk));
@@ -320,7 +331,8 @@ static void workspace_holes(KV *k, const Plan *p) {
 /* The struct's fields, the includes and what loading adds, by kind and profile. */
 static void struct_holes(KV *k, const Plan *p) {
     const Model *m = p->model;
-    int tokens = emit_is_token_model(m), handlers = emit_has_handlers(p), all = p->profile == PROFILE_INSTRUMENT_ALL;
+    int tokens = emit_is_token_model(m), handlers = emit_has_handlers(p),
+        all = p->profile == PROFILE_INSTRUMENT_ALL;
     StrBuf inc;
     sb_init(&inc);
     if (tokens)
@@ -362,7 +374,7 @@ static char *emit_model_c(const Plan *p, const char *spec_name) {
             continue;
         emit_layers(&layers, p, st, name, 0);
         if (emit_generates(m) && st == out_stack)
-            emit_layers(&layers, p, st, name, 1);   /* their generation-step twins */
+            emit_layers(&layers, p, st, name, 1); /* their generation-step twins */
         emit_load_stack(&load_fns, &load, m, name, st);
     }
     if (emit_is_token_model(m))
@@ -407,17 +419,20 @@ static char *emit_model_h(const Plan *p, const char *spec_name) {
         emit_kv_set(&f, "name", name);
         emit_kv_int(&f, "D", out->d_model);
         emit_kv_int(&f, "DM", m->kind == MODEL_DECODER ? m->dec.memory_dimensions : out->d_model);
-        emit_fill(&fdecl, m->kind == MODEL_ENCODER   ? "model_h_forward_encoder"
-                          : m->kind == MODEL_DECODER ? "model_h_forward_decoder"
-                                                     : "model_h_forward_transformer", &f);
+        emit_fill(&fdecl,
+                  m->kind == MODEL_ENCODER   ? "model_h_forward_encoder"
+                  : m->kind == MODEL_DECODER ? "model_h_forward_decoder"
+                                             : "model_h_forward_transformer",
+                  &f);
     }
     KV hk = {0}, dk = {0}, sk = {0};
     emit_kv_set(&hk, "name", name);
     emit_kv_set(&hk, "version", XFC_VERSION);
     emit_kv_set(&hk, "spec_file", spec_name);
-    emit_kv_set(&hk, "forward_shapes", tokens                       ? "(token ids in, see below)"
-                                       : m->kind == MODEL_ENCODER ? "(x, y: [batch, seq, d_model])"
-                                                                  : "(see below for the memory / source arguments)");
+    emit_kv_set(&hk, "forward_shapes",
+                tokens                     ? "(token ids in, see below)"
+                : m->kind == MODEL_ENCODER ? "(x, y: [batch, seq, d_model])"
+                                           : "(see below for the memory / source arguments)");
     emit_kv_take(&hk, "guard", upper_guard(name));
     emit_kv_set(&dk, "name", name);
     emit_kv_int(&dk, "D", out->d_model);
@@ -427,7 +442,8 @@ static char *emit_model_h(const Plan *p, const char *spec_name) {
     emit_kv_take(&hk, "forward_decl", sb_take(&fdecl));
     sb_free(&fdecl);
     emit_kv_set(&sk, "name", name);
-    emit_kv_take(&hk, "dispatcher_decl", emit_part_if(p->profile == PROFILE_INSTRUMENT_ALL, HPART("set_dispatcher"), &sk));
+    emit_kv_take(&hk, "dispatcher_decl",
+                 emit_part_if(p->profile == PROFILE_INSTRUMENT_ALL, HPART("set_dispatcher"), &sk));
     return emit_part("model.h", &hk);
 }
 

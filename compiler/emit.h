@@ -14,9 +14,9 @@
 #include "strbuf.h"
 
 typedef struct Emitted {
-    char *model_c;    /* NAME.c: weights, layers, forward */
-    char *model_h;    /* NAME.h: the C API */
-    char *main_c;     /* NAME_main.c: the command-line driver */
+    char *model_c; /* NAME.c: weights, layers, forward */
+    char *model_h; /* NAME.h: the C API */
+    char *main_c;  /* NAME_main.c: the command-line driver */
 } Emitted;
 
 /* `spec_name` is how the header comments name the spec (its base name);

@@ -15,7 +15,7 @@
 #include "xfc_config.h"
 
 uint64_t emit_spec_hash(const char *text, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, 64 bits */
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, 64 bits */
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)text[i];
         h *= 0x100000001b3ull;
@@ -28,11 +28,13 @@ static const char *const profile_names[] = {"debug", "release", "instrument-all"
 /* "2 layers, d_model 512 (8 heads x 64), feed-forward 2048, relu, post-norm,
  * full self-attention" for one stack. */
 static void stack_text(StrBuf *b, const Stack *s, int is_decoder) {
-    sb_printf(b, "%d layer%s, d_model %d (%d heads x %d), feed-forward %d, %s, %s-norm, %s%s attention",
-              s->n_layers, s->n_layers == 1 ? "" : "s", s->d_model, s->n_heads, s->value_dimensions,
-              s->feed_forward_dimensions, activation_names[s->activation], normalization_names[s->normalization],
-              s->causal && s->attention_type != ATT_CAUSAL_LINEAR ? "causal " : "",
-              attention_type_name(s->attention_type));
+    sb_printf(
+        b, "%d layer%s, d_model %d (%d heads x %d), feed-forward %d, %s, %s-norm, %s%s attention",
+        s->n_layers, s->n_layers == 1 ? "" : "s", s->d_model, s->n_heads, s->value_dimensions,
+        s->feed_forward_dimensions, activation_names[s->activation],
+        normalization_names[s->normalization],
+        s->causal && s->attention_type != ATT_CAUSAL_LINEAR ? "causal " : "",
+        attention_type_name(s->attention_type));
     if (s->attention_type == ATT_LOCAL)
         sb_printf(b, " (local_context %d)", s->local_context);
     if (s->attention_type == ATT_EXACT_TOPK)
@@ -43,9 +45,11 @@ static void stack_text(StrBuf *b, const Stack *s, int is_decoder) {
 
 /* What goes in and comes out of the driver. */
 static void io_text(StrBuf *b, const Model *m) {
-    const Stack *in = emit_stack(m, m->kind == MODEL_DECODER ? 1 : 0), *out = emit_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
+    const Stack *in = emit_stack(m, m->kind == MODEL_DECODER ? 1 : 0),
+                *out = emit_stack(m, m->kind == MODEL_ENCODER ? 0 : 1);
     if (emit_is_token_model(m)) {
-        sb_printf(b, " Takes token ids (vocab %d, at most %d positions)", in->emb.vocab, in->emb.max_positions);
+        sb_printf(b, " Takes token ids (vocab %d, at most %d positions)", in->emb.vocab,
+                  in->emb.max_positions);
         if (out->head.present)
             sb_printf(b, " and returns logits [batch, seq, %d]%s.", out->emb.vocab,
                       emit_generate_refusal(m) ? "" : "; --generate K continues the sequence");
@@ -53,8 +57,8 @@ static void io_text(StrBuf *b, const Model *m) {
             sb_printf(b, " and returns hidden states [batch, seq, %d].", out->d_model);
         return;
     }
-    sb_printf(b, " Takes --input X.npy float32 [batch, seq, %d] (%sor [seq, %d], one sequence)", in->d_model,
-              m->kind == MODEL_TRANSFORMER ? "the decoder input; " : "", in->d_model);
+    sb_printf(b, " Takes --input X.npy float32 [batch, seq, %d] (%sor [seq, %d], one sequence)",
+              in->d_model, m->kind == MODEL_TRANSFORMER ? "the decoder input; " : "", in->d_model);
     if (m->kind == MODEL_DECODER)
         sb_printf(b, " and --memory M.npy [batch, mem, %d]", in->d_model);
     if (m->kind == MODEL_TRANSFORMER)
@@ -78,7 +82,8 @@ static void listener_line(StrBuf *b, const Src *src, const Listener *l) {
 /* Whether the binary holds listener i: all of them with instrument-all, none
  * in a release build, those that can fire in a debug build. */
 static int compiled_in(const Plan *p, int i) {
-    return p->profile == PROFILE_INSTRUMENT_ALL || (p->profile == PROFILE_DEBUG && emit_listener_used(p, i));
+    return p->profile == PROFILE_INSTRUMENT_ALL ||
+           (p->profile == PROFILE_DEBUG && emit_listener_used(p, i));
 }
 
 /* A debug build without dispatch points is a release build, byte for byte
@@ -113,7 +118,7 @@ static char *wrap(const char *s) {
     sb_init(&b);
     size_t col = 0;
     while (*s) {
-        if (*s == '\n') {   /* from here on, one listener per line */
+        if (*s == '\n') { /* from here on, one listener per line */
             sb_puts(&b, s);
             break;
         }
@@ -139,8 +144,8 @@ char *emit_about(const Plan *p, const char *spec_name) {
     const Model *m = p->model;
     StrBuf b;
     sb_init(&b);
-    sb_printf(&b, "%s: a %s compiled by xfc %s from %s (profile %s).", m->name, model_kind_names[m->kind],
-              XFC_VERSION, spec_name, profile_name(p));
+    sb_printf(&b, "%s: a %s compiled by xfc %s from %s (profile %s).", m->name,
+              model_kind_names[m->kind], XFC_VERSION, spec_name, profile_name(p));
     if (m->kind == MODEL_TRANSFORMER) {
         sb_puts(&b, " Encoder: ");
         stack_text(&b, &m->enc, 0);
@@ -176,7 +181,8 @@ char *emit_version(const Plan *p, const char *spec_name) {
     StrBuf b;
     sb_init(&b);
     sb_printf(&b, "%s (spec %s, fnv1a64 %016llx) built by xfc %s, profile %s\n", m->name, spec_name,
-              (unsigned long long)emit_spec_hash(what.s, strlen(what.s)), XFC_VERSION, profile_name(p));
+              (unsigned long long)emit_spec_hash(what.s, strlen(what.s)), XFC_VERSION,
+              profile_name(p));
     sb_free(&what);
     return sb_take(&b);
 }

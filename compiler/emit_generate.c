@@ -23,7 +23,8 @@ const char *emit_generate_refusal(const Model *m) {
     if (s->attention_type != ATT_FULL && s->attention_type != ATT_CAUSAL_LINEAR)
         return "only full (KV cache) and causal_linear (recurrent state) self-attention can step";
     if (s->cross_attention_type == ATT_AFT_FULL && m->kind == MODEL_TRANSFORMER)
-        return "aft_full cross-attention has a position bias per query row, which a step does not track";
+        return "aft_full cross-attention has a position bias per query row, which a step does not "
+               "track";
     if (emit_uses_feature_map(s, s->attention_type))
         return "a causal_linear recurrent state steps with feature_map = elu only";
     return NULL;
@@ -49,7 +50,8 @@ static void state_holes(KV *k, const Plan *p) {
     const Model *m = p->model;
     const Stack *s = emit_stack(m, gen_stack(m));
     Dims d = emit_dims(s);
-    int linear = s->attention_type == ATT_CAUSAL_LINEAR, want_A = self_point_kept(p, XF_ATTENTION_EVENT);
+    int linear = s->attention_type == ATT_CAUSAL_LINEAR,
+        want_A = self_point_kept(p, XF_ATTENTION_EVENT);
     int tr = m->kind == MODEL_TRANSFORMER;
     KV f = {0}, i = {0}, mf = {0};
     emit_kv_int(&f, "n", s->n_layers);
@@ -60,7 +62,7 @@ static void state_holes(KV *k, const Plan *p) {
     emit_kv_int(&i, "want_A", want_A);
     emit_kv_int(&mf, "n", s->n_layers);
     emit_kv_int(&mf, "D", d.D);
-    Dims cd = emit_cross_dims(s);   /* the memory's keys and values are the cross-attention's */
+    Dims cd = emit_cross_dims(s); /* the memory's keys and values are the cross-attention's */
     emit_kv_int(&mf, "HE", (long long)cd.H * cd.E);
     emit_kv_int(&mf, "HDV", (long long)cd.H * cd.DV);
     StrBuf fields, fr;
@@ -71,7 +73,7 @@ static void state_holes(KV *k, const Plan *p) {
         emit_fill(&fields, PART("memory_fields"), &mf);
         emit_fill(&fr, PART("memory_layer_free"), NULL);
     } else {
-        emit_kv_drop(&mf);   /* unused */
+        emit_kv_drop(&mf); /* unused */
     }
     emit_kv_take(k, "state_fields", sb_take(&fields));
     emit_kv_take(k, "layer_init", emit_part(linear ? PART("linear_init") : PART("kv_init"), &i));
@@ -80,7 +82,8 @@ static void state_holes(KV *k, const Plan *p) {
     emit_kv_take(k, "free_memory", emit_part_if(tr, PART("memory_free"), NULL));
     emit_kv_int(k, "want_A", want_A);
     emit_kv_int(k, "want_keys", !linear && self_point_kept(p, XF_QKV_EVENT));
-    emit_kv_set(k, "state_kind", linear ? "recurrent state (causal_linear)" : "KV cache (full attention)");
+    emit_kv_set(k, "state_kind",
+                linear ? "recurrent state (causal_linear)" : "KV cache (full attention)");
 }
 
 /* The calls of the stepped stack's layers (their _step twins for a step), then its final norm. */
@@ -110,7 +113,7 @@ static char *encode_fn(const Plan *p, const char *name, const char *enter, const
     emit_layer_calls(&body, p, 0, 0, ce, memory, NULL);
     emit_final_norm(&body, m, 0, memory, rows);
     free(memory), free(rows), free(ce);
-    Dims d = emit_cross_dims(&m->dec);   /* the memory's keys and values are the cross-attention's */
+    Dims d = emit_cross_dims(&m->dec); /* the memory's keys and values are the cross-attention's */
     KV k = {0};
     emit_kv_set(&k, "name", name);
     emit_kv_int(&k, "src_V", m->enc.emb.vocab);
@@ -133,7 +136,8 @@ static void state_shape_holes(KV *k, const Plan *p, const char *name) {
     int tr = m->kind == MODEL_TRANSFORMER;
     emit_kv_set(k, "name", name);
     emit_kv_set(k, "stack_name", tr ? "decoder" : "stack");
-    emit_kv_set(k, "memory_desc", tr ? "the encoder's memory with its keys and values per layer, " : "");
+    emit_kv_set(k, "memory_desc",
+                tr ? "the encoder's memory with its keys and values per layer, " : "");
     emit_kv_int(k, "D", d.D);
     emit_kv_int(k, "H", d.H);
     emit_kv_int(k, "HE", (long long)d.H * d.E);
@@ -159,7 +163,8 @@ static void source_holes(KV *k, const Model *m, const char *name) {
     emit_kv_take(k, "generate_encode", emit_part_if(tr, PART("encode"), &e));
 }
 
-char *emit_generate(const Plan *p, const char *name, const char *enter, const char *leave, const char *flushes) {
+char *emit_generate(const Plan *p, const char *name, const char *enter, const char *leave,
+                    const char *flushes) {
     const Model *m = p->model;
     if (!emit_generates(m))
         return emit_nothing();
@@ -193,11 +198,14 @@ char *emit_generate_decl(const Model *m, const char *name) {
     emit_kv_set(&k, "name", name);
     emit_kv_int(&k, "V", s->emb.vocab);
     emit_kv_int(&k, "max_pos", s->emb.max_positions);
-    emit_kv_set(&k, "state_kind", s->attention_type == ATT_CAUSAL_LINEAR
-                                      ? "the recurrent state S, Z of every layer (causal_linear: its size does not grow)"
-                                      : "a KV cache per layer (full attention)");
+    emit_kv_set(
+        &k, "state_kind",
+        s->attention_type == ATT_CAUSAL_LINEAR
+            ? "the recurrent state S, Z of every layer (causal_linear: its size does not grow)"
+            : "a KV cache per layer (full attention)");
     emit_kv_set(&e, "name", name);
-    emit_kv_take(&k, "encode_decl", emit_part_if(m->kind == MODEL_TRANSFORMER, PART("encode_decl"), &e));
+    emit_kv_take(&k, "encode_decl",
+                 emit_part_if(m->kind == MODEL_TRANSFORMER, PART("encode_decl"), &e));
     source_holes(&k, m, name);
     return emit_part("model_h_generate", &k);
 }

@@ -26,12 +26,14 @@ int emit_layer_distinct(const Plan *p, int stack, int i) {
 static char *layer_fn(const Plan *p, int stack, int i, int step) {
     const Model *m = p->model;
     char shared[64];
-    snprintf(shared, sizeof shared, "%.*s", (int)strlen(emit_stack_field(m, stack)) - 1, emit_stack_field(m, stack));
+    snprintf(shared, sizeof shared, "%.*s", (int)strlen(emit_stack_field(m, stack)) - 1,
+             emit_stack_field(m, stack));
     KV k = {0}, s = {0};
     emit_kv_set(&k, "field", emit_stack_field(m, stack));
     emit_kv_int(&k, "i", i);
-    emit_kv_set(&k, "layer", shared);   /* layers → layer */
-    char *fn = emit_part(i < 0 || !emit_layer_distinct(p, stack, i) ? PART("shared_fn") : PART("fn"), &k);
+    emit_kv_set(&k, "layer", shared); /* layers → layer */
+    char *fn =
+        emit_part(i < 0 || !emit_layer_distinct(p, stack, i) ? PART("shared_fn") : PART("fn"), &k);
     if (!step)
         return fn;
     emit_kv_take(&s, "fn", fn);
@@ -40,8 +42,8 @@ static char *layer_fn(const Plan *p, int stack, int i, int step) {
 
 /* The calls of a stack's layers on `x` (`call`: the xf_call; `memory`: a
  * decoder's), a loop over each run of layers that share their function. */
-void emit_layer_calls(StrBuf *b, const Plan *p, int stack, int step, const char *call, const char *x,
-                      const char *memory) {
+void emit_layer_calls(StrBuf *b, const Plan *p, int stack, int step, const char *call,
+                      const char *x, const char *memory) {
     int n = emit_stack(p->model, stack)->n_layers;
     for (int i = 0; i < n;) {
         int to = i + 1;
@@ -58,7 +60,11 @@ void emit_layer_calls(StrBuf *b, const Plan *p, int stack, int step, const char 
         if (memory)
             emit_kv_set(&k, "memory", memory);
         int loop = to - i > 1;
-        emit_fill(b, memory ? (loop ? PART("loop_memory") : PART("call_memory")) : loop ? PART("loop") : PART("call"), &k);
+        emit_fill(b,
+                  memory ? (loop ? PART("loop_memory") : PART("call_memory"))
+                  : loop ? PART("loop")
+                         : PART("call"),
+                  &k);
         i = to;
     }
 }
@@ -82,19 +88,25 @@ static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross) {
     emit_kv_take(k, "kernel", emit_part(name, NULL));
     KV v = {0};
     emit_kv_int(&v, "n", t == ATT_LOCAL ? s->local_context : s->topk);
-    emit_kv_take(k, "variant", emit_part_if(t == ATT_LOCAL || t == ATT_EXACT_TOPK,
-                                            t == ATT_LOCAL ? PART("variant_local") : PART("variant_exact_topk"), &v));
-    emit_kv_take(k, "fmap", emit_part_if(emit_uses_feature_map(s, t), cross ? PART("fmap_cross") : PART("fmap_self"), NULL));
+    emit_kv_take(k, "variant",
+                 emit_part_if(t == ATT_LOCAL || t == ATT_EXACT_TOPK,
+                              t == ATT_LOCAL ? PART("variant_local") : PART("variant_exact_topk"),
+                              &v));
+    emit_kv_take(k, "fmap",
+                 emit_part_if(emit_uses_feature_map(s, t),
+                              cross ? PART("fmap_cross") : PART("fmap_self"), NULL));
 }
 
 /* The shape fields of a forward's attention only: fast-transformers' FullMask
  * on full attention (the forward refuses it for the other types) and
  * aft_full's learned position bias u, v. */
 static void forward_holes(KV *k, const Stack *s, AttentionType t, int cross) {
-    emit_kv_take(k, "mask", emit_part_if(t == ATT_FULL, cross ? PART("mask_cross") : PART("mask_self"), NULL));
+    emit_kv_take(k, "mask",
+                 emit_part_if(t == ATT_FULL, cross ? PART("mask_cross") : PART("mask_self"), NULL));
     KV a = {0};
     emit_kv_int(&a, "rank", s->aft_parameterization);
-    emit_kv_take(k, "aft", emit_part_if(t == ATT_AFT_FULL, cross ? PART("aft_cross") : PART("aft_self"), &a));
+    emit_kv_take(k, "aft",
+                 emit_part_if(t == ATT_AFT_FULL, cross ? PART("aft_cross") : PART("aft_self"), &a));
 }
 
 /* The AttentionEvent block of a kept point (`Lk`: the keys' length). */
@@ -115,7 +127,8 @@ static char *attention_event(const Plan *p, const Point *pt, Dims d, int layer, 
 }
 
 /* One attention block: kernel call, materialization and AttentionEvent. */
-static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
+                            const char *module) {
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS;
     Dims d = emit_attention_dims(s, cross);
@@ -129,7 +142,8 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     emit_kv_int(&k, "H", d.H);
     emit_kv_int(&k, "E", d.E);
     emit_kv_int(&k, "DV", d.DV);
-    emit_kv_take(&k, "key_len", emit_part(cross ? PART("cross_key_len") : PART("self_key_len"), NULL));
+    emit_kv_take(&k, "key_len",
+                 emit_part(cross ? PART("cross_key_len") : PART("self_key_len"), NULL));
     emit_kv_int(&k, "causal", causal);
     emit_kv_take(&k, "temp", emit_c_float(cross ? s->cross_softmax_temp : s->softmax_temp));
     char *buf = emit_part(PART("forward_A"), NULL);
@@ -137,7 +151,9 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     free(buf);
     kernel_holes(&k, s, t, cross);
     forward_holes(&k, s, t, cross);
-    emit_kv_take(&k, "event", attention_event(p, pt, d, layer, module, cross ? PART("cross_len") : PART("self_len")));
+    emit_kv_take(
+        &k, "event",
+        attention_event(p, pt, d, layer, module, cross ? PART("cross_len") : PART("self_len")));
     return emit_part("attention.c", &k);
 }
 
@@ -155,14 +171,14 @@ static void bind_dispatch(KV *k, const Plan *p, const Point *pt) {
  * projections of a forward, or in a step the cache (gathered), the step's own
  * (causal_linear) or the memory's, computed once by NAME_encode. */
 typedef struct KeySource {
-    const char *prep;   /* statements before the event (a gather), or NULL */
-    const char *k, *v;  /* the buffers */
-    const char *Lk;     /* their length */
+    const char *prep;  /* statements before the event (a gather), or NULL */
+    const char *k, *v; /* the buffers */
+    const char *Lk;    /* their length */
 } KeySource;
 
 /* The QKVEvent block after the projections of one attention module. */
-static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module,
-                            const KeySource *ks) {
+static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
+                            const char *module, const KeySource *ks) {
     const Point *pt = plan_point(p, XF_QKV_EVENT, stack, layer, slot);
     if (!pt)
         return emit_nothing();
@@ -204,10 +220,12 @@ static char *joined(char *a, char *b, char *c) {
 }
 
 /* The QKVEvent block and attention block of one attention module. */
-static char *emit_module(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+static char *emit_module(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
+                         const char *module) {
     static const KeySource self = {NULL, PART("own_k"), PART("own_v"), PART("self_len")};
     static const KeySource cross = {NULL, PART("own_k"), PART("own_v"), PART("cross_len")};
-    char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, slot == SLOT_CROSS ? &cross : &self);
+    char *qkv =
+        emit_qkv_event(p, s, stack, layer, slot, module, slot == SLOT_CROSS ? &cross : &self);
     return joined(qkv, emit_attention(p, s, stack, layer, slot, module), NULL);
 }
 
@@ -218,7 +236,8 @@ static int stepped(const Model *m, int stack) {
 
 /* One step's attention block for the self (cache / recurrent state) or
  * cross (the memory's keys and values) attention of a layer. */
-static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
+                                 const char *module) {
     Dims d = emit_attention_dims(s, slot == SLOT_CROSS);
     const Point *pt = plan_point(p, XF_ATTENTION_EVENT, stack, layer, slot);
     int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
@@ -229,36 +248,52 @@ static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int l
     emit_kv_int(&c, "DV", d.DV);
     emit_kv_take(&c, "temp", emit_c_float(cross ? s->cross_softmax_temp : s->softmax_temp));
     kernel_holes(&c, s, t, cross);
-    emit_kv_take(&k, "call", emit_part(cross ? PART("step_cross") : linear ? PART("step_linear") : PART("step_full"), &c));
+    emit_kv_take(&k, "call",
+                 emit_part(cross    ? PART("step_cross")
+                           : linear ? PART("step_linear")
+                                    : PART("step_full"),
+                           &c));
     emit_kv_set(&k, "source", module);
     emit_kv_take(&k, "desc", attention_desc(d, t, !cross && s->causal));
-    emit_kv_set(&k, "against", cross ? "memory's keys and values" : linear ? "recurrent state" : "KV cache");
+    emit_kv_set(&k, "against",
+                cross    ? "memory's keys and values"
+                : linear ? "recurrent state"
+                         : "KV cache");
     char *buf = emit_part(cross ? PART("forward_A") : PART("state_A"), NULL);
     emit_kv_take(&k, "matrix", emit_matrix_line(p, pt, buf));
     free(buf);
-    emit_kv_take(&k, "event", attention_event(p, pt, d, layer, module, cross ? PART("cross_len") : PART("cache_len")));
+    emit_kv_take(
+        &k, "event",
+        attention_event(p, pt, d, layer, module, cross ? PART("cross_len") : PART("cache_len")));
     return emit_part("attention_step.c", &k);
 }
 
 /* One step of an attention module: the new key enters the cache, then the
  * QKVEvent (the whole cache, the step's own key, or the memory's) and the
  * attention. */
-static char *emit_module_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot, const char *module) {
+static char *emit_module_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
+                              const char *module) {
     static const KeySource own = {NULL, PART("own_k"), PART("own_v"), PART("self_len")};
     static const KeySource memory = {NULL, PART("mem_k"), PART("mem_v"), PART("cross_len")};
-    static const KeySource cache = {PART("cache_gather"), PART("cache_k"), PART("cache_v"), PART("cache_len")};
+    static const KeySource cache = {PART("cache_gather"), PART("cache_k"), PART("cache_v"),
+                                    PART("cache_len")};
     int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
     char *append = emit_part_if(!cross && !linear, PART("cache_append"), NULL);
-    char *qkv = emit_qkv_event(p, s, stack, layer, slot, module, cross ? &memory : linear ? &own : &cache);
+    char *qkv = emit_qkv_event(p, s, stack, layer, slot, module,
+                               cross    ? &memory
+                               : linear ? &own
+                                        : &cache);
     return joined(append, qkv, emit_attention_step(p, s, stack, layer, slot, module));
 }
 
 /* The self-attention of layer i (-1: the shared function, no points). */
-static char *self_attention(const Plan *p, const Stack *s, int stack, int i, const char *module, int step) {
+static char *self_attention(const Plan *p, const Stack *s, int stack, int i, const char *module,
+                            int step) {
     if (step)
         return emit_module_step(p, s, stack, i, SLOT_SELF, module);
-    char *capture = emit_part_if(stepped(p->model, stack),
-                                 s->attention_type == ATT_CAUSAL_LINEAR ? PART("prefill_linear") : PART("prefill_kv"), NULL);
+    char *capture = emit_part_if(
+        stepped(p->model, stack),
+        s->attention_type == ATT_CAUSAL_LINEAR ? PART("prefill_linear") : PART("prefill_kv"), NULL);
     return joined(capture, emit_module(p, s, stack, i, SLOT_SELF, module), NULL);
 }
 
@@ -268,8 +303,9 @@ static void cross_holes(KV *k, const Plan *p, const Stack *s, int i, const char 
     char cross[300];
     snprintf(cross, sizeof cross, "%s.cross_attention", module);
     emit_kv_take(k, "cross_desc", attention_desc(d, s->cross_attention_type, 0));
-    emit_kv_take(k, "cross_attention", step ? emit_module_step(p, s, 1, i, SLOT_CROSS, cross)
-                                            : emit_module(p, s, 1, i, SLOT_CROSS, cross));
+    emit_kv_take(k, "cross_attention",
+                 step ? emit_module_step(p, s, 1, i, SLOT_CROSS, cross)
+                      : emit_module(p, s, 1, i, SLOT_CROSS, cross));
     if (step) {
         emit_kv_take(k, "cross_kv", emit_part(PART("step_cross_kv"), NULL));
         return;
@@ -283,7 +319,8 @@ static void cross_holes(KV *k, const Plan *p, const Stack *s, int i, const char 
 
 /* One layer function: layer i's own (`layers_2`), or with i = -1 the one the
  * stack's other layers share (`layer`); `step`: its generation-step twin. */
-static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const char *name, int step) {
+static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const char *name,
+                          int step) {
     const Model *m = p->model;
     const Stack *s = emit_stack(m, stack);
     Dims d = emit_dims(s);
@@ -312,14 +349,17 @@ static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const ch
     emit_kv_int(&k, "CHE", (long long)cd.H * cd.E);
     emit_kv_int(&k, "CHDV", (long long)cd.H * cd.DV);
     emit_kv_set(&k, "act", s->activation == ACT_GELU ? "gelu" : "relu");
-    emit_kv_take(&k, "ACT", emit_part(s->activation == ACT_GELU ? PART("gelu") : PART("relu"), NULL));
+    emit_kv_take(&k, "ACT",
+                 emit_part(s->activation == ACT_GELU ? PART("gelu") : PART("relu"), NULL));
     emit_kv_take(&k, "eps", emit_c_float(s->layer_norm_eps));
     emit_kv_take(&k, "self_attention", self_attention(p, s, stack, i, self, step));
     emit_kv_take(&k, "after", emit_intermediate(p, s, stack, i));
     if (stack == 1)
         cross_holes(&k, p, s, i, module, step);
-    const char *tmpl = stack == 1 ? (s->normalization == NORM_PRE ? "layer_decoder_pre.c" : "layer_decoder_post.c")
-                                  : (s->normalization == NORM_PRE ? "layer_encoder_pre.c" : "layer_encoder_post.c");
+    const char *tmpl =
+        stack == 1
+            ? (s->normalization == NORM_PRE ? "layer_decoder_pre.c" : "layer_decoder_post.c")
+            : (s->normalization == NORM_PRE ? "layer_encoder_pre.c" : "layer_encoder_post.c");
     emit_fill(out, tmpl, &k);
 }
 

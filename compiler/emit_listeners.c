@@ -63,7 +63,11 @@ static void emit_handler_cfg(StrBuf *b, const Listener *l) {
     emit_kv_int(&k, "head", h->head);
     emit_kv_int(&k, "sample", h->sample);
     emit_kv_int(&k, "cols", h->cols);
-    emit_fill(b, hi->named & HARG_COLS ? PART("cfg_cols") : hi->named & HARG_HEAD ? PART("cfg_head") : PART("cfg"), &k);
+    emit_fill(b,
+              hi->named & HARG_COLS   ? PART("cfg_cols")
+              : hi->named & HARG_HEAD ? PART("cfg_head")
+                                      : PART("cfg"),
+              &k);
 }
 
 /* The call of listener l's handler on the event: the local `ev` at a
@@ -77,7 +81,10 @@ static char *handler_call(const Listener *l, int ptr) {
     emit_kv_set(&k, "symbol", h->kind == HANDLER_CALL ? h->symbol : "");
     emit_kv_set(&k, "fn", hi->fn ? hi->fn : "");
     emit_kv_int(&k, "li", l->index);
-    return emit_part(h->kind == HANDLER_CALL ? PART("call_symbol") : hi->cfg ? PART("call_cfg") : PART("call_plain"), &k);
+    return emit_part(h->kind == HANDLER_CALL ? PART("call_symbol")
+                     : hi->cfg               ? PART("call_cfg")
+                                             : PART("call_plain"),
+                     &k);
 }
 
 /* Is listener li fired at any kept point? */
@@ -94,18 +101,18 @@ int emit_listener_used(const Plan *p, int li) {
 static char *pred_expr(const Expr *e) {
     KV k = {0};
     switch (e->kind) {
-    case EX_NUM: emit_kv_int(&k, "n", e->num); return emit_part(PART("num"), &k);
-    case EX_NAME: return part1(PART("name"), "name", e->name);   /* layer, step */
-    case EX_DIM:
-        emit_kv_set(&k, "name", e->name);
-        emit_kv_int(&k, "i", e->num);
-        return emit_part(PART("dim"), &k);
-    case EX_NEG: return part2(PART("neg"), pred_expr(e->lhs), NULL);
-    default:
-        emit_kv_take(&k, "a", pred_expr(e->lhs));
-        emit_kv_set(&k, "op", expr_op_text(e->kind));
-        emit_kv_take(&k, "b", pred_expr(e->rhs));
-        return emit_part(PART("binary"), &k);
+        case EX_NUM: emit_kv_int(&k, "n", e->num); return emit_part(PART("num"), &k);
+        case EX_NAME: return part1(PART("name"), "name", e->name); /* layer, step */
+        case EX_DIM:
+            emit_kv_set(&k, "name", e->name);
+            emit_kv_int(&k, "i", e->num);
+            return emit_part(PART("dim"), &k);
+        case EX_NEG: return part2(PART("neg"), pred_expr(e->lhs), NULL);
+        default:
+            emit_kv_take(&k, "a", pred_expr(e->lhs));
+            emit_kv_set(&k, "op", expr_op_text(e->kind));
+            emit_kv_take(&k, "b", pred_expr(e->rhs));
+            return emit_part(PART("binary"), &k);
     }
 }
 
@@ -125,40 +132,43 @@ static void pred_fields(StrBuf *b, const Expr *e) {
 /* Instrument-all: predicate functions of filter f (into defs), and its constructor. */
 static char *filter_ctor(StrBuf *defs, const Filter *f, int li, int *npred) {
     switch (f->kind) {
-    case FL_CLASS: {
-        int k = name_lookup(f->name, event_class_names);
-        return part1(PART("event_class"), "kind", emit_event_enum(k > 0 ? (xf_event_kind)k : XF_EVENT));
-    }
-    case FL_FROM_LAYER:
-    case FL_WITHIN:
-    case FL_NAME_CONTAINS: {
-        KV k = {0};
-        emit_kv_take(&k, "s", emit_c_string(f->name));
-        return emit_part(f->kind == FL_FROM_LAYER ? PART("from_layer")
-                         : f->kind == FL_WITHIN   ? PART("within")
-                                                  : PART("name_contains"), &k);
-    }
-    case FL_PRED: {
-        KV k = {0}, c = {0};
-        StrBuf checks;
-        sb_init(&checks);
-        pred_fields(&checks, f->expr);
-        emit_kv_int(&k, "li", li);
-        emit_kv_int(&k, "k", *npred);
-        emit_kv_take(&k, "checks", sb_take(&checks));
-        emit_kv_take(&k, "expr", pred_expr(f->expr));
-        emit_fill(defs, PART("pred_fn"), &k);
-        sb_free(&checks);
-        emit_kv_int(&c, "li", li);
-        emit_kv_int(&c, "k", (*npred)++);
-        return emit_part(PART("predicate"), &c);
-    }
-    case FL_NOT: return part2(PART("not"), filter_ctor(defs, f->lhs, li, npred), NULL);
-    case FL_AND:
-    case FL_OR: {
-        char *a = filter_ctor(defs, f->lhs, li, npred);
-        return part2(f->kind == FL_AND ? PART("and") : PART("or"), a, filter_ctor(defs, f->rhs, li, npred));
-    }
+        case FL_CLASS: {
+            int k = name_lookup(f->name, event_class_names);
+            return part1(PART("event_class"), "kind",
+                         emit_event_enum(k > 0 ? (xf_event_kind)k : XF_EVENT));
+        }
+        case FL_FROM_LAYER:
+        case FL_WITHIN:
+        case FL_NAME_CONTAINS: {
+            KV k = {0};
+            emit_kv_take(&k, "s", emit_c_string(f->name));
+            return emit_part(f->kind == FL_FROM_LAYER ? PART("from_layer")
+                             : f->kind == FL_WITHIN   ? PART("within")
+                                                      : PART("name_contains"),
+                             &k);
+        }
+        case FL_PRED: {
+            KV k = {0}, c = {0};
+            StrBuf checks;
+            sb_init(&checks);
+            pred_fields(&checks, f->expr);
+            emit_kv_int(&k, "li", li);
+            emit_kv_int(&k, "k", *npred);
+            emit_kv_take(&k, "checks", sb_take(&checks));
+            emit_kv_take(&k, "expr", pred_expr(f->expr));
+            emit_fill(defs, PART("pred_fn"), &k);
+            sb_free(&checks);
+            emit_kv_int(&c, "li", li);
+            emit_kv_int(&c, "k", (*npred)++);
+            return emit_part(PART("predicate"), &c);
+        }
+        case FL_NOT: return part2(PART("not"), filter_ctor(defs, f->lhs, li, npred), NULL);
+        case FL_AND:
+        case FL_OR: {
+            char *a = filter_ctor(defs, f->lhs, li, npred);
+            return part2(f->kind == FL_AND ? PART("and") : PART("or"), a,
+                         filter_ctor(defs, f->rhs, li, npred));
+        }
     }
     return NULL;
 }
@@ -246,7 +256,8 @@ char *emit_point_calls(const Plan *p, const Point *pt, int indent) {
         emit_kv_int(&k, "line", l->loc.line);
         emit_kv_set(&k, "handler", emit_handler_name(l->handler.kind));
         if (guard)
-            emit_kv_take(&k, "guard", guard[0] == '(' ? xstrdup(guard) : part1(PART("paren"), "a", guard));
+            emit_kv_take(&k, "guard",
+                         guard[0] == '(' ? xstrdup(guard) : part1(PART("paren"), "a", guard));
         emit_fill(&b, guard ? PART("fire_guarded") : PART("fire"), &k);
     }
     return sb_take(&b);

@@ -27,8 +27,8 @@ static char *field(const char *base, const char *fld) {
 
 /* A [rows, cols] weight (or its rows [row0, row0 + n)) stored transposed;
  * `dst` and `tensor` are taken. */
-static void load_weight(StrBuf *b, char *dst, char *tensor, long long rows, long long cols, long long row0,
-                        long long n) {
+static void load_weight(StrBuf *b, char *dst, char *tensor, long long rows, long long cols,
+                        long long row0, long long n) {
     KV k = {0};
     emit_kv_take(&k, "dst", dst);
     emit_kv_take(&k, "tensor", tensor);
@@ -51,7 +51,8 @@ static void load_vector(StrBuf *b, char *dst, char *tensor, long long d0) {
 /* The tensors of one attention module `module` (its name in the layer) into
  * `dst`: d its heads and sizes, its keys and values projected from `dk` wide
  * rows (the memory's width for cross-attention). */
-static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char *dst, const char *module) {
+static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char *dst,
+                           const char *module) {
     long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
     char t[200];
     if (m->weights == WEIGHTS_TORCH) {
@@ -74,7 +75,8 @@ static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char
         return;
     }
     static const char *const proj[] = {"query", "key", "value", "out"};
-    static const char *const fw[] = {"q_w", "k_w", "v_w", "o_w"}, *const fb[] = {"q_b", "k_b", "v_b", "o_b"};
+    static const char *const fw[] = {"q_w", "k_w", "v_w", "o_w"}, *const fb[] = {"q_b", "k_b",
+                                                                                 "v_b", "o_b"};
     for (int j = 0; j < 4; j++) {
         long long rows = j < 2 ? HE : j == 2 ? HDV : d.D;
         long long cols = j == 0 ? d.D : j < 3 ? dk : HDV;
@@ -88,7 +90,8 @@ static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char
 /* The feature map of one linear attention module: its parameters, and its
  * omega from the file (`module`.inner_attention.feature_map.omega, as
  * fast-transformers' state_dict names it) or drawn from random_seed. */
-static void load_feature_map(StrBuf *b, const Stack *s, int E, const char *dst, const char *module) {
+static void load_feature_map(StrBuf *b, const Stack *s, int E, const char *dst,
+                             const char *module) {
     FeatureMapParams f = emit_feature_map_params(s, E);
     char kind[96], t[200];
     snprintf(kind, sizeof kind, PART("fmap_kind_%s"), feature_map_names[s->feature_map]);
@@ -129,15 +132,18 @@ static void load_aft(StrBuf *b, const Stack *s, const char *dst, const char *mod
 /* The name of layer i's self (cross = 0) or cross attention module, within the layer. */
 static const char *attention_module(const Model *m, int stack, int cross) {
     int torch = m->weights == WEIGHTS_TORCH;
-    return cross ? (torch ? "multihead_attn" : "cross_attention")
-                 : torch ? "self_attn" : stack == 0 ? "attention" : "self_attention";
+    return cross        ? (torch ? "multihead_attn" : "cross_attention")
+           : torch      ? "self_attn"
+           : stack == 0 ? "attention"
+                        : "self_attention";
 }
 
 /* The body of load_layer: attention module(s), feed-forward, norms. */
 static void layer_body(StrBuf *b, const Model *m, int stack) {
     const Stack *s = emit_stack(m, stack);
     Dims d = emit_dims(s);
-    char *self = emit_part(PART("self"), NULL), *cross = emit_part(PART("cross"), NULL), *ff = emit_part(PART("ff"), NULL);
+    char *self = emit_part(PART("self"), NULL), *cross = emit_part(PART("cross"), NULL),
+         *ff = emit_part(PART("ff"), NULL);
     load_attention(b, m, d, d.D, self, attention_module(m, stack, 0));
     if (emit_uses_feature_map(s, s->attention_type))
         load_feature_map(b, s, d.E, self, attention_module(m, stack, 0));
@@ -178,12 +184,13 @@ static void stack_prefix(char *wp, size_t cap, const Model *m, int stack) {
 /* A stack's load_layer function (`fns`) and its calls and final norm (`body`). */
 void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name, int stack) {
     const Stack *s = emit_stack(m, stack);
-    char wp[200], layer[64];   /* weights_prefix (<= 128 bytes, check.c) + the stack's own prefix */
+    char wp[200], layer[64]; /* weights_prefix (<= 128 bytes, check.c) + the stack's own prefix */
     stack_prefix(wp, sizeof wp, m, stack);
-    snprintf(layer, sizeof layer, "%.*s", (int)strlen(emit_stack_field(m, stack)) - 1, emit_stack_field(m, stack));
+    snprintf(layer, sizeof layer, "%.*s", (int)strlen(emit_stack_field(m, stack)) - 1,
+             emit_stack_field(m, stack));
     StrBuf fmt, lb;
     sb_init(&fmt);
-    for (const char *c = wp; *c; c++)   /* the prefix inside a printf format */
+    for (const char *c = wp; *c; c++) /* the prefix inside a printf format */
         sb_printf(&fmt, *c == '%' ? "%%%%" : "%c", *c);
     sb_puts(&fmt, "layers.%d.");
     sb_init(&lb);
@@ -229,11 +236,15 @@ void emit_print_random(const Model *m, FILE *out) {
                     continue;
                 int E = emit_attention_dims(s, cross).E;
                 FeatureMapParams f = emit_feature_map_params(s, E);
-                fprintf(out, "  random %slayers.%d.%s.inner_attention.feature_map.omega [%d, %d] (%s): the weight file's "
-                             "tensor when it has one, else drawn at load: %s normals from splitmix64 seeded "
-                             "by random_seed %lld XOR FNV-1a(name)\n",
-                        wp, i, attention_module(m, stack, cross), E, f.m,
-                        feature_map_names[s->feature_map], f.orthogonal ? "orthogonal" : "independent", s->random_seed);
+                fprintf(
+                    out,
+                    "  random %slayers.%d.%s.inner_attention.feature_map.omega [%d, %d] (%s): the "
+                    "weight file's "
+                    "tensor when it has one, else drawn at load: %s normals from splitmix64 seeded "
+                    "by random_seed %lld XOR FNV-1a(name)\n",
+                    wp, i, attention_module(m, stack, cross), E, f.m,
+                    feature_map_names[s->feature_map], f.orthogonal ? "orthogonal" : "independent",
+                    s->random_seed);
             }
     }
 }

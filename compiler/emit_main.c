@@ -11,10 +11,12 @@
 
 /* The holes of main.c and main_tokens.c a second sequence fills (a decoder's
  * memory, an encoder-decoder's source); main_tokens.c's source also the bench's. */
-static const char *const second_holes[] = {"usage_extra", "usage_extra_str", "main_vars", "main_flags",
-                                           "main_prepare", "main_free_extra", NULL};
-static const char *const source_holes[] = {"usage_extra", "usage_extra_str", "main_vars", "main_flags",
-                                           "main_prepare", "main_free_extra", "bench_params", "bench_args", NULL};
+static const char *const second_holes[] = {"usage_extra", "usage_extra_str", "main_vars",
+                                           "main_flags",  "main_prepare",    "main_free_extra",
+                                           NULL};
+static const char *const source_holes[] = {"usage_extra",  "usage_extra_str", "main_vars",
+                                           "main_flags",   "main_prepare",    "main_free_extra",
+                                           "bench_params", "bench_args",      NULL};
 
 /* The holes of a kind without a second sequence. */
 static void no_second(KV *k) {
@@ -50,8 +52,11 @@ static void main_kind_holes(KV *k, const Model *m, const char *name) {
     int dec = m->kind == MODEL_DECODER, tr = m->kind == MODEL_TRANSFORMER;
     KV f = {0};
     emit_kv_set(&f, "name", name);
-    emit_kv_take(k, "forward_call", emit_part(dec ? PART("forward_decoder") : tr ? PART("forward_transformer")
-                                                                              : PART("forward_encoder"), &f));
+    emit_kv_take(k, "forward_call",
+                 emit_part(dec  ? PART("forward_decoder")
+                           : tr ? PART("forward_transformer")
+                                : PART("forward_encoder"),
+                           &f));
     StrBuf b[16];
     for (int i = 0; second_holes[i]; i++)
         sb_init(&b[i]);
@@ -64,7 +69,7 @@ static void main_kind_holes(KV *k, const Model *m, const char *name) {
         emit_kv_int(&s, "D", dec ? emit_stack(m, 1)->memory_dimensions : emit_stack(m, 0)->d_model);
         append_parts(b, "second", second_holes, &s);
     }
-    if (!tr) {   /* fast-transformers' FullMask: [L, S] or [N, L, S], float 0/-inf or bool */
+    if (!tr) { /* fast-transformers' FullMask: [L, S] or [N, L, S], float 0/-inf or bool */
         KV s = {0};
         emit_kv_take(&s, "mem_usage", emit_part_if(dec, PART("memory_mask_usage"), NULL));
         emit_kv_take(&s, "mem_flag", emit_part_if(dec, PART("memory_mask_flag"), NULL));
@@ -95,7 +100,8 @@ static void generate_holes(KV *k, const Model *m, const char *name) {
     emit_kv_set(&nk, "name", name);
     emit_kv_take(&gk, "encode_call", emit_part_if(tr, PART("generate_encode"), &nk));
     emit_kv_take(k, "generate_fns", emit_part("main_generate.c", &gk));
-    emit_kv_take(k, "generate_call", emit_part(tr ? PART("generate_call_transformer") : PART("generate_call"), NULL));
+    emit_kv_take(k, "generate_call",
+                 emit_part(tr ? PART("generate_call_transformer") : PART("generate_call"), NULL));
 }
 
 /* The holes of main_tokens.c: ids in, logits out; a Transformer's --source. */
@@ -111,7 +117,9 @@ static void main_token_holes(KV *k, const Model *m, const char *name) {
     generate_holes(k, m, name);
     KV f = {0};
     emit_kv_set(&f, "name", name);
-    emit_kv_take(k, "forward_call", emit_part(tr ? PART("token_forward_transformer") : PART("token_forward_encoder"), &f));
+    emit_kv_take(
+        k, "forward_call",
+        emit_part(tr ? PART("token_forward_transformer") : PART("token_forward_encoder"), &f));
     if (!tr) {
         no_second(k);
         emit_kv_set(k, "bench_params", "");
@@ -162,8 +170,11 @@ char *emit_main_c(const Plan *p, const char *spec_name, const char *embed_path) 
     emit_kv_int(&k, "check_finite_default", handlers);
     /* a build without dispatch points must not pull the handlers in */
     emit_kv_take(&k, "handlers_include", emit_part_if(handlers, PART("handlers_include"), NULL));
-    emit_kv_take(&k, "set_events_dir", emit_part(handlers ? PART("set_events_dir") : PART("no_events_dir"), NULL));
-    emit_kv_take(&k, "handler_failures", emit_part(handlers ? PART("handler_failures") : PART("no_handler_failures"), NULL));
+    emit_kv_take(&k, "set_events_dir",
+                 emit_part(handlers ? PART("set_events_dir") : PART("no_events_dir"), NULL));
+    emit_kv_take(
+        &k, "handler_failures",
+        emit_part(handlers ? PART("handler_failures") : PART("no_handler_failures"), NULL));
     emit_kv_int(&k, "D_IN", D);
     emit_kv_int(&k, "D_OUT", D);
     embed_holes(&k, m->name, embed_path);

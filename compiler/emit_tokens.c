@@ -66,7 +66,8 @@ static void load_piece(StrBuf *b, const Model *m, int st, const char *part, cons
     const Embedding *e = &emit_stack(m, st)->emb;
     emit_kv_take(&k, "scale", emit_c_float(e->scale));
     emit_kv_take(&k, "sqrt", emit_part_if(e->scale_sqrt, PART("sqrt_note"), NULL));
-    emit_kv_take(&k, "tied", emit_part_if(!emit_stack(m, st)->head.weight, PART("tied_note"), NULL));
+    emit_kv_take(&k, "tied",
+                 emit_part_if(!emit_stack(m, st)->head.weight, PART("tied_note"), NULL));
     emit_fill(b, part, &k);
 }
 
@@ -131,7 +132,10 @@ char *emit_forward_tokens(const Model *m, const char *name) {
     emit_kv_take(&k, "head", emit_part(s->head.present ? PART("head") : PART("no_head"), &h));
     StrBuf b;
     sb_init(&b);
-    emit_fill(&b, m->kind == MODEL_TRANSFORMER ? "forward_tokens_transformer.c" : "forward_tokens_encoder.c", &k);
+    emit_fill(&b,
+              m->kind == MODEL_TRANSFORMER ? "forward_tokens_transformer.c"
+                                           : "forward_tokens_encoder.c",
+              &k);
     return sb_take(&b);
 }
 
@@ -140,7 +144,9 @@ char *emit_forward_tokens_decl(const Model *m, const char *name) {
     token_holes(&k, m, name);
     StrBuf b;
     sb_init(&b);
-    emit_fill(&b, m->kind == MODEL_TRANSFORMER ? "model_h_forward_tokens_transformer" : "model_h_forward_tokens_encoder",
-         &k);
+    emit_fill(&b,
+              m->kind == MODEL_TRANSFORMER ? "model_h_forward_tokens_transformer"
+                                           : "model_h_forward_tokens_encoder",
+              &k);
     return sb_take(&b);
 }

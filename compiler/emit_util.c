@@ -208,7 +208,9 @@ Dims emit_attention_dims(const Stack *s, int cross) {
     return cross ? emit_cross_dims(s) : emit_dims(s);
 }
 
-int emit_imax(int a, int b) { return a > b ? a : b; }
+int emit_imax(int a, int b) {
+    return a > b ? a : b;
+}
 
 /* fast-transformers' feature maps, from their constructors: n is the n_dims
  * argument (feature_dimensions); its base class keeps n' (smoothed: n - 1,
@@ -218,15 +220,16 @@ FeatureMapParams emit_feature_map_params(const Stack *s, int E) {
     int n = s->feature_dimensions;
     f.temp = 1.0 / sqrt((double)E);
     switch (s->feature_map) {
-    case FMAP_ELU: f.width = E; return f;
-    case FMAP_FAVOR: f.n_dims = n, f.orthogonal = 1; break;
-    case FMAP_RANDOM_FOURIER: f.n_dims = n; break;
-    case FMAP_SMOOTHED_RANDOM_FOURIER: f.n_dims = n - 1; break;
-    case FMAP_GENERALIZED_RANDOM: f.n_dims = 2 * n, f.orthogonal = 1, f.temp = 1.0; break;
+        case FMAP_ELU: f.width = E; return f;
+        case FMAP_FAVOR: f.n_dims = n, f.orthogonal = 1; break;
+        case FMAP_RANDOM_FOURIER: f.n_dims = n; break;
+        case FMAP_SMOOTHED_RANDOM_FOURIER: f.n_dims = n - 1; break;
+        case FMAP_GENERALIZED_RANDOM: f.n_dims = 2 * n, f.orthogonal = 1, f.temp = 1.0; break;
     }
     f.m = f.n_dims / 2;
-    f.width = s->feature_map == FMAP_GENERALIZED_RANDOM ? f.m
-            : s->feature_map == FMAP_SMOOTHED_RANDOM_FOURIER ? 2 * f.m + 1 : 2 * f.m;
+    f.width = s->feature_map == FMAP_GENERALIZED_RANDOM        ? f.m
+              : s->feature_map == FMAP_SMOOTHED_RANDOM_FOURIER ? 2 * f.m + 1
+                                                               : 2 * f.m;
     return f;
 }
 

@@ -28,15 +28,15 @@ static const char *snippet(const char *text, const char *snip, size_t *len) {
         if (strncmp(line, "@@ ", 3) || strncmp(line + 3, snip, n))
             continue;
         const char *after = line + 3 + n, *s, *e;
-        if (!strncmp(after, " = ", 3)) {   /* one line, without its newline */
+        if (!strncmp(after, " = ", 3)) { /* one line, without its newline */
             s = after + 3, e = strchr(s, '\n');
             *len = e ? (size_t)(e - s) : strlen(s);
             return s;
         }
-        int chomp = !strncmp(after, " ~\n", 3);   /* a block without its last newline */
+        int chomp = !strncmp(after, " ~\n", 3); /* a block without its last newline */
         after += chomp ? 2 : 0;
         if (*after != '\n')
-            continue;   /* a longer name */
+            continue; /* a longer name */
         s = after + 1, e = strstr(after, "\n@@ ");
         *len = e ? (size_t)(e + 1 - s) : strlen(s);
         if (chomp && *len && s[*len - 1] == '\n')

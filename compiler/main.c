@@ -16,7 +16,8 @@
 #include "xfc_config.h"
 
 static const char usage[] =
-    "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--strict] [--embed-weights W.safetensors]\n"
+    "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--strict] [--embed-weights "
+    "W.safetensors]\n"
     "                 [--link FILE.c]...\n"
     "       xfc emit  SPEC.xf -o DIR [--release | --instrument-all] [--strict]\n"
     "       xfc check SPEC.xf [--release | --instrument-all] [--strict]\n"
@@ -25,7 +26,8 @@ static const char usage[] =
 static const char overview[] =
     "Commands:\n"
     "  build   compile SPEC.xf into a standalone executable (the model + its command-line driver)\n"
-    "  emit    write the generated C (NAME.h, NAME.c, NAME_main.c) to embed the model in a program\n"
+    "  emit    write the generated C (NAME.h, NAME.c, NAME_main.c) to embed the model in a "
+    "program\n"
     "  check   parse and check SPEC.xf; print every dispatch point and which listeners fire there\n"
     "  help    `xfc help COMMAND` (or `xfc COMMAND --help`) describes a command\n"
     "\n"
@@ -48,34 +50,37 @@ static const char overview[] =
     "Docs: docs/DSL.md (the spec language), docs/C_API.md (the generated API), man xfc.\n";
 
 static const char *const help_text[][2] = {
-    {"build", "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--strict] [--embed-weights W.safetensors]\n"
-              "                 [--link FILE.c]...\n"
-              "\n"
-              "Compiles the spec into a standalone executable BIN (the C compiler xfc was built with,\n"
-              "the runtime libxfrt.a, OpenBLAS).  BIN runs the model on .npy files:\n"
-              "\n"
-              "  BIN --weights W.safetensors --input X.npy --output Y.npy [--lengths 37,20,5]\n"
-              "      [--events-dir DIR] [--threads N] [--bench N] [--check-finite | --no-check-finite]\n"
-              "  (--check-finite: NaN/Inf in the inputs is an error; on by default where a\n"
-              "   listener is compiled in)\n"
-              "  TransformerDecoder: --memory M.npy [--memory-lengths N,...] (the encoder output)\n"
-              "  Transformer:        --source SRC.npy [--source-lengths N,...] (the encoder input);\n"
-              "                      --input is the decoder input, the output the decoder output\n"
-              "\n"
-              "Options:\n"
-              "  -o BIN            the executable to write (atomically: nothing on failure)\n"
-              "  --release         no dispatch points at all (fastest; listeners are ignored)\n"
-              "  --instrument-all  every point, through the runtime dispatcher\n"
-              "                    (default: debug, points exactly where a listener can fire)\n"
-              "  --strict          warnings (a listener that never fires, a setting without effect)\n"
-              "                    are errors: exit status 1, no BIN\n"
-              "  --embed-weights W compile W into BIN; --weights becomes optional.  W is checked\n"
-              "                    against the spec first (every tensor's name and shape, as at load)\n"
-              "                    (a progress line is printed for large files)\n"
-              "  --link FILE.c     user C code, e.g. the functions named by call(symbol); repeatable\n"
-              "\n"
-              "Example:\n"
-              "  xfc build encoder.xf -o encoder && ./encoder --weights w.safetensors --input x.npy --output y.npy\n"},
+    {"build",
+     "usage: xfc build SPEC.xf -o BIN [--release | --instrument-all] [--strict] [--embed-weights "
+     "W.safetensors]\n"
+     "                 [--link FILE.c]...\n"
+     "\n"
+     "Compiles the spec into a standalone executable BIN (the C compiler xfc was built with,\n"
+     "the runtime libxfrt.a, OpenBLAS).  BIN runs the model on .npy files:\n"
+     "\n"
+     "  BIN --weights W.safetensors --input X.npy --output Y.npy [--lengths 37,20,5]\n"
+     "      [--events-dir DIR] [--threads N] [--bench N] [--check-finite | --no-check-finite]\n"
+     "  (--check-finite: NaN/Inf in the inputs is an error; on by default where a\n"
+     "   listener is compiled in)\n"
+     "  TransformerDecoder: --memory M.npy [--memory-lengths N,...] (the encoder output)\n"
+     "  Transformer:        --source SRC.npy [--source-lengths N,...] (the encoder input);\n"
+     "                      --input is the decoder input, the output the decoder output\n"
+     "\n"
+     "Options:\n"
+     "  -o BIN            the executable to write (atomically: nothing on failure)\n"
+     "  --release         no dispatch points at all (fastest; listeners are ignored)\n"
+     "  --instrument-all  every point, through the runtime dispatcher\n"
+     "                    (default: debug, points exactly where a listener can fire)\n"
+     "  --strict          warnings (a listener that never fires, a setting without effect)\n"
+     "                    are errors: exit status 1, no BIN\n"
+     "  --embed-weights W compile W into BIN; --weights becomes optional.  W is checked\n"
+     "                    against the spec first (every tensor's name and shape, as at load)\n"
+     "                    (a progress line is printed for large files)\n"
+     "  --link FILE.c     user C code, e.g. the functions named by call(symbol); repeatable\n"
+     "\n"
+     "Example:\n"
+     "  xfc build encoder.xf -o encoder && ./encoder --weights w.safetensors --input x.npy "
+     "--output y.npy\n"},
     {"emit", "usage: xfc emit SPEC.xf -o DIR [--release | --instrument-all] [--strict]\n"
              "\n"
              "Writes the generated C into DIR (created): NAME.h (the C API), NAME.c (the model),\n"
@@ -103,7 +108,7 @@ typedef struct Options {
     const char *link[32];
     int n_link;
     Profile profile;
-    int strict;   /* --strict: warnings are errors */
+    int strict; /* --strict: warnings are errors */
 } Options;
 
 static int usage_error(const char *msg, const char *arg) {
@@ -121,7 +126,8 @@ static int help(const char *cmd) {
         }
     if (cmd)
         return usage_error("no command '%s' (commands: build, emit, check, help)", cmd);
-    printf("xfc %s — ahead-of-time compiler for transformer models\n\n%s\n%s", XFC_VERSION, usage, overview);
+    printf("xfc %s — ahead-of-time compiler for transformer models\n\n%s\n%s", XFC_VERSION, usage,
+           overview);
     return 0;
 }
 
@@ -140,7 +146,8 @@ static void embed_progress(const char *path, const char *out) {
     struct stat st;
     if (stat(path, &st) || st.st_size < EMBED_PROGRESS_BYTES)
         return;
-    fprintf(stderr, "xfc: embedding %s (%.0f MiB) into %s…\n", path, (double)st.st_size / (1 << 20), out);
+    fprintf(stderr, "xfc: embedding %s (%.0f MiB) into %s…\n", path, (double)st.st_size / (1 << 20),
+            out);
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -220,11 +227,14 @@ static int check_links(const Plan *p, const Options *o) {
 static int check_embed(const char *path) {
     struct stat st;
     if (stat(path, &st) || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "xfc: error: %s: --embed-weights needs a readable safetensors file\n", path);
+        fprintf(stderr, "xfc: error: %s: --embed-weights needs a readable safetensors file\n",
+                path);
         return 1;
     }
     if (strpbrk(path, "\"\\\n")) {
-        fprintf(stderr, "xfc: error: %s: --embed-weights path must not contain quotes or backslashes\n", path);
+        fprintf(stderr,
+                "xfc: error: %s: --embed-weights path must not contain quotes or backslashes\n",
+                path);
         return 1;
     }
     return 0;
@@ -245,7 +255,7 @@ int main(int argc, char **argv) {
         return print_runtime();
     if (strcmp(argv[1], "build") && strcmp(argv[1], "emit") && strcmp(argv[1], "check"))
         return usage_error("unknown command '%s' (commands: build, emit, check, help)", argv[1]);
-    for (int i = 2; i < argc; i++)   /* xfc build --help */
+    for (int i = 2; i < argc; i++) /* xfc build --help */
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return help(argv[1]);
     Options o;

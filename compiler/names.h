@@ -10,7 +10,10 @@
 #define XFC_NAMES_H
 
 #include "diag.h"
-#include "xfrt.h"   /* xf_event_kind */
+#include "xfrt.h" /* xf_event_kind */
+
+/* The tables below keep their columns aligned by hand. */
+/* clang-format off */
 
 /* ---- model kinds --------------------------------------------------------- */
 
@@ -213,5 +216,7 @@ const char *alias_find(const char *word, const char *value, const char *const *c
 void unknown(Loc loc, int note, const char *word, const char *const *cands, const char *hint_fmt,
              const char *otherwise, const char *doc, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
+
+/* clang-format on */
 
 #endif /* XFC_NAMES_H */

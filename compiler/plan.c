@@ -19,17 +19,17 @@ typedef enum { T_NO, T_YES, T_GUARD, T_ABSENT } Truth;
 
 typedef struct Fold {
     Truth t;
-    char *guard;          /* T_GUARD: C expression */
-    const Expr *absent;   /* T_ABSENT: the EX_DIM naming the missing field */
+    char *guard;        /* T_GUARD: C expression */
+    const Expr *absent; /* T_ABSENT: the EX_DIM naming the missing field */
 } Fold;
 
 /* A folded integer expression: a constant, or C text over c->N, c->L, c->S. */
 typedef struct Sym {
     int is_const;
     long long v;
-    char *c;              /* when !is_const */
-    const Expr *absent;   /* set when a field is missing at this point */
-    __int128 lo, hi;      /* the values it can take at run time (dims are 1..INT_MAX) */
+    char *c;            /* when !is_const */
+    const Expr *absent; /* set when a field is missing at this point */
+    __int128 lo, hi;    /* the values it can take at run time (dims are 1..INT_MAX) */
 } Sym;
 
 /* A guard is evaluated in long long: every value it can take must fit with
@@ -50,7 +50,8 @@ static const char *event_name(xf_event_kind k) {
 
 /* ---- points --------------------------------------------------------------- */
 
-static void add_point(Plan *p, xf_event_kind kind, const char *source, int stack, int layer, Slot slot) {
+static void add_point(Plan *p, xf_event_kind kind, const char *source, int stack, int layer,
+                      Slot slot) {
     p->points = xrealloc(p->points, (size_t)p->n_points + 1, sizeof(Point));
     Point *pt = &p->points[p->n_points++];
     memset(pt, 0, sizeof *pt);
@@ -62,7 +63,8 @@ static void add_point(Plan *p, xf_event_kind kind, const char *source, int stack
 }
 
 /* The modules of one stack, in execution order (fast-transformers' names). */
-static void add_stack_points(Plan *p, const Stack *st, int stack, int is_decoder, const char *prefix) {
+static void add_stack_points(Plan *p, const Stack *st, int stack, int is_decoder,
+                             const char *prefix) {
     char src[256];
     for (int i = 0; i < st->n_layers; i++) {
         const char *self = is_decoder ? "self_attention" : "attention";
@@ -93,27 +95,53 @@ static const Stack *point_stack(const Model *m, const Point *pt) {
  * Returns 0 if the event has no such field. */
 static int field_dim(const Model *m, const Point *pt, const char *field, int index, Sym *out) {
     const Stack *st = point_stack(m, pt);
-    const char *kv = pt->slot == SLOT_CROSS ? "c->S" : "c->T";  /* key/value length (T: L, or a step's cache) */
+    const char *kv =
+        pt->slot == SLOT_CROSS ? "c->S" : "c->T"; /* key/value length (T: L, or a step's cache) */
     const char *dims[4] = {0};
     long long cst[4] = {0};
     int f = name_lookup(field, field_names);
     if (f < 0 || field_info[f].owner != pt->kind)
         return 0;
     int rank = field_info[f].rank;
-    int cross = pt->slot == SLOT_CROSS;   /* a decoder's cross-attention has its own heads and sizes */
+    int cross =
+        pt->slot == SLOT_CROSS; /* a decoder's cross-attention has its own heads and sizes */
     int H = cross ? st->cross_n_heads : st->n_heads;
     int E = cross ? st->cross_query_dimensions : st->query_dimensions;
     int DV = cross ? st->cross_value_dimensions : st->value_dimensions;
     switch ((FieldId)f) {
-    case FIELD_QUERIES: dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = H; cst[3] = E; break;
-    case FIELD_KEYS: dims[0] = "c->N"; dims[1] = kv; cst[2] = H; cst[3] = E; break;
-    case FIELD_VALUES: dims[0] = "c->N"; dims[1] = kv; cst[2] = H; cst[3] = DV; break;
-    case FIELD_ATTENTION_MATRIX: dims[0] = "c->N"; cst[1] = H; dims[2] = "c->L"; dims[3] = kv; break;
-    case FIELD_X: dims[0] = "c->N"; dims[1] = "c->L"; cst[2] = st->d_model; break;
-    case N_FIELDS: return 0;
+        case FIELD_QUERIES:
+            dims[0] = "c->N";
+            dims[1] = "c->L";
+            cst[2] = H;
+            cst[3] = E;
+            break;
+        case FIELD_KEYS:
+            dims[0] = "c->N";
+            dims[1] = kv;
+            cst[2] = H;
+            cst[3] = E;
+            break;
+        case FIELD_VALUES:
+            dims[0] = "c->N";
+            dims[1] = kv;
+            cst[2] = H;
+            cst[3] = DV;
+            break;
+        case FIELD_ATTENTION_MATRIX:
+            dims[0] = "c->N";
+            cst[1] = H;
+            dims[2] = "c->L";
+            dims[3] = kv;
+            break;
+        case FIELD_X:
+            dims[0] = "c->N";
+            dims[1] = "c->L";
+            cst[2] = st->d_model;
+            break;
+        case N_FIELDS: return 0;
     }
     if (index < 0 || index >= rank)
-        return 0;   /* check.c rejects indexes past a field's rank */
+        return 0; /* check.c rejects indexes past a field's rank */
     out->is_const = dims[index] == NULL;
     out->v = cst[index];
     out->c = dims[index] ? xstrdup(dims[index]) : NULL;
@@ -160,16 +188,16 @@ static Sym binary(const Model *m, const Point *pt, const Expr *e) {
         long long v = 0;
         int overflow = 0;
         switch (e->kind) {
-        case EX_ADD: overflow = __builtin_add_overflow(a.v, b.v, &v); break;
-        case EX_SUB: overflow = __builtin_sub_overflow(a.v, b.v, &v); break;
-        case EX_MUL: overflow = __builtin_mul_overflow(a.v, b.v, &v); break;
-        case EX_EQ: v = a.v == b.v; break;
-        case EX_NE: v = a.v != b.v; break;
-        case EX_LT: v = a.v < b.v; break;
-        case EX_LE: v = a.v <= b.v; break;
-        case EX_GT: v = a.v > b.v; break;
-        case EX_GE: v = a.v >= b.v; break;
-        default: break;
+            case EX_ADD: overflow = __builtin_add_overflow(a.v, b.v, &v); break;
+            case EX_SUB: overflow = __builtin_sub_overflow(a.v, b.v, &v); break;
+            case EX_MUL: overflow = __builtin_mul_overflow(a.v, b.v, &v); break;
+            case EX_EQ: v = a.v == b.v; break;
+            case EX_NE: v = a.v != b.v; break;
+            case EX_LT: v = a.v < b.v; break;
+            case EX_LE: v = a.v <= b.v; break;
+            case EX_GT: v = a.v > b.v; break;
+            case EX_GE: v = a.v >= b.v; break;
+            default: break;
         }
         if (overflow && first_report(e))
             diag_error(e->loc, "integer overflow in this expression");
@@ -191,7 +219,7 @@ static Sym binary(const Model *m, const Point *pt, const Expr *e) {
             r.hi = p[i] > r.hi ? p[i] : r.hi;
         }
     } else {
-        r.lo = 0, r.hi = 1;   /* a comparison */
+        r.lo = 0, r.hi = 1; /* a comparison */
     }
     if ((r.lo < -GUARD_LIMIT || r.hi > GUARD_LIMIT) && first_report(e)) {
         diag_error(e->loc, "this expression can overflow at run time (batch and sequence lengths "
@@ -219,44 +247,43 @@ static Sym binary(const Model *m, const Point *pt, const Expr *e) {
 static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
     Sym r = {0};
     switch (e->kind) {
-    case EX_NUM:
-        r.is_const = 1;
-        r.v = e->num;
-        r.lo = r.hi = e->num;
-        return r;
-    case EX_NAME:   /* `layer` or `step`: check.c admits no other name */
-        if (!strcmp(e->name, "step")) {   /* SPEC §8: known at run time only */
-            r.c = xstrdup("c->step");
-            r.lo = -1, r.hi = INT_MAX;
+        case EX_NUM:
+            r.is_const = 1;
+            r.v = e->num;
+            r.lo = r.hi = e->num;
             return r;
-        }
-        r.is_const = 1;
-        r.v = pt->layer;
-        r.lo = r.hi = pt->layer;
-        return r;
-    case EX_DIM:
-        if (!field_dim(m, pt, e->name, (int)e->num, &r))
-            r.absent = e;
-        return r;
-    case EX_NEG: {
-        Sym a = fold_expr(m, pt, e->lhs);
-        if (a.absent || !a.is_const) {
-            if (!a.absent) {
-                r.c = fmt("(-%s%s)", a.c, "");
-                r.lo = -a.hi, r.hi = -a.lo;
+        case EX_NAME:                       /* `layer` or `step`: check.c admits no other name */
+            if (!strcmp(e->name, "step")) { /* SPEC §8: known at run time only */
+                r.c = xstrdup("c->step");
+                r.lo = -1, r.hi = INT_MAX;
+                return r;
             }
-            r.absent = a.absent;
-            sym_free(&a);
+            r.is_const = 1;
+            r.v = pt->layer;
+            r.lo = r.hi = pt->layer;
+            return r;
+        case EX_DIM:
+            if (!field_dim(m, pt, e->name, (int)e->num, &r))
+                r.absent = e;
+            return r;
+        case EX_NEG: {
+            Sym a = fold_expr(m, pt, e->lhs);
+            if (a.absent || !a.is_const) {
+                if (!a.absent) {
+                    r.c = fmt("(-%s%s)", a.c, "");
+                    r.lo = -a.hi, r.hi = -a.lo;
+                }
+                r.absent = a.absent;
+                sym_free(&a);
+                return r;
+            }
+            r.is_const = 1;
+            if (__builtin_sub_overflow(0LL, a.v, &r.v))
+                diag_error(e->loc, "integer overflow in this expression");
+            r.lo = r.hi = r.v;
             return r;
         }
-        r.is_const = 1;
-        if (__builtin_sub_overflow(0LL, a.v, &r.v))
-            diag_error(e->loc, "integer overflow in this expression");
-        r.lo = r.hi = r.v;
-        return r;
-    }
-    default:
-        return binary(m, pt, e);
+        default: return binary(m, pt, e);
     }
 }
 
@@ -280,64 +307,63 @@ static Fold mk(Truth t) {
 static Fold fold_filter(const Model *m, const Point *pt, const Filter *f) {
     Fold a, b, r;
     switch (f->kind) {
-    case FL_CLASS:
-        return mk(class_matches(f->name, pt->kind) ? T_YES : T_NO);
-    case FL_FROM_LAYER:
-        return mk(!strcmp(pt->source, f->name) ? T_YES : T_NO);
-    case FL_WITHIN:
-        return mk(source_within(pt->source, f->name) ? T_YES : T_NO);
-    case FL_NAME_CONTAINS:
-        return mk(strstr(pt->source, f->name) ? T_YES : T_NO);
-    case FL_PRED: {
-        Sym s = fold_expr(m, pt, f->expr);
-        if (s.absent) {
-            r = mk(T_ABSENT);
-            r.absent = s.absent;
-        } else if (s.is_const) {
-            r = mk(s.v ? T_YES : T_NO);
-        } else {
-            r = mk(T_GUARD);
-            r.guard = s.c;
-            s.c = NULL;
-        }
-        sym_free(&s);
-        return r;
-    }
-    case FL_NOT:
-        a = fold_filter(m, pt, f->lhs);
-        if (a.t == T_YES || a.t == T_NO)
-            return mk(a.t == T_YES ? T_NO : T_YES);
-        if (a.t == T_GUARD) {
-            r = mk(T_GUARD);
-            r.guard = fmt("!%s%s", a.guard, "");
-            free(a.guard);
+        case FL_CLASS: return mk(class_matches(f->name, pt->kind) ? T_YES : T_NO);
+        case FL_FROM_LAYER: return mk(!strcmp(pt->source, f->name) ? T_YES : T_NO);
+        case FL_WITHIN: return mk(source_within(pt->source, f->name) ? T_YES : T_NO);
+        case FL_NAME_CONTAINS: return mk(strstr(pt->source, f->name) ? T_YES : T_NO);
+        case FL_PRED: {
+            Sym s = fold_expr(m, pt, f->expr);
+            if (s.absent) {
+                r = mk(T_ABSENT);
+                r.absent = s.absent;
+            } else if (s.is_const) {
+                r = mk(s.v ? T_YES : T_NO);
+            } else {
+                r = mk(T_GUARD);
+                r.guard = s.c;
+                s.c = NULL;
+            }
+            sym_free(&s);
             return r;
         }
-        return a;
-    case FL_AND:
-    case FL_OR: {
-        int is_and = f->kind == FL_AND;
-        Truth zero = is_and ? T_NO : T_YES;   /* absorbing */
-        Truth one = is_and ? T_YES : T_NO;    /* neutral */
-        a = fold_filter(m, pt, f->lhs);
-        b = fold_filter(m, pt, f->rhs);
-        if (a.t == zero || b.t == zero) {
+        case FL_NOT:
+            a = fold_filter(m, pt, f->lhs);
+            if (a.t == T_YES || a.t == T_NO)
+                return mk(a.t == T_YES ? T_NO : T_YES);
+            if (a.t == T_GUARD) {
+                r = mk(T_GUARD);
+                r.guard = fmt("!%s%s", a.guard, "");
+                free(a.guard);
+                return r;
+            }
+            return a;
+        case FL_AND:
+        case FL_OR: {
+            int is_and = f->kind == FL_AND;
+            Truth zero = is_and ? T_NO : T_YES; /* absorbing */
+            Truth one = is_and ? T_YES : T_NO;  /* neutral */
+            a = fold_filter(m, pt, f->lhs);
+            b = fold_filter(m, pt, f->rhs);
+            if (a.t == zero || b.t == zero) {
+                free(a.guard), free(b.guard);
+                return mk(zero);
+            }
+            if (a.t == T_ABSENT || b.t == T_ABSENT) {
+                r = a.t == T_ABSENT ? a : b;
+                free(a.guard), free(b.guard);
+                r.guard = NULL;
+                return r;
+            }
+            if (a.t == one)
+                return b;
+            if (b.t == one)
+                return a;
+            r = mk(T_GUARD);
+            r.guard =
+                is_and ? fmt("(%s && %s)", a.guard, b.guard) : fmt("(%s || %s)", a.guard, b.guard);
             free(a.guard), free(b.guard);
-            return mk(zero);
-        }
-        if (a.t == T_ABSENT || b.t == T_ABSENT) {
-            r = a.t == T_ABSENT ? a : b;
-            free(a.guard), free(b.guard);
-            r.guard = NULL;
             return r;
         }
-        if (a.t == one) return b;
-        if (b.t == one) return a;
-        r = mk(T_GUARD);
-        r.guard = is_and ? fmt("(%s && %s)", a.guard, b.guard) : fmt("(%s || %s)", a.guard, b.guard);
-        free(a.guard), free(b.guard);
-        return r;
-    }
     }
     return mk(T_NO);
 }
@@ -347,18 +373,18 @@ static Fold fold_filter(const Model *m, const Point *pt, const Filter *f) {
 /* Classes a filter names outside any ~, as a bit set (none named = all). */
 static unsigned named_classes(const Filter *f, int negated) {
     switch (f->kind) {
-    case FL_CLASS: {
-        if (negated) return 0;
-        int k = name_lookup(f->name, event_class_names);
-        if (k == XF_EVENT) return ~0u;
-        return k > 0 ? 1u << k : 0;
-    }
-    case FL_AND: case FL_OR:
-        return named_classes(f->lhs, negated) | named_classes(f->rhs, negated);
-    case FL_NOT:
-        return named_classes(f->lhs, !negated);
-    default:
-        return 0;
+        case FL_CLASS: {
+            if (negated)
+                return 0;
+            int k = name_lookup(f->name, event_class_names);
+            if (k == XF_EVENT)
+                return ~0u;
+            return k > 0 ? 1u << k : 0;
+        }
+        case FL_AND:
+        case FL_OR: return named_classes(f->lhs, negated) | named_classes(f->rhs, negated);
+        case FL_NOT: return named_classes(f->lhs, !negated);
+        default: return 0;
     }
 }
 
@@ -440,20 +466,24 @@ static int note_layer_range(const Plan *p, const Filter *mod) {
         if (idx < n)
             return 0;
         diag_note(mod->loc, "the %s has layers 0–%d (n_layers = %d)",
-                  m->kind == MODEL_TRANSFORMER ? (in_dec ? "decoder" : "encoder") : "model", n - 1, n);
+                  m->kind == MODEL_TRANSFORMER ? (in_dec ? "decoder" : "encoder") : "model", n - 1,
+                  n);
         return 1;
     }
     if (idx < m->enc.n_layers || idx < m->dec.n_layers)
         return 0;
-    diag_note(mod->loc, "the encoder has layers 0–%d, the decoder 0–%d; in a Transformer, module paths start "
-              "with the stack ('encoder.layers[0]')", m->enc.n_layers - 1, m->dec.n_layers - 1);
+    diag_note(mod->loc,
+              "the encoder has layers 0–%d, the decoder 0–%d; in a Transformer, module paths start "
+              "with the stack ('encoder.layers[0]')",
+              m->enc.n_layers - 1, m->dec.n_layers - 1);
     return 1;
 }
 
 /* A Transformer's paths start with the stack: "layers[0]" is "encoder.layers[0]"
  * or "decoder.layers[0]". */
 static int note_stack_prefix(const Plan *p, const Filter *mod, const char *const *modules) {
-    if (p->model->kind != MODEL_TRANSFORMER || !strncmp(mod->name, "encoder", 7) || !strncmp(mod->name, "decoder", 7))
+    if (p->model->kind != MODEL_TRANSFORMER || !strncmp(mod->name, "encoder", 7) ||
+        !strncmp(mod->name, "decoder", 7))
         return 0;
     char *path = dsl_path(mod->name);
     StrBuf enc, dec;
@@ -461,9 +491,11 @@ static int note_stack_prefix(const Plan *p, const Filter *mod, const char *const
     sb_printf(&enc, "encoder.%s", path), sb_printf(&dec, "decoder.%s", path);
     int e = name_lookup(enc.s, modules) >= 0, d = name_lookup(dec.s, modules) >= 0;
     if (e && d)
-        diag_note(mod->loc, "in a Transformer, module paths start with the stack: '%s' or '%s'", enc.s, dec.s);
+        diag_note(mod->loc, "in a Transformer, module paths start with the stack: '%s' or '%s'",
+                  enc.s, dec.s);
     else if (e || d)
-        diag_note(mod->loc, "in a Transformer, module paths start with the stack: '%s'", e ? enc.s : dec.s);
+        diag_note(mod->loc, "in a Transformer, module paths start with the stack: '%s'",
+                  e ? enc.s : dec.s);
     sb_free(&enc), sb_free(&dec);
     free(path);
     return e || d;
@@ -473,8 +505,9 @@ static int note_stack_prefix(const Plan *p, const Filter *mod, const char *const
 static int note_torch_name(const Filter *mod, const char *const *modules) {
     char *path = dsl_path(mod->name);
     int found = 0;
-    for (const char *c = path; *c && !found; c += c[strcspn(c, ".")] ? strcspn(c, ".") + 1 : strlen(c)) {
-        size_t len = strcspn(c, ".[");   /* one component, without its [i] */
+    for (const char *c = path; *c && !found;
+         c += c[strcspn(c, ".")] ? strcspn(c, ".") + 1 : strlen(c)) {
+        size_t len = strcspn(c, ".["); /* one component, without its [i] */
         for (const Alias *a = aliases; a->word && !found; a++) {
             if (strlen(a->word) != len || strncmp(a->word, c, len))
                 continue;
@@ -482,8 +515,10 @@ static int note_torch_name(const Filter *mod, const char *const *modules) {
             sb_init(&sb);
             sb_printf(&sb, "%.*s%s%s", (int)(c - path), path, a->instead, c + len);
             if (name_lookup(sb.s, modules) >= 0) {
-                diag_note(mod->loc, "the model has no module '%s'; did you mean '%s'? (xfc names modules as "
-                          "fast-transformers does; see %s)", path, sb.s, DOC_FILTERS);
+                diag_note(mod->loc,
+                          "the model has no module '%s'; did you mean '%s'? (xfc names modules as "
+                          "fast-transformers does; see %s)",
+                          path, sb.s, DOC_FILTERS);
                 found = 1;
             }
             sb_free(&sb);
@@ -503,12 +538,15 @@ static void explain_module(const Plan *p, const Filter *mod, unsigned classes) {
     while (k < N_EVENT_CLASSES && !(classes & (1u << k)))
         k++;
     if (name_lookup(path, cands) >= 0 && k < N_EVENT_CLASSES)
-        diag_note(mod->loc, "no %s comes from '%s': its source is %s (see %s)", event_name((xf_event_kind)k), path,
-                  event_info[k].source, DOC_EVENTS);
+        diag_note(mod->loc, "no %s comes from '%s': its source is %s (see %s)",
+                  event_name((xf_event_kind)k), path, event_info[k].source, DOC_EVENTS);
     else if (name_lookup(path, cands) >= 0)
-        diag_note(mod->loc, "none of the filter's event classes comes from '%s' (see %s)", path, DOC_EVENTS);
-    else if (!note_layer_range(p, mod) && !note_stack_prefix(p, mod, cands) && !note_torch_name(mod, cands))
-        unknown(mod->loc, 1, path, cands, "'%s'", "", DOC_FILTERS, "the model has no module '%s'", path);
+        diag_note(mod->loc, "none of the filter's event classes comes from '%s' (see %s)", path,
+                  DOC_EVENTS);
+    else if (!note_layer_range(p, mod) && !note_stack_prefix(p, mod, cands) &&
+             !note_torch_name(mod, cands))
+        unknown(mod->loc, 1, path, cands, "'%s'", "", DOC_FILTERS, "the model has no module '%s'",
+                path);
     free(path);
     free_names(modules);
 }
@@ -518,7 +556,8 @@ static void warn_never_fires(const Plan *p, const Listener *l) {
     if (!classes)
         classes = ~0u;
     const Filter *mod = named_module(l->filter);
-    diag_warning(l->loc, "this listener never fires: no dispatch point of model '%s' matches its filter",
+    diag_warning(l->loc,
+                 "this listener never fires: no dispatch point of model '%s' matches its filter",
                  p->model->name);
     if (!mod)
         return;
@@ -542,8 +581,10 @@ static void warn_never_fires(const Plan *p, const Listener *l) {
 static void error_absent(const Point *pt, const Expr *e) {
     int f = name_lookup(e->name, field_names);
     const char *cls = f >= 0 ? event_name(field_info[f].owner) : "no event";
-    diag_error(e->loc, "%s (from '%s') has no field '%s'; it belongs to %s: restrict the filter, e.g. '%s & (…)'",
-               event_name(pt->kind), pt->source, e->name, cls, cls);
+    diag_error(
+        e->loc,
+        "%s (from '%s') has no field '%s'; it belongs to %s: restrict the filter, e.g. '%s & (…)'",
+        event_name(pt->kind), pt->source, e->name, cls, cls);
 }
 
 /* ---- the plan --------------------------------------------------------------- */
@@ -587,7 +628,8 @@ int plan_build(const Model *m, Profile profile, Plan *out) {
 
     for (int pi = 0; pi < out->n_points; pi++) {
         Point *pt = &out->points[pi];
-        pt->kept = profile == PROFILE_INSTRUMENT_ALL || (profile == PROFILE_DEBUG && pt->n_fires > 0);
+        pt->kept =
+            profile == PROFILE_INSTRUMENT_ALL || (profile == PROFILE_DEBUG && pt->n_fires > 0);
     }
     return diag_errors() - errors_before;
 }

@@ -14,38 +14,38 @@
 
 #include "model.h"
 #include <stdio.h>
-#include "xfrt.h"     /* xf_event_kind */
+#include "xfrt.h" /* xf_event_kind */
 
 typedef enum { PROFILE_DEBUG, PROFILE_RELEASE, PROFILE_INSTRUMENT_ALL } Profile;
 
 /* Which attention module of a layer a point belongs to. */
 typedef enum {
-    SLOT_SELF,    /* encoder "attention", decoder "self_attention" */
-    SLOT_CROSS,   /* decoder "cross_attention" */
-    SLOT_LAYER,   /* the whole stack (IntermediateOutput) */
+    SLOT_SELF,  /* encoder "attention", decoder "self_attention" */
+    SLOT_CROSS, /* decoder "cross_attention" */
+    SLOT_LAYER, /* the whole stack (IntermediateOutput) */
 } Slot;
 
 /* One listener firing at one point, guarded by a run-time condition. */
 typedef struct Fire {
-    int listener;          /* index into Model.listeners */
-    char *guard;           /* C expression over N, L, S (NULL = always) */
+    int listener; /* index into Model.listeners */
+    char *guard;  /* C expression over N, L, S (NULL = always) */
 } Fire;
 
 typedef struct Point {
-    xf_event_kind kind;    /* XF_QKV_EVENT, XF_ATTENTION_EVENT, XF_INTERMEDIATE_OUTPUT */
-    char *source;          /* "layers.2.attention.inner_attention", "" for the encoder */
-    int stack;             /* 0 encoder, 1 decoder */
-    int layer;             /* layer index within its stack */
+    xf_event_kind kind; /* XF_QKV_EVENT, XF_ATTENTION_EVENT, XF_INTERMEDIATE_OUTPUT */
+    char *source;       /* "layers.2.attention.inner_attention", "" for the encoder */
+    int stack;          /* 0 encoder, 1 decoder */
+    int layer;          /* layer index within its stack */
     Slot slot;
-    Fire *fires;           /* [n_fires], listener order (debug profile) */
+    Fire *fires; /* [n_fires], listener order (debug profile) */
     int n_fires;
-    int kept;              /* 1: the emitter prints a dispatch here */
+    int kept; /* 1: the emitter prints a dispatch here */
 } Point;
 
 typedef struct Plan {
     const Model *model;
     Profile profile;
-    Point *points;         /* [n_points] in execution order */
+    Point *points; /* [n_points] in execution order */
     int n_points;
 } Plan;
 

@@ -46,7 +46,7 @@ void sb_printf(StrBuf *b, const char *fmt, ...) {
 
 char *sb_take(StrBuf *b) {
     char *s = b->s;
-    b->s = NULL;   /* the next write allocates again */
+    b->s = NULL; /* the next write allocates again */
     b->len = b->cap = 0;
     return s;
 }

@@ -5,15 +5,15 @@
 #include <stddef.h>
 
 typedef struct StrBuf {
-    char *s;       /* NUL-terminated, "" when empty (NULL after sb_take until the next write) */
-    size_t len;    /* bytes, without the NUL */
+    char *s;    /* NUL-terminated, "" when empty (NULL after sb_take until the next write) */
+    size_t len; /* bytes, without the NUL */
     size_t cap;
 } StrBuf;
 
 void sb_init(StrBuf *b);
 void sb_puts(StrBuf *b, const char *s);
 void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *sb_take(StrBuf *b);   /* the string, now the caller's; b is emptied (no allocation) */
+char *sb_take(StrBuf *b); /* the string, now the caller's; b is emptied (no allocation) */
 void sb_free(StrBuf *b);
 
 #endif /* XFC_STRBUF_H */

@@ -11,11 +11,11 @@
 #include "strbuf.h"
 
 typedef struct Template {
-    const char *name;   /* file name without .in, e.g. "model.c" */
+    const char *name; /* file name without .in, e.g. "model.c" */
     const char *text;
 } Template;
 
-extern const Template xf_templates[];   /* ends with {NULL, NULL} */
+extern const Template xf_templates[]; /* ends with {NULL, NULL} */
 
 /* The template called `name`; aborts if there is none (a build bug). */
 const char *tmpl_get(const char *name);

@@ -33,7 +33,7 @@
 
 #include "xf_blas.h"
 #include "xf_kernels.h"
-#include "xf_simd.h"   /* exp, softmax row, blocking; GCC no-trapping-math */
+#include "xf_simd.h" /* exp, softmax row, blocking; GCC no-trapping-math */
 
 /* One B × S tile plus B row sums (the streaming path's deferred 1/Σ),
  * rounded up to a bound that never decreases as L or S grow: B·S itself
@@ -45,9 +45,9 @@
 /* What one worker's (sample, head) needs. */
 int64_t xf__attention_scratch_one(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
-    int64_t tile = MIN_BLOCK * S > TILE_FLOATS ? MIN_BLOCK * S : TILE_FLOATS;  /* ≥ B·S */
-    int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                          /* ≥ B */
-    int64_t exact = L * (S + 1);   /* B ≤ L: small calls need no more */
+    int64_t tile = MIN_BLOCK * S > TILE_FLOATS ? MIN_BLOCK * S : TILE_FLOATS; /* ≥ B·S */
+    int64_t sums = L < TILE_FLOATS ? L : TILE_FLOATS;                         /* ≥ B */
+    int64_t exact = L * (S + 1); /* B ≤ L: small calls need no more */
     int64_t n = tile + sums < exact ? tile + sums : exact;
     int64_t lin = linear_scratch(sh), loc = local_scratch(sh), aft = aft_scratch(sh);
     n = lin > n ? lin : n;
@@ -65,7 +65,8 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh) {
 
 /* Adds the mask's rows [l0, l0+rows), keys [s0, s0+cols), to the score tile
  * p (rows ld apart). */
-static void add_mask(float *p, int ld, const float *mask, int S, int l0, int rows, int s0, int cols) {
+static void add_mask(float *p, int ld, const float *mask, int S, int l0, int rows, int s0,
+                     int cols) {
     for (int i = 0; i < rows; i++) {
         const float *mi = mask + (int64_t)(l0 + i) * S + s0;
         float *pi = p + (int64_t)i * ld;
@@ -76,22 +77,23 @@ static void add_mask(float *p, int ld, const float *mask, int S, int l0, int row
 
 /* A row whose every visible score a mask dropped (its max -inf, or below
  * any real score): it sees no key. */
-static int dropped(float mx) { return !(mx > -1e30f); }
+static int dropped(float mx) {
+    return !(mx > -1e30f);
+}
 
 /* Rows [l0, l0+rows) of one (sample, head), seeing keys s < klen (klen ≥ 1).
  *   q → this head's query row l0; k, v → its key 0; o → its out row l0
  *   p → the tile: attn's rows (S apart) when `a` is set, else scratch
  *       (rows nvis apart, packed) and `inv` (rows floats) for the deferred 1/Σ. */
-static void attend_block(float *o, float *p, int a, float *inv,
-                         const float *q, const float *k, const float *v, const float *mask,
-                         const xf_attn_shape *sh, int l0, int rows, int klen) {
+static void attend_block(float *o, float *p, int a, float *inv, const float *q, const float *k,
+                         const float *v, const float *mask, const xf_attn_shape *sh, int l0,
+                         int rows, int klen) {
     const int qs = sh->H * sh->E, vs = sh->H * sh->D;
     /* keys the block's last row sees: later ones are never scored */
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     int ldp = a ? sh->S : nvis;
 
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E,
-            sh->temp, q, qs, k, qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, sh->temp, q, qs, k, qs, 0.0f, p, ldp);
     if (mask)
         add_mask(p, ldp, mask, sh->S, l0, rows, 0, nvis);
 
@@ -99,19 +101,18 @@ static void attend_block(float *o, float *p, int a, float *inv,
         float *pi = p + (int64_t)i * ldp;
         int lim = sh->causal && l0 + i + 1 < nvis ? l0 + i + 1 : nvis;
         if (mask && dropped(row_max(pi, lim)))
-            lim = 0;   /* out = 0 and a zero row, as with no visible key */
+            lim = 0; /* out = 0 and a zero row, as with no visible key */
         float s = lim ? softmax_exp(pi, lim) : 1.0f;
         memset(pi + lim, 0, (size_t)(nvis - lim) * sizeof(float));
         if (a) {
             scale(pi, lim, 1.0f / s);
             memset(pi + nvis, 0, (size_t)(ldp - nvis) * sizeof(float));
         } else {
-            inv[i] = 1.0f / s;  /* applied to D outputs instead of nvis probabilities */
+            inv[i] = 1.0f / s; /* applied to D outputs instead of nvis probabilities */
         }
     }
 
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis,
-            1.0f, p, ldp, v, vs, 0.0f, o, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis, 1.0f, p, ldp, v, vs, 0.0f, o, vs);
     if (!a)
         for (int i = 0; i < rows; i++)
             scale(o + (int64_t)i * vs, sh->D, inv[i]);
@@ -125,8 +126,8 @@ static void attend_block(float *o, float *p, int a, float *inv,
  * new block with a larger max rescales what was accumulated by e^(m − m'). */
 enum { ONLINE_KEYS = 512 };
 
-static void attend_block_online(float *o, float *p, float *m, float *l,
-                                const float *q, const float *k, const float *v, const float *mask,
+static void attend_block_online(float *o, float *p, float *m, float *l, const float *q,
+                                const float *k, const float *v, const float *mask,
                                 const xf_attn_shape *sh, int l0, int rows, int klen) {
     const int qs = sh->H * sh->E, vs = sh->H * sh->D;
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
@@ -137,20 +138,20 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
     }
     for (int s0 = 0; s0 < nvis; s0 += ONLINE_KEYS) {
         int cols = nvis - s0 < ONLINE_KEYS ? nvis - s0 : ONLINE_KEYS;
-        xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E,
-                sh->temp, q, qs, k + (int64_t)s0 * qs, qs, 0.0f, p, cols);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E, sh->temp, q, qs, k + (int64_t)s0 * qs, qs,
+                0.0f, p, cols);
         if (mask)
             add_mask(p, cols, mask, sh->S, l0, rows, s0, cols);
         for (int i = 0; i < rows; i++) {
             float *pi = p + (int64_t)i * cols;
-            int lim = sh->causal ? l0 + i + 1 - s0 : cols;   /* keys of this block row i sees */
+            int lim = sh->causal ? l0 + i + 1 - s0 : cols; /* keys of this block row i sees */
             lim = lim > cols ? cols : lim;
             if (lim <= 0) {
                 memset(pi, 0, (size_t)cols * sizeof(float));
                 continue;
             }
             float mx = row_max(pi, lim), mnew = mx > m[i] ? mx : m[i];
-            if (dropped(mx)) {   /* every key of this block masked out */
+            if (dropped(mx)) { /* every key of this block masked out */
                 memset(pi, 0, (size_t)cols * sizeof(float));
                 continue;
             }
@@ -162,10 +163,10 @@ static void attend_block_online(float *o, float *p, float *m, float *l,
             l[i] = l[i] * alpha + sum;
             m[i] = mnew;
         }
-        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols,
-                1.0f, p, cols, v + (int64_t)s0 * vs, vs, 1.0f, o, vs);
+        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols, 1.0f, p, cols, v + (int64_t)s0 * vs, vs,
+                1.0f, o, vs);
     }
-    for (int i = 0; i < rows; i++)   /* l = 0: the mask dropped every key */
+    for (int i = 0; i < rows; i++) /* l = 0: the mask dropped every key */
         scale(o + (int64_t)i * vs, sh->D, l[i] > 0.0f ? 1.0f / l[i] : 0.0f);
 }
 
@@ -182,8 +183,8 @@ static void attend_head(const head_view *hv, const xf_attn_shape *sh, float *scr
             attend_block(ob, ab, 1, NULL, qb, hv->k, hv->v, hv->mask, sh, l0, rows, klen);
         else if (klen > 2 * ONLINE_KEYS)
             attend_block_online(ob, scratch, scratch + (int64_t)B * ONLINE_KEYS,
-                                scratch + (int64_t)B * ONLINE_KEYS + B, qb, hv->k, hv->v,
-                                hv->mask, sh, l0, rows, klen);
+                                scratch + (int64_t)B * ONLINE_KEYS + B, qb, hv->k, hv->v, hv->mask,
+                                sh, l0, rows, klen);
         else
             attend_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, hv->mask, sh,
                          l0, rows, klen);
@@ -192,8 +193,8 @@ static void attend_head(const head_view *hv, const xf_attn_shape *sh, float *scr
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v; attn [N,H,L,S] or NULL.
  * scratch: xf_attention_scratch(sh) floats, unused when attn is given. */
-void xf_attention(float *out, float *attn, const float *q, const float *k,
-                  const float *v, const xf_attn_shape *sh, float *scratch) {
+void xf_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                  const xf_attn_shape *sh, float *scratch) {
     int64_t mnk = (int64_t)block_rows(sh) * sh->S * (sh->E > sh->D ? sh->E : sh->D);
     xf__attention_heads(attend_head, mnk, out, attn, q, k, v, sh, scratch);
 }
@@ -205,7 +206,7 @@ typedef struct {
     float *out, *attn, *scratch;
     const float *q, *k, *v;
     const xf_attn_shape *sh;
-    int64_t per_worker;   /* scratch floats of one worker */
+    int64_t per_worker; /* scratch floats of one worker */
 } heads_job;
 
 static void run_head(void *ctx, int task, int worker) {
@@ -213,16 +214,15 @@ static void run_head(void *ctx, int task, int worker) {
     const xf_attn_shape *sh = j->sh;
     const head_view hv = head_at(sh, task / sh->H, task % sh->H, j->q, j->k, j->v, j->out, j->attn);
     if (hv.klen == 0)
-        zero_rows(hv.o, hv.a, sh, sh->L);   /* attn plane: L rows of S, contiguous */
+        zero_rows(hv.o, hv.a, sh, sh->L); /* attn plane: L rows of S, contiguous */
     else
         j->fn(&hv, sh, j->scratch + worker * j->per_worker);
 }
 
-void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
-                         const float *q, const float *k, const float *v,
-                         const xf_attn_shape *sh, float *scratch) {
+void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn, const float *q,
+                         const float *k, const float *v, const xf_attn_shape *sh, float *scratch) {
     if (sh->N <= 0 || sh->H <= 0 || sh->L <= 0 || sh->D <= 0 || sh->E <= 0)
-        return;   /* nothing to compute; E = 0 would be an invalid lda */
+        return; /* nothing to compute; E = 0 would be an invalid lda */
     heads_job j = {fn, out, attn, scratch, q, k, v, sh, xf__attention_scratch_one(sh)};
     const int tasks = sh->N * sh->H;
     if (gemm_mnk <= SMALL_GEMM)

@@ -30,13 +30,15 @@
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
-XF_INLINE float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+XF_INLINE float sigmoid(float x) {
+    return 1.0f / (1.0f + exp_approx(-x));
+}
 
 /* One row l of aft_full: keys s < nvis with bias w [nvis]; m, z, acc: D floats. */
 XF_CLONES
 static void aft_full_row(float *o, float *a, const float *q, const float *k, const float *v,
-                         const float *w, int nvis, int D, int64_t ks, int64_t vs,
-                         float *m, float *z, float *acc) {
+                         const float *w, int nvis, int D, int64_t ks, int64_t vs, float *m,
+                         float *z, float *acc) {
     for (int d = 0; d < D; d++)
         m[d] = -3.0e38f, z[d] = 0.0f, acc[d] = 0.0f;
     for (int s = 0; s < nvis; s++)
@@ -54,7 +56,7 @@ static void aft_full_row(float *o, float *a, const float *q, const float *k, con
         o[d] = sigmoid(q[d]) * acc[d] / z[d];
     if (!a)
         return;
-    for (int s = 0; s < nvis; s++) {   /* the weights of row l, averaged over channels */
+    for (int s = 0; s < nvis; s++) { /* the weights of row l, averaged over channels */
         float t = 0.0f;
         for (int d = 0; d < D; d++)
             t += exp_approx(k[s * ks + d] * w[s] - m[d]) / z[d];
@@ -71,21 +73,22 @@ static void aft_full_head(const head_view *hv, const xf_attn_shape *sh, float *s
     float *m = scratch, *z = m + D, *acc = z + D, *w = acc + D;
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
-        xf_gemm(XF_NOTRANS, XF_TRANS, rows, S, P, 1.0f, sh->aft_u + (int64_t)l0 * P, P, sh->aft_v, P,
-                0.0f, w, S);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, S, P, 1.0f, sh->aft_u + (int64_t)l0 * P, P, sh->aft_v,
+                P, 0.0f, w, S);
         for (int i = 0; i < rows; i++) {
             int l = l0 + i, nvis = sh->causal && l + 1 < hv->klen ? l + 1 : hv->klen;
             float *a = hv->a ? hv->a + (int64_t)l * S : NULL;
             if (a)
                 memset(a, 0, (size_t)S * sizeof(float));
-            aft_full_row(hv->o + l * vs, a, hv->q + l * qs, hv->k, hv->v, w + (int64_t)i * S, nvis, D,
-                         qs, vs, m, z, acc);
+            aft_full_row(hv->o + l * vs, a, hv->q + l * qs, hv->k, hv->v, w + (int64_t)i * S, nvis,
+                         D, qs, vs, m, z, acc);
         }
     }
 }
 
 /* aft_simple, not causal: one softmax over the visible keys per channel. */
-static void aft_simple_all(const head_view *hv, const xf_attn_shape *sh, float *m, float *z, float *acc) {
+static void aft_simple_all(const head_view *hv, const xf_attn_shape *sh, float *m, float *z,
+                           float *acc) {
     const int L = sh->L, S = sh->S, D = sh->D, n = hv->klen;
     const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
     for (int d = 0; d < D; d++)
@@ -117,7 +120,8 @@ static void aft_simple_all(const head_view *hv, const xf_attn_shape *sh, float *
 }
 
 /* aft_simple, causal, as fast-transformers' code: out[l] = σ(q[l]) Σ_{j≤l} (e_j / c_j) v_j. */
-static void aft_simple_causal(const head_view *hv, const xf_attn_shape *sh, float *m, float *c, float *acc) {
+static void aft_simple_causal(const head_view *hv, const xf_attn_shape *sh, float *m, float *c,
+                              float *acc) {
     const int L = sh->L, S = sh->S, D = sh->D, n = hv->klen;
     const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
     for (int d = 0; d < D; d++)
@@ -129,16 +133,16 @@ static void aft_simple_causal(const head_view *hv, const xf_attn_shape *sh, floa
         memset(hv->a, 0, (size_t)L * (size_t)S * sizeof(float));
     for (int l = 0; l < L; l++) {
         float t = 0.0f;
-        for (int d = 0; l < n && d < D; d++) {   /* key l joins the prefix */
+        for (int d = 0; l < n && d < D; d++) { /* key l joins the prefix */
             float e = exp_approx(hv->k[l * qs + d] - m[d]);
             c[d] += e;
             float r = e / c[d];
             acc[d] += r * hv->v[l * vs + d];
             t += r;
         }
-        for (int d = 0; d < D; d++)   /* rows past the length keep the prefix of every key */
+        for (int d = 0; d < D; d++) /* rows past the length keep the prefix of every key */
             hv->o[l * vs + d] = sigmoid(hv->q[l * qs + d]) * acc[d];
-        if (hv->a && l < n) {   /* column l of every later row: e_l / c_l averaged */
+        if (hv->a && l < n) { /* column l of every later row: e_l / c_l averaged */
             for (int r = l; r < L; r++)
                 hv->a[(int64_t)r * S + l] = t / (float)D;
         }
@@ -156,6 +160,6 @@ static void aft_simple_head(const head_view *hv, const xf_attn_shape *sh, float 
 void xf_aft_attention(float *out, float *attn, const float *q, const float *k, const float *v,
                       const xf_attn_shape *sh, float *scratch) {
     int64_t mnk = (int64_t)block_rows(sh) * sh->S * (sh->aft_rank > 0 ? sh->aft_rank : 1);
-    xf__attention_heads(sh->aft_u ? aft_full_head : aft_simple_head, sh->aft_u ? mnk : 0, out, attn, q,
-                        k, v, sh, scratch);
+    xf__attention_heads(sh->aft_u ? aft_full_head : aft_simple_head, sh->aft_u ? mnk : 0, out, attn,
+                        q, k, v, sh, scratch);
 }

@@ -38,9 +38,11 @@
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
-#define LIN_EPS 1e-6f   /* fast-transformers' default eps */
+#define LIN_EPS 1e-6f /* fast-transformers' default eps */
 
-static int phi_dims(const xf_attn_shape *sh) { return xf_feature_map_dims(sh->fmap, sh->E); }
+static int phi_dims(const xf_attn_shape *sh) {
+    return xf_feature_map_dims(sh->fmap, sh->E);
+}
 
 /* dst[rows, E] (packed) = elu(src) + 1, src rows `ld` floats apart. */
 XF_CLONES
@@ -49,7 +51,7 @@ static void elu_map(float *dst, const float *src, int rows, int E, int64_t ld) {
         const float *x = src + i * ld;
         float *y = dst + (int64_t)i * E;
         for (int e = 0; e < E; e++) {
-            float xe = x[e], ex = exp_approx(xe);   /* both sides: a select, no branch */
+            float xe = x[e], ex = exp_approx(xe); /* both sides: a select, no branch */
             y[e] = xe > 0.0f ? xe + 1.0f : ex;
         }
     }
@@ -57,8 +59,8 @@ static void elu_map(float *dst, const float *src, int rows, int E, int64_t ld) {
 
 /* dst[rows, F] (packed) = φ(src) (F = phi_dims(sh)); `shift`: the
  * sequence's xf_feature_map_shift (favor with stabilize). */
-static void feature_map(float *dst, const float *src, int rows, const xf_attn_shape *sh,
-                        int64_t ld, float shift) {
+static void feature_map(float *dst, const float *src, int rows, const xf_attn_shape *sh, int64_t ld,
+                        float shift) {
     if (!sh->fmap || sh->fmap->kind == XF_FMAP_ELU)
         elu_map(dst, src, rows, sh->E, ld);
     else
@@ -92,16 +94,14 @@ static float row_sum(const float *x, int n) {
  * floats apart): A[i,j] = z[i] φ(q_i)·φ(k_j) for j < lim(i), 0 elsewhere,
  * where lim(i) = nvis (non-causal) or min(nvis, l0+i+1) (causal).
  * phq holds the block's φ(q); phk is a key-block buffer (overwritten). */
-static void implied_rows(float *a, const float *phq, float *phk, const float *kh,
-                         const float *z, const xf_attn_shape *sh, int l0, int rows,
-                         int nvis, float kshift) {
+static void implied_rows(float *a, const float *phq, float *phk, const float *kh, const float *z,
+                         const xf_attn_shape *sh, int l0, int rows, int nvis, float kshift) {
     const int F = phi_dims(sh), S = sh->S, bk = sh->S < LIN_BLOCK ? sh->S : LIN_BLOCK;
     const int64_t qs = (int64_t)sh->H * sh->E;
     for (int s0 = 0; s0 < nvis; s0 += bk) {
         int kn = nvis - s0 < bk ? nvis - s0 : bk;
         feature_map(phk, kh + s0 * qs, kn, sh, qs, kshift);
-        xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F,
-                1.0f, phq, F, phk, F, 0.0f, a + s0, S);
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F, 1.0f, phq, F, phk, F, 0.0f, a + s0, S);
     }
     for (int i = 0; i < rows; i++) {
         float *ai = a + (int64_t)i * S;
@@ -128,8 +128,7 @@ static void whole_state(float *kv, float *ks, float *phk, const head_view *hv,
     for (int s0 = 0; s0 < hv->klen; s0 += bk) {
         int kn = hv->klen - s0 < bk ? hv->klen - s0 : bk;
         feature_map(phk, hv->k + s0 * qs, kn, sh, qs, kshift);
-        xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn,
-                1.0f, phk, F, hv->v + s0 * vs, vs, 1.0f, kv, D);
+        xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn, 1.0f, phk, F, hv->v + s0 * vs, vs, 1.0f, kv, D);
         add_rows(ks, phk, kn, F);
     }
 }
@@ -138,24 +137,21 @@ static void whole_state(float *kv, float *ks, float *phk, const head_view *hv,
  * when j ≤ i, added to its outputs ob and normalizers den through the tile
  * t = φ(Q_b) φ(K_b)ᵀ; then those keys folded into the state (kv, ks). */
 static void diagonal_block(float *ob, float *den, float *kv, float *ks, float *phk, float *t,
-                           const float *phq, const head_view *hv, const xf_attn_shape *sh,
-                           int l0, int rows, int kn, float kshift) {
+                           const float *phq, const head_view *hv, const xf_attn_shape *sh, int l0,
+                           int rows, int kn, float kshift) {
     const int F = phi_dims(sh), D = sh->D;
     const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
     const float *vb = hv->v + l0 * vs;
     feature_map(phk, hv->k + l0 * qs, kn, sh, qs, kshift);
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F,
-            1.0f, phq, F, phk, F, 0.0f, t, kn);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F, 1.0f, phq, F, phk, F, 0.0f, t, kn);
     for (int i = 0; i < rows; i++) {
         float *ti = t + (int64_t)i * kn;
         int lim = i + 1 < kn ? i + 1 : kn;
         memset(ti + lim, 0, (size_t)(kn - lim) * sizeof(float));
         den[i] += row_sum(ti, lim);
     }
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, kn,
-            1.0f, t, kn, vb, vs, 1.0f, ob, vs);
-    xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn,
-            1.0f, phk, F, vb, vs, 1.0f, kv, D);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, kn, 1.0f, t, kn, vb, vs, 1.0f, ob, vs);
+    xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn, 1.0f, phk, F, vb, vs, 1.0f, kv, D);
     add_rows(ks, phk, kn, F);
 }
 
@@ -180,8 +176,7 @@ static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scr
         float *ob = hv->o + l0 * vs;
         feature_map(phq, hv->q + l0 * qs, rows, sh, qs, qshift);
         /* non-causal: all keys; causal: the keys before l0 */
-        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, F,
-                1.0f, phq, F, kv, D, 0.0f, ob, vs);
+        xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, F, 1.0f, phq, F, kv, D, 0.0f, ob, vs);
         xf_gemm(XF_NOTRANS, XF_TRANS, rows, 1, F, 1.0f, phq, F, ks, F, 0.0f, den, 1);
         int kn = sh->causal ? (klen < l0 + rows ? klen : l0 + rows) - l0 : 0;
         if (kn > 0)
@@ -189,8 +184,7 @@ static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scr
         normalize(ob, den, rows, D, vs);
         if (hv->a) {
             int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
-            implied_rows(hv->a + (int64_t)l0 * S, phq, phk, hv->k, den, sh, l0, rows, nvis,
-                         kshift);
+            implied_rows(hv->a + (int64_t)l0 * S, phq, phk, hv->k, den, sh, l0, rows, nvis, kshift);
         }
     }
 }
@@ -199,8 +193,8 @@ static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scr
  * attn [N,H,L,S] (implied matrix) or NULL; scratch: xf_attention_scratch(sh).
  * Every GEMM is at most 32 rows × max(E, D)², so heads run on the pool
  * whenever that is under SMALL_GEMM. */
-void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
-                         const float *v, const xf_attn_shape *sh, float *scratch) {
+void xf_linear_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                         const xf_attn_shape *sh, float *scratch) {
     int64_t F = phi_dims(sh), ed = F > sh->D ? F : sh->D;
     xf__attention_heads(linear_head, LIN_BLOCK * ed * ed, out, attn, q, k, v, sh, scratch);
 }

@@ -43,15 +43,19 @@
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+static int64_t max64(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
 
 /* Row i of a block's tile p (ld apart, `cols` keys starting at key lo):
  * softmax over its window [a, b) of the tile, zeros around it; returns the
  * 1/Σ the streaming path applies to the outputs (0 for an empty window),
  * or normalizes in place when `norm`. */
 static float band_row(float *pi, int64_t a, int64_t b, int cols, int norm) {
-    if (b <= a) {   /* no visible key: a zero row */
+    if (b <= a) { /* no visible key: a zero row */
         memset(pi, 0, (size_t)cols * sizeof(float));
         return 0.0f;
     }
@@ -74,8 +78,8 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
     const int cols = (int)(hi - lo);
     float *p = ab ? ab + lo : scratch;
     const int ldp = ab ? (int)S : cols;
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E,
-            sh->temp, hv->q + l0 * qs, qs, hv->k + lo * qs, qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E, sh->temp, hv->q + l0 * qs, qs, hv->k + lo * qs,
+            qs, 0.0f, p, ldp);
     for (int i = 0; i < rows; i++) {
         int64_t l = (int64_t)l0 + i;
         float *pi = p + (int64_t)i * ldp;
@@ -86,13 +90,13 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
         float r = band_row(pi, a, b - lo, cols, ab != NULL);
         if (!ab)
             inv[i] = r;
-        if (ab) {   /* the rest of attn's row, outside the tile */
+        if (ab) { /* the rest of attn's row, outside the tile */
             memset(ab + (int64_t)i * S, 0, (size_t)lo * sizeof(float));
             memset(pi + cols, 0, (size_t)(S - hi) * sizeof(float));
         }
     }
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols,
-            1.0f, p, ldp, hv->v + lo * vs, vs, 0.0f, ob, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols, 1.0f, p, ldp, hv->v + lo * vs, vs, 0.0f, ob,
+            vs);
     if (!ab)
         for (int i = 0; i < rows; i++)
             scale(ob + i * vs, sh->D, inv[i]);
@@ -102,8 +106,8 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
 static void local_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, B = local_block_rows(sh);
     const int64_t vs = (int64_t)sh->H * sh->D, W = sh->local_context;
-    const int64_t before = W / 2, after = (W + 1) / 2;   /* keys [i − before, i + after) */
-    float *inv = scratch + local_scratch(sh) - B;        /* after the B × cols tile */
+    const int64_t before = W / 2, after = (W + 1) / 2; /* keys [i − before, i + after) */
+    float *inv = scratch + local_scratch(sh) - B;      /* after the B × cols tile */
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
         float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * sh->S : NULL;
@@ -121,8 +125,8 @@ static void local_head(const head_view *hv, const xf_attn_shape *sh, float *scra
 
 /* out[N,L,H,D] = softmax over the band (plus masks) of temp · q kᵀ, times v;
  * attn [N,H,L,S] or NULL; scratch: xf_attention_scratch(sh) floats. */
-void xf_local_attention(float *out, float *attn, const float *q, const float *k,
-                        const float *v, const xf_attn_shape *sh, float *scratch) {
+void xf_local_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                        const xf_attn_shape *sh, float *scratch) {
     int64_t B = local_block_rows(sh), ed = sh->E > sh->D ? sh->E : sh->D;
     int64_t cols = B + (int64_t)sh->local_context - 1;
     cols = cols > sh->S ? sh->S : cols < 1 ? 1 : cols;

@@ -90,7 +90,7 @@ static uint32_t kth_largest(const float *p, int n, int k, int *quota, int *all_t
         else
             hi = mid - 1;
     }
-    int above = lo < UINT32_MAX ? count_ge(p, n, lo + 1) : 0;   /* < k */
+    int above = lo < UINT32_MAX ? count_ge(p, n, lo + 1) : 0; /* < k */
     *quota = k - above;
     *all_ties = count_ge(p, n, lo) == k;
     return lo;
@@ -116,13 +116,13 @@ static void keep_topk(float *p, int n, uint32_t t, int quota, int all_ties, floa
 /* p[0..n) = exp(p − max p), 0 where p = −inf (at least one finite); returns Σ. */
 XF_CLONES
 static float softmax_exp_kept(float *p, int n) {
-    const float m = row_max(p, n);   /* xf_simd.h */
+    const float m = row_max(p, n); /* xf_simd.h */
     float acc[LANES] = {0};
     int i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int j = 0; j < LANES; j++) {
-            float x = p[i + j], e = exp_approx(x - m);   /* clamped: −inf → tiny, */
-            e = x == -INFINITY ? 0.0f : e;               /* so select an exact 0 */
+            float x = p[i + j], e = exp_approx(x - m); /* clamped: −inf → tiny, */
+            e = x == -INFINITY ? 0.0f : e;             /* so select an exact 0 */
             p[i + j] = e;
             acc[j] += e;
         }
@@ -139,16 +139,14 @@ static float softmax_exp_kept(float *p, int n) {
 
 /* Rows [l0, l0+rows) of one (sample, head), seeing keys s < klen (klen ≥ 1);
  * same tile conventions as attention.c's attend_block. */
-static void topk_block(float *o, float *p, int a, float *inv, const float *q,
-                       const float *k, const float *v, const xf_attn_shape *sh,
-                       int l0, int rows, int klen) {
+static void topk_block(float *o, float *p, int a, float *inv, const float *q, const float *k,
+                       const float *v, const xf_attn_shape *sh, int l0, int rows, int klen) {
     const int qs = sh->H * sh->E, vs = sh->H * sh->D;
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     int ldp = a ? sh->S : nvis;
 
     /* raw q·k: fast-transformers ranks before applying the temperature */
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E,
-            1.0f, q, qs, k, qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, 1.0f, q, qs, k, qs, 0.0f, p, ldp);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
@@ -177,8 +175,7 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q,
         }
     }
 
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis,
-            1.0f, p, ldp, v, vs, 0.0f, o, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis, 1.0f, p, ldp, v, vs, 0.0f, o, vs);
     if (!a)
         for (int i = 0; i < rows; i++)
             scale(o + (int64_t)i * vs, sh->D, inv[i]);
@@ -195,16 +192,16 @@ static void topk_head(const head_view *hv, const xf_attn_shape *sh, float *scrat
         if (ab)
             topk_block(ob, ab, 1, NULL, qb, hv->k, hv->v, sh, l0, rows, hv->klen);
         else
-            topk_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, sh, l0,
-                       rows, hv->klen);
+            topk_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, sh, l0, rows,
+                       hv->klen);
     }
 }
 
 /* out[N,L,H,D] = top-k softmax attention; attn [N,H,L,S] or NULL;
  * scratch: xf_attention_scratch(sh) floats, unused when attn is given.
  * Same blocks, so the same threading rule, as xf_attention. */
-void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
-                       const float *v, const xf_attn_shape *sh, float *scratch) {
+void xf_topk_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                       const xf_attn_shape *sh, float *scratch) {
     int64_t mnk = (int64_t)block_rows(sh) * sh->S * (sh->E > sh->D ? sh->E : sh->D);
     xf__attention_heads(topk_head, mnk, out, attn, q, k, v, sh, scratch);
 }

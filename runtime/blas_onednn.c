@@ -33,10 +33,10 @@
 
 /* ---- engine, streams, failures ------------------------------------------ */
 
-static dnnl_engine_t engine;            /* the CPU, created once */
+static dnnl_engine_t engine; /* the CPU, created once */
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
-static pthread_key_t ctx_key;           /* each thread's thread_ctx */
-static _Atomic int want_threads;        /* xf_blas_set_threads; 0 = OpenMP's default */
+static pthread_key_t ctx_key;    /* each thread's thread_ctx */
+static _Atomic int want_threads; /* xf_blas_set_threads; 0 = OpenMP's default */
 
 /* What a thread runs its products with.  Streams are not to be shared, nor is
  * oneDNN's own scratchpad (Debian builds it without concurrent execution), so
@@ -46,20 +46,20 @@ static _Atomic int want_threads;        /* xf_blas_set_threads; 0 = OpenMP's def
  * generation step's whole product at one row.  A later call of the same shape
  * only points them at its arrays (dnnl_memory_set_data_handle). */
 typedef struct {
-    int64_t sig[10];            /* the call shape the descriptors were made from */
-    dnnl_memory_desc_t w;       /* + the weights layout (linear layers; zero for xf_gemm) */
-    dnnl_memory_t mem[4];       /* src, weights, dst, bias or alpha; NULL: unused */
-    dnnl_memory_t scratch;      /* the primitive's scratchpad, or NULL */
-    uint64_t used;              /* LRU clock of the last call */
+    int64_t sig[10];       /* the call shape the descriptors were made from */
+    dnnl_memory_desc_t w;  /* + the weights layout (linear layers; zero for xf_gemm) */
+    dnnl_memory_t mem[4];  /* src, weights, dst, bias or alpha; NULL: unused */
+    dnnl_memory_t scratch; /* the primitive's scratchpad, or NULL */
+    uint64_t used;         /* LRU clock of the last call */
 } binding;
 
-enum { BINDINGS = 24 };         /* a model's product shapes per row count, with room */
+enum { BINDINGS = 24 }; /* a model's product shapes per row count, with room */
 
 typedef struct {
     dnnl_stream_t stream;
-    void *scratch;              /* [cap] bytes, 64-byte aligned */
+    void *scratch; /* [cap] bytes, 64-byte aligned */
     size_t cap;
-    binding bind[BINDINGS];     /* [n_bind] in use */
+    binding bind[BINDINGS]; /* [n_bind] in use */
     int n_bind;
     uint64_t clock;
 } thread_ctx;
@@ -191,14 +191,14 @@ static binding *new_binding(const int64_t sig[10], const dnnl_memory_desc_t *w,
 }
 
 /* Runs p on b's memory objects pointed at data[0..n). */
-static dnnl_status_t run_bound(dnnl_primitive_t p, binding *b, void *const *data,
-                               const int *arg, int n) {
+static dnnl_status_t run_bound(dnnl_primitive_t p, binding *b, void *const *data, const int *arg,
+                               int n) {
     dnnl_exec_arg_t args[5];
     for (int i = 0; i < n; i++) {
         check(dnnl_memory_set_data_handle(b->mem[i], data[i]), "memory");
         args[i] = (dnnl_exec_arg_t){arg[i], b->mem[i]};
     }
-    if (b->scratch) {   /* the thread's buffer may have moved since (grown for another) */
+    if (b->scratch) { /* the thread's buffer may have moved since (grown for another) */
         const dnnl_memory_desc_t *md;
         check(dnnl_memory_get_memory_desc(b->scratch, &md), "scratchpad");
         check(dnnl_memory_set_data_handle(b->scratch,
@@ -265,9 +265,10 @@ static dnnl_status_t matmul_pd(dnnl_primitive_desc_t *pd, int64_t m, int64_t k, 
     dnnl_post_ops_t ops = NULL;
     if (act == XF_RELU || act == XF_GELU) {
         check(dnnl_post_ops_create(&ops), "post-ops");
-        check(dnnl_post_ops_append_eltwise(ops, 1.0f, act == XF_RELU ? dnnl_eltwise_relu
-                                                                     : dnnl_eltwise_gelu_erf,
-                                           0.0f, 0.0f), "post-op");
+        check(
+            dnnl_post_ops_append_eltwise(
+                ops, 1.0f, act == XF_RELU ? dnnl_eltwise_relu : dnnl_eltwise_gelu_erf, 0.0f, 0.0f),
+            "post-op");
     }
     dnnl_primitive_attr_t attr = make_attr(ops);
     st = dnnl_primitive_desc_create(pd, &desc, attr, engine, NULL);
@@ -279,10 +280,10 @@ static dnnl_status_t matmul_pd(dnnl_primitive_desc_t *pd, int64_t m, int64_t k, 
 /* ---- packed weights: the registry ----------------------------------------- */
 
 typedef struct packed {
-    const float *wt;            /* key: the packed data, as xf_blas_weight returned it */
-    int64_t in, out;            /* the product's shape */
-    dnnl_memory_desc_t md;      /* [in, out] in the layout the primitives chose */
-    struct packed *next;        /* same bucket */
+    const float *wt;       /* key: the packed data, as xf_blas_weight returned it */
+    int64_t in, out;       /* the product's shape */
+    dnnl_memory_desc_t md; /* [in, out] in the layout the primitives chose */
+    struct packed *next;   /* same bucket */
 } packed;
 
 enum { BUCKETS = 1024 };
@@ -310,9 +311,9 @@ static const packed *find_packed(const float *wt) {
  * them per weight was a third of load time). */
 typedef struct {
     int64_t in, out;
-    dnnl_memory_desc_t src;     /* torch's w[out, in] as [in, out], tag ba */
-    dnnl_memory_desc_t md;      /* the primitives' layout */
-    dnnl_primitive_t reorder;   /* src -> md; NULL: no blocked kernel takes the shape */
+    dnnl_memory_desc_t src;   /* torch's w[out, in] as [in, out], tag ba */
+    dnnl_memory_desc_t md;    /* the primitives' layout */
+    dnnl_primitive_t reorder; /* src -> md; NULL: no blocked kernel takes the shape */
 } packing;
 
 enum { PACKINGS = 32 };
@@ -334,8 +335,8 @@ static void make_packing(packing *p, int64_t in, int64_t out) {
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_t attr = make_attr(NULL);
     dnnl_primitive_desc_t rpd;
-    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&rpd, &p->src, engine, &p->md, engine,
-                                                          attr);
+    dnnl_status_t st =
+        dnnl_reorder_primitive_desc_create(&rpd, &p->src, engine, &p->md, engine, attr);
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success)
         return;
@@ -401,13 +402,13 @@ static int reorder(const dnnl_memory_desc_t *smd, const void *src, const dnnl_me
 /* torch's w[out, in] is the [in, out] operand in column-major order (tag ba):
  * one reorder takes it straight into the blocked layout, without a
  * transposed copy in between. */
-float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
-                      const char *tensor, xf_error *err) {
+float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
+                      xf_error *err) {
     pthread_once(&engine_once, make_engine);
     packing own = {0};
     const packing *k = packing_for(in, out, &own);
     if (!k->reorder)
-        return xf_transposed_copy(w, out, in, file, tensor, err);   /* no blocked kernel takes it */
+        return xf_transposed_copy(w, out, in, file, tensor, err); /* no blocked kernel takes it */
     dnnl_memory_desc_t md = k->md;
     packed *p = malloc(sizeof *p);
     float *data = p ? xf_pages_alloc(dnnl_memory_desc_get_size(&md)) : NULL;
@@ -446,27 +447,27 @@ void xf_blas_free_weight(float *wt) {
 /* ---- primitives: a small LRU cache per call shape -------------------------- */
 
 typedef struct {
-    int64_t m, k, n;            /* rows, in, out */
-    int bias;                   /* 1: with a bias input */
-    xf_activation act;          /* fused post-op */
-    dnnl_memory_desc_t w;       /* weights layout (plain [k, n] or a packed one) */
+    int64_t m, k, n;      /* rows, in, out */
+    int bias;             /* 1: with a bias input */
+    xf_activation act;    /* fused post-op */
+    dnnl_memory_desc_t w; /* weights layout (plain [k, n] or a packed one) */
 } prim_key;
 
 typedef struct {
     prim_key key;
-    dnnl_primitive_t prim;      /* NULL: free slot */
-    uint64_t used;              /* LRU clock of the last lookup */
-    int refs;                   /* callers executing it right now */
+    dnnl_primitive_t prim; /* NULL: free slot */
+    uint64_t used;         /* LRU clock of the last lookup */
+    int refs;              /* callers executing it right now */
 } prim_slot;
 
-enum { CACHE_SLOTS = 64 };      /* a model uses ~4 shapes per row count it sees */
+enum { CACHE_SLOTS = 64 }; /* a model uses ~4 shapes per row count it sees */
 static prim_slot cache[CACHE_SLOTS];
 static uint64_t cache_clock;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int same_key(const prim_key *a, const prim_key *b) {
-    return a->m == b->m && a->k == b->k && a->n == b->n && a->bias == b->bias &&
-           a->act == b->act && dnnl_memory_desc_equal(&a->w, &b->w);
+    return a->m == b->m && a->k == b->k && a->n == b->n && a->bias == b->bias && a->act == b->act &&
+           dnnl_memory_desc_equal(&a->w, &b->w);
 }
 
 static dnnl_primitive_t create_prim(const prim_key *key) {
@@ -580,8 +581,8 @@ static void packed_product(float *y, const float *x, const packed *p, const floa
     free(wt);
 }
 
-void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
-                   int n, int in, int out, xf_activation act) {
+void xf_linear_act(float *y, const float *x, const float *wt, const float *b, int n, int in,
+                   int out, xf_activation act) {
     if (n <= 0 || out <= 0)
         return;
     if (in <= 0) {
@@ -598,7 +599,7 @@ void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
         packed_product(y, x, p, b, n, act);
         return;
     }
-    prim_key key = {n, in, out, b != NULL, act, plain_md(in, out)};   /* a caller's [in, out] */
+    prim_key key = {n, in, out, b != NULL, act, plain_md(in, out)}; /* a caller's [in, out] */
     dnnl_primitive_t uncached;
     prim_slot *slot = acquire_prim(&key, &uncached);
     if (!slot && !uncached)
@@ -607,8 +608,7 @@ void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
     release_prim(slot, uncached);
 }
 
-void xf_linear(float *y, const float *x, const float *wt, const float *b,
-               int n, int in, int out) {
+void xf_linear(float *y, const float *x, const float *wt, const float *b, int n, int in, int out) {
     xf_linear_act(y, x, wt, b, n, in, out, XF_NO_ACTIVATION);
 }
 
@@ -628,12 +628,12 @@ static dnnl_memory_desc_t strided_md(int64_t rows, int64_t cols, xf_trans t, int
 }
 
 typedef struct {
-    xf_trans ta, tb;            /* operand layouts */
-    int accumulate;             /* beta = 1: a sum post-op */
+    xf_trans ta, tb; /* operand layouts */
+    int accumulate;  /* beta = 1: a sum post-op */
     dnnl_primitive_t prim;
 } gemm_kind;
 
-enum { GEMM_KINDS = 8 };        /* 2 × 2 × 2 */
+enum { GEMM_KINDS = 8 }; /* 2 × 2 × 2 */
 static gemm_kind gemm_kinds[GEMM_KINDS];
 static int n_gemm_kinds;
 
@@ -672,18 +672,18 @@ static dnnl_primitive_t gemm_prim(xf_trans ta, xf_trans tb, int accumulate) {
     return p;
 }
 
-void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
-             int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0 || (beta != 0.0f && beta != 1.0f)) {
         xf_scale_matrix(c, m, n, ldc, beta);
         if (k <= 0)
             return;
-        beta = 1.0f;   /* any other beta: scaled above, then accumulated */
+        beta = 1.0f; /* any other beta: scaled above, then accumulated */
     }
     dnnl_primitive_t prim = gemm_prim(ta, tb, beta == 1.0f);
-    static const dnnl_memory_desc_t no_weights;   /* gemm bindings have no packed layout */
+    static const dnnl_memory_desc_t no_weights; /* gemm bindings have no packed layout */
     const int64_t sig[10] = {2, ta, tb, beta == 1.0f, m, n, k, lda, ldb, ldc};
     binding *bd = find_binding(sig, &no_weights);
     if (!bd) {

@@ -26,7 +26,7 @@ int openblas_get_num_threads(void);
  * many rows) one ordinary call does the whole product. */
 enum { SMALL_MNK = 1000000, SMALL_MAX_CHUNK = 128 };
 
-static _Atomic int small_kernels = -1;   /* 1 when OpenBLAS runs its AVX-512 kernels */
+static _Atomic int small_kernels = -1; /* 1 when OpenBLAS runs its AVX-512 kernels */
 
 static int have_small_kernels(void) {
     int v = atomic_load_explicit(&small_kernels, memory_order_relaxed);
@@ -43,8 +43,7 @@ static int have_small_kernels(void) {
  * The bias is copied into y first and the GEMM accumulates onto it
  * (beta = 1): OpenBLAS would otherwise spend a pass zeroing C for beta = 0,
  * so the bias costs nothing extra. */
-void xf_linear(float *y, const float *x, const float *wt, const float *b,
-               int n, int in, int out) {
+void xf_linear(float *y, const float *x, const float *wt, const float *b, int n, int in, int out) {
     if (n <= 0 || out <= 0)
         return;
     size_t row = (size_t)out * sizeof(float);
@@ -54,37 +53,37 @@ void xf_linear(float *y, const float *x, const float *wt, const float *b,
     else if (in <= 0)
         memset(y, 0, (size_t)n * row);
     if (in <= 0)
-        return;   /* lda would be 0: BLAS rejects it */
+        return; /* lda would be 0: BLAS rejects it */
     const float beta = b ? 1.0f : 0.0f;
     int64_t chunk = SMALL_MNK / ((int64_t)n * in);
     if (chunk >= 16 && chunk < out && have_small_kernels()) {
         chunk = chunk > SMALL_MAX_CHUNK ? SMALL_MAX_CHUNK : chunk & ~(int64_t)15;
         for (int64_t c = 0; c < out; c += chunk) {
             int w = (int)(out - c < chunk ? out - c : chunk);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, w, in,
-                        1.0f, x, in, wt + c, out, beta, y + c, out);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, w, in, 1.0f, x, in, wt + c,
+                        out, beta, y + c, out);
         }
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in,
-                1.0f, x, in, wt, out, beta, y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, wt, out, beta,
+                y, out);
 }
 
-void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
-             int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0)
         return;
-    if (k <= 0) {   /* lda would be 0: BLAS rejects it */
+    if (k <= 0) { /* lda would be 0: BLAS rejects it */
         xf_scale_matrix(c, m, n, ldc, beta);
         return;
     }
     cblas_sgemm(CblasRowMajor, ta == XF_TRANS ? CblasTrans : CblasNoTrans,
-                tb == XF_TRANS ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb,
-                beta, c, ldc);
+                tb == XF_TRANS ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
 }
 
-void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
-                   int n, int in, int out, xf_activation act) {
+void xf_linear_act(float *y, const float *x, const float *wt, const float *b, int n, int in,
+                   int out, xf_activation act) {
     xf_linear(y, x, wt, b, n, in, out);
     if (n <= 0 || out <= 0)
         return;
@@ -94,8 +93,8 @@ void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
         xf_gelu(y, (int64_t)n * out);
 }
 
-float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
-                      const char *tensor, xf_error *err) {
+float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
+                      xf_error *err) {
     return xf_transposed_copy(w, out, in, file, tensor, err);
 }
 

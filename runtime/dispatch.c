@@ -60,10 +60,10 @@ static char *xstrdup(const char *s) {
 
 const char *xf_event_name(xf_event_kind kind) {
     switch (kind) {
-    case XF_EVENT: return "Event";
-    case XF_QKV_EVENT: return "QKVEvent";
-    case XF_ATTENTION_EVENT: return "AttentionEvent";
-    case XF_INTERMEDIATE_OUTPUT: return "IntermediateOutput";
+        case XF_EVENT: return "Event";
+        case XF_QKV_EVENT: return "QKVEvent";
+        case XF_ATTENTION_EVENT: return "AttentionEvent";
+        case XF_INTERMEDIATE_OUTPUT: return "IntermediateOutput";
     }
     return "Event";
 }
@@ -71,14 +71,14 @@ const char *xf_event_name(xf_event_kind kind) {
 /* ---- filters ------------------------------------------------------------- */
 
 typedef enum {
-    F_CLASS,     /* kind */
-    F_FROM,      /* s: source equal */
-    F_WITHIN,    /* s: source equal or s + "." prefix; "" = all */
-    F_CONTAINS,  /* s: substring of source */
-    F_AND,       /* a, b */
-    F_OR,        /* a, b */
-    F_NOT,       /* a */
-    F_PRED       /* fn(ev, user) */
+    F_CLASS,    /* kind */
+    F_FROM,     /* s: source equal */
+    F_WITHIN,   /* s: source equal or s + "." prefix; "" = all */
+    F_CONTAINS, /* s: substring of source */
+    F_AND,      /* a, b */
+    F_OR,       /* a, b */
+    F_NOT,      /* a */
+    F_PRED      /* fn(ev, user) */
 } filter_op;
 
 struct xf_filter {
@@ -149,7 +149,7 @@ xf_filter *xf_predicate(int (*fn)(const xf_event *ev, void *user), void *user) {
 }
 
 void xf_filter_free(xf_filter *f) {
-    while (f) {               /* loop on the last child: long not-chains stay flat */
+    while (f) { /* loop on the last child: long not-chains stay flat */
         xf_filter *next = NULL;
         free(f->s);
         if (f->op == F_AND || f->op == F_OR) {
@@ -169,22 +169,24 @@ static int kind_matches(xf_event_kind want, xf_event_kind got) {
 
 static int within_matches(const char *module, const char *source) {
     size_t n = strlen(module);
-    if (n == 0) return 1;
+    if (n == 0)
+        return 1;
     return strncmp(source, module, n) == 0 && (source[n] == '\0' || source[n] == '.');
 }
 
 int xf_filter_accepts(const xf_filter *f, const xf_event *ev) {
-    if (!f) return 1;
+    if (!f)
+        return 1;
     const char *src = ev->source ? ev->source : "";
     switch (f->op) {
-    case F_CLASS: return kind_matches(f->kind, ev->kind);
-    case F_FROM: return strcmp(src, f->s) == 0;
-    case F_WITHIN: return within_matches(f->s, src);
-    case F_CONTAINS: return strstr(src, f->s) != NULL;
-    case F_AND: return xf_filter_accepts(f->a, ev) && xf_filter_accepts(f->b, ev);
-    case F_OR: return xf_filter_accepts(f->a, ev) || xf_filter_accepts(f->b, ev);
-    case F_NOT: return !xf_filter_accepts(f->a, ev);
-    case F_PRED: return f->fn ? f->fn(ev, f->user) != 0 : 0;
+        case F_CLASS: return kind_matches(f->kind, ev->kind);
+        case F_FROM: return strcmp(src, f->s) == 0;
+        case F_WITHIN: return within_matches(f->s, src);
+        case F_CONTAINS: return strstr(src, f->s) != NULL;
+        case F_AND: return xf_filter_accepts(f->a, ev) && xf_filter_accepts(f->b, ev);
+        case F_OR: return xf_filter_accepts(f->a, ev) || xf_filter_accepts(f->b, ev);
+        case F_NOT: return !xf_filter_accepts(f->a, ev);
+        case F_PRED: return f->fn ? f->fn(ev, f->user) != 0 : 0;
     }
     return 0;
 }
@@ -194,26 +196,29 @@ int xf_filter_accepts(const xf_filter *f, const xf_event *ev) {
 enum { NO = 0, MAYBE = 1, YES = 2 };
 
 static int filter_may(const xf_filter *f, xf_event_kind kind, const char *src) {
-    if (!f) return YES;
+    if (!f)
+        return YES;
     switch (f->op) {
-    case F_CLASS: return kind_matches(f->kind, kind) ? YES : NO;
-    case F_FROM: return strcmp(src, f->s) == 0 ? YES : NO;
-    case F_WITHIN: return within_matches(f->s, src) ? YES : NO;
-    case F_CONTAINS: return strstr(src, f->s) ? YES : NO;
-    case F_AND: {
-        int a = filter_may(f->a, kind, src);
-        if (a == NO) return NO;
-        int b = filter_may(f->b, kind, src);
-        return a < b ? a : b;
-    }
-    case F_OR: {
-        int a = filter_may(f->a, kind, src);
-        if (a == YES) return YES;
-        int b = filter_may(f->b, kind, src);
-        return a > b ? a : b;
-    }
-    case F_NOT: return YES - filter_may(f->a, kind, src);
-    case F_PRED: return MAYBE;
+        case F_CLASS: return kind_matches(f->kind, kind) ? YES : NO;
+        case F_FROM: return strcmp(src, f->s) == 0 ? YES : NO;
+        case F_WITHIN: return within_matches(f->s, src) ? YES : NO;
+        case F_CONTAINS: return strstr(src, f->s) ? YES : NO;
+        case F_AND: {
+            int a = filter_may(f->a, kind, src);
+            if (a == NO)
+                return NO;
+            int b = filter_may(f->b, kind, src);
+            return a < b ? a : b;
+        }
+        case F_OR: {
+            int a = filter_may(f->a, kind, src);
+            if (a == YES)
+                return YES;
+            int b = filter_may(f->b, kind, src);
+            return a > b ? a : b;
+        }
+        case F_NOT: return YES - filter_may(f->a, kind, src);
+        case F_PRED: return MAYBE;
     }
     return MAYBE;
 }
@@ -223,7 +228,7 @@ static int filter_may(const xf_filter *f, xf_event_kind kind, const char *src) {
 typedef struct {
     xf_handler h;
     void *user;
-    xf_filter *f;   /* owned */
+    xf_filter *f; /* owned */
 } listener;
 
 struct xf_dispatcher {
@@ -238,10 +243,12 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static xf_dispatcher *registry;
 
 xf_dispatcher *xf_dispatcher_get(const char *key) {
-    if (!key) key = "";
+    if (!key)
+        key = "";
     pthread_mutex_lock(&registry_lock);
     xf_dispatcher *d = registry;
-    while (d && strcmp(d->key, key) != 0) d = d->next;
+    while (d && strcmp(d->key, key) != 0)
+        d = d->next;
     if (!d) {
         d = xmalloc(sizeof *d);
         memset(d, 0, sizeof *d);
@@ -264,7 +271,7 @@ static void set_count(xf_dispatcher *d, int n) {
 
 void xf_listen(xf_dispatcher *d, xf_filter *f, xf_handler h, void *user) {
     d = resolve(d);
-    if (!h) {                 /* nothing to call: the filter is still ours */
+    if (!h) { /* nothing to call: the filter is still ours */
         xf_filter_free(f);
         return;
     }
@@ -274,14 +281,16 @@ void xf_listen(xf_dispatcher *d, xf_filter *f, xf_handler h, void *user) {
             xf_filter *old = d->ls[i].f;
             d->ls[i].f = f;
             pthread_rwlock_unlock(&d->lock);
-            if (old != f) xf_filter_free(old);
+            if (old != f)
+                xf_filter_free(old);
             return;
         }
     }
     if (d->n == d->cap) {
         int cap = d->cap ? 2 * d->cap : 8;
         listener *ls = xmalloc((size_t)cap * sizeof *ls);
-        if (d->n) memcpy(ls, d->ls, (size_t)d->n * sizeof *ls);
+        if (d->n)
+            memcpy(ls, d->ls, (size_t)d->n * sizeof *ls);
         free(d->ls);
         d->ls = ls;
         d->cap = cap;
@@ -296,8 +305,10 @@ void xf_remove(xf_dispatcher *d, xf_handler h) {
     pthread_rwlock_wrlock(&d->lock);
     int kept = 0;
     for (int i = 0; i < d->n; i++) {
-        if (d->ls[i].h == h) xf_filter_free(d->ls[i].f);
-        else d->ls[kept++] = d->ls[i];
+        if (d->ls[i].h == h)
+            xf_filter_free(d->ls[i].f);
+        else
+            d->ls[kept++] = d->ls[i];
     }
     set_count(d, kept);
     pthread_rwlock_unlock(&d->lock);
@@ -306,7 +317,8 @@ void xf_remove(xf_dispatcher *d, xf_handler h) {
 void xf_clear(xf_dispatcher *d) {
     d = resolve(d);
     pthread_rwlock_wrlock(&d->lock);
-    for (int i = 0; i < d->n; i++) xf_filter_free(d->ls[i].f);
+    for (int i = 0; i < d->n; i++)
+        xf_filter_free(d->ls[i].f);
     free(d->ls);
     d->ls = NULL;
     d->cap = 0;
@@ -316,23 +328,29 @@ void xf_clear(xf_dispatcher *d) {
 
 void xf_dispatch(xf_dispatcher *d, const xf_event *ev) {
     d = resolve(d);
-    if (!ev || __atomic_load_n(&d->n, __ATOMIC_ACQUIRE) == 0) return;
+    if (!ev || __atomic_load_n(&d->n, __ATOMIC_ACQUIRE) == 0)
+        return;
     listener local[16], *calls = local;
     int ncalls = 0;
     pthread_rwlock_rdlock(&d->lock);
     if (d->n > (int)(sizeof local / sizeof local[0]))
         calls = xmalloc((size_t)d->n * sizeof *calls);
     for (int i = 0; i < d->n; i++)
-        if (xf_filter_accepts(d->ls[i].f, ev)) calls[ncalls++] = d->ls[i];
+        if (xf_filter_accepts(d->ls[i].f, ev))
+            calls[ncalls++] = d->ls[i];
     pthread_rwlock_unlock(&d->lock);
-    for (int i = 0; i < ncalls; i++) calls[i].h(ev, calls[i].user);
-    if (calls != local) free(calls);
+    for (int i = 0; i < ncalls; i++)
+        calls[i].h(ev, calls[i].user);
+    if (calls != local)
+        free(calls);
 }
 
 int xf_dispatcher_wants(xf_dispatcher *d, xf_event_kind kind, const char *source) {
     d = resolve(d);
-    if (__atomic_load_n(&d->n, __ATOMIC_ACQUIRE) == 0) return 0;
-    if (!source) source = "";
+    if (__atomic_load_n(&d->n, __ATOMIC_ACQUIRE) == 0)
+        return 0;
+    if (!source)
+        source = "";
     int wants = 0;
     pthread_rwlock_rdlock(&d->lock);
     for (int i = 0; i < d->n && !wants; i++)

@@ -34,9 +34,9 @@ int xf_feature_map_dims(const xf_feature_map *fm, int E) {
     if (!fm || fm->kind == XF_FMAP_ELU)
         return E;
     switch (fm->kind) {
-    case XF_FMAP_GENERALIZED_RANDOM: return fm->m;
-    case XF_FMAP_SMOOTHED_RANDOM_FOURIER: return 2 * fm->m + 1;
-    default: return 2 * fm->m;
+        case XF_FMAP_GENERALIZED_RANDOM: return fm->m;
+        case XF_FMAP_SMOOTHED_RANDOM_FOURIER: return 2 * fm->m + 1;
+        default: return 2 * fm->m;
     }
 }
 
@@ -83,7 +83,7 @@ static void finish_row(float *y, const float *x, const xf_feature_map *fm, int E
         y[j] = a * cosf(u);
     }
     if (fm->kind == XF_FMAP_SMOOTHED_RANDOM_FOURIER)
-        y[2 * m] = 1.0f;   /* fast-transformers' smoothing = 1.0 */
+        y[2 * m] = 1.0f; /* fast-transformers' smoothing = 1.0 */
 }
 
 void xf_feature_map_apply(float *phi, const float *x, int rows, int E, int64_t ld,
@@ -99,9 +99,10 @@ void xf_feature_map_apply(float *phi, const float *x, int rows, int E, int64_t l
     }
     if (rows <= 0)
         return;
-    float alpha = fm->kind == XF_FMAP_GENERALIZED_RANDOM && fm->temp == 1.0f ? 1.0f : sqrtf(fm->temp);
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, fm->m, E, alpha, x, (int)ld, fm->omega, fm->m, 0.0f,
-            phi, F);
+    float alpha =
+        fm->kind == XF_FMAP_GENERALIZED_RANDOM && fm->temp == 1.0f ? 1.0f : sqrtf(fm->temp);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, fm->m, E, alpha, x, (int)ld, fm->omega, fm->m, 0.0f, phi,
+            F);
     for (int i = 0; i < rows; i++)
         finish_row(phi + (int64_t)i * F, x + i * ld, fm, E, shift);
 }
@@ -117,13 +118,13 @@ static uint64_t splitmix64(uint64_t *s) {
 
 /* A standard normal (Box–Muller, one of the pair). */
 static double normal(uint64_t *s) {
-    double u1 = ((double)(splitmix64(s) >> 11) + 1.0) / 9007199254740993.0;   /* (0, 1] */
-    double u2 = (double)(splitmix64(s) >> 11) / 9007199254740992.0;           /* [0, 1) */
+    double u1 = ((double)(splitmix64(s) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
+    double u2 = (double)(splitmix64(s) >> 11) / 9007199254740992.0;         /* [0, 1) */
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 uint64_t xf_feature_map_seed(uint64_t random_seed, const char *name) {
-    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = (h ^ *p) * 0x100000001b3ull;
     return random_seed ^ h;
@@ -137,7 +138,7 @@ static void orthogonal_block(float *omega, int E, int m, int c0, int cols, doubl
     for (int i = 0; i < E * E; i++)
         g[i] = normal(s);
     memcpy(q, g, (size_t)E * E * sizeof(double));
-    for (int j = 0; j < E; j++) {   /* column j of q, orthonormalized against 0..j-1 */
+    for (int j = 0; j < E; j++) { /* column j of q, orthonormalized against 0..j-1 */
         for (int p = 0; p < j; p++) {
             double d = 0.0;
             for (int i = 0; i < E; i++)

@@ -7,9 +7,8 @@
  * products.  The activation is linear1's post-op (xf_linear_act). */
 #include "xf_blas.h"
 
-void xf_feed_forward(float *y, const float *x, const float *w1t, const float *b1,
-                     const float *w2t, const float *b2, float *h, int n, int d, int f,
-                     xf_activation act) {
+void xf_feed_forward(float *y, const float *x, const float *w1t, const float *b1, const float *w2t,
+                     const float *b2, float *h, int n, int d, int f, xf_activation act) {
     for (int r = 0; r < n; r += XF_FF_ROWS) {
         int k = n - r < XF_FF_ROWS ? n - r : XF_FF_ROWS;
         xf_linear_act(h, x + (int64_t)r * d, w1t, b1, k, d, f, act);

@@ -58,29 +58,29 @@ __attribute__((weak, used)) const char *__lsan_default_suppressions(void) {
 
 #define FONT "DejaVu Sans"
 enum {
-    SUP_PX = 19,      /* suptitle */
-    TITLE_PX = 15,    /* panel title */
-    LABEL_PX = 14,    /* axis labels */
-    TICK_PX = 12,     /* tick labels */
+    SUP_PX = 19,   /* suptitle */
+    TITLE_PX = 15, /* panel title */
+    LABEL_PX = 14, /* axis labels */
+    TICK_PX = 12,  /* tick labels */
     TICK_LEN = 4,
-    PAD = 18,         /* outer margin */
-    HGAP = 28,        /* between panel columns */
-    VGAP = 16,        /* between panel rows */
+    PAD = 18,  /* outer margin */
+    HGAP = 28, /* between panel columns */
+    VGAP = 16, /* between panel rows */
     CBAR_GAP = 22,
     CBAR_W = 18,
-    MAX_PX = 30000    /* cairo's image limit is 32767 */
+    MAX_PX = 30000 /* cairo's image limit is 32767 */
 };
-static const double INK = 0.13;        /* text and frames: near black */
-static const double BAD = 0.82;        /* non-finite cells: light grey */
+static const double INK = 0.13; /* text and frames: near black */
+static const double BAD = 0.82; /* non-finite cells: light grey */
 
 typedef struct {
-    const float *m;   /* [rows, cols] row-major */
+    const float *m; /* [rows, cols] row-major */
     int rows, cols;
     char title[256];
 } panel;
 
 typedef struct {
-    const char *suptitle;  /* or NULL */
+    const char *suptitle; /* or NULL */
     const char *xlabel, *ylabel;
     int ncols;
 } grid_opts;
@@ -106,7 +106,7 @@ static void text_at(cairo_t *cr, const char *s, double x, double y, double hanch
     cairo_text_extents(cr, s, &e);
     cairo_font_extents_t fe;
     cairo_font_extents(cr, &fe);
-    double cap = fe.ascent * 0.72;   /* cap height of DejaVu ≈ 0.72 ascent */
+    double cap = fe.ascent * 0.72; /* cap height of DejaVu ≈ 0.72 ascent */
     cairo_move_to(cr, x - hanchor * e.x_advance, y + cap / 2);
     cairo_show_text(cr, s);
 }
@@ -114,14 +114,17 @@ static void text_at(cairo_t *cr, const char *s, double x, double y, double hanch
 /* ---- ticks ------------------------------------------------------------------- */
 
 static int nice_index_step(int n, int maxticks) {
-    if (maxticks < 2) maxticks = 2;
+    if (maxticks < 2)
+        maxticks = 2;
     for (int base = 1;; base *= 10) {
         static const int m[3] = {1, 2, 5};
         for (int i = 0; i < 3; i++) {
             int s = m[i] * base;
-            if ((n - 1) / s + 1 <= maxticks) return s;
+            if ((n - 1) / s + 1 <= maxticks)
+                return s;
         }
-        if (base > 100000000) return n;
+        if (base > 100000000)
+            return n;
     }
 }
 
@@ -141,21 +144,27 @@ static void format_value(char *buf, size_t cap, double v, double step) {
 
 static void format_value_ascii(char *buf, size_t cap, double v, double step) {
     double a = fabs(v);
-    if (v == 0) snprintf(buf, cap, "0");
-    else if (a >= 1e5 || a < 1e-3 || (step > 0 && step < 1e-4)) snprintf(buf, cap, "%.3g", v);
+    if (v == 0)
+        snprintf(buf, cap, "0");
+    else if (a >= 1e5 || a < 1e-3 || (step > 0 && step < 1e-4))
+        snprintf(buf, cap, "%.3g", v);
     else if (step > 0) {
         int dec = (int)ceil(-log10(step) - 1e-9);
-        if (dec < 0) dec = 0;
+        if (dec < 0)
+            dec = 0;
         snprintf(buf, cap, "%.*f", dec, v);
-    } else snprintf(buf, cap, "%.4g", v);
+    } else
+        snprintf(buf, cap, "%.4g", v);
 }
 
 /* ---- pixels ------------------------------------------------------------------ */
 
 static uint32_t viridis_px(double t) {
     int i = (int)floor(t * 256);
-    if (i < 0) i = 0;
-    if (i > 255) i = 255;
+    if (i < 0)
+        i = 0;
+    if (i > 255)
+        i = 255;
     return 0xff000000u | (uint32_t)xf_viridis[i][0] << 16 | (uint32_t)xf_viridis[i][1] << 8 |
            (uint32_t)xf_viridis[i][2];
 }
@@ -163,7 +172,8 @@ static uint32_t viridis_px(double t) {
 /* A rows×cols surface, one pixel per cell. */
 static cairo_surface_t *matrix_surface(const panel *p, double vmin, double vmax) {
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, p->cols, p->rows);
-    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) return s;
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS)
+        return s;
     cairo_surface_flush(s);
     unsigned char *base = cairo_image_surface_get_data(s);
     int stride = cairo_image_surface_get_stride(s);
@@ -187,7 +197,8 @@ static cairo_surface_t *matrix_surface(const panel *p, double vmin, double vmax)
 static void cell_size(int rows, int cols, int target, int *cw, int *ch) {
     int longer = rows > cols ? rows : cols, shorter = rows > cols ? cols : rows;
     int c = (int)lround((double)target / longer);
-    if (c < 1) c = 1;
+    if (c < 1)
+        c = 1;
     if (shorter * c >= target / 2) {
         *cw = *ch = c;
         return;
@@ -205,12 +216,14 @@ static cairo_status_t write_fp(void *closure, const unsigned char *data, unsigne
 }
 
 static int put_png(FILE *fp, void *surface) {
-    return cairo_surface_write_to_png_stream(surface, write_fp, fp) == CAIRO_STATUS_SUCCESS ? 0 : -1;
+    return cairo_surface_write_to_png_stream(surface, write_fp, fp) == CAIRO_STATUS_SUCCESS ? 0
+                                                                                            : -1;
 }
 
 /* The PNG of s at path, through xf_write_output (output.c). */
 static int write_png(cairo_surface_t *s, const char *path, xf_error *err) {
-    if (xf_make_parent_dirs(path, err) != 0) return -1;
+    if (xf_make_parent_dirs(path, err) != 0)
+        return -1;
     return xf_write_output(path, put_png, s, err);
 }
 
@@ -218,16 +231,16 @@ static int write_png(cairo_surface_t *s, const char *path, xf_error *err) {
 
 /* Where everything goes: decided by measure() before anything is drawn. */
 typedef struct {
-    int n, ncols, nrows;    /* panels, grid columns and rows */
-    int *cw, *ch;           /* [n] cell width/height in pixels of each panel */
-    int pw, ph;             /* largest heatmap */
-    int yaxis_w, col_w;     /* y ticks + labels left of a heatmap; one grid column */
-    int title_h, row_h;     /* panel title band; one grid row */
-    int left, top;          /* first panel's column / row origin */
-    int cb_x, W, H;         /* colour bar x; image size */
-    double vmin, vmax;      /* the shared scale over every finite value */
-    double vstep;           /* round colour-bar ticks, 0 for none */
-    char lo[32], hi[32];    /* the colour bar's end labels */
+    int n, ncols, nrows; /* panels, grid columns and rows */
+    int *cw, *ch;        /* [n] cell width/height in pixels of each panel */
+    int pw, ph;          /* largest heatmap */
+    int yaxis_w, col_w;  /* y ticks + labels left of a heatmap; one grid column */
+    int title_h, row_h;  /* panel title band; one grid row */
+    int left, top;       /* first panel's column / row origin */
+    int cb_x, W, H;      /* colour bar x; image size */
+    double vmin, vmax;   /* the shared scale over every finite value */
+    double vstep;        /* round colour-bar ticks, 0 for none */
+    char lo[32], hi[32]; /* the colour bar's end labels */
 } layout;
 
 /* The shared colour scale: min and max of every panel's finite values. */
@@ -237,12 +250,14 @@ static void value_range(const panel *ps, int n, double *vmin, double *vmax) {
         size_t cnt = (size_t)ps[i].rows * (size_t)ps[i].cols;
         for (size_t k = 0; k < cnt; k++) {
             double v = ps[i].m[k];
-            if (!isfinite(v)) continue;
+            if (!isfinite(v))
+                continue;
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
     }
-    if (!(lo <= hi)) lo = hi = 0;
+    if (!(lo <= hi))
+        lo = hi = 0;
     *vmin = lo;
     *vmax = hi;
 }
@@ -267,7 +282,8 @@ static double colorbar_label_w(cairo_t *m, const layout *g) {
 }
 
 /* Panel sizes and the widest y-tick and title texts. */
-static void measure_panels(cairo_t *m, const panel *ps, layout *g, double *ytick_w, double *title_w) {
+static void measure_panels(cairo_t *m, const panel *ps, layout *g, double *ytick_w,
+                           double *title_w) {
     int target = g->n == 1 ? 400 : g->n <= 4 ? 300 : 240;
     *ytick_w = *title_w = 0;
     font(m, TICK_PX, 0);
@@ -289,7 +305,8 @@ static void measure_panels(cairo_t *m, const panel *ps, layout *g, double *ytick
 
 /* Lays out n panels (g->cw/ch allocated by the caller); 0, or -1 + err
  * when the image would be too large. */
-static int measure(const char *path, const panel *ps, const grid_opts *o, layout *g, xf_error *err) {
+static int measure(const char *path, const panel *ps, const grid_opts *o, layout *g,
+                   xf_error *err) {
     g->ncols = o->ncols > 0 ? (o->ncols < g->n ? o->ncols : g->n) : g->n;
     g->nrows = (g->n + g->ncols - 1) / g->ncols;
     value_range(ps, g->n, &g->vmin, &g->vmax);
@@ -313,14 +330,15 @@ static int measure(const char *path, const panel *ps, const grid_opts *o, layout
     g->yaxis_w = TICK_LEN + 4 + (int)ceil(ytick_w);
     g->col_w = g->yaxis_w + g->pw > (int)ceil(title_w) ? g->yaxis_w + g->pw : (int)ceil(title_w);
     g->col_w += HGAP;
-    int xaxis_h = TICK_LEN + 4 + TICK_PX + 6 + LABEL_PX + 6;   /* ticks, labels, x label */
+    int xaxis_h = TICK_LEN + 4 + TICK_PX + 6 + LABEL_PX + 6; /* ticks, labels, x label */
     g->row_h = g->title_h + g->ph + xaxis_h + VGAP;
-    g->left = PAD + LABEL_PX + 8;                              /* rotated y label */
+    g->left = PAD + LABEL_PX + 8; /* rotated y label */
     g->top = PAD + (o->suptitle ? SUP_PX + 14 : 0);
     g->cb_x = g->left + g->ncols * g->col_w - HGAP + CBAR_GAP;
     g->W = g->cb_x + CBAR_W + TICK_LEN + 5 + (int)ceil(cb_label_w) + PAD;
     g->H = g->top + g->nrows * g->row_h - VGAP + PAD;
-    if (sup_w + 2 * PAD > g->W) g->W = (int)ceil(sup_w) + 2 * PAD;
+    if (sup_w + 2 * PAD > g->W)
+        g->W = (int)ceil(sup_w) + 2 * PAD;
     if (g->W > MAX_PX || g->H > MAX_PX)
         return xf_fail(err, "%s: figure of %dx%d pixels is too large (matrix [%d,%d])", path, g->W,
                        g->H, ps[0].rows, ps[0].cols);
@@ -387,7 +405,8 @@ static int draw_panel(cairo_t *cr, const panel *p, int i, const layout *g, const
     draw_ticks(cr, p, x0, y0, g->cw[i], g->ch[i]);
     font(cr, LABEL_PX, 0);
     if (o->xlabel && i + g->ncols >= g->n)
-        text_at(cr, o->xlabel, x0 + w / 2.0, y0 + h + TICK_LEN + 4 + TICK_PX + 6 + LABEL_PX / 2.0, 0.5);
+        text_at(cr, o->xlabel, x0 + w / 2.0, y0 + h + TICK_LEN + 4 + TICK_PX + 6 + LABEL_PX / 2.0,
+                0.5);
     if (o->ylabel && gc == 0) {
         cairo_save(cr);
         cairo_translate(cr, PAD + LABEL_PX / 2.0, y0 + h / 2.0);
@@ -442,7 +461,8 @@ static void draw_colorbar(cairo_t *cr, const layout *g, int cb_top, int cb_h) {
     colorbar_tick(cr, g, cb_top, g->hi);
     for (long k = (long)ceil(g->vmin / g->vstep); k * g->vstep <= g->vmax; k++) {
         double v = k * g->vstep, y = cb_top + cb_h * (1 - (v - g->vmin) / (g->vmax - g->vmin));
-        if (y < cb_top + TICK_PX * 2.0 || y > cb_top + cb_h - TICK_PX * 2.0) continue;
+        if (y < cb_top + TICK_PX * 2.0 || y > cb_top + cb_h - TICK_PX * 2.0)
+            continue;
         char num[32];
         format_value(num, sizeof num, v, g->vstep);
         colorbar_tick(cr, g, y, num);
@@ -478,7 +498,8 @@ static int draw_all(cairo_surface_t *s, const char *path, const panel *ps, const
 
 /* A matplotlib-like grid of n panels with one shared colour bar, as a PNG at path. */
 static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *o, xf_error *err) {
-    if (n <= 0) return xf_fail(err, "%s: nothing to draw", path);
+    if (n <= 0)
+        return xf_fail(err, "%s: nothing to draw", path);
     for (int i = 0; i < n; i++)
         if (ps[i].rows <= 0 || ps[i].cols <= 0 || !ps[i].m)
             return xf_fail(err, "%s: empty matrix [%d,%d]", path, ps[i].rows, ps[i].cols);
@@ -508,11 +529,13 @@ static int draw_grid(const char *path, const panel *ps, int n, const grid_opts *
 
 int xf_png_matrix(const char *path, const float *m, int rows, int cols, const char *title,
                   xf_error *err) {
-    if (!path) return xf_fail(err, "(null): no path");
+    if (!path)
+        return xf_fail(err, "(null): no path");
     if (!m || rows <= 0 || cols <= 0)
         return xf_fail(err, "%s: empty matrix [%d,%d]", path, rows, cols);
     panel p = {m, rows, cols, ""};
-    if (title) snprintf(p.title, sizeof p.title, "%s", title);
+    if (title)
+        snprintf(p.title, sizeof p.title, "%s", title);
     grid_opts o = {NULL, "key", "query", 1};
     return draw_grid(path, &p, 1, &o, err);
 }
@@ -524,8 +547,8 @@ int xf_png_matrix(const char *path, const float *m, int rows, int cols, const ch
  * the [shape[1], rest] of the sample.  Returns a message (no file name) on
  * a bad sample/head, else NULL. */
 static const char *field_matrix(const xf_tensor *t, const char *field, int sample, int head,
-                                const float **out, int *rows, int *cols, int *nheads,
-                                char *msg, size_t cap) {
+                                const float **out, int *rows, int *cols, int *nheads, char *msg,
+                                size_t cap) {
     int is_attn = strcmp(field, "attention_matrix") == 0;
     int64_t N = t->rank >= 3 ? t->shape[0] : 1;
     *nheads = 1;
@@ -534,13 +557,15 @@ static const char *field_matrix(const xf_tensor *t, const char *field, int sampl
         return msg;
     }
     if (sample < 0 || sample >= N) {
-        snprintf(msg, cap, "sample %d out of range: %s has %lld samples", sample, field, (long long)N);
+        snprintf(msg, cap, "sample %d out of range: %s has %lld samples", sample, field,
+                 (long long)N);
         return msg;
     }
     if (is_attn && t->rank == 4) {
         int64_t H = t->shape[1], L = t->shape[2], S = t->shape[3];
         if (head < -1 || head >= H) {
-            snprintf(msg, cap, "head %d out of range: %s has %lld heads", head, field, (long long)H);
+            snprintf(msg, cap, "head %d out of range: %s has %lld heads", head, field,
+                     (long long)H);
             return msg;
         }
         *nheads = (int)H;
@@ -551,10 +576,12 @@ static const char *field_matrix(const xf_tensor *t, const char *field, int sampl
     }
     int64_t rest = 1;
     int first = t->rank >= 3 ? 2 : t->rank == 2 ? 1 : 0;
-    for (int i = first; i < t->rank; i++) rest *= t->shape[i];
+    for (int i = first; i < t->rank; i++)
+        rest *= t->shape[i];
     int64_t r = t->rank >= 3 ? t->shape[1] : t->rank == 2 ? t->shape[0] : 1;
     if (r > MAX_PX || rest > MAX_PX) {
-        snprintf(msg, cap, "%s: [%lld,%lld] is too large to draw", field, (long long)r, (long long)rest);
+        snprintf(msg, cap, "%s: [%lld,%lld] is too large to draw", field, (long long)r,
+                 (long long)rest);
         return msg;
     }
     *rows = (int)r;
@@ -564,10 +591,14 @@ static const char *field_matrix(const xf_tensor *t, const char *field, int sampl
 }
 
 static void axis_labels(const char *field, const char **xl, const char **yl) {
-    if (!strcmp(field, "attention_matrix")) *xl = "key", *yl = "query";
-    else if (!strcmp(field, "queries")) *xl = "head × dim", *yl = "query";
-    else if (!strcmp(field, "keys") || !strcmp(field, "values")) *xl = "head × dim", *yl = "key";
-    else *xl = "feature", *yl = "position";
+    if (!strcmp(field, "attention_matrix"))
+        *xl = "key", *yl = "query";
+    else if (!strcmp(field, "queries"))
+        *xl = "head × dim", *yl = "query";
+    else if (!strcmp(field, "keys") || !strcmp(field, "values"))
+        *xl = "head × dim", *yl = "key";
+    else
+        *xl = "feature", *yl = "position";
 }
 
 /* ---- titles ------------------------------------------------------------------------ */
@@ -575,13 +606,16 @@ static void axis_labels(const char *field, const char **xl, const char **yl) {
 /* What a module is, in words: the attention modules' last names (both
  * fast-transformers' and torch's). */
 static const char *attention_words(const char *last) {
-    static const struct { const char *name, *words; } known[] = {
+    static const struct {
+        const char *name, *words;
+    } known[] = {
         {"attention", "self-attention"},       {"self_attention", "self-attention"},
         {"self_attn", "self-attention"},       {"cross_attention", "cross-attention"},
         {"multihead_attn", "cross-attention"},
     };
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (!strcmp(last, known[i].name)) return known[i].words;
+        if (!strcmp(last, known[i].name))
+            return known[i].words;
     return NULL;
 }
 
@@ -590,7 +624,8 @@ void xf__source_label(char *buf, size_t cap, const char *source, xf_event_kind k
     snprintf(s, sizeof s, "%s", source && source[0] ? source : "model");
     size_t n = strlen(s);
     const char *inner = ".inner_attention";
-    if (n > strlen(inner) && !strcmp(s + n - strlen(inner), inner)) s[n - strlen(inner)] = '\0';
+    if (n > strlen(inner) && !strcmp(s + n - strlen(inner), inner))
+        s[n - strlen(inner)] = '\0';
     char *dot = strrchr(s, '.');
     const char *words = attention_words(dot ? dot + 1 : s);
     if (kind == XF_INTERMEDIATE_OUTPUT && layer >= 0)
@@ -611,12 +646,13 @@ static void event_label(char *buf, size_t cap, const xf_event *ev) {
 
 void xf__figure_title(char *buf, size_t cap, xf_event_kind kind, const char *what, int head,
                       int sample) {
-    const char *k = kind == XF_ATTENTION_EVENT        ? "Attention weights"
-                    : kind == XF_QKV_EVENT            ? "Queries, keys and values"
-                    : kind == XF_INTERMEDIATE_OUTPUT  ? "Layer outputs"
-                                                      : "Events";
+    const char *k = kind == XF_ATTENTION_EVENT       ? "Attention weights"
+                    : kind == XF_QKV_EVENT           ? "Queries, keys and values"
+                    : kind == XF_INTERMEDIATE_OUTPUT ? "Layer outputs"
+                                                     : "Events";
     char h[32] = "";
-    if (kind == XF_ATTENTION_EVENT && head >= 0) snprintf(h, sizeof h, ", head %d", head);
+    if (kind == XF_ATTENTION_EVENT && head >= 0)
+        snprintf(h, sizeof h, ", head %d", head);
     snprintf(buf, cap, "%s: %s%s, sample %d", k, what && what[0] ? what : "model", h, sample);
 }
 
@@ -637,7 +673,8 @@ static int heatmap_field(const xf_heatmap_cfg *cfg, const char *what, const xf_e
         xf__report(cfg, what, "the file name is too long for %s %s", xf__source_name(ev), name);
         return -1;
     }
-    if (cfg->sample != 0) snprintf(sample_note, sizeof sample_note, ", sample %d", cfg->sample);
+    if (cfg->sample != 0)
+        snprintf(sample_note, sizeof sample_note, ", sample %d", cfg->sample);
     event_label(label, sizeof label, ev);
     grid_opts o = {NULL, NULL, NULL, 1};
     axis_labels(name, &o.xlabel, &o.ylabel);
@@ -667,7 +704,8 @@ static int heatmap_field(const xf_heatmap_cfg *cfg, const char *what, const xf_e
             snprintf(p.title, sizeof p.title, "%s — %s%s", label, name, sample_note);
         rc = draw_grid(path, &p, 1, &o, &err);
     }
-    if (rc != 0) xf__report(cfg, what, "%s", err.msg);
+    if (rc != 0)
+        xf__report(cfg, what, "%s", err.msg);
     return 0;
 }
 
@@ -679,12 +717,12 @@ static int heatmap_field(const xf_heatmap_cfg *cfg, const char *what, const xf_e
  * assembled matrix is what a forward over the final sequence gives. */
 typedef struct {
     int64_t call;
-    char *source;          /* owned */
-    const char *field;     /* static string */
+    char *source;      /* owned */
+    const char *field; /* static string */
     xf_event_kind kind;
     int layer, step, nfields;
     int planes, rows, cols;
-    float *m;              /* [planes, rows, cols] */
+    float *m; /* [planes, rows, cols] */
 } step_rows;
 
 static pthread_mutex_t steps_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -696,7 +734,8 @@ static int append_rows(float **m, int *rows, int *cols, int planes, const float 
                        int c, int replace) {
     int keep = replace ? 0 : *rows, R = keep + r, C = replace || c > *cols ? c : *cols;
     float *out = calloc((size_t)planes * (size_t)R * (size_t)C, sizeof *out);
-    if (!out) return -1;
+    if (!out)
+        return -1;
     for (int p = 0; p < planes; p++) {
         for (int i = 0; i < keep; i++)
             memcpy(out + ((size_t)p * R + i) * C, *m + ((size_t)p * *rows + i) * *cols,
@@ -725,9 +764,10 @@ struct xf_heatmap_state {
 /* Keeps the field of ev (sample's planes) in cfg's state: a prefill
  * (step 0) starts its (source, field) afresh, a later step appends to the
  * same call's.  0, or -1 out of memory.  Caller holds steps_lock. */
-static int heatmap_keep(xf_heatmap_cfg *cfg, const xf_event *ev, const char *name,
-                        const float *mat, int planes, int r, int c, int nfields) {
-    if (!cfg->state && !(cfg->state = calloc(1, sizeof *cfg->state))) return -1;
+static int heatmap_keep(xf_heatmap_cfg *cfg, const xf_event *ev, const char *name, const float *mat,
+                        int planes, int r, int c, int nfields) {
+    if (!cfg->state && !(cfg->state = calloc(1, sizeof *cfg->state)))
+        return -1;
     struct xf_heatmap_state *st = cfg->state;
     step_rows *a = NULL;
     for (int i = 0; i < st->n && !a; i++)
@@ -738,20 +778,21 @@ static int heatmap_keep(xf_heatmap_cfg *cfg, const xf_event *ev, const char *nam
         if (st->n == st->cap) {
             int cap = st->cap ? 2 * st->cap : 8;
             step_rows *e = realloc(st->e, (size_t)cap * sizeof *e);
-            if (!e) return -1;
+            if (!e)
+                return -1;
             st->e = e;
             st->cap = cap;
         }
         a = &st->e[st->n];
         *a = (step_rows){.source = strdup(ev->source ? ev->source : ""), .field = name};
-        if (!a->source) return -1;
+        if (!a->source)
+            return -1;
         st->n++;
     }
     int fresh = ev->step == 0 || a->call != ev->call || a->planes != planes;
     a->call = ev->call, a->kind = ev->kind, a->layer = ev->layer, a->step = ev->step;
     a->nfields = nfields, a->planes = planes;
-    return append_rows(&a->m, &a->rows, &a->cols, planes, mat, r, c,
-                       fresh || whole_cache(name, r));
+    return append_rows(&a->m, &a->rows, &a->cols, planes, mat, r, c, fresh || whole_cache(name, r));
 }
 
 /* A step event: its rows join the call's collection (drawn by the flush).
@@ -762,16 +803,18 @@ static void heatmap_step(xf_heatmap_cfg *cfg, const char *what, const xf_event *
     int rows, cols, nheads;
     char msg[256];
     if (field_matrix(t, name, cfg->sample, -1, &mat, &rows, &cols, &nheads, msg, sizeof msg))
-        return;   /* reported when drawn */
+        return; /* reported when drawn */
     pthread_mutex_lock(&steps_lock);
     int rc = heatmap_keep(cfg, ev, name, mat, nheads, rows, cols, nfields);
     pthread_mutex_unlock(&steps_lock);
-    if (rc != 0) xf__report(cfg, what, "out of memory collecting the steps of %s", xf__source_name(ev));
+    if (rc != 0)
+        xf__report(cfg, what, "out of memory collecting the steps of %s", xf__source_name(ev));
 }
 
 void xf_heatmap(const xf_event *ev, void *cfgp) {
     xf_heatmap_cfg *cfg = cfgp;
-    if (!ev) return;
+    if (!ev)
+        return;
     if (!cfg || !cfg->pattern) {
         xf__report(cfgp, "heatmap", "no file pattern");
         return;
@@ -782,7 +825,8 @@ void xf_heatmap(const xf_event *ev, void *cfgp) {
     const xf_tensor *ts[5];
     int n = xf__event_fields(ev, names, ts);
     for (int f = 0; f < n; f++) {
-        if (ev->step >= 0) heatmap_step(cfg, what, ev, names[f], ts[f], n);
+        if (ev->step >= 0)
+            heatmap_step(cfg, what, ev, names[f], ts[f], n);
         if (ev->step <= 0 && heatmap_field(cfg, what, ev, names[f], ts[f], cfg->sample, n) != 0)
             return;
     }
@@ -795,17 +839,22 @@ static void heatmap_draw_rows(xf_heatmap_cfg *cfg, const step_rows *a) {
     snprintf(what, sizeof what, "heatmap(\"%s\")", cfg->pattern ? cfg->pattern : "");
     int is_attn = !strcmp(a->field, "attention_matrix");
     xf_tensor t = {is_attn ? 4 : 3, {1, a->rows, a->cols, 0}, a->m};
-    if (is_attn) t.shape[1] = a->planes, t.shape[2] = a->rows, t.shape[3] = a->cols;
-    xf_event ev = {.kind = a->kind, .source = a->source, .layer = a->layer, .call = a->call,
-                   .step = a->step};
-    if (is_attn) ev.attention_matrix = &t;
-    else if (!strcmp(a->field, "x")) ev.x = &t;
-    else ev.queries = &t;   /* which of q/k/v: only a->field is read below */
+    if (is_attn)
+        t.shape[1] = a->planes, t.shape[2] = a->rows, t.shape[3] = a->cols;
+    xf_event ev = {
+        .kind = a->kind, .source = a->source, .layer = a->layer, .call = a->call, .step = a->step};
+    if (is_attn)
+        ev.attention_matrix = &t;
+    else if (!strcmp(a->field, "x"))
+        ev.x = &t;
+    else
+        ev.queries = &t; /* which of q/k/v: only a->field is read below */
     heatmap_field(cfg, what, &ev, a->field, &t, 0, a->nfields);
 }
 
 void xf_heatmap_flush(xf_heatmap_cfg *cfg, int64_t call) {
-    if (!cfg) return;
+    if (!cfg)
+        return;
     step_rows *mine = NULL;
     int n = 0;
     pthread_mutex_lock(&steps_lock);
@@ -813,8 +862,10 @@ void xf_heatmap_flush(xf_heatmap_cfg *cfg, int64_t call) {
     if (st && (mine = malloc((size_t)st->n * sizeof *mine + 1))) {
         int kept = 0;
         for (int i = 0; i < st->n; i++) {
-            if (st->e[i].call == call) mine[n++] = st->e[i];
-            else st->e[kept++] = st->e[i];
+            if (st->e[i].call == call)
+                mine[n++] = st->e[i];
+            else
+                st->e[kept++] = st->e[i];
         }
         st->n = kept;
         if (!kept) {
@@ -825,7 +876,8 @@ void xf_heatmap_flush(xf_heatmap_cfg *cfg, int64_t call) {
     }
     pthread_mutex_unlock(&steps_lock);
     for (int i = 0; i < n; i++) {
-        if (mine[i].step > 0 && cfg->pattern) heatmap_draw_rows(cfg, &mine[i]);
+        if (mine[i].step > 0 && cfg->pattern)
+            heatmap_draw_rows(cfg, &mine[i]);
         free(mine[i].m);
         free(mine[i].source);
     }
@@ -836,13 +888,13 @@ void xf_heatmap_flush(xf_heatmap_cfg *cfg, int64_t call) {
 
 typedef struct {
     int64_t call;
-    float *m;            /* owned copy [rows, cols] */
+    float *m; /* owned copy [rows, cols] */
     int rows, cols;
     char title[256];
     xf_event_kind kind;
     int layer;
-    char *source;        /* owned */
-    const char *field;   /* static string */
+    char *source;      /* owned */
+    const char *field; /* static string */
 } fig_panel;
 
 struct xf_figure_state {
@@ -872,23 +924,30 @@ static fig_panel *same_panel(struct xf_figure_state *st, const fig_panel *p) {
 /* Fills news[0..hcount) with copies of the panels ev gives of one field
  * (mat: its first head's [rows, cols], heads consecutive); 0, or -1 out of
  * memory (what was allocated stays in news for fig_panel_free). */
-static int figure_panels(fig_panel *news, int hcount, int h0, const xf_event *ev,
-                         const char *field, int is_attn, int nfields, const float *mat,
-                         int rows, int cols) {
+static int figure_panels(fig_panel *news, int hcount, int h0, const xf_event *ev, const char *field,
+                         int is_attn, int nfields, const float *mat, int rows, int cols) {
     size_t cells = (size_t)rows * (size_t)cols;
     char where[200];
     event_label(where, sizeof where, ev);
     for (int k = 0; k < hcount; k++) {
         fig_panel *p = &news[k];
-        *p = (fig_panel){.call = ev->call, .rows = rows, .cols = cols, .kind = ev->kind,
-                         .layer = ev->layer, .field = field};
+        *p = (fig_panel){.call = ev->call,
+                         .rows = rows,
+                         .cols = cols,
+                         .kind = ev->kind,
+                         .layer = ev->layer,
+                         .field = field};
         p->m = malloc(cells * sizeof(float));
         p->source = strdup(ev->source ? ev->source : "");
-        if (!p->m || !p->source) return -1;
+        if (!p->m || !p->source)
+            return -1;
         memcpy(p->m, mat + (size_t)k * cells, cells * sizeof(float));
-        if (is_attn) snprintf(p->title, sizeof p->title, "%s head %d", where, h0 + k);
-        else if (nfields > 1) snprintf(p->title, sizeof p->title, "%s %s", where, field);
-        else snprintf(p->title, sizeof p->title, "%s", where);
+        if (is_attn)
+            snprintf(p->title, sizeof p->title, "%s head %d", where, h0 + k);
+        else if (nfields > 1)
+            snprintf(p->title, sizeof p->title, "%s %s", where, field);
+        else
+            snprintf(p->title, sizeof p->title, "%s", where);
     }
     return 0;
 }
@@ -901,14 +960,17 @@ static int figure_keep(xf_figure_cfg *cfg, fig_panel *news, int hcount, int step
     pthread_mutex_lock(&fig_lock);
     if (!cfg->state) {
         cfg->state = calloc(1, sizeof *cfg->state);
-        if (!cfg->state) ok = 0;
+        if (!cfg->state)
+            ok = 0;
     }
     struct xf_figure_state *st = cfg->state;
     if (ok && st->n + hcount > st->cap) {
         int cap = st->cap ? 2 * st->cap : 16;
-        while (cap < st->n + hcount) cap *= 2;
+        while (cap < st->n + hcount)
+            cap *= 2;
         fig_panel *ps = realloc(st->ps, (size_t)cap * sizeof *ps);
-        if (!ps) ok = 0;
+        if (!ps)
+            ok = 0;
         else {
             st->ps = ps;
             st->cap = cap;
@@ -918,7 +980,7 @@ static int figure_keep(xf_figure_cfg *cfg, fig_panel *news, int hcount, int step
         fig_panel *same = step > 0 ? same_panel(st, &news[k]) : NULL;
         if (!same) {
             st->ps[st->n++] = news[k];
-            news[k] = (fig_panel){0};   /* owned by the state now */
+            news[k] = (fig_panel){0}; /* owned by the state now */
             continue;
         }
         ok = append_rows(&same->m, &same->rows, &same->cols, 1, news[k].m, news[k].rows,
@@ -932,7 +994,8 @@ static int figure_keep(xf_figure_cfg *cfg, fig_panel *news, int hcount, int step
 
 void xf_figure(const xf_event *ev, void *cfgp) {
     xf_figure_cfg *cfg = cfgp;
-    if (!ev) return;
+    if (!ev)
+        return;
     if (!cfg || !cfg->pattern) {
         xf__report(cfgp, "figure", "no file pattern");
         return;
@@ -946,8 +1009,8 @@ void xf_figure(const xf_event *ev, void *cfgp) {
         const float *mat;
         int rows, cols, nheads;
         char msg[256];
-        if (field_matrix(ts[f], names[f], cfg->sample, cfg->head, &mat, &rows, &cols, &nheads,
-                         msg, sizeof msg)) {
+        if (field_matrix(ts[f], names[f], cfg->sample, cfg->head, &mat, &rows, &cols, &nheads, msg,
+                         sizeof msg)) {
             xf__report(cfgp, what, "%s: %s; no panel", xf__source_name(ev), msg);
             continue;
         }
@@ -961,7 +1024,8 @@ void xf_figure(const xf_event *ev, void *cfgp) {
         }
         if (figure_panels(news, hcount, h0, ev, names[f], is_attn, n, mat, rows, cols) != 0 ||
             figure_keep(cfg, news, hcount, ev->step) != 0) {
-            for (int k = 0; k < hcount; k++) fig_panel_free(&news[k]);
+            for (int k = 0; k < hcount; k++)
+                fig_panel_free(&news[k]);
             xf__report(cfgp, what, "out of memory");
         }
         free(news);
@@ -977,15 +1041,19 @@ static const char *figure_title(const fig_panel *ps, int n, const xf_figure_cfg 
     char common[200];
     xf__source_label(common, sizeof common, ps[0].source, ps[0].kind, -1);
     for (int i = 1; i < n; i++) {
-        if (ps[i].kind != k) k = XF_EVENT;
+        if (ps[i].kind != k)
+            k = XF_EVENT;
         char other[200];
         xf__source_label(other, sizeof other, ps[i].source, ps[i].kind, -1);
         size_t j = 0;
-        while (common[j] && common[j] == other[j]) j++;
-        if (!common[j] && !other[j]) continue;
+        while (common[j] && common[j] == other[j])
+            j++;
+        if (!common[j] && !other[j])
+            continue;
         int at_word = (!common[j] && (other[j] == '.' || other[j] == ' ')) ||
                       (!other[j] && (common[j] == '.' || common[j] == ' '));
-        while (!at_word && j > 0 && common[j] != '.' && common[j] != ' ') j--;
+        while (!at_word && j > 0 && common[j] != '.' && common[j] != ' ')
+            j--;
         common[j] = '\0';
     }
     xf__figure_title(buf, cap, k, common, cfg->head, cfg->sample);
@@ -993,26 +1061,33 @@ static const char *figure_title(const fig_panel *ps, int n, const xf_figure_cfg 
 }
 
 void xf_figure_flush(xf_figure_cfg *cfg, int64_t call) {
-    if (!cfg) return;
+    if (!cfg)
+        return;
     fig_panel *mine = NULL;
     int n = 0;
     pthread_mutex_lock(&fig_lock);
     struct xf_figure_state *st = cfg->state;
     if (st) {
-        for (int i = 0; i < st->n; i++) n += st->ps[i].call == call;
-        if (n) mine = malloc((size_t)n * sizeof *mine);
+        for (int i = 0; i < st->n; i++)
+            n += st->ps[i].call == call;
+        if (n)
+            mine = malloc((size_t)n * sizeof *mine);
         if (mine) {
             int kept = 0, k = 0;
             for (int i = 0; i < st->n; i++) {
-                if (st->ps[i].call == call) mine[k++] = st->ps[i];
-                else st->ps[kept++] = st->ps[i];
+                if (st->ps[i].call == call)
+                    mine[k++] = st->ps[i];
+                else
+                    st->ps[kept++] = st->ps[i];
             }
             st->n = kept;
-        } else if (n) {   /* no memory to write them: drop them */
+        } else if (n) { /* no memory to write them: drop them */
             int kept = 0;
             for (int i = 0; i < st->n; i++) {
-                if (st->ps[i].call == call) fig_panel_free(&st->ps[i]);
-                else st->ps[kept++] = st->ps[i];
+                if (st->ps[i].call == call)
+                    fig_panel_free(&st->ps[i]);
+                else
+                    st->ps[kept++] = st->ps[i];
             }
             st->n = kept;
         }
@@ -1024,7 +1099,8 @@ void xf_figure_flush(xf_figure_cfg *cfg, int64_t call) {
     }
     pthread_mutex_unlock(&fig_lock);
     if (!mine) {
-        if (n && cfg->pattern) xf__report(cfg, "figure", "out of memory");
+        if (n && cfg->pattern)
+            xf__report(cfg, "figure", "out of memory");
         return;
     }
 
@@ -1037,8 +1113,10 @@ void xf_figure_flush(xf_figure_cfg *cfg, int64_t call) {
     ev.call = call;
     char path[4096];
     panel *ps = calloc((size_t)n, sizeof *ps);
-    if (!ps) xf__report(cfg, what, "out of memory");
-    else if (!cfg->pattern || xf_expand_pattern(path, sizeof path, cfg->pattern, &ev, mine[0].field) != 0)
+    if (!ps)
+        xf__report(cfg, what, "out of memory");
+    else if (!cfg->pattern ||
+             xf_expand_pattern(path, sizeof path, cfg->pattern, &ev, mine[0].field) != 0)
         xf__report(cfg, what, "cannot make a file name from the pattern");
     else {
         for (int i = 0; i < n; i++) {
@@ -1050,9 +1128,11 @@ void xf_figure_flush(xf_figure_cfg *cfg, int64_t call) {
                        cfg->cols > 0 ? cfg->cols : (int)ceil(sqrt((double)n))};
         axis_labels(mine[0].field, &o.xlabel, &o.ylabel);
         xf_error err;
-        if (draw_grid(path, ps, n, &o, &err) != 0) xf__report(cfg, what, "%s", err.msg);
+        if (draw_grid(path, ps, n, &o, &err) != 0)
+            xf__report(cfg, what, "%s", err.msg);
     }
     free(ps);
-    for (int i = 0; i < n; i++) fig_panel_free(&mine[i]);
+    for (int i = 0; i < n; i++)
+        fig_panel_free(&mine[i]);
     free(mine);
 }

@@ -23,7 +23,7 @@
 
 #include "xf_generate.h"
 #include "xf_kernels.h"
-#include "xf_simd.h"   /* exp, row max; GCC no-trapping-math */
+#include "xf_simd.h" /* exp, row max; GCC no-trapping-math */
 
 /* ---- embedding and positions --------------------------------------------- */
 
@@ -31,7 +31,7 @@
  * then sin/cos of the float product p · div, so the table matches the one a
  * PyTorch model was trained with to the last bits rather than the formula. */
 void xf_sinusoidal_table(float *pe, int max_pos, int d) {
-    const float c = (float)(-9.210340371976184 / d);   /* −ln(10000) / d */
+    const float c = (float)(-9.210340371976184 / d); /* −ln(10000) / d */
     for (int i = 0; i < d; i += 2) {
         float div = (float)exp((double)((float)i * c));
         for (int p = 0; p < max_pos; p++) {
@@ -48,8 +48,8 @@ int xf_check_ids(const int32_t *ids, int64_t count, int cols, int vocab, const c
     for (int64_t n = 0; n < count; n++)
         if (ids[n] < 0 || ids[n] >= vocab) {
             int64_t c = cols > 0 ? cols : 1;
-            return xf_fail(err, "%s: token id %d at [%lld, %lld] is out of range 0..%d",
-                           what, ids[n], (long long)(n / c), (long long)(n % c), vocab - 1);
+            return xf_fail(err, "%s: token id %d at [%lld, %lld] is out of range 0..%d", what,
+                           ids[n], (long long)(n / c), (long long)(n % c), vocab - 1);
         }
     return 0;
 }
@@ -87,8 +87,8 @@ int xf_kv_cache_init(xf_kv_cache *c, int N, int cap, int H, int E, int D, xf_err
     memset(c, 0, sizeof *c);
     int64_t nk, nv;
     if (cache_floats(&nk, (int[]){N, cap, H, E}, 4) || cache_floats(&nv, (int[]){N, cap, H, D}, 4))
-        return xf_fail(err, "KV cache: invalid size N %d × max_len %d × heads %d × (%d + %d)",
-                       N, cap, H, E, D);
+        return xf_fail(err, "KV cache: invalid size N %d × max_len %d × heads %d × (%d + %d)", N,
+                       cap, H, E, D);
     c->k = malloc((size_t)nk * sizeof(float));
     c->v = malloc((size_t)nv * sizeof(float));
     if (!c->k || !c->v) {
@@ -108,8 +108,10 @@ void xf_kv_cache_free(xf_kv_cache *c) {
 
 int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int L, xf_error *err) {
     if (L < 0 || L > c->cap - c->len)
-        return xf_fail(err, "the state holds %d positions: %d more do not fit after %d "
-                       "(a larger max_len is needed)", c->cap, L, c->len);
+        return xf_fail(err,
+                       "the state holds %d positions: %d more do not fit after %d "
+                       "(a larger max_len is needed)",
+                       c->cap, L, c->len);
     const int64_t ks = (int64_t)c->H * c->E, vs = (int64_t)c->H * c->D;
     for (int n = 0; n < c->N; n++) {
         memcpy(c->k + ((int64_t)n * c->cap + c->len) * ks, k + (int64_t)n * L * ks,
@@ -131,8 +133,9 @@ void xf_kv_cache_gather(float *dst, const xf_kv_cache *c, int which) {
 
 /* ---- one query row against the cache -------------------------------------- */
 
-enum { STEP_KEYS = 512 };   /* scores per block: 2 KiB on the stack, as attention.c's
-                               ONLINE_KEYS, so long caches take the same recurrence */
+/* scores per block: 2 KiB on the stack, as attention.c's
+ * ONLINE_KEYS, so long caches take the same recurrence */
+enum { STEP_KEYS = 512 };
 
 /* Σ a[0..LANES) as a tree (halves added lane-wise): vector adds and a few
  * shuffles, where the sequential sum is LANES dependent scalar adds. */
@@ -161,7 +164,7 @@ static void score_keys(float *s, const float *q, const float *k, int n, int E, i
                 a2[i] += q[e + i] * k2[e + i];
                 a3[i] += q[e + i] * k3[e + i];
             }
-        for (int e = E0; e < E; e++) {   /* E not a multiple of LANES */
+        for (int e = E0; e < E; e++) { /* E not a multiple of LANES */
             a0[0] += q[e] * k0[e];
             a1[0] += q[e] * k1[e];
             a2[0] += q[e] * k2[e];
@@ -185,8 +188,7 @@ static void score_keys(float *s, const float *q, const float *k, int n, int E, i
 /* o[D] += Σ_j p[j] v_j for n values, v rows ld floats apart; four rows per
  * pass so o is loaded and stored once per four. */
 XF_CLONES
-static void accumulate_values(float *o, const float *p, const float *v, int n, int D,
-                              int64_t ld) {
+static void accumulate_values(float *o, const float *p, const float *v, int n, int D, int64_t ld) {
     int j = 0;
     for (; j + 4 <= n; j += 4) {
         const float *v0 = v + j * ld, *v1 = v0 + ld, *v2 = v1 + ld, *v3 = v2 + ld;
@@ -201,10 +203,10 @@ static void accumulate_values(float *o, const float *p, const float *v, int n, i
 
 /* One (sample, head): o[D] = softmax(temp · q Kᵀ) V over len ≥ 1 keys;
  * a (len floats) receives the probabilities when non-NULL. */
-static void attend_one(float *o, float *a, const float *q, const float *k, const float *v,
-                       int len, int E, int D, int64_t ks, int64_t vs, float temp) {
+static void attend_one(float *o, float *a, const float *q, const float *k, const float *v, int len,
+                       int E, int D, int64_t ks, int64_t vs, float temp) {
     memset(o, 0, (size_t)D * sizeof(float));
-    if (a) {   /* the row is wanted: it is the scores' buffer, normalized in place */
+    if (a) { /* the row is wanted: it is the scores' buffer, normalized in place */
         score_keys(a, q, k, len, E, ks, temp);
         scale(a, len, 1.0f / softmax_exp(a, len));
         accumulate_values(o, a, v, len, D, vs);
@@ -240,11 +242,12 @@ static void step_head(void *ctx, int task, int worker) {
     const int64_t ks = (int64_t)c->H * c->E, vs = (int64_t)c->H * c->D;
     float *o = j->out + n * vs + (int64_t)h * c->D;
     float *a = j->attn ? j->attn + (int64_t)task * c->len : NULL;
-    if (c->len == 0) {   /* no key: zeros, as the batch kernel's empty rows */
+    if (c->len == 0) { /* no key: zeros, as the batch kernel's empty rows */
         memset(o, 0, (size_t)c->D * sizeof(float));
         return;
     }
-    attend_one(o, a, j->q + n * ks + (int64_t)h * c->E, c->k + (int64_t)n * c->cap * ks + (int64_t)h * c->E,
+    attend_one(o, a, j->q + n * ks + (int64_t)h * c->E,
+               c->k + (int64_t)n * c->cap * ks + (int64_t)h * c->E,
                c->v + (int64_t)n * c->cap * vs + (int64_t)h * c->D, c->len, c->E, c->D, ks, vs,
                j->temp);
 }
@@ -253,8 +256,7 @@ static void step_head(void *ctx, int task, int worker) {
  * the workers costs a few microseconds, reading 64 Ki floats about as much. */
 enum { STEP_PARALLEL_FLOATS = 65536 };
 
-void xf_attention_step(float *out, float *attn, const float *q, const xf_kv_cache *c,
-                       float temp) {
+void xf_attention_step(float *out, float *attn, const float *q, const xf_kv_cache *c, float temp) {
     step_job j = {out, attn, q, c, temp};
     const int tasks = c->N * c->H;
     if ((int64_t)tasks * c->len * (c->E + c->D) >= STEP_PARALLEL_FLOATS)

@@ -37,7 +37,7 @@
 /* ---- events dir ------------------------------------------------------------ */
 
 static pthread_mutex_t dir_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *events_dir;   /* NULL = current directory */
+static char *events_dir; /* NULL = current directory */
 
 void xf_set_events_dir(const char *dir) {
     char *copy = NULL;
@@ -86,7 +86,8 @@ int xf__report_once(const void *key) {
                 cap_reported = cap;
             }
         }
-        if (n_reported < cap_reported) reported[n_reported++] = key;
+        if (n_reported < cap_reported)
+            reported[n_reported++] = key;
     }
     pthread_mutex_unlock(&report_lock);
     return first;
@@ -95,14 +96,16 @@ int xf__report_once(const void *key) {
 /* "xfrt: WHAT: message (reported once)" on stderr, the first time for key. */
 void xf__report(const void *key, const char *what, const char *fmt, ...) {
     failures++;
-    if (!xf__report_once(key)) return;
+    if (!xf__report_once(key))
+        return;
     char msg[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     flockfile(stderr);
-    fprintf(stderr, "xfrt: %s: %s (further failures of this handler are not reported)\n", what, msg);
+    fprintf(stderr, "xfrt: %s: %s (further failures of this handler are not reported)\n", what,
+            msg);
     funlockfile(stderr);
 }
 
@@ -128,19 +131,24 @@ static void put(outbuf *b, const char *s, size_t n) {
     b->p[b->n] = '\0';
 }
 
-static void puts_(outbuf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(outbuf *b, const char *s) {
+    put(b, s, strlen(s));
+}
 
 int xf_expand_pattern(char *out, size_t cap, const char *pattern, const xf_event *ev,
                       const char *field) {
-    if (!out || cap == 0) return -1;
+    if (!out || cap == 0)
+        return -1;
     out[0] = '\0';
-    if (!pattern) return -1;
+    if (!pattern)
+        return -1;
     outbuf b = {out, 0, cap, 0};
     if (pattern[0] != '/') {
         pthread_mutex_lock(&dir_lock);
         if (events_dir) {
             puts_(&b, events_dir);
-            if (b.n && out[b.n - 1] != '/') puts_(&b, "/");
+            if (b.n && out[b.n - 1] != '/')
+                puts_(&b, "/");
         }
         pthread_mutex_unlock(&dir_lock);
     }
@@ -150,19 +158,24 @@ int xf_expand_pattern(char *out, size_t cap, const char *pattern, const xf_event
             size_t len = close ? (size_t)(close - p - 1) : 0;
             char num[32];
             const char *rep = NULL;
-            if (close && len == 6 && !strncmp(p + 1, "source", 6)) rep = xf__source_name(ev);
-            else if (close && len == 5 && !strncmp(p + 1, "event", 5)) rep = xf_event_name(ev->kind);
+            if (close && len == 6 && !strncmp(p + 1, "source", 6))
+                rep = xf__source_name(ev);
+            else if (close && len == 5 && !strncmp(p + 1, "event", 5))
+                rep = xf_event_name(ev->kind);
             else if (close && len == 5 && !strncmp(p + 1, "field", 5)) {
-                if (!field) return -1;
+                if (!field)
+                    return -1;
                 rep = field;
             } else if (close && len == 5 && !strncmp(p + 1, "layer", 5)) {
-                if (ev->layer < 0) rep = "none";
+                if (ev->layer < 0)
+                    rep = "none";
                 else {
                     snprintf(num, sizeof num, "%d", ev->layer);
                     rep = num;
                 }
             } else if (close && len == 4 && !strncmp(p + 1, "step", 4)) {
-                if (ev->step < 0) rep = "none";
+                if (ev->step < 0)
+                    rep = "none";
                 else {
                     snprintf(num, sizeof num, "%d", ev->step);
                     rep = num;
@@ -188,12 +201,14 @@ int xf_expand_pattern(char *out, size_t cap, const char *pattern, const xf_event
  * pattern does not say {field}, then expanded. */
 int xf__handler_path(char *out, size_t cap, const char *pattern, const xf_event *ev,
                      const char *field, int nfields) {
-    if (!pattern) return -1;
+    if (!pattern)
+        return -1;
     if (nfields <= 1 || !field || strstr(pattern, "{field}"))
         return xf_expand_pattern(out, cap, pattern, ev, field);
     size_t n = strlen(pattern);
     char *p = malloc(n + 9);
-    if (!p) return -1;
+    if (!p)
+        return -1;
     const char *base = strrchr(pattern, '/');
     base = base ? base + 1 : pattern;
     const char *dot = strrchr(base, '.');
@@ -209,13 +224,17 @@ int xf__handler_path(char *out, size_t cap, const char *pattern, const xf_event 
 /* The non-NULL payload fields of an event, in a fixed order; returns how many. */
 int xf__event_fields(const xf_event *ev, const char *names[5], const xf_tensor *ts[5]) {
     int n = 0;
-#define FIELD(f)                         \
-    if (ev->f && ev->f->data) {          \
-        names[n] = #f;                   \
-        ts[n] = ev->f;                   \
-        n++;                             \
+#define FIELD(f)                                                                                   \
+    if (ev->f && ev->f->data) {                                                                    \
+        names[n] = #f;                                                                             \
+        ts[n] = ev->f;                                                                             \
+        n++;                                                                                       \
     }
-    FIELD(queries) FIELD(keys) FIELD(values) FIELD(attention_matrix) FIELD(x)
+    FIELD(queries);
+    FIELD(keys);
+    FIELD(values);
+    FIELD(attention_matrix);
+    FIELD(x);
 #undef FIELD
     return n;
 }
@@ -226,13 +245,16 @@ int xf__event_fields(const xf_event *ev, const char *names[5], const xf_tensor *
 static void where_text(char *buf, size_t cap, const xf_event *ev) {
     int n = 0;
     buf[0] = '\0';
-    if (ev->layer >= 0) n = snprintf(buf, cap, " layer=%d", ev->layer);
-    if (ev->step >= 0 && n >= 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, " step=%d", ev->step);
+    if (ev->layer >= 0)
+        n = snprintf(buf, cap, " layer=%d", ev->layer);
+    if (ev->step >= 0 && n >= 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, " step=%d", ev->step);
 }
 
 static int64_t tensor_size(const xf_tensor *t) {
     int64_t n = 1;
-    for (int i = 0; i < t->rank && i < 4; i++) n *= t->shape[i] > 0 ? t->shape[i] : 0;
+    for (int i = 0; i < t->rank && i < 4; i++)
+        n *= t->shape[i] > 0 ? t->shape[i] : 0;
     return t->rank > 0 ? n : 0;
 }
 
@@ -240,14 +262,16 @@ static void shape_text(char *buf, size_t cap, const xf_tensor *t) {
     size_t n = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < t->rank && i < 4 && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "," : "", (long long)t->shape[i]);
-    if (n < cap) snprintf(buf + n, cap - n, "]");
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
 }
 
 /* ---- save -------------------------------------------------------------------- */
 
 void xf_save(const xf_event *ev, void *cfgp) {
     const xf_save_cfg *cfg = cfgp;
-    if (!ev) return;
+    if (!ev)
+        return;
     if (!cfg || !cfg->pattern) {
         xf__report(cfgp, "save", "no file pattern");
         return;
@@ -260,7 +284,8 @@ void xf_save(const xf_event *ev, void *cfgp) {
         char what[300];
         snprintf(what, sizeof what, "save(\"%s\")", cfg->pattern);
         if (xf__handler_path(path, sizeof path, cfg->pattern, ev, names[i], n) != 0) {
-            xf__report(cfgp, what, "the file name is too long for %s %s", xf__source_name(ev), names[i]);
+            xf__report(cfgp, what, "the file name is too long for %s %s", xf__source_name(ev),
+                       names[i]);
             return;
         }
         if (ts[i]->rank < 1 || ts[i]->rank > 4) {
@@ -283,24 +308,31 @@ static void stats_line(const xf_event *ev, const char *name, const xf_tensor *t)
     int64_t finite = 0;
     for (int64_t i = 0; i < n; i++) {
         double v = t->data[i];
-        if (!isfinite(v)) continue;
+        if (!isfinite(v))
+            continue;
         finite++;
         sum += v;
-        if (v < mn) mn = v;
-        if (v > mx) mx = v;
+        if (v < mn)
+            mn = v;
+        if (v > mx)
+            mx = v;
     }
     double mean = finite ? sum / (double)finite : NAN, var = 0;
     for (int64_t i = 0; i < n; i++) {
         double v = t->data[i];
-        if (isfinite(v)) var += (v - mean) * (v - mean);
+        if (isfinite(v))
+            var += (v - mean) * (v - mean);
     }
     double sd = finite ? sqrt(var / (double)finite) : NAN;
-    if (!finite) mn = mx = NAN;
+    if (!finite)
+        mn = mx = NAN;
     char where[48];
     where_text(where, sizeof where, ev);
-    int k = snprintf(line, sizeof line, "%s %s %s %s%s min=%.6g max=%.6g mean=%.6g std=%.6g",
-                     xf__source_name(ev), xf_event_name(ev->kind), name, shp, where, mn, mx, mean, sd);
-    if (strcmp(name, "attention_matrix") == 0 && t->rank >= 1 && t->shape[t->rank - 1] > 0 && n > 0) {
+    int k =
+        snprintf(line, sizeof line, "%s %s %s %s%s min=%.6g max=%.6g mean=%.6g std=%.6g",
+                 xf__source_name(ev), xf_event_name(ev->kind), name, shp, where, mn, mx, mean, sd);
+    if (strcmp(name, "attention_matrix") == 0 && t->rank >= 1 && t->shape[t->rank - 1] > 0 &&
+        n > 0) {
         int64_t S = t->shape[t->rank - 1], rows = n / S;
         double total = 0;
         for (int64_t r = 0; r < rows; r++) {
@@ -308,11 +340,13 @@ static void stats_line(const xf_event *ev, const char *name, const xf_tensor *t)
             double h = 0;
             for (int64_t j = 0; j < S; j++) {
                 double p = row[j];
-                if (p > 0 && isfinite(p)) h -= p * log(p);
+                if (p > 0 && isfinite(p))
+                    h -= p * log(p);
             }
             total += h;
         }
-        k += snprintf(line + k, sizeof line - (size_t)k, " entropy=%.6g nats", total / (double)rows);
+        k +=
+            snprintf(line + k, sizeof line - (size_t)k, " entropy=%.6g nats", total / (double)rows);
     }
     if (finite < n && k < (int)sizeof line)
         snprintf(line + k, sizeof line - (size_t)k, " nonfinite=%lld", (long long)(n - finite));
@@ -324,11 +358,13 @@ static void stats_line(const xf_event *ev, const char *name, const xf_tensor *t)
 
 void xf_stats(const xf_event *ev, void *cfg) {
     (void)cfg;
-    if (!ev) return;
+    if (!ev)
+        return;
     const char *names[5];
     const xf_tensor *ts[5];
     int n = xf__event_fields(ev, names, ts);
-    for (int i = 0; i < n; i++) stats_line(ev, names[i], ts[i]);
+    for (int i = 0; i < n; i++)
+        stats_line(ev, names[i], ts[i]);
 }
 
 /* ---- print ------------------------------------------------------------------- */
@@ -341,7 +377,8 @@ enum { PRINT_INNER = 6, PRINT_ROWS = 2 };
 static void print_block(outbuf *b, const xf_tensor *t, int axis, int64_t offset) {
     int64_t n = t->shape[axis];
     int64_t stride = 1;
-    for (int i = axis + 1; i < t->rank; i++) stride *= t->shape[i];
+    for (int i = axis + 1; i < t->rank; i++)
+        stride *= t->shape[i];
     puts_(b, "[");
     if (axis == t->rank - 1) {
         int64_t k = n < PRINT_INNER ? n : PRINT_INNER;
@@ -350,22 +387,26 @@ static void print_block(outbuf *b, const xf_tensor *t, int axis, int64_t offset)
             snprintf(num, sizeof num, "%s%.4g", i ? " " : "", (double)t->data[offset + i]);
             puts_(b, num);
         }
-        if (n > k) puts_(b, " ...");
+        if (n > k)
+            puts_(b, " ...");
     } else {
         int64_t lim = axis == t->rank - 2 ? PRINT_ROWS : 1;
         int64_t k = n < lim ? n : lim;
         for (int64_t i = 0; i < k; i++) {
-            if (i) puts_(b, " ");
+            if (i)
+                puts_(b, " ");
             print_block(b, t, axis + 1, offset + i * stride);
         }
-        if (n > k) puts_(b, " ...");
+        if (n > k)
+            puts_(b, " ...");
     }
     puts_(b, "]");
 }
 
 void xf_print(const xf_event *ev, void *cfg) {
     (void)cfg;
-    if (!ev) return;
+    if (!ev)
+        return;
     const char *names[5];
     const xf_tensor *ts[5];
     int n = xf__event_fields(ev, names, ts);
@@ -386,11 +427,14 @@ void xf_print(const xf_event *ev, void *cfg) {
         where_text(where, sizeof where, ev);
         puts_(&b, where);
         puts_(&b, " = ");
-        if (t->rank >= 1 && t->rank <= 4 && tensor_size(t) > 0) print_block(&b, t, 0, 0);
-        else puts_(&b, "[]");
+        if (t->rank >= 1 && t->rank <= 4 && tensor_size(t) > 0)
+            print_block(&b, t, 0, 0);
+        else
+            puts_(&b, "[]");
         flockfile(stdout);
         fputs(line, stdout);
-        if (b.overflow) fputs("...", stdout);
+        if (b.overflow)
+            fputs("...", stdout);
         fputc('\n', stdout);
         fflush(stdout);
         funlockfile(stdout);

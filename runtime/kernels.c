@@ -18,7 +18,7 @@
 #include "xf_blas.h"
 #include "xf_kernels.h"
 
-#include "xf_simd.h"   /* exp, LANES, target clones; GCC no-trapping-math */
+#include "xf_simd.h" /* exp, LANES, target clones; GCC no-trapping-math */
 
 /* ---- transpose, scale: helpers of the BLAS backends ----------------------- */
 
@@ -32,8 +32,8 @@ void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int6
                     dst[c * rows + r] = src[r * ld + c];
 }
 
-float *xf_transposed_copy(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
-                          xf_error *err) {
+float *xf_transposed_copy(const float *w, int64_t out, int64_t in, const char *file,
+                          const char *tensor, xf_error *err) {
     float *wt = xf_pages_alloc(sizeof(float) * (size_t)(in * out));
     if (!wt) {
         xf_fail(err, "%s: tensor %s: out of memory", file, tensor);
@@ -79,8 +79,8 @@ XF_INLINE float sq_dev_sum(const float *x, int d, float mean) {
 }
 
 /* y[d] = (x - mean) · rstd · g + b; y may be x */
-XF_INLINE void norm_scale(float *y, const float *x, const float *g, const float *b,
-                          int d, float mean, float rstd) {
+XF_INLINE void norm_scale(float *y, const float *x, const float *g, const float *b, int d,
+                          float mean, float rstd) {
     for (int i = 0; i < d; i++)
         y[i] = (x[i] - mean) * rstd * g[i] + b[i];
 }
@@ -89,8 +89,8 @@ XF_INLINE void norm_scale(float *y, const float *x, const float *g, const float 
  * the latter cancels badly when |mean| ≫ std.  Variance is biased (/d),
  * as torch's LayerNorm. */
 XF_CLONES
-void xf_layernorm(float *y, const float *x, const float *g, const float *b,
-                  int n, int d, float eps) {
+void xf_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d,
+                  float eps) {
     for (int r = 0; r < n; r++) {
         const float *xr = x + (int64_t)r * d;
         float *yr = y + (int64_t)r * d;
@@ -110,8 +110,8 @@ void xf_layernorm(float *y, const float *x, const float *g, const float *b,
 
 /* x[n,d] = LayerNorm(x + r): the residual add rides along the mean pass. */
 XF_CLONES
-void xf_add_layernorm(float *x, const float *r, const float *g, const float *b,
-                      int n, int d, float eps) {
+void xf_add_layernorm(float *x, const float *r, const float *g, const float *b, int n, int d,
+                      float eps) {
     for (int row = 0; row < n; row++) {
         float *xr = x + (int64_t)row * d;
         const float *rr = r + (int64_t)row * d;

@@ -23,7 +23,9 @@ void xf_workspace_init(xf_workspace *w) {
 
 static float *alloc_floats(int64_t floats, xf_error *err) {
     if (floats < 0 || floats > XF_MAX_WORKSPACE / (int64_t)sizeof(float)) {
-        xf_fail(err, "this call needs %.1f GiB of working memory (limit %.0f GiB): use a smaller batch or sequence",
+        xf_fail(err,
+                "this call needs %.1f GiB of working memory (limit %.0f GiB): use a smaller batch "
+                "or sequence",
                 (double)floats * sizeof(float) / (1 << 30), (double)XF_MAX_WORKSPACE / (1 << 30));
         return NULL;
     }
@@ -70,8 +72,8 @@ void xf_workspace_destroy(xf_workspace *w) {
     pthread_mutex_destroy(&w->mu);
 }
 
-int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E, int orthogonal,
-                        uint64_t random_seed, xf_error *err) {
+int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E,
+                        int orthogonal, uint64_t random_seed, xf_error *err) {
     if (xf_weights_has(w, name)) {
         fm->omega = xf_weights_get(w, name, 2, (const int64_t[]){E, fm->m}, err);
         return fm->omega ? 0 : -1;

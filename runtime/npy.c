@@ -70,15 +70,18 @@ static int accept_char(cursor *c, char ch) {
  * dtypes) into buf; 0 if there is none or it does not fit. */
 static int parse_string(cursor *c, char *buf, size_t cap) {
     skip_ws(c);
-    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return 0;
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
+        return 0;
     char q = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != q) {
         /* no escapes, no control characters: they would end up in messages */
-        if (*c->p == '\\' || (unsigned char)*c->p < 0x20 || *c->p == 0x7f || n + 1 >= cap) return 0;
+        if (*c->p == '\\' || (unsigned char)*c->p < 0x20 || *c->p == 0x7f || n + 1 >= cap)
+            return 0;
         buf[n++] = *c->p++;
     }
-    if (c->p >= c->end) return 0;
+    if (c->p >= c->end)
+        return 0;
     c->p++;
     buf[n] = '\0';
     return 1;
@@ -89,8 +92,9 @@ static int accept_word(cursor *c, const char *w) {
     size_t n = strlen(w);
     if ((size_t)(c->end - c->p) >= n && memcmp(c->p, w, n) == 0) {
         const char *after = c->p + n;
-        if (after < c->end && (*after == '_' || (*after >= 'a' && *after <= 'z') ||
-                               (*after >= 'A' && *after <= 'Z') || (*after >= '0' && *after <= '9')))
+        if (after < c->end &&
+            (*after == '_' || (*after >= 'a' && *after <= 'z') ||
+             (*after >= 'A' && *after <= 'Z') || (*after >= '0' && *after <= '9')))
             return 0;
         c->p = after;
         return 1;
@@ -114,7 +118,8 @@ static int parse_shape(cursor *c, int64_t shape[4], char *msg, size_t cap) {
     }
     int rank = 0;
     for (;;) {
-        if (accept_char(c, ')')) break;
+        if (accept_char(c, ')'))
+            break;
         skip_ws(c);
         if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
             char s[32];
@@ -131,7 +136,8 @@ static int parse_shape(cursor *c, int64_t shape[4], char *msg, size_t cap) {
             }
             v = v * 10 + digit;
         }
-        if (c->p < c->end && (*c->p == 'L' || *c->p == 'l')) c->p++;  /* Python 2 longs */
+        if (c->p < c->end && (*c->p == 'L' || *c->p == 'l'))
+            c->p++; /* Python 2 longs */
         if (rank == 4) {
             /* count the rest for the message */
             int more = 1;
@@ -139,15 +145,19 @@ static int parse_shape(cursor *c, int64_t shape[4], char *msg, size_t cap) {
                 skip_ws(c);
                 if (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
                     more++;
-                    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++;
-                } else break;
+                    while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+                        c->p++;
+                } else
+                    break;
             }
             snprintf(msg, cap, "rank %d, expected 1..4", 4 + more);
             return -1;
         }
         shape[rank++] = v;
-        if (accept_char(c, ',')) continue;
-        if (accept_char(c, ')')) break;
+        if (accept_char(c, ','))
+            continue;
+        if (accept_char(c, ')'))
+            break;
         char s[32];
         snippet(c, s, sizeof s);
         snprintf(msg, cap, "shape: expected ',' or ')' at '%s'", s);
@@ -169,7 +179,8 @@ static int parse_header(const char *text, size_t len, npy_header *out, char *msg
         return -1;
     }
     for (;;) {
-        if (accept_char(&c, '}')) break;
+        if (accept_char(&c, '}'))
+            break;
         char key[32];
         if (!parse_string(&c, key, sizeof key)) {
             char s[32];
@@ -199,18 +210,23 @@ static int parse_header(const char *text, size_t len, npy_header *out, char *msg
             have_fortran = 1;
         } else if (strcmp(key, "shape") == 0 && !have_shape) {
             int rank = parse_shape(&c, out->shape, msg, cap);
-            if (rank < 0) return -1;
+            if (rank < 0)
+                return -1;
             out->rank = rank;
             have_shape = 1;
         } else {
-            snprintf(msg, cap, "malformed header: %s key '%s'",
-                     (!strcmp(key, "descr") || !strcmp(key, "fortran_order") || !strcmp(key, "shape"))
-                         ? "duplicate" : "unexpected",
-                     key);
+            snprintf(
+                msg, cap, "malformed header: %s key '%s'",
+                (!strcmp(key, "descr") || !strcmp(key, "fortran_order") || !strcmp(key, "shape"))
+                    ? "duplicate"
+                    : "unexpected",
+                key);
             return -1;
         }
-        if (accept_char(&c, ',')) continue;
-        if (accept_char(&c, '}')) break;
+        if (accept_char(&c, ','))
+            continue;
+        if (accept_char(&c, '}'))
+            break;
         snprintf(msg, cap, "malformed header: expected ',' or '}' after '%s'", key);
         return -1;
     }
@@ -221,7 +237,9 @@ static int parse_header(const char *text, size_t len, npy_header *out, char *msg
     }
     if (!have_descr || !have_fortran || !have_shape) {
         snprintf(msg, cap, "malformed header: missing '%s'",
-                 !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
+                 !have_descr     ? "descr"
+                 : !have_fortran ? "fortran_order"
+                                 : "shape");
         return -1;
     }
     return 0;
@@ -232,7 +250,8 @@ static void shape_str(char *buf, size_t cap, int rank, const int64_t *shape) {
     n += (size_t)snprintf(buf + n, cap - n, "[");
     for (int i = 0; i < rank && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "," : "", (long long)shape[i]);
-    if (n < cap) snprintf(buf + n, cap - n, "]");
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
 }
 
 static void swap32(float *d, size_t n) {
@@ -266,8 +285,8 @@ static int read_preamble(FILE *fp, const char *path, uint64_t *hlen, uint64_t *h
                 (uint64_t)pre[11] << 24;
         *hstart = 12;
     } else {
-        return xf_fail(err, "%s: unsupported .npy format version %d.%d (1.0, 2.0, 3.0 are)",
-                       path, major, minor);
+        return xf_fail(err, "%s: unsupported .npy format version %d.%d (1.0, 2.0, 3.0 are)", path,
+                       major, minor);
     }
     return 0;
 }
@@ -379,8 +398,10 @@ int xf_npy_read_mask(const char *path, int batch, int L, int S, xf_array *out, x
     int is_bool = strcmp(h.descr, "|b1") == 0, rc = 0;
     void *data = NULL;
     if (!is_bool && strcmp(h.descr, "<f4") != 0)
-        rc = xf_fail(err, "%s: dtype '%s', expected a mask as float32 '<f4' (0 keep, -inf drop) or bool '|b1'",
-                     path, h.descr);
+        rc = xf_fail(
+            err,
+            "%s: dtype '%s', expected a mask as float32 '<f4' (0 keep, -inf drop) or bool '|b1'",
+            path, h.descr);
     else if (!((h.rank == 2 && h.shape[0] == L && h.shape[1] == S) ||
                (h.rank == 3 && h.shape[0] == batch && h.shape[1] == L && h.shape[2] == S)))
         rc = xf_fail(err, "%s: mask shape %s, expected %s (queries × keys)", path, shp, want);
@@ -403,8 +424,10 @@ int xf_npy_read_mask(const char *path, int batch, int L, int S, xf_array *out, x
         else if (isnan(f[i]) || f[i] == INFINITY) {
             double bad = f[i];
             free(f);
-            return xf_fail(err, "%s: mask value %g at flat index %lld (a mask holds 0 or -inf, or "
-                           "finite values added to the scores)", path, bad, (long long)i);
+            return xf_fail(err,
+                           "%s: mask value %g at flat index %lld (a mask holds 0 or -inf, or "
+                           "finite values added to the scores)",
+                           path, bad, (long long)i);
         }
     }
     if (is_bool)
@@ -431,7 +454,7 @@ static int ids_from(xf_ids *out, void *data, int wide, const char *path, xf_erro
     for (int64_t i = 0; i < count; i++) {
         uint64_t u = 0;
         for (int j = 7; j >= 0; j--)
-            u = u << 8 | b[i * 8 + j];   /* little-endian on any host */
+            u = u << 8 | b[i * 8 + j]; /* little-endian on any host */
         int64_t x = (int64_t)u;
         if (x < INT32_MIN || x > INT32_MAX) {
             free(ids);
@@ -457,11 +480,11 @@ int xf_npy_read_ids(const char *path, xf_ids *out, xf_error *err) {
     int wide = strcmp(h.descr, "<i8") == 0, rc = 0;
     void *data = NULL;
     if (!wide && strcmp(h.descr, "<i4") != 0)
-        rc = xf_fail(err, "%s: dtype '%s', expected token ids as int32 '<i4' or int64 '<i8'",
-                     path, h.descr);
+        rc = xf_fail(err, "%s: dtype '%s', expected token ids as int32 '<i4' or int64 '<i8'", path,
+                     h.descr);
     else if (h.rank > 2)
-        rc = xf_fail(err, "%s: rank %d (shape %s), expected token ids [L] or [N, L]", path,
-                     h.rank, shp);
+        rc = xf_fail(err, "%s: rank %d (shape %s), expected token ids [L] or [N, L]", path, h.rank,
+                     shp);
     else if (h.shape[0] > INT32_MAX || (h.rank == 2 && h.shape[1] > INT32_MAX))
         rc = xf_fail(err, "%s: shape %s is too large", path, shp);
     else if (h.shape[0] < 1 || (h.rank == 2 && h.shape[1] < 1))
@@ -490,7 +513,8 @@ void xf_ids_free(xf_ids *a) {
 }
 
 void xf_array_free(xf_array *a) {
-    if (!a) return;
+    if (!a)
+        return;
     free(a->data);
     memset(a, 0, sizeof *a);
 }
@@ -500,7 +524,8 @@ void xf_array_free(xf_array *a) {
 int xf_make_parent_dirs(const char *path, xf_error *err) {
     size_t n = strlen(path);
     char *p = malloc(n + 1);
-    if (!p) return xf_fail(err, "%s: out of memory", path);
+    if (!p)
+        return xf_fail(err, "%s: out of memory", path);
     memcpy(p, path, n + 1);
     char *slash = strrchr(p, '/');
     if (!slash) {
@@ -508,11 +533,11 @@ int xf_make_parent_dirs(const char *path, xf_error *err) {
         return 0;
     }
     *slash = '\0';
-    if (p[0] == '\0') {      /* "/file": the root */
+    if (p[0] == '\0') { /* "/file": the root */
         free(p);
         return 0;
     }
-    for (char *q = p + 1; ; q++) {   /* p + 1: an absolute path's root exists */
+    for (char *q = p + 1;; q++) { /* p + 1: an absolute path's root exists */
         int last = (*q == '\0');
         if (*q == '/' || last) {
             char saved = *q;
@@ -528,7 +553,8 @@ int xf_make_parent_dirs(const char *path, xf_error *err) {
                 }
             }
             *q = saved;
-            if (last) break;
+            if (last)
+                break;
         }
     }
     free(p);
@@ -538,10 +564,10 @@ int xf_make_parent_dirs(const char *path, xf_error *err) {
 /* ---- write ------------------------------------------------------------------ */
 
 typedef struct {
-    const unsigned char *pre;   /* magic, version, header length: 10 bytes */
-    const char *header;         /* the dict, padded, '\n' */
+    const unsigned char *pre; /* magic, version, header length: 10 bytes */
+    const char *header;       /* the dict, padded, '\n' */
     size_t header_len;
-    const float *data;          /* count 4-byte elements (floats, or int32 ids: stored alike) */
+    const float *data; /* count 4-byte elements (floats, or int32 ids: stored alike) */
     uint64_t count;
 } npy_out;
 
@@ -551,7 +577,7 @@ static int put_npy(FILE *fp, void *ctx) {
     if (fwrite(o->pre, 1, 10, fp) != 10 || fwrite(o->header, 1, o->header_len, fp) != o->header_len)
         return -1;
     if (o->count == 0)
-        return 0;   /* data may be NULL */
+        return 0; /* data may be NULL */
     if (!XF_BIG_ENDIAN)
         return fwrite(o->data, sizeof(float), (size_t)o->count, fp) == (size_t)o->count ? 0 : -1;
     float buf[1024];
@@ -559,30 +585,37 @@ static int put_npy(FILE *fp, void *ctx) {
         size_t k = o->count - off < 1024 ? (size_t)(o->count - off) : 1024;
         memcpy(buf, o->data + off, k * sizeof(float));
         swap32(buf, k);
-        if (fwrite(buf, sizeof(float), k, fp) != k) return -1;
+        if (fwrite(buf, sizeof(float), k, fp) != k)
+            return -1;
     }
     return 0;
 }
 
 /* One writer for the 4-byte dtypes: `descr` is "<f4" (floats) or "<i4" (token ids). */
-static int write_npy4(const char *path, const char *descr, const void *data, int rank, const int64_t *shape,
-                      xf_error *err) {
-    if (rank < 1 || rank > 4) return xf_fail(err, "%s: cannot write rank %d, expected 1..4", path, rank);
+static int write_npy4(const char *path, const char *descr, const void *data, int rank,
+                      const int64_t *shape, xf_error *err) {
+    if (rank < 1 || rank > 4)
+        return xf_fail(err, "%s: cannot write rank %d, expected 1..4", path, rank);
     uint64_t count = 1;
     for (int i = 0; i < rank; i++) {
-        if (shape[i] < 0) return xf_fail(err, "%s: negative dimension %lld", path, (long long)shape[i]);
-        if (__builtin_mul_overflow(count, (uint64_t)shape[i], &count) || count > (uint64_t)SIZE_MAX / 8)
+        if (shape[i] < 0)
+            return xf_fail(err, "%s: negative dimension %lld", path, (long long)shape[i]);
+        if (__builtin_mul_overflow(count, (uint64_t)shape[i], &count) ||
+            count > (uint64_t)SIZE_MAX / 8)
             return xf_fail(err, "%s: shape too large", path);
     }
-    if (count && !data) return xf_fail(err, "%s: no data to write", path);
+    if (count && !data)
+        return xf_fail(err, "%s: no data to write", path);
 
     /* header: dict, spaces, '\n'; 10 + len is a multiple of 64 */
     char header[256];
-    int hn = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    int hn = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                      descr);
     for (int i = 0; i < rank; i++)
         hn += snprintf(header + hn, sizeof header - (size_t)hn, "%lld%s", (long long)shape[i],
                        (rank == 1 || i + 1 < rank) ? ", " : "");
-    if (rank == 1) hn -= 1;  /* "(5,)" as numpy writes it */
+    if (rank == 1)
+        hn -= 1; /* "(5,)" as numpy writes it */
     hn += snprintf(header + hn, sizeof header - (size_t)hn, "), }");
     int total = 10 + hn + 1;
     int padded = (total + 63) / 64 * 64;
@@ -596,7 +629,8 @@ static int write_npy4(const char *path, const char *descr, const void *data, int
     pre[8] = (unsigned char)(hn & 0xff);
     pre[9] = (unsigned char)(hn >> 8);
 
-    if (xf_make_parent_dirs(path, err) != 0) return -1;
+    if (xf_make_parent_dirs(path, err) != 0)
+        return -1;
     npy_out o = {pre, header, (size_t)hn, data, count};
     return xf_write_output(path, put_npy, &o, err);
 }

@@ -50,7 +50,8 @@ static pthread_once_t file_mode_once = PTHREAD_ONCE_INIT;
  * threads creating files): Linux reports it in /proc/self/status. */
 static void read_umask(void) {
     FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return;
+    if (!f)
+        return;
     char line[256];
     unsigned m;
     while (fgets(line, sizeof line, f))
@@ -86,10 +87,9 @@ static int write_fd(int fd, int sync, xf_put_fn put, void *ctx) {
             e = errno ? errno : EIO;
     }
 
-    if (e == EPIPE && !sigismember(&old, SIGPIPE)) {   /* the SIGPIPE this write raised */
+    if (e == EPIPE && !sigismember(&old, SIGPIPE)) { /* the SIGPIPE this write raised */
         const struct timespec now = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &now) == SIGPIPE) {
-        }
+        while (sigtimedwait(&pipe_set, NULL, &now) == SIGPIPE) {}
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return e;
@@ -99,7 +99,7 @@ static int write_fd(int fd, int sync, xf_put_fn put, void *ctx) {
 static int write_in_place(const char *path, xf_put_fn put, void *ctx, xf_error *err) {
     int fd;
     if (strcmp(path, "-") == 0) {
-        fflush(stdout);   /* what the program printed comes first */
+        fflush(stdout); /* what the program printed comes first */
         fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
     } else {
         fd = open(path, O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
@@ -156,7 +156,7 @@ void xf_remove_pending_outputs(void) {
 
 static void on_signal(int sig) {
     xf_remove_pending_outputs();
-    raise(sig);   /* SA_RESETHAND: the default action now, so the process dies of sig */
+    raise(sig); /* SA_RESETHAND: the default action now, so the process dies of sig */
 }
 
 void xf_cleanup_on_signals(void) {
@@ -164,7 +164,7 @@ void xf_cleanup_on_signals(void) {
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
         struct sigaction old, sa;
         if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
-            continue;   /* ignored (nohup, a background job): stays ignored */
+            continue; /* ignored (nohup, a background job): stays ignored */
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
         sa.sa_flags = SA_RESETHAND | SA_NODEFER;
@@ -177,7 +177,8 @@ void xf_cleanup_on_signals(void) {
 static int write_replacing(const char *path, xf_put_fn put, void *ctx, xf_error *err) {
     int slot;
     char *tmp = tmp_name(path, &slot);
-    if (!tmp) return xf_fail(err, "%s: out of memory", path);
+    if (!tmp)
+        return xf_fail(err, "%s: out of memory", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -185,7 +186,7 @@ static int write_replacing(const char *path, xf_put_fn put, void *ctx, xf_error 
         return xf_fail(err, "%s: cannot create: %s", path, strerror(e));
     }
     pthread_once(&file_mode_once, read_umask);
-    (void)fchmod(fd, file_mode);   /* mkstemp's 0600 widened to 0666 & ~umask */
+    (void)fchmod(fd, file_mode); /* mkstemp's 0600 widened to 0666 & ~umask */
     int e = write_fd(fd, 1, put, ctx);
     if (e) {
         unlink(tmp);
@@ -204,7 +205,8 @@ static int write_replacing(const char *path, xf_put_fn put, void *ctx, xf_error 
 }
 
 int xf_write_output(const char *path, xf_put_fn put, void *ctx, xf_error *err) {
-    if (!path || !path[0]) return xf_fail(err, "no output file named");
+    if (!path || !path[0])
+        return xf_fail(err, "no output file named");
     struct stat st;
     if (strcmp(path, "-") == 0 ||
         (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))

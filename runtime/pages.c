@@ -22,14 +22,14 @@
 enum { XF_CHUNK = 8 << 20, XF_HUGE = 2 << 20, XF_ALIGN = 64 };
 
 typedef struct chunk {
-    char *base;            /* [size] bytes, XF_HUGE-aligned */
-    size_t size;           /* a multiple of XF_HUGE */
-    size_t used;           /* bytes carved so far (bump pointer) */
-    int live;              /* buffers carved and not yet freed */
+    char *base;  /* [size] bytes, XF_HUGE-aligned */
+    size_t size; /* a multiple of XF_HUGE */
+    size_t used; /* bytes carved so far (bump pointer) */
+    int live;    /* buffers carved and not yet freed */
     struct chunk *next;
 } chunk;
 
-static chunk *chunks;      /* every mapped chunk; the head is the one being carved */
+static chunk *chunks; /* every mapped chunk; the head is the one being carved */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A fresh chunk of at least `bytes`, huge-page backed where the kernel allows,
@@ -40,8 +40,8 @@ static chunk *map_chunk(size_t bytes) {
     if (!c)
         return NULL;
     /* Over-map by one huge page to align the start, then trim both ends. */
-    char *m = mmap(NULL, size + XF_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    char *m =
+        mmap(NULL, size + XF_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         free(c);
         return NULL;
@@ -51,7 +51,7 @@ static chunk *map_chunk(size_t bytes) {
         munmap(m, (size_t)(base - m));
     munmap(base + size, (size_t)(m + XF_HUGE - base));
 #ifdef MADV_HUGEPAGE
-    madvise(base, size, MADV_HUGEPAGE);   /* advice: a kernel without THP ignores it */
+    madvise(base, size, MADV_HUGEPAGE); /* advice: a kernel without THP ignores it */
 #endif
     *c = (chunk){base, size, 0, 0, NULL};
     return c;
@@ -78,7 +78,8 @@ void *xf_pages_alloc(size_t bytes) {
     /* Fault the buffer's pages in with one call (a huge page at a time where THP
      * took the advice); an old kernel says EINVAL and the pages then fault in on
      * first write, as malloc'd ones would. */
-    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)4095, hi = ((uintptr_t)p + bytes + 4095) & ~(uintptr_t)4095;
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)4095,
+              hi = ((uintptr_t)p + bytes + 4095) & ~(uintptr_t)4095;
     madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
 #endif
     c->live++;
@@ -96,7 +97,7 @@ void xf_pages_free(void *p) {
             continue;
         if (--c->live == 0) {
             if (c == chunks) {
-                c->used = 0;   /* the chunk being carved: rewind it for the next load */
+                c->used = 0; /* the chunk being carved: rewind it for the next load */
             } else {
                 *pc = c->next;
                 munmap(c->base, c->size);

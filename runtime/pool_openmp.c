@@ -15,7 +15,7 @@
 #include "xf_kernels.h"
 #include "xf_pool.h"
 
-static atomic_flag busy = ATOMIC_FLAG_INIT;      /* a loop is running on the pool */
+static atomic_flag busy = ATOMIC_FLAG_INIT; /* a loop is running on the pool */
 
 void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx) {
     int want = xf_pool_want(tasks);
@@ -54,8 +54,6 @@ int xf_start_threads(xf_error *err) {
         return xf_fail(err, "out of memory: cannot start %d threads (%s); try --threads 1", n,
                        strerror(rc));
 #pragma omp parallel num_threads(n)
-    {
-        (void)0;
-    }
+    { (void)0; }
     return 0;
 }

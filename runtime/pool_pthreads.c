@@ -13,12 +13,12 @@
 #include "xf_kernels.h"
 #include "xf_pool.h"
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;     /* guards everything below */
-static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;   /* one loop at a time */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;   /* guards everything below */
+static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER; /* one loop at a time */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, done = PTHREAD_COND_INITIALIZER;
-static int n_started;                /* worker threads running */
-static uint64_t generation;          /* bumped per loop: workers wake on change */
-static int n_pending;                /* workers still inside the current loop */
+static int n_started;       /* worker threads running */
+static uint64_t generation; /* bumped per loop: workers wake on change */
+static int n_pending;       /* workers still inside the current loop */
 
 static void (*job_fn)(void *ctx, int task, int worker);
 static void *job_ctx;
@@ -39,7 +39,7 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&wake, &mu);
         seen = generation;
         if (id >= job_workers)
-            continue;   /* this loop wants fewer threads */
+            continue; /* this loop wants fewer threads */
         pthread_mutex_unlock(&mu);
         run_tasks(id);
         pthread_mutex_lock(&mu);
@@ -52,11 +52,11 @@ static void *worker_main(void *arg) {
 void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), void *ctx) {
     int want = xf_pool_want(tasks);
     if (want <= 1 || pthread_mutex_trylock(&busy) != 0) {
-        xf_serial_for(tasks, fn, ctx);   /* one thread, or the pool is taken */
+        xf_serial_for(tasks, fn, ctx); /* one thread, or the pool is taken */
         return;
     }
     pthread_mutex_lock(&mu);
-    while (n_started < want - 1) {   /* workers 1 .. want-1; the caller is worker 0 */
+    while (n_started < want - 1) { /* workers 1 .. want-1; the caller is worker 0 */
         pthread_t th;
         if (pthread_create(&th, NULL, worker_main, (void *)(intptr_t)(n_started + 1)) != 0)
             break;

@@ -25,13 +25,14 @@
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
-#define LIN_EPS 1e-6f   /* fast-transformers' default eps */
+#define LIN_EPS 1e-6f /* fast-transformers' default eps */
 
-enum { STACK_E = 256 };  /* φ of a step's key and query up to this E live on the
-                            stack: a step allocates nothing for usual head sizes */
+/* φ of a step's key and query up to this E live on the
+ * stack: a step allocates nothing for usual head sizes */
+enum { STACK_E = 256 };
 
 XF_INLINE float phi(float x) {
-    float ex = exp_approx(x);   /* both sides: a select, no branch */
+    float ex = exp_approx(x); /* both sides: a select, no branch */
     return x > 0.0f ? x + 1.0f : ex;
 }
 
@@ -45,14 +46,14 @@ static int64_t floats_of(const int *dims, int n) {
     return c > (int64_t)(SIZE_MAX / 8) ? -1 : c;
 }
 
-int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, int keep_phik,
-                         int cap, xf_error *err) {
+int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, int keep_phik, int cap,
+                         xf_error *err) {
     memset(s, 0, sizeof *s);
     int64_t ns = floats_of((int[]){N, H, E, D}, 4), nz = floats_of((int[]){N, H, E}, 3);
     int64_t np = keep_phik ? floats_of((int[]){N, cap, H, E}, 4) : 0;
     if (ns < 0 || nz < 0 || np < 0)
-        return xf_fail(err, "recurrent state: invalid size N %d × heads %d × %d × %d%s", N, H,
-                       E, D, keep_phik ? " with the φ(k) history" : "");
+        return xf_fail(err, "recurrent state: invalid size N %d × heads %d × %d × %d%s", N, H, E, D,
+                       keep_phik ? " with the φ(k) history" : "");
     s->S = calloc((size_t)ns, sizeof(float));
     s->Z = calloc((size_t)nz, sizeof(float));
     s->phik = keep_phik ? malloc((size_t)np * sizeof(float)) : NULL;
@@ -85,8 +86,8 @@ static void absorb_one(float *S, float *Z, const float *f, const float *v, int E
 
 /* One sample's L positions of one head: φ(k) into f (rows ld apart), then
  * S += φ(K)ᵀ V (one GEMM when L > 1) and Z += Σ φ(k). */
-static void absorb_head(float *S, float *Z, float *f, int64_t ld, const float *k,
-                        const float *v, int L, int E, int D, int64_t ks, int64_t vs) {
+static void absorb_head(float *S, float *Z, float *f, int64_t ld, const float *k, const float *v,
+                        int L, int E, int D, int64_t ks, int64_t vs) {
     for (int l = 0; l < L; l++)
         for (int e = 0; e < E; e++)
             f[l * ld + e] = phi(k[l * ks + e]);
@@ -103,20 +104,24 @@ static void absorb_head(float *S, float *Z, float *f, int64_t ld, const float *k
 int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int L,
                            xf_error *err) {
     if (L < 0 || (s->phik && L > s->cap - s->len))
-        return xf_fail(err, "the state holds %d positions: %d more do not fit after %d "
-                       "(a larger max_len is needed)", s->cap, L, s->len);
+        return xf_fail(err,
+                       "the state holds %d positions: %d more do not fit after %d "
+                       "(a larger max_len is needed)",
+                       s->cap, L, s->len);
     const int H = s->H, E = s->E, D = s->D;
     const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D;
-    float *tmp = NULL, one[STACK_E];   /* φ(k) of a step without history */
-    if (!s->phik && (L > 1 || E > STACK_E) && !(tmp = malloc((size_t)L * (size_t)E * sizeof(float))))
+    float *tmp = NULL, one[STACK_E]; /* φ(k) of a step without history */
+    if (!s->phik && (L > 1 || E > STACK_E) &&
+        !(tmp = malloc((size_t)L * (size_t)E * sizeof(float))))
         return xf_fail(err, "recurrent state: out of memory absorbing %d positions", L);
     for (int n = 0; n < s->N; n++)
         for (int h = 0; h < H; h++) {
             float *f = s->phik ? s->phik + ((int64_t)n * s->cap + s->len) * ks + (int64_t)h * E
-                               : tmp ? tmp : one;
+                       : tmp   ? tmp
+                               : one;
             int64_t ld = s->phik ? ks : E;
-            absorb_head(s->S + ((int64_t)n * H + h) * E * D, s->Z + ((int64_t)n * H + h) * E, f,
-                        ld, k + (int64_t)n * L * ks + (int64_t)h * E,
+            absorb_head(s->S + ((int64_t)n * H + h) * E * D, s->Z + ((int64_t)n * H + h) * E, f, ld,
+                        k + (int64_t)n * L * ks + (int64_t)h * E,
                         v + (int64_t)n * L * vs + (int64_t)h * D, L, E, D, ks, vs);
         }
     free(tmp);
@@ -154,8 +159,8 @@ static float step_state(float *o, float *fk, float *fq, const float *q, const fl
 
 /* a[j] = z φ(q)·φ(k_j) for the len keys of the history (rows ld apart). */
 XF_CLONES
-static void implied_row(float *a, const float *f, const float *phik, int len, int E,
-                        int64_t ld, float z) {
+static void implied_row(float *a, const float *f, const float *phik, int len, int E, int64_t ld,
+                        float z) {
     for (int j = 0; j < len; j++) {
         const float *pj = phik + j * ld;
         float acc[LANES] = {0}, t = 0.0f;
@@ -175,10 +180,12 @@ int xf_linear_attention_step(float *out, float *attn, const float *q, const floa
                              const float *v, xf_linear_state *s, xf_error *err) {
     if (attn && !s->phik)
         return xf_fail(err, "the implied attention row needs the state's φ(k) history "
-                       "(keep_phik when the state is made)");
+                            "(keep_phik when the state is made)");
     if (s->phik && s->len >= s->cap)
-        return xf_fail(err, "the state holds %d positions: 1 more do not fit after %d "
-                       "(a larger max_len is needed)", s->cap, s->len);
+        return xf_fail(err,
+                       "the state holds %d positions: 1 more do not fit after %d "
+                       "(a larger max_len is needed)",
+                       s->cap, s->len);
     const int H = s->H, E = s->E, D = s->D, len = s->len + 1;
     const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D;
     float stack[2 * STACK_E], *f = E <= STACK_E ? stack : malloc(2 * (size_t)E * sizeof(float));
@@ -188,7 +195,7 @@ int xf_linear_attention_step(float *out, float *attn, const float *q, const floa
         for (int h = 0; h < H; h++) {
             const int64_t nh = (int64_t)n * H + h;
             float *hist = s->phik ? s->phik + (int64_t)n * s->cap * ks + (int64_t)h * E : NULL;
-            float *fk = hist ? hist + (int64_t)s->len * ks : f + E;   /* φ(k) kept in the history */
+            float *fk = hist ? hist + (int64_t)s->len * ks : f + E; /* φ(k) kept in the history */
             float z = step_state(out + n * vs + (int64_t)h * D, fk, f, q + n * ks + (int64_t)h * E,
                                  k + n * ks + (int64_t)h * E, v + n * vs + (int64_t)h * D,
                                  s->S + nh * E * D, s->Z + nh * E, E, D);

@@ -53,7 +53,7 @@ static uint32_t order_key(float f) {
 
 /* The largest key t with at least k logits of key ≥ t: the k-th largest. */
 static uint32_t kth_largest_key(const float *x, int n, int k) {
-    uint32_t lo = 0, hi = UINT32_MAX;   /* count(≥ lo) ≥ k always holds */
+    uint32_t lo = 0, hi = UINT32_MAX; /* count(≥ lo) ≥ k always holds */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2 + 1, c = 0;
         for (int i = 0; i < n; i++)
@@ -80,7 +80,7 @@ int32_t xf_sample(const float *logits, int vocab, const xf_sampling *how, xf_rng
     if (vocab <= 1 || !(how->temperature > 0.0f))
         return vocab <= 1 ? 0 : argmax(logits, vocab);
     const int k = how->top_k > 0 && how->top_k < vocab ? how->top_k : vocab;
-    uint32_t t = 0;   /* all: every key is above 0 but NaN's */
+    uint32_t t = 0; /* all: every key is above 0 but NaN's */
     int ties = 0;
     if (k < vocab) {
         t = kth_largest_key(logits, vocab, k);
@@ -99,7 +99,7 @@ int32_t xf_sample(const float *logits, int vocab, const xf_sampling *how, xf_rng
             last = i;
         }
     if (!(total > 0.0) || !isfinite(total) || last < 0)
-        return argmax(logits, vocab);   /* kept logits NaN, −inf or +inf */
+        return argmax(logits, vocab); /* kept logits NaN, −inf or +inf */
     double u = xf_rng_uniform(r) * total, acc = 0.0;
     left = ties;
     for (int i = 0; i < vocab; i++)
@@ -108,5 +108,5 @@ int32_t xf_sample(const float *logits, int vocab, const xf_sampling *how, xf_rng
             if (u < acc)
                 return i;
         }
-    return last;   /* u within rounding of the total */
+    return last; /* u within rounding of the total */
 }

@@ -15,7 +15,7 @@
 
 enum { MAX_WORKERS = 64 };
 
-static _Atomic int n_threads = 1;   /* xf_set_threads: the pool's workers + the caller */
+static _Atomic int n_threads = 1; /* xf_set_threads: the pool's workers + the caller */
 
 void xf_set_runtime_threads(int n) {
     atomic_store(&n_threads, n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : n);
@@ -46,13 +46,13 @@ void xf_set_threads(int n) {
 
 void xf_prefer_avx512_blas(char **argv) {
     if (!argv || !argv[0] || strcmp(xf_blas_name(), "openblas") != 0)
-        return;   /* oneDNN picks its AVX-512 kernels itself */
+        return; /* oneDNN picks its AVX-512 kernels itself */
     /* libgcc's check includes the OS having enabled the AVX-512 state (XCR0). */
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f"))
         return;
     if (getenv("OPENBLAS_CORETYPE") || getenv(REEXEC_MARKER))
-        return;   /* the user chose, or we already re-exec'd */
+        return; /* the user chose, or we already re-exec'd */
     if (setenv(REEXEC_MARKER, "1", 1) != 0)
         return;
     if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) {

@@ -21,20 +21,20 @@
 
 #include "xf_generate.h"
 
-enum { XF_VOCAB_LINE_MAX = 4096 };   /* bytes of one token (the header's limit) */
+enum { XF_VOCAB_LINE_MAX = 4096 }; /* bytes of one token (the header's limit) */
 
 typedef struct {
-    const char *s;   /* the token's bytes (tok[id]) */
-    int32_t len;     /* its byte length */
-    int32_t id;      /* its id */
+    const char *s; /* the token's bytes (tok[id]) */
+    int32_t len;   /* its byte length */
+    int32_t id;    /* its id */
 } entry;
 
 struct xf_vocab {
-    char **tok;      /* [n] NUL-terminated token texts, by id */
-    int32_t *len;    /* [n] their byte lengths */
-    entry *order;    /* [n] the tokens sorted by their bytes, a prefix before its extensions */
-    int n;           /* number of tokens */
-    char *name;      /* the file, for messages */
+    char **tok;   /* [n] NUL-terminated token texts, by id */
+    int32_t *len; /* [n] their byte lengths */
+    entry *order; /* [n] the tokens sorted by their bytes, a prefix before its extensions */
+    int n;        /* number of tokens */
+    char *name;   /* the file, for messages */
 };
 
 /* ---- UTF-8 -------------------------------------------------------------- */
@@ -42,8 +42,11 @@ struct xf_vocab {
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid.
  * *cp receives the code point. */
 static int utf8_char(const unsigned char *s, size_t n, uint32_t *cp) {
-    int len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-              : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    int len = s[0] < 0x80             ? 1
+              : (s[0] & 0xE0) == 0xC0 ? 2
+              : (s[0] & 0xF0) == 0xE0 ? 3
+              : (s[0] & 0xF8) == 0xF0 ? 4
+                                      : 0;
     if (len == 0 || (size_t)len > n)
         return 0;
     uint32_t c = len == 1 ? s[0] : s[0] & (0x7F >> len);
@@ -54,7 +57,7 @@ static int utf8_char(const unsigned char *s, size_t n, uint32_t *cp) {
     }
     static const uint32_t min_of[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (c < min_of[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;   /* overlong, past Unicode, surrogate */
+        return 0; /* overlong, past Unicode, surrogate */
     *cp = c;
     return len;
 }
@@ -93,7 +96,8 @@ static int by_bytes(const void *pa, const void *pb) {
 /* Checks one line (without its ending) and stores it as token `id`. */
 static int add_line(xf_vocab *v, const char *s, size_t n, int line, xf_error *err) {
     if (n == 0)
-        return xf_fail(err, "%s:%d: empty line (one token per line, line i is id i)", v->name, line);
+        return xf_fail(err, "%s:%d: empty line (one token per line, line i is id i)", v->name,
+                       line);
     if (n > XF_VOCAB_LINE_MAX)
         return xf_fail(err, "%s:%d: line of %zu bytes, longer than %d", v->name, line, n,
                        XF_VOCAB_LINE_MAX);
@@ -120,17 +124,18 @@ static int add_line(xf_vocab *v, const char *s, size_t n, int line, xf_error *er
 
 /* Lines of bytes into v->tok; counts them first so max_tokens is checked
  * before anything is allocated per line. */
-static int split_lines(xf_vocab *v, const char *bytes, size_t len, int max_tokens,
-                       xf_error *err) {
+static int split_lines(xf_vocab *v, const char *bytes, size_t len, int max_tokens, xf_error *err) {
     int64_t lines = 0;
     for (size_t i = 0; i < len; i++)
         lines += bytes[i] == '\n';
-    lines += len > 0 && bytes[len - 1] != '\n';   /* a last line without "\n" */
+    lines += len > 0 && bytes[len - 1] != '\n'; /* a last line without "\n" */
     if (lines == 0)
         return xf_fail(err, "%s: no tokens (an empty file)", v->name);
-    if (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0)   /* it would hide in token 0 */
-        return xf_fail(err, "%s:1: starts with a byte-order mark (U+FEFF): save it as UTF-8 "
-                       "without BOM", v->name);
+    if (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0) /* it would hide in token 0 */
+        return xf_fail(err,
+                       "%s:1: starts with a byte-order mark (U+FEFF): save it as UTF-8 "
+                       "without BOM",
+                       v->name);
     if (lines > max_tokens)
         return xf_fail(err, "%s:%d: more than %d lines (tokens)", v->name, max_tokens + 1,
                        max_tokens);
@@ -143,7 +148,7 @@ static int split_lines(xf_vocab *v, const char *bytes, size_t len, int max_token
         const char *nl = memchr(bytes + start, '\n', len - start);
         size_t end = nl ? (size_t)(nl - bytes) : len, n = end - start;
         if (n > 0 && bytes[start + n - 1] == '\r')
-            n--;   /* "\r\n" */
+            n--; /* "\r\n" */
         if (add_line(v, bytes + start, n, v->n + 1, err))
             return -1;
         start = end + 1;
@@ -157,12 +162,12 @@ static int index_tokens(xf_vocab *v, xf_error *err) {
         v->order[i] = (entry){v->tok[i], v->len[i], i};
     qsort(v->order, (size_t)v->n, sizeof *v->order, by_bytes);
     for (int i = 1; i < v->n; i++) {
-        const entry *a = &v->order[i - 1], *b = &v->order[i];   /* equal: a->id < b->id */
+        const entry *a = &v->order[i - 1], *b = &v->order[i]; /* equal: a->id < b->id */
         if (a->len == b->len && memcmp(a->s, b->s, (size_t)a->len) == 0) {
             char q[64];
             quote(q, sizeof q, a->s, (size_t)a->len);
-            return xf_fail(err, "%s:%d: duplicate token '%s' (also line %d)", v->name, b->id + 1,
-                           q, a->id + 1);
+            return xf_fail(err, "%s:%d: duplicate token '%s' (also line %d)", v->name, b->id + 1, q,
+                           a->id + 1);
         }
     }
     return 0;
@@ -193,7 +198,8 @@ xf_vocab *xf_vocab_read(const char *path, int max_tokens, xf_error *err) {
     }
     struct stat st;
     /* a bound before reading: max_tokens full lines with their "\r\n" */
-    int64_t limit = (int64_t)(max_tokens > 0 ? max_tokens : INT32_MAX / 2) * (XF_VOCAB_LINE_MAX + 2);
+    int64_t limit =
+        (int64_t)(max_tokens > 0 ? max_tokens : INT32_MAX / 2) * (XF_VOCAB_LINE_MAX + 2);
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
         xf_fail(err, "%s: not a regular file", path);
@@ -265,7 +271,7 @@ int32_t *xf_vocab_encode(const xf_vocab *v, const char *text, int *n, xf_error *
         xf_fail(err, "text: %zu bytes, too long", len);
         return NULL;
     }
-    int32_t *ids = malloc((len ? len : 1) * sizeof *ids);   /* ≤ one id per byte */
+    int32_t *ids = malloc((len ? len : 1) * sizeof *ids); /* ≤ one id per byte */
     if (!ids) {
         xf_fail(err, "text: out of memory for %zu bytes", len);
         return NULL;
@@ -280,11 +286,11 @@ int32_t *xf_vocab_encode(const xf_vocab *v, const char *text, int *n, xf_error *
             quote(q, sizeof q, text + i, l ? (size_t)l : 1);
             free(ids);
             if (l)
-                xf_fail(err, "text: no token of %s starts with '%s' (U+%04X) at byte %zu",
-                        v->name, q, cp, i);
+                xf_fail(err, "text: no token of %s starts with '%s' (U+%04X) at byte %zu", v->name,
+                        q, cp, i);
             else
-                xf_fail(err, "text: invalid UTF-8 at byte %zu ('%s'), no token of %s matches",
-                        i, q, v->name);
+                xf_fail(err, "text: invalid UTF-8 at byte %zu ('%s'), no token of %s matches", i, q,
+                        v->name);
             return NULL;
         }
         ids[count++] = id;

@@ -30,7 +30,7 @@
 #include "xf_io.h"
 
 enum { MAX_RANK = 8 };
-#define MAX_HEADER ((uint64_t)100 * 1000 * 1000)   /* bigger is a lie, not a model */
+#define MAX_HEADER   ((uint64_t)100 * 1000 * 1000) /* bigger is a lie, not a model */
 #define MAX_JSON_INT 9007199254740992.0            /* 2^53: doubles stay exact */
 
 typedef enum { DT_F32, DT_F16, DT_BF16 } dtype;
@@ -43,24 +43,24 @@ typedef struct {
     int rank;
     int64_t shape[MAX_RANK];
     int64_t numel;
-    uint64_t begin, end;   /* byte range within the data section */
-    float *owned;          /* converted (or realigned) copy, after the first get */
-    float **panels;        /* [n_panels] row ranges as xf_linear operands (xf_weights_get_t) */
+    uint64_t begin, end; /* byte range within the data section */
+    float *owned;        /* converted (or realigned) copy, after the first get */
+    float **panels;      /* [n_panels] row ranges as xf_linear operands (xf_weights_get_t) */
     int n_panels;
-    int used;              /* asked for by get() */
-    int64_t packed_rows;   /* rows handed to the backend so far (xf_weights_get_t) */
+    int used;            /* asked for by get() */
+    int64_t packed_rows; /* rows handed to the backend so far (xf_weights_get_t) */
 } tensor;
 
 struct xf_weights {
-    char *file;              /* what errors call the file */
-    void *map;               /* mmap'd file, or NULL for from_memory */
+    char *file; /* what errors call the file */
+    void *map;  /* mmap'd file, or NULL for from_memory */
     size_t map_len;
-    const uint8_t *data;     /* the data section */
+    const uint8_t *data; /* the data section */
     uint64_t data_len;
-    tensor *t;               /* [nt] in header order */
+    tensor *t; /* [nt] in header order */
     int nt;
-    int *by_name;            /* [nt] indices into t, sorted by name */
-    float **extra;           /* [n_extra] buffers of xf_weights_alloc, freed at close */
+    int *by_name;  /* [nt] indices into t, sorted by name */
+    float **extra; /* [n_extra] buffers of xf_weights_alloc, freed at close */
     int n_extra;
 };
 
@@ -92,7 +92,7 @@ static const char *shown(char *buf, size_t cap, const char *s) {
     return buf;
 }
 
-enum { SHOWN = 160 };   /* bytes of a name in a message (two fit in xf_error) */
+enum { SHOWN = 160 }; /* bytes of a name in a message (two fit in xf_error) */
 
 /* ---- header validation -------------------------------------------------- */
 
@@ -126,8 +126,8 @@ static int parse_entry(tensor *t, const cJSON *e, const xf_weights *w, xf_error 
         }
     char dts[40];
     if (!found)
-        return xf_fail(err, "%s: tensor %s: dtype %s not supported (F32, F16, BF16)",
-                       f, nm, shown(dts, sizeof dts, dt->valuestring));
+        return xf_fail(err, "%s: tensor %s: dtype %s not supported (F32, F16, BF16)", f, nm,
+                       shown(dts, sizeof dts, dt->valuestring));
 
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     if (!cJSON_IsArray(sh))
@@ -142,7 +142,8 @@ static int parse_entry(tensor *t, const cJSON *e, const xf_weights *w, xf_error 
     cJSON_ArrayForEach(d, sh) {
         uint64_t v;
         if (!json_uint(d, &v) || v > INT64_MAX)
-            return xf_fail(err, "%s: tensor %s: shape must be a list of non-negative integers", f, nm);
+            return xf_fail(err, "%s: tensor %s: shape must be a list of non-negative integers", f,
+                           nm);
         t->shape[i++] = (int64_t)v;
         if (__builtin_mul_overflow(t->numel, (int64_t)v, &t->numel))
             return xf_fail(err, "%s: tensor %s: shape has too many elements", f, nm);
@@ -153,14 +154,17 @@ static int parse_entry(tensor *t, const cJSON *e, const xf_weights *w, xf_error 
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
         !json_uint(cJSON_GetArrayItem(off, 0), &t->begin) ||
         !json_uint(cJSON_GetArrayItem(off, 1), &t->end))
-        return xf_fail(err, "%s: tensor %s: data_offsets must be [begin, end], non-negative integers", f, nm);
+        return xf_fail(
+            err, "%s: tensor %s: data_offsets must be [begin, end], non-negative integers", f, nm);
     if (t->end < t->begin)
         return xf_fail(err, "%s: tensor %s: data_offsets [%llu,%llu] end before begin", f, nm,
                        (unsigned long long)t->begin, (unsigned long long)t->end);
     if (t->end > w->data_len)
-        return xf_fail(err, "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data "
-                       "(%llu bytes; file truncated?)", f, nm, (unsigned long long)t->begin,
-                       (unsigned long long)t->end, (unsigned long long)w->data_len);
+        return xf_fail(err,
+                       "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data "
+                       "(%llu bytes; file truncated?)",
+                       f, nm, (unsigned long long)t->begin, (unsigned long long)t->end,
+                       (unsigned long long)w->data_len);
     uint64_t need;
     if (__builtin_mul_overflow((uint64_t)t->numel, dtype_sizes[t->dt], &need))
         return xf_fail(err, "%s: tensor %s: shape %s %s is too large", f, nm,
@@ -212,11 +216,12 @@ static int check_layout(xf_weights *w, xf_error *err) {
     for (int i = 0; i < n; i++) {
         const tensor *t = &w->t[idx[i]];
         if (t->end == t->begin)
-            continue;   /* empty tensors occupy no bytes */
+            continue; /* empty tensors occupy no bytes */
         if (prev && t->begin < prev->end) {
             free(idx);
             char a[SHOWN], b[SHOWN];
-            return xf_fail(err, "%s: tensor %s: data_offsets [%llu,%llu] overlap tensor %s [%llu,%llu]",
+            return xf_fail(err,
+                           "%s: tensor %s: data_offsets [%llu,%llu] overlap tensor %s [%llu,%llu]",
                            w->file, shown(a, sizeof a, t->name), (unsigned long long)t->begin,
                            (unsigned long long)t->end, shown(b, sizeof b, prev->name),
                            (unsigned long long)prev->begin, (unsigned long long)prev->end);
@@ -231,16 +236,19 @@ static int check_layout(xf_weights *w, xf_error *err) {
 static int parse(xf_weights *w, const uint8_t *bytes, size_t len, xf_error *err) {
     const char *f = w->file;
     if (len < 8)
-        return xf_fail(err, "%s: truncated: %zu bytes, not even a safetensors header length", f, len);
+        return xf_fail(err, "%s: truncated: %zu bytes, not even a safetensors header length", f,
+                       len);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--)
-        hl = hl << 8 | bytes[i];   /* little-endian, whatever the host */
+        hl = hl << 8 | bytes[i]; /* little-endian, whatever the host */
     if (hl > len - 8)
-        return xf_fail(err, "%s: header length %llu exceeds the file (%zu bytes): truncated or not safetensors",
-                       f, (unsigned long long)hl, len);
+        return xf_fail(
+            err,
+            "%s: header length %llu exceeds the file (%zu bytes): truncated or not safetensors", f,
+            (unsigned long long)hl, len);
     if (hl > MAX_HEADER)
-        return xf_fail(err, "%s: header length %llu is absurd (over 100 MB): not safetensors",
-                       f, (unsigned long long)hl);
+        return xf_fail(err, "%s: header length %llu is absurd (over 100 MB): not safetensors", f,
+                       (unsigned long long)hl);
     w->data = bytes + 8 + hl;
     w->data_len = len - 8 - hl;
 
@@ -253,8 +261,8 @@ static int parse(xf_weights *w, const uint8_t *bytes, size_t len, xf_error *err)
     for (const char *p = end; p < js + hl; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\0') {
             cJSON_Delete(root);
-            return xf_fail(err, "%s: header is not valid JSON (garbage after byte %lld of %llu)",
-                           f, (long long)(p - js), (unsigned long long)hl);
+            return xf_fail(err, "%s: header is not valid JSON (garbage after byte %lld of %llu)", f,
+                           (long long)(p - js), (unsigned long long)hl);
         }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -302,8 +310,7 @@ static xf_weights *new_weights(const char *file, xf_error *err) {
     return w;
 }
 
-xf_weights *xf_weights_from_memory(const void *bytes, size_t len, const char *name,
-                                   xf_error *err) {
+xf_weights *xf_weights_from_memory(const void *bytes, size_t len, const char *name, xf_error *err) {
     xf_weights *w = new_weights(name ? name : "(embedded weights)", err);
     if (!w)
         return NULL;
@@ -350,7 +357,7 @@ xf_weights *xf_weights_open(const char *path, xf_error *err) {
         w->map_len = len;
         bytes = m;
     }
-    close(fd);   /* the mapping stays valid */
+    close(fd); /* the mapping stays valid */
     if (parse(w, bytes, len, err) != 0) {
         xf_weights_close(w);
         return NULL;
@@ -406,23 +413,21 @@ static float f16_to_f32(uint16_t h) {
 /* dst[n] = the n values of type dt at src, as float32. */
 static void convert(float *dst, const uint8_t *src, dtype dt, size_t n) {
     switch (dt) {
-    case DT_F32:
-        memcpy(dst, src, n * sizeof(float));
-        break;
-    case DT_F16:
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = f16_to_f32(h);
-        }
-        break;
-    case DT_BF16:   /* the top half of a float32 */
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = f32_from_bits((uint32_t)h << 16);
-        }
-        break;
+        case DT_F32: memcpy(dst, src, n * sizeof(float)); break;
+        case DT_F16:
+            for (size_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * i, 2);
+                dst[i] = f16_to_f32(h);
+            }
+            break;
+        case DT_BF16: /* the top half of a float32 */
+            for (size_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * i, 2);
+                dst[i] = f32_from_bits((uint32_t)h << 16);
+            }
+            break;
     }
 }
 
@@ -523,7 +528,8 @@ float *xf_weights_alloc(xf_weights *w, int64_t floats, xf_error *err) {
         return NULL;
     }
     w->extra = extra;
-    float *p = floats > 0 && floats < ((int64_t)1 << 40) ? malloc((size_t)floats * sizeof(float)) : NULL;
+    float *p =
+        floats > 0 && floats < ((int64_t)1 << 40) ? malloc((size_t)floats * sizeof(float)) : NULL;
     if (!p) {
         xf_fail(err, "%s: out of memory for %lld drawn values", w->file, (long long)floats);
         return NULL;
@@ -531,8 +537,8 @@ float *xf_weights_alloc(xf_weights *w, int64_t floats, xf_error *err) {
     return w->extra[w->n_extra++] = p;
 }
 
-const float *xf_weights_get(xf_weights *w, const char *name, int rank,
-                            const int64_t *shape, xf_error *err) {
+const float *xf_weights_get(xf_weights *w, const char *name, int rank, const int64_t *shape,
+                            xf_error *err) {
     tensor *t = checked(w, name, rank, shape, err);
     if (!t)
         return NULL;
@@ -604,7 +610,8 @@ int xf_weights_check_all_used(const xf_weights *w, xf_error *err) {
     char nm[SHOWN];
     for (int i = 0; i < w->nt; i++)
         if (!w->t[i].used)
-            return xf_fail(err, "%s: tensor %s: not used by the model "
+            return xf_fail(err,
+                           "%s: tensor %s: not used by the model "
                            "(weights of a different model, or a layer too many?)",
                            w->file, shown(nm, sizeof nm, w->t[i].name));
     return 0;

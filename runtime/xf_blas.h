@@ -20,16 +20,16 @@
 
 /* y[n,out] = act(x[n,in] · wt[in,out] + b[out]); b may be NULL.  The
  * activation rides in the product where the backend can fuse it. */
-void xf_linear_act(float *y, const float *x, const float *wt, const float *b,
-                   int n, int in, int out, xf_activation act);
+void xf_linear_act(float *y, const float *x, const float *wt, const float *b, int n, int in,
+                   int out, xf_activation act);
 
 /* c[m,n] = alpha · op(a)[m,k] · op(b)[k,n] + beta · c, row-major, rows of
  * a, b, c lda, ldb, ldc floats apart; op(x) = xᵀ when its flag is XF_TRANS
  * (cblas_sgemm's row-major contract).  Attention's products, whose shapes
  * change from call to call; beta is 0 or 1 there. */
 typedef enum { XF_NOTRANS, XF_TRANS } xf_trans;
-void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
-             int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc);
 
 /* The operand xf_linear multiplies by for torch's weight rows w[out, in]
  * (nn.Linear's layout, rows `in` apart): the transposed [in, out] panel on
@@ -38,8 +38,8 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
  * may read it.  Called at load by xf_weights_get_t, which names the weight
  * `file: tensor NAME` in the one-line error (out of memory); freed by
  * xf_blas_free_weight. */
-float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
-                      const char *tensor, xf_error *err);
+float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
+                      xf_error *err);
 void xf_blas_free_weight(float *wt);
 
 /* Storage for packed weights (pages.c): 64-byte aligned, from huge-page chunks
@@ -56,8 +56,8 @@ void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int6
 
 /* [in, out] = w[out, in]ᵀ in an xf_pages_alloc copy, or NULL with "FILE: tensor T: out of
  * memory" (kernels.c): the plain weight layout of either backend. */
-float *xf_transposed_copy(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
-                          xf_error *err);
+float *xf_transposed_copy(const float *w, int64_t out, int64_t in, const char *file,
+                          const char *tensor, xf_error *err);
 
 /* Threads of the backend's own parallel loops (n >= 1), and how many the
  * calling thread's next product would use. */

@@ -26,12 +26,12 @@ extern "C" {
 /* ---- embedding and positions -------------------------------------------- */
 
 typedef struct {
-    const float *tok;   /* [vocab, d]  token embedding (nn.Embedding.weight), untransposed */
-    const float *pos;   /* [max_pos, d] added position rows (sinusoidal table or learned), or NULL */
-    int vocab;          /* number of token ids: valid ids are 0..vocab-1 */
-    int d;              /* d_model */
-    int max_pos;        /* positions 0..max_pos-1 exist */
-    float scale;        /* tok rows are multiplied by this (sqrt(d) or 1) before pos is added */
+    const float *tok; /* [vocab, d]  token embedding (nn.Embedding.weight), untransposed */
+    const float *pos; /* [max_pos, d] added position rows (sinusoidal table or learned), or NULL */
+    int vocab;        /* number of token ids: valid ids are 0..vocab-1 */
+    int d;            /* d_model */
+    int max_pos;      /* positions 0..max_pos-1 exist */
+    float scale;      /* tok rows are multiplied by this (sqrt(d) or 1) before pos is added */
 } xf_embedding;
 
 /* pe[max_pos, d]: torch's tutorial table, pe[p, 2i] = sin(p / 10000^(2i/d)),
@@ -52,26 +52,25 @@ void xf_embed(float *x, const xf_embedding *e, const int32_t *ids, int N, int L,
 /* One layer's keys and values of every position so far, per sample:
  * k [N, cap, H*E], v [N, cap, H*D].  Sample n's first t rows are its keys. */
 typedef struct {
-    float *k;           /* [N, cap, H*E] */
-    float *v;           /* [N, cap, H*D] */
+    float *k; /* [N, cap, H*E] */
+    float *v; /* [N, cap, H*D] */
     int N, cap, H, E, D;
-    int len;            /* positions held (same for every sample) */
+    int len; /* positions held (same for every sample) */
 } xf_kv_cache;
 
 /* Allocates k and v for cap positions (fails with "out of memory" naming the
  * size); len = 0. */
-int  xf_kv_cache_init(xf_kv_cache *c, int N, int cap, int H, int E, int D, xf_error *err);
+int xf_kv_cache_init(xf_kv_cache *c, int N, int cap, int H, int E, int D, xf_error *err);
 void xf_kv_cache_free(xf_kv_cache *c);
 /* Appends L positions: k [N, L, H*E], v [N, L, H*D]; fails ("the state holds
  * cap positions: …") when len + L > cap, changing nothing. */
-int  xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int L, xf_error *err);
+int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int L, xf_error *err);
 
 /* One query row per sample against the cache's first c->len keys (after the
  * step's own key was appended):
  *   out[N, H*D] = softmax(temp · q kᵀ) v,  q [N, H*E]
  * attn, when non-NULL, receives the rows [N, H, 1, len] (AttentionEvent). */
-void xf_attention_step(float *out, float *attn, const float *q, const xf_kv_cache *c,
-                       float temp);
+void xf_attention_step(float *out, float *attn, const float *q, const xf_kv_cache *c, float temp);
 
 /* Copies the cache's first len rows to a contiguous [N, len, H*X] tensor for a
  * QKVEvent payload (keys: which = 0, values: which = 1); dst holds N·len·H·X. */
@@ -84,24 +83,24 @@ void xf_kv_cache_gather(float *dst, const xf_kv_cache *c, int which);
  * Its size does not depend on the sequence; phik (the φ(k) history) exists
  * only when a listener wants the implied attention row. */
 typedef struct {
-    float *S;           /* [N, H, E, D]  Σ φ(k_j) v_jᵀ */
-    float *Z;           /* [N, H, E]     Σ φ(k_j) */
-    float *phik;        /* [N, cap, H, E] φ(k_j) of every position, or NULL */
+    float *S;    /* [N, H, E, D]  Σ φ(k_j) v_jᵀ */
+    float *Z;    /* [N, H, E]     Σ φ(k_j) */
+    float *phik; /* [N, cap, H, E] φ(k_j) of every position, or NULL */
     int N, H, E, D, cap;
-    int len;            /* positions absorbed */
+    int len; /* positions absorbed */
 } xf_linear_state;
 
 /* keep_phik: 1 to keep φ(k) of up to cap positions (for implied rows). */
-int  xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, int keep_phik,
-                          int cap, xf_error *err);
+int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, int keep_phik, int cap,
+                         xf_error *err);
 void xf_linear_state_free(xf_linear_state *s);
 /* Absorbs L positions of a prefill: k [N, L, H*E], v [N, L, H*D]. */
-int  xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int L,
-                            xf_error *err);
+int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int L,
+                           xf_error *err);
 /* One step: absorbs k [N, H*E], v [N, H*D], then out[N, H*D] for q [N, H*E].
  * attn, when non-NULL (requires phik), receives the implied rows [N, H, 1, len]. */
-int  xf_linear_attention_step(float *out, float *attn, const float *q, const float *k,
-                              const float *v, xf_linear_state *s, xf_error *err);
+int xf_linear_attention_step(float *out, float *attn, const float *q, const float *k,
+                             const float *v, xf_linear_state *s, xf_error *err);
 
 /* ---- sampling ------------------------------------------------------------ */
 
@@ -110,7 +109,7 @@ typedef struct {
     uint64_t s;
 } xf_rng;
 void xf_rng_seed(xf_rng *r, uint64_t seed);
-double xf_rng_uniform(xf_rng *r);   /* [0, 1) */
+double xf_rng_uniform(xf_rng *r); /* [0, 1) */
 
 /* The next token from logits[vocab] (how: see xf_sampling in xfrt.h):
  * temperature <= 0 → argmax (lowest id on ties); else softmax(logits / T)

@@ -34,11 +34,13 @@ void xf_set_events_dir(const char *dir);
  * the result would not fit in `cap` or the pattern has {field} and field is
  * NULL.  save/heatmap insert ".{field}" before the extension when an event
  * has several fields (QKVEvent) and the pattern has no {field}. */
-int xf_expand_pattern(char *out, size_t cap, const char *pattern,
-                      const xf_event *ev, const char *field);
+int xf_expand_pattern(char *out, size_t cap, const char *pattern, const xf_event *ev,
+                      const char *field);
 
 /* save("pattern.npy"): one .npy per payload field. */
-typedef struct { const char *pattern; } xf_save_cfg;
+typedef struct {
+    const char *pattern;
+} xf_save_cfg;
 void xf_save(const xf_event *ev, void *cfg /* xf_save_cfg */);
 
 /* heatmap("pattern.png", head = H, sample = N): a viridis PNG of the [L,S]
@@ -54,8 +56,10 @@ void xf_save(const xf_event *ev, void *cfg /* xf_save_cfg */);
  * step).  A prefill replaces the kept rows of a (source, field) that has not
  * stepped yet, so plain forwards keep at most one copy per source and field. */
 typedef struct xf_heatmap_cfg {
-    const char *pattern; int head; int sample;
-    struct xf_heatmap_state *state;   /* steps collected so far, owned by the runtime */
+    const char *pattern;
+    int head;
+    int sample;
+    struct xf_heatmap_state *state; /* steps collected so far, owned by the runtime */
 } xf_heatmap_cfg;
 void xf_heatmap(const xf_event *ev, void *cfg /* xf_heatmap_cfg */);
 void xf_heatmap_flush(xf_heatmap_cfg *cfg, int64_t call);
@@ -78,16 +82,19 @@ void xf_print(const xf_event *ev, void *cfg /* unused, may be NULL */);
  * heatmap), so the figure is the one of a forward over the final sequence.
  * The getting-started figure. */
 typedef struct xf_figure_cfg {
-    const char *pattern; int head; int sample; int cols;
-    struct xf_figure_state *state;   /* panels collected so far, owned by the runtime */
+    const char *pattern;
+    int head;
+    int sample;
+    int cols;
+    struct xf_figure_state *state; /* panels collected so far, owned by the runtime */
 } xf_figure_cfg;
 void xf_figure(const xf_event *ev, void *cfg /* xf_figure_cfg */);
 void xf_figure_flush(xf_figure_cfg *cfg, int64_t call);
 
 /* Writes one [rows, cols] matrix as a viridis PNG with a title and colorbar
  * (the drawing under heatmap and figure; public for user handlers). */
-int xf_png_matrix(const char *path, const float *m, int rows, int cols,
-                  const char *title, xf_error *err);
+int xf_png_matrix(const char *path, const float *m, int rows, int cols, const char *title,
+                  xf_error *err);
 
 #ifdef __cplusplus
 }

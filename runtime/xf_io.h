@@ -26,14 +26,13 @@ xf_weights *xf_weights_open(const char *path, xf_error *err);
 
 /* The same over bytes already in memory (weights embedded in a binary);
  * `name` is what errors call the file.  The bytes must outlive the result. */
-xf_weights *xf_weights_from_memory(const void *bytes, size_t len,
-                                   const char *name, xf_error *err);
+xf_weights *xf_weights_from_memory(const void *bytes, size_t len, const char *name, xf_error *err);
 
 /* The tensor `tensor` as float32, checked to have exactly `rank` dims equal
  * to `shape`.  F16/BF16 are converted once (the copy is owned by w); F32 is
  * used in place when aligned.  NULL + error when missing or misshaped. */
-const float *xf_weights_get(xf_weights *w, const char *tensor, int rank,
-                            const int64_t *shape, xf_error *err);
+const float *xf_weights_get(xf_weights *w, const char *tensor, int rank, const int64_t *shape,
+                            xf_error *err);
 
 /* Rows [row0, row0 + nrows) of the 2-D tensor `tensor` (checked to be
  * [rows, cols], torch's nn.Linear layout [out, in]) as the weight operand of
@@ -60,9 +59,9 @@ void xf_weights_close(xf_weights *w);
 /* ---- .npy (float32, little-endian, C order) ------------------------------ */
 
 typedef struct {
-    int rank;          /* 1..4 */
+    int rank; /* 1..4 */
     int64_t shape[4];
-    float *data;       /* malloc'd, product(shape) floats */
+    float *data; /* malloc'd, product(shape) floats */
 } xf_array;
 
 /* Reads a .npy file of '<f4' C-order data; anything else is an error naming
@@ -79,17 +78,17 @@ int xf_npy_read_mask(const char *path, int batch, int L, int S, xf_array *out, x
  * output; a FIFO or device is written in place; a regular file is replaced
  * atomically, a failure leaves no partial file).  Creates missing parent
  * directories. */
-int xf_npy_write(const char *path, const float *data, int rank,
-                 const int64_t *shape, xf_error *err);
+int xf_npy_write(const char *path, const float *data, int rank, const int64_t *shape,
+                 xf_error *err);
 
 void xf_array_free(xf_array *a);
 
 /* ---- token ids (.npy int32/int64, little-endian, C order) ---------------- */
 
 typedef struct {
-    int rank;          /* 1 ([L]: one row) or 2 ([N, L]) */
-    int rows, cols;    /* N, L (rank 1: 1, L) */
-    int32_t *data;     /* malloc'd [rows, cols] ids (int64 files narrowed) */
+    int rank;       /* 1 ([L]: one row) or 2 ([N, L]) */
+    int rows, cols; /* N, L (rank 1: 1, L) */
+    int32_t *data;  /* malloc'd [rows, cols] ids (int64 files narrowed) */
 } xf_ids;
 
 /* Reads token ids: dtype '<i4' or '<i8', rank 1 or 2, C order, the data

@@ -20,46 +20,47 @@ typedef enum { XF_RELU, XF_GELU, XF_NO_ACTIVATION } xf_activation;
  * wt is what xf_weights_get_t made of the weight at load — its transpose, or
  * on the oneDNN build the same reordered into its kernels' blocked layout —
  * or any plain [in, out] array of the caller's. */
-void xf_linear(float *y, const float *x, const float *wt, const float *b,
-               int n, int in, int out);
+void xf_linear(float *y, const float *x, const float *wt, const float *b, int n, int in, int out);
 
 /* y[n,d] = LayerNorm(x[n,d]) · g + b over the last dim; y may alias x */
-void xf_layernorm(float *y, const float *x, const float *g, const float *b,
-                  int n, int d, float eps);
+void xf_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d,
+                  float eps);
 
 /* x[n,d] = LayerNorm(x + r) · g + b   (post-norm residual, fused) */
-void xf_add_layernorm(float *x, const float *r, const float *g, const float *b,
-                      int n, int d, float eps);
+void xf_add_layernorm(float *x, const float *r, const float *g, const float *b, int n, int d,
+                      float eps);
 
 /* x[i] += r[i] for i < count   (pre-norm residual) */
 void xf_add(float *x, const float *r, int64_t count);
 
-void xf_relu(float *x, int64_t count);   /* in place */
-void xf_gelu(float *x, int64_t count);   /* in place, exact: x·Φ(x) with erf, as torch */
+void xf_relu(float *x, int64_t count); /* in place */
+void xf_gelu(float *x, int64_t count); /* in place, exact: x·Φ(x) with erf, as torch */
 
 /* y[n,d] = linear2(act(linear1(x[n,d]))) with w1t [d,f], w2t [f,d] (transposed,
  * as xf_linear), computed XF_FF_ROWS rows at a time through h [XF_FF_ROWS, f];
  * act is fused into linear1's product where the backend can. */
 enum { XF_FF_ROWS = 512 };
-void xf_feed_forward(float *y, const float *x, const float *w1t, const float *b1,
-                     const float *w2t, const float *b2, float *h, int n, int d, int f,
-                     xf_activation act);
+void xf_feed_forward(float *y, const float *x, const float *w1t, const float *b1, const float *w2t,
+                     const float *b2, float *h, int n, int d, int f, xf_activation act);
 
 /* The feature map φ of linear attention (fast-transformers' feature_maps;
  * formulas in feature_map.c).  NULL or XF_FMAP_ELU: elu(x) + 1. */
 typedef enum {
-    XF_FMAP_ELU, XF_FMAP_FAVOR, XF_FMAP_RANDOM_FOURIER, XF_FMAP_SMOOTHED_RANDOM_FOURIER,
+    XF_FMAP_ELU,
+    XF_FMAP_FAVOR,
+    XF_FMAP_RANDOM_FOURIER,
+    XF_FMAP_SMOOTHED_RANDOM_FOURIER,
     XF_FMAP_GENERALIZED_RANDOM
 } xf_fmap_kind;
 
 typedef struct {
     xf_fmap_kind kind;
-    int m;                /* omega's columns */
-    const float *omega;   /* [E, m], the random projection */
-    float temp;           /* rows are scaled by sqrt(temp) before the projection */
-    float n_dims;         /* fast-transformers' n_dims as its base class holds it: Fourier
+    int m;              /* omega's columns */
+    const float *omega; /* [E, m], the random projection */
+    float temp;         /* rows are scaled by sqrt(temp) before the projection */
+    float n_dims;       /* fast-transformers' n_dims as its base class holds it: Fourier
                              maps scale by sqrt(2/n_dims), favor subtracts ½ log n_dims */
-    int stabilize;        /* favor: also subtract the sequence's max |x̃|² (xf_feature_map_shift) */
+    int stabilize;      /* favor: also subtract the sequence's max |x̃|² (xf_feature_map_shift) */
 } xf_feature_map;
 
 /* φ's width F for head size E: E (elu), 2m, 2m + 1 (smoothed) or m (generalized). */
@@ -79,20 +80,20 @@ uint64_t xf_feature_map_seed(uint64_t random_seed, const char *name);
 /* Attention masks and sizes of one call.  Queries attend over keys
  * s < key_len[n] (all S when key_len is NULL); causal adds s <= l. */
 typedef struct {
-    int N, L, S;          /* batch, query length, key length */
-    int H, E, D;          /* heads, query/key head dim, value head dim */
-    const int *key_len;   /* [N] valid keys per sample, or NULL */
-    int causal;           /* 1: query l sees keys s <= l */
-    float temp;           /* softmax temperature (1/sqrt(E) by default) */
-    int local_context;    /* xf_local_attention: key j visible from query i when i - W/2 <= j < i + ceil(W/2) */
-    int topk;             /* xf_topk_attention: keys kept per query */
-    const xf_feature_map *fmap;   /* xf_linear_attention: φ, NULL = elu + 1 */
-    const float *mask;    /* xf_attention: [L, S] (or [N, L, S] with mask_batched) added to the
+    int N, L, S;        /* batch, query length, key length */
+    int H, E, D;        /* heads, query/key head dim, value head dim */
+    const int *key_len; /* [N] valid keys per sample, or NULL */
+    int causal;         /* 1: query l sees keys s <= l */
+    float temp;         /* softmax temperature (1/sqrt(E) by default) */
+    int local_context; /* xf_local_attention: key j visible from query i when i - W/2 <= j < i + ceil(W/2) */
+    int topk;          /* xf_topk_attention: keys kept per query */
+    const xf_feature_map *fmap; /* xf_linear_attention: φ, NULL = elu + 1 */
+    const float *mask; /* xf_attention: [L, S] (or [N, L, S] with mask_batched) added to the
                              scaled scores — fast-transformers' FullMask — or NULL */
-    int mask_batched;     /* 1: mask holds one [L, S] plane per sample */
-    const float *aft_u, *aft_v;   /* xf_aft_attention, aft_full: the position bias u, v
+    int mask_batched;  /* 1: mask holds one [L, S] plane per sample */
+    const float *aft_u, *aft_v; /* xf_aft_attention, aft_full: the position bias u, v
                                      [max_len, aft_rank] (rows [0, L) and [0, S) used); NULL: aft_simple */
-    int aft_rank;         /* their columns (aft_parameterization) */
+    int aft_rank;               /* their columns (aft_parameterization) */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:
@@ -102,8 +103,8 @@ typedef struct {
  * payload, masked entries 0); when NULL nothing L×S is kept.
  * `scratch` holds xf_attention_scratch(shape) floats.
  * A query row with no visible key gets out = 0 (and an all-zero attn row). */
-void xf_attention(float *out, float *attn, const float *q, const float *k,
-                  const float *v, const xf_attn_shape *sh, float *scratch);
+void xf_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                  const xf_attn_shape *sh, float *scratch);
 int64_t xf_attention_scratch(const xf_attn_shape *sh);
 
 /* The other attention types of fast-transformers, same arguments and layouts
@@ -119,17 +120,17 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh);
  *   (fast-transformers' local_product code; its docstring says |i - j| < W/2), plus masks.
  * exact top-k: per query, the `topk` largest visible raw scores q·k, then softmax of
  *   temp · score over just those (fast-transformers' exact_topk_attention). */
-void xf_linear_attention(float *out, float *attn, const float *q, const float *k,
-                         const float *v, const xf_attn_shape *sh, float *scratch);
-void xf_local_attention(float *out, float *attn, const float *q, const float *k,
-                        const float *v, const xf_attn_shape *sh, float *scratch);
-void xf_topk_attention(float *out, float *attn, const float *q, const float *k,
-                       const float *v, const xf_attn_shape *sh, float *scratch);
+void xf_linear_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                         const xf_attn_shape *sh, float *scratch);
+void xf_local_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                        const xf_attn_shape *sh, float *scratch);
+void xf_topk_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                       const xf_attn_shape *sh, float *scratch);
 /* AFT (attention_aft.c; E = D): aft_full with sh->aft_u / aft_v, aft_simple without,
  * as fast-transformers' AFTFullAttention / AFTSimpleAttention; temp unused; `attn`
  * receives the weights applied to v averaged over the D channels. */
-void xf_aft_attention(float *out, float *attn, const float *q, const float *k,
-                      const float *v, const xf_attn_shape *sh, float *scratch);
+void xf_aft_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                      const xf_attn_shape *sh, float *scratch);
 
 /* Sets the threads of the products (oneDNN's OpenMP pool, or OpenBLAS's)
  * and of the runtime's loops (attention over sample × head) for this

@@ -6,7 +6,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#include "xf_kernels.h"   /* xf_feature_map */
+#include "xf_kernels.h" /* xf_feature_map */
 #include "xfrt.h"
 
 #ifdef __cplusplus
@@ -17,45 +17,45 @@ extern "C" {
  * AttentionLayer).  Every weight is stored transposed ([in, out], see
  * xf_linear); biases of torch's packed in_proj point into it. */
 typedef struct {
-    const float *q_w, *q_b;   /* [D, H*E], [H*E]   query projection */
-    const float *k_w, *k_b;   /* [D, H*E], [H*E]   key projection */
-    const float *v_w, *v_b;   /* [D, H*Dv], [H*Dv] value projection */
-    const float *o_w, *o_b;   /* [H*Dv, D], [D]    out projection */
-    xf_feature_map fm;        /* linear attention's φ (omega [E, m]: the file's or drawn) */
-    const float *aft_u, *aft_v;   /* [max_sequence_length, P] aft_full's position bias */
+    const float *q_w, *q_b;     /* [D, H*E], [H*E]   query projection */
+    const float *k_w, *k_b;     /* [D, H*E], [H*E]   key projection */
+    const float *v_w, *v_b;     /* [D, H*Dv], [H*Dv] value projection */
+    const float *o_w, *o_b;     /* [H*Dv, D], [D]    out projection */
+    xf_feature_map fm;          /* linear attention's φ (omega [E, m]: the file's or drawn) */
+    const float *aft_u, *aft_v; /* [max_sequence_length, P] aft_full's position bias */
 } xf_attn_weights;
 
 typedef struct {
-    const float *g, *b;       /* [D], [D] LayerNorm weight and bias */
+    const float *g, *b; /* [D], [D] LayerNorm weight and bias */
 } xf_norm_weights;
 
 typedef struct {
-    const float *w1, *b1;     /* [D, F], [F]  linear1 (transposed) */
-    const float *w2, *b2;     /* [F, D], [D]  linear2 (transposed) */
+    const float *w1, *b1; /* [D, F], [F]  linear1 (transposed) */
+    const float *w2, *b2; /* [F, D], [D]  linear2 (transposed) */
 } xf_ff_weights;
 
 /* One encoder or decoder layer (cross and norm3: decoder only). */
 typedef struct {
-    xf_attn_weights self;     /* attention / self_attn / self_attention */
-    xf_attn_weights cross;    /* multihead_attn / cross_attention */
+    xf_attn_weights self;  /* attention / self_attn / self_attention */
+    xf_attn_weights cross; /* multihead_attn / cross_attention */
     xf_ff_weights ff;
     xf_norm_weights norm1, norm2, norm3;
 } xf_layer_weights;
 
 /* The run-time shape of one forward call, as a stack of layers sees it. */
 typedef struct {
-    int N;                    /* batch */
-    int L;                    /* this stack's sequence length */
-    int S;                    /* memory length (decoder cross-attention), else L */
-    int T;                    /* self-attention keys: L in a forward, the positions so far
+    int N;                 /* batch */
+    int L;                 /* this stack's sequence length */
+    int S;                 /* memory length (decoder cross-attention), else L */
+    int T;                 /* self-attention keys: L in a forward, the positions so far
                                  (cache length) in a generation step */
-    const int *len;           /* [N] valid positions of the sequence, or NULL */
-    const int *mem_len;       /* [N] valid positions of the memory, or NULL */
-    int64_t call;             /* forward-call counter ({call} in patterns) */
-    int step;                 /* generation step (xf_event.step): 0 the prefill, k the k-th
+    const int *len;        /* [N] valid positions of the sequence, or NULL */
+    const int *mem_len;    /* [N] valid positions of the memory, or NULL */
+    int64_t call;          /* forward-call counter ({call} in patterns) */
+    int step;              /* generation step (xf_event.step): 0 the prefill, k the k-th
                                  generated token, -1 in a plain forward */
-    const float *mask;        /* self-attention mask [L, S] or [N, L, S] (mask_batched), or NULL */
-    const float *mem_mask;    /* cross-attention mask over the memory, the same way */
+    const float *mask;     /* self-attention mask [L, S] or [N, L, S] (mask_batched), or NULL */
+    const float *mem_mask; /* cross-attention mask over the memory, the same way */
     int mask_batched, mem_mask_batched;
 } xf_call;
 
@@ -64,8 +64,8 @@ typedef struct {
  * (`orthogonal`: favor, generalized_random).  The other fields of fm are the
  * caller's. */
 struct xf_weights;
-int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E, int orthogonal,
-                        uint64_t random_seed, xf_error *err);
+int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E,
+                        int orthogonal, uint64_t random_seed, xf_error *err);
 
 /* Checks batch, seq and lengths[batch] (each 1..seq) of a call; `what`
  * names the argument in the message ("lengths", "memory lengths"). */
@@ -77,7 +77,7 @@ int xf_check_call(int batch, int seq, const int *lengths, const char *what, xf_e
  * after the first call. */
 typedef struct {
     pthread_mutex_t mu;
-    float *buf;               /* [cap] floats, 64-byte aligned */
+    float *buf; /* [cap] floats, 64-byte aligned */
     int64_t cap;
     int busy;
 } xf_workspace;
@@ -88,7 +88,7 @@ float *xf_workspace_acquire(xf_workspace *w, int64_t floats, xf_error *err);
 void xf_workspace_release(xf_workspace *w, float *buf);
 void xf_workspace_destroy(xf_workspace *w);
 
-#define XF_MAX_WORKSPACE ((int64_t)16 << 30)   /* bytes: refuse larger calls up front */
+#define XF_MAX_WORKSPACE ((int64_t)16 << 30) /* bytes: refuse larger calls up front */
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,7 @@
 #endif
 #define XF_INLINE static inline __attribute__((always_inline))
 
-enum { LANES = 16 };         /* accumulators per reduction: one AVX-512 vector */
+enum { LANES = 16 }; /* accumulators per reduction: one AVX-512 vector */
 
 /* GEMMs of at most this M·N·K run on OpenBLAS's single-threaded small-matrix
  * kernels (its AVX-512 builds: row-major NN calls up to 100³); beyond it
@@ -38,10 +38,11 @@ enum { SMALL_GEMM = 1000000 };
 
 /* ---- attention blocking (full and top-k; xf_attention_scratch bounds it) -- */
 
-enum { MIN_BLOCK = 128 };    /* query rows per GEMM at least: OpenBLAS repacks all
-                                of K and V for every GEMM, so M must amortize it
-                                (64 → 128 rows: -15% at seq 4096) */
-enum { TILE_FLOATS = 32768 };/* grow the block to this many scores (128 KiB) */
+/* query rows per GEMM at least: OpenBLAS repacks all
+ * of K and V for every GEMM, so M must amortize it
+ * (64 → 128 rows: -15% at seq 4096) */
+enum { MIN_BLOCK = 128 };
+enum { TILE_FLOATS = 32768 }; /* grow the block to this many scores (128 KiB) */
 
 /* Query rows per block: MIN_BLOCK, or more while the tile stays ~L2-sized,
  * so short sequences (S ≤ 512) run one GEMM pair per head. */
@@ -64,7 +65,7 @@ typedef struct {
     const float *q, *k, *v;
     float *o, *a;
     int klen;
-    const float *mask;   /* this sample's [L, S] additive mask, or NULL */
+    const float *mask; /* this sample's [L, S] additive mask, or NULL */
 } head_view;
 
 static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const float *q,
@@ -77,7 +78,9 @@ static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const flo
         v + n * S * vs + (int64_t)h * sh->D,
         out + n * L * vs + (int64_t)h * sh->D,
         attn ? attn + ((int64_t)n * sh->H + h) * L * S : NULL,
-        klen < 0 ? 0 : klen > sh->S ? sh->S : klen,
+        klen < 0       ? 0
+        : klen > sh->S ? sh->S
+                       : klen,
         sh->mask ? sh->mask + (sh->mask_batched ? n * L * S : 0) : NULL,
     };
     return hv;
@@ -109,9 +112,8 @@ typedef void (*head_fn)(const head_view *hv, const xf_attn_shape *sh, float *scr
 /* The scratch floats of one worker (xf_attention_scratch is this × threads). */
 int64_t xf__attention_scratch_one(const xf_attn_shape *sh);
 
-void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
-                         const float *q, const float *k, const float *v,
-                         const xf_attn_shape *sh, float *scratch);
+void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn, const float *q,
+                         const float *k, const float *v, const xf_attn_shape *sh, float *scratch);
 
 /* ---- local attention (attention_local.c) --------------------------------- */
 
@@ -119,8 +121,9 @@ void xf__attention_heads(head_fn fn, int64_t gemm_mnk, float *out, float *attn,
  * block scores is at least half band; 32 rows at least to amortize the GEMM
  * calls, 128 at most (then the tile is a full-attention tile). */
 static inline int local_block_rows(const xf_attn_shape *sh) {
-    int b = sh->local_context < 32 ? 32 : sh->local_context > MIN_BLOCK ? MIN_BLOCK
-                                                                        : sh->local_context;
+    int b = sh->local_context < 32          ? 32
+            : sh->local_context > MIN_BLOCK ? MIN_BLOCK
+                                            : sh->local_context;
     b = b > sh->L ? sh->L : b;
     return b < 1 ? 1 : b;
 }
@@ -138,9 +141,10 @@ static inline int64_t local_scratch(const xf_attn_shape *sh) {
 
 /* ---- linear attention (attention_linear.c) ------------------------------- */
 
-enum { LIN_BLOCK = 32 };    /* query rows / keys per GEMM: the causal diagonal tile
-                                is B × B, so small blocks waste least (seq 4096,
-                                E = D = 64: 32 rows 6 ms, 64: 8 ms, 128: 13 ms) */
+/* query rows / keys per GEMM: the causal diagonal tile
+ * is B × B, so small blocks waste least (seq 4096,
+ * E = D = 64: 32 rows 6 ms, 64: 8 ms, 128: 13 ms) */
+enum { LIN_BLOCK = 32 };
 
 /* Scratch layout of xf_linear_attention, Bq = min(L, 32), Bk = min(S, 32):
  *   phq [Bq, E]   φ(q) of one block of query rows, packed
@@ -167,17 +171,25 @@ static inline int64_t linear_scratch(const xf_attn_shape *sh) {
 
 /* ---- exp and softmax on one row ------------------------------------------ */
 
-XF_INLINE float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-XF_INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+XF_INLINE float f32_from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+XF_INLINE uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 /* e^x, relative error ~2 ulp (Cephes expf), vectorizable; the same helper
  * as in kernels.c.  x is clamped to the normal range. */
 XF_INLINE float exp_approx(float x) {
-    const float magic = 12582912.0f;   /* 1.5 · 2²³ */
+    const float magic = 12582912.0f; /* 1.5 · 2²³ */
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
     float t = x * 1.44269504088896341f + magic;
-    float nf = t - magic;                               /* round(x / ln2) */
+    float nf = t - magic; /* round(x / ln2) */
     int32_t ni = (int32_t)(f32_bits(t) - f32_bits(magic));
     float r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
     float p = 1.9875691500e-4f;

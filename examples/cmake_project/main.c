@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "encoder.h"            /* the model's C API, generated from encoder.xf */
+#include "encoder.h" /* the model's C API, generated from encoder.xf */
 #ifdef EXAMPLE_EMBEDDED_WEIGHTS
-#include "encoder_embedded.h"   /* encoder_load_embedded(), from EMBED_WEIGHTS */
+#include "encoder_embedded.h" /* encoder_load_embedded(), from EMBED_WEIGHTS */
 #endif
-#include "xf_io.h"              /* the runtime's .npy reader and writer */
+#include "xf_io.h" /* the runtime's .npy reader and writer */
 
 static int die(const char *what) {
     fprintf(stderr, "cmake_example: %s\n", what);
@@ -37,10 +37,12 @@ int main(int argc, char **argv) {
         else if (argv[i][0] != '-' && !input)
             input = argv[i];
         else
-            return die("usage: cmake_example INPUT.npy [--weights W] [--lengths N,...] [--output Y.npy] [--expect E.npy]");
+            return die("usage: cmake_example INPUT.npy [--weights W] [--lengths N,...] [--output "
+                       "Y.npy] [--expect E.npy]");
     }
     if (!input)
-        return die("usage: cmake_example INPUT.npy [--weights W] [--lengths N,...] [--output Y.npy] [--expect E.npy]");
+        return die("usage: cmake_example INPUT.npy [--weights W] [--lengths N,...] [--output "
+                   "Y.npy] [--expect E.npy]");
 
     xf_error err = {""};
     xf_array x = {0};
@@ -89,11 +91,13 @@ int main(int argc, char **argv) {
         xf_array want = {0};
         if (xf_npy_read(expect, &want, &err))
             return die(err.msg);
-        if (want.rank != 3 || want.shape[0] != batch || want.shape[1] != seq || want.shape[2] != encoder_D_MODEL)
+        if (want.rank != 3 || want.shape[0] != batch || want.shape[1] != seq ||
+            want.shape[2] != encoder_D_MODEL)
             return die("the expected output's shape differs");
         double max_err = 0;
         for (int n = 0; n < batch; n++)
-            for (int t = 0; t < (lengths ? lengths[n] : seq); t++)   /* padding rows are unspecified */
+            for (int t = 0; t < (lengths ? lengths[n] : seq);
+                 t++) /* padding rows are unspecified */
                 for (int d = 0; d < encoder_D_MODEL; d++) {
                     size_t i = ((size_t)n * seq + t) * encoder_D_MODEL + d;
                     double e = fabs((double)y[i] - want.data[i]);

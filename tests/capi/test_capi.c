@@ -15,7 +15,8 @@ static double max_err_valid(const float *a, const float *b, int N, int L, int D)
     for (int n = 0; n < N; n++)
         for (int t = 0; t < lengths[n]; t++)
             for (int d = 0; d < D; d++) {
-                double x = fabs((double)a[((size_t)n * L + t) * D + d] - b[((size_t)n * L + t) * D + d]);
+                double x =
+                    fabs((double)a[((size_t)n * L + t) * D + d] - b[((size_t)n * L + t) * D + d]);
                 if (!(x <= e))
                     e = x;
             }

@@ -13,7 +13,7 @@
 typedef struct {
     int calls;
     char source[128];
-    double max_err;        /* vs the fixture's layers.1.attention, valid query rows */
+    double max_err; /* vs the fixture's layers.1.attention, valid query rows */
     int64_t shape[4];
 } Seen;
 
@@ -67,14 +67,17 @@ static void run(prenorm *m) {
 
 Test(dispatch, listen_remove_and_redirect) {
     xf_error err = {""};
-    cr_assert_eq(xf_npy_read(CASE "/layers.1.attention.npy", &want_attention, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_read(CASE "/layers.1.attention.npy", &want_attention, &err), 0, "%s",
+                 err.msg);
     prenorm *m = prenorm_load(CASE "/weights.safetensors", &err);
     cr_assert_not_null(m, "%s", err.msg);
     xf_dispatcher *d = xf_dispatcher_get("");
 
     Seen att = {0}, qkv = {0};
-    xf_listen(d, xf_and(xf_event_class(XF_ATTENTION_EVENT), xf_within("layers.1")), on_attention, &att);
-    xf_listen(d, xf_and(xf_event_class(XF_QKV_EVENT), xf_predicate(wide_queries, NULL)), on_any, &qkv);
+    xf_listen(d, xf_and(xf_event_class(XF_ATTENTION_EVENT), xf_within("layers.1")), on_attention,
+              &att);
+    xf_listen(d, xf_and(xf_event_class(XF_QKV_EVENT), xf_predicate(wide_queries, NULL)), on_any,
+              &qkv);
     run(m);
     cr_expect_eq(att.calls, 1);
     cr_expect_str_eq(att.source, "layers.1.attention.inner_attention");

@@ -21,7 +21,8 @@ Test(generate, greedy_equals_pytorch) {
     cr_assert_not_null(m, "%s", err.msg);
     const int K = want.cols - prompt.cols;
     int32_t *out = malloc(sizeof(int32_t) * (size_t)want.rows * want.cols);
-    cr_assert_eq(gen_lm_full_generate(m, prompt.data, prompt.rows, prompt.cols, K, NULL, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(gen_lm_full_generate(m, prompt.data, prompt.rows, prompt.cols, K, NULL, out, &err),
+                 0, "%s", err.msg);
     cr_expect_arr_eq(out, want.data, sizeof(int32_t) * (size_t)want.rows * want.cols);
     free(out);
     gen_lm_full_free(m);
@@ -35,7 +36,7 @@ enum { THREADS = 4, STEPS = 40 };
 
 typedef struct {
     gen_lm_full *m;
-    int32_t first;            /* the prompt: first, first + 1, first + 2 */
+    int32_t first; /* the prompt: first, first + 1, first + 2 */
     int32_t out[3 + STEPS];
     int rc;
 } job;
@@ -45,7 +46,8 @@ static void *generate_one(void *arg) {
     xf_error err = {""};
     const int32_t prompt[3] = {j->first, j->first + 1, j->first + 2};
     gen_lm_full_state *s = gen_lm_full_state_new(j->m, 1, 3 + STEPS, &err);
-    j->rc = s ? gen_lm_full_state_generate(j->m, s, prompt, 3, STEPS, NULL, j->out, NULL, &err) : -1;
+    j->rc =
+        s ? gen_lm_full_state_generate(j->m, s, prompt, 3, STEPS, NULL, j->out, NULL, &err) : -1;
     gen_lm_full_state_free(s);
     return NULL;
 }
@@ -68,7 +70,8 @@ Test(generate, concurrent_states_equal_serial) {
         for (int t = 0; t < THREADS; t++) {
             pthread_join(th[t], NULL);
             cr_assert_eq(par[t].rc, 0);
-            cr_expect_arr_eq(par[t].out, serial[t].out, sizeof par[t].out, "thread %d, round %d", t, round);
+            cr_expect_arr_eq(par[t].out, serial[t].out, sizeof par[t].out, "thread %d, round %d", t,
+                             round);
         }
     }
     gen_lm_full_free(m);
@@ -141,7 +144,8 @@ Test(generate, steps_equal_the_forward) {
     cr_assert_eq(gen_lm_full_prefill(m, s, seq, 3, step, &err), 0, "%s", err.msg);
     for (int t = 3; t <= 8; t++) {
         for (int v = 0; v < gen_lm_full_VOCAB; v++)
-            cr_expect_float_eq(step[v], full[(t - 1) * gen_lm_full_VOCAB + v], 1e-4, "position %d", t - 1);
+            cr_expect_float_eq(step[v], full[(t - 1) * gen_lm_full_VOCAB + v], 1e-4, "position %d",
+                               t - 1);
         if (t < 8)
             cr_assert_eq(gen_lm_full_step(m, s, &seq[t], step, &err), 0, "%s", err.msg);
     }

@@ -84,7 +84,7 @@ static long long number(const char *s) {
 typedef struct {
     cJSON *header;
     bytes file;
-    size_t data_at;   /* offset of the data section in file */
+    size_t data_at; /* offset of the data section in file */
 } st_file;
 
 static st_file st_read(const char *path) {
@@ -147,8 +147,10 @@ static cJSON *st_entry(const st_file *s, const char *tensor) {
 static size_t npy_data_at(const bytes *b, const char *path) {
     if (b->n < 10 || memcmp(b->p, "\x93NUMPY", 6))
         die("%s: not .npy", path);
-    size_t at = b->p[6] == 1 ? 10 + (size_t)(b->p[8] | b->p[9] << 8)
-                             : 12 + (size_t)(b->p[8] | b->p[9] << 8 | b->p[10] << 16 | (size_t)b->p[11] << 24);
+    size_t at =
+        b->p[6] == 1
+            ? 10 + (size_t)(b->p[8] | b->p[9] << 8)
+            : 12 + (size_t)(b->p[8] | b->p[9] << 8 | b->p[10] << 16 | (size_t)b->p[11] << 24);
     if (at > b->n)
         die("%s: not .npy", path);
     return at;
@@ -160,8 +162,9 @@ int main(int argc, char **argv) {
     const char *op = argv[1], *in = argv[2], *out = argv[3];
     int nargs = argc - 4;
     char **a = argv + 4;
-#define NEED(k) \
-    if (nargs != (k)) die("%s takes %d argument(s)", op, (k))
+#define NEED(k)                                                                                    \
+    if (nargs != (k))                                                                              \
+    die("%s takes %d argument(s)", op, (k))
 
     if (!strcmp(op, "truncate")) {
         NEED(1);
@@ -251,11 +254,13 @@ int main(int argc, char **argv) {
         bytes b = slurp(in);
         size_t at = npy_data_at(&b, in);
         long long i = number(a[0]);
-        float v = !strcmp(a[1], "nan") ? NAN : !strcmp(a[1], "inf") ? INFINITY
-                : !strcmp(a[1], "-inf") ? -INFINITY : strtof(a[1], NULL);
+        float v = !strcmp(a[1], "nan")    ? NAN
+                  : !strcmp(a[1], "inf")  ? INFINITY
+                  : !strcmp(a[1], "-inf") ? -INFINITY
+                                          : strtof(a[1], NULL);
         if (i < 0 || at + 4 * (size_t)(i + 1) > b.n)
             die("npy-set: index %lld past the data", i);
-        memcpy(b.p + at + 4 * (size_t)i, &v, 4);   /* little-endian hosts only, as the runtime */
+        memcpy(b.p + at + 4 * (size_t)i, &v, 4); /* little-endian hosts only, as the runtime */
         spill(out, b.p, b.n, NULL, 0);
         free(b.p);
     } else {

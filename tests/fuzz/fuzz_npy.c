@@ -59,12 +59,13 @@ static void read_ids(const uint8_t *data, size_t size) {
     uint64_t n = (uint64_t)ids.rows * (uint64_t)ids.cols;
     if (ids.rank < 1 || ids.rank > 2 || ids.rows < 0 || ids.cols < 0 || !ids.data || n * 4 > size)
         __builtin_trap();
-    if (memcmp(data + size - n * 4, ids.data, n * 4) != 0) {   /* not int32: int64 */
+    if (memcmp(data + size - n * 4, ids.data, n * 4) != 0) { /* not int32: int64 */
         if (n * 8 > size)
             __builtin_trap();
         for (uint64_t i = 0; i < n; i++) {
             const uint8_t *b = data + size - n * 8 + i * 8;
-            uint32_t lo = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+            uint32_t lo =
+                (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
             if ((uint32_t)ids.data[i] != lo)
                 __builtin_trap();
         }
@@ -82,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (xf_npy_read(path, &a, &err)) {
         check_msg(&err, path);
         if (a.data || a.rank)
-            __builtin_trap();   /* a failed read leaves the array empty */
+            __builtin_trap(); /* a failed read leaves the array empty */
         return 0;
     }
     if (a.rank < 1 || a.rank > 4 || !a.data)
@@ -94,9 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         n *= (uint64_t)a.shape[i];
     }
     if (n * 4 > size)
-        __builtin_trap();   /* more floats than the file has bytes */
+        __builtin_trap(); /* more floats than the file has bytes */
     if (memcmp(data + size - n * 4, a.data, n * 4))
-        __builtin_trap();   /* the data is the file's last n*4 bytes, as they are */
+        __builtin_trap(); /* the data is the file's last n*4 bytes, as they are */
     if (n <= 4096) {
         if (xf_npy_write(out_path, a.data, a.rank, a.shape, &err))
             __builtin_trap();

@@ -59,8 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* nothing asked for yet: every tensor is unused (the first is named) */
     int has_tensors = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, root)
-        has_tensors |= strcmp(e->string, "__metadata__") != 0;
+    cJSON_ArrayForEach(e, root) has_tensors |= strcmp(e->string, "__metadata__") != 0;
     if ((xf_weights_check_all_used(w, &err) != 0) != has_tensors)
         __builtin_trap();
     if (has_tensors)
@@ -79,12 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const cJSON *d;
         cJSON_ArrayForEach(d, sh) {
             if (i >= 8)
-                __builtin_trap();   /* the loader accepted a rank > 8 */
+                __builtin_trap(); /* the loader accepted a rank > 8 */
             shape[i++] = (int64_t)d->valuedouble;
             n *= shape[i - 1];
         }
         const float *p = xf_weights_get(w, e->string, rank, shape, &err);
-        if (!p) {   /* only out of memory may fail here */
+        if (!p) { /* only out of memory may fail here */
             check_msg(&err);
             if (!strstr(err.msg, "out of memory"))
                 __builtin_trap();
@@ -94,9 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (int64_t k = 0; k < n; k++)
             sink += p[k];
         if (xf_weights_get(w, e->string, rank, shape, &err) != p)
-            __builtin_trap();   /* a second get returns the same floats */
-        shape[rank] = 1;        /* one dim too many: misshaped */
-        if (xf_weights_get(w, e->string, rank + 1, shape, &err) || !strstr(err.msg, shown(e->string)))
+            __builtin_trap(); /* a second get returns the same floats */
+        shape[rank] = 1;      /* one dim too many: misshaped */
+        if (xf_weights_get(w, e->string, rank + 1, shape, &err) ||
+            !strstr(err.msg, shown(e->string)))
             __builtin_trap();
         check_msg(&err);
     }

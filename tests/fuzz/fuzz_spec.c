@@ -26,8 +26,8 @@
 #include "model.h"
 #include "plan.h"
 
-#define SPEC_MAX_BYTES (1024 * 1024)   /* src_read's limit */
-#define EMIT_MAX_LAYERS 16             /* emitting 2 × 1024 layers is slow, not interesting */
+#define SPEC_MAX_BYTES  (1024 * 1024) /* src_read's limit */
+#define EMIT_MAX_LAYERS 16            /* emitting 2 × 1024 layers is slow, not interesting */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (errors == 0)
         errors = check_spec(&spec, &src, &model);
     if (errors < 0 || (errors > 0) != (diag_errors() > 0))
-        __builtin_trap();   /* the counts returned and the diagnostics printed must agree */
+        __builtin_trap(); /* the counts returned and the diagnostics printed must agree */
     if (errors == 0) {
         if (!model.name || !model.name[0])
             __builtin_trap();
@@ -84,13 +84,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 plan_print(&plan, null);
                 for (int i = 0; i < plan.n_points; i++)
                     if (profile == PROFILE_RELEASE && plan.points[i].kept)
-                        __builtin_trap();   /* SPEC §3: a release build has no dispatch point */
+                        __builtin_trap(); /* SPEC §3: a release build has no dispatch point */
                 if (layers <= EMIT_MAX_LAYERS && emit_enabled()) {
                     Emitted e;
                     emit_model(&plan, "fuzz.xf", NULL, &e);
                     /* an unfilled template hole (the spec's own strings may hold "{{") */
                     if (!e.model_c || !e.model_h || !e.main_c ||
-                        (!strstr(text, "{{") && (strstr(e.model_c, "{{") || strstr(e.main_c, "{{"))))
+                        (!strstr(text, "{{") &&
+                         (strstr(e.model_c, "{{") || strstr(e.main_c, "{{"))))
                         __builtin_trap();
                     emit_free(&e);
                 }

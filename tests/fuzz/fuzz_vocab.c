@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int V = xf_vocab_size(v);
     if (V < 1 || V > 1000)
         __builtin_trap();
-    for (int32_t id = 0; id < V; id++) {   /* each token: valid, and its own longest match */
+    for (int32_t id = 0; id < V; id++) { /* each token: valid, and its own longest match */
         const char *t = xf_vocab_token(v, id);
         size_t tl = strlen(t);
         if (tl == 0 || tl > 4096 || memchr(t, '\n', tl))
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     memcpy(text, nul ? nul + 1 : data, tlen);
     text[tlen] = '\0';
-    check_encoding(v, text);   /* may stop at an embedded NUL: strlen is the text */
+    check_encoding(v, text); /* may stop at an embedded NUL: strlen is the text */
     free(text);
     xf_vocab_free(v);
     return 0;

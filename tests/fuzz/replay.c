@@ -86,7 +86,7 @@ static void run_path(const char *path) {
     struct stat st;
     if (stat(path, &st)) {
         if (errno == ENOENT)
-            return;   /* an empty regressions/ dir is not in git */
+            return; /* an empty regressions/ dir is not in git */
         fprintf(stderr, "%s: %s\n", path, strerror(errno));
         exit(2);
     }

@@ -31,21 +31,21 @@
 #include "soak_lm.h"
 #include "xfrt.h"
 
-#define WEIGHTS XF_FIXTURES "/encoder_causal/weights.safetensors"
+#define WEIGHTS    XF_FIXTURES "/encoder_causal/weights.safetensors"
 #define LM_WEIGHTS XF_FIXTURES "/gen_lm_linear_eos/weights.safetensors"
-#define N_PROMPTS 3
+#define N_PROMPTS  3
 #define PROMPT_LEN 4
-#define N_SHAPES 4
-#define MAX_ELEMS (3 * 16 * soak_D_MODEL)
+#define N_SHAPES   4
+#define MAX_ELEMS  (3 * 16 * soak_D_MODEL)
 
 static int failures;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond) && failures++ < 20) {                                                  \
-            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                          \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-        }                                                                                  \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond) && failures++ < 20) {                                                          \
+            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                                  \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
 /* ---- handlers ------------------------------------------------------------ */
@@ -87,15 +87,21 @@ static void on_any(const xf_event *ev, void *user) {
     test_events++;
     read_event(ev);
 }
-static void on_any2(const xf_event *ev, void *user) { on_any(ev, user); }
-static void on_any3(const xf_event *ev, void *user) { on_any(ev, user); }
-static void on_any4(const xf_event *ev, void *user) { on_any(ev, user); }
+static void on_any2(const xf_event *ev, void *user) {
+    on_any(ev, user);
+}
+static void on_any3(const xf_event *ev, void *user) {
+    on_any(ev, user);
+}
+static void on_any4(const xf_event *ev, void *user) {
+    on_any(ev, user);
+}
 static const xf_handler handlers[4] = {on_any, on_any2, on_any3, on_any4};
 
 /* ---- random filters ------------------------------------------------------ */
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
-static unsigned rnd(unsigned n) {   /* splitmix64, uniform enough for choices */
+static unsigned rnd(unsigned n) { /* splitmix64, uniform enough for choices */
     uint64_t z = (rng += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
@@ -111,7 +117,9 @@ static int long_enough(const xf_event *ev, void *user) {
 static xf_filter *random_filter(int depth) {
     switch (depth > 2 ? rnd(5) : rnd(8)) {
         case 0: return xf_event_class((xf_event_kind)rnd(4));
-        case 1: return xf_from_layer(rnd(2) ? "layers.1.attention" : "layers.0.attention.inner_attention");
+        case 1:
+            return xf_from_layer(rnd(2) ? "layers.1.attention"
+                                        : "layers.0.attention.inner_attention");
         case 2: return xf_within(rnd(2) ? "layers.0" : "");
         case 3: return xf_layer_name_contains("attention");
         case 4: return xf_predicate(long_enough, NULL);
@@ -167,8 +175,9 @@ static void soak_generations(long count, int tokens) {
         return;
     }
     const int width = PROMPT_LEN + tokens;
-    int32_t prompts[N_PROMPTS][PROMPT_LEN], *first = calloc((size_t)N_PROMPTS * width, sizeof *first),
-            *out = calloc((size_t)width, sizeof *out);
+    int32_t prompts[N_PROMPTS][PROMPT_LEN],
+        *first = calloc((size_t)N_PROMPTS * width, sizeof *first),
+        *out = calloc((size_t)width, sizeof *out);
     int have_first[N_PROMPTS] = {0};
     for (int p = 0; p < N_PROMPTS; p++)
         for (int i = 0; i < PROMPT_LEN; i++)
@@ -198,10 +207,12 @@ static void soak_generations(long count, int tokens) {
         const long rss = resident_kib();
         const int fds = open_fds();
 #ifndef __SANITIZE_ADDRESS__
-        CHECK(rss - rss10 <= 1024, "resident memory grew by %ld KiB after generation 10", rss - rss10);
+        CHECK(rss - rss10 <= 1024, "resident memory grew by %ld KiB after generation 10",
+              rss - rss10);
 #endif
         CHECK(fds == fds10, "%d file descriptors open, %d after generation 10", fds, fds10);
-        printf("soak: %ld generations of %d tokens, resident %+ld KiB after generation 10, %d fds: %s\n",
+        printf("soak: %ld generations of %d tokens, resident %+ld KiB after generation 10, %d fds: "
+               "%s\n",
                count, tokens, rss - rss10, fds, failures ? "FAILED" : "ok");
     }
     xf_clear(d);
@@ -230,7 +241,7 @@ static void make_inputs(shape *s) {
 }
 
 int main(void) {
-    const char *env = getenv("XF_SOAK_FORWARDS");   /* the generations' sizes: at the end */
+    const char *env = getenv("XF_SOAK_FORWARDS"); /* the generations' sizes: at the end */
     long forwards = env ? atol(env) : 10000;
     xf_error err;
     soak *m = soak_load(WEIGHTS, &err);
@@ -243,14 +254,15 @@ int main(void) {
     make_inputs(shapes);
     for (int i = 0; i < N_SHAPES; i++)
         CHECK(!soak_forward(m, shapes[i].x, shapes[i].batch, shapes[i].seq, shapes[i].lengths,
-                            shapes[i].ref, &err), "reference forward: %s", err.msg);
+                            shapes[i].ref, &err),
+              "reference forward: %s", err.msg);
 
     xf_dispatcher *def = xf_dispatcher_get(""), *own = xf_dispatcher_get("soak"), *d = def;
     long rss100 = 0;
     int fds100 = 0;
     for (long call = 0; call < forwards && failures == 0; call++) {
         churn_listeners(d);
-        if (call % 1000 == 999) {   /* the test handlers follow the model to its new dispatcher */
+        if (call % 1000 == 999) { /* the test handlers follow the model to its new dispatcher */
             xf_clear(d == def ? own : def);
             d = d == def ? own : def;
             soak_set_dispatcher(m, d);
@@ -269,7 +281,7 @@ int main(void) {
     long rss = resident_kib();
     int fds = open_fds();
     if (forwards > 100) {
-#ifndef __SANITIZE_ADDRESS__   /* ASan's quarantine holds freed blocks; LeakSanitizer checks instead */
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine holds freed blocks; LeakSanitizer checks instead */
         CHECK(rss - rss100 <= 1024, "resident memory grew by %ld KiB after call 100", rss - rss100);
 #endif
         CHECK(fds == fds100, "%d file descriptors open, %d after call 100", fds, fds100);
@@ -280,7 +292,8 @@ int main(void) {
     xf_clear(own);
     soak_free(m);
     printf("soak: %ld forwards, %lld spec + %lld test events, resident %+ld KiB after call 100, "
-           "%d fds: %s\n", forwards, spec_attention_events, test_events, rss - rss100, fds,
+           "%d fds: %s\n",
+           forwards, spec_attention_events, test_events, rss - rss100, fds,
            failures ? "FAILED" : "ok");
     const char *genv = getenv("XF_SOAK_GENERATIONS"), *tenv = getenv("XF_SOAK_TOKENS");
     const int tokens = tenv ? atoi(tenv) : 256;

@@ -30,40 +30,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xf_kernels.h"   /* xf_set_threads */
+#include "xf_kernels.h" /* xf_set_threads */
 #include "xfrt.h"
 
 #ifdef XF_COUNTED
 #include "counted.h"
 #define MODEL(x) counted_##x
-#define MODEL_T counted
-#define D_MODEL counted_D_MODEL
+#define MODEL_T  counted
+#define D_MODEL  counted_D_MODEL
 #else
 #include "causal.h"
 #define MODEL(x) causal_##x
-#define MODEL_T causal
-#define D_MODEL causal_D_MODEL
+#define MODEL_T  causal
+#define D_MODEL  causal_D_MODEL
 #endif
 
-#define WEIGHTS XF_FIXTURES "/encoder_causal/weights.safetensors"
-#define THREADS 12
-#define CALLS 50
+#define WEIGHTS           XF_FIXTURES "/encoder_causal/weights.safetensors"
+#define THREADS           12
+#define CALLS             50
 #define INPUTS_PER_THREAD 2
-#define MAX_SEQ 24
-#define N_LAYERS 2
-#define N_HEADS 2
+#define MAX_SEQ           24
+#define N_LAYERS          2
+#define N_HEADS           2
 
 static atomic_int failures;
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            if (atomic_fetch_add(&failures, 1) < 20) {                   \
-                fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);    \
-                fprintf(stderr, __VA_ARGS__);                             \
-                fputc('\n', stderr);                                      \
-            }                                                             \
-        }                                                                 \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (atomic_fetch_add(&failures, 1) < 20) {                                             \
+                fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                              \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fputc('\n', stderr);                                                               \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* One forward call's input. */
@@ -71,22 +71,22 @@ typedef struct {
     int batch, seq;
     int lengths[4];
     int use_lengths, in_place;
-    float *x;       /* [batch, seq, D] */
-    float *ref;     /* [batch, seq, D]: the single-threaded output */
+    float *x;   /* [batch, seq, D] */
+    float *ref; /* [batch, seq, D]: the single-threaded output */
 } input;
 
 /* ---- handlers of the counted model ----------------------------------------- */
 
 static atomic_llong n_attention, n_intermediate, n_qkv;
-static _Thread_local const input *current;   /* the call this thread is making */
+static _Thread_local const input *current; /* the call this thread is making */
 
 static void expect_shape(const xf_tensor *t, int rank, int64_t a, int64_t b, int64_t c, int64_t d,
                          const char *what) {
     const int64_t want[4] = {a, b, c, d};
     CHECK(t && t->rank == rank, "%s: rank %d, expected %d", what, t ? t->rank : -1, rank);
     for (int i = 0; t && i < rank; i++)
-        CHECK(t->shape[i] == want[i], "%s: shape[%d] = %lld, expected %lld (batch %d seq %d)", what, i,
-              (long long)t->shape[i], (long long)want[i], current ? current->batch : -1,
+        CHECK(t->shape[i] == want[i], "%s: shape[%d] = %lld, expected %lld (batch %d seq %d)", what,
+              i, (long long)t->shape[i], (long long)want[i], current ? current->batch : -1,
               current ? current->seq : -1);
     CHECK(t && t->data, "%s: no data", what);
 }
@@ -122,11 +122,13 @@ void count_qkv(const xf_event *ev, void *user) {
     CHECK(current && current->seq > 10, "the guard queries.shape[1] > 10 let seq %d through",
           current ? current->seq : -1);
     if (current)
-        expect_shape(ev->queries, 4, current->batch, current->seq, N_HEADS, D_MODEL / N_HEADS, "queries");
+        expect_shape(ev->queries, 4, current->batch, current->seq, N_HEADS, D_MODEL / N_HEADS,
+                     "queries");
 }
 
 /* Events one call makes (counted.xf). */
-static long long events_per_call(const input *in, long long *att, long long *inter, long long *qkv) {
+static long long events_per_call(const input *in, long long *att, long long *inter,
+                                 long long *qkv) {
     *att = N_LAYERS;
     *inter = N_LAYERS;
     *qkv = in->seq > 10 ? N_LAYERS : 0;
@@ -136,20 +138,22 @@ static long long events_per_call(const input *in, long long *att, long long *int
 /* ---- inputs ----------------------------------------------------------------------- */
 
 static uint32_t rng_state;
-static float rnd(void) {   /* uniform in [-2, 2), deterministic */
+static float rnd(void) { /* uniform in [-2, 2), deterministic */
     rng_state = rng_state * 1664525u + 1013904223u;
     return (float)(rng_state >> 8) / (float)(1u << 24) * 4.0f - 2.0f;
 }
 
-static size_t floats(const input *in) { return (size_t)in->batch * (size_t)in->seq * D_MODEL; }
+static size_t floats(const input *in) {
+    return (size_t)in->batch * (size_t)in->seq * D_MODEL;
+}
 
 static void make_input(input *in, int t, int k) {
     rng_state = 0x9e3779b9u * (uint32_t)(t * INPUTS_PER_THREAD + k + 1);
     in->batch = 1 + (t + k) % 3;
-    in->seq = 1 + (t * 7 + k * 11) % MAX_SEQ;   /* 1..24, both sides of the guard */
+    in->seq = 1 + (t * 7 + k * 11) % MAX_SEQ; /* 1..24, both sides of the guard */
     in->use_lengths = (t + k) % 2;
     for (int n = 0; n < in->batch; n++)
-        in->lengths[n] = in->seq - (n * 5) % in->seq;   /* 1..seq */
+        in->lengths[n] = in->seq - (n * 5) % in->seq; /* 1..seq */
     in->in_place = t % 4 == 3;
     in->x = malloc(sizeof(float) * floats(in));
     in->ref = malloc(sizeof(float) * floats(in));
@@ -165,7 +169,8 @@ static int run(MODEL_T *m, const input *in, float *y, xf_error *err) {
         memcpy(y, in->x, sizeof(float) * floats(in));
         rc = MODEL(forward)(m, y, in->batch, in->seq, in->use_lengths ? in->lengths : NULL, y, err);
     } else {
-        rc = MODEL(forward)(m, in->x, in->batch, in->seq, in->use_lengths ? in->lengths : NULL, y, err);
+        rc = MODEL(forward)(m, in->x, in->batch, in->seq, in->use_lengths ? in->lengths : NULL, y,
+                            err);
     }
     current = NULL;
     return rc;
@@ -177,10 +182,11 @@ static void report_mismatch(const input *in, const float *y, int t, int call) {
         if (memcmp(&y[i], &in->ref[i], sizeof(float))) {
             size_t row = i / D_MODEL, n = row / (size_t)in->seq, pos = row % (size_t)in->seq;
             int padding = in->use_lengths && (int)pos >= in->lengths[n];
-            CHECK(0, "thread %d call %d (batch %d seq %d%s): output differs from the single-threaded "
-                  "run at [%zu,%zu,%zu] (%s row): %.9g vs %.9g", t, call, in->batch, in->seq,
-                  in->in_place ? ", in place" : "", n, pos, i % D_MODEL, padding ? "padding" : "valid",
-                  (double)y[i], (double)in->ref[i]);
+            CHECK(0,
+                  "thread %d call %d (batch %d seq %d%s): output differs from the single-threaded "
+                  "run at [%zu,%zu,%zu] (%s row): %.9g vs %.9g",
+                  t, call, in->batch, in->seq, in->in_place ? ", in place" : "", n, pos,
+                  i % D_MODEL, padding ? "padding" : "valid", (double)y[i], (double)in->ref[i]);
             return;
         }
 }
@@ -190,14 +196,14 @@ static void report_mismatch(const input *in, const float *y, int t, int call) {
 typedef struct {
     MODEL_T *m;
     int t;
-    input *in;       /* [INPUTS_PER_THREAD] */
+    input *in; /* [INPUTS_PER_THREAD] */
     pthread_barrier_t *start;
 } job;
 
 static void *shared_worker(void *arg) {
     job *j = arg;
     float *y = malloc(sizeof(float) * 3 * MAX_SEQ * D_MODEL);
-    pthread_barrier_wait(j->start);   /* every thread starts calling at once */
+    pthread_barrier_wait(j->start); /* every thread starts calling at once */
     for (int c = 0; c < CALLS; c++) {
         const input *in = &j->in[c % INPUTS_PER_THREAD];
         xf_error err = {""};
@@ -273,7 +279,7 @@ int main(void) {
      * bits), so each setting gets its own references: one caller, one call
      * per input. */
     long long want_att = 0, want_inter = 0, want_qkv = 0;
-    const int settings[2] = {0, 4};   /* 0: the defaults */
+    const int settings[2] = {0, 4}; /* 0: the defaults */
     for (int r = 0; r < 2; r++) {
         if (settings[r])
             xf_set_threads(settings[r]);
@@ -307,11 +313,16 @@ int main(void) {
         printf("shared model, %s: %d threads x %d calls, outputs checked bit for bit\n",
                settings[r] ? "xf_set_threads(4)" : "default threads", THREADS, CALLS);
 #ifdef XF_COUNTED
-        printf("handler calls: attention %lld (want %lld), intermediate %lld (want %lld), qkv %lld (want %lld)\n",
-               (long long)n_attention, want_att, (long long)n_intermediate, want_inter, (long long)n_qkv, want_qkv);
-        CHECK(n_attention == want_att, "count_attention called %lld times, expected %lld", (long long)n_attention, want_att);
-        CHECK(n_intermediate == want_inter, "count_intermediate called %lld times, expected %lld", (long long)n_intermediate, want_inter);
-        CHECK(n_qkv == want_qkv, "count_qkv called %lld times, expected %lld", (long long)n_qkv, want_qkv);
+        printf("handler calls: attention %lld (want %lld), intermediate %lld (want %lld), qkv %lld "
+               "(want %lld)\n",
+               (long long)n_attention, want_att, (long long)n_intermediate, want_inter,
+               (long long)n_qkv, want_qkv);
+        CHECK(n_attention == want_att, "count_attention called %lld times, expected %lld",
+              (long long)n_attention, want_att);
+        CHECK(n_intermediate == want_inter, "count_intermediate called %lld times, expected %lld",
+              (long long)n_intermediate, want_inter);
+        CHECK(n_qkv == want_qkv, "count_qkv called %lld times, expected %lld", (long long)n_qkv,
+              want_qkv);
 #else
         (void)want_att, (void)want_inter, (void)want_qkv;
         CHECK(n_attention + n_intermediate + n_qkv == 0, "a release model called a handler");

@@ -28,10 +28,12 @@ static int ids(const char *a, const char *b) {
         die(err.msg);
     int bad = x.rows != y.rows || x.cols != y.cols;
     if (bad)
-        fprintf(stderr, "gencmp: %s is [%d,%d], %s is [%d,%d]\n", a, x.rows, x.cols, b, y.rows, y.cols);
+        fprintf(stderr, "gencmp: %s is [%d,%d], %s is [%d,%d]\n", a, x.rows, x.cols, b, y.rows,
+                y.cols);
     for (int i = 0; !bad && i < x.rows * x.cols; i++)
         if (x.data[i] != y.data[i]) {
-            fprintf(stderr, "gencmp: ids differ at [%d,%d]: %d vs %d\n", i / x.cols, i % x.cols, x.data[i], y.data[i]);
+            fprintf(stderr, "gencmp: ids differ at [%d,%d]: %d vs %d\n", i / x.cols, i % x.cols,
+                    x.data[i], y.data[i]);
             bad = 1;
         }
     if (!bad)
@@ -52,7 +54,7 @@ static int steps(const char *a, const char *b, const char *eos_steps) {
     double worst = 0;
     const char *p = eos_steps;
     for (int64_t n = 0; n < N; n++) {
-        int64_t last = K - 1;   /* compared up to the eos step */
+        int64_t last = K - 1; /* compared up to the eos step */
         if (*p && *p != '-')
             last = strtol(p, NULL, 10);
         while (*p && *p != ',')
@@ -61,7 +63,8 @@ static int steps(const char *a, const char *b, const char *eos_steps) {
             p++;
         for (int64_t k = 0; k <= last && k < K; k++)
             for (int64_t v = 0; v < V; v++)
-                worst = fmax(worst, fabs(x.data[(n * K + k) * V + v] - y.data[(n * K + k) * V + v]));
+                worst =
+                    fmax(worst, fabs(x.data[(n * K + k) * V + v] - y.data[(n * K + k) * V + v]));
     }
     printf("step logits: max error %.3g\n", worst);
     xf_array_free(&x);
@@ -84,7 +87,8 @@ static int attention(const char *full_path, int P, const char *prefix) {
         if (xf_npy_read(path, &a, &err))
             break;
         const int64_t rows = a.shape[2], X = a.shape[3], row0 = k == 0 ? 0 : P + k - 1;
-        if (a.shape[0] != N || a.shape[1] != H || rows != (k == 0 ? P : 1) || X > S || row0 + rows > T) {
+        if (a.shape[0] != N || a.shape[1] != H || rows != (k == 0 ? P : 1) || X > S ||
+            row0 + rows > T) {
             fprintf(stderr, "gencmp: %s has the wrong shape for step %d\n", path, k);
             return 1;
         }

@@ -14,7 +14,8 @@
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: npycmp ACTUAL.npy EXPECTED.npy [--tol T] [--lengths L,L --axis A]\n");
+        fprintf(stderr,
+                "usage: npycmp ACTUAL.npy EXPECTED.npy [--tol T] [--lengths L,L --axis A]\n");
         return 2;
     }
     double tol = 1e-4;
@@ -57,10 +58,11 @@ int main(int argc, char **argv) {
         }
         double e = fabs((double)a.data[i] - (double)b.data[i]);
         if (!(e <= max_err))
-            max_err = e;   /* NaN propagates as a failure */
+            max_err = e; /* NaN propagates as a failure */
         compared++;
     }
-    printf("%s: max abs error %.3g over %lld values (tol %g)\n", argv[2], max_err, (long long)compared, tol);
+    printf("%s: max abs error %.3g over %lld values (tol %g)\n", argv[2], max_err,
+           (long long)compared, tol);
     xf_array_free(&a);
     xf_array_free(&b);
     return max_err <= tol && compared > 0 ? 0 : 1;

@@ -42,10 +42,21 @@ static inline void th_rmtree(char *path) {
  * th_events_setup it is also the handlers' events dir. */
 __attribute__((unused)) static char *th_dir;
 
-static inline void th_dir_setup(void) { th_dir = th_tempdir(); }
-static inline void th_dir_teardown(void) { th_rmtree(th_dir); th_dir = NULL; }
-static inline void th_events_setup(void) { th_dir_setup(); xf_set_events_dir(th_dir); }
-static inline void th_events_teardown(void) { xf_set_events_dir(NULL); th_dir_teardown(); }
+static inline void th_dir_setup(void) {
+    th_dir = th_tempdir();
+}
+static inline void th_dir_teardown(void) {
+    th_rmtree(th_dir);
+    th_dir = NULL;
+}
+static inline void th_events_setup(void) {
+    th_dir_setup();
+    xf_set_events_dir(th_dir);
+}
+static inline void th_events_teardown(void) {
+    xf_set_events_dir(NULL);
+    th_dir_teardown();
+}
 
 /* th_dir/rel, in one of four rotating buffers (up to four live at once). */
 static inline char *th_in_dir(const char *rel) {
@@ -93,8 +104,8 @@ static inline void th_write_file(const char *path, const void *p, size_t n) {
 /* ---- capturing stdout / stderr ------------------------------------------------- */
 
 typedef struct {
-    int fd, saved;   /* the captured descriptor, and a dup of what it was */
-    FILE *tmp;       /* where it writes meanwhile */
+    int fd, saved; /* the captured descriptor, and a dup of what it was */
+    FILE *tmp;     /* where it writes meanwhile */
 } th_capture;
 
 static inline th_capture th_capture_start(int fd) {
@@ -116,7 +127,8 @@ static inline char *th_capture_end(th_capture *c) {
     rewind(c->tmp);
     char *s = calloc(1, (size_t)n + 1);
     cr_assert_not_null(s);
-    if (n) cr_assert_eq(fread(s, 1, (size_t)n, c->tmp), (size_t)n);
+    if (n)
+        cr_assert_eq(fread(s, 1, (size_t)n, c->tmp), (size_t)n);
     fclose(c->tmp);
     return s;
 }
@@ -155,10 +167,12 @@ static inline float *th_fixture_npy(const char *cas, const char *name, int64_t s
     int64_t n = 1;
     for (int i = 0; i < 4; i++) {
         shape[i] = 1;
-        if (*p == ')') continue;
+        if (*p == ')')
+            continue;
         shape[i] = strtoll(p, &p, 10);
         n *= shape[i];
-        while (*p == ',' || *p == ' ') p++;
+        while (*p == ',' || *p == ' ')
+            p++;
     }
     free(h);
     float *x = malloc((size_t)n * sizeof *x);
@@ -169,14 +183,14 @@ static inline float *th_fixture_npy(const char *cas, const char *name, int64_t s
 
 /* ---- attention against a fixture ------------------------------------------------ */
 
-typedef void (*th_attn_fn)(float *out, float *attn, const float *q, const float *k,
-                           const float *v, const xf_attn_shape *sh, float *scratch);
+typedef void (*th_attn_fn)(float *out, float *attn, const float *q, const float *k, const float *v,
+                           const xf_attn_shape *sh, float *scratch);
 
 /* out (both paths) of one (n, l, h) row within 1e-4 of the fixture's
  * attention times v. */
 static inline void th_check_out_row(const char *cas, const xf_attn_shape *sh, const float *ref,
-                                    const float *v, const float *o, const float *o2, int n,
-                                    int h, int l) {
+                                    const float *v, const float *o, const float *o2, int n, int h,
+                                    int l) {
     for (int d = 0; d < sh->D; d++) {
         double want = 0;
         for (int s = 0; s < sh->S; s++)
@@ -206,11 +220,12 @@ static inline void th_check_attention_fixture(th_attn_fn fn, const char *cas, co
     sh.N = (int)qs[0], sh.L = (int)qs[1], sh.S = (int)ks[1], sh.H = (int)qs[2];
     sh.E = (int)qs[3], sh.D = (int)vs[3];
     sh.temp = 1.0f / sqrtf((float)qs[3]);
-    cr_assert(as[0] == sh.N && as[1] == sh.H && as[2] == sh.L && as[3] == sh.S, "%s %s shape", cas, an);
+    cr_assert(as[0] == sh.N && as[1] == sh.H && as[2] == sh.L && as[3] == sh.S, "%s %s shape", cas,
+              an);
     int64_t na = as[0] * as[1] * as[2] * as[3], no = (int64_t)sh.N * sh.L * sh.H * sh.D;
     float *a = malloc((size_t)na * sizeof *a), *o = malloc((size_t)no * sizeof *o);
     float *o2 = malloc((size_t)no * sizeof *o2);
-    float *scratch = th_rand_buf(xf_attention_scratch(&sh), 77, 1e3f);   /* garbage-filled */
+    float *scratch = th_rand_buf(xf_attention_scratch(&sh), 77, 1e3f); /* garbage-filled */
     fn(o, a, q, k, v, &sh, scratch);
     fn(o2, NULL, q, k, v, &sh, scratch);
     for (int n = 0; n < sh.N; n++)
@@ -218,12 +233,20 @@ static inline void th_check_attention_fixture(th_attn_fn fn, const char *cas, co
             for (int l = 0; l < (qlen ? qlen[n] : sh.L); l++) {
                 for (int s = 0; s < sh.S; s++) {
                     int64_t i = (((int64_t)n * sh.H + h) * sh.L + l) * sh.S + s;
-                    cr_assert(fabsf(a[i] - ref[i]) <= 1e-4f, "%s %s[%d,%d,%d,%d]: got %g, fixture %g",
-                              cas, an, n, h, l, s, a[i], ref[i]);
+                    cr_assert(fabsf(a[i] - ref[i]) <= 1e-4f,
+                              "%s %s[%d,%d,%d,%d]: got %g, fixture %g", cas, an, n, h, l, s, a[i],
+                              ref[i]);
                 }
                 th_check_out_row(cas, &sh, ref, v, o, o2, n, h, l);
             }
-    free(q); free(k); free(v); free(ref); free(a); free(o); free(o2); free(scratch);
+    free(q);
+    free(k);
+    free(v);
+    free(ref);
+    free(a);
+    free(o);
+    free(o2);
+    free(scratch);
 }
 
 #endif /* XF_TEST_HARNESS_H */

@@ -10,7 +10,6 @@
 #include "harness.h"
 #include "xf_kernels.h"
 
-
 /* The definition, in double: out [N,L,H,D], attn [N,H,L,S]. */
 static void naive_attention(double *out, double *attn, const float *q, const float *k,
                             const float *v, const xf_attn_shape *sh) {
@@ -25,7 +24,8 @@ static void naive_attention(double *out, double *attn, const float *q, const flo
                     int vis = s < klen && (!sh->causal || s <= l);
                     double d = 0;
                     for (int e = 0; e < E; e++)
-                        d += (double)q[((n * L + l) * H + h) * E + e] * k[((n * S + s) * H + h) * E + e];
+                        d += (double)q[((n * L + l) * H + h) * E + e] *
+                             k[((n * S + s) * H + h) * E + e];
                     row[s] = vis ? d * sh->temp : -INFINITY;
                     if (row[s] > m)
                         m = row[s];
@@ -55,12 +55,15 @@ static void check(xf_attn_shape sh, double tol) {
     int64_t nq = (int64_t)sh.N * sh.L * sh.H * sh.E, nk = (int64_t)sh.N * sh.S * sh.H * sh.E;
     int64_t nv = (int64_t)sh.N * sh.S * sh.H * sh.D, no = (int64_t)sh.N * sh.L * sh.H * sh.D;
     int64_t na = (int64_t)sh.N * sh.H * sh.L * sh.S;
-    float *q = th_rand_buf(nq, 1, 2.0f), *k = th_rand_buf(nk, 2, 2.0f), *v = th_rand_buf(nv, 3, 1.0f);
-    double *ro = malloc((size_t)(no ? no : 1) * sizeof *ro), *ra = malloc((size_t)(na ? na : 1) * sizeof *ra);
+    float *q = th_rand_buf(nq, 1, 2.0f), *k = th_rand_buf(nk, 2, 2.0f),
+          *v = th_rand_buf(nv, 3, 1.0f);
+    double *ro = malloc((size_t)(no ? no : 1) * sizeof *ro),
+           *ra = malloc((size_t)(na ? na : 1) * sizeof *ra);
     naive_attention(ro, ra, q, k, v, &sh);
 
     /* garbage in the outputs: every entry must be written */
-    float *o1 = th_rand_buf(no, 4, 100.0f), *o2 = th_rand_buf(no, 5, 100.0f), *a = th_rand_buf(na, 6, 100.0f);
+    float *o1 = th_rand_buf(no, 4, 100.0f), *o2 = th_rand_buf(no, 5, 100.0f),
+          *a = th_rand_buf(na, 6, 100.0f);
     int64_t ns = xf_attention_scratch(&sh);
     cr_assert_gt(ns, 0);
     float *scratch = th_rand_buf(ns, 7, 100.0f);
@@ -80,17 +83,26 @@ static void check(xf_attn_shape sh, double tol) {
         double sum = 0, want = 0;
         for (int s = 0; s < sh.S; s++) {
             int64_t i = r * sh.S + s;
-            cr_assert(fabs(a[i] - ra[i]) <= tol, "attn[%lld]: got %.7g want %.7g",
-                      (long long)i, a[i], ra[i]);
-            if (ra[i] == 0.0)   /* only masked entries are exactly 0 in double */
-                cr_assert(a[i] == 0.0f, "masked attn[%lld] = %g, want exactly 0", (long long)i, a[i]);
+            cr_assert(fabs(a[i] - ra[i]) <= tol, "attn[%lld]: got %.7g want %.7g", (long long)i,
+                      a[i], ra[i]);
+            if (ra[i] == 0.0) /* only masked entries are exactly 0 in double */
+                cr_assert(a[i] == 0.0f, "masked attn[%lld] = %g, want exactly 0", (long long)i,
+                          a[i]);
             sum += a[i];
             want += ra[i];
         }
-        cr_assert(fabs(sum - want) <= 1e-5, "attn row %lld sums to %.7g, want %.7g",
-                  (long long)r, sum, want);
+        cr_assert(fabs(sum - want) <= 1e-5, "attn row %lld sums to %.7g, want %.7g", (long long)r,
+                  sum, want);
     }
-    free(q); free(k); free(v); free(ro); free(ra); free(o1); free(o2); free(a); free(scratch);
+    free(q);
+    free(k);
+    free(v);
+    free(ro);
+    free(ra);
+    free(o1);
+    free(o2);
+    free(a);
+    free(scratch);
 }
 
 /* Masked entries must be exactly 0, not just small: check by the mask itself. */
@@ -98,9 +110,10 @@ static void check_mask_zeros(xf_attn_shape sh) {
     int64_t nq = (int64_t)sh.N * sh.L * sh.H * sh.E, nk = (int64_t)sh.N * sh.S * sh.H * sh.E;
     int64_t nv = (int64_t)sh.N * sh.S * sh.H * sh.D, no = (int64_t)sh.N * sh.L * sh.H * sh.D;
     int64_t na = (int64_t)sh.N * sh.H * sh.L * sh.S;
-    float *q = th_rand_buf(nq, 8, 2.0f), *k = th_rand_buf(nk, 9, 2.0f), *v = th_rand_buf(nv, 10, 1.0f);
+    float *q = th_rand_buf(nq, 8, 2.0f), *k = th_rand_buf(nk, 9, 2.0f),
+          *v = th_rand_buf(nv, 10, 1.0f);
     float *o = malloc((size_t)no * sizeof *o), *a = th_rand_buf(na, 11, 5.0f);
-    xf_attention(o, a, q, k, v, &sh, NULL);   /* materialized: scratch unused */
+    xf_attention(o, a, q, k, v, &sh, NULL); /* materialized: scratch unused */
     for (int n = 0; n < sh.N; n++)
         for (int h = 0; h < sh.H; h++)
             for (int l = 0; l < sh.L; l++)
@@ -113,11 +126,17 @@ static void check_mask_zeros(xf_attn_shape sh) {
                     else
                         cr_assert(x > 0.0f, "visible attn[%d,%d,%d,%d] = %g", n, h, l, s, x);
                 }
-    free(q); free(k); free(v); free(o); free(a);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(a);
 }
 
-#define SHAPE(n, l, s, h, e, d) \
-    (xf_attn_shape){.N = n, .L = l, .S = s, .H = h, .E = e, .D = d, .temp = 1.0f / sqrtf((float)(e))}
+#define SHAPE(n, l, s, h, e, d)                                                                    \
+    (xf_attn_shape) {                                                                              \
+        .N = n, .L = l, .S = s, .H = h, .E = e, .D = d, .temp = 1.0f / sqrtf((float)(e))           \
+    }
 
 Test(attention, no_mask) {
     check(SHAPE(2, 10, 10, 3, 8, 8), 1e-5);
@@ -162,7 +181,7 @@ Test(attention, query_dim_ne_value_dim) {
 Test(attention, length_one) {
     check(SHAPE(3, 1, 1, 2, 8, 4), 1e-6);
     xf_attn_shape sh = SHAPE(1, 1, 5, 2, 8, 4);
-    sh.causal = 1;   /* query 0 sees key 0 only */
+    sh.causal = 1; /* query 0 sees key 0 only */
     check(sh, 1e-6);
 }
 
@@ -186,28 +205,35 @@ Test(attention, one_visible_key_copies_its_value) {
     for (int l = 0; l < 6; l++)
         for (int d = 0; d < 16; d++)
             cr_assert_float_eq(o[l * 16 + d], v[d], 1e-6);
-    free(q); free(k); free(v); free(scratch);
+    free(q);
+    free(k);
+    free(v);
+    free(scratch);
 }
 
 Test(attention, row_without_visible_key_is_zero) {
     int len[2] = {0, 4};
     xf_attn_shape sh = SHAPE(2, 5, 4, 2, 8, 8);
     sh.key_len = len;
-    check(sh, 1e-5);   /* sample 0: out and attn rows all 0 */
+    check(sh, 1e-5); /* sample 0: out and attn rows all 0 */
     float *q = th_rand_buf(2 * 5 * 2 * 8, 1, 1.0f), *k = th_rand_buf(2 * 4 * 2 * 8, 2, 1.0f);
     float *v = th_rand_buf(2 * 4 * 2 * 8, 3, 1.0f), *o = th_rand_buf(2 * 5 * 2 * 8, 4, 9.0f);
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
     xf_attention(o, NULL, q, k, v, &sh, scratch);
     for (int i = 0; i < 5 * 2 * 8; i++)
         cr_assert(o[i] == 0.0f, "out[%d] = %g, want 0", i, o[i]);
-    free(q); free(k); free(v); free(o); free(scratch);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(scratch);
 }
 
 Test(attention, temperature_applies) {
     xf_attn_shape sh = SHAPE(1, 8, 8, 2, 8, 8);
     sh.temp = 2.5f;
     check(sh, 1e-5);
-    sh.temp = 0.0f;   /* uniform over visible keys */
+    sh.temp = 0.0f; /* uniform over visible keys */
     sh.causal = 1;
     check(sh, 1e-6);
 }
@@ -296,7 +322,7 @@ Test(fixtures, padded_key_lengths) {
         snprintf(p, sizeof p, "layers.%d.", i);
         check_fixture("encoder_prenorm_gelu_padded", p, 0, len);
     }
-    int len2[2] = {30, 11};   /* fast-transformers, E = 24 ≠ D = 32 */
+    int len2[2] = {30, 11}; /* fast-transformers, E = 24 ≠ D = 32 */
     check_fixture("ft_encoder_qdim_ne_vdim", "layers.0.", 0, len2);
     check_fixture("ft_encoder_qdim_ne_vdim", "layers.1.", 0, len2);
 }

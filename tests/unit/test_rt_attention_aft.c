@@ -12,7 +12,8 @@
 static void check_full(int L, int causal) {
     const int N = 2, H = 2, D = 3, P = 4, S = L;
     const int len[2] = {L, L / 2};
-    float *q = th_rand_buf((int64_t)N * L * H * D, 1, 1.0f), *k = th_rand_buf((int64_t)N * S * H * D, 2, 1.0f);
+    float *q = th_rand_buf((int64_t)N * L * H * D, 1, 1.0f),
+          *k = th_rand_buf((int64_t)N * S * H * D, 2, 1.0f);
     float *v = th_rand_buf((int64_t)N * S * H * D, 3, 1.0f);
     float *u = th_rand_buf((int64_t)L * P, 4, 0.5f), *w = th_rand_buf((int64_t)S * P, 5, 0.5f);
     float *out = calloc((size_t)N * L * H * D, 4), *A = calloc((size_t)N * H * L * S, 4);
@@ -40,8 +41,9 @@ static void check_full(int L, int causal) {
                         a[s] += z[s] / sum / D;
                     }
                     double qv = q[(((int64_t)n * L + l) * H + h) * D + d];
-                    cr_assert_float_eq(out[(((int64_t)n * L + l) * H + h) * D + d], acc / (1 + exp(-qv)), 1e-5,
-                                       "L %d causal %d: n %d h %d l %d d %d", L, causal, n, h, l, d);
+                    cr_assert_float_eq(
+                        out[(((int64_t)n * L + l) * H + h) * D + d], acc / (1 + exp(-qv)), 1e-5,
+                        "L %d causal %d: n %d h %d l %d d %d", L, causal, n, h, l, d);
                 }
                 for (int s = 0; s < S; s++)
                     cr_assert_float_eq(A[(((int64_t)n * H + h) * L + l) * S + s], a[s], 1e-5);
@@ -49,8 +51,12 @@ static void check_full(int L, int causal) {
     free(q), free(k), free(v), free(u), free(w), free(out), free(A), free(scratch);
 }
 
-Test(aft, full_lengths) { check_full(11, 0); }
-Test(aft, full_causal_several_blocks) { check_full(300, 1); }
+Test(aft, full_lengths) {
+    check_full(11, 0);
+}
+Test(aft, full_causal_several_blocks) {
+    check_full(300, 1);
+}
 
 Test(aft, simple_lengths) {
     const int N = 2, L = 7, H = 3, D = 4;
@@ -73,7 +79,8 @@ Test(aft, simple_lengths) {
                 }
                 for (int l = 0; l < L; l++) {
                     double qv = q[((n * L + l) * H + h) * D + d];
-                    cr_assert_float_eq(out[((n * L + l) * H + h) * D + d], acc / sum / (1 + exp(-qv)), 1e-5);
+                    cr_assert_float_eq(out[((n * L + l) * H + h) * D + d],
+                                       acc / sum / (1 + exp(-qv)), 1e-5);
                 }
             }
     free(q), free(k), free(v), free(out), free(scratch);

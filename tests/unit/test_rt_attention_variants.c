@@ -14,13 +14,12 @@
 #include "harness.h"
 #include "xf_kernels.h"
 
-typedef void (*attn_fn)(float *out, float *attn, const float *q, const float *k,
-                        const float *v, const xf_attn_shape *sh, float *scratch);
+typedef void (*attn_fn)(float *out, float *attn, const float *q, const float *k, const float *v,
+                        const xf_attn_shape *sh, float *scratch);
 
 enum kind { LINEAR, LOCAL, TOPK };
 static const char *const kind_name[] = {"linear", "local", "topk"};
 static const attn_fn kernel[] = {xf_linear_attention, xf_local_attention, xf_topk_attention};
-
 
 /* exactly xf_attention_scratch floats, garbage-filled: ASan catches overruns */
 static float *scratch_for(const xf_attn_shape *sh) {
@@ -29,11 +28,11 @@ static float *scratch_for(const xf_attn_shape *sh) {
     return th_rand_buf(ns, 77, 1e3f);
 }
 
-#define QI(n, l, h, e) ((((int64_t)(n) * sh->L + (l)) * sh->H + (h)) * sh->E + (e))
-#define KI(n, s, h, e) ((((int64_t)(n) * sh->S + (s)) * sh->H + (h)) * sh->E + (e))
-#define VI(n, s, h, d) ((((int64_t)(n) * sh->S + (s)) * sh->H + (h)) * sh->D + (d))
-#define OI(n, l, h, d) ((((int64_t)(n) * sh->L + (l)) * sh->H + (h)) * sh->D + (d))
-#define AI(n, h, l, s) ((((int64_t)(n) * sh->H + (h)) * sh->L + (l)) * sh->S + (s))
+#define QI(n, l, h, e) ((((int64_t)(n)*sh->L + (l)) * sh->H + (h)) * sh->E + (e))
+#define KI(n, s, h, e) ((((int64_t)(n)*sh->S + (s)) * sh->H + (h)) * sh->E + (e))
+#define VI(n, s, h, d) ((((int64_t)(n)*sh->S + (s)) * sh->H + (h)) * sh->D + (d))
+#define OI(n, l, h, d) ((((int64_t)(n)*sh->L + (l)) * sh->H + (h)) * sh->D + (d))
+#define AI(n, h, l, s) ((((int64_t)(n)*sh->H + (h)) * sh->L + (l)) * sh->S + (s))
 
 /* ---- the references, in double ------------------------------------------- */
 
@@ -50,7 +49,9 @@ static int visible(enum kind kd, const xf_attn_shape *sh, int n, int l, int s) {
     return 1;
 }
 
-static double phi(double x) { return x > 0 ? x + 1.0 : exp(x); }
+static double phi(double x) {
+    return x > 0 ? x + 1.0 : exp(x);
+}
 
 /* out [N,L,H,D], attn [N,H,L,S], per row the reference's normalization in
  * norm [N,H,L] (softmax: 1 or 0 with nothing visible; linear: den/(den+eps)). */
@@ -137,7 +138,11 @@ static inputs make_inputs(const xf_attn_shape *sh, unsigned seed) {
     return in;
 }
 
-static void free_inputs(inputs *in) { free(in->q); free(in->k); free(in->v); }
+static void free_inputs(inputs *in) {
+    free(in->q);
+    free(in->k);
+    free(in->v);
+}
 
 /* Runs kernel kd with and without attn on random q/k/v (outputs and scratch
  * pre-filled with garbage: every entry must be written) and checks: out and
@@ -169,21 +174,27 @@ static void check(enum kind kd, xf_attn_shape sh, double tol) {
         double sum = 0;
         for (int j = 0; j < sh.S; j++) {
             int64_t i = r * sh.S + j;
-            cr_assert(fabs(a[i] - ra[i]) <= tol, "%s attn[%lld]: got %.7g want %.7g",
-                      kind_name[kd], (long long)i, a[i], ra[i]);
-            if (ra[i] == 0.0)   /* dropped or masked: exactly 0 */
+            cr_assert(fabs(a[i] - ra[i]) <= tol, "%s attn[%lld]: got %.7g want %.7g", kind_name[kd],
+                      (long long)i, a[i], ra[i]);
+            if (ra[i] == 0.0) /* dropped or masked: exactly 0 */
                 cr_assert(a[i] == 0.0f, "%s attn[%lld] = %g, want exactly 0", kind_name[kd],
                           (long long)i, a[i]);
             else if (kd != LINEAR)
-                cr_assert(a[i] > 0.0f, "%s attn[%lld] = %g, want > 0", kind_name[kd],
-                          (long long)i, a[i]);
+                cr_assert(a[i] > 0.0f, "%s attn[%lld] = %g, want > 0", kind_name[kd], (long long)i,
+                          a[i]);
             sum += a[i];
         }
         cr_assert(fabs(sum - rn[r]) <= 1e-5, "%s attn row %lld sums to %.7g, want %.7g",
                   kind_name[kd], (long long)r, sum, rn[r]);
     }
     free_inputs(&in);
-    free(ro); free(ra); free(rn); free(o1); free(o2); free(a); free(scratch);
+    free(ro);
+    free(ra);
+    free(rn);
+    free(o1);
+    free(o2);
+    free(a);
+    free(scratch);
 }
 
 /* out of kernel kd (attn NULL) on the given inputs, fresh buffers */
@@ -194,9 +205,11 @@ static float *run(enum kind kd, const xf_attn_shape *sh, const inputs *in, float
     return o;
 }
 
-#define SHAPE(n, l, s, h, e, d) \
-    (xf_attn_shape){.N = n, .L = l, .S = s, .H = h, .E = e, .D = d, \
-                    .temp = 1.0f / sqrtf((float)(e)), .local_context = 4, .topk = 3}
+#define SHAPE(n, l, s, h, e, d)                                                                    \
+    (xf_attn_shape) {                                                                              \
+        .N = n, .L = l, .S = s, .H = h, .E = e, .D = d, .temp = 1.0f / sqrtf((float)(e)),          \
+        .local_context = 4, .topk = 3                                                              \
+    }
 
 /* Every kernel through the shared mask cases. */
 static void check_all(xf_attn_shape sh, double tol) {
@@ -237,7 +250,7 @@ Test(variants, cross_lengths_differ) {
     check_all(sh, 1e-5);
     sh.key_len = len;
     check_all(sh, 1e-5);
-    sh = (xf_attn_shape)SHAPE(1, 19, 7, 4, 16, 16);   /* local: queries ≥ 9 see no key */
+    sh = (xf_attn_shape)SHAPE(1, 19, 7, 4, 16, 16); /* local: queries ≥ 9 see no key */
     check_all(sh, 1e-5);
     sh.causal = 1;
     check_all(sh, 1e-5);
@@ -257,7 +270,7 @@ Test(variants, query_dim_ne_value_dim) {
 Test(variants, length_one) {
     check_all(SHAPE(3, 1, 1, 2, 8, 4), 1e-6);
     xf_attn_shape sh = SHAPE(1, 1, 5, 2, 8, 4);
-    sh.causal = 1;   /* query 0 sees key 0 only */
+    sh.causal = 1; /* query 0 sees key 0 only */
     check_all(sh, 1e-6);
 }
 
@@ -266,7 +279,7 @@ Test(variants, one_visible_key_copies_its_value) {
     int len[1] = {1};
     xf_attn_shape sh = SHAPE(1, 6, 6, 2, 8, 8);
     sh.key_len = len;
-    sh.local_context = 100;   /* the band covers everything */
+    sh.local_context = 100; /* the band covers everything */
     check_all(sh, 1e-6);
     inputs in = make_inputs(&sh, 3);
     for (int kd = LINEAR; kd <= TOPK; kd++) {
@@ -275,16 +288,20 @@ Test(variants, one_visible_key_copies_its_value) {
         for (int l = 0; l < 6; l++)
             for (int h = 0; h < 2; h++) {
                 float a0 = a[(h * 6 + l) * 6];
-                if (kd == LINEAR)   /* Z·den = den/(den + 1e-6) */
+                if (kd == LINEAR) /* Z·den = den/(den + 1e-6) */
                     cr_assert(a0 > 1.0f - 1e-5f && a0 <= 1.0f, "%s a0 = %.9g", kind_name[kd], a0);
                 else
                     cr_assert_eq(a0, 1.0f, "%s a0 = %.9g", kind_name[kd], a0);
                 for (int d = 0; d < 8; d++) {
-                    cr_assert_float_eq(o[(l * 2 + h) * 8 + d], in.v[h * 8 + d], 1e-5, "%s", kind_name[kd]);
-                    cr_assert_float_eq(o2[(l * 2 + h) * 8 + d], in.v[h * 8 + d], 1e-5, "%s", kind_name[kd]);
+                    cr_assert_float_eq(o[(l * 2 + h) * 8 + d], in.v[h * 8 + d], 1e-5, "%s",
+                                       kind_name[kd]);
+                    cr_assert_float_eq(o2[(l * 2 + h) * 8 + d], in.v[h * 8 + d], 1e-5, "%s",
+                                       kind_name[kd]);
                 }
             }
-        free(o); free(o2); free(a);
+        free(o);
+        free(o2);
+        free(a);
     }
     free_inputs(&in);
 }
@@ -301,11 +318,13 @@ Test(variants, row_without_visible_key_is_zero) {
         float *a = th_rand_buf(in.na, 1, 3.0f);
         float *o = run((enum kind)kd, &sh, &in, a), *o2 = run((enum kind)kd, &sh, &in, NULL);
         for (int i = 0; i < 5 * 2 * 8; i++)
-            cr_assert(o[i] == 0.0f && o2[i] == 0.0f, "%s out[%d] = %g / %g, want 0",
-                      kind_name[kd], i, o[i], o2[i]);
+            cr_assert(o[i] == 0.0f && o2[i] == 0.0f, "%s out[%d] = %g / %g, want 0", kind_name[kd],
+                      i, o[i], o2[i]);
         for (int i = 0; i < 2 * 5 * 4; i++)
             cr_assert(a[i] == 0.0f, "%s attn[%d] = %g, want 0", kind_name[kd], i, a[i]);
-        free(o); free(o2); free(a);
+        free(o);
+        free(o2);
+        free(a);
     }
     free_inputs(&in);
 }
@@ -348,8 +367,9 @@ Test(variants, heads_on_threads) {
             float *three = run((enum kind)kd, &sh, &in, NULL);
             check((enum kind)kd, sh, 2e-5);
             for (int64_t i = 0; i < in.no; i++)
-                cr_assert(one[i] == three[i], "%s causal=%d out[%lld]: 1 thread %.9g, 3 threads %.9g",
-                          kind_name[kd], causal, (long long)i, one[i], three[i]);
+                cr_assert(one[i] == three[i],
+                          "%s causal=%d out[%lld]: 1 thread %.9g, 3 threads %.9g", kind_name[kd],
+                          causal, (long long)i, one[i], three[i]);
             free(one);
             free(three);
         }
@@ -365,7 +385,9 @@ Test(linear, temperature_is_not_used) {
     sh.temp = 7.0f;
     float *o2 = run(LINEAR, &sh, &in, NULL);
     cr_assert(memcmp(o1, o2, (size_t)in.no * sizeof(float)) == 0);
-    free(o1); free(o2); free_inputs(&in);
+    free(o1);
+    free(o2);
+    free_inputs(&in);
 }
 
 /* eps = 1e-6 is in the normalizer: with φ(q)·φ(k) about 1e-6 it halves the
@@ -384,7 +406,8 @@ Test(linear, eps_in_the_normalizer) {
         double w = 8 * exp(-16.0), den = (i + 1) * w, want = den / (den + 1e-6);
         cr_assert(want < 0.9);
         for (int d = 0; d < 2; d++)
-            cr_assert(fabs(o[i * 2 + d] - want) <= 1e-4 * want, "out[%d] = %.7g want %.7g", i, o[i * 2 + d], want);
+            cr_assert(fabs(o[i * 2 + d] - want) <= 1e-4 * want, "out[%d] = %.7g want %.7g", i,
+                      o[i * 2 + d], want);
         for (int j = 0; j < 4; j++)
             cr_assert(fabs(a[i * 4 + j] - (j <= i ? w / (den + 1e-6) : 0.0)) <= 1e-4 * want,
                       "attn[%d,%d] = %.7g", i, j, a[i * 4 + j]);
@@ -395,7 +418,7 @@ Test(linear, eps_in_the_normalizer) {
 /* Causal linear at every i equals non-causal linear over keys 0..i: the
  * prefix state carried between chunks is the plain sum. */
 Test(linear, causal_row_equals_prefix_attention) {
-    xf_attn_shape sh = SHAPE(1, 140, 140, 1, 8, 8);   /* crosses the 128-row chunk */
+    xf_attn_shape sh = SHAPE(1, 140, 140, 1, 8, 8); /* crosses the 128-row chunk */
     sh.causal = 1;
     inputs in = make_inputs(&sh, 21);
     float *oc = run(LINEAR, &sh, &in, NULL);
@@ -409,7 +432,8 @@ Test(linear, causal_row_equals_prefix_attention) {
             cr_assert_float_eq(oc[i * 8 + d], op[i * 8 + d], 2e-6, "row %d", i);
         free(op);
     }
-    free(oc); free_inputs(&in);
+    free(oc);
+    free_inputs(&in);
 }
 
 /* Seq 4096 with attn NULL: O(L), so a 4096-row call is quick and 8× the rows
@@ -434,7 +458,7 @@ static double time_linear(int L, int causal, float *sample_out) {
         double t = cpu_seconds() - t0;
         best = t < best ? t : best;
     }
-    if (sample_out) {   /* the last row, checked against a direct O(L) sum */
+    if (sample_out) { /* the last row, checked against a direct O(L) sum */
         double *w = malloc((size_t)L * sizeof *w);
         for (int h = 0; h < 4; h++) {
             double den = 0;
@@ -458,7 +482,9 @@ static double time_linear(int L, int causal, float *sample_out) {
         }
         free(w);
     }
-    free(o); free(scratch); free_inputs(&in);
+    free(o);
+    free(scratch);
+    free_inputs(&in);
     return best;
 }
 
@@ -496,11 +522,12 @@ Test(local, odd_and_even_context) {
         sh.local_context = w;
         float *a = th_rand_buf(in.na, 2, 1.0f);
         float *o = run(LOCAL, &sh, &in, a);
-        for (int j = 0; j < 12; j++) {   /* row 6 in the middle: keys 6 − w/2 .. 6 + (w+1)/2 − 1 */
+        for (int j = 0; j < 12; j++) { /* row 6 in the middle: keys 6 − w/2 .. 6 + (w+1)/2 − 1 */
             int want = j >= 6 - w / 2 && j < 6 + (w + 1) / 2;
             cr_assert((a[6 * 12 + j] > 0.0f) == want, "W %d: attn[6,%d] = %g", w, j, a[6 * 12 + j]);
         }
-        free(o); free(a);
+        free(o);
+        free(a);
     }
     free_inputs(&in);
 }
@@ -516,7 +543,9 @@ Test(local, context_one_is_identity) {
     for (int r = 0; r < 2 * 2 * 9; r++)
         for (int j = 0; j < 9; j++)
             cr_assert_eq(a[r * 9 + j], j == r % 9 ? 1.0f : 0.0f);
-    free(o); free(a); free_inputs(&in);
+    free(o);
+    free(a);
+    free_inputs(&in);
 }
 
 /* local_context ≥ 2L: the band covers everything, so local == full attention. */
@@ -530,7 +559,8 @@ Test(local, context_larger_than_sequence_is_full) {
             sh.local_context = w;
             check(LOCAL, sh, 1e-5);
             inputs in = make_inputs(&sh, 43);
-            float *af = malloc((size_t)in.na * sizeof *af), *al = malloc((size_t)in.na * sizeof *al);
+            float *af = malloc((size_t)in.na * sizeof *af),
+                  *al = malloc((size_t)in.na * sizeof *al);
             float *of = run(LOCAL, &sh, &in, al);
             float *ol = malloc((size_t)in.no * sizeof *ol), *scratch = scratch_for(&sh);
             xf_attention(ol, af, in.q, in.k, in.v, &sh, scratch);
@@ -538,7 +568,12 @@ Test(local, context_larger_than_sequence_is_full) {
                 cr_assert_float_eq(of[i], ol[i], 1e-6);
             for (int64_t i = 0; i < in.na; i++)
                 cr_assert_float_eq(al[i], af[i], 1e-6);
-            free(af); free(al); free(of); free(ol); free(scratch); free_inputs(&in);
+            free(af);
+            free(al);
+            free(of);
+            free(ol);
+            free(scratch);
+            free_inputs(&in);
         }
     }
     /* and W ≤ 0 sees nothing */
@@ -559,7 +594,8 @@ Test(topk, topk_at_least_S_is_full_attention) {
             sh.topk = t;
             check(TOPK, sh, 1e-5);
             inputs in = make_inputs(&sh, 51);
-            float *af = malloc((size_t)in.na * sizeof *af), *at = malloc((size_t)in.na * sizeof *at);
+            float *af = malloc((size_t)in.na * sizeof *af),
+                  *at = malloc((size_t)in.na * sizeof *at);
             float *ot = run(TOPK, &sh, &in, at), *of = malloc((size_t)in.no * sizeof *of);
             float *scratch = scratch_for(&sh);
             xf_attention(of, af, in.q, in.k, in.v, &sh, scratch);
@@ -567,7 +603,12 @@ Test(topk, topk_at_least_S_is_full_attention) {
                 cr_assert_float_eq(ot[i], of[i], 1e-6);
             for (int64_t i = 0; i < in.na; i++)
                 cr_assert_float_eq(at[i], af[i], 1e-6);
-            free(af); free(at); free(ot); free(of); free(scratch); free_inputs(&in);
+            free(af);
+            free(at);
+            free(ot);
+            free(of);
+            free(scratch);
+            free_inputs(&in);
         }
     }
 }
@@ -581,7 +622,7 @@ Test(topk, topk_one_picks_the_argmax) {
     check(TOPK, sh, 1e-6);
     inputs in = make_inputs(&sh, 52);
     float *a = th_rand_buf(in.na, 3, 1.0f), *o = run(TOPK, &sh, &in, a);
-    const xf_attn_shape *s = &sh;   /* for the index macros */
+    const xf_attn_shape *s = &sh; /* for the index macros */
     for (int n = 0; n < 2; n++)
         for (int h = 0; h < 2; h++)
             for (int l = 0; l < 17; l++) {
@@ -598,12 +639,15 @@ Test(topk, topk_one_picks_the_argmax) {
                     }
                 }
                 for (int j = 0; j < 17; j++)
-                    cr_assert_eq(a[(((int64_t)n * 2 + h) * 17 + l) * 17 + j], j == best ? 1.0f : 0.0f);
+                    cr_assert_eq(a[(((int64_t)n * 2 + h) * 17 + l) * 17 + j],
+                                 j == best ? 1.0f : 0.0f);
                 for (int d = 0; d < 8; d++)
                     cr_assert_eq(o[(((int64_t)n * 17 + l) * 2 + h) * 8 + d],
                                  in.v[(((int64_t)n * 17 + best) * 2 + h) * 8 + d]);
             }
-    free(a); free(o); free_inputs(&in);
+    free(a);
+    free(o);
+    free_inputs(&in);
 }
 
 /* Ranking is on the raw q·k, the temperature applies after (as in
@@ -619,8 +663,11 @@ Test(topk, temperature_applies_after_selection) {
     inputs in = make_inputs(&sh, 53);
     float *a = th_rand_buf(in.na, 3, 1.0f), *o = run(TOPK, &sh, &in, a);
     for (int64_t i = 0; i < in.na; i++)
-        cr_assert(a[i] == 0.0f || fabsf(a[i] - 0.25f) < 1e-6f, "attn[%lld] = %g", (long long)i, a[i]);
-    free(a); free(o); free_inputs(&in);
+        cr_assert(a[i] == 0.0f || fabsf(a[i] - 0.25f) < 1e-6f, "attn[%lld] = %g", (long long)i,
+                  a[i]);
+    free(a);
+    free(o);
+    free_inputs(&in);
 }
 
 /* Equal scores at the k-th place: exactly topk kept, the lowest indices. */
@@ -639,8 +686,8 @@ Test(topk, ties_keep_exactly_topk_lowest_indices) {
     xf_topk_attention(o, a, q, k, v, &sh, scratch);
     for (int l = 0; l < 3; l++)
         for (int j = 0; j < 8; j++)
-            cr_assert((a[l * 8 + j] > 0.0f) == (j == 0 || j == 1 || j == 2),
-                      "attn[%d,%d] = %g", l, j, a[l * 8 + j]);
+            cr_assert((a[l * 8 + j] > 0.0f) == (j == 0 || j == 1 || j == 2), "attn[%d,%d] = %g", l,
+                      j, a[l * 8 + j]);
     free(scratch);
     check(TOPK, sh, 1e-5);
 }
@@ -706,7 +753,8 @@ Test(fixtures, encoder_linear) {
 }
 
 Test(fixtures, encoder_causal_linear) {
-    check_layers(xf_linear_attention, "encoder_causal_linear", 2, (xf_attn_shape){.causal = 1}, NULL);
+    check_layers(xf_linear_attention, "encoder_causal_linear", 2, (xf_attn_shape){.causal = 1},
+                 NULL);
 }
 
 /* encoder_local: local_context 6 (even: the asymmetric band), lengths 24, 15 */
@@ -730,11 +778,13 @@ Test(fixtures, transformer_small) {
     for (int i = 0; i < 2; i++) {
         char p[64];
         snprintf(p, sizeof p, "encoder.layers.%d.", i);
-        check_fixture(xf_attention, "transformer_small", p, (xf_attn_shape){.key_len = src_len}, src_len);
+        check_fixture(xf_attention, "transformer_small", p, (xf_attn_shape){.key_len = src_len},
+                      src_len);
         snprintf(p, sizeof p, "decoder.layers.%d.self_", i);
         check_fixture(xf_attention, "transformer_small", p,
                       (xf_attn_shape){.key_len = tgt_len, .causal = 1}, tgt_len);
         snprintf(p, sizeof p, "decoder.layers.%d.cross_", i);
-        check_fixture(xf_attention, "transformer_small", p, (xf_attn_shape){.key_len = src_len}, tgt_len);
+        check_fixture(xf_attention, "transformer_small", p, (xf_attn_shape){.key_len = src_len},
+                      tgt_len);
     }
 }

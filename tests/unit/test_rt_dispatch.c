@@ -36,7 +36,7 @@ Test(filters, event_class) {
     cr_assert_not(accepts(a, XF_INTERMEDIATE_OUTPUT, ""));
     xf_filter_free(a);
 
-    xf_filter *any = xf_event_class(XF_EVENT);   /* the base class matches everything */
+    xf_filter *any = xf_event_class(XF_EVENT); /* the base class matches everything */
     cr_assert(accepts(any, XF_ATTENTION_EVENT, "x"));
     cr_assert(accepts(any, XF_QKV_EVENT, "x"));
     cr_assert(accepts(any, XF_INTERMEDIATE_OUTPUT, ""));
@@ -88,7 +88,8 @@ Test(filters, and_or_not) {
     cr_assert_not(accepts(f, XF_QKV_EVENT, "layers.3.attention"));
     xf_filter_free(f);
 
-    xf_filter *g = xf_or(xf_from_layer("layers.0.attention"), xf_event_class(XF_INTERMEDIATE_OUTPUT));
+    xf_filter *g =
+        xf_or(xf_from_layer("layers.0.attention"), xf_event_class(XF_INTERMEDIATE_OUTPUT));
     cr_assert(accepts(g, XF_QKV_EVENT, "layers.0.attention"));
     cr_assert(accepts(g, XF_INTERMEDIATE_OUTPUT, ""));
     cr_assert_not(accepts(g, XF_QKV_EVENT, "layers.1.attention"));
@@ -101,7 +102,8 @@ Test(filters, and_or_not) {
 
     /* deep nesting: ~~~~(A) == A, and a long chain frees cleanly */
     xf_filter *n = xf_event_class(XF_ATTENTION_EVENT);
-    for (int i = 0; i < 1000; i++) n = xf_not(n);
+    for (int i = 0; i < 1000; i++)
+        n = xf_not(n);
     cr_assert(accepts(n, XF_ATTENTION_EVENT, "a"));
     cr_assert_not(accepts(n, XF_QKV_EVENT, "a"));
     xf_filter_free(n);
@@ -148,9 +150,21 @@ typedef struct {
     int n;
 } trace;
 
-static void h_a(const xf_event *ev, void *user) { (void)ev; trace *t = user; t->log[t->n++] = 'a'; }
-static void h_b(const xf_event *ev, void *user) { (void)ev; trace *t = user; t->log[t->n++] = 'b'; }
-static void h_c(const xf_event *ev, void *user) { (void)ev; trace *t = user; t->log[t->n++] = 'c'; }
+static void h_a(const xf_event *ev, void *user) {
+    (void)ev;
+    trace *t = user;
+    t->log[t->n++] = 'a';
+}
+static void h_b(const xf_event *ev, void *user) {
+    (void)ev;
+    trace *t = user;
+    t->log[t->n++] = 'b';
+}
+static void h_c(const xf_event *ev, void *user) {
+    (void)ev;
+    trace *t = user;
+    t->log[t->n++] = 'c';
+}
 
 static void fire(xf_dispatcher *d, xf_event_kind kind, const char *source) {
     xf_event e = ev_of(kind, source);
@@ -166,7 +180,7 @@ Test(dispatcher, named_are_distinct_and_stable) {
     cr_assert_neq(x, y);
     cr_assert_neq(x, def);
     char key[8] = "x";
-    cr_assert_eq(xf_dispatcher_get(key), x);   /* by value, not by pointer */
+    cr_assert_eq(xf_dispatcher_get(key), x); /* by value, not by pointer */
 
     trace t = {0};
     xf_clear(x);
@@ -215,7 +229,7 @@ Test(dispatcher, same_function_other_user_is_another_listener) {
     fire(d, XF_QKV_EVENT, "x");
     cr_assert_eq(t1.n, 1);
     cr_assert_eq(t2.n, 1);
-    xf_remove(d, h_a);   /* removes every listener of that function */
+    xf_remove(d, h_a); /* removes every listener of that function */
     fire(d, XF_QKV_EVENT, "x");
     cr_assert_eq(t1.n, 1);
     cr_assert_eq(t2.n, 1);
@@ -230,7 +244,7 @@ Test(dispatcher, remove_and_clear) {
     xf_remove(d, h_b);
     fire(d, XF_QKV_EVENT, "x");
     cr_assert_str_eq(t.log, "ac");
-    xf_remove(d, h_b);   /* not there: nothing happens */
+    xf_remove(d, h_b); /* not there: nothing happens */
     fire(d, XF_QKV_EVENT, "x");
     cr_assert_str_eq(t.log, "acac");
     xf_clear(d);
@@ -248,9 +262,11 @@ Test(dispatcher, many_listeners) {
     xf_dispatcher *d = fresh("many");
     trace ts[40];
     memset(ts, 0, sizeof ts);
-    for (int i = 0; i < 40; i++) xf_listen(d, xf_event_class(XF_EVENT), h_a, &ts[i]);
+    for (int i = 0; i < 40; i++)
+        xf_listen(d, xf_event_class(XF_EVENT), h_a, &ts[i]);
     fire(d, XF_QKV_EVENT, "x");
-    for (int i = 0; i < 40; i++) cr_assert_eq(ts[i].n, 1);
+    for (int i = 0; i < 40; i++)
+        cr_assert_eq(ts[i].n, 1);
     xf_clear(d);
 }
 
@@ -273,7 +289,8 @@ Test(dispatcher, wants_yes_no_maybe) {
     cr_assert_eq(calls, 0, "wants never calls predicates");
 
     /* ~predicate is maybe too; ~(class) is decided */
-    xf_listen(d, xf_and(xf_not(xf_event_class(XF_QKV_EVENT)), xf_not(xf_within("layers"))), h_c, &t);
+    xf_listen(d, xf_and(xf_not(xf_event_class(XF_QKV_EVENT)), xf_not(xf_within("layers"))), h_c,
+              &t);
     cr_assert(xf_dispatcher_wants(d, XF_INTERMEDIATE_OUTPUT, ""));
     cr_assert_not(xf_dispatcher_wants(d, XF_ATTENTION_EVENT, "layers.1.attention.inner_attention"));
     xf_remove(d, h_c);
@@ -300,7 +317,7 @@ static void h_self_remove(const xf_event *ev, void *user) {
 Test(dispatcher, handler_may_remove_itself) {
     reentrant_d = fresh("reentrant");
     trace t = {0};
-    xf_listen(reentrant_d, NULL, h_self_remove, &t);   /* NULL filter = every event */
+    xf_listen(reentrant_d, NULL, h_self_remove, &t); /* NULL filter = every event */
     xf_listen(reentrant_d, NULL, h_a, &t);
     fire(reentrant_d, XF_QKV_EVENT, "x");
     fire(reentrant_d, XF_QKV_EVENT, "x");
@@ -328,8 +345,10 @@ Test(dispatcher, concurrent_dispatch) {
     int count = 0;
     xf_listen(d, xf_within("layers.1"), h_count, &count);
     pthread_t th[4];
-    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, fire_many, d);
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, fire_many, d);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     cr_assert_eq(count, 4 * 1000);
     xf_clear(d);
 }

@@ -15,7 +15,9 @@
 enum { E = 6 };
 
 static xf_feature_map make(xf_fmap_kind kind, int m, const float *omega, int stabilize) {
-    int n = kind == XF_FMAP_GENERALIZED_RANDOM ? 2 * m : kind == XF_FMAP_SMOOTHED_RANDOM_FOURIER ? 2 * m + 1 : 2 * m;
+    int n = kind == XF_FMAP_GENERALIZED_RANDOM        ? 2 * m
+            : kind == XF_FMAP_SMOOTHED_RANDOM_FOURIER ? 2 * m + 1
+                                                      : 2 * m;
     float temp = kind == XF_FMAP_GENERALIZED_RANDOM ? 1.0f : 1.0f / sqrtf((float)E);
     return (xf_feature_map){kind, m, omega, temp, (float)n, stabilize};
 }
@@ -30,15 +32,15 @@ static double ref_phi(const xf_feature_map *fm, const float *x, int j, double sh
         nx += st * x[e] * st * x[e];
     }
     switch (fm->kind) {
-    case XF_FMAP_GENERALIZED_RANDOM: return u > 0 ? u : 0;
-    case XF_FMAP_FAVOR: {
-        double c = nx / 2 + 0.5 * log(fm->n_dims) + shift;
-        return j < m ? exp(u - c) : exp(-u - c);
-    }
-    default:
-        if (j == 2 * m)
-            return 1.0;
-        return sqrt(2.0 / fm->n_dims) * (j < m ? cos(u) : sin(u));
+        case XF_FMAP_GENERALIZED_RANDOM: return u > 0 ? u : 0;
+        case XF_FMAP_FAVOR: {
+            double c = nx / 2 + 0.5 * log(fm->n_dims) + shift;
+            return j < m ? exp(u - c) : exp(-u - c);
+        }
+        default:
+            if (j == 2 * m)
+                return 1.0;
+            return sqrt(2.0 / fm->n_dims) * (j < m ? cos(u) : sin(u));
     }
 }
 
@@ -73,24 +75,26 @@ Test(feature_map, each_map_is_its_formula) {
             xf_feature_map_apply(phi, x, rows, E, ld, &fm, shift);
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < F; j++)
-                    cr_assert_float_eq(phi[i * F + j], ref_phi(&fm, x + i * ld, j, want_shift), 1e-5,
-                                       "map %d stabilize %d row %d col %d", k, stab, i, j);
+                    cr_assert_float_eq(phi[i * F + j], ref_phi(&fm, x + i * ld, j, want_shift),
+                                       1e-5, "map %d stabilize %d row %d col %d", k, stab, i, j);
         }
     free(omega), free(x);
 }
 
 Test(feature_map, draw_is_seeded_and_orthogonal) {
-    const int m = 9;   /* one full block of E columns and a partial one */
+    const int m = 9; /* one full block of E columns and a partial one */
     float a[E * 9], b[E * 9], c[E * 9];
     uint64_t s = xf_feature_map_seed(0, "layers.0.attention.inner_attention.feature_map.omega");
-    cr_assert_neq(s, xf_feature_map_seed(0, "layers.1.attention.inner_attention.feature_map.omega"));
-    cr_assert_neq(s, xf_feature_map_seed(1, "layers.0.attention.inner_attention.feature_map.omega"));
+    cr_assert_neq(s,
+                  xf_feature_map_seed(0, "layers.1.attention.inner_attention.feature_map.omega"));
+    cr_assert_neq(s,
+                  xf_feature_map_seed(1, "layers.0.attention.inner_attention.feature_map.omega"));
     cr_assert_eq(xf_feature_map_draw(a, E, m, 1, s), 0);
     cr_assert_eq(xf_feature_map_draw(b, E, m, 1, s), 0);
     cr_assert_eq(xf_feature_map_draw(c, E, m, 1, s + 1), 0);
     cr_assert_eq(memcmp(a, b, sizeof a), 0, "same seed, same omega");
     cr_assert_neq(memcmp(a, c, sizeof a), 0);
-    for (int p = 0; p < E; p++)        /* the first block's columns are orthogonal */
+    for (int p = 0; p < E; p++) /* the first block's columns are orthogonal */
         for (int q = p + 1; q < E; q++) {
             double d = 0.0, np = 0.0, nq = 0.0;
             for (int e = 0; e < E; e++) {
@@ -100,7 +104,7 @@ Test(feature_map, draw_is_seeded_and_orthogonal) {
             }
             cr_assert(fabs(d) < 1e-4 * sqrt(np * nq), "columns %d and %d: %g", p, q, d);
         }
-    float g[E * 64];                 /* plain normals: mean ~0, variance ~1 */
+    float g[E * 64]; /* plain normals: mean ~0, variance ~1 */
     cr_assert_eq(xf_feature_map_draw(g, E, 64, 0, s), 0);
     double mu = 0.0, var = 0.0;
     for (int i = 0; i < E * 64; i++)
@@ -112,7 +116,7 @@ Test(feature_map, draw_is_seeded_and_orthogonal) {
 
 /* Linear attention with a feature map vs. the quadratic form in double. */
 static void check_linear(xf_fmap_kind kind, int causal, int stabilize) {
-    const int N = 2, L = 37, H = 2, D = 5, m = 7;   /* L > 32: several blocks */
+    const int N = 2, L = 37, H = 2, D = 5, m = 7; /* L > 32: several blocks */
     const int len[2] = {37, 20};
     float *omega = th_rand_buf(E * m, 11, 1.0f);
     xf_feature_map fm = make(kind, m, omega, stabilize);
@@ -126,8 +130,10 @@ static void check_linear(xf_fmap_kind kind, int causal, int stabilize) {
     float *pq = malloc((size_t)L * F * 4), *pk = malloc((size_t)L * F * 4);
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
-            const float *qh = q + ((int64_t)n * L * H + h) * E, *kh = k + ((int64_t)n * L * H + h) * E;
-            float qs = xf_feature_map_shift(&fm, qh, L, E, H * E), ks = xf_feature_map_shift(&fm, kh, L, E, H * E);
+            const float *qh = q + ((int64_t)n * L * H + h) * E,
+                        *kh = k + ((int64_t)n * L * H + h) * E;
+            float qs = xf_feature_map_shift(&fm, qh, L, E, H * E),
+                  ks = xf_feature_map_shift(&fm, kh, L, E, H * E);
             for (int i = 0; i < L; i++)
                 for (int j = 0; j < F; j++) {
                     pq[i * F + j] = (float)ref_phi(&fm, qh + (int64_t)i * H * E, j, qs);
@@ -150,23 +156,36 @@ static void check_linear(xf_fmap_kind kind, int causal, int stabilize) {
                                        "map %d causal %d: n %d h %d row %d", kind, causal, n, h, i);
                 }
                 for (int j = 0; j < L; j++)
-                    cr_assert_float_eq(A[(((int64_t)n * H + h) * L + i) * L + j], s[j] / (den + 1e-6), 1e-5);
+                    cr_assert_float_eq(A[(((int64_t)n * H + h) * L + i) * L + j],
+                                       s[j] / (den + 1e-6), 1e-5);
             }
         }
     free(omega), free(q), free(k), free(v), free(out), free(A), free(scratch), free(pq), free(pk);
 }
 
-Test(feature_map, linear_attention_favor) { check_linear(XF_FMAP_FAVOR, 0, 0); }
-Test(feature_map, causal_linear_favor_stabilized) { check_linear(XF_FMAP_FAVOR, 1, 1); }
-Test(feature_map, linear_attention_random_fourier) { check_linear(XF_FMAP_RANDOM_FOURIER, 0, 0); }
-Test(feature_map, causal_linear_smoothed) { check_linear(XF_FMAP_SMOOTHED_RANDOM_FOURIER, 1, 0); }
-Test(feature_map, linear_attention_generalized) { check_linear(XF_FMAP_GENERALIZED_RANDOM, 0, 0); }
+Test(feature_map, linear_attention_favor) {
+    check_linear(XF_FMAP_FAVOR, 0, 0);
+}
+Test(feature_map, causal_linear_favor_stabilized) {
+    check_linear(XF_FMAP_FAVOR, 1, 1);
+}
+Test(feature_map, linear_attention_random_fourier) {
+    check_linear(XF_FMAP_RANDOM_FOURIER, 0, 0);
+}
+Test(feature_map, causal_linear_smoothed) {
+    check_linear(XF_FMAP_SMOOTHED_RANDOM_FOURIER, 1, 0);
+}
+Test(feature_map, linear_attention_generalized) {
+    check_linear(XF_FMAP_GENERALIZED_RANDOM, 0, 0);
+}
 
 /* A safetensors file in memory holding one F32 tensor `name` [rows, cols]. */
-static xf_weights *one_tensor(char *buf, size_t cap, const char *name, int rows, int cols, const float *data) {
+static xf_weights *one_tensor(char *buf, size_t cap, const char *name, int rows, int cols,
+                              const float *data) {
     char header[256];
     size_t dlen = (size_t)rows * cols * sizeof(float);
-    int hl = snprintf(header, sizeof header, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]}}",
+    int hl = snprintf(header, sizeof header,
+                      "{\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]}}",
                       name, rows, cols, dlen);
     while (hl % 8)
         header[hl++] = ' ';
@@ -198,10 +217,11 @@ Test(feature_map, omega_from_the_file_else_drawn) {
     fm = make(XF_FMAP_FAVOR, 4, NULL, 0);
     cr_assert_eq(xf_feature_map_load(&fm, w, name, E, 1, 7, &err), 0, "%s", err.msg);
     cr_assert_eq(xf_feature_map_draw(drawn, E, 4, 1, xf_feature_map_seed(7, name)), 0);
-    cr_assert_eq(memcmp(fm.omega, drawn, sizeof drawn), 0, "absent: drawn from random_seed and the name");
+    cr_assert_eq(memcmp(fm.omega, drawn, sizeof drawn), 0,
+                 "absent: drawn from random_seed and the name");
     xf_weights_close(w);
 
-    w = one_tensor(buf, sizeof buf, name, 4, E, omega);   /* transposed */
+    w = one_tensor(buf, sizeof buf, name, 4, E, omega); /* transposed */
     fm = make(XF_FMAP_FAVOR, 4, NULL, 0);
     cr_assert_eq(xf_feature_map_load(&fm, w, name, E, 1, 7, &err), -1);
     cr_assert(strstr(err.msg, "feature_map.omega") && strstr(err.msg, "shape"), "%s", err.msg);

@@ -18,7 +18,6 @@
 
 TestSuite(figure, .init = th_events_setup, .fini = th_events_teardown);
 
-
 /* ---- images ------------------------------------------------------------------ */
 
 typedef struct {
@@ -30,8 +29,8 @@ typedef struct {
 static image load_png(const char *path) {
     image im;
     im.s = cairo_image_surface_create_from_png(path);
-    cr_assert_eq(cairo_surface_status(im.s), CAIRO_STATUS_SUCCESS, "%s is not a valid PNG: %s", path,
-                 cairo_status_to_string(cairo_surface_status(im.s)));
+    cr_assert_eq(cairo_surface_status(im.s), CAIRO_STATUS_SUCCESS, "%s is not a valid PNG: %s",
+                 path, cairo_status_to_string(cairo_surface_status(im.s)));
     im.w = cairo_image_surface_get_width(im.s);
     im.h = cairo_image_surface_get_height(im.s);
     im.stride = cairo_image_surface_get_stride(im.s);
@@ -49,7 +48,8 @@ static void rgb_at(const image *im, int x, int y, int rgb[3]) {
 
 static int near(const int a[3], const unsigned char b[3], int tol) {
     for (int i = 0; i < 3; i++)
-        if (abs(a[i] - b[i]) > tol) return 0;
+        if (abs(a[i] - b[i]) > tol)
+            return 0;
     return 1;
 }
 
@@ -95,7 +95,8 @@ Test(figure, viridis_table_ends) {
 Test(figure, png_matrix_cells_have_viridis_colours) {
     enum { R = 5, C = 7 };
     float m[R * C];
-    for (int i = 0; i < R * C; i++) m[i] = (float)i;   /* min at (0,0), max at (R-1,C-1) */
+    for (int i = 0; i < R * C; i++)
+        m[i] = (float)i; /* min at (0,0), max at (R-1,C-1) */
     xf_error err = {{0}};
     char *path = th_in_dir("m.png");
     cr_assert_eq(xf_png_matrix(path, m, R, C, "ramp", &err), 0, "%s", err.msg);
@@ -125,8 +126,8 @@ Test(figure, png_matrix_cells_have_viridis_colours) {
             for (int k = 0; k < 4; k++) {
                 int p[3];
                 rgb_at(&im, x0 + j * cw + corners[k][0], y0 + i * ch + corners[k][1], p);
-                cr_assert(near(p, want, 1), "cell (%d,%d): got #%02x%02x%02x, want #%02x%02x%02x", i, j,
-                          p[0], p[1], p[2], want[0], want[1], want[2]);
+                cr_assert(near(p, want, 1), "cell (%d,%d): got #%02x%02x%02x, want #%02x%02x%02x",
+                          i, j, p[0], p[1], p[2], want[0], want[1], want[2]);
             }
         }
     cairo_surface_destroy(im.s);
@@ -135,7 +136,8 @@ Test(figure, png_matrix_cells_have_viridis_colours) {
 Test(figure, png_matrix_never_below_one_pixel_per_cell) {
     enum { R = 600, C = 900 };
     float *m = malloc(sizeof(float) * R * C);
-    for (int i = 0; i < R * C; i++) m[i] = (float)(((long)i * 7919) % 1000);
+    for (int i = 0; i < R * C; i++)
+        m[i] = (float)(((long)i * 7919) % 1000);
     xf_error err = {{0}};
     char *path = th_in_dir("big.png");
     cr_assert_eq(xf_png_matrix(path, m, R, C, "big", &err), 0, "%s", err.msg);
@@ -193,7 +195,8 @@ static float *heads_const(int N, int H, int L, int S) {
     float *a = malloc(sizeof(float) * (size_t)(N * H * L * S));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++)
-            for (int i = 0; i < L * S; i++) a[((n * H + h) * L * S) + i] = (float)(h + 10 * n);
+            for (int i = 0; i < L * S; i++)
+                a[((n * H + h) * L * S) + i] = (float)(h + 10 * n);
     return a;
 }
 
@@ -207,14 +210,15 @@ static xf_event attention_event(xf_tensor *t, int layer, int64_t call) {
     e.layer = layer;
     e.attention_matrix = t;
     e.call = call;
-    e.step = -1;   /* a plain forward */
+    e.step = -1; /* a plain forward */
     return e;
 }
 
 Test(figure, heatmap_one_head) {
     enum { N = 2, H = 3, L = 6, S = 8 };
     float *a = malloc(sizeof(float) * N * H * L * S);
-    for (int i = 0; i < N * H * L * S; i++) a[i] = (float)i;
+    for (int i = 0; i < N * H * L * S; i++)
+        a[i] = (float)i;
     xf_tensor t = {4, {N, H, L, S}, a};
     xf_event e = attention_event(&t, 2, 0);
     xf_heatmap_cfg cfg = {"att/{source}.png", 1, 1, NULL};
@@ -267,7 +271,8 @@ static char *capture_stderr_of(void (*h)(const xf_event *, void *), const xf_eve
     FILE *tmp = tmpfile();
     int saved = dup(2);
     dup2(fileno(tmp), 2);
-    for (int i = 0; i < times; i++) h(e, cfg);
+    for (int i = 0; i < times; i++)
+        h(e, cfg);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -276,7 +281,8 @@ static char *capture_stderr_of(void (*h)(const xf_event *, void *), const xf_eve
     n = ftell(tmp);
     rewind(tmp);
     char *s = calloc(1, (size_t)n + 1);
-    if (n) cr_assert_eq(fread(s, 1, (size_t)n, tmp), (size_t)n);
+    if (n)
+        cr_assert_eq(fread(s, 1, (size_t)n, tmp), (size_t)n);
     fclose(tmp);
     return s;
 }
@@ -303,7 +309,8 @@ Test(figure, heatmap_out_of_range_head_or_sample_is_a_note) {
 Test(figure, heatmap_qkv_and_x) {
     enum { N = 2, L = 5, H = 2, E = 3 };
     float q[N * L * H * E];
-    for (int i = 0; i < N * L * H * E; i++) q[i] = (float)i;
+    for (int i = 0; i < N * L * H * E; i++)
+        q[i] = (float)i;
     xf_tensor tq = {4, {N, L, H, E}, q};
     xf_event e;
     memset(&e, 0, sizeof e);
@@ -332,7 +339,8 @@ Test(figure, heatmap_qkv_and_x) {
     cr_assert_eq(access(th_in_dir("flat/layers.0.attention.keys.png"), F_OK), 0);
 
     float x[2 * 4 * 16];
-    for (int i = 0; i < 2 * 4 * 16; i++) x[i] = sinf((float)i);
+    for (int i = 0; i < 2 * 4 * 16; i++)
+        x[i] = sinf((float)i);
     xf_tensor tx = {3, {2, 4, 16}, x};
     xf_event ex;
     memset(&ex, 0, sizeof ex);
@@ -358,7 +366,8 @@ Test(figure, figure_collects_and_flush_writes_one_grid) {
     xf_figure_cfg cfg = {"fig/attention_{call}.png", 0, 0, 2, NULL};
     for (int i = 0; i < LAYERS; i++) {
         a[i] = malloc(sizeof(float) * N * H * L * S);
-        for (int k = 0; k < N * H * L * S; k++) a[i][k] = (float)i;
+        for (int k = 0; k < N * H * L * S; k++)
+            a[i][k] = (float)i;
         t[i] = (xf_tensor){4, {N, H, L, S}, a[i]};
         xf_event e = attention_event(&t[i], i, 7);
         xf_figure(&e, &cfg);
@@ -386,7 +395,8 @@ Test(figure, figure_collects_and_flush_writes_one_grid) {
     /* a second flush has nothing to write */
     xf_figure_flush(&cfg, 7);
     cr_assert_eq(th_count_files(th_in_dir("fig")), 1);
-    for (int i = 0; i < LAYERS; i++) free(a[i]);
+    for (int i = 0; i < LAYERS; i++)
+        free(a[i]);
 }
 
 Test(figure, figure_keeps_calls_apart) {
@@ -450,7 +460,8 @@ Test(figure, concurrent_forwards_share_a_config) {
         jobs[i] = (fig_job){&cfg, &t, i};
         pthread_create(&th[i], NULL, forward_like, &jobs[i]);
     }
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     cr_assert_null(cfg.state);
     cr_assert_eq(th_count_files(th_in_dir("conc")), 4);
     free(a);
@@ -460,9 +471,11 @@ Test(figure, concurrent_forwards_share_a_config) {
 
 Test(titles, panel_labels_carry_the_full_source) {
     char b[200];
-    xf__source_label(b, sizeof b, "encoder.layers.0.attention.inner_attention", XF_ATTENTION_EVENT, 0);
+    xf__source_label(b, sizeof b, "encoder.layers.0.attention.inner_attention", XF_ATTENTION_EVENT,
+                     0);
     cr_assert_str_eq(b, "encoder.layers.0 self-attention");
-    xf__source_label(b, sizeof b, "decoder.layers.1.cross_attention.inner_attention", XF_ATTENTION_EVENT, 1);
+    xf__source_label(b, sizeof b, "decoder.layers.1.cross_attention.inner_attention",
+                     XF_ATTENTION_EVENT, 1);
     cr_assert_str_eq(b, "decoder.layers.1 cross-attention");
     xf__source_label(b, sizeof b, "decoder.layers.1.self_attention", XF_QKV_EVENT, 1);
     cr_assert_str_eq(b, "decoder.layers.1 self-attention");
@@ -490,7 +503,7 @@ Test(titles, colorbar_zero_is_zero) {
     cr_assert_str_eq(b, "0");
     xf__end_label(b, sizeof b, 0.0004, 0.93);
     cr_assert_str_eq(b, "0.0004");
-    xf__end_label(b, sizeof b, 1e-9, 1e-8);   /* a range that small: the value itself */
+    xf__end_label(b, sizeof b, 1e-9, 1e-8); /* a range that small: the value itself */
     cr_assert_str_eq(b, "1e-09");
 }
 
@@ -505,7 +518,8 @@ static void causal_matrix(float *a) {
         for (int h = 0; h < SH; h++)
             for (int l = 0; l < ST; l++)
                 for (int s = 0; s < ST; s++)
-                    a[((n * SH + h) * ST + l) * ST + s] = s <= l ? (float)(1 + s + 7 * l + 50 * h + 100 * n) / 400 : 0;
+                    a[((n * SH + h) * ST + l) * ST + s] =
+                        s <= l ? (float)(1 + s + 7 * l + 50 * h + 100 * n) / 400 : 0;
 }
 
 /* Rows [l0, l0 + r) of every (n, h) plane, t keys wide: a step's payload. */
@@ -513,7 +527,8 @@ static float *rows_of(const float *a, int l0, int r, int t) {
     float *o = malloc(sizeof(float) * SN * SH * r * t);
     for (int p = 0; p < SN * SH; p++)
         for (int i = 0; i < r; i++)
-            memcpy(o + ((size_t)p * r + i) * t, a + ((size_t)p * ST + l0 + i) * ST, sizeof(float) * t);
+            memcpy(o + ((size_t)p * r + i) * t, a + ((size_t)p * ST + l0 + i) * ST,
+                   sizeof(float) * t);
     return o;
 }
 
@@ -559,15 +574,18 @@ Test(figure, heatmap_of_a_generation_equals_the_forward) {
 
 Test(figure, x_steps_assemble_rows) {
     float x[SN * ST * 3];
-    for (int i = 0; i < SN * ST * 3; i++) x[i] = (float)i;
+    for (int i = 0; i < SN * ST * 3; i++)
+        x[i] = (float)i;
     xf_tensor tf = {3, {SN, ST, 3}, x};
-    xf_event e = {.kind = XF_INTERMEDIATE_OUTPUT, .source = "decoder", .layer = 0, .x = &tf, .step = -1};
+    xf_event e = {
+        .kind = XF_INTERMEDIATE_OUTPUT, .source = "decoder", .layer = 0, .x = &tf, .step = -1};
     xf_heatmap_cfg fwd = {"xf.png", 0, 0, NULL}, gen = {"xg.png", 0, 0, NULL};
     xf_heatmap(&e, &fwd);
     for (int step = 0; step <= ST - SP; step++) {
         int l0 = step ? SP + step - 1 : 0, r = step ? 1 : SP;
         float m[SN * SP * 3];
-        for (int n = 0; n < SN; n++) memcpy(m + n * r * 3, x + (n * ST + l0) * 3, sizeof(float) * r * 3);
+        for (int n = 0; n < SN; n++)
+            memcpy(m + n * r * 3, x + (n * ST + l0) * 3, sizeof(float) * r * 3);
         xf_tensor ts = {3, {SN, r, 3}, m};
         xf_event es = e;
         es.x = &ts;
@@ -589,7 +607,8 @@ Test(figure, figure_of_a_generation_equals_the_forward) {
         xf_figure(&e, &fwd);
     }
     xf_figure_flush(&fwd, 0);
-    for (int layer = 0; layer < 2; layer++) generate(xf_figure, &gen, a, layer, 3);
+    for (int layer = 0; layer < 2; layer++)
+        generate(xf_figure, &gen, a, layer, 3);
     xf_figure_flush(&gen, 3);
     cr_assert_null(gen.state);
     cr_assert(same_bytes(th_in_dir("ff.png"), th_in_dir("fg.png")));

@@ -8,17 +8,20 @@
 #include <string.h>
 #include <time.h>
 
-#include "harness.h"   /* th_rand_buf */
+#include "harness.h" /* th_rand_buf */
 #include "xf_generate.h"
 #include "xf_kernels.h"
 
 /* ---- positions and embedding ------------------------------------------------ */
 
 /* Values of torch's tutorial table (float32, torch 1.13), max_len 512, d 64. */
-static const struct { int p, i; float want; } torch_pe[] = {
-    {0, 0, 0.000000000e+00f},  {0, 1, 1.000000000e+00f},   {1, 0, 8.414709568e-01f},
-    {1, 1, 5.403023362e-01f},  {7, 10, 9.960274100e-01f},  {63, 2, -1.191620901e-01f},
-    {100, 5, 9.509409666e-01f}, {511, 0, 8.817703724e-01f}, {511, 1, -4.716788828e-01f},
+static const struct {
+    int p, i;
+    float want;
+} torch_pe[] = {
+    {0, 0, 0.000000000e+00f},    {0, 1, 1.000000000e+00f},    {1, 0, 8.414709568e-01f},
+    {1, 1, 5.403023362e-01f},    {7, 10, 9.960274100e-01f},   {63, 2, -1.191620901e-01f},
+    {100, 5, 9.509409666e-01f},  {511, 0, 8.817703724e-01f},  {511, 1, -4.716788828e-01f},
     {511, 62, 6.809018552e-02f}, {511, 63, 9.976791739e-01f}, {300, 31, -6.532166004e-01f},
 };
 
@@ -39,14 +42,14 @@ Test(positions, odd_width_ends_with_sin) {
     /* column 4 = sin(p / 10000^(4/5)) */
     for (int p = 0; p < 3; p++)
         cr_assert(fabsf(pe[p * 5 + 4] - (float)sin(p / pow(10000.0, 0.8))) <= 1e-6f);
-    cr_assert_eq(pe[0 * 5 + 1], 1.0f);   /* cos 0 */
+    cr_assert_eq(pe[0 * 5 + 1], 1.0f); /* cos 0 */
 }
 
 Test(ids, in_range_pass) {
     int32_t ids[] = {0, 5, 39, 1};
     xf_error err = {""};
     cr_assert_eq(xf_check_ids(ids, 4, 2, 40, "--input", &err), 0);
-    cr_assert_eq(xf_check_ids(ids, 0, 2, 1, "--input", &err), 0);   /* nothing to check */
+    cr_assert_eq(xf_check_ids(ids, 0, 2, 1, "--input", &err), 0); /* nothing to check */
 }
 
 Test(ids, out_of_range_names_position_and_range) {
@@ -67,13 +70,13 @@ Test(embedding, scale_then_positions) {
     const float tok[3 * 2] = {1, 2, 3, 4, 5, 6};
     const float pos[4 * 2] = {0.5f, -0.5f, 10, 20, 100, 200, 1000, 2000};
     xf_embedding e = {tok, pos, 3, 2, 4, 2.0f};
-    const int32_t ids[2 * 2] = {2, 0, 1, 1};   /* [N 2, L 2] */
+    const int32_t ids[2 * 2] = {2, 0, 1, 1}; /* [N 2, L 2] */
     float x[4 * 2];
-    xf_embed(x, &e, ids, 2, 2, 1);   /* positions 1, 2 for every row */
+    xf_embed(x, &e, ids, 2, 2, 1); /* positions 1, 2 for every row */
     const float want[] = {20, 32, 102, 204, 16, 28, 106, 208};
     for (int i = 0; i < 8; i++)
         cr_assert_eq(x[i], want[i], "x[%d] = %g, want %g", i, x[i], want[i]);
-    e.pos = NULL;   /* positions = none */
+    e.pos = NULL; /* positions = none */
     xf_embed(x, &e, ids, 1, 1, 0);
     cr_assert(x[0] == 10 && x[1] == 12);
 }
@@ -84,7 +87,7 @@ Test(kv_cache, append_gather_and_refuse_overflow) {
     xf_kv_cache c;
     xf_error err = {""};
     cr_assert_eq(xf_kv_cache_init(&c, 2, 3, 1, 2, 1, &err), 0, "%s", err.msg);
-    const float k1[2 * 2 * 2] = {1, 2, 3, 4, 5, 6, 7, 8};   /* [N 2, L 2, 2] */
+    const float k1[2 * 2 * 2] = {1, 2, 3, 4, 5, 6, 7, 8}; /* [N 2, L 2, 2] */
     const float v1[2 * 2] = {10, 20, 30, 40};
     cr_assert_eq(xf_kv_cache_append(&c, k1, v1, 2, &err), 0);
     const float k2[2 * 2] = {9, 9, 7, 7}, v2[2] = {90, 70};
@@ -121,26 +124,33 @@ Test(kv_cache, absurd_sizes_refused) {
 /* Causal xf_attention over L positions (attention materialized) against a
  * prefill of P positions then one step per position: out and attn rows
  * within tol.  with_attn = 0 checks the step's streaming path. */
-static void step_matches_batch(int N, int L, int P, int H, int E, int D, int with_attn,
-                               float tol) {
+static void step_matches_batch(int N, int L, int P, int H, int E, int D, int with_attn, float tol) {
     const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
     float *q = th_rand_buf(N * L * qs, 11, 2.0f), *k = th_rand_buf(N * L * qs, 12, 2.0f);
     float *v = th_rand_buf(N * L * vs, 13, 1.0f), *o = malloc((size_t)(N * L * vs) * sizeof(float));
     float *a = malloc((size_t)N * H * L * L * sizeof(float));
-    xf_attn_shape sh = {.N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .causal = 1,
+    xf_attn_shape sh = {.N = N,
+                        .L = L,
+                        .S = L,
+                        .H = H,
+                        .E = E,
+                        .D = D,
+                        .causal = 1,
                         .temp = 1.0f / sqrtf((float)E)};
     xf_attention(o, a, q, k, v, &sh, NULL);
 
     xf_kv_cache c;
     xf_error err = {""};
     cr_assert_eq(xf_kv_cache_init(&c, N, L, H, E, D, &err), 0, "%s", err.msg);
-    float *kn = malloc((size_t)(N * L * qs) * sizeof(float)), *vn = malloc((size_t)(N * L * vs) * sizeof(float));
-    for (int n = 0; n < N; n++) {   /* the prompt's keys/values: [N, P, …] */
+    float *kn = malloc((size_t)(N * L * qs) * sizeof(float)),
+          *vn = malloc((size_t)(N * L * vs) * sizeof(float));
+    for (int n = 0; n < N; n++) { /* the prompt's keys/values: [N, P, …] */
         memcpy(kn + n * P * qs, k + n * L * qs, (size_t)(P * qs) * sizeof(float));
         memcpy(vn + n * P * vs, v + n * L * vs, (size_t)(P * vs) * sizeof(float));
     }
     cr_assert_eq(xf_kv_cache_append(&c, kn, vn, P, &err), 0, "%s", err.msg);
-    float *qr = malloc((size_t)(N * qs) * sizeof(float)), *orow = malloc((size_t)(N * vs) * sizeof(float));
+    float *qr = malloc((size_t)(N * qs) * sizeof(float)),
+          *orow = malloc((size_t)(N * vs) * sizeof(float));
     float *arow = malloc((size_t)N * H * L * sizeof(float));
     for (int l = P; l < L; l++) {
         for (int n = 0; n < N; n++) {
@@ -153,28 +163,38 @@ static void step_matches_batch(int N, int L, int P, int H, int E, int D, int wit
         for (int n = 0; n < N; n++)
             for (int i = 0; i < vs; i++) {
                 float want = o[(n * L + l) * vs + i], got = orow[n * vs + i];
-                cr_assert(fabsf(got - want) <= tol, "position %d sample %d out[%d]: step %.7g, batch %.7g",
-                          l, n, i, got, want);
+                cr_assert(fabsf(got - want) <= tol,
+                          "position %d sample %d out[%d]: step %.7g, batch %.7g", l, n, i, got,
+                          want);
             }
         for (int r = 0; with_attn && r < N * H; r++)
             for (int s = 0; s <= l; s++) {
                 float want = a[((int64_t)r * L + l) * L + s], got = arow[(int64_t)r * (l + 1) + s];
-                cr_assert(fabsf(got - want) <= tol, "position %d row %d attn[%d]: step %.7g, batch %.7g",
-                          l, r, s, got, want);
+                cr_assert(fabsf(got - want) <= tol,
+                          "position %d row %d attn[%d]: step %.7g, batch %.7g", l, r, s, got, want);
             }
     }
     xf_kv_cache_free(&c);
-    free(q); free(k); free(v); free(o); free(a); free(kn); free(vn); free(qr); free(orow); free(arow);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(a);
+    free(kn);
+    free(vn);
+    free(qr);
+    free(orow);
+    free(arow);
 }
 
 Test(step, equals_causal_attention_rows) {
     step_matches_batch(2, 40, 7, 3, 16, 8, 1, 1e-5f);
     step_matches_batch(2, 40, 1, 3, 16, 8, 0, 1e-5f);
-    step_matches_batch(1, 9, 0, 2, 5, 3, 1, 1e-5f);   /* odd dims; the first step is the prefill */
+    step_matches_batch(1, 9, 0, 2, 5, 3, 1, 1e-5f); /* odd dims; the first step is the prefill */
 }
 
 Test(step, long_cache_online_softmax, .timeout = 120) {
-    step_matches_batch(1, 1200, 1000, 2, 32, 32, 0, 1e-5f);   /* blocks of 512 keys */
+    step_matches_batch(1, 1200, 1000, 2, 32, 32, 0, 1e-5f); /* blocks of 512 keys */
     step_matches_batch(1, 1200, 1100, 2, 32, 32, 1, 1e-5f);
 }
 
@@ -205,7 +225,8 @@ Test(step, timing_n1_h4_e64_len512) {
     xf_kv_cache c;
     xf_error err = {""};
     cr_assert_eq(xf_kv_cache_init(&c, 1, len, H, E, E, &err), 0);
-    float *kv = th_rand_buf((int64_t)len * H * E, 3, 1.0f), *q = th_rand_buf(H * E, 4, 1.0f), o[4 * 64];
+    float *kv = th_rand_buf((int64_t)len * H * E, 3, 1.0f), *q = th_rand_buf(H * E, 4, 1.0f),
+          o[4 * 64];
     cr_assert_eq(xf_kv_cache_append(&c, kv, kv, len, &err), 0);
     /* the fastest of up to 3000 steps (0.3 s at most): the machine is shared,
      * and the minimum is the step undisturbed by other processes */

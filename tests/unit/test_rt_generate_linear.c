@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"   /* th_rand_buf */
+#include "harness.h" /* th_rand_buf */
 #include "xf_generate.h"
 #include "xf_kernels.h"
 
@@ -33,11 +33,13 @@ static void steps_match_batch(int N, int L, int P, int H, int E, int D, int keep
     xf_linear_state s;
     xf_error err = {""};
     cr_assert_eq(xf_linear_state_init(&s, N, H, E, D, keep_phik, L, &err), 0, "%s", err.msg);
-    float *kb = malloc((size_t)(N * L * qs) * sizeof(float)), *vb = malloc((size_t)(N * L * vs) * sizeof(float));
+    float *kb = malloc((size_t)(N * L * qs) * sizeof(float)),
+          *vb = malloc((size_t)(N * L * vs) * sizeof(float));
     rows_of(kb, k, N, L, qs, 0, P);
     rows_of(vb, v, N, L, vs, 0, P);
     cr_assert_eq(xf_linear_state_absorb(&s, kb, vb, P, &err), 0, "%s", err.msg);
-    float *qr = malloc((size_t)(N * qs) * sizeof(float)), *orow = malloc((size_t)(N * vs) * sizeof(float));
+    float *qr = malloc((size_t)(N * qs) * sizeof(float)),
+          *orow = malloc((size_t)(N * vs) * sizeof(float));
     float *arow = malloc((size_t)N * H * L * sizeof(float));
     for (int l = P; l < L; l++) {
         rows_of(qr, q, N, L, qs, l, 1);
@@ -50,29 +52,39 @@ static void steps_match_batch(int N, int L, int P, int H, int E, int D, int keep
             for (int i = 0; i < vs; i++) {
                 float want = o[(n * L + l) * vs + i], got = orow[n * vs + i];
                 cr_assert(fabsf(got - want) <= 1e-5f * (1 + fabsf(want)),
-                          "position %d sample %d out[%d]: step %.7g, batch %.7g", l, n, i, got, want);
+                          "position %d sample %d out[%d]: step %.7g, batch %.7g", l, n, i, got,
+                          want);
             }
         for (int r = 0; keep_phik && r < N * H; r++)
             for (int j = 0; j <= l; j++) {
                 float want = a[((int64_t)r * L + l) * L + j], got = arow[(int64_t)r * (l + 1) + j];
-                cr_assert(fabsf(got - want) <= 1e-5f, "position %d row %d attn[%d]: step %.7g, batch %.7g",
-                          l, r, j, got, want);
+                cr_assert(fabsf(got - want) <= 1e-5f,
+                          "position %d row %d attn[%d]: step %.7g, batch %.7g", l, r, j, got, want);
             }
     }
     xf_linear_state_free(&s);
-    free(q); free(k); free(v); free(o); free(a); free(scratch);
-    free(kb); free(vb); free(qr); free(orow); free(arow);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(a);
+    free(scratch);
+    free(kb);
+    free(vb);
+    free(qr);
+    free(orow);
+    free(arow);
 }
 
 Test(linear_state, steps_equal_causal_linear_attention) {
-    steps_match_batch(2, 50, 17, 3, 16, 8, 0);    /* prefill by GEMM, then steps */
-    steps_match_batch(1, 30, 0, 2, 8, 12, 0);     /* steps only */
-    steps_match_batch(2, 25, 1, 2, 5, 3, 0);      /* dims not a multiple of the vector width */
+    steps_match_batch(2, 50, 17, 3, 16, 8, 0); /* prefill by GEMM, then steps */
+    steps_match_batch(1, 30, 0, 2, 8, 12, 0);  /* steps only */
+    steps_match_batch(2, 25, 1, 2, 5, 3, 0);   /* dims not a multiple of the vector width */
 }
 
 Test(linear_state, implied_rows_equal_batch_attention) {
     steps_match_batch(2, 40, 9, 3, 16, 8, 1);
-    steps_match_batch(1, 20, 0, 1, 300, 7, 1);    /* E past the stack buffer */
+    steps_match_batch(1, 20, 0, 1, 300, 7, 1); /* E past the stack buffer */
 }
 
 Test(linear_state, wide_heads_without_history) {
@@ -86,7 +98,8 @@ Test(linear_state, memory_after_4096_steps_equals_after_1) {
     xf_linear_state s;
     xf_error err = {""};
     cr_assert_eq(xf_linear_state_init(&s, 1, H, E, D, 0, 0, &err), 0, "%s", err.msg);
-    float *q = th_rand_buf(H * E, 1, 1.0f), *k = th_rand_buf(H * E, 2, 1.0f), *v = th_rand_buf(H * D, 3, 1.0f);
+    float *q = th_rand_buf(H * E, 1, 1.0f), *k = th_rand_buf(H * E, 2, 1.0f),
+          *v = th_rand_buf(H * D, 3, 1.0f);
     float o[4 * 16];
     cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, &s, &err), 0);
     const float *S = s.S, *Z = s.Z;
@@ -94,13 +107,15 @@ Test(linear_state, memory_after_4096_steps_equals_after_1) {
     for (int t = 1; t < 4096; t++)
         cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, &s, &err), 0);
     cr_assert_eq(s.len, 4096);
-    cr_assert_eq(mallinfo2().uordblks, used, "heap in use grew from %zu to %zu bytes",
-                 used, mallinfo2().uordblks);
+    cr_assert_eq(mallinfo2().uordblks, used, "heap in use grew from %zu to %zu bytes", used,
+                 mallinfo2().uordblks);
     cr_assert(S == s.S && Z == s.Z && s.phik == NULL);
     for (int i = 0; i < H * D; i++)
         cr_assert(isfinite(o[i]));
     xf_linear_state_free(&s);
-    free(q); free(k); free(v);
+    free(q);
+    free(k);
+    free(v);
 }
 
 Test(linear_state, history_full_refused_unchanged) {
@@ -136,6 +151,6 @@ Test(linear_state, absurd_sizes_refused) {
     cr_assert_eq(xf_linear_state_init(&s, 1, 0, 16, 16, 0, 0, &err), -1);
     cr_assert(strstr(err.msg, "invalid size"), "%s", err.msg);
     cr_assert_eq(xf_linear_state_init(&s, 1 << 30, 1 << 30, 1 << 30, 16, 0, 0, &err), -1);
-    cr_assert_eq(xf_linear_state_init(&s, 1, 4, 16, 16, 1, 0, &err), -1);   /* history of 0 */
+    cr_assert_eq(xf_linear_state_init(&s, 1, 4, 16, 16, 1, 0, &err), -1); /* history of 0 */
     cr_assert_null(s.S);
 }

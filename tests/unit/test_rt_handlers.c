@@ -14,12 +14,13 @@
 
 TestSuite(handlers, .init = th_events_setup, .fini = th_events_teardown);
 
-
 /* ---- capturing a stream (harness.h) ------------------------------------------ */
 
 typedef th_capture capture;
 
-static capture capture_begin(FILE *stream) { return th_capture_start(fileno(stream)); }
+static capture capture_begin(FILE *stream) {
+    return th_capture_start(fileno(stream));
+}
 
 /* Returns what was written (malloc'd). */
 static char *capture_end(capture c, FILE *stream) {
@@ -29,7 +30,8 @@ static char *capture_end(capture c, FILE *stream) {
 
 static int count_of(const char *hay, const char *needle) {
     int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
     return n;
 }
 
@@ -42,13 +44,14 @@ static xf_event event(xf_event_kind kind, const char *source, int layer, int64_t
     e.source = source;
     e.layer = layer;
     e.call = call;
-    e.step = -1;   /* a plain forward */
+    e.step = -1; /* a plain forward */
     return e;
 }
 
 static float *ramp(int64_t n, float scale) {
     float *x = malloc((size_t)n * sizeof *x);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)i * scale;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)i * scale;
     return x;
 }
 
@@ -58,12 +61,15 @@ Test(patterns, every_placeholder) {
     xf_set_events_dir(NULL);
     xf_event e = event(XF_ATTENTION_EVENT, "layers.2.attention.inner_attention", 2, 17);
     char out[256];
-    cr_assert_eq(xf_expand_pattern(out, sizeof out, "{source}/{event}/{field}-{layer}-{call}.npy", &e,
-                                   "attention_matrix"), 0);
-    cr_assert_str_eq(out, "layers.2.attention.inner_attention/AttentionEvent/attention_matrix-2-17.npy");
+    cr_assert_eq(xf_expand_pattern(out, sizeof out, "{source}/{event}/{field}-{layer}-{call}.npy",
+                                   &e, "attention_matrix"),
+                 0);
+    cr_assert_str_eq(out,
+                     "layers.2.attention.inner_attention/AttentionEvent/attention_matrix-2-17.npy");
 
     xf_event m = event(XF_INTERMEDIATE_OUTPUT, "", -1, 0);
-    cr_assert_eq(xf_expand_pattern(out, sizeof out, "out/{source}_{layer}_{event}.npy", &m, NULL), 0);
+    cr_assert_eq(xf_expand_pattern(out, sizeof out, "out/{source}_{layer}_{event}.npy", &m, NULL),
+                 0);
     cr_assert_str_eq(out, "out/model_none_IntermediateOutput.npy");
     m.source = NULL;
     cr_assert_eq(xf_expand_pattern(out, sizeof out, "{source}", &m, NULL), 0);
@@ -98,7 +104,7 @@ Test(handlers, events_dir_prefixes_relative_paths_only) {
     cr_assert_eq(xf_expand_pattern(out, sizeof out, "/abs/{layer}.npy", &e, NULL), 0);
     cr_assert_str_eq(out, "/abs/0.npy");
     char slash[300];
-    snprintf(slash, sizeof slash, "%s/", th_dir);   /* a trailing slash is not doubled */
+    snprintf(slash, sizeof slash, "%s/", th_dir); /* a trailing slash is not doubled */
     xf_set_events_dir(slash);
     cr_assert_eq(xf_expand_pattern(out, sizeof out, "x.npy", &e, NULL), 0);
     snprintf(want, sizeof want, "%s/x.npy", th_dir);
@@ -152,9 +158,10 @@ Test(handlers, save_attention_and_x) {
     xf_tensor ta = {4, {1, 2, 3, 3}, a}, tx = {3, {2, 3, 8}, x};
     xf_event ea = event(XF_ATTENTION_EVENT, "layers.0.attention.inner_attention", 0, 4);
     ea.attention_matrix = &ta;
-    xf_save_cfg cfg = {"{event}/{source}_{call}.npy"};   /* one field: no insertion */
+    xf_save_cfg cfg = {"{event}/{source}_{call}.npy"}; /* one field: no insertion */
     xf_save(&ea, &cfg);
-    expect_npy(th_in_dir("AttentionEvent/layers.0.attention.inner_attention_4.npy"), 4, ta.shape, a);
+    expect_npy(th_in_dir("AttentionEvent/layers.0.attention.inner_attention_4.npy"), 4, ta.shape,
+               a);
 
     xf_event ex = event(XF_INTERMEDIATE_OUTPUT, "", 1, 0);
     ex.x = &tx;
@@ -207,8 +214,10 @@ Test(handlers, stats_line_with_entropy) {
     capture c = capture_begin(stderr);
     xf_stats(&e, NULL);
     char *out = capture_end(c, stderr);
-    cr_assert_not_null(strstr(out, "layers.3.attention.inner_attention AttentionEvent attention_matrix [1,1,2,4] "),
-                       "%s", out);
+    cr_assert_not_null(
+        strstr(out,
+               "layers.3.attention.inner_attention AttentionEvent attention_matrix [1,1,2,4] "),
+        "%s", out);
     cr_assert_not_null(strstr(out, "min=0 max=1 mean=0.25 std=0.306186"), "%s", out);
     char ent[64];
     snprintf(ent, sizeof ent, "entropy=%.6g nats", log(4.0) / 2);
@@ -228,9 +237,13 @@ Test(handlers, stats_one_line_per_field_and_nonfinite) {
     xf_stats(&e, NULL);
     char *out = capture_end(c, stderr);
     cr_assert_eq(count_of(out, "\n"), 3, "%s", out);
-    cr_assert_not_null(strstr(out, "QKVEvent queries [1,1,1,4] layer=0 min=1 max=4 mean=2.5 std=1.11803"), "%s", out);
-    cr_assert_not_null(strstr(out, "keys [1,1,1,4] layer=0 min=-1 max=-1 mean=-1 std=0"), "%s", out);
-    cr_assert_not_null(strstr(out, "values [1,1,1,4] layer=0 min=0 max=2 mean=1 std=1 nonfinite=2"), "%s", out);
+    cr_assert_not_null(
+        strstr(out, "QKVEvent queries [1,1,1,4] layer=0 min=1 max=4 mean=2.5 std=1.11803"), "%s",
+        out);
+    cr_assert_not_null(strstr(out, "keys [1,1,1,4] layer=0 min=-1 max=-1 mean=-1 std=0"), "%s",
+                       out);
+    cr_assert_not_null(strstr(out, "values [1,1,1,4] layer=0 min=0 max=2 mean=1 std=1 nonfinite=2"),
+                       "%s", out);
     cr_assert_null(strstr(out, "entropy"), "entropy is for attention only");
     free(out);
 
@@ -240,7 +253,8 @@ Test(handlers, stats_one_line_per_field_and_nonfinite) {
     c = capture_begin(stderr);
     xf_stats(&ex, NULL);
     out = capture_end(c, stderr);
-    cr_assert_not_null(strstr(out, "model IntermediateOutput x [1,1,4] layer=0 min=1 max=4"), "%s", out);
+    cr_assert_not_null(strstr(out, "model IntermediateOutput x [1,1,4] layer=0 min=1 max=4"), "%s",
+                       out);
     free(out);
 }
 
@@ -260,14 +274,16 @@ Test(handlers, print_leading_values) {
     free(x);
 
     float a[6] = {0.0123f, 0.5f, 0.25f, 1, 2, 3};
-    xf_tensor ta = {4, {1, 1, 2, 3}, a};   /* small: everything shown */
+    xf_tensor ta = {4, {1, 1, 2, 3}, a}; /* small: everything shown */
     xf_event ea = event(XF_ATTENTION_EVENT, "layers.0.attention.inner_attention", 0, 0);
     ea.attention_matrix = &ta;
     c = capture_begin(stdout);
     xf_print(&ea, NULL);
     out = capture_end(c, stdout);
-    cr_assert_str_eq(out, "layers.0.attention.inner_attention AttentionEvent attention_matrix [1,1,2,3] layer=0 = "
-                          "[[[[0.0123 0.5 0.25] [1 2 3]]]]\n");
+    cr_assert_str_eq(
+        out,
+        "layers.0.attention.inner_attention AttentionEvent attention_matrix [1,1,2,3] layer=0 = "
+        "[[[[0.0123 0.5 0.25] [1 2 3]]]]\n");
     free(out);
 }
 
@@ -280,8 +296,11 @@ Test(handlers, print_qkv_three_lines) {
     xf_print(&e, NULL);
     char *out = capture_end(c, stdout);
     cr_assert_eq(count_of(out, "\n"), 3);
-    cr_assert_not_null(strstr(out, "layers.1.attention QKVEvent queries [1,5,2,10] layer=1 = [[[[0 1 2 3 4 5 ...] [10 11"),
-                       "%s", out);
+    cr_assert_not_null(
+        strstr(
+            out,
+            "layers.1.attention QKVEvent queries [1,5,2,10] layer=1 = [[[[0 1 2 3 4 5 ...] [10 11"),
+        "%s", out);
     cr_assert_not_null(strstr(out, " keys [1,5,2,10]"));
     cr_assert_not_null(strstr(out, " values [1,5,2,10]"));
     free(out);
@@ -298,7 +317,8 @@ typedef struct {
 static void *save_many(void *arg) {
     job *j = arg;
     float x[12];
-    for (int i = 0; i < 12; i++) x[i] = (float)(j->id * 100 + i);
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)(j->id * 100 + i);
     xf_tensor tx = {3, {1, 3, 4}, x};
     for (int call = 0; call < 20; call++) {
         xf_event e = event(XF_INTERMEDIATE_OUTPUT, "", j->id, call);
@@ -316,10 +336,12 @@ Test(handlers, concurrent_saves) {
         jobs[i] = (job){i, &cfg};
         pthread_create(&th[i], NULL, save_many, &jobs[i]);
     }
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     for (int i = 0; i < 4; i++) {
         float x[12];
-        for (int k = 0; k < 12; k++) x[k] = (float)(i * 100 + k);
+        for (int k = 0; k < 12; k++)
+            x[k] = (float)(i * 100 + k);
         int64_t s[3] = {1, 3, 4};
         char rel[64];
         snprintf(rel, sizeof rel, "conc/%d/19.npy", i);
@@ -343,7 +365,8 @@ Test(handlers, print_and_stats_show_layer_and_step) {
     c = capture_begin(stderr);
     xf_stats(&e, NULL);
     out = capture_end(c, stderr);
-    cr_assert_not_null(strstr(out, "decoder IntermediateOutput x [1,1,4] layer=2 step=5 min=1 max=4"), "%s", out);
+    cr_assert_not_null(
+        strstr(out, "decoder IntermediateOutput x [1,1,4] layer=2 step=5 min=1 max=4"), "%s", out);
     free(out);
 }
 

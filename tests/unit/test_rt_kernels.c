@@ -24,13 +24,13 @@ static void assert_close(const float *got, const double *want, int64_t n, double
 
 /* ---- linear ----------------------------------------------------------- */
 
-static void naive_linear(double *y, const float *x, const float *w, const float *b,
-                         int n, int in, int out) {
+static void naive_linear(double *y, const float *x, const float *w, const float *b, int n, int in,
+                         int out) {
     for (int i = 0; i < n; i++)
         for (int o = 0; o < out; o++) {
             double s = b ? b[o] : 0.0;
             for (int k = 0; k < in; k++)
-                s += (double)x[i * in + k] * w[k * out + o];   /* w is [in, out] */
+                s += (double)x[i * in + k] * w[k * out + o]; /* w is [in, out] */
             y[i * out + o] = s;
         }
 }
@@ -38,12 +38,16 @@ static void naive_linear(double *y, const float *x, const float *w, const float 
 static void check_linear(int n, int in, int out, int with_bias) {
     float *x = th_rand_buf((int64_t)n * in, 1, 1.0f), *w = th_rand_buf((int64_t)out * in, 2, 1.0f);
     float *b = with_bias ? th_rand_buf(out, 3, 1.0f) : NULL;
-    float *y = th_rand_buf((int64_t)n * out, 4, 1.0f);   /* garbage: must be overwritten */
+    float *y = th_rand_buf((int64_t)n * out, 4, 1.0f); /* garbage: must be overwritten */
     double *ref = malloc((size_t)n * out * sizeof *ref);
     naive_linear(ref, x, w, b, n, in, out);
     xf_linear(y, x, w, b, n, in, out);
     assert_close(y, ref, (int64_t)n * out, 1e-5, with_bias ? "linear+bias" : "linear");
-    free(x); free(w); free(b); free(y); free(ref);
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(ref);
 }
 
 Test(linear, odd_sizes_without_bias) {
@@ -79,8 +83,8 @@ Test(linear, empty_input_dim_gives_bias) {
 
 /* ---- layernorm -------------------------------------------------------- */
 
-static void naive_layernorm(double *y, const float *x, const float *g, const float *b,
-                            int n, int d, double eps) {
+static void naive_layernorm(double *y, const float *x, const float *g, const float *b, int n, int d,
+                            double eps) {
     for (int i = 0; i < n; i++) {
         double m = 0, v = 0;
         for (int j = 0; j < d; j++)
@@ -88,16 +92,17 @@ static void naive_layernorm(double *y, const float *x, const float *g, const flo
         m /= d;
         for (int j = 0; j < d; j++)
             v += (x[i * d + j] - m) * (x[i * d + j] - m);
-        v /= d;   /* biased, as torch */
+        v /= d; /* biased, as torch */
         for (int j = 0; j < d; j++)
             y[i * d + j] = (x[i * d + j] - m) / sqrt(v + eps) * g[j] + b[j];
     }
 }
 
 static void check_layernorm(int n, int d, int alias) {
-    float *x = th_rand_buf((int64_t)n * d, 5, 1.0f), *g = th_rand_buf(d, 6, 1.0f), *b = th_rand_buf(d, 7, 1.0f);
+    float *x = th_rand_buf((int64_t)n * d, 5, 1.0f), *g = th_rand_buf(d, 6, 1.0f),
+          *b = th_rand_buf(d, 7, 1.0f);
     for (int i = 0; i < n * d; i++)
-        x[i] = x[i] * 3.0f + 10.0f;   /* |mean| ≫ std: one-pass variance would cancel */
+        x[i] = x[i] * 3.0f + 10.0f; /* |mean| ≫ std: one-pass variance would cancel */
     double *ref = malloc((size_t)n * d * sizeof *ref);
     naive_layernorm(ref, x, g, b, n, d, 1e-5);
     float *y = alias ? x : th_rand_buf((int64_t)n * d, 8, 1.0f);
@@ -105,12 +110,15 @@ static void check_layernorm(int n, int d, int alias) {
     assert_close(y, ref, (int64_t)n * d, 2e-5, alias ? "layernorm(in place)" : "layernorm");
     if (!alias)
         free(y);
-    free(x); free(g); free(b); free(ref);
+    free(x);
+    free(g);
+    free(b);
+    free(ref);
 }
 
 Test(layernorm, matches_naive) {
     check_layernorm(5, 256, 0);
-    check_layernorm(3, 37, 0);   /* not a multiple of the vector width */
+    check_layernorm(3, 37, 0); /* not a multiple of the vector width */
     check_layernorm(2, 7, 0);
 }
 
@@ -137,7 +145,12 @@ Test(layernorm, add_layernorm_is_add_then_norm) {
     naive_layernorm(ref, sum, g, b, n, d, 1e-5);
     xf_add_layernorm(x, r, g, b, n, d, 1e-5f);
     assert_close(x, ref, n * d, 2e-5, "add_layernorm");
-    free(x); free(r); free(g); free(b); free(sum); free(ref);
+    free(x);
+    free(r);
+    free(g);
+    free(b);
+    free(sum);
+    free(ref);
 }
 
 /* ---- pointwise -------------------------------------------------------- */
@@ -149,7 +162,9 @@ Test(pointwise, add) {
         ref[i] = (double)x[i] + r[i];
     xf_add(x, r, 1001);
     assert_close(x, ref, 1001, 1e-7, "add");
-    free(x); free(r); free(ref);
+    free(x);
+    free(r);
+    free(ref);
 }
 
 Test(pointwise, relu) {
@@ -186,7 +201,8 @@ Test(pointwise, gelu_matches_erf_everywhere) {
     for (int i = 0; i < n; i++)
         cr_assert(fabs(x[i] - ref[i]) <= 1e-6 * (1.0 + fabs(ref[i])),
                   "gelu[%d]: got %.8g, want %.8g", i, x[i], ref[i]);
-    free(x); free(ref);
+    free(x);
+    free(ref);
 }
 
 /* ---- threads / BLAS core selection --------------------------------------- */
@@ -194,7 +210,7 @@ Test(pointwise, gelu_matches_erf_everywhere) {
 Test(threads, set_threads_reaches_the_blas_backend) {
     xf_set_threads(2);
     cr_assert_eq(xf_blas_threads(), 2);
-    xf_set_threads(0);   /* nonsense means 1 */
+    xf_set_threads(0); /* nonsense means 1 */
     cr_assert_eq(xf_blas_threads(), 1);
 }
 
@@ -227,8 +243,8 @@ static int count_threads(void) {
 }
 
 typedef struct {
-    _Atomic int threads;        /* most threads seen by a task */
-    _Atomic int worker;         /* highest worker index seen */
+    _Atomic int threads; /* most threads seen by a task */
+    _Atomic int worker;  /* highest worker index seen */
 } census;
 
 /* A task of the runtime's loop that also runs a product, as attention does. */
@@ -255,7 +271,7 @@ Test(threads, one_pool_for_products_and_loops) {
     int n = 512, in = 256, out = 1024;
     float *x = th_rand_buf((int64_t)n * in, 1, 1.0f), *w = th_rand_buf((int64_t)in * out, 2, 1.0f);
     float *y = malloc(sizeof(float) * n * out);
-    xf_linear(y, x, w, NULL, n, in, out);   /* big enough for oneDNN to use both threads */
+    xf_linear(y, x, w, NULL, n, in, out); /* big enough for oneDNN to use both threads */
     census c = {0, 0};
     xf_parallel_for(16, census_task, &c);
     xf_linear(y, x, w, NULL, n, in, out);
@@ -263,7 +279,9 @@ Test(threads, one_pool_for_products_and_loops) {
                  atomic_load(&c.threads), before);
     cr_assert_leq(atomic_load(&c.worker), 1);
     cr_assert_eq(count_threads(), before + 1);
-    free(x); free(w); free(y);
+    free(x);
+    free(w);
+    free(y);
     xf_set_threads(1);
 }
 
@@ -292,12 +310,18 @@ static void run_prefer(const char *coretype, const char *marker, char *seen, siz
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        if (coretype) setenv("OPENBLAS_CORETYPE", coretype, 1); else unsetenv("OPENBLAS_CORETYPE");
-        if (marker) setenv("XF_AVX512_REEXEC", marker, 1); else unsetenv("XF_AVX512_REEXEC");
+        if (coretype)
+            setenv("OPENBLAS_CORETYPE", coretype, 1);
+        else
+            unsetenv("OPENBLAS_CORETYPE");
+        if (marker)
+            setenv("XF_AVX512_REEXEC", marker, 1);
+        else
+            unsetenv("XF_AVX512_REEXEC");
         setenv("XF_TEST_REEXEC_OUT", out, 1);
         char *argv[] = {"test_rt_kernels", NULL};
         xf_prefer_avx512_blas(argv);
-        _exit(42);   /* returned: no re-exec */
+        _exit(42); /* returned: no re-exec */
     }
     int st = 0;
     cr_assert_eq(waitpid(pid, &st, 0), pid);

@@ -17,9 +17,9 @@
 
 /* A safetensors file in memory holding one F32 tensor "w" of [rows, cols]. */
 typedef struct {
-    unsigned char *bytes;       /* the whole file */
+    unsigned char *bytes; /* the whole file */
     size_t len;
-    xf_weights *file;           /* opened over bytes */
+    xf_weights *file; /* opened over bytes */
 } one_tensor;
 
 static one_tensor open_tensor(const float *w, int rows, int cols) {
@@ -28,7 +28,7 @@ static one_tensor open_tensor(const float *w, int rows, int cols) {
     int hl = snprintf(header, sizeof header,
                       "{\"w\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]}}",
                       rows, cols, dlen);
-    while (hl % 8)   /* keep the data 4-byte aligned: used in place */
+    while (hl % 8) /* keep the data 4-byte aligned: used in place */
         header[hl++] = ' ';
     one_tensor t = {malloc(8 + (size_t)hl + dlen), 8 + (size_t)hl + dlen, NULL};
     for (int i = 0; i < 8; i++)
@@ -55,8 +55,8 @@ static double act_ref(double v, xf_activation act) {
     return v;
 }
 
-static void expect_linear(const float *y, const float *x, const float *w, const float *b,
-                          int n, int in, int out, int row0, xf_activation act) {
+static void expect_linear(const float *y, const float *x, const float *w, const float *b, int n,
+                          int in, int out, int row0, xf_activation act) {
     for (int i = 0; i < n; i++)
         for (int o = 0; o < out; o++) {
             double s = b ? b[o] : 0.0;
@@ -81,7 +81,8 @@ static void check_loaded(int in, int out) {
     static const int rows[] = {1, 2, 16, 100, 517};
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
         int n = rows[r];
-        float *x = th_rand_buf((int64_t)n * in, 9 + (unsigned)r, 1.0f), *y = th_rand_buf((int64_t)n * out, 3, 1.0f);
+        float *x = th_rand_buf((int64_t)n * in, 9 + (unsigned)r, 1.0f),
+              *y = th_rand_buf((int64_t)n * out, 3, 1.0f);
         xf_linear(y, x, wt, b, n, in, out);
         expect_linear(y, x, w, b, n, in, out, 0, XF_NO_ACTIVATION);
         xf_linear(y, x, wt, NULL, n, in, out);
@@ -100,14 +101,15 @@ Test(linear, loaded_weights_model_shapes) {
 }
 
 Test(linear, loaded_weights_odd_shapes) {
-    check_loaded(13, 5);     /* smaller than one block of the packed layout */
-    check_loaded(65, 97);    /* partial blocks both ways */
+    check_loaded(13, 5);  /* smaller than one block of the packed layout */
+    check_loaded(65, 97); /* partial blocks both ways */
 }
 
 /* torch's packed in_proj: three row ranges of one tensor, each its own weight */
 Test(linear, in_proj_slices) {
     int d = 64, n = 10;
-    float *w = th_rand_buf(3 * d * d, 11, 1.0f), *x = th_rand_buf(n * d, 12, 1.0f), *y = malloc(sizeof(float) * n * d);
+    float *w = th_rand_buf(3 * d * d, 11, 1.0f), *x = th_rand_buf(n * d, 12, 1.0f),
+          *y = malloc(sizeof(float) * n * d);
     one_tensor t = open_tensor(w, 3 * d, d);
     xf_error err = {{0}};
     for (int j = 0; j < 3; j++) {
@@ -117,13 +119,16 @@ Test(linear, in_proj_slices) {
         expect_linear(y, x, w, NULL, n, d, d, j * d, XF_NO_ACTIVATION);
     }
     close_tensor(&t);
-    free(w); free(x); free(y);
+    free(w);
+    free(x);
+    free(y);
 }
 
 /* The activation fused into the product equals the product, then the kernel. */
 Test(linear, fused_activations) {
     int n = 20, in = 48, out = 80;
-    float *w = th_rand_buf(out * in, 21, 1.0f), *b = th_rand_buf(out, 22, 1.0f), *x = th_rand_buf(n * in, 23, 1.0f);
+    float *w = th_rand_buf(out * in, 21, 1.0f), *b = th_rand_buf(out, 22, 1.0f),
+          *x = th_rand_buf(n * in, 23, 1.0f);
     float *y = malloc(sizeof(float) * n * out);
     one_tensor t = open_tensor(w, out, in);
     xf_error err = {{0}};
@@ -134,14 +139,18 @@ Test(linear, fused_activations) {
     xf_linear_act(y, x, wt, b, n, in, out, XF_GELU);
     expect_linear(y, x, w, b, n, in, out, 0, XF_GELU);
     close_tensor(&t);
-    free(w); free(b); free(x); free(y);
+    free(w);
+    free(b);
+    free(x);
+    free(y);
 }
 
 /* The feed-forward block over more rows than one chunk (XF_FF_ROWS). */
 Test(linear, feed_forward_chunks) {
     int n = XF_FF_ROWS + 37, d = 32, f = 64;
-    float *w1 = th_rand_buf(f * d, 31, 1.0f), *b1 = th_rand_buf(f, 32, 1.0f), *w2 = th_rand_buf(d * f, 33, 1.0f),
-          *b2 = th_rand_buf(d, 34, 1.0f), *x = th_rand_buf((int64_t)n * d, 35, 1.0f);
+    float *w1 = th_rand_buf(f * d, 31, 1.0f), *b1 = th_rand_buf(f, 32, 1.0f),
+          *w2 = th_rand_buf(d * f, 33, 1.0f), *b2 = th_rand_buf(d, 34, 1.0f),
+          *x = th_rand_buf((int64_t)n * d, 35, 1.0f);
     float *h = malloc(sizeof(float) * XF_FF_ROWS * f), *y = malloc(sizeof(float) * n * d);
     float *hid = malloc(sizeof(float) * n * f);
     one_tensor t1 = open_tensor(w1, f, d), t2 = open_tensor(w2, d, f);
@@ -150,7 +159,7 @@ Test(linear, feed_forward_chunks) {
     const float *w2t = xf_weights_get_t(t2.file, "w", d, f, 0, d, &err);
     cr_assert(w1t && w2t, "%s", err.msg);
     xf_feed_forward(y, x, w1t, b1, w2t, b2, h, n, d, f, XF_GELU);
-    for (int i = 0; i < n; i++)   /* the hidden layer in double, rounded as the kernel stores it */
+    for (int i = 0; i < n; i++) /* the hidden layer in double, rounded as the kernel stores it */
         for (int o = 0; o < f; o++) {
             double s = b1[o];
             for (int k = 0; k < d; k++)
@@ -160,14 +169,22 @@ Test(linear, feed_forward_chunks) {
     expect_linear(y, hid, w2, b2, n, f, d, 0, XF_NO_ACTIVATION);
     close_tensor(&t1);
     close_tensor(&t2);
-    free(w1); free(b1); free(w2); free(b2); free(x); free(h); free(y); free(hid);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(b2);
+    free(x);
+    free(h);
+    free(y);
+    free(hid);
 }
 
 /* More distinct row counts than the primitive cache holds, then the first
  * again: evicted primitives are rebuilt, results unchanged. */
 Test(linear, more_shapes_than_the_cache) {
     int in = 24, out = 40;
-    float *w = th_rand_buf(out * in, 41, 1.0f), *b = th_rand_buf(out, 42, 1.0f), *x = th_rand_buf(200 * in, 43, 1.0f);
+    float *w = th_rand_buf(out * in, 41, 1.0f), *b = th_rand_buf(out, 42, 1.0f),
+          *x = th_rand_buf(200 * in, 43, 1.0f);
     float *y = malloc(sizeof(float) * 200 * out);
     one_tensor t = open_tensor(w, out, in);
     xf_error err = {{0}};
@@ -180,20 +197,24 @@ Test(linear, more_shapes_than_the_cache) {
     xf_linear(y, x, wt, b, 1, in, out);
     expect_linear(y, x, w, b, 1, in, out, 0, XF_NO_ACTIVATION);
     close_tensor(&t);
-    free(w); free(b); free(x); free(y);
+    free(w);
+    free(b);
+    free(x);
+    free(y);
 }
 
 /* Two threads multiplying by the same packed weight at once (concurrent
  * forwards of one model), each with its own rows. */
 typedef struct {
-    const float *wt, *w, *b;    /* packed panel, torch weight [out, in], bias */
+    const float *wt, *w, *b; /* packed panel, torch weight [out, in], bias */
     int n, in, out;
     unsigned seed;
 } job;
 
 static void *run_job(void *arg) {
     const job *j = arg;
-    float *x = th_rand_buf((int64_t)j->n * j->in, j->seed, 1.0f), *y = malloc(sizeof(float) * j->n * j->out);
+    float *x = th_rand_buf((int64_t)j->n * j->in, j->seed, 1.0f),
+          *y = malloc(sizeof(float) * j->n * j->out);
     for (int rep = 0; rep < 20; rep++)
         xf_linear(y, x, j->wt, j->b, j->n, j->in, j->out);
     expect_linear(y, x, j->w, j->b, j->n, j->in, j->out, 0, XF_NO_ACTIVATION);
@@ -223,7 +244,8 @@ Test(linear, concurrent_callers) {
  * the same address is read as itself, not as the old weights. */
 Test(linear, closed_weights_are_forgotten) {
     int in = 32, out = 32, n = 4;
-    float *w = th_rand_buf(out * in, 61, 1.0f), *x = th_rand_buf(n * in, 62, 1.0f), *y = malloc(sizeof(float) * n * out);
+    float *w = th_rand_buf(out * in, 61, 1.0f), *x = th_rand_buf(n * in, 62, 1.0f),
+          *y = malloc(sizeof(float) * n * out);
     for (int round = 0; round < 3; round++) {
         one_tensor t = open_tensor(w, out, in);
         xf_error err = {{0}};
@@ -232,7 +254,7 @@ Test(linear, closed_weights_are_forgotten) {
         xf_linear(y, x, wt, NULL, n, in, out);
         expect_linear(y, x, w, NULL, n, in, out, 0, XF_NO_ACTIVATION);
         close_tensor(&t);
-        float *plain = malloc(sizeof(float) * in * out);   /* likely the freed panel's address */
+        float *plain = malloc(sizeof(float) * in * out); /* likely the freed panel's address */
         for (int k = 0; k < in * out; k++)
             plain[k] = 0.5f;
         xf_linear(y, x, plain, NULL, n, in, out);
@@ -240,11 +262,14 @@ Test(linear, closed_weights_are_forgotten) {
             double s = 0;
             for (int k = 0; k < in; k++)
                 s += 0.5 * x[i * in + k];
-            cr_assert(fabs(y[i * out] - s) <= 1e-5 * (1 + fabs(s)), "got %g want %g", y[i * out], s);
+            cr_assert(fabs(y[i * out] - s) <= 1e-5 * (1 + fabs(s)), "got %g want %g", y[i * out],
+                      s);
         }
         free(plain);
     }
-    free(w); free(x); free(y);
+    free(w);
+    free(x);
+    free(y);
 }
 
 /* ---- xf_gemm: attention's products, every layout it is called with -------- */
@@ -252,10 +277,10 @@ Test(linear, closed_weights_are_forgotten) {
 /* c[m,n] = alpha·op(a)·op(b) + beta·c, in double, over the same strided operands */
 static void check_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, float beta,
                        int pad) {
-    int lda = (ta == XF_TRANS ? m : k) + pad, ldb = (tb == XF_TRANS ? k : n) + pad,
-        ldc = n + pad;
+    int lda = (ta == XF_TRANS ? m : k) + pad, ldb = (tb == XF_TRANS ? k : n) + pad, ldc = n + pad;
     int arows = ta == XF_TRANS ? k : m, brows = tb == XF_TRANS ? n : k;
-    float *a = th_rand_buf((int64_t)arows * lda, 71, 1.0f), *b = th_rand_buf((int64_t)brows * ldb, 72, 1.0f);
+    float *a = th_rand_buf((int64_t)arows * lda, 71, 1.0f),
+          *b = th_rand_buf((int64_t)brows * ldb, 72, 1.0f);
     float *c = th_rand_buf((int64_t)m * ldc, 73, 1.0f), *c0 = malloc(sizeof(float) * m * ldc);
     memcpy(c0, c, sizeof(float) * m * ldc);
     xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -267,13 +292,16 @@ static void check_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alph
                      (tb == XF_TRANS ? b[j * ldb + l] : b[l * ldb + j]);
             double want = alpha * s + beta * c0[i * ldc + j];
             cr_assert(fabs(c[i * ldc + j] - want) <= 4e-6 * sqrt(k + 1) * (1 + fabs(want)),
-                      "ta %d tb %d %dx%dx%d beta %g [%d,%d]: got %g want %g", ta, tb, m, n, k,
-                      beta, i, j, c[i * ldc + j], want);
+                      "ta %d tb %d %dx%dx%d beta %g [%d,%d]: got %g want %g", ta, tb, m, n, k, beta,
+                      i, j, c[i * ldc + j], want);
         }
-        for (int j = n; j < ldc; j++)   /* padding between rows is left alone */
+        for (int j = n; j < ldc; j++) /* padding between rows is left alone */
             cr_assert_eq(c[i * ldc + j], c0[i * ldc + j]);
     }
-    free(a); free(b); free(c); free(c0);
+    free(a);
+    free(b);
+    free(c);
+    free(c0);
 }
 
 Test(gemm, every_layout_and_beta) {
@@ -285,8 +313,8 @@ Test(gemm, every_layout_and_beta) {
 }
 
 Test(gemm, vector_and_empty_shapes) {
-    check_gemm(XF_NOTRANS, XF_TRANS, 40, 1, 64, 1.0f, 0.0f, 0);   /* a matrix-vector product */
+    check_gemm(XF_NOTRANS, XF_TRANS, 40, 1, 64, 1.0f, 0.0f, 0); /* a matrix-vector product */
     check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 30, 8, 1.0f, 1.0f, 3);
-    check_gemm(XF_NOTRANS, XF_NOTRANS, 5, 6, 0, 1.0f, 0.0f, 0);   /* k = 0: c = beta·c */
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 5, 6, 0, 1.0f, 0.0f, 0); /* k = 0: c = beta·c */
     check_gemm(XF_NOTRANS, XF_NOTRANS, 5, 6, 0, 1.0f, 1.0f, 0);
 }

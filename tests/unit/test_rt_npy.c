@@ -13,7 +13,6 @@
 
 TestSuite(npy, .init = th_dir_setup, .fini = th_dir_teardown);
 
-
 /* A v1.0 (or v2.0) file with header text `dict` (padded like numpy) followed
  * by `ndata` bytes of data. */
 static void write_npy_raw(const char *path, int major, const char *dict, size_t ndata) {
@@ -36,7 +35,8 @@ static void write_npy_raw(const char *path, int major, const char *dict, size_t 
     memcpy(buf + pre, dict, dl);
     memset(buf + pre + dl, ' ', hl - dl - 1);
     buf[total - 1] = '\n';
-    for (size_t i = 0; i < ndata; i++) buf[total + i] = (unsigned char)i;
+    for (size_t i = 0; i < ndata; i++)
+        buf[total + i] = (unsigned char)i;
     th_write_file(path, buf, total + ndata);
     free(buf);
 }
@@ -56,9 +56,11 @@ static void expect_fail(const char *path, const char *what) {
 
 static void round_trip(int rank, const int64_t *shape) {
     int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= shape[i];
+    for (int i = 0; i < rank; i++)
+        n *= shape[i];
     float *x = malloc((size_t)n * sizeof *x);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)i * 0.25f - 3.0f;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)i * 0.25f - 3.0f;
     char name[64];
     snprintf(name, sizeof name, "rank%d.npy", rank);
     xf_error err = {{0}};
@@ -66,7 +68,8 @@ static void round_trip(int rank, const int64_t *shape) {
     xf_array a;
     cr_assert_eq(xf_npy_read(th_in_dir(name), &a, &err), 0, "%s", err.msg);
     cr_assert_eq(a.rank, rank);
-    for (int i = 0; i < rank; i++) cr_assert_eq(a.shape[i], shape[i]);
+    for (int i = 0; i < rank; i++)
+        cr_assert_eq(a.shape[i], shape[i]);
     cr_assert_arr_eq(a.data, x, (size_t)n * sizeof *x);
     /* numpy's layout: the data starts at a multiple of 64 */
     struct stat st;
@@ -125,7 +128,8 @@ Test(npy, reads_fixture_and_writes_it_byte_for_byte) {
     cr_assert_float_eq(a.data[2 * 24 * 64 - 1], 0.6080546975135803f, 1e-7);
 
     /* what we write is what numpy wrote */
-    cr_assert_eq(xf_npy_write(th_in_dir("copy.npy"), a.data, a.rank, a.shape, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_npy_write(th_in_dir("copy.npy"), a.data, a.rank, a.shape, &err), 0, "%s",
+                 err.msg);
     FILE *f1 = fopen(fx, "rb"), *f2 = fopen(th_in_dir("copy.npy"), "rb");
     cr_assert(f1 && f2);
     static unsigned char b1[20000], b2[20000];
@@ -144,7 +148,8 @@ Test(npy, version_2_and_3_headers) {
     for (int v = 2; v <= 3; v++) {
         xf_array a;
         xf_error err;
-        cr_assert_eq(xf_npy_read(th_in_dir(v == 2 ? "v2.npy" : "v3.npy"), &a, &err), 0, "%s", err.msg);
+        cr_assert_eq(xf_npy_read(th_in_dir(v == 2 ? "v2.npy" : "v3.npy"), &a, &err), 0, "%s",
+                     err.msg);
         cr_assert_eq(a.rank, 2);
         cr_assert_eq(a.shape[1], 3);
         unsigned char *b = (unsigned char *)a.data;
@@ -155,7 +160,8 @@ Test(npy, version_2_and_3_headers) {
 
 Test(npy, header_variants_numpy_accepts) {
     /* double quotes, key order, no trailing comma, extra spaces */
-    write_npy_raw(th_in_dir("var.npy"), 1, "{ \"shape\" : ( 4 , ) ,\"fortran_order\":False,'descr':'<f4'}", 16);
+    write_npy_raw(th_in_dir("var.npy"), 1,
+                  "{ \"shape\" : ( 4 , ) ,\"fortran_order\":False,'descr':'<f4'}", 16);
     xf_array a;
     xf_error err;
     cr_assert_eq(xf_npy_read(th_in_dir("var.npy"), &a, &err), 0, "%s", err.msg);
@@ -166,7 +172,9 @@ Test(npy, header_variants_numpy_accepts) {
 
 /* ---- hostile files ------------------------------------------------------------ */
 
-Test(npy, rejects_missing_file) { expect_fail(th_in_dir("nope.npy"), "cannot open"); }
+Test(npy, rejects_missing_file) {
+    expect_fail(th_in_dir("nope.npy"), "cannot open");
+}
 
 Test(npy, rejects_wrong_magic) {
     th_write_file(th_in_dir("magic.npy"), "\x93NUMPZ\x01\x00\x10\x00{}              ", 26);
@@ -176,28 +184,35 @@ Test(npy, rejects_wrong_magic) {
 }
 
 Test(npy, rejects_version_9) {
-    write_npy_raw(th_in_dir("v9.npy"), 9, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
+    write_npy_raw(th_in_dir("v9.npy"), 9,
+                  "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
     expect_fail(th_in_dir("v9.npy"), "version 9.0");
 }
 
 Test(npy, rejects_f8_naming_it) {
-    write_npy_raw(th_in_dir("f8.npy"), 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
+    write_npy_raw(th_in_dir("f8.npy"), 1,
+                  "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
     expect_fail(th_in_dir("f8.npy"), "dtype '<f8', expected float32 '<f4'");
-    write_npy_raw(th_in_dir("be.npy"), 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8);
+    write_npy_raw(th_in_dir("be.npy"), 1,
+                  "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8);
     expect_fail(th_in_dir("be.npy"), "dtype '>f4'");
-    write_npy_raw(th_in_dir("rec.npy"), 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8);
+    write_npy_raw(th_in_dir("rec.npy"), 1,
+                  "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8);
     expect_fail(th_in_dir("rec.npy"), "dtype");
 }
 
 Test(npy, rejects_fortran_order) {
-    write_npy_raw(th_in_dir("fo.npy"), 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16);
+    write_npy_raw(th_in_dir("fo.npy"), 1,
+                  "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16);
     expect_fail(th_in_dir("fo.npy"), "fortran_order True");
 }
 
 Test(npy, rejects_rank_5_and_0) {
-    write_npy_raw(th_in_dir("r5.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 2), }", 8);
+    write_npy_raw(th_in_dir("r5.npy"), 1,
+                  "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 2), }", 8);
     expect_fail(th_in_dir("r5.npy"), "rank 5");
-    write_npy_raw(th_in_dir("r0.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 4);
+    write_npy_raw(th_in_dir("r0.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
+                  4);
     expect_fail(th_in_dir("r0.npy"), "rank 0");
 }
 
@@ -225,8 +240,9 @@ Test(npy, rejects_garbage_shapes) {
 }
 
 Test(npy, rejects_product_overflow) {
-    write_npy_raw(th_in_dir("big.npy"), 1,
-                  "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }", 8);
+    write_npy_raw(
+        th_in_dir("big.npy"), 1,
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }", 8);
     expect_fail(th_in_dir("big.npy"), "too large");
     write_npy_raw(th_in_dir("big2.npy"), 1,
                   "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }", 8);
@@ -234,12 +250,14 @@ Test(npy, rejects_product_overflow) {
 }
 
 Test(npy, rejects_truncated_data) {
-    write_npy_raw(th_in_dir("trunc.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20);
+    write_npy_raw(th_in_dir("trunc.npy"), 1,
+                  "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20);
     expect_fail(th_in_dir("trunc.npy"), "truncated");
 }
 
 Test(npy, rejects_trailing_bytes) {
-    write_npy_raw(th_in_dir("trail.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 28);
+    write_npy_raw(th_in_dir("trail.npy"), 1,
+                  "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 28);
     expect_fail(th_in_dir("trail.npy"), "4 bytes after the data");
 }
 
@@ -293,8 +311,8 @@ Test(npy, ids_int32_made_by_numpy) {
 
 Test(npy, ids_int64_rank1_narrowed) {
     const int64_t ids[4] = {3, 17, -5, 2147483647};
-    write_npy_data(th_in_dir("i8.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", ids,
-                   sizeof ids);
+    write_npy_data(th_in_dir("i8.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }",
+                   ids, sizeof ids);
     xf_ids a;
     xf_error err = {{0}};
     cr_assert_eq(xf_npy_read_ids(th_in_dir("i8.npy"), &a, &err), 0, "%s", err.msg);
@@ -303,40 +321,54 @@ Test(npy, ids_int64_rank1_narrowed) {
         cr_assert_eq(a.data[i], (int32_t)ids[i]);
     xf_ids_free(&a);
     const int64_t wide[2] = {1, (int64_t)1 << 40};
-    write_npy_data(th_in_dir("w.npy"), "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 2), }", wide,
+    write_npy_data(th_in_dir("w.npy"),
+                   "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 2), }", wide,
                    sizeof wide);
     expect_ids_fail(th_in_dir("w.npy"), "token id 1099511627776 at [0, 1] does not fit in int32");
 }
 
 Test(npy, ids_refuse_floats_and_other_dtypes) {
-    write_npy_raw(th_in_dir("f.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
-    expect_ids_fail(th_in_dir("f.npy"), "dtype '<f4', expected token ids as int32 '<i4' or int64 '<i8'");
-    write_npy_raw(th_in_dir("u.npy"), 1, "{'descr': '<u2', 'fortran_order': False, 'shape': (3,), }", 6);
+    write_npy_raw(th_in_dir("f.npy"), 1,
+                  "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
+    expect_ids_fail(th_in_dir("f.npy"),
+                    "dtype '<f4', expected token ids as int32 '<i4' or int64 '<i8'");
+    write_npy_raw(th_in_dir("u.npy"), 1,
+                  "{'descr': '<u2', 'fortran_order': False, 'shape': (3,), }", 6);
     expect_ids_fail(th_in_dir("u.npy"), "dtype '<u2'");
-    write_npy_raw(th_in_dir("be.npy"), 1, "{'descr': '>i4', 'fortran_order': False, 'shape': (3,), }", 12);
+    write_npy_raw(th_in_dir("be.npy"), 1,
+                  "{'descr': '>i4', 'fortran_order': False, 'shape': (3,), }", 12);
     expect_ids_fail(th_in_dir("be.npy"), "dtype '>i4'");
     /* and the float reader refuses ids */
     expect_fail(XF_FIXTURES "/gen_lm_eos/prompt.npy", "dtype '<i4', expected float32 '<f4'");
 }
 
 Test(npy, ids_refuse_rank_3) {
-    write_npy_raw(th_in_dir("r3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2, 3), }", 24);
-    expect_ids_fail(th_in_dir("r3.npy"), "rank 3 (shape [1,2,3]), expected token ids [L] or [N, L]");
+    write_npy_raw(th_in_dir("r3.npy"), 1,
+                  "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2, 3), }", 24);
+    expect_ids_fail(th_in_dir("r3.npy"),
+                    "rank 3 (shape [1,2,3]), expected token ids [L] or [N, L]");
 }
 
 Test(npy, ids_refuse_huge_dims) {
-    write_npy_raw(th_in_dir("h1.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 3000000000), }", 8);
+    write_npy_raw(th_in_dir("h1.npy"), 1,
+                  "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 3000000000), }", 8);
     expect_ids_fail(th_in_dir("h1.npy"), "shape [1,3000000000] is too large");
-    write_npy_raw(th_in_dir("h2.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2000000000, 2000000000), }", 8);
+    write_npy_raw(th_in_dir("h2.npy"), 1,
+                  "{'descr': '<i8', 'fortran_order': False, 'shape': (2000000000, 2000000000), }",
+                  8);
     expect_ids_fail(th_in_dir("h2.npy"), "shape [2000000000,2000000000] is too large");
-    write_npy_raw(th_in_dir("h3.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (100000, 100000), }", 8);
+    write_npy_raw(th_in_dir("h3.npy"), 1,
+                  "{'descr': '<i4', 'fortran_order': False, 'shape': (100000, 100000), }", 8);
     expect_ids_fail(th_in_dir("h3.npy"), "truncated");
 }
 
 Test(npy, ids_refuse_truncated_and_trailing) {
-    write_npy_raw(th_in_dir("t.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 20);
-    expect_ids_fail(th_in_dir("t.npy"), "truncated: shape [2,3] needs 24 data bytes, the file has 20");
-    write_npy_raw(th_in_dir("t8.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", 28);
+    write_npy_raw(th_in_dir("t.npy"), 1,
+                  "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 20);
+    expect_ids_fail(th_in_dir("t.npy"),
+                    "truncated: shape [2,3] needs 24 data bytes, the file has 20");
+    write_npy_raw(th_in_dir("t8.npy"), 1,
+                  "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", 28);
     expect_ids_fail(th_in_dir("t8.npy"), "4 bytes after the data");
     th_write_file(th_in_dir("hcut.npy"), "\x93NUMPY\x01\x00\x40", 9);
     expect_ids_fail(th_in_dir("hcut.npy"), "truncated header");
@@ -400,8 +432,10 @@ Test(npy, make_parent_dirs) {
 }
 
 Test(npy, ids_refuse_empty_shapes) {
-    write_npy_raw(th_in_dir("e1.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (0, 4), }", 0);
+    write_npy_raw(th_in_dir("e1.npy"), 1,
+                  "{'descr': '<i4', 'fortran_order': False, 'shape': (0, 4), }", 0);
     expect_ids_fail(th_in_dir("e1.npy"), "shape [0,4] holds no token ids");
-    write_npy_raw(th_in_dir("e2.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }", 0);
+    write_npy_raw(th_in_dir("e2.npy"), 1,
+                  "{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }", 0);
     expect_ids_fail(th_in_dir("e2.npy"), "shape [0] holds no token ids");
 }

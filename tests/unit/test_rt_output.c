@@ -27,7 +27,8 @@ static int entries(const char *dir) {
     cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
     int n = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
         cr_assert_null(strstr(e->d_name, ".tmp."), "temporary file left behind: %s", e->d_name);
         n++;
     }
@@ -73,7 +74,8 @@ Test(output, directory_is_not_replaced) {
     cr_assert_eq(mkdir(path, 0777), 0);
     xf_error err = {""};
     cr_assert_eq(xf_write_bytes(path, TEXT, 3, &err), -1);
-    cr_assert_not_null(strstr(err.msg, "cannot rename the temporary file into place"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "cannot rename the temporary file into place"), "%s",
+                       err.msg);
     struct stat st;
     cr_assert(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
     cr_assert_eq(entries(dir), 1);
@@ -107,7 +109,8 @@ Test(output, failed_write_leaves_old_file_and_no_temporary) {
  * character device it was (as root, a rename would replace the node). */
 Test(output, dev_full_is_enospc_and_stays_a_device) {
     struct stat st;
-    if (stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode)) cr_skip_test("no /dev/full");
+    if (stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode))
+        cr_skip_test("no /dev/full");
     char big[65536] = {0};
     xf_error err = {""};
     cr_assert_eq(xf_write_bytes("/dev/full", big, sizeof big, &err), -1);
@@ -124,8 +127,10 @@ typedef struct {
 static void *read_fifo(void *arg) {
     fifo_reader *r = arg;
     int fd = open(r->path, O_RDONLY);
-    if (fd < 0) return NULL;
-    for (ssize_t k; (k = read(fd, r->buf + r->n, sizeof r->buf - 1 - r->n)) > 0;) r->n += (size_t)k;
+    if (fd < 0)
+        return NULL;
+    for (ssize_t k; (k = read(fd, r->buf + r->n, sizeof r->buf - 1 - r->n)) > 0;)
+        r->n += (size_t)k;
     close(fd);
     return NULL;
 }
@@ -215,7 +220,8 @@ static int interrupted_write(const char *path, int sig, int ignore) {
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        if (ignore) signal(sig, SIG_IGN);
+        if (ignore)
+            signal(sig, SIG_IGN);
         xf_cleanup_on_signals();
         xf_error err = {""};
         _exit(xf_write_output(path, put_then_signal, &sig, &err) ? 1 : 0);

@@ -56,8 +56,9 @@ Test(sample, top_k_1_is_greedy) {
     float logits[30];
     for (int i = 0; i < 30; i++)
         logits[i] = cosf(3.0f * (float)i);
-    logits[17] = logits[23] = 2.0f;   /* a tie at the top: id 17 */
-    xf_sampling greedy = {.temperature = 0, .eos = -1}, top1 = {.temperature = 2.0f, .top_k = 1, .eos = -1};
+    logits[17] = logits[23] = 2.0f; /* a tie at the top: id 17 */
+    xf_sampling greedy = {.temperature = 0, .eos = -1},
+                top1 = {.temperature = 2.0f, .top_k = 1, .eos = -1};
     xf_rng r;
     for (uint64_t seed = 0; seed < 500; seed++) {
         xf_rng_seed(&r, seed);
@@ -117,7 +118,7 @@ Test(sample, draws_follow_softmax_over_temperature) {
 
 Test(sample, top_k_draws_follow_renormalized_softmax) {
     const float logits[9] = {0.3f, 2.0f, -1.0f, 1.1f, 0.9f, 1.8f, -0.2f, 1.4f, 1.0f};
-    const int keep[9] = {0, 1, 0, 1, 1, 1, 0, 1, 1};   /* the 6 largest: 2.0 1.8 1.4 1.1 1.0 0.9 */
+    const int keep[9] = {0, 1, 0, 1, 1, 1, 0, 1, 1}; /* the 6 largest: 2.0 1.8 1.4 1.1 1.0 0.9 */
     int counts[9];
     xf_sampling how = {.temperature = 1.2f, .top_k = 6, .seed = 5, .eos = -1};
     double chi = chi_square(logits, 9, &how, keep, 1.2, 60000, counts);

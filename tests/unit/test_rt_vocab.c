@@ -53,7 +53,7 @@ Test(vocab, longest_match) {
     int n = -1;
     int32_t *ids = xf_vocab_encode(v, "abcab bcaé", &n, &err);
     cr_assert_not_null(ids, "%s", err.msg);
-    const int32_t want[] = {3, 2, 7, 5, 6};   /* abc ab ␠ bca é */
+    const int32_t want[] = {3, 2, 7, 5, 6}; /* abc ab ␠ bca é */
     cr_assert_eq(n, 5);
     for (int i = 0; i < 5; i++)
         cr_assert_eq(ids[i], want[i], "ids[%d] = %d, want %d", i, ids[i], want[i]);
@@ -101,7 +101,9 @@ Test(vocab, empty_file_refused) {
 }
 
 Test(vocab, byte_order_mark_refused) {
-    REFUSED("\xEF\xBB\xBF" "a\nb\n", 100, "V.txt:1: starts with a byte-order mark (U+FEFF): save it as UTF-8 without BOM");
+    REFUSED("\xEF\xBB\xBF"
+            "a\nb\n",
+            100, "V.txt:1: starts with a byte-order mark (U+FEFF): save it as UTF-8 without BOM");
 }
 
 Test(vocab, duplicate_refused) {
@@ -111,10 +113,12 @@ Test(vocab, duplicate_refused) {
 
 Test(vocab, invalid_utf8_refused) {
     REFUSED("a\nb\xff\n", 100, "V.txt:2:2: invalid UTF-8 (byte \\xFF)");
-    REFUSED("\xc0\xaf\n", 100, "V.txt:1:1: invalid UTF-8 (byte \\xC0)");       /* overlong '/' */
-    REFUSED("ok\n\xed\xa0\x80\n", 100, "V.txt:2:1: invalid UTF-8 (byte \\xED)");  /* surrogate */
-    REFUSED("\xe2\x82\n", 100, "V.txt:1:1: invalid UTF-8 (byte \\xE2)");       /* cut short */
-    REFUSED("a\x00" "b\n", 100, "V.txt:1:2: NUL byte in a token");
+    REFUSED("\xc0\xaf\n", 100, "V.txt:1:1: invalid UTF-8 (byte \\xC0)");         /* overlong '/' */
+    REFUSED("ok\n\xed\xa0\x80\n", 100, "V.txt:2:1: invalid UTF-8 (byte \\xED)"); /* surrogate */
+    REFUSED("\xe2\x82\n", 100, "V.txt:1:1: invalid UTF-8 (byte \\xE2)");         /* cut short */
+    REFUSED("a\x00"
+            "b\n",
+            100, "V.txt:1:2: NUL byte in a token");
 }
 
 Test(vocab, too_many_lines_refused) {
@@ -148,7 +152,7 @@ Test(vocab, read_file) {
     int n;
     int32_t *ids = xf_vocab_encode(v, "hello world", &n, &err);
     cr_assert_not_null(ids, "%s", err.msg);
-    cr_assert_eq(n, 10);   /* h e ll o ␠ w o r l d */
+    cr_assert_eq(n, 10); /* h e ll o ␠ w o r l d */
     cr_assert_eq(ids[2], 8);
     free(ids);
     xf_vocab_free(v);

@@ -9,7 +9,7 @@
 
 #include "xf_io.h"
 
-#define GS XF_FIXTURES "/encoder_getting_started/weights.safetensors"
+#define GS     XF_FIXTURES "/encoder_getting_started/weights.safetensors"
 #define CAUSAL XF_FIXTURES "/encoder_causal/weights.safetensors"
 
 /* ---- a temp dir per test, and safetensors files written into it ------- */
@@ -56,8 +56,8 @@ static unsigned char *st_bytes(const char *header, const void *data, size_t dlen
     return b;
 }
 
-static const char *write_st(char *path, const char *name, const char *header,
-                            const void *data, size_t dlen) {
+static const char *write_st(char *path, const char *name, const char *header, const void *data,
+                            size_t dlen) {
     size_t len;
     unsigned char *b = st_bytes(header, data, dlen, ~(uint64_t)0, &len);
     write_raw(path, name, b, len);
@@ -77,7 +77,7 @@ static void expect_open_fails(const char *path, const char *n1, const char *n2) 
     cr_assert_null(strchr(err.msg, '\n'), "message is not one line: %s", err.msg);
 }
 
-static const unsigned char zeros16[16];   /* 16 bytes of data */
+static const unsigned char zeros16[16]; /* 16 bytes of data */
 
 /* A header with one tensor "t" of the given entry text and 16 data bytes. */
 static void expect_entry_fails(const char *entry, const char *n1) {
@@ -89,7 +89,7 @@ static void expect_entry_fails(const char *entry, const char *n1) {
 
 /* ---- the fixtures ------------------------------------------------------- */
 
-static float f16_ref(uint16_t h) {   /* by arithmetic, independent of the bit trick */
+static float f16_ref(uint16_t h) { /* by arithmetic, independent of the bit trick */
     int e = (h >> 10) & 31, m = h & 1023;
     float s = (h & 0x8000) ? -1.0f : 1.0f;
     if (e == 31)
@@ -101,12 +101,20 @@ Test(weights, fixture_f16_all_tensors) {
     xf_error err = {{0}};
     xf_weights *w = xf_weights_open(GS, &err);
     cr_assert_not_null(w, "%s", err.msg);
-    const char *names[] = {"self_attn.in_proj_weight", "self_attn.in_proj_bias",
-                           "self_attn.out_proj.weight", "self_attn.out_proj.bias",
-                           "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
-                           "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"};
-    int64_t shapes[12][2] = {{768, 256}, {768}, {256, 256}, {256}, {1024, 256}, {1024},
-                             {256, 1024}, {256}, {256}, {256}, {256}, {256}};
+    const char *names[] = {"self_attn.in_proj_weight",
+                           "self_attn.in_proj_bias",
+                           "self_attn.out_proj.weight",
+                           "self_attn.out_proj.bias",
+                           "linear1.weight",
+                           "linear1.bias",
+                           "linear2.weight",
+                           "linear2.bias",
+                           "norm1.weight",
+                           "norm1.bias",
+                           "norm2.weight",
+                           "norm2.bias"};
+    int64_t shapes[12][2] = {{768, 256},  {768}, {256, 256}, {256}, {1024, 256}, {1024},
+                             {256, 1024}, {256}, {256},      {256}, {256},       {256}};
     int ranks[12] = {2, 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1};
     for (int l = 0; l < 4; l++)
         for (int i = 0; i < 12; i++) {
@@ -134,7 +142,7 @@ Test(weights, fixture_f16_all_tensors) {
         hl = hl << 8 | hb[i];
     int64_t sh[2] = {768, 256};
     const float *ip = xf_weights_get(w, "layers.0.self_attn.in_proj_weight", 2, sh, &err);
-    uint16_t raw[1000];   /* in_proj_weight of layer 0 is at data offset 0 */
+    uint16_t raw[1000]; /* in_proj_weight of layer 0 is at data offset 0 */
     fseek(f, (long)(8 + hl), SEEK_SET);
     cr_assert_eq(fread(raw, 2, 1000, f), 1000);
     fclose(f);
@@ -154,7 +162,8 @@ Test(weights, fixture_f32_in_place) {
     cr_assert_float_eq(p[3], 0.008940966799855232f, 0);
     int64_t bad[2] = {96, 64};
     cr_assert_null(xf_weights_get(w, "layers.1.linear1.weight", 2, bad, &err));
-    cr_assert_str_eq(err.msg, CAUSAL ": tensor layers.1.linear1.weight: shape [128,64], expected [96,64]");
+    cr_assert_str_eq(err.msg,
+                     CAUSAL ": tensor layers.1.linear1.weight: shape [128,64], expected [96,64]");
     cr_assert_eq(xf_weights_check_all_used(w, &err), -1);
     cr_assert_not_null(strstr(err.msg, "tensor layers.0.self_attn.in_proj_bias"), "%s", err.msg);
     xf_weights_close(w);
@@ -165,12 +174,13 @@ Test(weights, fixture_f32_in_place) {
 Test(weights, f16_bit_patterns) {
     uint16_t h[12] = {0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x0400,
                       0x8000, 0x7c00, 0xfc00, 0x7e00, 0x3555, 0x0000};
-    float want[12] = {1.0f, -2.0f, 65504.0f, 0x1p-24f, 1023 * 0x1p-24f, 0x1p-14f,
-                      -0.0f, INFINITY, -INFINITY, NAN, 0.333251953125f, 0.0f};
+    float want[12] = {1.0f,  -2.0f,    65504.0f,  0x1p-24f, 1023 * 0x1p-24f, 0x1p-14f,
+                      -0.0f, INFINITY, -INFINITY, NAN,      0.333251953125f, 0.0f};
     char path[256];
     write_st(path, "h.safetensors",
              "{\"h\":{\"dtype\":\"F16\",\"shape\":[3,4],\"data_offsets\":[0,24]},"
-             "\"__metadata__\":{\"format\":\"pt\"}}", h, sizeof h);
+             "\"__metadata__\":{\"format\":\"pt\"}}",
+             h, sizeof h);
     xf_error err = {{0}};
     xf_weights *w = xf_weights_open(path, &err);
     cr_assert_not_null(w, "%s", err.msg);
@@ -181,10 +191,11 @@ Test(weights, f16_bit_patterns) {
         if (isnan(want[i]))
             cr_assert(isnan(p[i]), "0x%04x -> %g, want NaN", h[i], p[i]);
         else
-            cr_assert(p[i] == want[i] && signbit(p[i]) == signbit(want[i]),
-                      "0x%04x -> %a, want %a", h[i], p[i], want[i]);
+            cr_assert(p[i] == want[i] && signbit(p[i]) == signbit(want[i]), "0x%04x -> %a, want %a",
+                      h[i], p[i], want[i]);
     }
-    cr_assert_eq(xf_weights_check_all_used(w, &err), 0, "__metadata__ is not a tensor: %s", err.msg);
+    cr_assert_eq(xf_weights_check_all_used(w, &err), 0, "__metadata__ is not a tensor: %s",
+                 err.msg);
     xf_weights_close(w);
 }
 
@@ -204,8 +215,8 @@ Test(weights, bf16_bit_patterns) {
         if (isnan(want[i]))
             cr_assert(isnan(p[i]));
         else
-            cr_assert(p[i] == want[i] && signbit(p[i]) == signbit(want[i]),
-                      "0x%04x -> %a, want %a", h[i], p[i], want[i]);
+            cr_assert(p[i] == want[i] && signbit(p[i]) == signbit(want[i]), "0x%04x -> %a, want %a",
+                      h[i], p[i], want[i]);
     }
     xf_weights_close(w);
 }
@@ -217,7 +228,7 @@ Test(weights, misaligned_f32_is_copied) {
     char padded[96];
     strcpy(padded, hdr);
     while ((8 + strlen(padded)) % 4 != 1)
-        strcat(padded, " ");   /* writers pad with spaces; here to misalign */
+        strcat(padded, " "); /* writers pad with spaces; here to misalign */
     char path[256];
     write_st(path, "m.safetensors", padded, v, sizeof v);
     xf_error err = {{0}};
@@ -253,8 +264,9 @@ Test(weights, empty_tensor_and_scalar) {
 Test(weights, from_memory) {
     float v[4] = {1, 2, 3, 4};
     size_t len;
-    unsigned char *b = st_bytes("{\"v\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}} ",
-                                v, sizeof v, ~(uint64_t)0, &len);
+    unsigned char *b =
+        st_bytes("{\"v\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}} ", v,
+                 sizeof v, ~(uint64_t)0, &len);
     xf_error err = {{0}};
     xf_weights *w = xf_weights_from_memory(b, len, "embedded.safetensors", &err);
     cr_assert_not_null(w, "%s", err.msg);
@@ -307,7 +319,7 @@ Test(weights, truncated_file) {
     expect_open_fails(path, "truncated", NULL);
     write_raw(path, "empty.safetensors", b, 0);
     expect_open_fails(path, "truncated", NULL);
-    write_raw(path, "halfheader.safetensors", b, 1000);   /* cut inside the JSON */
+    write_raw(path, "halfheader.safetensors", b, 1000); /* cut inside the JSON */
     expect_open_fails(path, "header length", "exceeds the file");
     free(b);
 }
@@ -324,11 +336,11 @@ Test(weights, header_length_lies) {
     write_raw(path, "huge.safetensors", b, len);
     expect_open_fails(path, "header length", NULL);
     free(b);
-    b = st_bytes(hdr, zeros16, 16, strlen(hdr) - 5, &len);   /* JSON cut short */
+    b = st_bytes(hdr, zeros16, 16, strlen(hdr) - 5, &len); /* JSON cut short */
     write_raw(path, "short.safetensors", b, len);
     expect_open_fails(path, "not valid JSON", NULL);
     free(b);
-    b = st_bytes(hdr, zeros16, 16, strlen(hdr) + 8, &len);   /* data read as header */
+    b = st_bytes(hdr, zeros16, 16, strlen(hdr) + 8, &len); /* data read as header */
     memset(b + 8 + strlen(hdr), 0x41, 8);
     write_raw(path, "garbage.safetensors", b, len);
     expect_open_fails(path, "not valid JSON", NULL);
@@ -380,19 +392,23 @@ Test(weights, bad_shape) {
     expect_entry_fails("{\"dtype\":\"F32\",\"data_offsets\":[0,16]}", "shape");
     /* 2^31 · 2^31 · 2^31 elements: the product overflows int64 */
     expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[2147483648,2147483648,2147483648],"
-                       "\"data_offsets\":[0,16]}", "too many elements");
+                       "\"data_offsets\":[0,16]}",
+                       "too many elements");
     /* numel fits int64 but the byte size does not */
     expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[4503599627370496,1536],"
-                       "\"data_offsets\":[0,16]}", "too large");
+                       "\"data_offsets\":[0,16]}",
+                       "too large");
 }
 
 Test(weights, bad_offsets) {
     expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,32]}", "past the end");
-    expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}", "end before begin");
+    expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}",
+                       "end before begin");
     expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}", "needs 12");
     expect_entry_fails("{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,16]}", "needs 8");
     expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0]}", "data_offsets");
-    expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}", "data_offsets");
+    expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}",
+                       "data_offsets");
     expect_entry_fails("{\"dtype\":\"F32\",\"shape\":[4]}", "data_offsets");
 }
 
@@ -401,12 +417,14 @@ Test(weights, overlapping_tensors) {
     write_st(path, "o.safetensors",
              "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]},"
-             "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]}}", zeros16, 16);
+             "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]}}",
+             zeros16, 16);
     expect_open_fails(path, "tensor b", "overlap tensor a");
     /* the same bytes claimed twice */
     write_st(path, "o2.safetensors",
              "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-             "\"b\":{\"dtype\":\"F16\",\"shape\":[8],\"data_offsets\":[0,16]}}", zeros16, 16);
+             "\"b\":{\"dtype\":\"F16\",\"shape\":[8],\"data_offsets\":[0,16]}}",
+             zeros16, 16);
     expect_open_fails(path, "overlap", NULL);
 }
 
@@ -414,7 +432,8 @@ Test(weights, duplicate_name) {
     char path[256];
     write_st(path, "d.safetensors",
              "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-             "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", zeros16, 16);
+             "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+             zeros16, 16);
     expect_open_fails(path, "tensor a", "twice");
 }
 

@@ -26,7 +26,7 @@ static char *about(const char *text, Profile profile) {
     cr_assert_eq(check_spec(&spec, &src, &model), 0);
     cr_assert_eq(plan_build(&model, profile, &plan), 0);
     char *a = emit_about(&plan, "a.xf");
-    for (char *c = a; *c && strncmp(c, "\n  line", 7); c++)   /* the paragraph as one line */
+    for (char *c = a; *c && strncmp(c, "\n  line", 7); c++) /* the paragraph as one line */
         if (*c == '\n' && c[1] != '\n' && c[1])
             *c = ' ';
     return a;
@@ -48,15 +48,22 @@ Test(about, fnv1a64_test_vectors) {
 }
 
 Test(about, transformer_describes_both_stacks) {
-    char *a = about("model t : Transformer { n_layers = 2 n_heads = 2 query_dimensions = 4 value_dimensions = 4\n"
+    char *a = about("model t : Transformer { n_layers = 2 n_heads = 2 query_dimensions = 4 "
+                    "value_dimensions = 4\n"
                     "  decoder { n_layers = 1 causal = true cross_attention_type = linear } }\n"
-                    "listen AttentionEvent -> stats\n", PROFILE_RELEASE);
+                    "listen AttentionEvent -> stats\n",
+                    PROFILE_RELEASE);
     cr_expect(strstr(a, "t: a Transformer compiled by xfc ") == a, "%s", a);
     cr_expect(strstr(a, "Encoder: 2 layers, d_model 8 (2 heads x 4)") != NULL, "%s", a);
-    cr_expect(strstr(a, "Decoder: 1 layer, d_model 8 (2 heads x 4), feed-forward 1024, relu, post-norm, causal full "
-                        "attention, linear cross-attention.") != NULL, "%s", a);
-    cr_expect(strstr(a, "[batch, seq, 8] (the decoder input; or [seq, 8], one sequence) and --source S.npy "
-                        "[batch, src, 8]; writes [batch, seq, 8]") != NULL, "%s", a);
+    cr_expect(strstr(a, "Decoder: 1 layer, d_model 8 (2 heads x 4), feed-forward 1024, relu, "
+                        "post-norm, causal full "
+                        "attention, linear cross-attention.") != NULL,
+              "%s", a);
+    cr_expect(
+        strstr(a,
+               "[batch, seq, 8] (the decoder input; or [seq, 8], one sequence) and --source S.npy "
+               "[batch, src, 8]; writes [batch, seq, 8]") != NULL,
+        "%s", a);
     cr_expect(strstr(a, "(profile release)") != NULL, "%s", a);
     cr_expect(strstr(a, "No listeners compiled in.\n\n") != NULL, "%s", a);
     free(a);
@@ -65,9 +72,11 @@ Test(about, transformer_describes_both_stacks) {
 Test(about, only_the_listeners_compiled_in) {
     char *a = about("model e : TransformerEncoder { n_layers = 1 }\n"
                     "listen AttentionEvent & within(layers[3]) -> stats\n"
-                    "listen QKVEvent -> print\n", PROFILE_DEBUG);
+                    "listen QKVEvent -> print\n",
+                    PROFILE_DEBUG);
     cr_expect(strstr(a, "(profile debug)") != NULL, "%s", a);
     cr_expect(strstr(a, "Listeners:\n  line 3: listen QKVEvent -> print\n\n") != NULL, "%s", a);
-    cr_expect(strstr(a, "line 2") == NULL, "a listener that never fires is not in the binary: %s", a);
+    cr_expect(strstr(a, "line 2") == NULL, "a listener that never fires is not in the binary: %s",
+              a);
     free(a);
 }

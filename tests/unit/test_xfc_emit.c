@@ -23,9 +23,10 @@ static char *out_buf;
 static size_t out_len;
 static FILE *out_f;
 
-#define ENCODER(n_layers, listeners)                                                          \
-    "model enc : TransformerEncoder {\n    n_layers = " #n_layers "\n    n_heads = 4\n"      \
-    "    query_dimensions = 64\n    value_dimensions = 64\n    feed_forward_dimensions = 1024\n}\n" listeners
+#define ENCODER(n_layers, listeners)                                                               \
+    "model enc : TransformerEncoder {\n    n_layers = " #n_layers "\n    n_heads = 4\n"            \
+    "    query_dimensions = 64\n    value_dimensions = 64\n    feed_forward_dimensions = "         \
+    "1024\n}\n" listeners
 
 /* Parses, checks, plans and emits `text` (each step must succeed). */
 static void emitted(const char *text, Profile profile) {
@@ -70,15 +71,18 @@ static int lines(const char *text) {
 TestSuite(emit, .fini = teardown);
 
 Test(emit, release_has_no_dispatch_and_one_shared_layer) {
-    emitted(ENCODER(4, "listen AttentionEvent -> stats\nlisten QKVEvent -> save(\"q/{source}.npy\")\n"),
-            PROFILE_RELEASE);
+    emitted(
+        ENCODER(4, "listen AttentionEvent -> stats\nlisten QKVEvent -> save(\"q/{source}.npy\")\n"),
+        PROFILE_RELEASE);
     const char *c = em.model_c;
     cr_expect_eq(count(c, "dispatch point"), 0);
     cr_expect_eq(count(c, "xf_dispatch"), 0);
     cr_expect_eq(count(c, "listener_"), 0);
     cr_expect_eq(count(c, "xf_handlers.h"), 0);
     cr_expect_eq(count(c, "float *const A = NULL;"), 1, "no matrix materialized:\n%s", c);
-    cr_expect_eq(count(c, "static void layer(enc *m, const xf_call *c, int l, float *x, const ws_t *w) {"), 1);
+    cr_expect_eq(
+        count(c, "static void layer(enc *m, const xf_call *c, int l, float *x, const ws_t *w) {"),
+        1);
     cr_expect_eq(count(c, "static void layers_"), 0);
     cr_expect_eq(count(c, "    for (int l = 0; l < 4; l++)\n        layer(m, &c, l, y, &w);\n"), 1);
     cr_expect_eq(count(em.main_c, "xf_handlers.h"), 0);
@@ -86,12 +90,17 @@ Test(emit, release_has_no_dispatch_and_one_shared_layer) {
 }
 
 Test(emit, debug_gives_a_layer_its_own_function_only_where_a_point_is) {
-    emitted(ENCODER(4, "listen QKVEvent & from_layer(layers[2].attention) -> save(\"q/{field}.npy\")\n"),
-            PROFILE_DEBUG);
+    emitted(
+        ENCODER(4,
+                "listen QKVEvent & from_layer(layers[2].attention) -> save(\"q/{field}.npy\")\n"),
+        PROFILE_DEBUG);
     const char *c = em.model_c;
     cr_expect_eq(count(c, "dispatch point:"), 1);
     cr_expect_eq(count(c, "dispatch point: QKVEvent from \"layers.2.attention\""), 1);
-    cr_expect_eq(count(c, "static void layers_2(enc *m, const xf_call *c, int l, float *x, const ws_t *w) {"), 1);
+    cr_expect_eq(
+        count(c,
+              "static void layers_2(enc *m, const xf_call *c, int l, float *x, const ws_t *w) {"),
+        1);
     cr_expect_eq(count(c, "static void layer("), 1);
     cr_expect(strstr(c, "    for (int l = 0; l < 2; l++)\n        layer(m, &c, l, y, &w);\n"
                         "    layers_2(m, &c, 2, y, &w);\n    layer(m, &c, 3, y, &w);\n"),
@@ -102,15 +111,20 @@ Test(emit, debug_gives_a_layer_its_own_function_only_where_a_point_is) {
 }
 
 Test(emit, guards_and_materialization) {
-    emitted(ENCODER(2, "listen AttentionEvent & (attention_matrix.shape[3] == 100) -> stats\n"), PROFILE_DEBUG);
+    emitted(ENCODER(2, "listen AttentionEvent & (attention_matrix.shape[3] == 100) -> stats\n"),
+            PROFILE_DEBUG);
     const char *c = em.model_c;
     cr_expect_eq(count(c, "dispatch point: AttentionEvent"), 2);
-    cr_expect_eq(count(c, "? w->A : NULL;   /* materialized only when a guard holds */"), 2, "%s", c);
-    cr_expect_eq(count(c, "            if (c->T == 100)\n                xf_stats(&ev, NULL);"), 2, "%s", c);
+    cr_expect_eq(count(c, "? w->A : NULL;   /* materialized only when a guard holds */"), 2, "%s",
+                 c);
+    cr_expect_eq(count(c, "            if (c->T == 100)\n                xf_stats(&ev, NULL);"), 2,
+                 "%s", c);
     teardown();
-    emitted(ENCODER(2, "listen AttentionEvent & within(layers[1].attention) -> stats\n"), PROFILE_DEBUG);
+    emitted(ENCODER(2, "listen AttentionEvent & within(layers[1].attention) -> stats\n"),
+            PROFILE_DEBUG);
     c = em.model_c;
-    cr_expect_eq(count(c, "float *const A = w->A;   /* AttentionEvent listened to: materialize */"), 1);
+    cr_expect_eq(count(c, "float *const A = w->A;   /* AttentionEvent listened to: materialize */"),
+                 1);
     cr_expect_eq(count(c, "float *const A = NULL;"), 1);
 }
 
@@ -123,8 +137,10 @@ Test(emit, instrument_all_has_every_point_behind_the_dispatcher) {
         cr_expect_eq(count(c, fn), 1, "layer %d has its own function", i);
     }
     cr_expect_eq(count(c, "static void layer("), 0);
-    cr_expect_eq(count(c, "xf_dispatch(m->dispatcher, &ev);"), 9);   /* QKV, attention, output × 3 */
-    cr_expect_eq(count(c, "if (xf_dispatcher_wants(m->dispatcher, XF_QKV_EVENT, \"layers.0.attention\")) {"), 1);
+    cr_expect_eq(count(c, "xf_dispatch(m->dispatcher, &ev);"), 9); /* QKV, attention, output × 3 */
+    cr_expect_eq(
+        count(c, "if (xf_dispatcher_wants(m->dispatcher, XF_QKV_EVENT, \"layers.0.attention\")) {"),
+        1);
     cr_expect_eq(count(c, "xf_listen(d, listener_0_filter(), listener_0_handler, NULL);"), 1);
     cr_expect_eq(count(em.model_h, "void enc_set_dispatcher(enc *m, xf_dispatcher *d);"), 1);
 }
@@ -132,10 +148,16 @@ Test(emit, instrument_all_has_every_point_behind_the_dispatcher) {
 Test(emit, load_lines_one_function_a_stack_in_a_loop) {
     emitted(ENCODER(4, ""), PROFILE_RELEASE);
     const char *c = em.model_c;
-    cr_expect_eq(count(c, "static int load_layer(enc *m, xf_layer_weights *p, int l, xf_error *err) {"), 1);
-    cr_expect_eq(count(c, "#define AT(suffix) (snprintf(t, sizeof t, \"layers.%d.\" suffix, l), t)"), 1);
-    cr_expect_eq(count(c, "    WEIGHT(p->self.q_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 0, 256);"), 1);
-    cr_expect_eq(count(c, "    WEIGHT(p->self.v_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 512, 256);"), 1);
+    cr_expect_eq(
+        count(c, "static int load_layer(enc *m, xf_layer_weights *p, int l, xf_error *err) {"), 1);
+    cr_expect_eq(
+        count(c, "#define AT(suffix) (snprintf(t, sizeof t, \"layers.%d.\" suffix, l), t)"), 1);
+    cr_expect_eq(
+        count(c, "    WEIGHT(p->self.q_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 0, 256);"),
+        1);
+    cr_expect_eq(
+        count(c, "    WEIGHT(p->self.v_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 512, 256);"),
+        1);
     cr_expect_eq(count(c, "    p->self.k_b = p->self.q_b + 256;"), 1);
     cr_expect_eq(count(c, "    TENSOR(p->norm2.b, AT(\"norm2.bias\"), 1, 256);"), 1);
     cr_expect_eq(count(c, "        if (load_layer(m, &m->layers[l], l, err))"), 1);
@@ -143,8 +165,10 @@ Test(emit, load_lines_one_function_a_stack_in_a_loop) {
 }
 
 Test(emit, a_percent_in_weights_prefix_stays_literal) {
-    emitted("model enc : TransformerEncoder {\n    n_layers = 1\n    n_heads = 1\n    query_dimensions = 4\n"
-            "    value_dimensions = 4\n    feed_forward_dimensions = 8\n    weights_prefix = \"a%d.\"\n}\n",
+    emitted("model enc : TransformerEncoder {\n    n_layers = 1\n    n_heads = 1\n    "
+            "query_dimensions = 4\n"
+            "    value_dimensions = 4\n    feed_forward_dimensions = 8\n    weights_prefix = "
+            "\"a%d.\"\n}\n",
             PROFILE_RELEASE);
     cr_expect_eq(count(em.model_c, "\"a%%d.layers.%d.\" suffix"), 1, "%s", em.model_c);
 }
@@ -152,37 +176,55 @@ Test(emit, a_percent_in_weights_prefix_stays_literal) {
 Test(emit, designated_initialisers_and_no_memory_for_an_encoder) {
     emitted(ENCODER(1, ""), PROFILE_RELEASE);
     const char *c = em.model_c;
-    cr_expect_eq(count(c, "const xf_attn_shape sh = {.N = c->N, .L = c->L, .S = c->L, .H = 4, .E = 64, .D = 64,"), 1);
+    cr_expect_eq(
+        count(
+            c,
+            "const xf_attn_shape sh = {.N = c->N, .L = c->L, .S = c->L, .H = 4, .E = 64, .D = 64,"),
+        1);
     /* full attention takes fast-transformers' FullMask (NAME_forward_masked) */
-    cr_expect_eq(count(c, ".key_len = c->len, .causal = 0, .temp = 0.125f, .mask = c->mask, .mask_batched = c->mask_batched};"), 1);
+    cr_expect_eq(count(c, ".key_len = c->len, .causal = 0, .temp = 0.125f, .mask = c->mask, "
+                          ".mask_batched = c->mask_batched};"),
+                 1);
     cr_expect_eq(count(c, "CARVE(mem"), 0);
     cr_expect_eq(count(c, "float *mem;"), 0);
 }
 
 Test(emit, aft_full_takes_its_position_bias_and_refuses_a_mask) {
-    emitted("model aft : TransformerEncoder {\n    weights = fast_transformers\n    n_layers = 2\n    n_heads = 4\n"
+    emitted("model aft : TransformerEncoder {\n    weights = fast_transformers\n    n_layers = 2\n "
+            "   n_heads = 4\n"
             "    query_dimensions = 6\n    value_dimensions = 6\n    feed_forward_dimensions = 40\n"
-            "    attention_type = aft_full\n    max_sequence_length = 16\n    aft_parameterization = 5\n}\n",
+            "    attention_type = aft_full\n    max_sequence_length = 16\n    aft_parameterization "
+            "= 5\n}\n",
             PROFILE_RELEASE);
     const char *c = em.model_c;
-    cr_expect_eq(count(c, ".aft_u = p->self.aft_u, .aft_v = p->self.aft_v, .aft_rank = 5};"), 1, "%s", c);
+    cr_expect_eq(count(c, ".aft_u = p->self.aft_u, .aft_v = p->self.aft_v, .aft_rank = 5};"), 1,
+                 "%s", c);
     cr_expect_eq(count(c, "xf_aft_attention(w->att"), 1);
     cr_expect_eq(count(c, ".mask = c->mask"), 0);
-    cr_expect_eq(count(c, "TENSOR(p->self.aft_u, AT(\"attention.inner_attention.u\"), 2, 16, 5);"), 1);
+    cr_expect_eq(count(c, "TENSOR(p->self.aft_u, AT(\"attention.inner_attention.u\"), 2, 16, 5);"),
+                 1);
     cr_expect_eq(count(c, "if (seq > 16)"), 1);
     cr_expect_eq(count(c, "if (mask)   /* fast-transformers raises for it too */"), 1);
 }
 
 Test(emit, a_transformer_carves_its_memory) {
-    emitted("model t : Transformer {\n    encoder {\n        n_layers = 2\n        n_heads = 2\n"
-            "        query_dimensions = 8\n        value_dimensions = 8\n        feed_forward_dimensions = 32\n    }\n"
-            "    decoder {\n        n_layers = 2\n        n_heads = 2\n        query_dimensions = 8\n"
-            "        value_dimensions = 8\n        feed_forward_dimensions = 32\n    }\n}\n",
-            PROFILE_RELEASE);
+    emitted(
+        "model t : Transformer {\n    encoder {\n        n_layers = 2\n        n_heads = 2\n"
+        "        query_dimensions = 8\n        value_dimensions = 8\n        "
+        "feed_forward_dimensions = 32\n    }\n"
+        "    decoder {\n        n_layers = 2\n        n_heads = 2\n        query_dimensions = 8\n"
+        "        value_dimensions = 8\n        feed_forward_dimensions = 32\n    }\n}\n",
+        PROFILE_RELEASE);
     const char *c = em.model_c;
     cr_expect_eq(count(c, "    CARVE(mem, N * S * 16);"), 1, "%s", c);
-    cr_expect_eq(count(c, "static void encoder_layer(t *m, const xf_call *c, int l, float *x, const ws_t *w) {"), 1);
-    cr_expect_eq(count(c, "static void decoder_layer(t *m, const xf_call *c, int l, float *x, const float *memory,"), 1);
+    cr_expect_eq(
+        count(
+            c,
+            "static void encoder_layer(t *m, const xf_call *c, int l, float *x, const ws_t *w) {"),
+        1);
+    cr_expect_eq(count(c, "static void decoder_layer(t *m, const xf_call *c, int l, float *x, "
+                          "const float *memory,"),
+                 1);
     cr_expect_eq(count(c, "        decoder_layer(m, &c, l, y, w.mem, &w);"), 1);
     cr_expect_eq(count(c, "static int load_decoder_layer(t *m"), 1);
 }
@@ -192,8 +234,10 @@ Test(emit, twenty_four_layers_are_not_twenty_four_copies) {
     int four = lines(em.model_c);
     teardown();
     emitted(ENCODER(24, ""), PROFILE_RELEASE);
-    cr_expect_eq(lines(em.model_c), four, "4 layers: %d lines, 24 layers: %d", four, lines(em.model_c));
-    cr_expect_eq(count(em.model_c, "for (int l = 0; l < 24; l++)"), 2);   /* the forward and the loading */
+    cr_expect_eq(lines(em.model_c), four, "4 layers: %d lines, 24 layers: %d", four,
+                 lines(em.model_c));
+    cr_expect_eq(count(em.model_c, "for (int l = 0; l < 24; l++)"),
+                 2); /* the forward and the loading */
 }
 
 Test(emit, snippets) {
@@ -201,10 +245,10 @@ Test(emit, snippets) {
     const char *s = tmpl_get_n("parts_layers.c/kernel_local", &n);
     cr_expect_eq(n, strlen("xf_local_attention"));
     cr_expect(!strncmp(s, "xf_local_attention", n));
-    s = tmpl_get_n("parts_main.c/second_main_free_extra", &n);   /* a block: whole lines */
+    s = tmpl_get_n("parts_main.c/second_main_free_extra", &n); /* a block: whole lines */
     cr_expect_eq(n, strlen("    free(second_lengths);\n    xf_array_free(&second);\n"));
     cr_expect(!strncmp(s, "    free(second_lengths);\n    xf_array_free(&second);\n", n));
-    s = tmpl_get_n("parts_main.c/second_main_vars", &n);   /* `~`: without its last newline */
+    s = tmpl_get_n("parts_main.c/second_main_vars", &n); /* `~`: without its last newline */
     cr_expect_eq(n, strlen("\n    const char *second_path = NULL, *second_lengths_s = NULL;"));
     cr_expect_eq(s[n - 1], ';');
 }

@@ -71,7 +71,9 @@ static int kept(void) {
     return n;
 }
 
-#define ENC2 "model e : TransformerEncoder { n_layers = 2 n_heads = 4 query_dimensions = 8 value_dimensions = 8 }\n"
+#define ENC2                                                                                       \
+    "model e : TransformerEncoder { n_layers = 2 n_heads = 4 query_dimensions = 8 "                \
+    "value_dimensions = 8 }\n"
 
 TestSuite(plan, .fini = teardown);
 
@@ -87,8 +89,10 @@ Test(plan, encoder_points_named_like_fast_transformers) {
 }
 
 Test(plan, transformer_points_are_prefixed) {
-    cr_assert_eq(planned("model t : Transformer { n_layers = 1 n_heads = 2 query_dimensions = 4 value_dimensions = 4 }\n",
-                         PROFILE_INSTRUMENT_ALL), 0);
+    cr_assert_eq(planned("model t : Transformer { n_layers = 1 n_heads = 2 query_dimensions = 4 "
+                         "value_dimensions = 4 }\n",
+                         PROFILE_INSTRUMENT_ALL),
+                 0);
     cr_expect_not_null(find("encoder.layers.0.attention", XF_QKV_EVENT));
     cr_expect_not_null(find("decoder.layers.0.self_attention.inner_attention", XF_ATTENTION_EVENT));
     cr_expect_not_null(find("decoder.layers.0.cross_attention", XF_QKV_EVENT));
@@ -97,8 +101,12 @@ Test(plan, transformer_points_are_prefixed) {
 }
 
 Test(plan, from_layer_is_source_equality) {
-    cr_assert_eq(planned(ENC2 "listen AttentionEvent & from_layer(layers[1].attention.inner_attention) -> stats\n",
-                         PROFILE_DEBUG), 0);
+    cr_assert_eq(
+        planned(
+            ENC2
+            "listen AttentionEvent & from_layer(layers[1].attention.inner_attention) -> stats\n",
+            PROFILE_DEBUG),
+        0);
     cr_expect_eq(kept(), 1);
     const Point *p = find("layers.1.attention.inner_attention", XF_ATTENTION_EVENT);
     cr_assert_eq(p->n_fires, 1);
@@ -107,7 +115,9 @@ Test(plan, from_layer_is_source_equality) {
 
 Test(plan, within_and_name_contains) {
     cr_assert_eq(planned(ENC2 "listen within(layers[0]) -> stats\n"
-                              "listen layer_name_contains(\"inner\") -> print\n", PROFILE_DEBUG), 0);
+                              "listen layer_name_contains(\"inner\") -> print\n",
+                         PROFILE_DEBUG),
+                 0);
     /* within(layers[0]): its QKV and attention points, not IntermediateOutput ("") */
     cr_expect_eq(find("layers.0.attention", XF_QKV_EVENT)->n_fires, 1);
     cr_expect_eq(find("layers.0.attention.inner_attention", XF_ATTENTION_EVENT)->n_fires, 2);
@@ -116,12 +126,15 @@ Test(plan, within_and_name_contains) {
 }
 
 Test(plan, static_shapes_fold_runtime_shapes_guard) {
-    cr_assert_eq(planned(ENC2
-                         "listen AttentionEvent & (attention_matrix.shape[1] == 4) -> stats\n"    /* heads: static, true */
-                         "listen QKVEvent & (queries.shape[3] * 2 == 99) -> stats\n"              /* static, false */
-                         "listen AttentionEvent & (attention_matrix.shape[2] >= 100) -> stats\n"  /* run-time L */
-                         "listen IntermediateOutput & (layer == 1) -> stats\n",                   /* layer: static */
-                         PROFILE_DEBUG), 0);
+    cr_assert_eq(
+        planned(
+            ENC2
+            "listen AttentionEvent & (attention_matrix.shape[1] == 4) -> stats\n" /* heads: static, true */
+            "listen QKVEvent & (queries.shape[3] * 2 == 99) -> stats\n" /* static, false */
+            "listen AttentionEvent & (attention_matrix.shape[2] >= 100) -> stats\n" /* run-time L */
+            "listen IntermediateOutput & (layer == 1) -> stats\n", /* layer: static */
+            PROFILE_DEBUG),
+        0);
     const Point *a0 = find("layers.0.attention.inner_attention", XF_ATTENTION_EVENT);
     cr_assert_eq(a0->n_fires, 2);
     cr_expect_null(a0->fires[0].guard);
@@ -139,8 +152,11 @@ Test(plan, static_shapes_fold_runtime_shapes_guard) {
 }
 
 Test(plan, cross_attention_keys_use_the_memory_length) {
-    cr_assert_eq(planned("model d : TransformerDecoder { n_layers = 1 n_heads = 2 query_dimensions = 4 value_dimensions = 4 }\n"
-                         "listen AttentionEvent & (attention_matrix.shape[3] == 17) -> stats\n", PROFILE_DEBUG), 0);
+    cr_assert_eq(planned("model d : TransformerDecoder { n_layers = 1 n_heads = 2 query_dimensions "
+                         "= 4 value_dimensions = 4 }\n"
+                         "listen AttentionEvent & (attention_matrix.shape[3] == 17) -> stats\n",
+                         PROFILE_DEBUG),
+                 0);
     const Point *self = find("layers.0.self_attention.inner_attention", XF_ATTENTION_EVENT);
     const Point *cross = find("layers.0.cross_attention.inner_attention", XF_ATTENTION_EVENT);
     cr_expect(strstr(self->fires[0].guard, "c->T == 17") != NULL, "%s", self->fires[0].guard);
@@ -148,47 +164,64 @@ Test(plan, cross_attention_keys_use_the_memory_length) {
 }
 
 Test(plan, never_firing_listener_names_the_real_source) {
-    cr_assert_eq(planned(ENC2 "listen from_layer(layers[1]) & AttentionEvent -> stats\n", PROFILE_DEBUG), 0);
+    cr_assert_eq(
+        planned(ENC2 "listen from_layer(layers[1]) & AttentionEvent -> stats\n", PROFILE_DEBUG), 0);
     const char *o = out();
     cr_expect(strstr(o, "p.xf:2:1: warning: this listener never fires") != NULL, "%s", o);
-    cr_expect(strstr(o, "AttentionEvent comes from 'layers.1.attention.inner_attention'") != NULL, "%s", o);
+    cr_expect(strstr(o, "AttentionEvent comes from 'layers.1.attention.inner_attention'") != NULL,
+              "%s", o);
     cr_expect(strstr(o, "within(layers[1])") != NULL, "%s", o);
     cr_expect_eq(diag_warnings(), 1);
 }
 
 Test(plan, missing_module_is_suggested) {
-    cr_assert_eq(planned(ENC2 "listen from_layer(layers[7].attention) -> stats\n", PROFILE_DEBUG), 0);
-    cr_expect(strstr(out(), "p.xf:2:8: note: the model has layers 0–1 (n_layers = 2)") != NULL, "%s", out());
+    cr_assert_eq(planned(ENC2 "listen from_layer(layers[7].attention) -> stats\n", PROFILE_DEBUG),
+                 0);
+    cr_expect(strstr(out(), "p.xf:2:8: note: the model has layers 0–1 (n_layers = 2)") != NULL,
+              "%s", out());
 }
 
-#define TRF1 "model t : Transformer { n_layers = 2 n_heads = 2 query_dimensions = 4 value_dimensions = 4 }\n"
+#define TRF1                                                                                       \
+    "model t : Transformer { n_layers = 2 n_heads = 2 query_dimensions = 4 value_dimensions = 4 "  \
+    "}\n"
 
 /* The notes under "never fires": a typo, a PyTorch name, a path without its stack. */
 Test(plan, missing_module_notes) {
     cr_assert_eq(planned(ENC2 "listen within(layer[1]) -> stats\n", PROFILE_DEBUG), 0);
-    cr_expect(strstr(out(), "note: the model has no module 'layer[1]'; did you mean 'layers[1]'?") != NULL, "%s",
-              out());
+    cr_expect(strstr(out(),
+                     "note: the model has no module 'layer[1]'; did you mean 'layers[1]'?") != NULL,
+              "%s", out());
     teardown();
     cr_assert_eq(planned(ENC2 "listen within(layers[1].self_attn) -> stats\n", PROFILE_DEBUG), 0);
     cr_expect(strstr(out(), "did you mean 'layers[1].attention'?") != NULL, "%s", out());
     teardown();
     cr_assert_eq(planned(ENC2 "listen within(layers[0].atention) -> stats\n", PROFILE_DEBUG), 0);
-    cr_expect(strstr(out(), "the model has no module 'layers[0].atention'; did you mean 'layers[0].attention'? "
-                            "(see docs/DSL.md §5 Filters)") != NULL, "%s", out());
+    cr_expect(
+        strstr(out(),
+               "the model has no module 'layers[0].atention'; did you mean 'layers[0].attention'? "
+               "(see docs/DSL.md §5 Filters)") != NULL,
+        "%s", out());
     teardown();
     cr_assert_eq(planned(TRF1 "listen within(layers[0]) -> stats\n", PROFILE_DEBUG), 0);
     cr_expect(strstr(out(), "p.xf:2:8: note: in a Transformer, module paths start with the stack: "
-                            "'encoder.layers[0]' or 'decoder.layers[0]'") != NULL, "%s", out());
+                            "'encoder.layers[0]' or 'decoder.layers[0]'") != NULL,
+              "%s", out());
     teardown();
-    cr_assert_eq(planned(TRF1 "listen within(decoder.layers[0].multihead_attn) -> stats\n", PROFILE_DEBUG), 0);
-    cr_expect(strstr(out(), "did you mean 'decoder.layers[0].cross_attention'?") != NULL, "%s", out());
+    cr_assert_eq(
+        planned(TRF1 "listen within(decoder.layers[0].multihead_attn) -> stats\n", PROFILE_DEBUG),
+        0);
+    cr_expect(strstr(out(), "did you mean 'decoder.layers[0].cross_attention'?") != NULL, "%s",
+              out());
     teardown();
     cr_assert_eq(planned(TRF1 "listen within(decoder.layers[2]) -> stats\n", PROFILE_DEBUG), 0);
-    cr_expect(strstr(out(), "note: the decoder has layers 0–1 (n_layers = 2)") != NULL, "%s", out());
+    cr_expect(strstr(out(), "note: the decoder has layers 0–1 (n_layers = 2)") != NULL, "%s",
+              out());
     teardown();
-    cr_assert_eq(planned(ENC2 "listen IntermediateOutput & within(layers[0]) -> stats\n", PROFILE_DEBUG), 0);
+    cr_assert_eq(
+        planned(ENC2 "listen IntermediateOutput & within(layers[0]) -> stats\n", PROFILE_DEBUG), 0);
     cr_expect(strstr(out(), "note: no IntermediateOutput comes from 'layers[0]': its source is the "
-                            "encoder/decoder") != NULL, "%s", out());
+                            "encoder/decoder") != NULL,
+              "%s", out());
 }
 
 /* --strict: the warning is an error, its notes stay notes. */
@@ -197,21 +230,28 @@ Test(plan, strict_makes_warnings_errors) {
     int e = planned(ENC2 "listen within(layers[5]) -> stats\n", PROFILE_DEBUG);
     diag_set_strict(0);
     cr_expect_eq(e, 1);
-    cr_expect(strstr(out(), "p.xf:2:1: error: this listener never fires: no dispatch point of model 'e' matches "
-                            "its filter [--strict]") != NULL, "%s", out());
+    cr_expect(
+        strstr(out(),
+               "p.xf:2:1: error: this listener never fires: no dispatch point of model 'e' matches "
+               "its filter [--strict]") != NULL,
+        "%s", out());
     cr_expect(strstr(out(), "p.xf:2:8: note: the model has layers 0–1") != NULL, "%s", out());
 }
 
 Test(plan, field_the_event_cannot_have_is_an_error) {
-    cr_expect_eq(planned(ENC2 "listen AttentionEvent & (queries.shape[0] == 1) -> stats\n", PROFILE_DEBUG), 1);
+    cr_expect_eq(
+        planned(ENC2 "listen AttentionEvent & (queries.shape[0] == 1) -> stats\n", PROFILE_DEBUG),
+        1);
     cr_expect(strstr(out(), "p.xf:2:26: error: AttentionEvent") != NULL, "%s", out());
     cr_expect(strstr(out(), "has no field 'queries'; it belongs to QKVEvent") != NULL, "%s", out());
 }
 
 Test(plan, field_guarded_by_its_class_is_fine) {
     /* the predicate is only reached where the class matched: no error */
-    cr_expect_eq(planned(ENC2 "listen QKVEvent & (queries.shape[3] == 8) | AttentionEvent -> stats\n",
-                         PROFILE_DEBUG), 0, "%s", out());
+    cr_expect_eq(planned(ENC2
+                         "listen QKVEvent & (queries.shape[3] == 8) | AttentionEvent -> stats\n",
+                         PROFILE_DEBUG),
+                 0, "%s", out());
     cr_expect_eq(kept(), 4);
 }
 
@@ -222,8 +262,10 @@ Test(plan, release_keeps_nothing) {
 }
 
 Test(plan, negation_of_a_guard) {
-    cr_assert_eq(planned(ENC2 "listen AttentionEvent & ~(attention_matrix.shape[0] == 1) -> stats\n",
-                         PROFILE_DEBUG), 0);
+    cr_assert_eq(planned(ENC2
+                         "listen AttentionEvent & ~(attention_matrix.shape[0] == 1) -> stats\n",
+                         PROFILE_DEBUG),
+                 0);
     const Point *a = find("layers.0.attention.inner_attention", XF_ATTENTION_EVENT);
     cr_assert_not_null(a->fires[0].guard);
     cr_expect(strstr(a->fires[0].guard, "!(c->N == 1)") != NULL, "%s", a->fires[0].guard);

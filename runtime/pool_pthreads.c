@@ -86,7 +86,7 @@ void xf_parallel_for(int tasks, void (*fn)(void *ctx, int task, int worker), voi
 
 /* This pool starts its workers on demand and runs with fewer when one cannot
  * be made, so there is nothing to fail here (pool_openmp.c's has). */
-int xf_start_threads(xf_error *err) {
+int xf_start_threads(struct xf_error *err) {
     (void)err;
     return 0;
 }

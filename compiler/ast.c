@@ -212,16 +212,6 @@ Filter *ast_filter_class(char *name, Loc loc) {
     return f;
 }
 
-static int is_identifier(const char *s) {
-    if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-        return 0;
-    for (s++; *s; s++)
-        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9')))
-            return 0;
-    return 1;
-}
-
 /* primary := IDENT "(" (path | STRING) ")" */
 Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_string) {
     if (strlen(arg) > AST_MAX_NAME) {
@@ -229,7 +219,7 @@ Filter *ast_filter_call(char *fn, Loc fn_loc, char *arg, Loc arg_loc, int is_str
         arg[AST_MAX_NAME] = '\0';
     }
     if (strcmp(fn, "event_class") == 0) {
-        if (is_string || !is_identifier(arg))
+        if (is_string || !name_is_identifier(arg))
             diag_error(
                 arg_loc,
                 "event_class takes the name of an event class, e.g. event_class(AttentionEvent)");
@@ -266,31 +256,33 @@ static void too_deep(Loc at) {
     diag_error(at, "filter nested too deeply (more than %d levels)", AST_MAX_DEPTH);
 }
 
+/* The depth of a node at `op` over children of depths a and b (b = 0: one
+ * child); OVER when a child is already over the limit or this node would be
+ * (then reported here, once). */
+static int node_depth(int a, int b, Loc op) {
+    if (a >= OVER || b >= OVER)
+        return OVER;
+    int d = 1 + (a > b ? a : b);
+    if (d > AST_MAX_DEPTH) {
+        too_deep(op);
+        return OVER;
+    }
+    return d;
+}
+
 /* primary := arith cmp arith */
 Filter *ast_filter_pred(Expr *cmp, Loc start) {
     Filter *f = filter_new(FL_PRED, start);
     f->expr = cmp;
-    if (cmp->depth >= OVER) {
-        f->depth = OVER;
-    } else if (cmp->depth + 1 > AST_MAX_DEPTH) {
-        too_deep(start);
-        f->depth = OVER;
-    } else {
-        f->depth = cmp->depth + 1;
-    }
+    f->depth = node_depth(cmp->depth, 0, start);
     return f;
 }
 
 /* or := or "|" and;  and := and "&" unary */
 Filter *ast_filter_bin(FilterKind k, Filter *lhs, Filter *rhs, Loc op) {
-    if (lhs->depth >= OVER)
-        return lhs;
-    if (rhs->depth >= OVER)
-        return rhs;
-    int d = 1 + (lhs->depth > rhs->depth ? lhs->depth : rhs->depth);
-    if (d > AST_MAX_DEPTH) {
-        too_deep(op);
-        lhs->depth = OVER;
+    int d = node_depth(lhs->depth, rhs->depth, op);
+    if (d >= OVER) {
+        lhs->depth = OVER; /* the subtree passed up, never deeper than the limit */
         return lhs;
     }
     Filter *f = filter_new(k, op);
@@ -302,16 +294,14 @@ Filter *ast_filter_bin(FilterKind k, Filter *lhs, Filter *rhs, Loc op) {
 
 /* unary := "~" unary */
 Filter *ast_filter_not(Filter *inner, Loc op) {
-    if (inner->depth >= OVER)
-        return inner;
-    if (inner->depth + 1 > AST_MAX_DEPTH) {
-        too_deep(op);
+    int d = node_depth(inner->depth, 0, op);
+    if (d >= OVER) {
         inner->depth = OVER;
         return inner;
     }
     Filter *f = filter_new(FL_NOT, op);
     f->lhs = inner;
-    f->depth = inner->depth + 1;
+    f->depth = d;
     return f;
 }
 
@@ -358,13 +348,8 @@ Expr *ast_expr_dim(char *field, Loc loc, char *shape, Loc shape_loc, Value index
 
 /* arith := arith ("+" | "-") term;  term := term "*" factor;  pred := arith cmp arith */
 Expr *ast_expr_bin(ExprKind k, Expr *lhs, Expr *rhs, Loc op) {
-    if (lhs->depth >= OVER)
-        return lhs;
-    if (rhs->depth >= OVER)
-        return rhs;
-    int d = 1 + (lhs->depth > rhs->depth ? lhs->depth : rhs->depth);
-    if (d > AST_MAX_DEPTH) {
-        too_deep(op);
+    int d = node_depth(lhs->depth, rhs->depth, op);
+    if (d >= OVER) {
         lhs->depth = OVER;
         return lhs;
     }
@@ -377,15 +362,13 @@ Expr *ast_expr_bin(ExprKind k, Expr *lhs, Expr *rhs, Loc op) {
 
 /* factor := "-" factor */
 Expr *ast_expr_neg(Expr *inner, Loc op) {
-    if (inner->depth >= OVER)
-        return inner;
-    if (inner->depth + 1 > AST_MAX_DEPTH) {
-        too_deep(op);
+    int d = node_depth(inner->depth, 0, op);
+    if (d >= OVER) {
         inner->depth = OVER;
         return inner;
     }
     Expr *e = expr_new(EX_NEG, op);
     e->lhs = inner;
-    e->depth = inner->depth + 1;
+    e->depth = d;
     return e;
 }

@@ -762,16 +762,6 @@ static int check_c_name(Loc loc, const char *name, const char *what) {
     return 1;
 }
 
-static int is_c_identifier(const char *s) {
-    if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-        return 0;
-    for (s++; *s; s++)
-        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9')))
-            return 0;
-    return 1;
-}
-
 /* block := IDENT "{" body "}" at the model's top level: encoder / decoder
  * (Transformer), or the token blocks of a one-stack model. */
 static void check_blocks(Ctx *c, const ModelDecl *md, const Block *blocks[2], Scope blk[2],
@@ -1020,7 +1010,7 @@ static void check_positional(const Arg *a, Handler *h) {
     const HandlerInfo *hi = &handler_info[h->kind];
     const Value *v = &a->val;
     if (hi->positional == POS_SYMBOL) {
-        if ((v->kind != VAL_IDENT && v->kind != VAL_STRING) || !is_c_identifier(v->s)) {
+        if ((v->kind != VAL_IDENT && v->kind != VAL_STRING) || !name_is_identifier(v->s)) {
             diag_error(a->loc, "'call' takes the name of a C function, e.g. call(my_handler)");
             return;
         }

@@ -48,16 +48,19 @@ static int use_color(void) {
 /* ---- src_read --------------------------------------------------------- */
 
 /* Prints "path: error: …" for a file that cannot be used at all. */
+static void file_problemv(const char *path, const char *fmt, va_list ap) {
+    FILE *o = out_stream();
+    fprintf(o, use_color() ? "\033[1m%s: \033[1;31merror:\033[0m " : "%s: error: ", path);
+    vfprintf(o, fmt, ap);
+    fputc('\n', o);
+}
+
 static void file_problem(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void file_problem(const char *path, const char *fmt, ...) {
-    FILE *o = out_stream();
-    int color = use_color();
     va_list ap;
     va_start(ap, fmt);
-    fprintf(o, color ? "\033[1m%s: \033[1;31merror:\033[0m " : "%s: error: ", path);
-    vfprintf(o, fmt, ap);
-    fputc('\n', o);
+    file_problemv(path, fmt, ap);
     va_end(ap);
 }
 
@@ -298,14 +301,9 @@ void diag_file_error(const char *fmt, ...) {
     if (quiet())
         return;
     n_printed_errors++;
-    FILE *o = out_stream();
-    int color = use_color();
-    const char *path = cur_src && cur_src->path ? cur_src->path : "xfc";
     va_list ap;
     va_start(ap, fmt);
-    fprintf(o, color ? "\033[1m%s: \033[1;31merror:\033[0m " : "%s: error: ", path);
-    vfprintf(o, fmt, ap);
-    fputc('\n', o);
+    file_problemv(cur_src && cur_src->path ? cur_src->path : "xfc", fmt, ap);
     va_end(ap);
 }
 

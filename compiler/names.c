@@ -212,3 +212,13 @@ void unknown(Loc loc, int note, const char *word, const char *const *cands, cons
     sb_free(&tail);
     free(msg);
 }
+
+int name_is_identifier(const char *s) {
+    if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return 0;
+    for (s++; *s; s++)
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9')))
+            return 0;
+    return 1;
+}

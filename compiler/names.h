@@ -181,6 +181,10 @@ int name_lookup(const char *word, const char *const *names);
 /* "a, b, c or d" from a NULL-terminated list (static buffer, for messages). */
 const char *name_list_text(const char *const *names);
 
+/* 1 when s is a C identifier ([A-Za-z_][A-Za-z0-9_]*): a handler or a module
+ * path component the emitter prints as a C name. */
+int name_is_identifier(const char *s);
+
 /* ---- PyTorch / fast-transformers spellings ------------------------------------ */
 
 /* A name a PyTorch or fast-transformers user writes and what xfc calls it.

@@ -135,6 +135,14 @@ static void puts_(outbuf *b, const char *s) {
     put(b, s, strlen(s));
 }
 
+/* "{layer}" / "{step}": the index, or "none" outside layers / steps (-1). */
+static const char *index_or_none(char *num, size_t cap, int index) {
+    if (index < 0)
+        return "none";
+    snprintf(num, cap, "%d", index);
+    return num;
+}
+
 int xf_expand_pattern(char *out, size_t cap, const char *pattern, const xf_event *ev,
                       const char *field) {
     if (!out || cap == 0)
@@ -167,19 +175,9 @@ int xf_expand_pattern(char *out, size_t cap, const char *pattern, const xf_event
                     return -1;
                 rep = field;
             } else if (close && len == 5 && !strncmp(p + 1, "layer", 5)) {
-                if (ev->layer < 0)
-                    rep = "none";
-                else {
-                    snprintf(num, sizeof num, "%d", ev->layer);
-                    rep = num;
-                }
+                rep = index_or_none(num, sizeof num, ev->layer);
             } else if (close && len == 4 && !strncmp(p + 1, "step", 4)) {
-                if (ev->step < 0)
-                    rep = "none";
-                else {
-                    snprintf(num, sizeof num, "%d", ev->step);
-                    rep = num;
-                }
+                rep = index_or_none(num, sizeof num, ev->step);
             } else if (close && len == 4 && !strncmp(p + 1, "call", 4)) {
                 snprintf(num, sizeof num, "%lld", (long long)ev->call);
                 rep = num;

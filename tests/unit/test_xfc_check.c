@@ -12,24 +12,14 @@
 #include <string.h>
 
 #include "model.h"
+#include "xfc_test.h"
 
-static Src src;
 static Spec spec;
 static Model model;
-static char *out_buf;
-static size_t out_len;
-static FILE *out_f;
 
 /* Parses (must succeed) and checks `text` as "t.xf"; returns check's errors. */
 static int check(const char *text) {
-    size_t len = strlen(text);
-    src.path = "t.xf";
-    src.text = malloc(len + 1);
-    memcpy(src.text, text, len + 1);
-    src.len = len;
-    out_f = open_memstream(&out_buf, &out_len);
-    diag_set_output(out_f);
-    diag_init(&src);
+    test_src("t.xf", text, strlen(text));
     int pe = parse_spec(&src, &spec);
     fflush(out_f);
     cr_assert_eq(pe, 0, "the test spec must parse:\n%s", out_buf);
@@ -38,34 +28,12 @@ static int check(const char *text) {
     return e;
 }
 
-static const char *out(void) {
-    if (out_f)
-        fflush(out_f);
-    return out_buf ? out_buf : "";
-}
-
-static int count(const char *hay, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 static void teardown(void) {
-    if (out_f)
-        fclose(out_f);
-    out_f = NULL;
-    free(out_buf);
-    out_buf = NULL;
-    diag_set_output(NULL);
-    ast_free_all();
-    src_free(&src);
+    test_src_free();
 }
 
 TestSuite(check, .fini = teardown);
 
-#define assert_out_has(s)                                                                          \
-    cr_assert(strstr(out(), (s)) != NULL, "expected \"%s\" in:\n%s", (s), out())
 #define ENC(body) "model m : TransformerEncoder {\n" body "\n}\n"
 
 /* ---- defaults and resolution -------------------------------------------- */

@@ -13,15 +13,12 @@
 
 #include "emit.h"
 #include "templates.h"
+#include "xfc_test.h"
 
-static Src src;
 static Spec spec;
 static Model model;
 static Plan plan;
 static Emitted em;
-static char *out_buf;
-static size_t out_len;
-static FILE *out_f;
 
 #define ENCODER(n_layers, listeners)                                                               \
     "model enc : TransformerEncoder {\n    n_layers = " #n_layers "\n    n_heads = 4\n"            \
@@ -30,14 +27,7 @@ static FILE *out_f;
 
 /* Parses, checks, plans and emits `text` (each step must succeed). */
 static void emitted(const char *text, Profile profile) {
-    size_t len = strlen(text);
-    src.path = "e.xf";
-    src.text = malloc(len + 1);
-    memcpy(src.text, text, len + 1);
-    src.len = len;
-    out_f = open_memstream(&out_buf, &out_len);
-    diag_set_output(out_f);
-    diag_init(&src);
+    test_src("e.xf", text, strlen(text));
     cr_assert_eq(parse_spec(&src, &spec), 0);
     cr_assert_eq(check_spec(&spec, &src, &model), 0);
     cr_assert_eq(plan_build(&model, profile, &plan), 0);
@@ -47,21 +37,7 @@ static void emitted(const char *text, Profile profile) {
 static void teardown(void) {
     emit_free(&em);
     plan_free(&plan);
-    ast_free_all();
-    if (out_f)
-        fclose(out_f);
-    free(out_buf);
-    free(src.text);
-    out_f = NULL;
-    out_buf = NULL;
-    diag_set_output(NULL);
-}
-
-static int count(const char *text, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
+    test_src_free();
 }
 
 static int lines(const char *text) {

@@ -13,25 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ast.h"
-#include "diag.h"
+#include "xfc_test.h"
 
-static Src src;
 static Spec spec;
-static char *out_buf;
-static size_t out_len;
-static FILE *out_f;
 
 /* Parses `len` bytes of `text` as "t.xf"; diagnostics go to out_buf. */
 static int parse_n(const char *text, size_t len) {
-    src.path = "t.xf";
-    src.text = malloc(len + 1);
-    memcpy(src.text, text, len);
-    src.text[len] = '\0';
-    src.len = len;
-    out_f = open_memstream(&out_buf, &out_len);
-    diag_set_output(out_f);
-    diag_init(&src);
+    test_src("t.xf", text, len);
     int e = parse_spec(&src, &spec);
     fflush(out_f);
     return e;
@@ -41,34 +29,12 @@ static int parse(const char *text) {
     return parse_n(text, strlen(text));
 }
 
-static const char *out(void) {
-    if (out_f)
-        fflush(out_f);
-    return out_buf ? out_buf : "";
-}
-
-static int count(const char *hay, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 static void teardown(void) {
-    if (out_f)
-        fclose(out_f);
-    out_f = NULL;
-    free(out_buf);
-    out_buf = NULL;
-    diag_set_output(NULL);
-    ast_free_all();
-    src_free(&src);
+    test_src_free();
 }
 
 TestSuite(parse, .fini = teardown);
 
-#define assert_out_has(s)                                                                          \
-    cr_assert(strstr(out(), (s)) != NULL, "expected \"%s\" in:\n%s", (s), out())
 #define assert_loc(l, L, C)                                                                        \
     do {                                                                                           \
         cr_assert_eq((l).line, (L), "line %d != %d", (l).line, (L));                               \

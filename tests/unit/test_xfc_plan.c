@@ -11,26 +11,16 @@
 #include <string.h>
 
 #include "plan.h"
+#include "xfc_test.h"
 
-static Src src;
 static Spec spec;
 static Model model;
 static Plan plan;
-static char *out_buf;
-static size_t out_len;
-static FILE *out_f;
 
 /* Parses and checks `text` (both must succeed), then plans it; returns the
  * plan's errors. */
 static int planned(const char *text, Profile profile) {
-    size_t len = strlen(text);
-    src.path = "p.xf";
-    src.text = malloc(len + 1);
-    memcpy(src.text, text, len + 1);
-    src.len = len;
-    out_f = open_memstream(&out_buf, &out_len);
-    diag_set_output(out_f);
-    diag_init(&src);
+    test_src("p.xf", text, strlen(text));
     cr_assert_eq(parse_spec(&src, &spec), 0);
     int ce = check_spec(&spec, &src, &model);
     fflush(out_f);
@@ -42,19 +32,7 @@ static int planned(const char *text, Profile profile) {
 
 static void teardown(void) {
     plan_free(&plan);
-    ast_free_all();
-    if (out_f)
-        fclose(out_f);
-    free(out_buf);
-    free(src.text);
-    out_f = NULL;
-    out_buf = NULL;
-    diag_set_output(NULL);
-}
-
-static const char *out(void) {
-    fflush(out_f);
-    return out_buf ? out_buf : "";
+    test_src_free();
 }
 
 static const Point *find(const char *source, xf_event_kind kind) {

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
@@ -19,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
+from benchlib import log, sh  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -37,21 +37,6 @@ REPS = {
     # ONNX Runtime's first two runs at this shape take ~4× longer (arena growth): 2 warm-ups
     "b1_s4096": {"rounds": (3, 1), "runs": (3, 1), "warmup": (2, 2)},
 }
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def sh(cmd, env=None, timeout=1800):
-    """-> (returncode, stdout, stderr); never raises on failure."""
-    try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        return p.returncode, p.stdout, p.stderr
-    except FileNotFoundError as e:
-        return 127, "", str(e)
-    except subprocess.TimeoutExpired:
-        return 124, "", f"timed out after {timeout} s"
 
 
 def first_lines(text, n=6):

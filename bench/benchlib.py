@@ -3,8 +3,25 @@ torch model of a case, the analytic FLOP count.  Run with /usr/bin/python3
 (Debian's python3-torch + numpy); there is no safetensors package here."""
 import json
 import struct
+import subprocess
+import sys
 
 import numpy as np
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def sh(cmd, env=None, timeout=3600):
+    """-> (returncode, stdout, stderr); never raises on failure."""
+    try:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+    except FileNotFoundError as e:
+        return 127, "", str(e)
+    except subprocess.TimeoutExpired:
+        return 124, "", f"timed out after {timeout} s"
+
 
 # ---- safetensors: 8-byte little-endian header length, JSON header, raw bytes --
 

@@ -24,13 +24,13 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
+from benchlib import log, sh  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -40,20 +40,6 @@ GEN_RE = re.compile(r"generate_ms\s+median=([0-9.eE+-]+)\s+min=([0-9.eE+-]+)\s+m
                     r"\s+tokens=(\d+)")
 CFG = dict(vocab=1000, d_model=256, n_heads=4, n_layers=4, ff=1024, max_positions=4700)
 PROMPT, GEN = 256, 256
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def sh(cmd, env, timeout=3600):
-    try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        return p.returncode, p.stdout, p.stderr
-    except FileNotFoundError as e:
-        return 127, "", str(e)
-    except subprocess.TimeoutExpired:
-        return 124, "", f"timed out after {timeout} s"
 
 
 def make_case(d):

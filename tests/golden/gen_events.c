@@ -9,7 +9,7 @@ void save_step_attention(const xf_event *ev, void *user) {
     (void)user;
     char path[512];
     snprintf(path, sizeof path, "%s.step%d.npy", ev->source, ev->step);
-    xf_error err = {""};
+    xf_error err = {.msg = ""};
     const xf_tensor *t = ev->attention_matrix;
     if (xf_npy_write(path, t->data, t->rank, t->shape, &err)) {
         fprintf(stderr, "%s\n", err.msg);

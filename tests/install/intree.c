@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: intree INPUT.npy EXPECTED.npy\n");
         return 2;
     }
-    xf_error err = {""};
+    xf_error err = {.msg = ""};
     xf_array x = {0}, want = {0};
     if (xf_npy_read(argv[1], &x, &err) || xf_npy_read(argv[2], &want, &err)) {
         fprintf(stderr, "intree: %s\n", err.msg);

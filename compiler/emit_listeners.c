@@ -248,7 +248,7 @@ char *emit_point_calls(const Plan *p, const Point *pt, int indent) {
     }
     for (int f = 0; f < pt->n_fires; f++) {
         const Listener *l = &p->model->listeners[pt->fires[f].listener];
-        const char *guard = pt->fires[f].guard;
+        char *guard = pt->fires[f].guard ? plan_guard_c(pt->fires[f].guard) : NULL;
         KV k = {0};
         emit_kv_set(&k, "indent", pad);
         emit_kv_take(&k, "call", handler_call(l, 0));
@@ -259,6 +259,7 @@ char *emit_point_calls(const Plan *p, const Point *pt, int indent) {
             emit_kv_take(&k, "guard",
                          guard[0] == '(' ? xstrdup(guard) : part1(PART("paren"), "a", guard));
         emit_fill(&b, guard ? PART("fire_guarded") : PART("fire"), &k);
+        free(guard);
     }
     return sb_take(&b);
 }
@@ -288,9 +289,10 @@ char *emit_matrix_line(const Plan *p, const Point *pt, const char *buf) {
     if (!guarded)
         return emit_part(PART("matrix"), &k);
     char *guards = NULL;
-    for (int f = 0; f < pt->n_fires; f++)
-        guards = guards ? part2(PART("or_guard"), guards, xstrdup(pt->fires[f].guard))
-                        : xstrdup(pt->fires[f].guard);
+    for (int f = 0; f < pt->n_fires; f++) {
+        char *g = plan_guard_c(pt->fires[f].guard);
+        guards = guards ? part2(PART("or_guard"), guards, g) : g;
+    }
     emit_kv_take(&k, "guards", guards);
     return emit_part(PART("matrix_guarded"), &k);
 }

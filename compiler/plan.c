@@ -19,15 +19,15 @@ typedef enum { T_NO, T_YES, T_GUARD, T_ABSENT } Truth;
 
 typedef struct Fold {
     Truth t;
-    char *guard;        /* T_GUARD: C expression */
+    Guard *guard;       /* T_GUARD */
     const Expr *absent; /* T_ABSENT: the EX_DIM naming the missing field */
 } Fold;
 
-/* A folded integer expression: a constant, or C text over c->N, c->L, c->S. */
+/* A folded integer expression: a constant, or a Guard over run-time dims. */
 typedef struct Sym {
     int is_const;
     long long v;
-    char *c;            /* when !is_const */
+    Guard *g;           /* when !is_const */
     const Expr *absent; /* set when a field is missing at this point */
     __int128 lo, hi;    /* the values it can take at run time (dims are 1..INT_MAX) */
 } Sym;
@@ -36,10 +36,68 @@ typedef struct Sym {
  * room to spare, or it is a compile error rather than overflow at run time. */
 #define GUARD_LIMIT ((__int128)1 << 62)
 
-static char *fmt(const char *f, const char *a, const char *b) {
+/* ---- guards ---------------------------------------------------------------- */
+
+static Guard *guard_new(GuardKind k, Guard *lhs, Guard *rhs) {
+    Guard *g = xcalloc(1, sizeof *g);
+    g->kind = k;
+    g->lhs = lhs;
+    g->rhs = rhs;
+    return g;
+}
+
+static Guard *guard_dim(RunDim d) {
+    Guard *g = guard_new(G_DIM, NULL, NULL);
+    g->dim = d;
+    return g;
+}
+
+static void guard_free(Guard *g) {
+    if (!g)
+        return;
+    guard_free(g->lhs);
+    guard_free(g->rhs);
+    free(g);
+}
+
+static void guard_text(StrBuf *sb, const Guard *g, int in_arith) {
+    static const char *const dims[] = {"c->N", "c->L", "c->T", "c->S", "c->step"};
+    switch (g->kind) {
+        case G_CONST: sb_printf(sb, "%lld", g->v); return;
+        case G_DIM: sb_printf(sb, "%s%s", in_arith ? "(long long)" : "", dims[g->dim]); return;
+        case G_NEG:
+            sb_puts(sb, "(-");
+            guard_text(sb, g->lhs, 1);
+            sb_puts(sb, ")");
+            return;
+        case G_BIN: {
+            int cmp = g->op >= EX_EQ; /* a comparison, parenthesized; arithmetic in long long */
+            sb_puts(sb, cmp ? "(" : "");
+            guard_text(sb, g->lhs, !cmp);
+            sb_printf(sb, " %s ", expr_op_text(g->op));
+            guard_text(sb, g->rhs, !cmp);
+            sb_puts(sb, cmp ? ")" : "");
+            return;
+        }
+        case G_NOT:
+            sb_puts(sb, "!");
+            guard_text(sb, g->lhs, 0);
+            return;
+        case G_AND:
+        case G_OR:
+            sb_puts(sb, "(");
+            guard_text(sb, g->lhs, 0);
+            sb_puts(sb, g->kind == G_AND ? " && " : " || ");
+            guard_text(sb, g->rhs, 0);
+            sb_puts(sb, ")");
+            return;
+    }
+}
+
+char *plan_guard_c(const Guard *g) {
     StrBuf sb;
     sb_init(&sb);
-    sb_printf(&sb, f, a, b);
+    guard_text(&sb, g, 0);
     return sb_take(&sb);
 }
 
@@ -95,9 +153,8 @@ static const Stack *point_stack(const Model *m, const Point *pt) {
  * Returns 0 if the event has no such field. */
 static int field_dim(const Model *m, const Point *pt, const char *field, int index, Sym *out) {
     const Stack *st = point_stack(m, pt);
-    const char *kv =
-        pt->slot == SLOT_CROSS ? "c->S" : "c->T"; /* key/value length (T: L, or a step's cache) */
-    const char *dims[4] = {0};
+    RunDim kv = pt->slot == SLOT_CROSS ? DIM_S : DIM_T; /* key/value length */
+    int dims[4] = {-1, -1, -1, -1};                     /* a RunDim, or -1: cst[i] */
     long long cst[4] = {0};
     int f = name_lookup(field, field_names);
     if (f < 0 || field_info[f].owner != pt->kind)
@@ -110,57 +167,60 @@ static int field_dim(const Model *m, const Point *pt, const char *field, int ind
     int DV = cross ? st->cross_value_dimensions : st->value_dimensions;
     switch ((FieldId)f) {
         case FIELD_QUERIES:
-            dims[0] = "c->N";
-            dims[1] = "c->L";
+            dims[0] = DIM_N;
+            dims[1] = DIM_L;
             cst[2] = H;
             cst[3] = E;
             break;
         case FIELD_KEYS:
-            dims[0] = "c->N";
+            dims[0] = DIM_N;
             dims[1] = kv;
             cst[2] = H;
             cst[3] = E;
             break;
         case FIELD_VALUES:
-            dims[0] = "c->N";
+            dims[0] = DIM_N;
             dims[1] = kv;
             cst[2] = H;
             cst[3] = DV;
             break;
         case FIELD_ATTENTION_MATRIX:
-            dims[0] = "c->N";
+            dims[0] = DIM_N;
             cst[1] = H;
-            dims[2] = "c->L";
+            dims[2] = DIM_L;
             dims[3] = kv;
             break;
         case FIELD_X:
-            dims[0] = "c->N";
-            dims[1] = "c->L";
+            dims[0] = DIM_N;
+            dims[1] = DIM_L;
             cst[2] = st->d_model;
             break;
         case N_FIELDS: return 0;
     }
     if (index < 0 || index >= rank)
         return 0; /* check.c rejects indexes past a field's rank */
-    out->is_const = dims[index] == NULL;
+    out->is_const = dims[index] < 0;
     out->v = cst[index];
-    out->c = dims[index] ? xstrdup(dims[index]) : NULL;
+    out->g = dims[index] < 0 ? NULL : guard_dim((RunDim)dims[index]);
     out->lo = out->is_const ? cst[index] : 1;
     out->hi = out->is_const ? cst[index] : INT_MAX;
     return 1;
 }
 
-static char *sym_text(const Sym *s) {
-    if (!s->is_const)
-        return xstrdup(s->c);
-    char buf[32];
-    snprintf(buf, sizeof buf, "%lld", s->v);
-    return xstrdup(buf);
+/* The Guard of a folded value (taken: s no longer owns it). */
+static Guard *sym_take(Sym *s) {
+    Guard *g = s->g;
+    s->g = NULL;
+    if (s->is_const) {
+        g = guard_new(G_CONST, NULL, NULL);
+        g->v = s->v;
+    }
+    return g;
 }
 
 static void sym_free(Sym *s) {
-    free(s->c);
-    s->c = NULL;
+    guard_free(s->g);
+    s->g = NULL;
 }
 
 static Sym fold_expr(const Model *m, const Point *pt, const Expr *e);
@@ -226,21 +286,8 @@ static Sym binary(const Model *m, const Point *pt, const Expr *e) {
                            "go up to 2^31): use smaller constants");
         r.lo = r.hi = 0;
     }
-    /* Arithmetic on run-time dims (ints) is done in long long. */
-    char *ta = sym_text(&a), *tb = sym_text(&b);
-    StrBuf sb;
-    sb_init(&sb);
-    int widen = e->kind <= EX_MUL && !a.is_const && strchr(ta, '>') && ta[0] != '(';
-    sb_printf(&sb, "%s%s %s %s", widen ? "(long long)" : "", ta, expr_op_text(e->kind), tb);
-    if (e->kind >= EX_EQ) {
-        char *inner = sb_take(&sb);
-        sb_printf(&sb, "(%s)", inner);
-        free(inner);
-    }
-    free(ta), free(tb);
-    sym_free(&a), sym_free(&b);
-    r.c = sb_take(&sb);
-    sb_free(&sb);
+    r.g = guard_new(G_BIN, sym_take(&a), sym_take(&b));
+    r.g->op = e->kind;
     return r;
 }
 
@@ -254,7 +301,7 @@ static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
             return r;
         case EX_NAME:                       /* `layer` or `step`: check.c admits no other name */
             if (!strcmp(e->name, "step")) { /* SPEC §8: known at run time only */
-                r.c = xstrdup("c->step");
+                r.g = guard_dim(DIM_STEP);
                 r.lo = -1, r.hi = INT_MAX;
                 return r;
             }
@@ -270,7 +317,7 @@ static Sym fold_expr(const Model *m, const Point *pt, const Expr *e) {
             Sym a = fold_expr(m, pt, e->lhs);
             if (a.absent || !a.is_const) {
                 if (!a.absent) {
-                    r.c = fmt("(-%s%s)", a.c, "");
+                    r.g = guard_new(G_NEG, sym_take(&a), NULL);
                     r.lo = -a.hi, r.hi = -a.lo;
                 }
                 r.absent = a.absent;
@@ -320,8 +367,7 @@ static Fold fold_filter(const Model *m, const Point *pt, const Filter *f) {
                 r = mk(s.v ? T_YES : T_NO);
             } else {
                 r = mk(T_GUARD);
-                r.guard = s.c;
-                s.c = NULL;
+                r.guard = sym_take(&s);
             }
             sym_free(&s);
             return r;
@@ -332,8 +378,7 @@ static Fold fold_filter(const Model *m, const Point *pt, const Filter *f) {
                 return mk(a.t == T_YES ? T_NO : T_YES);
             if (a.t == T_GUARD) {
                 r = mk(T_GUARD);
-                r.guard = fmt("!%s%s", a.guard, "");
-                free(a.guard);
+                r.guard = guard_new(G_NOT, a.guard, NULL);
                 return r;
             }
             return a;
@@ -345,12 +390,12 @@ static Fold fold_filter(const Model *m, const Point *pt, const Filter *f) {
             a = fold_filter(m, pt, f->lhs);
             b = fold_filter(m, pt, f->rhs);
             if (a.t == zero || b.t == zero) {
-                free(a.guard), free(b.guard);
+                guard_free(a.guard), guard_free(b.guard);
                 return mk(zero);
             }
             if (a.t == T_ABSENT || b.t == T_ABSENT) {
                 r = a.t == T_ABSENT ? a : b;
-                free(a.guard), free(b.guard);
+                guard_free(a.guard), guard_free(b.guard);
                 r.guard = NULL;
                 return r;
             }
@@ -359,9 +404,7 @@ static Fold fold_filter(const Model *m, const Point *pt, const Filter *f) {
             if (b.t == one)
                 return a;
             r = mk(T_GUARD);
-            r.guard =
-                is_and ? fmt("(%s && %s)", a.guard, b.guard) : fmt("(%s || %s)", a.guard, b.guard);
-            free(a.guard), free(b.guard);
+            r.guard = guard_new(is_and ? G_AND : G_OR, a.guard, b.guard);
             return r;
         }
     }
@@ -664,8 +707,11 @@ void plan_print(const Plan *p, FILE *out) {
             const Listener *l = &p->model->listeners[pt->fires[f].listener];
             fprintf(out, "%s listener %d (line %d, %s)", f ? "," : " ->", l->index, l->loc.line,
                     handler_name(l->handler.kind));
-            if (pt->fires[f].guard)
-                fprintf(out, " if %s", pt->fires[f].guard);
+            if (pt->fires[f].guard) {
+                char *c = plan_guard_c(pt->fires[f].guard);
+                fprintf(out, " if %s", c);
+                free(c);
+            }
         }
         fputc('\n', out);
     }
@@ -674,7 +720,7 @@ void plan_print(const Plan *p, FILE *out) {
 void plan_free(Plan *p) {
     for (int i = 0; i < p->n_points; i++) {
         for (int f = 0; f < p->points[i].n_fires; f++)
-            free(p->points[i].fires[f].guard);
+            guard_free(p->points[i].fires[f].guard);
         free(p->points[i].fires);
         free(p->points[i].source);
     }

@@ -25,10 +25,40 @@ typedef enum {
     SLOT_LAYER, /* the whole stack (IntermediateOutput) */
 } Slot;
 
+/* A run-time dim of a call, which a guard reads from the call's context. */
+typedef enum {
+    DIM_N,    /* batch */
+    DIM_L,    /* query length */
+    DIM_T,    /* self-attention key length: L, or the positions so far in a step */
+    DIM_S,    /* cross-attention key length (the memory's) */
+    DIM_STEP, /* the generation step, -1 in a forward */
+} RunDim;
+
+/* What is left of a filter at a point once everything static has folded: a
+ * condition over run-time dims (evaluated in long long; plan.c rejects one
+ * whose values could leave ±2^62). */
+typedef enum {
+    G_CONST, /* v */
+    G_DIM,   /* dim */
+    G_NEG,   /* -lhs */
+    G_BIN,   /* lhs op rhs, op an arithmetic or comparison ExprKind */
+    G_NOT,   /* !lhs */
+    G_AND,   /* lhs && rhs */
+    G_OR,    /* lhs || rhs */
+} GuardKind;
+
+typedef struct Guard {
+    GuardKind kind;
+    ExprKind op;             /* G_BIN */
+    RunDim dim;              /* G_DIM */
+    long long v;             /* G_CONST */
+    struct Guard *lhs, *rhs; /* operands (rhs: G_BIN, G_AND, G_OR) */
+} Guard;
+
 /* One listener firing at one point, guarded by a run-time condition. */
 typedef struct Fire {
     int listener; /* index into Model.listeners */
-    char *guard;  /* C expression over N, L, S (NULL = always) */
+    Guard *guard; /* NULL = always */
 } Fire;
 
 typedef struct Point {
@@ -58,6 +88,11 @@ int plan_build(const Model *m, Profile profile, Plan *out);
 /* The kept point for (kind, stack, layer, slot), or NULL: the emitter asks
  * this at each place in the layer sequence where an event could happen. */
 const Point *plan_point(const Plan *p, xf_event_kind kind, int stack, int layer, Slot slot);
+
+/* A guard as a C condition over the call context `c` ("(c->L >= 100)",
+ * arithmetic on dims in long long): what the emitter prints before a
+ * handler call and `xfc check` shows.  Caller frees. */
+char *plan_guard_c(const Guard *g);
 
 /* `xfc check`'s report: every point and which listeners fire there. */
 void plan_print(const Plan *p, FILE *out);

@@ -42,6 +42,14 @@ static const Point *find(const char *source, xf_event_kind kind) {
     return NULL;
 }
 
+/* Asserts that a guard prints as the C condition `want`. */
+static void expect_guard_c(const Guard *g, const char *want) {
+    cr_assert_not_null(g);
+    char *c = plan_guard_c(g);
+    cr_expect_str_eq(c, want);
+    free(c);
+}
+
 static int kept(void) {
     int n = 0;
     for (int i = 0; i < plan.n_points; i++)
@@ -116,8 +124,12 @@ Test(plan, static_shapes_fold_runtime_shapes_guard) {
     const Point *a0 = find("layers.0.attention.inner_attention", XF_ATTENTION_EVENT);
     cr_assert_eq(a0->n_fires, 2);
     cr_expect_null(a0->fires[0].guard);
-    cr_assert_not_null(a0->fires[1].guard);
-    cr_expect(strstr(a0->fires[1].guard, "c->L >= 100") != NULL, "guard: %s", a0->fires[1].guard);
+    const Guard *g = a0->fires[1].guard;
+    cr_assert_not_null(g);
+    cr_expect(g->kind == G_BIN && g->op == EX_GE);
+    cr_expect(g->lhs->kind == G_DIM && g->lhs->dim == DIM_L, "attention_matrix.shape[2] is L");
+    cr_expect(g->rhs->kind == G_CONST && g->rhs->v == 100);
+    expect_guard_c(g, "(c->L >= 100)");
     cr_expect_eq(find("layers.0.attention", XF_QKV_EVENT)->n_fires, 0, "folded to false");
     const Point *io1 = NULL;
     for (int i = 0; i < plan.n_points; i++)
@@ -137,8 +149,8 @@ Test(plan, cross_attention_keys_use_the_memory_length) {
                  0);
     const Point *self = find("layers.0.self_attention.inner_attention", XF_ATTENTION_EVENT);
     const Point *cross = find("layers.0.cross_attention.inner_attention", XF_ATTENTION_EVENT);
-    cr_expect(strstr(self->fires[0].guard, "c->T == 17") != NULL, "%s", self->fires[0].guard);
-    cr_expect(strstr(cross->fires[0].guard, "c->S == 17") != NULL, "%s", cross->fires[0].guard);
+    expect_guard_c(self->fires[0].guard, "(c->T == 17)");
+    expect_guard_c(cross->fires[0].guard, "(c->S == 17)");
 }
 
 Test(plan, never_firing_listener_names_the_real_source) {
@@ -245,6 +257,20 @@ Test(plan, negation_of_a_guard) {
                          PROFILE_DEBUG),
                  0);
     const Point *a = find("layers.0.attention.inner_attention", XF_ATTENTION_EVENT);
-    cr_assert_not_null(a->fires[0].guard);
-    cr_expect(strstr(a->fires[0].guard, "!(c->N == 1)") != NULL, "%s", a->fires[0].guard);
+    expect_guard_c(a->fires[0].guard, "!(c->N == 1)");
+}
+
+/* Arithmetic on run-time dims (ints up to 2^31) is printed in long long, on
+ * either side of an operator; static parts fold, & and | keep their shape. */
+Test(plan, guard_arithmetic_in_long_long) {
+    cr_assert_eq(planned(ENC2 "listen AttentionEvent & (2 * attention_matrix.shape[0] + 1 > 5 "
+                              "| -attention_matrix.shape[3] < attention_matrix.shape[1] - 9"
+                              " & layer == 0) -> stats\n",
+                         PROFILE_DEBUG),
+                 0);
+    expect_guard_c(find("layers.0.attention.inner_attention", XF_ATTENTION_EVENT)->fires[0].guard,
+                   "((2 * (long long)c->N + 1 > 5) || ((-(long long)c->T) < -5))");
+    cr_expect_eq(
+        find("layers.1.attention.inner_attention", XF_ATTENTION_EVENT)->fires[0].guard->kind, G_BIN,
+        "layer == 0 folds away: only the left side is left in layer 1");
 }

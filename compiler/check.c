@@ -260,7 +260,8 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
         [S_FF] = 1024,    [S_ATT] = ATT_FULL,  [S_CROSS] = ATT_FULL, [S_CAUSAL] = 0,
         [S_LOCAL] = 32,   [S_TOPK] = 32,       [S_ACT] = ACT_RELU,   [S_NORM] = NORM_POST,
         [S_FINAL] = 1,    [S_FMAP] = FMAP_ELU, [S_FDIM] = 0,         [S_STAB] = 0,
-        [S_SEED] = 0,     [S_MAXLEN] = 1024,   [S_AFTP] = 64,
+        [S_SEED] = 0,     [S_MAXLEN] = 1024,   [S_AFTP] = 64,        [S_CLUSTERS] = 0,
+        [S_ITERS] = 10,   [S_BITS] = 63,       [S_HASHB] = 1,
     };
     long long iv[S_COUNT];
     double fv[S_COUNT] = {[S_EPS] = 1e-5};
@@ -293,6 +294,10 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
     st->topk = (int)iv[S_TOPK];
     st->max_sequence_length = (int)iv[S_MAXLEN];
     st->aft_parameterization = (int)iv[S_AFTP];
+    st->clusters = (int)iv[S_CLUSTERS];
+    st->iterations = (int)iv[S_ITERS];
+    st->bits = (int)iv[S_BITS];
+    st->hash_bias = (int)iv[S_HASHB];
     st->softmax_temp = r->from[S_TEMP] ? fv[S_TEMP] : 1.0 / sqrt((double)st->query_dimensions);
     /* fast-transformers' default is 1/sqrt(E) of the queries each attention sees */
     st->cross_softmax_temp =
@@ -400,6 +405,54 @@ static void check_aft(Ctx *c, Resolved *r) {
     }
 }
 
+static int is_clustered(AttentionType t) {
+    return t == ATT_CLUSTERED || t == ATT_IMPROVED_CLUSTERED || t == ATT_CAUSAL_IMPROVED_CLUSTERED;
+}
+
+/* The clustered types (fast-transformers' registry): `clusters` has no
+ * default; clustered and improved_clustered take no mask but lengths, the
+ * causal one needs the triangular mask (it raises otherwise) and so cannot
+ * attend over a memory. */
+static void check_clustered(Ctx *c, Resolved *r) {
+    Stack *st = &r->st;
+    const Setting *const *from = r->from;
+    for (int cross = 0; cross <= r->is_decoder; cross++) {
+        AttentionType t = cross ? st->cross_attention_type : st->attention_type;
+        const Setting *at = from[cross ? S_CROSS : S_ATT];
+        if (!is_clustered(t) || !at)
+            continue;
+        const char *name = attention_type_names[t];
+        const Setting *where = at;
+        char msg[240] = "";
+        if (!st->clusters)
+            snprintf(msg, sizeof msg,
+                     "%s needs clusters = N (how many groups of queries; fast-transformers has "
+                     "no default)",
+                     name);
+        else if (cross && t == ATT_CAUSAL_IMPROVED_CLUSTERED)
+            snprintf(msg, sizeof msg,
+                     "cross_attention_type cannot be %s: attention over the memory is not "
+                     "causal (use improved_clustered)",
+                     name);
+        else if (!cross && t != ATT_CAUSAL_IMPROVED_CLUSTERED && st->causal)
+            where = from[S_CAUSAL] ? from[S_CAUSAL] : at,
+            snprintf(msg, sizeof msg,
+                     "%s cannot be causal (fast-transformers accepts no attention mask there); "
+                     "use causal_improved_clustered",
+                     name);
+        else if (!cross && t == ATT_CAUSAL_IMPROVED_CLUSTERED && from[S_CAUSAL] && !st->causal)
+            where = from[S_CAUSAL],
+            snprintf(msg, sizeof msg,
+                     "causal = false contradicts attention_type = %s, which is "
+                     "always causal",
+                     name);
+        if (*msg && first_report(c, where))
+            diag_error(where->val.loc, "%s", msg);
+    }
+    if (st->attention_type == ATT_CAUSAL_IMPROVED_CLUSTERED)
+        st->causal = 1;
+}
+
 /* Combinations within one stack. */
 static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Setting *weights_at) {
     Stack *st = &r->st;
@@ -453,6 +506,7 @@ static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Settin
 
     check_feature_map(c, r);
     check_aft(c, r);
+    check_clustered(c, r);
 
     if (r->is_decoder && st->cross_attention_type == ATT_CAUSAL_LINEAR && from[S_CROSS]) {
         if (first_report(c, from[S_CROSS]))
@@ -852,7 +906,14 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m) {
         rs[n++] = &dec;
     }
     warn_unused(rs, n, S_LOCAL, 1u << ATT_LOCAL, "local");
-    warn_unused(rs, n, S_TOPK, 1u << ATT_EXACT_TOPK, "exact_topk");
+    const unsigned clustered =
+        1u << ATT_CLUSTERED | 1u << ATT_IMPROVED_CLUSTERED | 1u << ATT_CAUSAL_IMPROVED_CLUSTERED;
+    const unsigned improved = 1u << ATT_IMPROVED_CLUSTERED | 1u << ATT_CAUSAL_IMPROVED_CLUSTERED;
+    warn_unused(rs, n, S_TOPK, 1u << ATT_EXACT_TOPK | improved,
+                "exact_topk or (causal_)improved_clustered");
+    static const SetId clu_settings[] = {S_CLUSTERS, S_ITERS, S_BITS, S_HASHB};
+    for (size_t i = 0; i < sizeof clu_settings / sizeof clu_settings[0]; i++)
+        warn_unused(rs, n, clu_settings[i], clustered, "one of the clustered types");
     warn_unused(rs, n, S_MAXLEN, 1u << ATT_AFT_FULL, "aft_full");
     warn_unused(rs, n, S_AFTP, 1u << ATT_AFT_FULL, "aft_full");
     static const SetId fmap_settings[] = {S_FMAP, S_FDIM, S_STAB};
@@ -1183,5 +1244,5 @@ int check_spec(const Spec *spec, const Src *src, Model *m) {
 }
 
 const char *attention_type_name(AttentionType t) {
-    return (unsigned)t <= ATT_AFT_SIMPLE ? attention_type_names[t] : "?";
+    return (unsigned)t <= ATT_CAUSAL_IMPROVED_CLUSTERED ? attention_type_names[t] : "?";
 }

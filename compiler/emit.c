@@ -278,9 +278,10 @@ int emit_has_handlers(const Plan *p) {
 }
 
 /* The largest dims over the model's stacks: the workspace serves every layer. */
-static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi) {
+static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi,
+                     int *max_clusters) {
     Dims mx = {0};
-    *max_local = *max_topk = *max_phi = 0;
+    *max_local = *max_topk = *max_phi = *max_clusters = 0;
     for (int st = 0; st < 2; st++) {
         if (!emit_has_stack(m, st))
             continue;
@@ -294,6 +295,9 @@ static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi
             *max_phi = emit_imax(*max_phi, emit_feature_map_params(s, d.E).width);
         }
         mx.D = emit_imax(mx.D, s->memory_dimensions); /* the memory buffer's rows */
+        if (emit_is_clustered(s->attention_type) ||
+            (st == 1 && emit_is_clustered(s->cross_attention_type)))
+            *max_clusters = emit_imax(*max_clusters, s->clusters);
         *max_local = emit_imax(*max_local, s->local_context);
         *max_topk = emit_imax(*max_topk, s->topk);
     }
@@ -303,8 +307,8 @@ static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi
 /* The holes of model.c's workspace: its buffers' sizes. */
 static void workspace_holes(KV *k, const Plan *p) {
     const Model *m = p->model;
-    int max_local, max_topk, max_phi;
-    Dims mx = max_dims(m, &max_local, &max_topk, &max_phi);
+    int max_local, max_topk, max_phi, max_clusters;
+    Dims mx = max_dims(m, &max_local, &max_topk, &max_phi, &max_clusters);
     emit_kv_int(k, "max_he", (long long)mx.H * mx.E);
     emit_kv_int(k, "max_hdv", (long long)mx.H * mx.DV);
     emit_kv_int(k, "max_d", mx.D);
@@ -314,6 +318,7 @@ static void workspace_holes(KV *k, const Plan *p) {
     emit_kv_int(k, "max_dv", mx.DV);
     emit_kv_int(k, "max_local", max_local);
     emit_kv_int(k, "max_topk", max_topk);
+    emit_kv_int(k, "max_clusters", max_clusters);
     KV mk = {0}, ak = {0}, nk = {0};
     emit_kv_int(&mk, "D", mx.D);
     emit_kv_int(&ak, "H", mx.H);

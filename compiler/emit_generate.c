@@ -25,6 +25,9 @@ const char *emit_generate_refusal(const Model *m) {
     if (s->cross_attention_type == ATT_AFT_FULL && m->kind == MODEL_TRANSFORMER)
         return "aft_full cross-attention has a position bias per query row, which a step does not "
                "track";
+    if (emit_is_clustered(s->cross_attention_type) && m->kind == MODEL_TRANSFORMER)
+        return "clustered cross-attention groups the queries of a whole call, which a step does "
+               "not have";
     if (emit_uses_feature_map(s, s->attention_type))
         return "a causal_linear recurrent state steps with feature_map = elu only";
     return NULL;

@@ -63,6 +63,8 @@ typedef struct FeatureMapParams {
 FeatureMapParams emit_feature_map_params(const Stack *s, int E); /* E: the attention's query size */
 /* Does attention of type t in stack s apply a random feature map? */
 int emit_uses_feature_map(const Stack *s, AttentionType t);
+/* Is t clustered, improved_clustered or causal_improved_clustered? */
+int emit_is_clustered(AttentionType t);
 int emit_has_stack(const Model *m, int stack);
 const Stack *emit_stack(const Model *m, int stack);
 const char *emit_stack_field(const Model *m, int stack);

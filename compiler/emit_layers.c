@@ -88,10 +88,12 @@ static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross) {
     emit_kv_take(k, "kernel", emit_part(name, NULL));
     KV v = {0};
     emit_kv_int(&v, "n", t == ATT_LOCAL ? s->local_context : s->topk);
-    emit_kv_take(k, "variant",
-                 emit_part_if(t == ATT_LOCAL || t == ATT_EXACT_TOPK,
-                              t == ATT_LOCAL ? PART("variant_local") : PART("variant_exact_topk"),
-                              &v));
+    emit_kv_set(&v, "slot", cross ? "cross" : "self");
+    const char *variant = t == ATT_LOCAL         ? PART("variant_local")
+                          : t == ATT_EXACT_TOPK  ? PART("variant_exact_topk")
+                          : emit_is_clustered(t) ? PART("variant_clustered")
+                                                 : NULL;
+    emit_kv_take(k, "variant", emit_part_if(variant != NULL, variant, &v));
     emit_kv_take(k, "fmap",
                  emit_part_if(emit_uses_feature_map(s, t),
                               cross ? PART("fmap_cross") : PART("fmap_self"), NULL));

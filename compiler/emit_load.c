@@ -129,6 +129,26 @@ static void load_aft(StrBuf *b, const Stack *s, const char *dst, const char *mod
     }
 }
 
+/* A clustered type's settings and draws: `module`.inner_attention.planes and
+ * .initial_centroids from the file, or drawn (xf_clustering_load). */
+static void load_clustering(StrBuf *b, const Stack *s, AttentionType t, int E, const char *dst,
+                            const char *module) {
+    char base[200], seed[32];
+    snprintf(base, sizeof base, "%s.inner_attention", module);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->random_seed);
+    KV k = {0};
+    emit_kv_set(&k, "dst", dst);
+    emit_kv_int(&k, "clusters", s->clusters);
+    emit_kv_int(&k, "iterations", s->iterations);
+    emit_kv_int(&k, "bits", s->bits);
+    emit_kv_int(&k, "topk", t == ATT_CLUSTERED ? 0 : s->topk);
+    emit_kv_take(&k, "base", at(base));
+    emit_kv_int(&k, "E", E);
+    emit_kv_int(&k, "hash_bias", s->hash_bias);
+    emit_kv_set(&k, "seed", seed);
+    emit_fill(b, PART("clustering"), &k);
+}
+
 /* The name of layer i's self (cross = 0) or cross attention module, within the layer. */
 static const char *attention_module(const Model *m, int stack, int cross) {
     int torch = m->weights == WEIGHTS_TORCH;
@@ -149,6 +169,8 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
         load_feature_map(b, s, d.E, self, attention_module(m, stack, 0));
     if (s->attention_type == ATT_AFT_FULL)
         load_aft(b, s, self, attention_module(m, stack, 0));
+    if (emit_is_clustered(s->attention_type))
+        load_clustering(b, s, s->attention_type, d.E, self, attention_module(m, stack, 0));
     if (stack == 1) {
         Dims cd = emit_cross_dims(s);
         load_attention(b, m, cd, s->memory_dimensions, cross, attention_module(m, stack, 1));
@@ -156,6 +178,9 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
             load_feature_map(b, s, cd.E, cross, attention_module(m, stack, 1));
         if (s->cross_attention_type == ATT_AFT_FULL)
             load_aft(b, s, cross, attention_module(m, stack, 1));
+        if (emit_is_clustered(s->cross_attention_type))
+            load_clustering(b, s, s->cross_attention_type, cd.E, cross,
+                            attention_module(m, stack, 1));
     }
     load_weight(b, field(ff, "w1"), at("linear1.weight"), d.F, d.D, 0, d.F);
     load_vector(b, field(ff, "b1"), at("linear1.bias"), d.F);
@@ -223,6 +248,21 @@ void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name
     free(dst);
 }
 
+/* `xfc check`'s lines for one clustered module: where its draws come from. */
+static void print_clustering(FILE *out, const Stack *s, const char *wp, int layer,
+                             const char *module, int E) {
+    fprintf(out,
+            "  random %slayers.%d.%s.inner_attention.planes [1, %d, %d]: the weight file's "
+            "tensor when it has one, else drawn at load: normals from splitmix64 seeded by "
+            "random_seed %lld XOR FNV-1a(name)%s\n",
+            wp, layer, module, s->bits, E + 1, s->random_seed,
+            s->hash_bias ? "" : ", last column zeroed (hash_bias = false)");
+    fprintf(out,
+            "  random %slayers.%d.%s.inner_attention.initial_centroids [%d]: the weight file's "
+            "tensor when it has one, else the query positions floor(c * L / %d) of each call\n",
+            wp, layer, module, s->clusters, s->clusters);
+}
+
 void emit_print_random(const Model *m, FILE *out) {
     for (int stack = 0; stack < 2; stack++) {
         if (!emit_has_stack(m, stack))
@@ -232,7 +272,11 @@ void emit_print_random(const Model *m, FILE *out) {
         stack_prefix(wp, sizeof wp, m, stack);
         for (int i = 0; i < s->n_layers; i++)
             for (int cross = 0; cross <= (stack == 1); cross++) {
-                if (!emit_uses_feature_map(s, cross ? s->cross_attention_type : s->attention_type))
+                AttentionType t = cross ? s->cross_attention_type : s->attention_type;
+                if (emit_is_clustered(t))
+                    print_clustering(out, s, wp, i, attention_module(m, stack, cross),
+                                     emit_attention_dims(s, cross).E);
+                if (!emit_uses_feature_map(s, t))
                     continue;
                 int E = emit_attention_dims(s, cross).E;
                 FeatureMapParams f = emit_feature_map_params(s, E);

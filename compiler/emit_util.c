@@ -237,6 +237,10 @@ int emit_uses_feature_map(const Stack *s, AttentionType t) {
     return s->feature_map != FMAP_ELU && (t == ATT_LINEAR || t == ATT_CAUSAL_LINEAR);
 }
 
+int emit_is_clustered(AttentionType t) {
+    return t == ATT_CLUSTERED || t == ATT_IMPROVED_CLUSTERED || t == ATT_CAUSAL_IMPROVED_CLUSTERED;
+}
+
 int emit_has_stack(const Model *m, int stack) {
     return stack == 0 ? m->kind != MODEL_DECODER : m->kind != MODEL_ENCODER;
 }

@@ -16,6 +16,9 @@ typedef enum {
     ATT_EXACT_TOPK, /* softmax over the topk largest scores per query */
     ATT_AFT_FULL,   /* σ(q) Σ softmax_s(k·w) v per channel, w = u vᵀ learned (AFT) */
     ATT_AFT_SIMPLE, /* σ(q) Σ softmax_s(k) v per channel (AFT) */
+    ATT_CLUSTERED,  /* queries grouped by a Hamming k-means of their hashes; centroids attend */
+    ATT_IMPROVED_CLUSTERED,        /* clustered, each query recomputing its cluster's top-k keys */
+    ATT_CAUSAL_IMPROVED_CLUSTERED, /* improved, causal: only its top-k keys up to the query */
 } AttentionType;
 
 typedef enum { ACT_RELU, ACT_GELU } Activation;
@@ -75,6 +78,10 @@ typedef struct Stack {
     int topk;                           /* for exact_topk, default 32 */
     int max_sequence_length;    /* aft_full: rows of u and v, the longest call (default 1024) */
     int aft_parameterization;   /* aft_full: columns of u and v (default 64) */
+    int clusters;               /* clustered types: query clusters (required) */
+    int iterations;             /* clustered types: Lloyd iterations (default 10) */
+    int bits;                   /* clustered types: hash bits (default 63) */
+    int hash_bias;              /* clustered types: planes with a threshold (default true) */
     double softmax_temp;        /* default 1/sqrt(query_dimensions) */
     double cross_softmax_temp;  /* the cross-attention's: default 1/sqrt(cross_query_dimensions) */
     Activation activation;      /* default relu */

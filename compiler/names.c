@@ -47,8 +47,17 @@ const char *const handler_arg_names[] = {"head", "sample", "cols", NULL};
 
 /* ---- settings ---------------------------------------------------------------- */
 
-const char *const attention_type_names[] = {"full",       "linear",   "causal_linear", "local",
-                                            "exact_topk", "aft_full", "aft_simple",    NULL};
+const char *const attention_type_names[] = {"full",
+                                            "linear",
+                                            "causal_linear",
+                                            "local",
+                                            "exact_topk",
+                                            "aft_full",
+                                            "aft_simple",
+                                            "clustered",
+                                            "improved_clustered",
+                                            "causal_improved_clustered",
+                                            NULL};
 const char *const activation_names[] = {"relu", "gelu", NULL};
 const char *const feature_map_names[] = {
     "elu", "favor", "random_fourier", "smoothed_random_fourier", "generalized_random", NULL};

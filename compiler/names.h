@@ -136,7 +136,11 @@ typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
     X(S_CROSS_V,  "cross_value_dimensions",  T_INT,  1, 65536,   NULL)           \
     X(S_CROSS_M,  "cross_model_dimensions",  T_INT,  1, 65536,   NULL)           \
     X(S_MAXLEN,   "max_sequence_length",     T_INT,  1, 1048576, NULL)           \
-    X(S_AFTP,     "aft_parameterization",    T_INT,  1, 65536,   NULL)
+    X(S_AFTP,     "aft_parameterization",    T_INT,  1, 65536,   NULL)           \
+    X(S_CLUSTERS, "clusters",                T_INT,  1, 65536,   NULL)           \
+    X(S_ITERS,    "iterations",              T_INT,  1, 1000,    NULL)           \
+    X(S_BITS,     "bits",                    T_INT,  1, 63,      NULL)           \
+    X(S_HASHB,    "hash_bias",               T_BOOL, 0, 0,       NULL)
 
 typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
 
@@ -151,7 +155,7 @@ extern const SetInfo setting_info[S_COUNT];
 extern const char *const setting_names[];        /* NULL-terminated */
 
 /* Values of the enum settings, index = the model.h enum value. */
-extern const char *const attention_type_names[];  /* full, linear, causal_linear, local, exact_topk, aft_full, aft_simple */
+extern const char *const attention_type_names[];  /* full, linear, causal_linear, local, exact_topk, aft_full, aft_simple, clustered, … */
 extern const char *const activation_names[];      /* relu, gelu */
 extern const char *const feature_map_names[];     /* elu, favor, random_fourier, … (FeatureMapKind) */
 extern const char *const normalization_names[];   /* post, pre */

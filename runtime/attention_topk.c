@@ -96,6 +96,16 @@ static uint32_t kth_largest(const float *p, int n, int k, int *quota, int *all_t
     return lo;
 }
 
+void xf__topk_indices(int *idx, const float *p, int n, int k) {
+    int quota = 0, all_ties = 1, m = 0;
+    uint32_t t = k < n ? kth_largest(p, n, k, &quota, &all_ties) : 0;
+    for (int j = 0; j < n && m < k; j++) {
+        uint32_t key = order_key(p[j]);
+        if (key > t || (key == t && (all_ties || quota-- > 0)))
+            idx[m++] = j;
+    }
+}
+
 /* p[0..n): keep the entries whose key is above t and the first `quota`
  * equal to t, scaled by temp; the others become −inf.  all_ties: every
  * entry equal to t is kept (a vectorizable compare, the usual case). */

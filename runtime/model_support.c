@@ -1,4 +1,5 @@
-/* model_support.c — call checks, the reusable workspace and feature-map omegas of generated models. */
+/* model_support.c — call checks, the reusable workspace, feature-map omegas and clustered attention's draws of generated models. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "xf_io.h"
@@ -84,5 +85,53 @@ int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *na
     if (xf_feature_map_draw(omega, E, fm->m, orthogonal, xf_feature_map_seed(random_seed, name)))
         return xf_fail(err, "%s: out of memory drawing its omega", name);
     fm->omega = omega;
+    return 0;
+}
+
+/* planes [bits, E+1]: the file's `name` [1, bits, E+1] or drawn; with
+ * hash_bias = 0 a copy whose threshold column is 0 (fast-transformers zeroes
+ * it after drawing, so a file of its holds zeros there already). */
+static int clustering_planes(xf_clustering *c, struct xf_weights *w, const char *name, int E,
+                             int hash_bias, uint64_t random_seed, xf_error *err) {
+    const int64_t n = (int64_t)c->bits * (E + 1);
+    const float *src = NULL;
+    if (xf_weights_has(w, name) &&
+        !(src = xf_weights_get(w, name, 3, (const int64_t[]){1, c->bits, E + 1}, err)))
+        return -1;
+    if (src && hash_bias) {
+        c->planes = src;
+        return 0;
+    }
+    float *p = xf_weights_alloc(w, n, err);
+    if (!p)
+        return -1;
+    if (src)
+        memcpy(p, src, (size_t)n * sizeof(float));
+    else if (xf_feature_map_draw(p, c->bits, E + 1, 0, xf_feature_map_seed(random_seed, name)))
+        return xf_fail(err, "%s: out of memory drawing the hashing planes", name);
+    for (int b = 0; !hash_bias && b < c->bits; b++)
+        p[(int64_t)b * (E + 1) + E] = 0.0f;
+    c->planes = p;
+    return 0;
+}
+
+int xf_clustering_load(xf_clustering *c, struct xf_weights *w, const char *base, int E,
+                       int hash_bias, uint64_t random_seed, xf_error *err) {
+    char name[512];
+    snprintf(name, sizeof name, "%s.planes", base);
+    if (clustering_planes(c, w, name, E, hash_bias, random_seed, err))
+        return -1;
+    snprintf(name, sizeof name, "%s.initial_centroids", base);
+    c->initial = NULL;
+    if (!xf_weights_has(w, name))
+        return 0;
+    const float *init = xf_weights_get(w, name, 1, (const int64_t[]){c->clusters}, err);
+    if (!init)
+        return -1;
+    for (int k = 0; k < c->clusters; k++)
+        if (!(init[k] >= 0.0f && init[k] < 16777216.0f && init[k] == (float)(int64_t)init[k]))
+            return xf_fail(err, "tensor %s: entry %d is %g, not a query position", name, k,
+                           (double)init[k]);
+    c->initial = init;
     return 0;
 }

@@ -33,9 +33,11 @@ enum { MAX_RANK = 8 };
 #define MAX_HEADER   ((uint64_t)100 * 1000 * 1000) /* bigger is a lie, not a model */
 #define MAX_JSON_INT 9007199254740992.0            /* 2^53: doubles stay exact */
 
-typedef enum { DT_F32, DT_F16, DT_BF16 } dtype;
-static const char *const dtype_names[] = {"F32", "F16", "BF16"};
-static const size_t dtype_sizes[] = {4, 2, 2};
+/* I64: integer tensors a model reads as floats (clustered attention's
+ * initial centroids, SPEC §9), exact below 2^24. */
+typedef enum { DT_F32, DT_F16, DT_BF16, DT_I64 } dtype;
+static const char *const dtype_names[] = {"F32", "F16", "BF16", "I64"};
+static const size_t dtype_sizes[] = {4, 2, 2, 8};
 
 typedef struct {
     char *name;
@@ -119,14 +121,14 @@ static int parse_entry(tensor *t, const cJSON *e, const xf_weights *w, xf_error 
     if (!cJSON_IsString(dt))
         return xf_fail(err, "%s: tensor %s: dtype missing or not a string", f, nm);
     int found = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strcmp(dt->valuestring, dtype_names[i]) == 0) {
             t->dt = (dtype)i;
             found = 1;
         }
     char dts[40];
     if (!found)
-        return xf_fail(err, "%s: tensor %s: dtype %s not supported (F32, F16, BF16)", f, nm,
+        return xf_fail(err, "%s: tensor %s: dtype %s not supported (F32, F16, BF16, I64)", f, nm,
                        shown(dts, sizeof dts, dt->valuestring));
 
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
@@ -426,6 +428,13 @@ static void convert(float *dst, const uint8_t *src, dtype dt, size_t n) {
                 uint16_t h;
                 memcpy(&h, src + 2 * i, 2);
                 dst[i] = f32_from_bits((uint32_t)h << 16);
+            }
+            break;
+        case DT_I64:
+            for (size_t i = 0; i < n; i++) {
+                int64_t x;
+                memcpy(&x, src + 8 * i, 8);
+                dst[i] = (float)x;
             }
             break;
     }

@@ -20,7 +20,7 @@ extern "C" {
 typedef struct xf_weights xf_weights;
 
 /* Opens (mmap) and validates a whole safetensors file: header length, JSON,
- * every entry's dtype (F32, F16, BF16), shape, and data_offsets inside the
+ * every entry's dtype (F32, F16, BF16; I64 read as floats), shape, and data_offsets inside the
  * file, in order, not overlapping, sized shape × dtype. */
 xf_weights *xf_weights_open(const char *path, xf_error *err);
 

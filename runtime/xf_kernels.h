@@ -77,6 +77,18 @@ int xf_feature_map_draw(float *omega, int E, int m, int orthogonal, uint64_t see
 /* The seed of one omega: random_seed XOR FNV-1a 64 of its tensor name. */
 uint64_t xf_feature_map_seed(uint64_t random_seed, const char *name);
 
+/* Clustered attention's settings and what fast-transformers draws at run
+ * time (xf_clustered_attention; SPEC §9). */
+typedef struct {
+    int clusters;         /* C: query clusters per (sample, head) */
+    int iterations;       /* Lloyd iterations, the last assignment counted as one (≥ 1) */
+    int bits;             /* hash bits, 1..63 */
+    int topk;             /* improved: keys recomputed per query; 0: plain clustered */
+    const float *planes;  /* [bits, E + 1] hyperplanes, last column the threshold */
+    const float *initial; /* [C] integral query positions whose hashes start the k-means
+                             (taken mod L), or NULL: positions ⌊c·L/C⌋ */
+} xf_clustering;
+
 /* Attention masks and sizes of one call.  Queries attend over keys
  * s < key_len[n] (all S when key_len is NULL); causal adds s <= l. */
 typedef struct {
@@ -91,9 +103,11 @@ typedef struct {
     const float *mask; /* xf_attention: [L, S] (or [N, L, S] with mask_batched) added to the
                              scaled scores — fast-transformers' FullMask — or NULL */
     int mask_batched;  /* 1: mask holds one [L, S] plane per sample */
-    const float *aft_u, *aft_v; /* xf_aft_attention, aft_full: the position bias u, v
+    const float *aft_u, *aft_v;      /* xf_aft_attention, aft_full: the position bias u, v
                                      [max_len, aft_rank] (rows [0, L) and [0, S) used); NULL: aft_simple */
-    int aft_rank;               /* their columns (aft_parameterization) */
+    int aft_rank;                    /* their columns (aft_parameterization) */
+    const xf_clustering *clustering; /* xf_clustered_attention: settings and draws */
+    const int *query_len;            /* [N] valid queries (clustered), or NULL: all L */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:
@@ -131,6 +145,15 @@ void xf_topk_attention(float *out, float *attn, const float *q, const float *k, 
  * receives the weights applied to v averaged over the D channels. */
 void xf_aft_attention(float *out, float *attn, const float *q, const float *k, const float *v,
                       const xf_attn_shape *sh, float *scratch);
+
+/* Clustered attention (attention_clustered.c), fast-transformers' ClusteredAttention,
+ * ImprovedClusteredAttention (topk > 0) and ImprovedClusteredCausalAttention
+ * (topk > 0, causal = 1): queries hashed by sh->clustering->planes, grouped by a
+ * Hamming k-means, their centroids attend; improved: each query also recomputes
+ * its own softmax over its cluster's top-k keys.  Queries past query_len get 0.
+ * `attn` receives the attention each query applied. */
+void xf_clustered_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                            const xf_attn_shape *sh, float *scratch);
 
 /* Sets the threads of the products (oneDNN's OpenMP pool, or OpenBLAS's)
  * and of the runtime's loops (attention over sample × head) for this

@@ -23,6 +23,8 @@ typedef struct {
     const float *o_w, *o_b;     /* [H*Dv, D], [D]    out projection */
     xf_feature_map fm;          /* linear attention's φ (omega [E, m]: the file's or drawn) */
     const float *aft_u, *aft_v; /* [max_sequence_length, P] aft_full's position bias */
+    xf_clustering clu;          /* clustered types: settings, planes [bits, E+1], initial
+                                   centroids [clusters] (the file's or drawn) */
 } xf_attn_weights;
 
 typedef struct {
@@ -66,6 +68,15 @@ typedef struct {
 struct xf_weights;
 int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E,
                         int orthogonal, uint64_t random_seed, xf_error *err);
+
+/* Clustered attention's draws (SPEC §9): `base`.planes F32 [1, bits, E+1]
+ * when the file has it, else normals drawn from xf_feature_map_seed(
+ * random_seed, `base`.planes); hash_bias = 0 zeroes their last column.
+ * `base`.initial_centroids I64 [clusters] (integral, ≥ 0) when the file has
+ * it, else none: the kernel then starts from positions ⌊c·L/clusters⌋.
+ * c->clusters, bits, iterations, topk are the caller's. */
+int xf_clustering_load(xf_clustering *c, struct xf_weights *w, const char *base, int E,
+                       int hash_bias, uint64_t random_seed, xf_error *err);
 
 /* Checks batch, seq and lengths[batch] (each 1..seq) of a call; `what`
  * names the argument in the message ("lengths", "memory lengths"). */

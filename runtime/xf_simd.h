@@ -66,12 +66,14 @@ typedef struct {
     float *o, *a;
     int klen;
     const float *mask; /* this sample's [L, S] additive mask, or NULL */
+    int qlen;          /* valid query rows: query_len clamped to 0..L (clustered) */
 } head_view;
 
 static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const float *q,
                                 const float *k, const float *v, float *out, float *attn) {
     const int64_t L = sh->L, S = sh->S, qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
     int klen = sh->key_len ? sh->key_len[n] : sh->S;
+    int qlen = sh->query_len ? sh->query_len[n] : sh->L;
     head_view hv = {
         q + n * L * qs + (int64_t)h * sh->E,
         k + n * S * qs + (int64_t)h * sh->E,
@@ -82,6 +84,9 @@ static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const flo
         : klen > sh->S ? sh->S
                        : klen,
         sh->mask ? sh->mask + (sh->mask_batched ? n * L * S : 0) : NULL,
+        qlen < 0       ? 0
+        : qlen > sh->L ? sh->L
+                       : qlen,
     };
     return hv;
 }
@@ -161,6 +166,24 @@ enum { LIN_BLOCK = 32 };
 static inline int64_t aft_scratch(const xf_attn_shape *sh) {
     return (sh->S > 0 ? sh->S : 0) + 3 * (int64_t)(sh->D > 0 ? sh->D : 0);
 }
+
+/* Scratch of xf_clustered_attention (attention_clustered.c, which lays it
+ * out): per query a hash (2 floats) and a cluster; per cluster a centroid
+ * hash (2), population, 64 bit counts, query centroid [E], scores
+ * [S], values [D], top-k keys and bottom mass; 64 rows of hash projections;
+ * one query's top-k weights; 1 to align the hashes.
+ * Linear in L and S, so monotone. */
+static inline int64_t clustered_scratch(const xf_attn_shape *sh) {
+    if (!sh->clustering || sh->clustering->clusters <= 0)
+        return 0;
+    int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
+    int64_t C = sh->clustering->clusters, k = sh->clustering->topk;
+    return 3 * L + C * (68 + sh->E + S + sh->D + k) + 64 * 64 + k + 1;
+}
+
+/* The k largest of p[0..n) (1 ≤ k ≤ n): their indices in idx[k], ascending;
+ * ties at the k-th value keep the lowest indices (attention_topk.c). */
+void xf__topk_indices(int *idx, const float *p, int n, int k);
 
 static inline int64_t linear_scratch(const xf_attn_shape *sh) {
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;

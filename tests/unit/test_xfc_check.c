@@ -130,6 +130,11 @@ Test(check, attention_type_string_and_identifier_forms) {
         {"attention_type = local", ATT_LOCAL, 0},
         {"attention_type = \"full\"", ATT_FULL, 0},
         {"attention_type = full causal = true", ATT_FULL, 1},
+        {"attention_type = clustered clusters = 9", ATT_CLUSTERED, 0},
+        {"attention_type = \"improved-clustered\" clusters = 9 topk = 4", ATT_IMPROVED_CLUSTERED,
+         0},
+        {"attention_type = \"causal-improved-clustered\" clusters = 9",
+         ATT_CAUSAL_IMPROVED_CLUSTERED, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[256];
@@ -268,9 +273,10 @@ static const ErrCase err_cases[] = {
      "t.xf:2:16: error: unknown activation 'gleu'; did you mean 'gelu'?"},
     {ENC("  attention_type = \"causal-lin\""),
      "t.xf:2:20: error: unknown attention_type 'causal-lin'; did you mean 'causal_linear'?"},
-    {ENC("  attention_type = reformer"),
-     "t.xf:2:20: error: unknown attention_type 'reformer' (expected full, linear, causal_linear, "
-     "local, exact_topk, aft_full or aft_simple)"},
+    {ENC("  attention_type = bigbird"),
+     "t.xf:2:20: error: unknown attention_type 'bigbird' (expected full, linear, causal_linear, "
+     "local, exact_topk, aft_full, aft_simple, clustered, improved_clustered or "
+     "causal_improved_clustered)"},
     {ENC("  normalization = middle"),
      "t.xf:2:19: error: unknown normalization 'middle' (expected post or pre)"},
     {ENC("  weights = pytorch"),

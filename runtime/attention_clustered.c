@@ -1,0 +1,362 @@
+/* attention_clustered.c — clustered attention (Vyas et al. 2020) as
+ * fast-transformers computes it: ClusteredAttention, ImprovedClusteredAttention
+ * and ImprovedClusteredCausalAttention (its code, where it and the paper differ).
+ *
+ * Per (sample, head):
+ *   1. hash: bit b of query l's hash is q_l · a_b[:E] > a_b[E], a = the planes
+ *      [bits, E+1] (hash_cpu.cpp); every row, padding included, as there;
+ *   2. Hamming k-means (cluster_cpu.cpp): centroids start as the hashes of the
+ *      initial positions; iterations − 1 rounds of assign + recompute, then a
+ *      last assign.  Assign: the nearest centroid by popcount(h ⊕ c), the first
+ *      on ties, for valid queries only.  Recompute: per bit, 1 where most members
+ *      have 1.  An empty cluster keeps its centroid (fast-transformers redraws it
+ *      from an unseeded std::random_device: not reproducible by anyone);
+ *   3. query centroids qc = the mean of each cluster's queries;
+ *   4. clustered: A_c = softmax(temp · qc kᵀ) over the visible keys, out_l = A_c v
+ *      for l in cluster c;
+ *      improved: top_c = the topk keys of the largest qc·k (ties: lowest keys);
+ *      out_l = Σ_{s∉top_c} A_c[s] v_s + (1 − m_c) Σ_{j∈top_c} softmax_j(temp q_l·k_j) v_j,
+ *      m_c = Σ_{s∉top_c} A_c[s];
+ *      causal improved: out_l = Σ_{j∈top_c, j≤l} softmax(temp q_l·k_j) v_j only (0
+ *      when every top key is in l's future).
+ *   topk is min(topk, visible keys); fast-transformers' improved takes
+ *   min(topk, S) and masks slots by where cluster 0 of head 0 had −inf (the same
+ *   when topk ≤ every length), its causal one min(topk, the batch's shortest
+ *   key length): here too.
+ *
+ * Cost: L·bits·E (hash GEMM), iterations · L · C popcounts, C·S·E (the centroids'
+ * GEMMs) and, improved, L·topk·(E + D): no L×S term.  `attn`, when given, gets
+ * each query's applied row.  Thread-safe; the (sample, head) loop is the
+ * driver's (attention.c).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "xf_blas.h"
+#include "xf_kernels.h"
+#include "xf_simd.h"
+
+enum { HASH_ROWS = 64 }; /* rows of query projections per hashing GEMM */
+
+/* One head's scratch (clustered_scratch in xf_simd.h gives its size). */
+typedef struct {
+    uint64_t *hash; /* [L] query hashes */
+    int *group;     /* [L] cluster of each valid query */
+    uint64_t *cent; /* [C] centroid hashes */
+    int *count;     /* [C] populations */
+    int *ones;      /* [C, 64] members with each bit set */
+    float *qc;      /* [C, E] query centroids */
+    float *sc;      /* [C, S] centroid scores, then probabilities */
+    float *vc;      /* [C, D] the centroids' outputs */
+    int *top;       /* [C, topk] improved: each cluster's top keys */
+    float *bottom;  /* [C] improved: the mass outside them */
+    float *proj;    /* [HASH_ROWS, 64] hash projections */
+    float *w;       /* [topk] one query's weights */
+} clu_buf;
+
+static clu_buf carve(float *p, const xf_attn_shape *sh) {
+    const xf_clustering *c = sh->clustering;
+    int64_t L = sh->L, C = c->clusters, S = sh->S;
+    clu_buf b;
+    p = (float *)(((uintptr_t)p + 7) & ~(uintptr_t)7); /* a worker's slice may start odd */
+    b.hash = (uint64_t *)p, p += 2 * L;
+    b.cent = (uint64_t *)p, p += 2 * C;
+    b.group = (int *)p, p += L;
+    b.count = (int *)p, p += C;
+    b.ones = (int *)p, p += 64 * C;
+    b.qc = p, p += C * sh->E;
+    b.sc = p, p += C * S;
+    b.vc = p, p += C * sh->D;
+    b.top = (int *)p, p += C * c->topk;
+    b.bottom = p, p += C;
+    b.proj = p, p += HASH_ROWS * 64;
+    b.w = p;
+    return b;
+}
+
+/* ---- hashing and the Hamming k-means -------------------------------------- */
+
+/* hash[0..L): one GEMM of HASH_ROWS rows against the planes, then each
+ * projection compared with its plane's threshold into one bit. */
+static void hash_queries(uint64_t *hash, float *proj, const float *q, const xf_attn_shape *sh) {
+    const xf_clustering *c = sh->clustering;
+    const int qs = sh->H * sh->E, E1 = sh->E + 1;
+    for (int l0 = 0; l0 < sh->L; l0 += HASH_ROWS) {
+        int rows = sh->L - l0 < HASH_ROWS ? sh->L - l0 : HASH_ROWS;
+        xf_gemm(XF_NOTRANS, XF_TRANS, rows, c->bits, sh->E, 1.0f, q + (int64_t)l0 * qs, qs,
+                c->planes, E1, 0.0f, proj, 64);
+        for (int i = 0; i < rows; i++) {
+            uint64_t h = 0;
+            for (int b = 0; b < c->bits; b++)
+                h |= (uint64_t)(proj[i * 64 + b] > c->planes[(int64_t)b * E1 + sh->E]) << b;
+            hash[l0 + i] = h;
+        }
+    }
+}
+
+/* The nearest centroid to h (the first of the nearest, as cluster_cpu.cpp's
+ * strict <): the minimum over k < C of popcount(h ⊕ cent[k]) · 2¹⁶ + k, one
+ * vectorizable reduction (C ≤ 65536).  Compiled for VPOPCNTQ (AVX-512,
+ * eight centroids an instruction), for POPCNT, and for plain x86-64
+ * (libgcc's bit tricks), picked per head. */
+#define NEAREST_BODY                                                                               \
+    uint32_t best = UINT32_MAX;                                                                    \
+    for (int k = 0; k < C; k++) {                                                                  \
+        uint32_t key = (uint32_t)__builtin_popcountll(h ^ cent[k]) << 16 | (uint32_t)k;            \
+        best = key < best ? key : best;                                                            \
+    }                                                                                              \
+    return (int)(best & 0xffff);
+typedef int (*nearest_fn)(uint64_t h, const uint64_t *cent, int C);
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f,avx512vl,avx512vpopcntdq,prefer-vector-width=512"))) static int
+nearest_vpopcnt(uint64_t h, const uint64_t *cent, int C) {
+    NEAREST_BODY
+}
+__attribute__((target("popcnt"))) static int nearest_popcnt(uint64_t h, const uint64_t *cent,
+                                                            int C) {
+    NEAREST_BODY
+}
+#endif
+static int nearest_plain(uint64_t h, const uint64_t *cent, int C) {
+    NEAREST_BODY
+}
+
+static nearest_fn pick_nearest(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    if (__builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512vl"))
+        return nearest_vpopcnt;
+    if (__builtin_cpu_supports("popcnt"))
+        return nearest_popcnt;
+#endif
+    return nearest_plain;
+}
+
+/* group[l] = the nearest centroid of hash l, l < n. */
+static void assign(int *group, const uint64_t *hash, int n, const uint64_t *cent, int C) {
+    nearest_fn nearest = pick_nearest();
+    for (int l = 0; l < n; l++)
+        group[l] = nearest(hash[l], cent, C);
+}
+
+/* ones[b] += bit b of h, b < 64: a fixed-length loop GCC vectorizes. */
+XF_INLINE void add_bits(int *ones, uint64_t h) {
+    for (int b = 0; b < 64; b++)
+        ones[b] += (int)((h >> b) & 1);
+}
+
+/* Each non-empty centroid: bit b set where more than half its members have
+ * it (ties 0, as cluster_cpu.cpp's counts[b] > 0).  ones: [C, 64] ints. */
+XF_CLONES
+static void recompute(uint64_t *cent, int *count, int *ones, const int *group,
+                      const uint64_t *hash, int n, int C) {
+    memset(count, 0, (size_t)C * sizeof(int));
+    memset(ones, 0, (size_t)C * 64 * sizeof(int));
+    for (int l = 0; l < n; l++) {
+        count[group[l]]++;
+        add_bits(ones + group[l] * 64, hash[l]);
+    }
+    for (int k = 0; k < C; k++) {
+        if (!count[k])
+            continue; /* empty: keeps its centroid (see the top of the file) */
+        uint64_t c = 0;
+        for (int b = 0; b < 64; b++)
+            c |= (uint64_t)(2 * ones[k * 64 + b] > count[k]) << b;
+        cent[k] = c;
+    }
+}
+
+/* group[0..n) and count[C] of one head's n valid queries. */
+static void kmeans(clu_buf *b, const xf_attn_shape *sh, int n) {
+    const xf_clustering *c = sh->clustering;
+    const int C = c->clusters;
+    for (int k = 0; k < C; k++) /* no initial positions: spread over the call */
+        b->cent[k] = b->hash[c->initial ? (int64_t)c->initial[k] % sh->L : (int64_t)k * sh->L / C];
+    for (int it = 1; it < c->iterations; it++) {
+        assign(b->group, b->hash, n, b->cent, C);
+        recompute(b->cent, b->count, b->ones, b->group, b->hash, n, C);
+    }
+    assign(b->group, b->hash, n, b->cent, C);
+    memset(b->count, 0, (size_t)C * sizeof(int));
+    for (int l = 0; l < n; l++)
+        b->count[b->group[l]]++;
+}
+
+/* ---- the centroids' attention ----------------------------------------------- */
+
+/* qc[k] = the mean of cluster k's queries (0 when empty). */
+static void centroids(float *qc, const int *group, const int *count, const float *q, int n,
+                      const xf_attn_shape *sh, int C) {
+    const int E = sh->E, qs = sh->H * sh->E;
+    memset(qc, 0, (size_t)C * E * sizeof(float));
+    for (int l = 0; l < n; l++) {
+        float *dst = qc + (int64_t)group[l] * E, f = 1.0f / (float)count[group[l]];
+        const float *src = q + (int64_t)l * qs;
+        for (int e = 0; e < E; e++)
+            dst[e] += src[e] * f; /* as clustered_aggregate: each query times 1/count */
+    }
+}
+
+/* sc[C, klen] (rows S apart) = qc kᵀ over the visible keys (raw: the top-k
+ * of improved attention ranks these, as fast-transformers does). */
+static void centroid_scores(float *sc, const float *qc, const float *k, int klen,
+                            const xf_attn_shape *sh, int C) {
+    xf_gemm(XF_NOTRANS, XF_TRANS, C, klen, sh->E, 1.0f, qc, sh->E, k, sh->H * sh->E, 0.0f, sc,
+            sh->S);
+}
+
+/* Rows of sc = softmax(temp · sc) over the visible keys. */
+static void centroid_softmax(float *sc, int klen, const xf_attn_shape *sh, int C) {
+    for (int c = 0; c < C; c++) {
+        float *r = sc + (int64_t)c * sh->S;
+        scale(r, klen, sh->temp);
+        scale(r, klen, 1.0f / softmax_exp(r, klen));
+    }
+}
+
+/* Output rows of every valid query: its cluster's vc row; `attn` rows: its
+ * cluster's sc row (zeros past klen). */
+static void broadcast(const head_view *hv, const clu_buf *b, const xf_attn_shape *sh, int n) {
+    const int64_t vs = (int64_t)sh->H * sh->D;
+    for (int l = 0; l < n; l++) {
+        memcpy(hv->o + l * vs, b->vc + (int64_t)b->group[l] * sh->D, (size_t)sh->D * sizeof(float));
+        if (hv->a) {
+            float *ar = hv->a + (int64_t)l * sh->S;
+            memcpy(ar, b->sc + (int64_t)b->group[l] * sh->S, (size_t)hv->klen * sizeof(float));
+            memset(ar + hv->klen, 0, (size_t)(sh->S - hv->klen) * sizeof(float));
+        }
+    }
+}
+
+/* ---- improved: each query's own softmax over its cluster's top keys --------- */
+
+/* The top kk keys of every cluster by raw qc·k (sc before the softmax). */
+static void cluster_topk(int *top, const float *sc, int klen, int kk, int C, int64_t S,
+                         int tk) {
+    for (int c = 0; c < C; c++)
+        xf__topk_indices(top + (int64_t)c * tk, sc + c * S, klen, kk);
+}
+
+/* w[kk] = softmax over j of temp · q·k_top[j], restricted (causal) to top[j] ≤ l;
+ * returns 0 when no key is left (w all 0). */
+static int query_weights(float *w, const float *q, const float *k, const int *top, int kk,
+                         int l, const xf_attn_shape *sh) {
+    const int qs = sh->H * sh->E;
+    int any = 0;
+    for (int j = 0; j < kk; j++) {
+        int ok = !sh->causal || top[j] <= l;
+        float s = 0.0f;
+        const float *kj = k + (int64_t)top[j] * qs;
+        for (int e = 0; e < sh->E; e++)
+            s += q[e] * kj[e];
+        w[j] = ok ? sh->temp * s : -INFINITY;
+        any |= ok;
+    }
+    if (!any) {
+        memset(w, 0, (size_t)kk * sizeof(float));
+        return 0;
+    }
+    float mx = -INFINITY, sum = 0.0f;
+    for (int j = 0; j < kk; j++)
+        mx = w[j] > mx ? w[j] : mx;
+    for (int j = 0; j < kk; j++)
+        sum += w[j] = w[j] == -INFINITY ? 0.0f : exp_approx(w[j] - mx);
+    scale(w, kk, 1.0f / sum);
+    return 1;
+}
+
+/* Non-causal: the centroid's probabilities off its top keys (sc rows zeroed
+ * there, their sum the bottom mass) and vc = those rows times v. */
+static void bottom_part(clu_buf *b, const float *v, int klen, int kk, int C,
+                        const xf_attn_shape *sh) {
+    const int tk = sh->clustering->topk;
+    for (int c = 0; c < C; c++) {
+        float *r = b->sc + (int64_t)c * sh->S;
+        for (int j = 0; j < kk; j++)
+            r[b->top[c * tk + j]] = 0.0f;
+        float m = 0.0f;
+        for (int s = 0; s < klen; s++)
+            m += r[s];
+        b->bottom[c] = m;
+    }
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, C, sh->D, klen, 1.0f, b->sc, sh->S, v, sh->H * sh->D, 0.0f,
+            b->vc, sh->D);
+}
+
+/* Every valid query: its bottom part (non-causal) plus its top part. */
+static void improved_rows(const head_view *hv, const clu_buf *b, int kk, int n,
+                          const xf_attn_shape *sh) {
+    const int tk = sh->clustering->topk, qs = sh->H * sh->E, vs = sh->H * sh->D;
+    for (int l = 0; l < n; l++) {
+        const int c = b->group[l], *top = b->top + c * tk;
+        float *o = hv->o + (int64_t)l * vs, *ar = hv->a ? hv->a + (int64_t)l * sh->S : NULL;
+        query_weights(b->w, hv->q + (int64_t)l * qs, hv->k, top, kk, l, sh);
+        float keep = sh->causal ? 1.0f : 1.0f - b->bottom[c];
+        if (sh->causal)
+            memset(o, 0, (size_t)sh->D * sizeof(float));
+        else
+            memcpy(o, b->vc + (int64_t)c * sh->D, (size_t)sh->D * sizeof(float));
+        if (ar && sh->causal)
+            memset(ar, 0, (size_t)sh->S * sizeof(float));
+        else if (ar) {
+            memcpy(ar, b->sc + (int64_t)c * sh->S, (size_t)hv->klen * sizeof(float));
+            memset(ar + hv->klen, 0, (size_t)(sh->S - hv->klen) * sizeof(float));
+        }
+        for (int j = 0; j < kk; j++) {
+            float wj = b->w[j] * keep;
+            const float *vj = hv->v + (int64_t)top[j] * vs;
+            for (int d = 0; d < sh->D; d++)
+                o[d] += wj * vj[d];
+            if (ar)
+                ar[top[j]] = wj;
+        }
+    }
+}
+
+/* ---- one (sample, head), the driver's entry --------------------------------- */
+
+/* kk: the keys each cluster keeps, fast-transformers' rule (top of the file). */
+static int keys_kept(const xf_attn_shape *sh, int klen) {
+    int kk = sh->clustering->topk, lim = klen;
+    if (sh->causal && sh->key_len)
+        for (int n = 0; n < sh->N; n++)
+            lim = sh->key_len[n] < lim ? sh->key_len[n] : lim;
+    kk = kk < lim ? kk : lim;
+    return kk > 0 ? kk : 0;
+}
+
+static void clustered_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
+    const xf_clustering *c = sh->clustering;
+    const int C = c->clusters, n = hv->qlen, klen = hv->klen;
+    const int64_t vs = (int64_t)sh->H * sh->D;
+    clu_buf b = carve(scratch, sh);
+    zero_rows(hv->o + n * vs, hv->a ? hv->a + (int64_t)n * sh->S : NULL, sh, sh->L - n);
+    if (n == 0)
+        return;
+    hash_queries(b.hash, b.proj, hv->q, sh);
+    kmeans(&b, sh, n);
+    centroids(b.qc, b.group, b.count, hv->q, n, sh, C);
+    centroid_scores(b.sc, b.qc, hv->k, klen, sh, C);
+    int kk = c->topk ? keys_kept(sh, klen) : 0;
+    if (kk)
+        cluster_topk(b.top, b.sc, klen, kk, C, sh->S, c->topk);
+    centroid_softmax(b.sc, klen, sh, C);
+    if (!c->topk) {
+        xf_gemm(XF_NOTRANS, XF_NOTRANS, C, sh->D, klen, 1.0f, b.sc, sh->S, hv->v, (int)vs, 0.0f,
+                b.vc, sh->D);
+        broadcast(hv, &b, sh, n);
+        return;
+    }
+    if (!sh->causal)
+        bottom_part(&b, hv->v, klen, kk, C, sh);
+    improved_rows(hv, &b, kk, n, sh);
+}
+
+/* out[N,L,H,D]; attn [N,H,L,S] or NULL; scratch: xf_attention_scratch(sh). */
+void xf_clustered_attention(float *out, float *attn, const float *q, const float *k,
+                            const float *v, const xf_attn_shape *sh, float *scratch) {
+    if (!sh->clustering || sh->clustering->clusters <= 0)
+        return;
+    int64_t mnk = (int64_t)sh->clustering->clusters * sh->S * (sh->E > sh->D ? sh->E : sh->D);
+    xf__attention_heads(clustered_head, mnk, out, attn, q, k, v, sh, scratch);
+}

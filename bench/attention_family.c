@@ -58,14 +58,23 @@ int main(int argc, char **argv) {
     float *q = rand_buf((int64_t)L * H * E, 1), *k = rand_buf((int64_t)L * H * E, 2);
     float *v = rand_buf((int64_t)L * H * D, 3), *planes = rand_buf(BITS * (E + 1), 4);
     float *out = malloc((size_t)L * H * D * sizeof(float));
-    xf_clustering plain = {C, 10, BITS, 0, planes, NULL}, improved = {C, 10, BITS, 32, planes, NULL};
+    xf_clustering plain = {C, 10, BITS, 0, planes, NULL},
+                  improved = {C, 10, BITS, 32, planes, NULL};
     const char *names[KINDS] = {"full", "clustered", "improved_clustered", "linear"};
     kernel_fn fns[KINDS] = {xf_attention, xf_clustered_attention, xf_clustered_attention,
                             xf_linear_attention};
     xf_attn_shape sh[KINDS];
     for (int i = 0; i < KINDS; i++)
-        sh[i] = (xf_attn_shape){.N = 1, .L = L, .S = L, .H = H, .E = E, .D = D, .temp = 0.125f,
-                                .clustering = i == 1 ? &plain : i == 2 ? &improved : NULL};
+        sh[i] = (xf_attn_shape){.N = 1,
+                                .L = L,
+                                .S = L,
+                                .H = H,
+                                .E = E,
+                                .D = D,
+                                .temp = 0.125f,
+                                .clustering = i == 1   ? &plain
+                                              : i == 2 ? &improved
+                                                       : NULL};
     int64_t most = 0;
     for (int i = 0; i < KINDS; i++)
         most = xf_attention_scratch(&sh[i]) > most ? xf_attention_scratch(&sh[i]) : most;

@@ -148,8 +148,8 @@ XF_INLINE void add_bits(int *ones, uint64_t h) {
 /* Each non-empty centroid: bit b set where more than half its members have
  * it (ties 0, as cluster_cpu.cpp's counts[b] > 0).  ones: [C, 64] ints. */
 XF_CLONES
-static void recompute(uint64_t *cent, int *count, int *ones, const int *group,
-                      const uint64_t *hash, int n, int C) {
+static void recompute(uint64_t *cent, int *count, int *ones, const int *group, const uint64_t *hash,
+                      int n, int C) {
     memset(count, 0, (size_t)C * sizeof(int));
     memset(ones, 0, (size_t)C * 64 * sizeof(int));
     for (int l = 0; l < n; l++) {
@@ -231,16 +231,15 @@ static void broadcast(const head_view *hv, const clu_buf *b, const xf_attn_shape
 /* ---- improved: each query's own softmax over its cluster's top keys --------- */
 
 /* The top kk keys of every cluster by raw qc·k (sc before the softmax). */
-static void cluster_topk(int *top, const float *sc, int klen, int kk, int C, int64_t S,
-                         int tk) {
+static void cluster_topk(int *top, const float *sc, int klen, int kk, int C, int64_t S, int tk) {
     for (int c = 0; c < C; c++)
         xf__topk_indices(top + (int64_t)c * tk, sc + c * S, klen, kk);
 }
 
 /* w[kk] = softmax over j of temp · q·k_top[j], restricted (causal) to top[j] ≤ l;
  * returns 0 when no key is left (w all 0). */
-static int query_weights(float *w, const float *q, const float *k, const int *top, int kk,
-                         int l, const xf_attn_shape *sh) {
+static int query_weights(float *w, const float *q, const float *k, const int *top, int kk, int l,
+                         const xf_attn_shape *sh) {
     const int qs = sh->H * sh->E;
     int any = 0;
     for (int j = 0; j < kk; j++) {
@@ -353,8 +352,8 @@ static void clustered_head(const head_view *hv, const xf_attn_shape *sh, float *
 }
 
 /* out[N,L,H,D]; attn [N,H,L,S] or NULL; scratch: xf_attention_scratch(sh). */
-void xf_clustered_attention(float *out, float *attn, const float *q, const float *k,
-                            const float *v, const xf_attn_shape *sh, float *scratch) {
+void xf_clustered_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                            const xf_attn_shape *sh, float *scratch) {
     if (!sh->clustering || sh->clustering->clusters <= 0)
         return;
     int64_t mnk = (int64_t)sh->clustering->clusters * sh->S * (sh->E > sh->D ? sh->E : sh->D);

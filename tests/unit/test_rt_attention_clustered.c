@@ -23,8 +23,17 @@
 enum { N = 2, H = 2, E = 6, D = 5 };
 
 static xf_attn_shape shape(int L, const int *len, int causal, const xf_clustering *c) {
-    return (xf_attn_shape){.N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .key_len = len,
-                           .causal = causal, .temp = 0.4f, .clustering = c, .query_len = len};
+    return (xf_attn_shape){.N = N,
+                           .L = L,
+                           .S = L,
+                           .H = H,
+                           .E = E,
+                           .D = D,
+                           .key_len = len,
+                           .causal = causal,
+                           .temp = 0.4f,
+                           .clustering = c,
+                           .query_len = len};
 }
 
 /* out and attn of `fn` on sh (scratch garbage-filled), fresh buffers. */
@@ -48,13 +57,13 @@ static void same_rows(const float *oa, const float *ob, const float *aa, const f
             for (int l = 0; l < len[n]; l++) {
                 for (int d = 0; d < D; d++) {
                     int64_t i = (((int64_t)n * L + l) * H + h) * D + d;
-                    cr_assert(fabsf(oa[i] - ob[i]) <= tol, "out[%d,%d,%d,%d]: %g vs %g", n, l, h,
-                              d, oa[i], ob[i]);
+                    cr_assert(fabsf(oa[i] - ob[i]) <= tol, "out[%d,%d,%d,%d]: %g vs %g", n, l, h, d,
+                              oa[i], ob[i]);
                 }
                 for (int s = 0; s < L; s++) {
                     int64_t i = (((int64_t)n * H + h) * L + l) * L + s;
-                    cr_assert(fabsf(aa[i] - ab[i]) <= tol, "attn[%d,%d,%d,%d]: %g vs %g", n, h,
-                              l, s, aa[i], ab[i]);
+                    cr_assert(fabsf(aa[i] - ab[i]) <= tol, "attn[%d,%d,%d,%d]: %g vs %g", n, h, l,
+                              s, aa[i], ab[i]);
                 }
             }
 }
@@ -103,7 +112,8 @@ static void two_groups(const float *initial) {
           *v = th_rand_buf((int64_t)N * L * H * D, 7, 1.0f), *planes = planes_for(40, 8);
     for (int i = 0; i < N * L * H; i++) /* row (n, l, h): group l >= L/2 */
         for (int e = 0; e < E; e++)
-            q[(int64_t)i * E + e] += ((i / H) % L >= L / 2 ? -20.0f : 20.0f) * (e % 2 ? 1.0f : -0.5f);
+            q[(int64_t)i * E + e] +=
+                ((i / H) % L >= L / 2 ? -20.0f : 20.0f) * (e % 2 ? 1.0f : -0.5f);
     xf_clustering c = {2, 10, 40, 0, planes, initial};
     xf_attn_shape sh = shape(L, len, 0, &c);
     float *out, *attn;
@@ -130,8 +140,8 @@ static void two_groups(const float *initial) {
                         for (int s = 0; s < len[n] && l < len[n]; s++)
                             want += p[s] / sum * v[(((int64_t)n * L + s) * H + h) * D + d];
                         float got = out[(((int64_t)n * L + l) * H + h) * D + d];
-                        cr_assert(fabs(got - want) < 1e-5, "n %d h %d l %d d %d: %g, want %g", n,
-                                  h, l, d, got, want);
+                        cr_assert(fabs(got - want) < 1e-5, "n %d h %d l %d d %d: %g, want %g", n, h,
+                                  l, d, got, want);
                     }
             }
     free(q), free(k), free(v), free(planes), free(out), free(attn);
@@ -173,16 +183,17 @@ Test(clustered, load_centroids_from_the_file_planes_drawn) {
     const char *base = "layers.0.attention.inner_attention";
     const int64_t init[3] = {4, 0, 17};
     xf_error err = {0};
-    xf_weights *w = i64_file(buf, sizeof buf, "layers.0.attention.inner_attention.initial_centroids",
-                             3, init);
+    xf_weights *w =
+        i64_file(buf, sizeof buf, "layers.0.attention.inner_attention.initial_centroids", 3, init);
     xf_clustering c = {.clusters = 3, .iterations = 10, .bits = 12};
     cr_assert_eq(xf_clustering_load(&c, w, base, E, 0, 5, &err), 0, "%s", err.msg);
     for (int k = 0; k < 3; k++)
         cr_assert_eq(c.initial[k], (float)init[k], "I64 entry %d read as %g", k, c.initial[k]);
     float drawn[12 * (E + 1)];
-    cr_assert_eq(xf_feature_map_draw(drawn, 12, E + 1, 0,
-                                     xf_feature_map_seed(5, "layers.0.attention.inner_attention.planes")),
-                 0);
+    cr_assert_eq(
+        xf_feature_map_draw(drawn, 12, E + 1, 0,
+                            xf_feature_map_seed(5, "layers.0.attention.inner_attention.planes")),
+        0);
     for (int b = 0; b < 12; b++)
         for (int e = 0; e <= E; e++)
             cr_assert_eq(c.planes[b * (E + 1) + e], e == E ? 0.0f : drawn[b * (E + 1) + e],

@@ -1,4 +1,4 @@
-/* weights.c — safetensors files, mmap'd and validated up front.
+/* weights.c — safetensors files, mmap'd and validated up front, read with pread.
  *
  * Format: u64 little-endian N, N bytes of JSON
  *   {"name": {"dtype": "F16", "shape": [..], "data_offsets": [begin, end]}, …,
@@ -8,7 +8,12 @@
  * Everything a lying file could say is checked at open, so a get() can only
  * fail for the model's reasons (missing, misshaped).  F16/BF16 tensors are
  * converted to float32 on first get and cached in the tensor; F32 is
- * returned in place when 4-byte aligned.  get() mutates that cache, so a
+ * returned in place when 4-byte aligned, except that a file's small tensors
+ * (biases, norms) are read into copies and the weights the backend packs are
+ * read panel by panel into a staging buffer, both with pread: a mapping's
+ * pages cost far more to touch on this machine (read_bytes).  The file
+ * descriptor and the stage go at xf_weights_check_all_used, the end of a
+ * load.  get() mutates that cache, so a
  * model calls it while loading only; afterwards the xf_weights is read-only
  * and may be shared by threads.  (cJSON's parser writes a global error
  * position: two threads opening files at the same moment race on it, which
@@ -50,6 +55,7 @@ typedef struct {
     float **panels;      /* [n_panels] row ranges as xf_linear operands (xf_weights_get_t) */
     int n_panels;
     int used;            /* asked for by get() */
+    int mapped;          /* its pages of the mapping were read (not only pread) */
     int64_t packed_rows; /* rows handed to the backend so far (xf_weights_get_t) */
 } tensor;
 
@@ -64,7 +70,12 @@ struct xf_weights {
     int *by_name;  /* [nt] indices into t, sorted by name */
     float **extra; /* [n_extra] buffers of xf_weights_alloc, freed at close */
     int n_extra;
+    int fd;      /* the open file (xf_weights_get_t reads panels with pread), or -1 */
+    void *stage; /* [stage_cap] bytes: the panel being packed, as read from fd */
+    size_t stage_cap;
 };
+
+static void drop_stage(xf_weights *w);
 
 /* ---- shapes in messages: "[96,64]" -------------------------------------- */
 
@@ -309,6 +320,7 @@ static xf_weights *new_weights(const char *file, xf_error *err) {
         xf_fail(err, "%s: out of memory", file);
         return NULL;
     }
+    w->fd = -1;
     return w;
 }
 
@@ -359,7 +371,7 @@ xf_weights *xf_weights_open(const char *path, xf_error *err) {
         w->map_len = len;
         bytes = m;
     }
-    close(fd); /* the mapping stays valid */
+    w->fd = fd; /* kept for pread of the packed weights (make_panel) */
     if (parse(w, bytes, len, err) != 0) {
         xf_weights_close(w);
         return NULL;
@@ -384,6 +396,9 @@ void xf_weights_close(xf_weights *w) {
     free(w->extra);
     if (w->map)
         munmap(w->map, w->map_len);
+    if (w->fd >= 0)
+        close(w->fd);
+    drop_stage(w);
     free(w->file);
     free(w);
 }
@@ -520,10 +535,15 @@ static tensor *checked(xf_weights *w, const char *name, int rank, const int64_t 
                 shape_str(b, sizeof b, rank < 0 ? 0 : rank, shape));
         return NULL;
     }
-    if (!t->used)
-        populate(w, t);
     t->used = 1;
     return t;
+}
+
+/* Before t's bytes are first read through the mapping. */
+static void map_in(const xf_weights *w, tensor *t) {
+    if (!t->mapped)
+        populate(w, t);
+    t->mapped = 1;
 }
 
 int xf_weights_has(const xf_weights *w, const char *name) {
@@ -546,6 +566,75 @@ float *xf_weights_alloc(xf_weights *w, int64_t floats, xf_error *err) {
     return w->extra[w->n_extra++] = p;
 }
 
+/* The stage (w->stage), grown for `bytes`: a panel of a model the size of the
+ * getting-started one (≥ 256 KiB) gets 2 MiB-aligned huge pages (one fault
+ * where 4 KiB pages were 256 per MiB); a small model's few KiB come from
+ * malloc, which keeps its address space small (a capped process must still
+ * have room for oneDNN's kernels: tests/cli/memcap.sh). */
+enum { STAGE_HUGE = 2 << 20 };
+
+static void drop_stage(xf_weights *w) {
+    if (w->stage_cap >= STAGE_HUGE)
+        munmap(w->stage, w->stage_cap);
+    else
+        free(w->stage);
+    w->stage = NULL;
+    w->stage_cap = 0;
+}
+
+static int grow_stage(xf_weights *w, size_t bytes) {
+    drop_stage(w);
+    if (bytes < STAGE_HUGE / 8) {
+        size_t cap = (bytes + 65535) & ~(size_t)65535;
+        if (!(w->stage = malloc(cap)))
+            return -1;
+        w->stage_cap = cap;
+        return 0;
+    }
+    size_t cap = (bytes + STAGE_HUGE - 1) & ~(size_t)(STAGE_HUGE - 1);
+    void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+#ifdef MADV_HUGEPAGE
+    madvise(m, cap, MADV_HUGEPAGE); /* advice: ignored without THP */
+#endif
+    w->stage = m;
+    w->stage_cap = cap;
+    return 0;
+}
+
+/* Bytes [off, off + bytes) of t, read with pread into w's staging buffer;
+ * NULL + error when the file cannot be read.  Read, not mapped: on
+ * this machine (a paravirtualised VM) every page of a mapping costs a few µs
+ * at its first touch even after MADV_POPULATE_READ, 6–8 ms for a 12 MB model,
+ * while pread copies from the page cache at memory speed (~1 ms). */
+static const uint8_t *read_bytes(xf_weights *w, const tensor *t, size_t off, size_t bytes,
+                                 xf_error *err) {
+    char nm[SHOWN];
+    shown(nm, sizeof nm, t->name);
+    if (bytes > w->stage_cap && grow_stage(w, bytes) != 0) {
+        xf_fail(err, "%s: tensor %s: out of memory", w->file, nm);
+        return NULL;
+    }
+    off_t at = (off_t)((size_t)(w->data - (const uint8_t *)w->map) + t->begin + off);
+    for (size_t done = 0; done < bytes;) {
+        ssize_t got = pread(w->fd, (char *)w->stage + done, bytes - done, at + (off_t)done);
+        if (got <= 0 && !(got < 0 && errno == EINTR)) {
+            xf_fail(err, "%s: tensor %s: %s", w->file, nm,
+                    got < 0 ? strerror(errno) : "file shrank while loading");
+            return NULL;
+        }
+        done += got > 0 ? (size_t)got : 0;
+    }
+    return w->stage;
+}
+
+/* Tensors up to this many bytes are read into their own copy rather than
+ * used in the mapping: a model's biases and norms, scattered between the
+ * weights, would each map (and keep resident) a 64 KiB fault-around window
+ * of the file, 1 MiB for the getting-started model. */
+enum { SMALL_TENSOR = 16 << 10 };
+
 const float *xf_weights_get(xf_weights *w, const char *name, int rank, const int64_t *shape,
                             xf_error *err) {
     tensor *t = checked(w, name, rank, shape, err);
@@ -553,6 +642,11 @@ const float *xf_weights_get(xf_weights *w, const char *name, int rank, const int
         return NULL;
     if (t->owned)
         return t->owned;
+    if (w->fd >= 0 && t->numel > 0 && t->end - t->begin <= SMALL_TENSOR) {
+        const uint8_t *raw = read_bytes(w, t, 0, t->end - t->begin, err);
+        return raw && materialize(t, raw, w->file, err) == 0 ? t->owned : NULL;
+    }
+    map_in(w, t);
     const uint8_t *src = w->data + t->begin;
     if (t->dt == DT_F32 && (uintptr_t)src % sizeof(float) == 0)
         return (const float *)src;
@@ -560,36 +654,40 @@ const float *xf_weights_get(xf_weights *w, const char *name, int rank, const int
 }
 
 /* The backend's operand for rows [row0, row0 + nrows) of t (xf_blas_weight),
- * filed in t->panels.  Rows the file does not hold as aligned float32 are
- * converted into a buffer for this call only: the backend keeps its own copy. */
+ * filed in t->panels.  The rows come from t's converted copy when a get made
+ * one, else from the file (read_bytes, or the mapping of embedded weights);
+ * what is not aligned float32 is converted into a buffer for this call only:
+ * the backend keeps its own copy. */
 static const float *make_panel(xf_weights *w, tensor *t, int64_t row0, int64_t nrows,
                                xf_error *err) {
     char nm[SHOWN];
     shown(nm, sizeof nm, t->name);
-    int64_t cols = t->shape[1];
+    size_t n = (size_t)(nrows * t->shape[1]);
     float **panels = realloc(t->panels, sizeof *panels * (size_t)(t->n_panels + 1));
     if (!panels) {
         xf_fail(err, "%s: tensor %s: out of memory", w->file, nm);
         return NULL;
     }
     t->panels = panels;
-    const uint8_t *src = w->data + t->begin;
-    const float *rows = t->owned;
+    const float *rows = t->owned ? t->owned + row0 * t->shape[1] : NULL;
+    const size_t dsize = dtype_sizes[t->dt], off = (size_t)row0 * t->shape[1] * dsize;
+    const uint8_t *raw = w->data + t->begin + off;
+    if (!rows && n > 0 && w->fd >= 0 && !(raw = read_bytes(w, t, off, n * dsize, err)))
+        return NULL;
+    if (!rows && w->fd < 0)
+        map_in(w, t);
     float *tmp = NULL;
-    if (!rows && t->dt == DT_F32 && (uintptr_t)src % sizeof(float) == 0)
-        rows = (const float *)src;
-    if (rows) {
-        rows += row0 * cols;
-    } else {
-        size_t n = (size_t)(nrows * cols);
+    if (!rows && t->dt == DT_F32 && (uintptr_t)raw % sizeof(float) == 0)
+        rows = (const float *)raw;
+    if (!rows) {
         if (!(tmp = malloc(n * sizeof(float)))) {
             xf_fail(err, "%s: tensor %s: out of memory", w->file, nm);
             return NULL;
         }
-        convert(tmp, src + (size_t)(row0 * cols) * dtype_sizes[t->dt], t->dt, n);
+        convert(tmp, raw, t->dt, n);
         rows = tmp;
     }
-    float *op = xf_blas_weight(rows, nrows, cols, w->file, nm, err);
+    float *op = xf_blas_weight(rows, nrows, t->shape[1], w->file, nm, err);
     free(tmp);
     if (op)
         t->panels[t->n_panels++] = op;
@@ -610,12 +708,16 @@ const float *xf_weights_get_t(xf_weights *w, const char *name, int64_t rows, int
         return NULL;
     }
     const float *op = make_panel(w, t, row0, nrows, err);
-    if (op && (t->packed_rows += nrows) >= rows)
+    if (op && (t->packed_rows += nrows) >= rows && t->mapped)
         release(w, t);
     return op;
 }
 
-int xf_weights_check_all_used(const xf_weights *w, xf_error *err) {
+int xf_weights_check_all_used(xf_weights *w, xf_error *err) {
+    drop_stage(w); /* the load is over: packing needs neither the stage nor the file */
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
     char nm[SHOWN];
     for (int i = 0; i < w->nt; i++)
         if (!w->t[i].used)

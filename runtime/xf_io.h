@@ -51,8 +51,10 @@ int xf_weights_has(const xf_weights *w, const char *tensor);
 float *xf_weights_alloc(xf_weights *w, int64_t floats, xf_error *err);
 
 /* After all gets: fails naming the first tensor of the file never asked
- * for (the weights of a different model, or a layer too many). */
-int xf_weights_check_all_used(const xf_weights *w, xf_error *err);
+ * for (the weights of a different model, or a layer too many).  Ends the
+ * load: closes the file (its mapping stays) and drops the buffer that
+ * xf_weights_get_t read weights through. */
+int xf_weights_check_all_used(xf_weights *w, xf_error *err);
 
 void xf_weights_close(xf_weights *w);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xf_blas.h"
 #include "xf_io.h"
@@ -119,6 +120,47 @@ Test(linear, in_proj_slices) {
         expect_linear(y, x, w, NULL, n, d, d, j * d, XF_NO_ACTIVATION);
     }
     close_tensor(&t);
+    free(w);
+    free(x);
+    free(y);
+}
+
+/* The same slices from a file on disk, as a model loads them: the rows are
+ * read with pread (not through the mapping), the first tensor placed so that
+ * its data is not even 4-byte aligned in the file, and the file unlinked
+ * before the first read (the open descriptor still reads it). */
+Test(linear, in_proj_slices_from_a_file) {
+    int d = 64, n = 10;
+    float *w = th_rand_buf(3 * d * d, 13, 1.0f), *x = th_rand_buf(n * d, 14, 1.0f),
+          *y = malloc(sizeof(float) * n * d);
+    char header[256], path[] = "/tmp/xf_test_linear.XXXXXX";
+    size_t dlen = (size_t)3 * d * d * sizeof(float);
+    int hl = snprintf(header, sizeof header,
+                      "{\"w\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]}}",
+                      3 * d, d, dlen);
+    while ((8 + hl) % 4 != 1)
+        header[hl++] = ' ';
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    FILE *f = fdopen(fd, "wb");
+    cr_assert(fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, (size_t)hl, f) == (size_t)hl &&
+              fwrite(w, 1, dlen, f) == dlen);
+    fclose(f);
+    xf_error err = {{0}};
+    xf_weights *file = xf_weights_open(path, &err);
+    cr_assert_not_null(file, "%s", err.msg);
+    unlink(path);
+    for (int j = 2; j >= 0; j--) {
+        const float *wt = xf_weights_get_t(file, "w", 3 * d, d, j * d, d, &err);
+        cr_assert_not_null(wt, "%s", err.msg);
+        xf_linear(y, x, wt, NULL, n, d, d);
+        expect_linear(y, x, w, NULL, n, d, d, j * d, XF_NO_ACTIVATION);
+    }
+    cr_assert_eq(xf_weights_check_all_used(file, &err), 0, "%s", err.msg);
+    xf_weights_close(file);
     free(w);
     free(x);
     free(y);

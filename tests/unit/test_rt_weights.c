@@ -324,6 +324,29 @@ Test(weights, truncated_file) {
     free(b);
 }
 
+/* A file cut short after it was opened (another process rewriting it): the
+ * packed weights are read with pread, so the read comes up short and says
+ * so, naming file and tensor, instead of a SIGBUS through the mapping. */
+Test(weights, file_shrinks_after_open) {
+    float v[64];
+    for (int i = 0; i < 64; i++)
+        v[i] = (float)i;
+    char path[256];
+    write_st(path, "s.safetensors",
+             "{\"w\":{\"dtype\":\"F32\",\"shape\":[8,8],\"data_offsets\":[0,256]}}    ", v,
+             sizeof v);
+    xf_error err = {{0}};
+    xf_weights *w = xf_weights_open(path, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    cr_assert_eq(truncate(path, 100), 0);
+    cr_assert_null(xf_weights_get_t(w, "w", 8, 8, 4, 4, &err));
+    cr_assert_not_null(strstr(err.msg, path), "message does not name the file: %s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "tensor w"), "message does not name the tensor: %s",
+                       err.msg);
+    cr_assert_not_null(strstr(err.msg, "shrank"), "%s", err.msg);
+    xf_weights_close(w);
+}
+
 Test(weights, header_length_lies) {
     const char *hdr = "{\"t\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}";
     char path[256];

@@ -304,6 +304,28 @@ static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi
     return mx;
 }
 
+/* Whether every stack is post-norm: its layers then write t (the sublayer
+ * output) only after attention has read q, and the two share one buffer —
+ * at batch 1 × seq 4096 one [L, d_model] activation (4 MiB) less.  Pre-norm
+ * layers project q from t (the normalized input), so there both stay. */
+static int t_shares_q(const Model *m) {
+    for (int st = 0; st < 2; st++)
+        if (emit_has_stack(m, st) && emit_stack(m, st)->normalization != NORM_POST)
+            return 0;
+    return 1;
+}
+
+/* q's width and t's buffer: its own, or q's (t_shares_q). */
+static void t_buffer_holes(KV *k, const Model *m, Dims mx) {
+    int share = t_shares_q(m);
+    KV tk = {0};
+    emit_kv_int(&tk, "D", mx.D);
+    emit_kv_int(k, "q_width", share ? emit_imax(mx.H * mx.E, mx.D) : (long long)mx.H * mx.E);
+    emit_kv_int(k, "t_width", share ? 0 : mx.D);
+    emit_kv_set(k, "t_note", share ? ", = q (post-norm)" : "");
+    emit_kv_take(k, "t_carve", emit_part(share ? PART("t_alias") : PART("t_carve"), &tk));
+}
+
 /* The holes of model.c's workspace: its buffers' sizes. */
 static void workspace_holes(KV *k, const Plan *p) {
     const Model *m = p->model;
@@ -331,6 +353,7 @@ static void workspace_holes(KV *k, const Plan *p) {
     emit_kv_take(k, "mem_carve", emit_part_if(tr, PART("mem_carve"), &mc));
     emit_kv_take(k, "attn_floats", emit_part(att ? PART("attn_floats") : PART("zero"), &ak));
     emit_kv_take(k, "attn_need", emit_part(att ? PART("attn_need") : PART("zero"), &nk));
+    t_buffer_holes(k, m, mx);
 }
 
 /* The struct's fields, the includes and what loading adds, by kind and profile. */

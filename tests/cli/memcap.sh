@@ -4,8 +4,8 @@
 # "out of memory", never a signal, never a hang; a cap that suffices: exit 0.
 #
 #   memcap.sh FIXTURES WORK CASE BLAS SANITIZE
-#     forward   the release encoder of hostile.sh's setup on a [4000, 24, 64]
-#               input (12 MB out, 117 MiB of working memory), capped at
+#     forward   the release encoder of hostile.sh's setup on a [5000, 24, 64]
+#               input (15 MB out, 117 MiB of working memory), capped at
 #               60 … 280 MiB: the input, the output or the workspace fails
 #     generate  the release token model of tokens.sh's setup, 20 000 prompts
 #               of 4 tokens, --generate 32: its KV cache (368 MB) fails at
@@ -32,7 +32,7 @@ npy() {   # npy FILE DESCR SHAPE BYTES: zeros with a 128-byte header
 case $CASE in
   forward)
     BIN=$WORK/binary/bin/release/causal F=$FIX/encoder_causal caps="60 80 100 120 160 200 240 280"
-    npy "$W/x.npy" '<f4' '(4000, 24, 64)' $((4000 * 24 * 64 * 4))
+    npy "$W/x.npy" '<f4' '(5000, 24, 64)' $((5000 * 24 * 64 * 4))
     set -- --weights "$F/weights.safetensors" --input "$W/x.npy" ;;
   generate)
     BIN=$WORK/tokens/bin/lm F=$FIX/gen_lm_full caps="100 160 220 280 340"

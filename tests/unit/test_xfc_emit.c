@@ -205,6 +205,35 @@ Test(emit, a_transformer_carves_its_memory) {
     cr_expect_eq(count(c, "static int load_decoder_layer(t *m"), 1);
 }
 
+/* Post-norm layers write t only after attention has read q: one buffer for
+ * both, as wide as the wider (d_model 32 > 2 heads × 8 queries here).  A
+ * pre-norm stack projects q from t, so any pre-norm stack keeps t its own. */
+Test(emit, post_norm_t_shares_q) {
+    emitted("model e : TransformerEncoder {\n    weights = fast_transformers\n    n_layers = 1\n   "
+            " n_heads = 2\n"
+            "    query_dimensions = 8\n    value_dimensions = 16\n"
+            "    feed_forward_dimensions = 64\n}\n",
+            PROFILE_DEBUG);
+    const char *c = em.model_c;
+    cr_expect_eq(count(c, "    CARVE(q, N * T * 32);"), 1, "%s", c);
+    cr_expect_eq(count(c, "    w->t = w->q;"), 1);
+    cr_expect_eq(count(c, "CARVE(t,"), 0);
+}
+
+Test(emit, pre_norm_t_has_its_own_buffer) {
+    emitted("model t : Transformer {\n    encoder {\n        n_layers = 1\n        n_heads = 2\n"
+            "        query_dimensions = 8\n        value_dimensions = 8\n"
+            "        feed_forward_dimensions = 32\n    }\n"
+            "    decoder {\n        n_layers = 1\n        n_heads = 2\n"
+            "        query_dimensions = 8\n        value_dimensions = 8\n"
+            "        feed_forward_dimensions = 32\n        normalization = pre\n    }\n}\n",
+            PROFILE_RELEASE);
+    const char *c = em.model_c;
+    cr_expect_eq(count(c, "    CARVE(q, N * T * 16);"), 1, "%s", c);
+    cr_expect_eq(count(c, "    CARVE(t, N * T * 16);"), 1);
+    cr_expect_eq(count(c, "w->t = w->q"), 0);
+}
+
 Test(emit, twenty_four_layers_are_not_twenty_four_copies) {
     emitted(ENCODER(4, ""), PROFILE_RELEASE);
     int four = lines(em.model_c);

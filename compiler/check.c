@@ -185,6 +185,14 @@ static int check_value(SetId id, const Setting *s, Scope *sc) {
             }
             char norm[64];
             int e = enum_value(info, v, norm, sizeof norm);
+            if (e < 0 && (id == S_ATT || id == S_CROSS) && v->kind == VAL_STRING &&
+                strchr(v->s, ':')) {
+                diag_error(v->loc,
+                           "fast-transformers' composed \"%s\" is written '%s = conditional_full' "
+                           "and 'fallback = <type>' here",
+                           v->s, info->name);
+                return 0;
+            }
             if (e < 0) {
                 expected(v->loc, info->name, v->s, norm, info->values, DOC_SETTINGS);
                 return 0;
@@ -256,12 +264,31 @@ static void check_scope(Ctx *c, const Setting *list, ScopeKind where, Scope *sc)
 /* Defaults (fast-transformers' builders), then the top level, then the block. */
 static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int is_decoder) {
     static const long long idef[S_COUNT] = {
-        [S_N_LAYERS] = 4, [S_N_HEADS] = 4,     [S_QDIM] = 64,        [S_VDIM] = 64,
-        [S_FF] = 1024,    [S_ATT] = ATT_FULL,  [S_CROSS] = ATT_FULL, [S_CAUSAL] = 0,
-        [S_LOCAL] = 32,   [S_TOPK] = 32,       [S_ACT] = ACT_RELU,   [S_NORM] = NORM_POST,
-        [S_FINAL] = 1,    [S_FMAP] = FMAP_ELU, [S_FDIM] = 0,         [S_STAB] = 0,
-        [S_SEED] = 0,     [S_MAXLEN] = 1024,   [S_AFTP] = 64,        [S_CLUSTERS] = 0,
-        [S_ITERS] = 10,   [S_BITS] = 63,       [S_HASHB] = 1,
+        [S_N_LAYERS] = 4,
+        [S_N_HEADS] = 4,
+        [S_QDIM] = 64,
+        [S_VDIM] = 64,
+        [S_FF] = 1024,
+        [S_ATT] = ATT_FULL,
+        [S_CROSS] = ATT_FULL,
+        [S_CAUSAL] = 0,
+        [S_LOCAL] = 32,
+        [S_TOPK] = 32,
+        [S_ACT] = ACT_RELU,
+        [S_NORM] = NORM_POST,
+        [S_FINAL] = 1,
+        [S_FMAP] = FMAP_ELU,
+        [S_FDIM] = 0,
+        [S_STAB] = 0,
+        [S_SEED] = 0,
+        [S_MAXLEN] = 1024,
+        [S_AFTP] = 64,
+        [S_CLUSTERS] = 0,
+        [S_ITERS] = 10,
+        [S_BITS] = 63,
+        [S_HASHB] = 1,
+        [S_LIMIT] = 512,
+        [S_FALLBACK] = ATT_FULL, /* none: conditional_full requires one */
     };
     long long iv[S_COUNT];
     double fv[S_COUNT] = {[S_EPS] = 1e-5};
@@ -298,6 +325,8 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
     st->iterations = (int)iv[S_ITERS];
     st->bits = (int)iv[S_BITS];
     st->hash_bias = (int)iv[S_HASHB];
+    st->length_limit = (int)iv[S_LIMIT];
+    st->fallback = (AttentionType)iv[S_FALLBACK];
     st->softmax_temp = r->from[S_TEMP] ? fv[S_TEMP] : 1.0 / sqrt((double)st->query_dimensions);
     /* fast-transformers' default is 1/sqrt(E) of the queries each attention sees */
     st->cross_softmax_temp =
@@ -388,20 +417,67 @@ static void check_cross_dimensions(Ctx *c, Resolved *r, WeightsLayout weights) {
                        setting_info[ft_only[i]].name, from[ft_only[i]]->val.i, why[i > 0]);
 }
 
-/* AFT works per channel: queries, keys and values of one size (fast-transformers
- * raises otherwise). */
-static void check_aft(Ctx *c, Resolved *r) {
+/* AFT works per channel: queries, keys and values of one size
+ * (fast-transformers raises otherwise). */
+static void check_equal_dims(Ctx *c, Resolved *r) {
     Stack *st = &r->st;
+    static const AttentionType types[] = {ATT_AFT_FULL, ATT_AFT_SIMPLE};
     for (int cross = 0; cross <= r->is_decoder; cross++) {
         AttentionType t = cross ? st->cross_attention_type : st->attention_type;
         int E = cross ? st->cross_query_dimensions : st->query_dimensions;
         int D = cross ? st->cross_value_dimensions : st->value_dimensions;
         const Setting *at = r->from[cross ? S_CROSS : S_ATT];
-        if ((t == ATT_AFT_FULL || t == ATT_AFT_SIMPLE) && E != D && at && first_report(c, at))
+        if (t == ATT_CONDITIONAL_FULL && r->from[S_FALLBACK])
+            at = r->from[S_FALLBACK];
+        for (int i = 0; i < 2; i++) {
+            if (!attention_runs(st, t, types[i]) || E == D || !at || !first_report(c, at))
+                continue;
             diag_error(at->val.loc,
                        "%s needs %squery_dimensions == %svalue_dimensions (AFT works per channel; "
                        "got %d and %d)",
-                       attention_type_names[t], cross ? "cross_" : "", cross ? "cross_" : "", E, D);
+                       attention_type_names[types[i]], cross ? "cross_" : "", cross ? "cross_" : "",
+                       E, D);
+        }
+    }
+}
+
+/* conditional_full (fast-transformers' "conditional-full:<fallback>"): a
+ * fallback is required, is another type, and keeps the stack's causality. */
+static void check_conditional(Ctx *c, Resolved *r) {
+    Stack *st = &r->st;
+    const Setting *fb = r->from[S_FALLBACK];
+    for (int cross = 0; cross <= r->is_decoder; cross++) {
+        AttentionType t = cross ? st->cross_attention_type : st->attention_type;
+        const Setting *at = r->from[cross ? S_CROSS : S_ATT];
+        if (t != ATT_CONDITIONAL_FULL)
+            continue;
+        if (!fb) {
+            if (at && first_report(c, at))
+                diag_error(
+                    at->val.loc,
+                    "%s = conditional_full needs fallback = <attention type>, the attention "
+                    "used above length_limit (fast-transformers' \"conditional-full:<type>\")",
+                    cross ? "cross_attention_type" : "attention_type");
+            continue;
+        }
+        const char *why = NULL;
+        if (st->fallback == ATT_FULL || st->fallback == ATT_CONDITIONAL_FULL)
+            why = "fallback must be another attention type than full or conditional_full";
+        else if (st->fallback == ATT_CLUSTERED || st->fallback == ATT_IMPROVED_CLUSTERED ||
+                 st->fallback == ATT_CAUSAL_IMPROVED_CLUSTERED)
+            why = "a clustered fallback is not supported: use attention_type = clustered (or "
+                  "improved_clustered) itself";
+        else if (cross && st->fallback == ATT_CAUSAL_LINEAR)
+            why = "cross-attention cannot fall back to causal_linear: attention over the memory "
+                  "is not causal (use linear)";
+        else if (!cross && st->causal && st->fallback == ATT_LINEAR)
+            why = "fallback = linear is not causal; with causal = true use fallback = "
+                  "causal_linear";
+        else if (!cross && !st->causal && st->fallback == ATT_CAUSAL_LINEAR)
+            why = "fallback = causal_linear is always causal: set causal = true, so that the full "
+                  "attention below length_limit is causal too";
+        if (why && first_report(c, fb))
+            diag_error(fb->val.loc, "%s", why);
     }
 }
 
@@ -505,7 +581,8 @@ static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Settin
     }
 
     check_feature_map(c, r);
-    check_aft(c, r);
+    check_conditional(c, r);
+    check_equal_dims(c, r);
     check_clustered(c, r);
 
     if (r->is_decoder && st->cross_attention_type == ATT_CAUSAL_LINEAR && from[S_CROSS]) {
@@ -517,7 +594,8 @@ static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Settin
 }
 
 static int uses(const Resolved *r, AttentionType t) {
-    return r->st.attention_type == t || (r->is_decoder && r->st.cross_attention_type == t);
+    return attention_runs(&r->st, r->st.attention_type, t) ||
+           (r->is_decoder && attention_runs(&r->st, r->st.cross_attention_type, t));
 }
 
 /* Does the stack use any attention type of the mask (bit 1 << type)? */
@@ -916,6 +994,8 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m) {
         warn_unused(rs, n, clu_settings[i], clustered, "one of the clustered types");
     warn_unused(rs, n, S_MAXLEN, 1u << ATT_AFT_FULL, "aft_full");
     warn_unused(rs, n, S_AFTP, 1u << ATT_AFT_FULL, "aft_full");
+    warn_unused(rs, n, S_LIMIT, 1u << ATT_CONDITIONAL_FULL, "conditional_full");
+    warn_unused(rs, n, S_FALLBACK, 1u << ATT_CONDITIONAL_FULL, "conditional_full");
     static const SetId fmap_settings[] = {S_FMAP, S_FDIM, S_STAB};
     for (size_t i = 0; i < sizeof fmap_settings / sizeof fmap_settings[0]; i++)
         warn_unused(rs, n, fmap_settings[i], 1u << ATT_LINEAR | 1u << ATT_CAUSAL_LINEAR,
@@ -1244,5 +1324,13 @@ int check_spec(const Spec *spec, const Src *src, Model *m) {
 }
 
 const char *attention_type_name(AttentionType t) {
-    return (unsigned)t <= ATT_CAUSAL_IMPROVED_CLUSTERED ? attention_type_names[t] : "?";
+    return (unsigned)t <= ATT_CONDITIONAL_FULL ? attention_type_names[t] : "?";
+}
+
+int attention_runs(const Stack *s, AttentionType t, AttentionType what) {
+    return t == what || (t == ATT_CONDITIONAL_FULL && (what == ATT_FULL || s->fallback == what));
+}
+
+int attention_takes_mask(AttentionType t) {
+    return t == ATT_FULL || t == ATT_CONDITIONAL_FULL;
 }

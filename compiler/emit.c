@@ -141,36 +141,78 @@ static void flushes(StrBuf *b, const Plan *p, const char *call, int heatmaps) {
             }
 }
 
-/* A mask given to attention of type t (`what`: "mask", "memory mask"): the
- * statement refusing it, or nothing where the type takes one (full attention). */
-static void mask_refusal(StrBuf *b, AttentionType t, const char *var, const char *what,
-                         const char *attention) {
-    if (t == ATT_FULL)
+/* "full, local or exact_topk": the attention types that take a mask. */
+static char *mask_takers(void) {
+    StrBuf b;
+    sb_init(&b);
+    const char *names[16];
+    int n = 0;
+    for (int t = 0; attention_type_names[t] && n < 15; t++)
+        if (attention_takes_mask((AttentionType)t) && t != ATT_CONDITIONAL_FULL)
+            names[n++] = attention_type_names[t];
+    names[n] = NULL;
+    sb_puts(&b, name_list_text(names));
+    return sb_take(&b);
+}
+
+/* " && (Lq > limit || Lk > limit)": the calls on which a conditional_full
+ * runs its fallback, or nothing (`cond` = 0). */
+static char *fallback_guard(int cond, const Stack *s, const char *Lq, const char *Lk) {
+    KV g = {0};
+    emit_kv_set(&g, "Lq", Lq);
+    emit_kv_set(&g, "Lk", Lk);
+    emit_kv_int(&g, "limit", s->length_limit);
+    return emit_part_if(cond, strcmp(Lq, Lk) ? PART("fallback_guard") : PART("fallback_guard_self"),
+                        &g);
+}
+
+/* A mask given to attention of type t in stack s (`what`: "mask", "memory
+ * mask"; `Lq`, `Lk`: the call's lengths): the statement refusing it, or
+ * nothing where the type takes one.  A conditional_full whose fallback takes
+ * none refuses it only for calls longer than its length_limit. */
+static void mask_refusal(StrBuf *b, const Stack *s, AttentionType t, const char *var,
+                         const char *what, const char *attention, const char *Lq, const char *Lk) {
+    int cond = t == ATT_CONDITIONAL_FULL;
+    if (attention_takes_mask(t) && !(cond && !attention_takes_mask(s->fallback)))
         return;
-    KV k = {0};
+    KV k = {0}, g = {0};
     emit_kv_set(&k, "var", var);
     emit_kv_set(&k, "what", what);
     emit_kv_set(&k, "attention", attention);
-    emit_kv_set(&k, "type", attention_type_name(t));
+    emit_kv_take(&k, "takers", mask_takers());
+    emit_kv_take(&k, "guard", fallback_guard(cond, s, Lq, Lk));
+    emit_kv_int(&g, "limit", s->length_limit);
+    emit_kv_set(&g, "fallback", attention_type_name(s->fallback));
+    emit_kv_take(&k, "type",
+                 cond ? emit_part(PART("mask_conditional"), &g)
+                      : emit_c_string(attention_type_name(t)));
     emit_fill(b, PART("mask_refusal"), &k);
 }
 
 /* aft_full's u and v have max_sequence_length rows: a longer call is refused
- * up front.  `self` / `mem` name the call's lengths for each stack. */
+ * up front (for a conditional_full falling back to aft_full, one past its
+ * length_limit too).  `self` / `mem` name the call's lengths for each stack. */
 static void aft_length_check(StrBuf *b, const Stack *s, int has_cross, const char *self,
                              const char *mem) {
-    const char *vars[3] = {NULL, NULL, NULL};
-    if (s->attention_type == ATT_AFT_FULL)
-        vars[0] = self;
-    if (has_cross && s->cross_attention_type == ATT_AFT_FULL)
-        vars[vars[0] ? 1 : 0] = self, vars[2] = mem;
-    for (int i = 0; i < 3; i++)
-        if (vars[i] && !(i == 1 && vars[0] == vars[1])) {
+    const char *done[2] = {NULL, NULL}; /* lengths already checked unconditionally */
+    for (int cross = 0; cross <= has_cross; cross++) {
+        AttentionType t = cross ? s->cross_attention_type : s->attention_type;
+        if (!attention_runs(s, t, ATT_AFT_FULL))
+            continue;
+        const char *vars[2] = {self, cross ? mem : self};
+        for (int i = 0; i < 2; i++) {
+            int cond = t == ATT_CONDITIONAL_FULL;
+            if ((i == 1 && vars[1] == vars[0]) || (vars[i] == done[0] || vars[i] == done[1]))
+                continue;
+            if (!cond)
+                done[i] = vars[i];
             KV k = {0};
             emit_kv_set(&k, "var", vars[i]);
             emit_kv_int(&k, "max", s->max_sequence_length);
+            emit_kv_take(&k, "guard", fallback_guard(cond, s, vars[0], vars[1]));
             emit_fill(b, PART("aft_length_check"), &k);
         }
+    }
 }
 
 static char *length_checks(const Model *m) {
@@ -195,9 +237,10 @@ static char *masked_api(const Model *m, const char *name) {
     int dec = m->kind == MODEL_DECODER;
     StrBuf r;
     sb_init(&r);
-    mask_refusal(&r, s->attention_type, "mask", "mask", "self-attention");
+    mask_refusal(&r, s, s->attention_type, "mask", "mask", "self-attention", "seq", "seq");
     if (dec)
-        mask_refusal(&r, s->cross_attention_type, "memory_mask", "memory mask", "cross-attention");
+        mask_refusal(&r, s, s->cross_attention_type, "memory_mask", "memory mask",
+                     "cross-attention", "seq", "mem_seq");
     KV k = {0};
     emit_kv_set(&k, "name", name);
     emit_kv_take(&k, "refusals", sb_take(&r));

@@ -35,9 +35,12 @@ static void stack_text(StrBuf *b, const Stack *s, int is_decoder) {
         normalization_names[s->normalization],
         s->causal && s->attention_type != ATT_CAUSAL_LINEAR ? "causal " : "",
         attention_type_name(s->attention_type));
-    if (s->attention_type == ATT_LOCAL)
+    if (s->attention_type == ATT_CONDITIONAL_FULL)
+        sb_printf(b, " (full up to length %d, else %s)", s->length_limit,
+                  attention_type_name(s->fallback));
+    if (attention_runs(s, s->attention_type, ATT_LOCAL))
         sb_printf(b, " (local_context %d)", s->local_context);
-    if (s->attention_type == ATT_EXACT_TOPK)
+    if (attention_runs(s, s->attention_type, ATT_EXACT_TOPK))
         sb_printf(b, " (topk %d)", s->topk);
     if (is_decoder)
         sb_printf(b, ", %s cross-attention", attention_type_name(s->cross_attention_type));

@@ -22,6 +22,9 @@ const char *emit_generate_refusal(const Model *m) {
         return "its self-attention is not causal (set causal = true)";
     if (s->attention_type != ATT_FULL && s->attention_type != ATT_CAUSAL_LINEAR)
         return "only full (KV cache) and causal_linear (recurrent state) self-attention can step";
+    if (s->cross_attention_type == ATT_CONDITIONAL_FULL && m->kind == MODEL_TRANSFORMER)
+        return "conditional_full cross-attention has no step form (nor in fast-transformers' "
+               "recurrent attention registry)";
     if (s->cross_attention_type == ATT_AFT_FULL && m->kind == MODEL_TRANSFORMER)
         return "aft_full cross-attention has a position bias per query row, which a step does not "
                "track";

@@ -79,18 +79,36 @@ static char *attention_desc(Dims d, AttentionType t, int causal) {
     return emit_part(PART("desc"), &k);
 }
 
-/* The runtime kernel of an attention type (each has xf_attention's signature),
- * and the shape fields only its kernel reads (a random feature map's, of the
- * self or cross module). */
-static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross) {
+/* The runtime kernel of an attention type (each has xf_attention's signature):
+ * a conditional_full picks full attention or its fallback's kernel by the
+ * call's lengths (`Lq`, `Lk`: their C expressions), as fast-transformers'
+ * ConditionalFullAttention does. */
+static char *kernel_name(const Stack *s, AttentionType t, const char *Lq, const char *Lk) {
     char name[96];
-    snprintf(name, sizeof name, PART("kernel_%s"), attention_type_name(t));
-    emit_kv_take(k, "kernel", emit_part(name, NULL));
+    if (t != ATT_CONDITIONAL_FULL) {
+        snprintf(name, sizeof name, PART("kernel_%s"), attention_type_name(t));
+        return emit_part(name, NULL);
+    }
+    KV k = {0};
+    emit_kv_take(&k, "Lq", emit_part(Lq, NULL));
+    emit_kv_take(&k, "Lk", emit_part(Lk, NULL));
+    emit_kv_int(&k, "limit", s->length_limit);
+    emit_kv_take(&k, "fallback", kernel_name(s, s->fallback, Lq, Lk));
+    return emit_part(strcmp(Lq, Lk) ? PART("kernel_conditional") : PART("kernel_conditional_self"),
+                     &k);
+}
+
+/* The kernel and the shape fields only its kernel reads (local_context, topk,
+ * a random feature map's, of the self or cross module; a conditional_full's
+ * fallback's too). */
+static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross, const char *Lk) {
+    emit_kv_take(k, "kernel", kernel_name(s, t, PART("self_len"), Lk));
+    int local = attention_runs(s, t, ATT_LOCAL), topk = attention_runs(s, t, ATT_EXACT_TOPK);
     KV v = {0};
-    emit_kv_int(&v, "n", t == ATT_LOCAL ? s->local_context : s->topk);
+    emit_kv_int(&v, "n", local ? s->local_context : s->topk);
     emit_kv_set(&v, "slot", cross ? "cross" : "self");
-    const char *variant = t == ATT_LOCAL         ? PART("variant_local")
-                          : t == ATT_EXACT_TOPK  ? PART("variant_exact_topk")
+    const char *variant = local                  ? PART("variant_local")
+                          : topk                 ? PART("variant_exact_topk")
                           : emit_is_clustered(t) ? PART("variant_clustered")
                                                  : NULL;
     emit_kv_take(k, "variant", emit_part_if(variant != NULL, variant, &v));
@@ -100,15 +118,17 @@ static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross) {
 }
 
 /* The shape fields of a forward's attention only: fast-transformers' FullMask
- * on full attention (the forward refuses it for the other types) and
- * aft_full's learned position bias u, v. */
+ * on the types that take one (the forward refuses it for the others),
+ * and aft_full's learned position bias u, v. */
 static void forward_holes(KV *k, const Stack *s, AttentionType t, int cross) {
     emit_kv_take(k, "mask",
-                 emit_part_if(t == ATT_FULL, cross ? PART("mask_cross") : PART("mask_self"), NULL));
+                 emit_part_if(attention_takes_mask(t),
+                              cross ? PART("mask_cross") : PART("mask_self"), NULL));
     KV a = {0};
     emit_kv_int(&a, "rank", s->aft_parameterization);
     emit_kv_take(k, "aft",
-                 emit_part_if(t == ATT_AFT_FULL, cross ? PART("aft_cross") : PART("aft_self"), &a));
+                 emit_part_if(attention_runs(s, t, ATT_AFT_FULL),
+                              cross ? PART("aft_cross") : PART("aft_self"), &a));
 }
 
 /* The AttentionEvent block of a kept point (`Lk`: the keys' length). */
@@ -151,7 +171,7 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     char *buf = emit_part(PART("forward_A"), NULL);
     emit_kv_take(&k, "matrix", emit_matrix_line(p, pt, buf));
     free(buf);
-    kernel_holes(&k, s, t, cross);
+    kernel_holes(&k, s, t, cross, cross ? PART("cross_len") : PART("self_len"));
     forward_holes(&k, s, t, cross);
     emit_kv_take(
         &k, "event",
@@ -249,7 +269,7 @@ static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int l
     emit_kv_int(&c, "E", d.E);
     emit_kv_int(&c, "DV", d.DV);
     emit_kv_take(&c, "temp", emit_c_float(cross ? s->cross_softmax_temp : s->softmax_temp));
-    kernel_holes(&c, s, t, cross);
+    kernel_holes(&c, s, t, cross, PART("cross_len"));
     emit_kv_take(&k, "call",
                  emit_part(cross    ? PART("step_cross")
                            : linear ? PART("step_linear")

@@ -167,7 +167,7 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
     load_attention(b, m, d, d.D, self, attention_module(m, stack, 0));
     if (emit_uses_feature_map(s, s->attention_type))
         load_feature_map(b, s, d.E, self, attention_module(m, stack, 0));
-    if (s->attention_type == ATT_AFT_FULL)
+    if (attention_runs(s, s->attention_type, ATT_AFT_FULL))
         load_aft(b, s, self, attention_module(m, stack, 0));
     if (emit_is_clustered(s->attention_type))
         load_clustering(b, s, s->attention_type, d.E, self, attention_module(m, stack, 0));
@@ -176,7 +176,7 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
         load_attention(b, m, cd, s->memory_dimensions, cross, attention_module(m, stack, 1));
         if (emit_uses_feature_map(s, s->cross_attention_type))
             load_feature_map(b, s, cd.E, cross, attention_module(m, stack, 1));
-        if (s->cross_attention_type == ATT_AFT_FULL)
+        if (attention_runs(s, s->cross_attention_type, ATT_AFT_FULL))
             load_aft(b, s, cross, attention_module(m, stack, 1));
         if (emit_is_clustered(s->cross_attention_type))
             load_clustering(b, s, s->cross_attention_type, cd.E, cross,

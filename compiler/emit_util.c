@@ -234,7 +234,8 @@ FeatureMapParams emit_feature_map_params(const Stack *s, int E) {
 }
 
 int emit_uses_feature_map(const Stack *s, AttentionType t) {
-    return s->feature_map != FMAP_ELU && (t == ATT_LINEAR || t == ATT_CAUSAL_LINEAR);
+    return s->feature_map != FMAP_ELU &&
+           (attention_runs(s, t, ATT_LINEAR) || attention_runs(s, t, ATT_CAUSAL_LINEAR));
 }
 
 int emit_is_clustered(AttentionType t) {

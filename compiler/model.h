@@ -19,6 +19,7 @@ typedef enum {
     ATT_CLUSTERED,  /* queries grouped by a Hamming k-means of their hashes; centroids attend */
     ATT_IMPROVED_CLUSTERED,        /* clustered, each query recomputing its cluster's top-k keys */
     ATT_CAUSAL_IMPROVED_CLUSTERED, /* improved, causal: only its top-k keys up to the query */
+    ATT_CONDITIONAL_FULL,          /* full while L and S <= length_limit, else the fallback type */
 } AttentionType;
 
 typedef enum { ACT_RELU, ACT_GELU } Activation;
@@ -82,6 +83,8 @@ typedef struct Stack {
     int iterations;             /* clustered types: Lloyd iterations (default 10) */
     int bits;                   /* clustered types: hash bits (default 63) */
     int hash_bias;              /* clustered types: planes with a threshold (default true) */
+    int length_limit;           /* conditional_full: longest L and S full attention takes (512) */
+    AttentionType fallback;     /* conditional_full: the type above length_limit (required) */
     double softmax_temp;        /* default 1/sqrt(query_dimensions) */
     double cross_softmax_temp;  /* the cross-attention's: default 1/sqrt(cross_query_dimensions) */
     Activation activation;      /* default relu */
@@ -132,5 +135,13 @@ typedef struct Model {
 int check_spec(const Spec *spec, const Src *src, Model *m);
 
 const char *attention_type_name(AttentionType t); /* "full", "causal_linear"… */
+
+/* Does attention of type t in stack s run kernel type `what`: t itself, or a
+ * conditional_full's fallback. */
+int attention_runs(const Stack *s, AttentionType t, AttentionType what);
+
+/* Does attention of type t accept fast-transformers' FullMask (--mask)?  For
+ * conditional_full: its full attention does, the fallback may not. */
+int attention_takes_mask(AttentionType t);
 
 #endif /* XFC_MODEL_H */

@@ -140,7 +140,9 @@ typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
     X(S_CLUSTERS, "clusters",                T_INT,  1, 65536,   NULL)           \
     X(S_ITERS,    "iterations",              T_INT,  1, 1000,    NULL)           \
     X(S_BITS,     "bits",                    T_INT,  1, 63,      NULL)           \
-    X(S_HASHB,    "hash_bias",               T_BOOL, 0, 0,       NULL)
+    X(S_HASHB,    "hash_bias",               T_BOOL, 0, 0,       NULL) \
+    X(S_LIMIT,    "length_limit",            T_INT,  0, 1048576, NULL)           \
+    X(S_FALLBACK, "fallback",                T_ENUM, 0, 0,       attention_type_names)
 
 typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
 
@@ -155,7 +157,7 @@ extern const SetInfo setting_info[S_COUNT];
 extern const char *const setting_names[];        /* NULL-terminated */
 
 /* Values of the enum settings, index = the model.h enum value. */
-extern const char *const attention_type_names[];  /* full, linear, causal_linear, local, exact_topk, aft_full, aft_simple, clustered, … */
+extern const char *const attention_type_names[];  /* full, linear, …, clustered, …, conditional_full */
 extern const char *const activation_names[];      /* relu, gelu */
 extern const char *const feature_map_names[];     /* elu, favor, random_fourier, … (FeatureMapKind) */
 extern const char *const normalization_names[];   /* post, pre */

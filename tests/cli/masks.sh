@@ -5,7 +5,8 @@
 #   masks.sh XFC FIXTURES WORK
 # on the ft_encoder_masked fixture's weights (fast_transformers names): a
 # mask of the wrong shape, a float64 mask, a NaN in a float mask, and any mask
-# given to a linear-attention encoder of the same weights.
+# given to a linear-attention encoder of the same weights; a conditional_full
+# falling back to linear takes one up to its length_limit only.
 set -u
 XFC=$1 FIX=$2 WORK=$3
 F=$FIX/ft_encoder_masked
@@ -15,10 +16,14 @@ cd "$WORK" || exit 2
 fail() { echo "FAIL: $*"; [ -f err ] && head -c 2000 err; exit 1; }
 spec() {
     printf 'model enc : TransformerEncoder {\n weights = fast_transformers\n n_layers = 2\n n_heads = 4\n'
-    printf ' query_dimensions = 6\n value_dimensions = 6\n feed_forward_dimensions = 40\n attention_type = %s\n}\n' "$1"
+    printf ' query_dimensions = 6\n value_dimensions = 6\n feed_forward_dimensions = 40\n attention_type = %s\n%b}\n' "$1" "${2:-}"
 }
 spec full > full.xf && "$XFC" build full.xf -o full --release 2>err || fail "build full"
 spec linear > lin.xf && "$XFC" build lin.xf -o lin --release 2>err || fail "build linear"
+for limit in 9 10; do
+    spec conditional_full " fallback = linear\n length_limit = $limit\n" > cond$limit.xf
+    "$XFC" build cond$limit.xf -o cond$limit --release 2>err || fail "build conditional_full"
+done
 # expect BIN MASK TEXT: exit 1, one line containing TEXT, no output
 expect() {
     "./$1" --weights "$F/weights.safetensors" --input "$F/input.npy" --output out.npy --mask "$2" 2>err
@@ -35,6 +40,10 @@ expect full short.npy "short.npy: mask shape [10,9], expected [10, 10] or [2, 10
 head -c 128 "$F/mask.npy" | sed "s/|b1/<f8/" > f8.npy
 expect full f8.npy "f8.npy: dtype '<f8', expected a mask as float32"
 expect lin "$F/mask.npy" "a mask applies to full attention only; this model's self-attention is linear"
+expect cond9 "$F/mask.npy" "this model's self-attention is conditional_full, which runs linear above length_limit 9"
+"./cond10" --weights "$F/weights.safetensors" --input "$F/input.npy" --output out.npy --mask "$F/mask.npy" \
+    --lengths 10,7 2>err || fail "conditional_full refused a mask at its length_limit"
+rm -f out.npy
 "./full" --weights "$F/weights.safetensors" --input "$F/input.npy" --output out.npy --mask "$F/mask.npy" \
     --lengths 10,7 2>err || fail "the right mask was refused"
 echo "masks: refusals are one line, exit 1, no output"

@@ -275,8 +275,8 @@ static const ErrCase err_cases[] = {
      "t.xf:2:20: error: unknown attention_type 'causal-lin'; did you mean 'causal_linear'?"},
     {ENC("  attention_type = bigbird"),
      "t.xf:2:20: error: unknown attention_type 'bigbird' (expected full, linear, causal_linear, "
-     "local, exact_topk, aft_full, aft_simple, clustered, improved_clustered or "
-     "causal_improved_clustered)"},
+     "local, exact_topk, aft_full, aft_simple, clustered, improved_clustered, "
+     "causal_improved_clustered or conditional_full)"},
     {ENC("  normalization = middle"),
      "t.xf:2:19: error: unknown normalization 'middle' (expected post or pre)"},
     {ENC("  weights = pytorch"),

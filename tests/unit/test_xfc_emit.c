@@ -183,6 +183,22 @@ Test(emit, aft_full_takes_its_position_bias_and_refuses_a_mask) {
     cr_expect_eq(count(c, "if (mask)   /* fast-transformers raises for it too */"), 1);
 }
 
+Test(emit, conditional_full_picks_its_kernel_by_the_call_length) {
+    emitted("model c : TransformerDecoder {\n    n_layers = 1\n    n_heads = 2\n"
+            "    query_dimensions = 4\n    value_dimensions = 4\n    feed_forward_dimensions = 8\n"
+            "    attention_type = conditional_full\n    cross_attention_type = conditional_full\n"
+            "    length_limit = 64\n    fallback = linear\n}\n",
+            PROFILE_RELEASE);
+    const char *c = em.model_c;
+    cr_expect_eq(count(c, "(c->L > 64 ? xf_linear_attention : xf_attention)(w->att"), 1, "%s", c);
+    cr_expect_eq(count(c, "(c->L > 64 || c->S > 64 ? xf_linear_attention : xf_attention)(w->att"),
+                 1);
+    /* full attention takes the mask; linear refuses it above the limit only */
+    cr_expect_eq(count(c, ".mask = c->mask, .mask_batched = c->mask_batched};"), 1);
+    cr_expect_eq(count(c, "if (mask && seq > 64)   /* fast-transformers raises for it too */"), 1);
+    cr_expect_eq(count(c, "if (memory_mask && (seq > 64 || mem_seq > 64))"), 1);
+}
+
 Test(emit, a_transformer_carves_its_memory) {
     emitted(
         "model t : Transformer {\n    encoder {\n        n_layers = 2\n        n_heads = 2\n"

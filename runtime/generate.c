@@ -3,13 +3,12 @@
  *
  * A generated token's step is one query row per (sample, head) against the
  * len keys and values cached so far: two passes over len·(E + D) floats and
- * nothing to reuse between them, so it is bound by reading the cache (and,
- * while the cache sits in L2, by the horizontal sums of the q·k dots:
- * docs/PERFORMANCE.md).  Both passes stream the cache rows in order (keys
- * H·E floats apart, as the batch kernel reads them) four rows at a time:
- * four independent dot chains, and the output row loaded and stored once
- * per four value rows.  Heads go to the runtime's pool when a step reads
- * enough of the cache to pay for waking it.
+ * nothing to reuse between them, so it is bound by reading the cache
+ * (docs/PERFORMANCE.md).  The cache is laid out for that read: per (sample,
+ * head) one contiguous run of key blocks, each KB keys transposed, so q·Kᵀ
+ * is KB scores per block of vertical FMAs, and one contiguous run of value
+ * rows, accumulated four at a time.  Heads go to the runtime's pool when a
+ * step reads enough of the cache to pay for waking it.
  *
  * The softmax is the batch kernel's (xf_simd.h): two-pass over the scores
  * when they fit one block of STEP_KEYS, the same online (flash-attention)
@@ -21,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xf_blas.h" /* xf_pages_alloc */
 #include "xf_generate.h"
 #include "xf_kernels.h"
 #include "xf_simd.h" /* exp, row max; GCC no-trapping-math */
@@ -71,11 +71,22 @@ void xf_embed(float *x, const xf_embedding *e, const int32_t *ids, int N, int L,
 
 /* ---- KV cache -------------------------------------------------------------- */
 
+/* Per (sample, head) the keys are stored in blocks of KB positions, each block
+ * transposed ([E][KB]), and the values as plain rows ([cap][D]): a step's
+ * q·Kᵀ reads one contiguous run of memory per head and scores KB keys with
+ * vertical FMAs only (no horizontal sum per key), and its p·V reads another.
+ * A step appends one column and one row in place; nothing is re-laid out. */
+enum { KB = 16 };
+
+static int64_t key_rows(int cap) { /* cap rounded up to whole key blocks */
+    return ((int64_t)cap + KB - 1) / KB * KB;
+}
+
 /* count · 4 bytes, refusing non-positive sizes and overflow. */
-static int cache_floats(int64_t *count, const int *dims, int n) {
+static int cache_floats(int64_t *count, const int64_t *dims, int n) {
     int64_t c = 1;
     for (int i = 0; i < n; i++)
-        if (dims[i] <= 0 || __builtin_mul_overflow(c, (int64_t)dims[i], &c))
+        if (dims[i] <= 0 || __builtin_mul_overflow(c, dims[i], &c))
             return -1;
     if (c > (int64_t)(SIZE_MAX / 8))
         return -1;
@@ -86,11 +97,16 @@ static int cache_floats(int64_t *count, const int *dims, int n) {
 int xf_kv_cache_init(xf_kv_cache *c, int N, int cap, int H, int E, int D, xf_error *err) {
     memset(c, 0, sizeof *c);
     int64_t nk, nv;
-    if (cache_floats(&nk, (int[]){N, cap, H, E}, 4) || cache_floats(&nv, (int[]){N, cap, H, D}, 4))
+    if (cap <= 0 || cache_floats(&nk, (int64_t[]){N, H, key_rows(cap), E}, 4) ||
+        cache_floats(&nv, (int64_t[]){N, H, cap, D}, 4))
         return xf_fail(err, "KV cache: invalid size N %d × max_len %d × heads %d × (%d + %d)", N,
                        cap, H, E, D);
-    c->k = malloc((size_t)nk * sizeof(float));
-    c->v = malloc((size_t)nv * sizeof(float));
+    /* From huge-page chunks populated in one call (pages.c): a generation's
+     * state costs a handful of page faults, not one per 4 KiB, and the next
+     * state of a loop reuses the chunk.  Its contents are not zeroed: append
+     * zeroes a key block when it starts one. */
+    c->k = xf_pages_alloc((size_t)nk * sizeof(float));
+    c->v = xf_pages_alloc((size_t)nv * sizeof(float));
     if (!c->k || !c->v) {
         xf_kv_cache_free(c);
         return xf_fail(err, "KV cache: out of memory for %lld bytes (N %d × max_len %d)",
@@ -101,9 +117,17 @@ int xf_kv_cache_init(xf_kv_cache *c, int N, int cap, int H, int E, int D, xf_err
 }
 
 void xf_kv_cache_free(xf_kv_cache *c) {
-    free(c->k);
-    free(c->v);
+    xf_pages_free(c->k);
+    xf_pages_free(c->v);
     memset(c, 0, sizeof *c);
+}
+
+/* Sample n, head h: its key blocks [cap/KB][E][KB] and value rows [cap][D]. */
+static float *keys_of(const xf_kv_cache *c, int n, int h) {
+    return c->k + ((int64_t)n * c->H + h) * key_rows(c->cap) * c->E;
+}
+static float *values_of(const xf_kv_cache *c, int n, int h) {
+    return c->v + ((int64_t)n * c->H + h) * c->cap * c->D;
 }
 
 int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int L, xf_error *err) {
@@ -112,117 +136,123 @@ int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int L, xf
                        "the state holds %d positions: %d more do not fit after %d "
                        "(a larger max_len is needed)",
                        c->cap, L, c->len);
-    const int64_t ks = (int64_t)c->H * c->E, vs = (int64_t)c->H * c->D;
-    for (int n = 0; n < c->N; n++) {
-        memcpy(c->k + ((int64_t)n * c->cap + c->len) * ks, k + (int64_t)n * L * ks,
-               (size_t)(L * ks) * sizeof(float));
-        memcpy(c->v + ((int64_t)n * c->cap + c->len) * vs, v + (int64_t)n * L * vs,
-               (size_t)(L * vs) * sizeof(float));
-    }
+    const int H = c->H, E = c->E, D = c->D;
+    for (int n = 0; n < c->N; n++)
+        for (int h = 0; h < H; h++) {
+            float *kh = keys_of(c, n, h), *vh = values_of(c, n, h);
+            for (int l = 0; l < L; l++) {
+                const int64_t row = (int64_t)n * L + l, t = c->len + l;
+                const float *kr = k + row * H * E + (int64_t)h * E;
+                float *kb = kh + t / KB * KB * E + t % KB; /* column t % KB of its block */
+                if (t % KB == 0) /* a step scores the whole block: its unused columns are 0 */
+                    memset(kb, 0, (size_t)KB * (size_t)E * sizeof(float));
+                for (int e = 0; e < E; e++)
+                    kb[e * KB] = kr[e];
+                memcpy(vh + t * D, v + row * H * D + (int64_t)h * D, (size_t)D * sizeof(float));
+            }
+        }
     c->len += L;
     return 0;
 }
 
 void xf_kv_cache_gather(float *dst, const xf_kv_cache *c, int which) {
-    const int64_t x = (int64_t)c->H * (which ? c->D : c->E);
-    const float *src = which ? c->v : c->k;
+    const int H = c->H, X = which ? c->D : c->E;
     for (int n = 0; n < c->N; n++)
-        memcpy(dst + (int64_t)n * c->len * x, src + (int64_t)n * c->cap * x,
-               (size_t)(c->len * x) * sizeof(float));
+        for (int t = 0; t < c->len; t++)
+            for (int h = 0; h < H; h++) {
+                float *d = dst + (((int64_t)n * c->len + t) * H + h) * X;
+                if (which) {
+                    memcpy(d, values_of(c, n, h) + (int64_t)t * X, (size_t)X * sizeof(float));
+                    continue;
+                }
+                const float *kb = keys_of(c, n, h) + (int64_t)t / KB * KB * X + t % KB;
+                for (int e = 0; e < X; e++)
+                    d[e] = kb[e * KB];
+            }
 }
 
 /* ---- one query row against the cache -------------------------------------- */
 
 /* scores per block: 2 KiB on the stack, as attention.c's
- * ONLINE_KEYS, so long caches take the same recurrence */
+ * ONLINE_KEYS, so long caches take the same recurrence
+ * (a multiple of KB: blocks start on a key block) */
 enum { STEP_KEYS = 512 };
 
-/* Σ a[0..LANES) as a tree (halves added lane-wise): vector adds and a few
- * shuffles, where the sequential sum is LANES dependent scalar adds. */
-XF_INLINE float sum_lanes(float *a) {
-    for (int w = LANES / 2; w >= 1; w /= 2)
-        for (int i = 0; i < w; i++)
-            a[i] += a[i + w];
-    return a[0];
-}
-
-/* s[j] = temp · q·k_j for n keys, k rows ld floats apart.  Four keys per
- * pass: four independent accumulator chains instead of one, whose latency
- * and horizontal sum otherwise dominate a 64-float dot. */
-XF_CLONES
-static void score_keys(float *s, const float *q, const float *k, int n, int E, int64_t ld,
-                       float temp) {
-    const int E0 = E / LANES * LANES;
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const float *k0 = k + j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
-        float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
-        for (int e = 0; e < E0; e += LANES)
-            for (int i = 0; i < LANES; i++) {
-                a0[i] += q[e + i] * k0[e + i];
-                a1[i] += q[e + i] * k1[e + i];
-                a2[i] += q[e + i] * k2[e + i];
-                a3[i] += q[e + i] * k3[e + i];
-            }
-        for (int e = E0; e < E; e++) { /* E not a multiple of LANES */
-            a0[0] += q[e] * k0[e];
-            a1[0] += q[e] * k1[e];
-            a2[0] += q[e] * k2[e];
-            a3[0] += q[e] * k3[e];
+/* s[0..KB) = temp · q·k_j for one key block kb [E][KB]: KB scores as vectors,
+ * four accumulators (e mod 4) so the FMAs of consecutive e do not wait on
+ * each other. */
+XF_INLINE void score_block(float *s, const float *q, const float *kb, int E, float temp) {
+    float a0[KB] = {0}, a1[KB] = {0}, a2[KB] = {0}, a3[KB] = {0};
+    int e = 0;
+    for (; e + 4 <= E; e += 4) {
+        const float *k0 = kb + (int64_t)e * KB;
+        for (int i = 0; i < KB; i++) {
+            a0[i] += q[e] * k0[i];
+            a1[i] += q[e + 1] * k0[KB + i];
+            a2[i] += q[e + 2] * k0[2 * KB + i];
+            a3[i] += q[e + 3] * k0[3 * KB + i];
         }
-        s[j] = temp * sum_lanes(a0), s[j + 1] = temp * sum_lanes(a1);
-        s[j + 2] = temp * sum_lanes(a2), s[j + 3] = temp * sum_lanes(a3);
     }
-    for (; j < n; j++) {
-        const float *kj = k + j * ld;
-        float a[LANES] = {0};
-        for (int e = 0; e < E0; e += LANES)
-            for (int i = 0; i < LANES; i++)
-                a[i] += q[e + i] * kj[e + i];
-        for (int e = E0; e < E; e++)
-            a[0] += q[e] * kj[e];
-        s[j] = temp * sum_lanes(a);
+    for (; e < E; e++)
+        for (int i = 0; i < KB; i++)
+            a0[i] += q[e] * kb[(int64_t)e * KB + i];
+    for (int i = 0; i < KB; i++)
+        s[i] = temp * ((a0[i] + a1[i]) + (a2[i] + a3[i]));
+}
+
+/* s[j] = temp · q·k_j for the n keys of the blocks from k on (n need not be a
+ * multiple of KB: the last block's extra scores are dropped). */
+XF_CLONES
+static void score_keys(float *s, const float *q, const float *k, int n, int E, float temp) {
+    int j = 0;
+    for (; j + KB <= n; j += KB)
+        score_block(s + j, q, k + (int64_t)j * E, E, temp);
+    if (j < n) {
+        float t[KB];
+        score_block(t, q, k + (int64_t)j * E, E, temp);
+        memcpy(s + j, t, (size_t)(n - j) * sizeof(float));
     }
 }
 
-/* o[D] += Σ_j p[j] v_j for n values, v rows ld floats apart; four rows per
- * pass so o is loaded and stored once per four. */
+/* o[D] += Σ_j p[j] v_j for n contiguous value rows; four rows per pass so o
+ * is loaded and stored once per four. */
 XF_CLONES
-static void accumulate_values(float *o, const float *p, const float *v, int n, int D, int64_t ld) {
+static void accumulate_values(float *o, const float *p, const float *v, int n, int D) {
     int j = 0;
     for (; j + 4 <= n; j += 4) {
-        const float *v0 = v + j * ld, *v1 = v0 + ld, *v2 = v1 + ld, *v3 = v2 + ld;
+        const float *v0 = v + (int64_t)j * D, *v1 = v0 + D, *v2 = v1 + D, *v3 = v2 + D;
         const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
         for (int d = 0; d < D; d++)
             o[d] += p0 * v0[d] + p1 * v1[d] + p2 * v2[d] + p3 * v3[d];
     }
     for (; j < n; j++)
         for (int d = 0; d < D; d++)
-            o[d] += p[j] * v[j * ld + d];
+            o[d] += p[j] * v[(int64_t)j * D + d];
 }
 
-/* One (sample, head): o[D] = softmax(temp · q Kᵀ) V over len ≥ 1 keys;
- * a (len floats) receives the probabilities when non-NULL. */
+/* One (sample, head): o[D] = softmax(temp · q Kᵀ) V over len ≥ 1 keys (k its
+ * key blocks, v its value rows); a (len floats) receives the probabilities
+ * when non-NULL. */
 static void attend_one(float *o, float *a, const float *q, const float *k, const float *v, int len,
-                       int E, int D, int64_t ks, int64_t vs, float temp) {
+                       int E, int D, float temp) {
     memset(o, 0, (size_t)D * sizeof(float));
     if (a) { /* the row is wanted: it is the scores' buffer, normalized in place */
-        score_keys(a, q, k, len, E, ks, temp);
+        score_keys(a, q, k, len, E, temp);
         scale(a, len, 1.0f / softmax_exp(a, len));
-        accumulate_values(o, a, v, len, D, vs);
+        accumulate_values(o, a, v, len, D);
         return;
     }
     float p[STEP_KEYS], m = -3.0e38f, l = 0.0f;
     for (int s0 = 0; s0 < len; s0 += STEP_KEYS) {
         int n = len - s0 < STEP_KEYS ? len - s0 : STEP_KEYS;
-        score_keys(p, q, k + s0 * ks, n, E, ks, temp);
+        score_keys(p, q, k + (int64_t)s0 * E, n, E, temp);
         float mx = row_max(p, n), mnew = mx > m ? mx : m;
         float sum = exp_shift_sum(p, n, mnew), alpha = exp_approx(m - mnew);
         if (alpha != 1.0f)
             scale(o, D, alpha);
         l = l * alpha + sum;
         m = mnew;
-        accumulate_values(o, p, v + s0 * vs, n, D, vs);
+        accumulate_values(o, p, v + (int64_t)s0 * D, n, D);
     }
     scale(o, D, 1.0f / l);
 }
@@ -246,10 +276,8 @@ static void step_head(void *ctx, int task, int worker) {
         memset(o, 0, (size_t)c->D * sizeof(float));
         return;
     }
-    attend_one(o, a, j->q + n * ks + (int64_t)h * c->E,
-               c->k + (int64_t)n * c->cap * ks + (int64_t)h * c->E,
-               c->v + (int64_t)n * c->cap * vs + (int64_t)h * c->D, c->len, c->E, c->D, ks, vs,
-               j->temp);
+    attend_one(o, a, j->q + n * ks + (int64_t)h * c->E, keys_of(c, n, h), values_of(c, n, h),
+               c->len, c->E, c->D, j->temp);
 }
 
 /* Cache floats a step reads before handing heads to the pool pays: waking

@@ -49,11 +49,13 @@ void xf_embed(float *x, const xf_embedding *e, const int32_t *ids, int N, int L,
 
 /* ---- KV cache of full self-attention ------------------------------------- */
 
-/* One layer's keys and values of every position so far, per sample:
- * k [N, cap, H*E], v [N, cap, H*D].  Sample n's first t rows are its keys. */
+/* One layer's keys and values of every position so far, laid out for a
+ * step's read (generate.c): per (sample, head) the keys in blocks of 16
+ * positions, each block transposed, and the values as rows.  Read them
+ * through xf_kv_cache_gather. */
 typedef struct {
-    float *k; /* [N, cap, H*E] */
-    float *v; /* [N, cap, H*D] */
+    float *k; /* [N, H, ceil(cap/16), E, 16] key blocks, position t in column t % 16 */
+    float *v; /* [N, H, cap, D] */
     int N, cap, H, E, D;
     int len; /* positions held (same for every sample) */
 } xf_kv_cache;

@@ -31,8 +31,9 @@ const char *emit_generate_refusal(const Model *m) {
     if (emit_is_clustered(s->cross_attention_type) && m->kind == MODEL_TRANSFORMER)
         return "clustered cross-attention groups the queries of a whole call, which a step does "
                "not have";
-    if (emit_uses_feature_map(s, s->attention_type))
-        return "a causal_linear recurrent state steps with feature_map = elu only";
+    if (emit_uses_feature_map(s, s->attention_type) && s->feature_map == FMAP_FAVOR && s->stabilize)
+        return "favor's stabilize subtracts a max over the whole sequence, which a step does not "
+               "see";
     return NULL;
 }
 
@@ -66,6 +67,10 @@ static void state_holes(KV *k, const Plan *p) {
     emit_kv_int(&i, "E", d.E);
     emit_kv_int(&i, "DV", d.DV);
     emit_kv_int(&i, "want_A", want_A);
+    char fm[96] = "NULL"; /* the layer's random feature map: its omega is the model's */
+    if (emit_uses_feature_map(s, s->attention_type))
+        snprintf(fm, sizeof fm, "&m->%s[i].self.fm", emit_stack_field(m, gen_stack(m)));
+    emit_kv_set(&i, "fm", fm);
     emit_kv_int(&mf, "n", s->n_layers);
     emit_kv_int(&mf, "D", d.D);
     Dims cd = emit_cross_dims(s); /* the memory's keys and values are the cross-attention's */

@@ -1,11 +1,12 @@
 /* recurrent.c — causal-linear attention as a recurrent model
  * (fast-transformers' RecurrentLinearAttention, "Transformers are RNNs"):
- * per (sample, head) a state S = Σ φ(k_j) v_jᵀ [E, D] and Z = Σ φ(k_j) [E],
- * φ(x) = elu(x) + 1, and a step's output
+ * per (sample, head) a state S = Σ φ(k_j) v_jᵀ [F, D] and Z = Σ φ(k_j) [F],
+ * φ the layer's feature map (elu(x) + 1, or a random map of F features:
+ * feature_map.c, the same function as the batch kernel's), and a step's output
  *     out = φ(q)·S / (φ(q)·Z + eps),   eps = 1e-6,
  * after absorbing the step's own key and value (fast-transformers updates
  * the state first, then reads it) — in one pass over S, each row updated
- * and read while in registers.  The state's size depends on E and D only:
+ * and read while in registers.  The state's size depends on F and D only:
  * a step costs the same after 4096 tokens as after one.  A prefill is
  * absorbed with one GEMM per (sample, head): S += φ(K)ᵀ V.
  *
@@ -13,8 +14,9 @@
  * row A[j] = φ(q)·φ(k_j) / (φ(q)·Z + eps), j < len — the row of the batch
  * kernel's implied matrix (attention_linear.c) for the newest query.
  *
- * φ uses the batch kernel's exp (xf_simd.h), so a prefill + steps equals a
- * causal xf_linear_attention over the sequence row by row.
+ * φ is xf_feature_map_apply, as in the batch kernel, so a prefill + steps
+ * equals a causal xf_linear_attention over the sequence row by row.  favor
+ * with stabilize is refused: its offset is a max over the whole sequence.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,15 +29,6 @@
 
 #define LIN_EPS 1e-6f /* fast-transformers' default eps */
 
-/* φ of a step's key and query up to this E live on the
- * stack: a step allocates nothing for usual head sizes */
-enum { STACK_E = 256 };
-
-XF_INLINE float phi(float x) {
-    float ex = exp_approx(x); /* both sides: a select, no branch */
-    return x > 0.0f ? x + 1.0f : ex;
-}
-
 /* Product of dims as a float count; -1 when a dim is not positive or it
  * would not fit in memory's address range. */
 static int64_t floats_of(const int *dims, int n) {
@@ -46,37 +39,45 @@ static int64_t floats_of(const int *dims, int n) {
     return c > (int64_t)(SIZE_MAX / 8) ? -1 : c;
 }
 
-int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, int keep_phik, int cap,
-                         xf_error *err) {
+int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, const xf_feature_map *fm,
+                         int keep_phik, int cap, xf_error *err) {
     memset(s, 0, sizeof *s);
-    int64_t ns = floats_of((int[]){N, H, E, D}, 4), nz = floats_of((int[]){N, H, E}, 3);
-    int64_t np = keep_phik ? floats_of((int[]){N, cap, H, E}, 4) : 0;
-    if (ns < 0 || nz < 0 || np < 0)
-        return xf_fail(err, "recurrent state: invalid size N %d × heads %d × %d × %d%s", N, H, E, D,
+    if (fm && fm->kind == XF_FMAP_FAVOR && fm->stabilize)
+        return xf_fail(err, "recurrent state: favor's stabilize offset is a max over the whole "
+                            "sequence, which a step does not see");
+    const int F = E > 0 ? xf_feature_map_dims(fm, E) : 0;
+    int64_t ns = floats_of((int[]){N, H, F, D}, 4), nz = floats_of((int[]){N, H, F}, 3);
+    int64_t np = keep_phik ? floats_of((int[]){N, cap, H, F}, 4) : 0;
+    int64_t nw = floats_of((int[]){2, H, F}, 3);
+    if (ns < 0 || nz < 0 || np < 0 || nw < 0)
+        return xf_fail(err, "recurrent state: invalid size N %d × heads %d × %d × %d%s", N, H, F, D,
                        keep_phik ? " with the φ(k) history" : "");
     s->S = calloc((size_t)ns, sizeof(float));
     s->Z = calloc((size_t)nz, sizeof(float));
+    s->phi = malloc((size_t)nw * sizeof(float));
     s->phik = keep_phik ? malloc((size_t)np * sizeof(float)) : NULL;
-    if (!s->S || !s->Z || (keep_phik && !s->phik)) {
+    if (!s->S || !s->Z || !s->phi || (keep_phik && !s->phik)) {
         xf_linear_state_free(s);
         return xf_fail(err, "recurrent state: out of memory for %lld bytes",
-                       (long long)(ns + nz + np) * 4);
+                       (long long)(ns + nz + np + nw) * 4);
     }
-    s->N = N, s->H = H, s->E = E, s->D = D, s->cap = keep_phik ? cap : 0;
+    s->fm = fm;
+    s->N = N, s->H = H, s->E = E, s->F = F, s->D = D, s->cap = keep_phik ? cap : 0;
     return 0;
 }
 
 void xf_linear_state_free(xf_linear_state *s) {
     free(s->S);
     free(s->Z);
+    free(s->phi);
     free(s->phik);
     memset(s, 0, sizeof *s);
 }
 
-/* S[E, D] += f vᵀ, Z[E] += f for one position: E rows of D, vectorized. */
+/* S[F, D] += f vᵀ, Z[F] += f for one position: F rows of D, vectorized. */
 XF_CLONES
-static void absorb_one(float *S, float *Z, const float *f, const float *v, int E, int D) {
-    for (int e = 0; e < E; e++) {
+static void absorb_one(float *S, float *Z, const float *f, const float *v, int F, int D) {
+    for (int e = 0; e < F; e++) {
         float *Se = S + (int64_t)e * D;
         for (int d = 0; d < D; d++)
             Se[d] += f[e] * v[d];
@@ -84,21 +85,18 @@ static void absorb_one(float *S, float *Z, const float *f, const float *v, int E
     }
 }
 
-/* One sample's L positions of one head: φ(k) into f (rows ld apart), then
+/* One sample's L positions of one head, f = φ(K) [L, F] already computed:
  * S += φ(K)ᵀ V (one GEMM when L > 1) and Z += Σ φ(k). */
-static void absorb_head(float *S, float *Z, float *f, int64_t ld, const float *k, const float *v,
-                        int L, int E, int D, int64_t ks, int64_t vs) {
-    for (int l = 0; l < L; l++)
-        for (int e = 0; e < E; e++)
-            f[l * ld + e] = phi(k[l * ks + e]);
+static void absorb_head(float *S, float *Z, const float *f, const float *v, int L, int F, int D,
+                        int64_t vs) {
     if (L == 1) {
-        absorb_one(S, Z, f, v, E, D);
+        absorb_one(S, Z, f, v, F, D);
         return;
     }
-    xf_gemm(XF_TRANS, XF_NOTRANS, E, D, L, 1.0f, f, (int)ld, v, (int)vs, 1.0f, S, D);
+    xf_gemm(XF_TRANS, XF_NOTRANS, F, D, L, 1.0f, f, F, v, (int)vs, 1.0f, S, D);
     for (int l = 0; l < L; l++)
-        for (int e = 0; e < E; e++)
-            Z[e] += f[l * ld + e];
+        for (int e = 0; e < F; e++)
+            Z[e] += f[(int64_t)l * F + e];
 }
 
 int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int L,
@@ -108,41 +106,36 @@ int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, i
                        "the state holds %d positions: %d more do not fit after %d "
                        "(a larger max_len is needed)",
                        s->cap, L, s->len);
-    const int H = s->H, E = s->E, D = s->D;
+    const int H = s->H, E = s->E, F = s->F, D = s->D;
     const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D;
-    float *tmp = NULL, one[STACK_E]; /* φ(k) of a step without history */
-    if (!s->phik && (L > 1 || E > STACK_E) &&
-        !(tmp = malloc((size_t)L * (size_t)E * sizeof(float))))
+    float *f = L ? malloc((size_t)L * (size_t)F * sizeof(float)) : NULL; /* φ(K) of one head */
+    if (L && !f)
         return xf_fail(err, "recurrent state: out of memory absorbing %d positions", L);
     for (int n = 0; n < s->N; n++)
         for (int h = 0; h < H; h++) {
-            float *f = s->phik ? s->phik + ((int64_t)n * s->cap + s->len) * ks + (int64_t)h * E
-                       : tmp   ? tmp
-                               : one;
-            int64_t ld = s->phik ? ks : E;
-            absorb_head(s->S + ((int64_t)n * H + h) * E * D, s->Z + ((int64_t)n * H + h) * E, f, ld,
-                        k + (int64_t)n * L * ks + (int64_t)h * E,
-                        v + (int64_t)n * L * vs + (int64_t)h * D, L, E, D, ks, vs);
+            xf_feature_map_apply(f, k + (int64_t)n * L * ks + (int64_t)h * E, L, E, ks, s->fm,
+                                 0.0f);
+            for (int l = 0; s->phik && l < L; l++) /* the history: [N, cap, H, F] */
+                memcpy(s->phik + (((int64_t)n * s->cap + s->len + l) * H + h) * F,
+                       f + (int64_t)l * F, (size_t)F * sizeof(float));
+            absorb_head(s->S + ((int64_t)n * H + h) * F * D, s->Z + ((int64_t)n * H + h) * F, f,
+                        v + (int64_t)n * L * vs + (int64_t)h * D, L, F, D, vs);
         }
-    free(tmp);
+    free(f);
     s->len += L;
     return 0;
 }
 
 /* One step of one (sample, head) in a single pass over the state:
  *   S += φ(k) vᵀ, Z += φ(k), then o[D] = φ(q)·S / (φ(q)·Z + eps),
- * each row S[e] updated and read while it is in a register.  fk, fq receive
- * φ(k), φ(q); returns the normalizer 1/(φ(q)·Z + eps). */
+ * each row S[e] updated and read while it is in a register.  Returns the
+ * normalizer 1/(φ(q)·Z + eps). */
 XF_CLONES
-static float step_state(float *o, float *fk, float *fq, const float *q, const float *k,
-                        const float *v, float *S, float *Z, int E, int D) {
-    for (int e = 0; e < E; e++) {
-        fk[e] = phi(k[e]);
-        fq[e] = phi(q[e]);
-    }
+static float step_state(float *o, const float *fk, const float *fq, const float *v, float *S,
+                        float *Z, int F, int D) {
     float den = 0.0f;
     memset(o, 0, (size_t)D * sizeof(float));
-    for (int e = 0; e < E; e++) {
+    for (int e = 0; e < F; e++) {
         float *Se = S + (int64_t)e * D;
         const float a = fk[e], b = fq[e];
         Z[e] += a;
@@ -159,16 +152,16 @@ static float step_state(float *o, float *fk, float *fq, const float *q, const fl
 
 /* a[j] = z φ(q)·φ(k_j) for the len keys of the history (rows ld apart). */
 XF_CLONES
-static void implied_row(float *a, const float *f, const float *phik, int len, int E, int64_t ld,
+static void implied_row(float *a, const float *f, const float *phik, int len, int F, int64_t ld,
                         float z) {
     for (int j = 0; j < len; j++) {
         const float *pj = phik + j * ld;
         float acc[LANES] = {0}, t = 0.0f;
         int e = 0;
-        for (; e + LANES <= E; e += LANES)
+        for (; e + LANES <= F; e += LANES)
             for (int i = 0; i < LANES; i++)
                 acc[i] += f[e + i] * pj[e + i];
-        for (; e < E; e++)
+        for (; e < F; e++)
             t += f[e] * pj[e];
         for (int i = 0; i < LANES; i++)
             t += acc[i];
@@ -186,24 +179,26 @@ int xf_linear_attention_step(float *out, float *attn, const float *q, const floa
                        "the state holds %d positions: 1 more do not fit after %d "
                        "(a larger max_len is needed)",
                        s->cap, s->len);
-    const int H = s->H, E = s->E, D = s->D, len = s->len + 1;
-    const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D;
-    float stack[2 * STACK_E], *f = E <= STACK_E ? stack : malloc(2 * (size_t)E * sizeof(float));
-    if (!f)
-        return xf_fail(err, "recurrent state: out of memory for φ(q), φ(k)");
-    for (int n = 0; n < s->N; n++)
+    const int H = s->H, E = s->E, F = s->F, D = s->D, len = s->len + 1;
+    const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D, fs = (int64_t)H * F;
+    float *fq = s->phi, *fk = s->phi + fs; /* [H, F] each: the state's own scratch */
+    for (int n = 0; n < s->N; n++) {
+        /* φ of the sample's H query and key rows: one call each (one GEMM for a random map) */
+        xf_feature_map_apply(fq, q + n * ks, H, E, E, s->fm, 0.0f);
+        xf_feature_map_apply(fk, k + n * ks, H, E, E, s->fm, 0.0f);
+        float *hist = s->phik ? s->phik + (int64_t)n * s->cap * fs : NULL;
+        if (hist) /* φ(k) kept in the history */
+            memcpy(hist + (int64_t)s->len * fs, fk, (size_t)fs * sizeof(float));
         for (int h = 0; h < H; h++) {
             const int64_t nh = (int64_t)n * H + h;
-            float *hist = s->phik ? s->phik + (int64_t)n * s->cap * ks + (int64_t)h * E : NULL;
-            float *fk = hist ? hist + (int64_t)s->len * ks : f + E; /* φ(k) kept in the history */
-            float z = step_state(out + n * vs + (int64_t)h * D, fk, f, q + n * ks + (int64_t)h * E,
-                                 k + n * ks + (int64_t)h * E, v + n * vs + (int64_t)h * D,
-                                 s->S + nh * E * D, s->Z + nh * E, E, D);
+            float z =
+                step_state(out + n * vs + (int64_t)h * D, fk + (int64_t)h * F, fq + (int64_t)h * F,
+                           v + n * vs + (int64_t)h * D, s->S + nh * F * D, s->Z + nh * F, F, D);
             if (attn)
-                implied_row(attn + nh * len, f, hist, len, E, ks, z);
+                implied_row(attn + nh * len, fq + (int64_t)h * F, hist + (int64_t)h * F, len, F, fs,
+                            z);
         }
+    }
     s->len = len;
-    if (f != stack)
-        free(f);
     return 0;
 }

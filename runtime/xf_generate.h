@@ -17,6 +17,7 @@
 #define XF_GENERATE_H
 
 #include <stdint.h>
+#include "xf_kernels.h" /* xf_feature_map */
 #include "xfrt.h"
 
 #ifdef __cplusplus
@@ -80,21 +81,27 @@ void xf_kv_cache_gather(float *dst, const xf_kv_cache *c, int which);
 
 /* ---- recurrent state of causal-linear attention -------------------------- */
 
-/* fast-transformers' RecurrentLinearAttention, φ(x) = elu(x) + 1, eps 1e-6:
+/* fast-transformers' RecurrentLinearAttention, φ its feature map (elu(x) + 1
+ * or a random map of F features), eps 1e-6:
  *   S += φ(k) vᵀ, Z += φ(k), out = φ(q)·S / (φ(q)·Z + eps).
  * Its size does not depend on the sequence; phik (the φ(k) history) exists
  * only when a listener wants the implied attention row. */
 typedef struct {
-    float *S;    /* [N, H, E, D]  Σ φ(k_j) v_jᵀ */
-    float *Z;    /* [N, H, E]     Σ φ(k_j) */
-    float *phik; /* [N, cap, H, E] φ(k_j) of every position, or NULL */
+    float *S;                 /* [N, H, F, D]  Σ φ(k_j) v_jᵀ */
+    float *Z;                 /* [N, H, F]     Σ φ(k_j) */
+    float *phik;              /* [N, cap, H, F] φ(k_j) of every position, or NULL */
+    float *phi;               /* [2, H, F] a step's φ(q), φ(k) of one sample (scratch) */
+    const xf_feature_map *fm; /* φ: NULL = elu + 1; a random map's omega is the caller's */
     int N, H, E, D, cap;
+    int F;   /* φ's width: xf_feature_map_dims(fm, E) */
     int len; /* positions absorbed */
 } xf_linear_state;
 
-/* keep_phik: 1 to keep φ(k) of up to cap positions (for implied rows). */
-int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, int keep_phik, int cap,
-                         xf_error *err);
+/* fm: the layer's feature map (NULL: elu + 1; kept by pointer, it must
+ * outlive the state; favor with stabilize is refused).  keep_phik: 1 to keep
+ * φ(k) of up to cap positions (for implied rows). */
+int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, const xf_feature_map *fm,
+                         int keep_phik, int cap, xf_error *err);
 void xf_linear_state_free(xf_linear_state *s);
 /* Absorbs L positions of a prefill: k [N, L, H*E], v [N, L, H*D]. */
 int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int L,

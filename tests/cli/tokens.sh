@@ -3,7 +3,8 @@
 #
 #   tokens.sh setup XFC CLI_DIR FIXTURES WORK
 #       builds WORK/bin/lm from the gen_lm_full fixture (release), and the same
-#       model without a head (nohead) and without causal attention (bidir);
+#       model without a head (nohead) and without causal attention (bidir), and
+#       gen_ft_favor's with favor's stabilize (stabilize);
 #   tokens.sh case FIXTURES WORK CASE
 #       one case.  A failing case must exit 1 with exactly one line on stderr
 #       containing the expected text and leave no output file; a `pass_*` or
@@ -18,8 +19,9 @@ if [ "$1" = setup ]; then
   mkdir -p "$WORK/bin"
   "$XFC" build "$FIX/gen_lm_full/model.xf" -o "$WORK/bin/lm" --release &&
   "$XFC" build "$CLI/tokens/nohead.xf" -o "$WORK/bin/nohead" --release &&
-  "$XFC" build "$CLI/tokens/bidir.xf" -o "$WORK/bin/bidir" --release || exit 1
-  echo "built lm, nohead, bidir"
+  "$XFC" build "$CLI/tokens/bidir.xf" -o "$WORK/bin/bidir" --release &&
+  "$XFC" build "$CLI/tokens/stabilize.xf" -o "$WORK/bin/stabilize" --release || exit 1
+  echo "built lm, nohead, bidir, stabilize"
   exit 0
 fi
 
@@ -82,6 +84,8 @@ case $CASE in
   prompt_too_long)   set -- $w --input "$F/prompt.npy" --generate 60 --output "$out"; want="max_positions = 64" ;;
   no_head)           BIN=$WORK/bin/nohead; set -- $w --input 3,4 --generate 2 --output "$out"; want="cannot generate: it has no head" ;;
   not_causal)        BIN=$WORK/bin/bidir; set -- $w --input 3,4 --generate 2 --output "$out"; want="not causal" ;;
+  favor_stabilize)   BIN=$WORK/bin/stabilize; set -- --weights "$FIX/gen_ft_favor/weights.safetensors" --input 3,4 --generate 2 --output "$out"
+                     want="cannot generate: favor's stabilize" ;;
   step_logits_alone) set -- $w --input 3,4 --step-logits "$W/out/sl.npy" --output "$out"; want="--step-logits needs --generate" ;;
   temperature_bad)   set -- $w --input 3,4 --generate 2 --temperature -1 --output "$out"; want="--temperature" ;;
   vocab_duplicate)   printf 'a\na\n' > v.txt; set -- $w --vocab v.txt --text a --generate 2 --output "$out"; want="v.txt:2: duplicate token" ;;

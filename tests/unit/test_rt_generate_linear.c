@@ -21,18 +21,20 @@ static void rows_of(float *dst, const float *x, int N, int T, int64_t w, int l0,
 /* Causal xf_linear_attention over L positions against a prefill of P
  * positions (absorbed) then steps: out within 1e-5 relative to the row's
  * size, and (keep_phik) the implied rows. */
-static void steps_match_batch(int N, int L, int P, int H, int E, int D, int keep_phik) {
+static void steps_match_fm(int N, int L, int P, int H, int E, int D, int keep_phik,
+                           const xf_feature_map *fm) {
     const int64_t qs = (int64_t)H * E, vs = (int64_t)H * D;
     float *q = th_rand_buf(N * L * qs, 21, 2.0f), *k = th_rand_buf(N * L * qs, 22, 2.0f);
     float *v = th_rand_buf(N * L * vs, 23, 1.0f), *o = malloc((size_t)(N * L * vs) * sizeof(float));
     float *a = malloc((size_t)N * H * L * L * sizeof(float));
-    xf_attn_shape sh = {.N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .causal = 1, .temp = 1};
+    xf_attn_shape sh = {
+        .N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .causal = 1, .temp = 1, .fmap = fm};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * sizeof(float));
     xf_linear_attention(o, a, q, k, v, &sh, scratch);
 
     xf_linear_state s;
     xf_error err = {""};
-    cr_assert_eq(xf_linear_state_init(&s, N, H, E, D, keep_phik, L, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_linear_state_init(&s, N, H, E, D, fm, keep_phik, L, &err), 0, "%s", err.msg);
     float *kb = malloc((size_t)(N * L * qs) * sizeof(float)),
           *vb = malloc((size_t)(N * L * vs) * sizeof(float));
     rows_of(kb, k, N, L, qs, 0, P);
@@ -76,6 +78,37 @@ static void steps_match_batch(int N, int L, int P, int H, int E, int D, int keep
     free(arow);
 }
 
+static void steps_match_batch(int N, int L, int P, int H, int E, int D, int keep_phik) {
+    steps_match_fm(N, L, P, H, E, D, keep_phik, NULL);
+}
+
+/* Each random feature map (feature_map.c) steps as the batch kernel runs it:
+ * S, Z of F = xf_feature_map_dims features, implied rows included. */
+Test(linear_state, random_feature_maps_step_as_the_batch_kernel) {
+    const int E = 8, m = 6;
+    float *omega = th_rand_buf(E * m, 31, 1.0f);
+    const xf_fmap_kind kinds[] = {XF_FMAP_FAVOR, XF_FMAP_RANDOM_FOURIER,
+                                  XF_FMAP_SMOOTHED_RANDOM_FOURIER, XF_FMAP_GENERALIZED_RANDOM};
+    for (int i = 0; i < 4; i++) {
+        xf_feature_map fm = {
+            .kind = kinds[i], .m = m, .omega = omega, .temp = 0.35f, .n_dims = 2.0f * m};
+        steps_match_fm(2, 24, 7, 3, E, 5, 1, &fm); /* prefill by GEMM, implied rows */
+        steps_match_fm(1, 10, 0, 2, E, 4, 0, &fm); /* steps only */
+    }
+    free(omega);
+}
+
+Test(linear_state, favor_stabilize_refused) {
+    float omega[8 * 4] = {0};
+    xf_feature_map fm = {
+        .kind = XF_FMAP_FAVOR, .m = 4, .omega = omega, .temp = 1, .n_dims = 8, .stabilize = 1};
+    xf_linear_state s;
+    xf_error err = {""};
+    cr_assert_eq(xf_linear_state_init(&s, 1, 2, 8, 8, &fm, 0, 4, &err), -1);
+    cr_assert(strstr(err.msg, "stabilize"), "%s", err.msg);
+    cr_assert_null(s.S);
+}
+
 Test(linear_state, steps_equal_causal_linear_attention) {
     steps_match_batch(2, 50, 17, 3, 16, 8, 0); /* prefill by GEMM, then steps */
     steps_match_batch(1, 30, 0, 2, 8, 12, 0);  /* steps only */
@@ -97,7 +130,7 @@ Test(linear_state, memory_after_4096_steps_equals_after_1) {
     const int H = 4, E = 16, D = 16;
     xf_linear_state s;
     xf_error err = {""};
-    cr_assert_eq(xf_linear_state_init(&s, 1, H, E, D, 0, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_linear_state_init(&s, 1, H, E, D, NULL, 0, 0, &err), 0, "%s", err.msg);
     float *q = th_rand_buf(H * E, 1, 1.0f), *k = th_rand_buf(H * E, 2, 1.0f),
           *v = th_rand_buf(H * D, 3, 1.0f);
     float o[4 * 16];
@@ -121,7 +154,7 @@ Test(linear_state, memory_after_4096_steps_equals_after_1) {
 Test(linear_state, history_full_refused_unchanged) {
     xf_linear_state s;
     xf_error err = {""};
-    cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, 1, 2, &err), 0);
+    cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, NULL, 1, 2, &err), 0);
     const float x[4] = {0.5f, -1, 2, 0};
     float o[2], a[3];
     cr_assert_eq(xf_linear_state_absorb(&s, x, x, 2, &err), 0);
@@ -136,7 +169,7 @@ Test(linear_state, history_full_refused_unchanged) {
 Test(linear_state, implied_rows_need_history) {
     xf_linear_state s;
     xf_error err = {""};
-    cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, 0, 0, &err), 0);
+    cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, NULL, 0, 0, &err), 0);
     const float x[2] = {1, 2};
     float o[2], a[1];
     cr_assert_eq(xf_linear_attention_step(o, a, x, x, x, &s, &err), -1);
@@ -148,9 +181,9 @@ Test(linear_state, implied_rows_need_history) {
 Test(linear_state, absurd_sizes_refused) {
     xf_linear_state s;
     xf_error err = {""};
-    cr_assert_eq(xf_linear_state_init(&s, 1, 0, 16, 16, 0, 0, &err), -1);
+    cr_assert_eq(xf_linear_state_init(&s, 1, 0, 16, 16, NULL, 0, 0, &err), -1);
     cr_assert(strstr(err.msg, "invalid size"), "%s", err.msg);
-    cr_assert_eq(xf_linear_state_init(&s, 1 << 30, 1 << 30, 1 << 30, 16, 0, 0, &err), -1);
-    cr_assert_eq(xf_linear_state_init(&s, 1, 4, 16, 16, 1, 0, &err), -1); /* history of 0 */
+    cr_assert_eq(xf_linear_state_init(&s, 1 << 30, 1 << 30, 1 << 30, 16, NULL, 0, 0, &err), -1);
+    cr_assert_eq(xf_linear_state_init(&s, 1, 4, 16, 16, NULL, 1, 0, &err), -1); /* history of 0 */
     cr_assert_null(s.S);
 }

@@ -53,6 +53,10 @@ typedef struct {
     float *bottom;  /* [C] improved: the mass outside them */
     float *proj;    /* [HASH_ROWS, 64] hash projections */
     float *w;       /* [topk] one query's weights */
+    int *order;     /* [L] improved: the valid queries, cluster by cluster */
+    int *start;     /* [C + 1] improved: where each cluster's begin in order */
+    float *kt;      /* [E, topk] improved: one cluster's top keys, transposed */
+    float *vt;      /* [topk, D] improved: their values */
 } clu_buf;
 
 static clu_buf carve(float *p, const xf_attn_shape *sh) {
@@ -71,7 +75,11 @@ static clu_buf carve(float *p, const xf_attn_shape *sh) {
     b.top = (int *)p, p += C * c->topk;
     b.bottom = p, p += C;
     b.proj = p, p += HASH_ROWS * 64;
-    b.w = p;
+    b.w = p, p += c->topk;
+    b.order = (int *)p, p += L;
+    b.start = (int *)p, p += C + 1;
+    b.kt = p, p += (int64_t)sh->E * c->topk;
+    b.vt = p;
     return b;
 }
 
@@ -236,32 +244,44 @@ static void cluster_topk(int *top, const float *sc, int klen, int kk, int C, int
         xf__topk_indices(top + (int64_t)c * tk, sc + c * S, klen, kk);
 }
 
-/* w[kk] = softmax over j of temp · q·k_top[j], restricted (causal) to top[j] ≤ l;
- * returns 0 when no key is left (w all 0). */
-static int query_weights(float *w, const float *q, const float *k, const int *top, int kk, int l,
-                         const xf_attn_shape *sh) {
-    const int qs = sh->H * sh->E;
-    int any = 0;
-    for (int j = 0; j < kk; j++) {
-        int ok = !sh->causal || top[j] <= l;
-        float s = 0.0f;
-        const float *kj = k + (int64_t)top[j] * qs;
-        for (int e = 0; e < sh->E; e++)
-            s += q[e] * kj[e];
-        w[j] = ok ? sh->temp * s : -INFINITY;
-        any |= ok;
+/* w[kk] = temp · q·k_j for the packed keys kt [E, kk] (transposed: the inner
+ * loop runs over the kk keys, a vector wide). */
+XF_CLONES
+static void top_scores(float *w, const float *q, const float *kt, int E, int kk, float temp) {
+    memset(w, 0, (size_t)kk * sizeof(float));
+    for (int e = 0; e < E; e++) {
+        const float qe = q[e], *row = kt + (int64_t)e * kk;
+        for (int j = 0; j < kk; j++)
+            w[j] += qe * row[j];
     }
-    if (!any) {
-        memset(w, 0, (size_t)kk * sizeof(float));
-        return 0;
-    }
+    for (int j = 0; j < kk; j++)
+        w[j] *= temp;
+}
+
+/* w[kk] = softmax of the scores, restricted (causal) to keys top[j] ≤ l; all 0
+ * when none is left. */
+static void top_softmax(float *w, const int *top, int kk, int l, int causal) {
     float mx = -INFINITY, sum = 0.0f;
     for (int j = 0; j < kk; j++)
-        mx = w[j] > mx ? w[j] : mx;
+        if (!causal || top[j] <= l)
+            mx = w[j] > mx ? w[j] : mx;
+    if (mx == -INFINITY) {
+        memset(w, 0, (size_t)kk * sizeof(float));
+        return;
+    }
     for (int j = 0; j < kk; j++)
-        sum += w[j] = w[j] == -INFINITY ? 0.0f : exp_approx(w[j] - mx);
+        sum += w[j] = causal && top[j] > l ? 0.0f : exp_approx(w[j] - mx);
     scale(w, kk, 1.0f / sum);
-    return 1;
+}
+
+/* o[D] += Σ_j w[j] · keep · vt[j] (vt [kk, D] packed). */
+XF_CLONES
+static void top_values(float *o, const float *w, float keep, const float *vt, int kk, int D) {
+    for (int j = 0; j < kk; j++) {
+        const float wj = w[j] * keep, *vj = vt + (int64_t)j * D;
+        for (int d = 0; d < D; d++)
+            o[d] += wj * vj[d];
+    }
 }
 
 /* Non-causal: the centroid's probabilities off its top keys (sc rows zeroed
@@ -282,33 +302,63 @@ static void bottom_part(clu_buf *b, const float *v, int klen, int kk, int C,
             b->vc, sh->D);
 }
 
-/* Every valid query: its bottom part (non-causal) plus its top part. */
-static void improved_rows(const head_view *hv, const clu_buf *b, int kk, int n,
-                          const xf_attn_shape *sh) {
-    const int tk = sh->clustering->topk, qs = sh->H * sh->E, vs = sh->H * sh->D;
-    for (int l = 0; l < n; l++) {
-        const int c = b->group[l], *top = b->top + c * tk;
-        float *o = hv->o + (int64_t)l * vs, *ar = hv->a ? hv->a + (int64_t)l * sh->S : NULL;
-        query_weights(b->w, hv->q + (int64_t)l * qs, hv->k, top, kk, l, sh);
-        float keep = sh->causal ? 1.0f : 1.0f - b->bottom[c];
-        if (sh->causal)
-            memset(o, 0, (size_t)sh->D * sizeof(float));
-        else
-            memcpy(o, b->vc + (int64_t)c * sh->D, (size_t)sh->D * sizeof(float));
-        if (ar && sh->causal)
-            memset(ar, 0, (size_t)sh->S * sizeof(float));
-        else if (ar) {
-            memcpy(ar, b->sc + (int64_t)c * sh->S, (size_t)hv->klen * sizeof(float));
-            memset(ar + hv->klen, 0, (size_t)(sh->S - hv->klen) * sizeof(float));
-        }
+/* order[start[c] .. start[c+1]) = the valid queries of cluster c. */
+static void cluster_members(int *order, int *start, const int *group, const int *count, int n,
+                            int C) {
+    start[0] = 0;
+    for (int c = 0; c < C; c++)
+        start[c + 1] = start[c] + count[c];
+    for (int l = 0; l < n; l++)
+        order[start[group[l]]++] = l;
+    for (int c = C; c > 0; c--) /* the loop above left start[c] at start[c + 1] */
+        start[c] = start[c - 1];
+    start[0] = 0;
+}
+
+/* One query l of cluster c: its bottom part (non-causal: vc's row, the
+ * centroid's attention off the top keys) plus its own top part. */
+static void improved_row(const head_view *hv, const clu_buf *b, int c, int l, int kk,
+                         const xf_attn_shape *sh) {
+    const int tk = sh->clustering->topk, *top = b->top + c * tk;
+    float *o = hv->o + (int64_t)l * sh->H * sh->D, *ar = hv->a ? hv->a + (int64_t)l * sh->S : NULL;
+    top_scores(b->w, hv->q + (int64_t)l * sh->H * sh->E, b->kt, sh->E, kk, sh->temp);
+    top_softmax(b->w, top, kk, l, sh->causal);
+    float keep = sh->causal ? 1.0f : 1.0f - b->bottom[c];
+    if (sh->causal)
+        memset(o, 0, (size_t)sh->D * sizeof(float));
+    else
+        memcpy(o, b->vc + (int64_t)c * sh->D, (size_t)sh->D * sizeof(float));
+    top_values(o, b->w, keep, b->vt, kk, sh->D);
+    if (!ar)
+        return;
+    if (sh->causal)
+        memset(ar, 0, (size_t)sh->S * sizeof(float));
+    else {
+        memcpy(ar, b->sc + (int64_t)c * sh->S, (size_t)hv->klen * sizeof(float));
+        memset(ar + hv->klen, 0, (size_t)(sh->S - hv->klen) * sizeof(float));
+    }
+    for (int j = 0; j < kk; j++)
+        ar[top[j]] = b->w[j] * keep;
+}
+
+/* Every valid query, cluster by cluster: the cluster's top keys packed once
+ * (kt transposed [E, kk], vt [kk, D]), then each member's row. */
+static void improved_rows(const head_view *hv, clu_buf *b, int kk, int n, const xf_attn_shape *sh) {
+    const int C = sh->clustering->clusters, tk = sh->clustering->topk;
+    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    cluster_members(b->order, b->start, b->group, b->count, n, C);
+    for (int c = 0; c < C; c++) {
+        if (!b->count[c])
+            continue;
+        const int *top = b->top + c * tk;
         for (int j = 0; j < kk; j++) {
-            float wj = b->w[j] * keep;
-            const float *vj = hv->v + (int64_t)top[j] * vs;
-            for (int d = 0; d < sh->D; d++)
-                o[d] += wj * vj[d];
-            if (ar)
-                ar[top[j]] = wj;
+            const float *kj = hv->k + top[j] * qs;
+            for (int e = 0; e < sh->E; e++)
+                b->kt[(int64_t)e * kk + j] = kj[e];
+            memcpy(b->vt + (int64_t)j * sh->D, hv->v + top[j] * vs, (size_t)sh->D * sizeof(float));
         }
+        for (int i = b->start[c]; i < b->start[c] + b->count[c]; i++)
+            improved_row(hv, b, c, b->order[i], kk, sh);
     }
 }
 

@@ -171,14 +171,16 @@ static inline int64_t aft_scratch(const xf_attn_shape *sh) {
  * out): per query a hash (2 floats) and a cluster; per cluster a centroid
  * hash (2), population, 64 bit counts, query centroid [E], scores
  * [S], values [D], top-k keys and bottom mass; 64 rows of hash projections;
- * one query's top-k weights; 1 to align the hashes.
+ * one query's top-k weights; improved: the queries in cluster order, where
+ * each cluster starts, one cluster's top keys and values packed; 1 to align
+ * the hashes.
  * Linear in L and S, so monotone. */
 static inline int64_t clustered_scratch(const xf_attn_shape *sh) {
     if (!sh->clustering || sh->clustering->clusters <= 0)
         return 0;
     int64_t L = sh->L > 0 ? sh->L : 0, S = sh->S > 0 ? sh->S : 0;
     int64_t C = sh->clustering->clusters, k = sh->clustering->topk;
-    return 3 * L + C * (68 + sh->E + S + sh->D + k) + 64 * 64 + k + 1;
+    return 4 * L + C * (69 + sh->E + S + sh->D + k) + 64 * 64 + k * (1 + sh->E + sh->D) + 2;
 }
 
 /* The k largest of p[0..n) (1 ≤ k ≤ n): their indices in idx[k], ascending;

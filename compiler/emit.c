@@ -175,17 +175,20 @@ static void mask_refusal(StrBuf *b, const Stack *s, AttentionType t, const char 
     int cond = t == ATT_CONDITIONAL_FULL;
     if (attention_takes_mask(t) && !(cond && !attention_takes_mask(s->fallback)))
         return;
-    KV k = {0}, g = {0};
+    KV k = {0};
     emit_kv_set(&k, "var", var);
     emit_kv_set(&k, "what", what);
     emit_kv_set(&k, "attention", attention);
     emit_kv_take(&k, "takers", mask_takers());
     emit_kv_take(&k, "guard", fallback_guard(cond, s, Lq, Lk));
-    emit_kv_int(&g, "limit", s->length_limit);
-    emit_kv_set(&g, "fallback", attention_type_name(s->fallback));
-    emit_kv_take(&k, "type",
-                 cond ? emit_part(PART("mask_conditional"), &g)
-                      : emit_c_string(attention_type_name(t)));
+    if (cond) { /* "conditional_full (… past length N: fallback)" */
+        KV g = {0};
+        emit_kv_int(&g, "limit", s->length_limit);
+        emit_kv_set(&g, "fallback", attention_type_name(s->fallback));
+        emit_kv_take(&k, "type", emit_part(PART("mask_conditional"), &g));
+    } else {
+        emit_kv_take(&k, "type", emit_c_string(attention_type_name(t)));
+    }
     emit_fill(b, PART("mask_refusal"), &k);
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "xf_handlers.h"
+#include "xf_io.h"
 #include "xf_kernels.h"
 
 /* ---- files and directories --------------------------------------------------- */
@@ -134,6 +135,29 @@ static inline char *th_capture_end(th_capture *c) {
 }
 
 /* ---- data ---------------------------------------------------------------------------- */
+
+/* A safetensors file built in buf[cap] holding one tensor `name` of `dtype`
+ * ("F32", "I64") and `shape` (JSON, "[3]" or "[64,4]") whose dlen bytes are
+ * `data`, opened from memory (asserted). */
+static inline xf_weights *th_one_tensor_weights(char *buf, size_t cap, const char *name,
+                                                const char *dtype, const char *shape,
+                                                const void *data, size_t dlen) {
+    char header[256];
+    int hl = snprintf(header, sizeof header,
+                      "{\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[0,%zu]}}", name,
+                      dtype, shape, dlen);
+    while (hl % 8)
+        header[hl++] = ' ';
+    uint64_t n = (uint64_t)hl;
+    cr_assert(8 + n + dlen <= cap);
+    memcpy(buf, &n, 8);
+    memcpy(buf + 8, header, n);
+    memcpy(buf + 8 + n, data, dlen);
+    xf_error err = {0};
+    xf_weights *w = xf_weights_from_memory(buf, 8 + n + dlen, "mem.safetensors", &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    return w;
+}
 
 /* n floats uniform in [-amp, amp), the same for the same seed. */
 static inline float *th_rand_buf(int64_t n, unsigned seed, float amp) {

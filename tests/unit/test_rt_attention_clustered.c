@@ -160,22 +160,9 @@ Test(clustered, two_groups_spread_initial_positions) {
 
 /* A safetensors file in memory holding `name` I64 [n] = vals. */
 static xf_weights *i64_file(char *buf, size_t cap, const char *name, int n, const int64_t *vals) {
-    char header[256];
-    size_t dlen = (size_t)n * 8;
-    int hl = snprintf(header, sizeof header,
-                      "{\"%s\":{\"dtype\":\"I64\",\"shape\":[%d],\"data_offsets\":[0,%zu]}}", name,
-                      n, dlen);
-    while (hl % 8)
-        header[hl++] = ' ';
-    uint64_t h = (uint64_t)hl;
-    cr_assert(8 + h + dlen <= cap);
-    memcpy(buf, &h, 8);
-    memcpy(buf + 8, header, h);
-    memcpy(buf + 8 + h, vals, dlen);
-    xf_error err = {0};
-    xf_weights *w = xf_weights_from_memory(buf, 8 + h + dlen, "mem.safetensors", &err);
-    cr_assert_not_null(w, "%s", err.msg);
-    return w;
+    char shape[32];
+    snprintf(shape, sizeof shape, "[%d]", n);
+    return th_one_tensor_weights(buf, cap, name, "I64", shape, vals, (size_t)n * 8);
 }
 
 Test(clustered, load_centroids_from_the_file_planes_drawn) {

@@ -183,22 +183,10 @@ Test(feature_map, linear_attention_generalized) {
 /* A safetensors file in memory holding one F32 tensor `name` [rows, cols]. */
 static xf_weights *one_tensor(char *buf, size_t cap, const char *name, int rows, int cols,
                               const float *data) {
-    char header[256];
-    size_t dlen = (size_t)rows * cols * sizeof(float);
-    int hl = snprintf(header, sizeof header,
-                      "{\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]}}",
-                      name, rows, cols, dlen);
-    while (hl % 8)
-        header[hl++] = ' ';
-    uint64_t n = (uint64_t)hl;
-    cr_assert(8 + n + dlen <= cap);
-    memcpy(buf, &n, 8);
-    memcpy(buf + 8, header, n);
-    memcpy(buf + 8 + n, data, dlen);
-    xf_error err = {0};
-    xf_weights *w = xf_weights_from_memory(buf, 8 + n + dlen, "mem.safetensors", &err);
-    cr_assert_not_null(w, "%s", err.msg);
-    return w;
+    char shape[32];
+    snprintf(shape, sizeof shape, "[%d,%d]", rows, cols);
+    return th_one_tensor_weights(buf, cap, name, "F32", shape, data,
+                                 (size_t)rows * cols * sizeof(float));
 }
 
 Test(feature_map, omega_from_the_file_else_drawn) {

@@ -13,25 +13,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "xf_kernels.h"
 
 enum { H = 4, E = 64, D = 64, BITS = 63, KINDS = 4 };
 
 typedef void (*kernel_fn)(float *, float *, const float *, const float *, const float *,
                           const xf_attn_shape *, float *);
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *rand_buf(int64_t n, uint32_t seed) {
     float *x = malloc((size_t)n * sizeof *x);

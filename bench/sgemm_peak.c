@@ -15,22 +15,12 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "bench_util.h"
 
 /* OpenBLAS extensions (declared by its cblas.h, repeated for other headers) */
 void openblas_set_num_threads(int);
 char *openblas_get_corename(void);
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     int M = 1000, K = 256, N = 1024, threads = 1;
@@ -70,11 +60,11 @@ int main(int argc, char **argv) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C,
                     N);
     for (int s = 0; s < SAMPLES; s++) {
-        double t0 = now_s();
+        double t0 = now_ms();
         for (int r = 0; r < reps; r++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f,
                         C, N);
-        gf[s] = flop * reps / (now_s() - t0) / 1e9;
+        gf[s] = flop * reps / ((now_ms() - t0) / 1e3) / 1e9;
     }
     qsort(gf, SAMPLES, sizeof gf[0], cmp_double);
     const char *env = getenv("OPENBLAS_CORETYPE");

@@ -1,0 +1,21 @@
+/* bench_util.h — the clock and the comparison every C benchmark here sorts
+ * its samples with (header-only: each bench is one `cc` line). */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include <time.h>
+
+/* Monotonic wall time in milliseconds. */
+static inline double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* qsort order for doubles, ascending (medians and minima of samples). */
+static inline int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#endif

@@ -1331,6 +1331,12 @@ int attention_runs(const Stack *s, AttentionType t, AttentionType what) {
     return t == what || (t == ATT_CONDITIONAL_FULL && (what == ATT_FULL || s->fallback == what));
 }
 
+/* The types whose fast-transformers module adds an arbitrary FullMask
+ * (docs/SPEC.md §9's table); the others raise for one that is not all ones
+ * (linear, clustered, improved_clustered) or lower-triangular (causal_linear,
+ * causal_improved_clustered, aft_simple: xfc's `causal`), or make it NaN
+ * (aft_full multiplies its -inf into the keys).  A conditional_full takes
+ * one where its full attention runs. */
 int attention_takes_mask(AttentionType t) {
-    return t == ATT_FULL || t == ATT_CONDITIONAL_FULL;
+    return t == ATT_FULL || t == ATT_LOCAL || t == ATT_EXACT_TOPK || t == ATT_CONDITIONAL_FULL;
 }

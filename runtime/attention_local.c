@@ -18,11 +18,21 @@
  * softmax(temp · scores) over the band.  Entries outside the band are 0 in
  * `attn`.
  *
- * One difference, on purpose: fast-transformers fills the band with −1e24, so
- * a query with no visible key at all (only possible past the key length or
- * past S) gets uniform weights 1/W over its band, including padding keys.
- * Here such a row is 0, like xf_attention's.  Rows < key_len always see
- * themselves, so valid rows are unaffected.
+ * A mask (fast-transformers' FullMask, sh->mask): local_dot_product adds
+ * attn_mask.additive_matrix_finite (0 keep, −1e24 drop) to q·k before the
+ * temperature; here a −inf entry drops the key and a finite one is added as
+ * temp · m (the same place; ft's masks are bool, so only 0 and −inf occur).
+ * Its band starts as −1e24 everywhere, so a query whose every in-band key
+ * the mask drops has equal scores in all W slots: softmax gives 1/W each,
+ * and local_weighted_average applies them to the band's keys in [0, S) —
+ * masked ones and padding past the key length included.  Such a row does
+ * exactly that here (mask_dropped_row), in `out` and in `attn`.
+ *
+ * One difference, on purpose: a query with no visible key for lack of keys
+ * (only possible past the key length or past S, not by a mask) also gets
+ * fast-transformers' 1/W there; here that row is 0, like xf_attention's.
+ * Rows < key_len always have a key in their band, so valid rows are
+ * unaffected.
  *
  * Algorithm: like attention.c, queries in blocks of B rows (B ≈ W, 32..128);
  * a block sees at most the B + W − 1 keys [l0 − ⌊W/2⌋, l0 + B − 1 + ⌈W/2⌉), so
@@ -36,6 +46,7 @@
  * Thread-safe; the (sample, head) loop and its threads are the driver's
  * (attention.c).
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -67,10 +78,41 @@ static float band_row(float *pi, int64_t a, int64_t b, int cols, int norm) {
     return 1.0f / s;
 }
 
+/* p[0..n) += the mask row m as fast-transformers adds it before the
+ * temperature: temp · m, and −inf (dropped) as −inf whatever temp. */
+XF_CLONES
+static void add_band_mask(float *p, const float *m, int64_t n, float temp) {
+    for (int64_t j = 0; j < n; j++)
+        p[j] += m[j] == -INFINITY ? -INFINITY : temp * m[j];
+}
+
+/* o[0..n) += w · x[0..n). */
+XF_CLONES
+static void add_scaled(float *o, const float *x, int n, float w) {
+    for (int j = 0; j < n; j++)
+        o[j] += w * x[j];
+}
+
+/* Query l, whose every in-band key the mask dropped: fast-transformers'
+ * 1/W on each key of its band inside [0, S) (see the top of this file),
+ * into its out row o (zero before) and attn row a (NULL: none). */
+static void mask_dropped_row(float *o, float *a, const head_view *hv, const xf_attn_shape *sh,
+                             int64_t l) {
+    const int64_t vs = (int64_t)sh->H * sh->D, W = sh->local_context;
+    const int64_t s0 = max64(0, l - W / 2), s1 = min64(sh->S, l + (W + 1) / 2);
+    const float w = 1.0f / (float)W;
+    for (int64_t s = s0; s < s1; s++) {
+        add_scaled(o, hv->v + s * vs, sh->D, w);
+        if (a)
+            a[s] = w;
+    }
+}
+
 /* Rows [l0, l0+rows) of one head seeing keys [lo, hi) (hi > lo): one GEMM
- * into the tile, each row softmaxed over its own window, one GEMM by V.
- * ab: attn's rows (the tile is their sub-block [lo, hi)) or NULL (scratch
- * tile, packed, and inv after it). */
+ * into the tile, each row (plus its mask, if any) softmaxed over its own
+ * window, one GEMM by V.  ab: attn's rows (the tile is their sub-block
+ * [lo, hi)) or NULL (scratch tile, packed).  inv[rows]: each row's 1/Σ,
+ * −1 for a row the mask dropped entirely (filled in last). */
 static void band_block(float *ob, float *ab, float *scratch, float *inv, const head_view *hv,
                        const xf_attn_shape *sh, int l0, int rows, int64_t lo, int64_t hi) {
     const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D, S = sh->S;
@@ -78,18 +120,24 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
     const int cols = (int)(hi - lo);
     float *p = ab ? ab + lo : scratch;
     const int ldp = ab ? (int)S : cols;
+    int gone = 0; /* rows the mask dropped entirely */
     xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E, sh->temp, hv->q + l0 * qs, qs, hv->k + lo * qs,
             qs, 0.0f, p, ldp);
     for (int i = 0; i < rows; i++) {
         int64_t l = (int64_t)l0 + i;
         float *pi = p + (int64_t)i * ldp;
         /* this row's window inside the tile: [a, b) */
-        int64_t a = max64(lo, l - before) - lo, b = min64(hi, l + after);
+        int64_t a = max64(lo, l - before) - lo, b = min64(hi, l + after) - lo;
         if (sh->causal)
-            b = min64(b, l + 1);
-        float r = band_row(pi, a, b - lo, cols, ab != NULL);
-        if (!ab)
-            inv[i] = r;
+            b = min64(b, l + 1 - lo);
+        int dropped = 0;
+        if (hv->mask && b > a) {
+            add_band_mask(pi + a, hv->mask + l * S + lo + a, b - a, sh->temp);
+            dropped = !(row_max(pi + a, (int)(b - a)) > -1e30f);
+        }
+        float r = band_row(pi, a, dropped ? a : b, cols, ab != NULL);
+        inv[i] = dropped ? -1.0f : r;
+        gone += dropped;
         if (ab) { /* the rest of attn's row, outside the tile */
             memset(ab + (int64_t)i * S, 0, (size_t)lo * sizeof(float));
             memset(pi + cols, 0, (size_t)(S - hi) * sizeof(float));
@@ -99,7 +147,10 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
             vs);
     if (!ab)
         for (int i = 0; i < rows; i++)
-            scale(ob + i * vs, sh->D, inv[i]);
+            scale(ob + i * vs, sh->D, inv[i] > 0.0f ? inv[i] : 0.0f);
+    for (int i = 0; gone && i < rows; i++)
+        if (inv[i] < 0.0f)
+            mask_dropped_row(ob + i * vs, ab ? ab + (int64_t)i * S : NULL, hv, sh, (int64_t)l0 + i);
 }
 
 /* Every query block of one (sample, head), klen ≥ 1. */

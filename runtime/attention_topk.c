@@ -22,6 +22,11 @@
  * Ranking on raw scores matters for temp ≤ 0 only; topk ≥ visible is
  * full attention.  Rows with no visible key, or topk ≤ 0 (torch: NaN), are 0.
  *
+ * A mask (fast-transformers' FullMask, sh->mask) is added where it adds it,
+ * to the raw scores before the ranking: −inf drops a key (visible = the
+ * entries left finite), a finite value moves the score (scaled by the
+ * temperature with it).  A row the mask drops entirely is 0 (torch: NaN).
+ *
  * Algorithm: attention.c's blocks (same block rows, same scratch), the GEMM
  * without the temperature; per row the k-th largest score is found by a
  * bisection over the scores' order-preserving integer keys, each step a
@@ -147,10 +152,23 @@ static float softmax_exp_kept(float *p, int n) {
     return s;
 }
 
+/* p[0..n) += m[0..n) (a mask row); returns how many entries stay finite. */
+XF_CLONES
+static int add_mask_count(float *p, const float *m, int n) {
+    int c = 0;
+    for (int j = 0; j < n; j++) {
+        p[j] += m[j];
+        c += p[j] > -INFINITY;
+    }
+    return c;
+}
+
 /* Rows [l0, l0+rows) of one (sample, head), seeing keys s < klen (klen ≥ 1);
- * same tile conventions as attention.c's attend_block. */
+ * same tile conventions as attention.c's attend_block; mask: this sample's
+ * [L, S] plane or NULL. */
 static void topk_block(float *o, float *p, int a, float *inv, const float *q, const float *k,
-                       const float *v, const xf_attn_shape *sh, int l0, int rows, int klen) {
+                       const float *v, const float *mask, const xf_attn_shape *sh, int l0, int rows,
+                       int klen) {
     const int qs = sh->H * sh->E, vs = sh->H * sh->D;
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     int ldp = a ? sh->S : nvis;
@@ -161,12 +179,14 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q, co
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
         int lim = sh->causal && l0 + i + 1 < nvis ? l0 + i + 1 : nvis;
-        int kk = sh->topk < lim ? sh->topk : lim;
+        /* keys the mask leaves: -inf entries rank below every finite one */
+        int left = mask ? add_mask_count(pi, mask + (int64_t)(l0 + i) * sh->S, lim) : lim;
+        int kk = sh->topk < left ? sh->topk : left;
         float s = 0.0f;
         if (kk <= 0) {
             memset(pi, 0, (size_t)lim * sizeof(float));
         } else {
-            if (kk < lim) {
+            if (kk < lim) { /* also drops the masked entries (below the k-th) */
                 int quota, all_ties;
                 uint32_t t = kth_largest(pi, lim, kk, &quota, &all_ties);
                 keep_topk(pi, lim, t, quota, all_ties, sh->temp);
@@ -200,10 +220,10 @@ static void topk_head(const head_view *hv, const xf_attn_shape *sh, float *scrat
         float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * S : NULL;
         const float *qb = hv->q + l0 * qs;
         if (ab)
-            topk_block(ob, ab, 1, NULL, qb, hv->k, hv->v, sh, l0, rows, hv->klen);
+            topk_block(ob, ab, 1, NULL, qb, hv->k, hv->v, hv->mask, sh, l0, rows, hv->klen);
         else
-            topk_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, sh, l0, rows,
-                       hv->klen);
+            topk_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, hv->mask, sh, l0,
+                       rows, hv->klen);
     }
 }
 

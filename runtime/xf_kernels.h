@@ -100,8 +100,10 @@ typedef struct {
     int local_context; /* xf_local_attention: key j visible from query i when i - W/2 <= j < i + ceil(W/2) */
     int topk;          /* xf_topk_attention: keys kept per query */
     const xf_feature_map *fmap; /* xf_linear_attention: φ, NULL = elu + 1 */
-    const float *mask; /* xf_attention: [L, S] (or [N, L, S] with mask_batched) added to the
-                             scaled scores — fast-transformers' FullMask — or NULL */
+    const float *mask; /* [L, S] (or [N, L, S] with mask_batched), fast-transformers' FullMask
+                             (0 keep, -inf drop), or NULL; read by xf_attention (added to
+                             the scaled scores), xf_local_attention and xf_topk_attention
+                             (to q·k before the temperature, as fast-transformers adds it) */
     int mask_batched;  /* 1: mask holds one [L, S] plane per sample */
     const float *aft_u, *aft_v;      /* xf_aft_attention, aft_full: the position bias u, v
                                      [max_len, aft_rank] (rows [0, L) and [0, S) used); NULL: aft_simple */
@@ -131,9 +133,12 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh);
  *   out_i = φ(q_i)·Σ_j φ(k_j) v_jᵀ / (φ(q_i)·Σ_j φ(k_j) + 1e-6), j over visible keys
  *   (causal: j <= i); temp is not used, as in fast-transformers.
  * local: softmax attention over keys i - floor(W/2) <= j < i + ceil(W/2), W = local_context
- *   (fast-transformers' local_product code; its docstring says |i - j| < W/2), plus masks.
- * exact top-k: per query, the `topk` largest visible raw scores q·k, then softmax of
- *   temp · score over just those (fast-transformers' exact_topk_attention). */
+ *   (fast-transformers' local_product code; its docstring says |i - j| < W/2), plus masks;
+ *   a row whose every in-band key sh->mask drops gets fast-transformers' 1/W on each key of
+ *   its band in [0, S).
+ * exact top-k: per query, the `topk` largest visible raw scores q·k (+ sh->mask), then
+ *   softmax of temp · score over just those (fast-transformers' exact_topk_attention); a
+ *   row the mask drops entirely is 0. */
 void xf_linear_attention(float *out, float *attn, const float *q, const float *k, const float *v,
                          const xf_attn_shape *sh, float *scratch);
 void xf_local_attention(float *out, float *attn, const float *q, const float *k, const float *v,

@@ -183,6 +183,22 @@ Test(emit, aft_full_takes_its_position_bias_and_refuses_a_mask) {
     cr_expect_eq(count(c, "if (mask)   /* fast-transformers raises for it too */"), 1);
 }
 
+/* local (self) and exact_topk (cross) take fast-transformers' FullMask: the
+ * mask reaches their kernels and nothing refuses it. */
+Test(emit, local_and_exact_topk_take_a_mask) {
+    emitted("model d : TransformerDecoder {\n    n_layers = 1\n    n_heads = 2\n"
+            "    query_dimensions = 4\n    value_dimensions = 4\n    feed_forward_dimensions = 8\n"
+            "    attention_type = local\n    local_context = 5\n"
+            "    cross_attention_type = exact_topk\n    topk = 3\n}\n",
+            PROFILE_RELEASE);
+    const char *c = em.model_c;
+    cr_expect_eq(count(c, ".local_context = 5, .mask = c->mask, .mask_batched = c->mask_batched};"),
+                 1, "%s", c);
+    cr_expect_eq(count(c, ".topk = 3, .mask = c->mem_mask, .mask_batched = c->mem_mask_batched};"),
+                 1);
+    cr_expect_eq(count(c, "fast-transformers raises for it too"), 0);
+}
+
 Test(emit, conditional_full_picks_its_kernel_by_the_call_length) {
     emitted("model c : TransformerDecoder {\n    n_layers = 1\n    n_heads = 2\n"
             "    query_dimensions = 4\n    value_dimensions = 4\n    feed_forward_dimensions = 8\n"

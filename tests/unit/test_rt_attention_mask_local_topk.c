@@ -82,9 +82,19 @@ static void check(int kind, int L, int S, int batched, int causal, int materiali
     float *mask = make_mask(batched ? N : 1, L, S);
     float *out = calloc((size_t)N * L * H * D, 4),
           *A = materialize ? calloc((size_t)N * H * L * S, 4) : NULL;
-    xf_attn_shape sh = {.N = N, .L = L, .S = S, .H = H, .E = E, .D = D, .key_len = len,
-                        .causal = causal, .temp = TEMP, .local_context = 7, .topk = 5,
-                        .mask = mask, .mask_batched = batched};
+    xf_attn_shape sh = {.N = N,
+                        .L = L,
+                        .S = S,
+                        .H = H,
+                        .E = E,
+                        .D = D,
+                        .key_len = len,
+                        .causal = causal,
+                        .temp = TEMP,
+                        .local_context = 7,
+                        .topk = 5,
+                        .mask = mask,
+                        .mask_batched = batched};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * 4);
     (kind == LOCAL ? xf_local_attention : xf_topk_attention)(out, A, q, k, v, &sh, scratch);
     double *w = malloc((size_t)S * sizeof *w);
@@ -138,8 +148,15 @@ Test(mask_local_topk, local_rows_without_keys_stay_zero) {
           *k = th_rand_buf((int64_t)N * S * H * E, 5, 1.0f);
     float *v = th_rand_buf((int64_t)N * S * H * D, 6, 1.0f);
     float *out = calloc((size_t)N * L * H * D, 4), *A = calloc((size_t)N * H * L * S, 4);
-    xf_attn_shape sh = {.N = N, .L = L, .S = S, .H = H, .E = E, .D = D, .key_len = len,
-                        .temp = TEMP, .local_context = 4};
+    xf_attn_shape sh = {.N = N,
+                        .L = L,
+                        .S = S,
+                        .H = H,
+                        .E = E,
+                        .D = D,
+                        .key_len = len,
+                        .temp = TEMP,
+                        .local_context = 4};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * 4);
     xf_local_attention(out, A, q, k, v, &sh, scratch);
     for (int i = 6; i < L; i++) /* band [i - 2, i + 2) past key 4 */

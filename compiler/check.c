@@ -116,6 +116,12 @@ static int check_value(SetId id, const Setting *s, Scope *sc) {
                            value_kind_text(v));
                 return 0;
             }
+            if (id == S_BITS) { /* its range is the attention type's: check_bits */
+                sc->iv[id] = v->overflow || v->i > info->hi ? info->hi + 1
+                             : v->i < info->lo              ? info->lo - 1
+                                                            : v->i;
+                return 1;
+            }
             if (v->overflow) {
                 diag_error(
                     v->loc,
@@ -289,6 +295,9 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
         [S_HASHB] = 1,
         [S_LIMIT] = 512,
         [S_FALLBACK] = ATT_FULL, /* none: conditional_full requires one */
+        [S_CHUNK] = 32,
+        [S_ROUNDS] = 4,
+        [S_MASKED] = 0,
     };
     long long iv[S_COUNT];
     double fv[S_COUNT] = {[S_EPS] = 1e-5};
@@ -327,6 +336,9 @@ static void resolve_stack(Resolved *r, const Scope *top, const Scope *blk, int i
     st->hash_bias = (int)iv[S_HASHB];
     st->length_limit = (int)iv[S_LIMIT];
     st->fallback = (AttentionType)iv[S_FALLBACK];
+    st->chunk_size = (int)iv[S_CHUNK];
+    st->rounds = (int)iv[S_ROUNDS];
+    st->masked = (int)iv[S_MASKED];
     st->softmax_temp = r->from[S_TEMP] ? fv[S_TEMP] : 1.0 / sqrt((double)st->query_dimensions);
     /* fast-transformers' default is 1/sqrt(E) of the queries each attention sees */
     st->cross_softmax_temp =
@@ -417,11 +429,14 @@ static void check_cross_dimensions(Ctx *c, Resolved *r, WeightsLayout weights) {
                        setting_info[ft_only[i]].name, from[ft_only[i]]->val.i, why[i > 0]);
 }
 
-/* AFT works per channel: queries, keys and values of one size
- * (fast-transformers raises otherwise). */
+/* AFT works per channel, and reformer returns its values in the queries'
+ * shape: queries, keys and values of one size (fast-transformers raises
+ * otherwise).  Reformer hashes the queries as its keys: self-attention only. */
 static void check_equal_dims(Ctx *c, Resolved *r) {
     Stack *st = &r->st;
-    static const AttentionType types[] = {ATT_AFT_FULL, ATT_AFT_SIMPLE};
+    static const AttentionType types[] = {ATT_AFT_FULL, ATT_AFT_SIMPLE, ATT_REFORMER};
+    static const char *const why[] = {"AFT works per channel", "AFT works per channel",
+                                      "it returns its values in the queries' shape"};
     for (int cross = 0; cross <= r->is_decoder; cross++) {
         AttentionType t = cross ? st->cross_attention_type : st->attention_type;
         int E = cross ? st->cross_query_dimensions : st->query_dimensions;
@@ -429,14 +444,21 @@ static void check_equal_dims(Ctx *c, Resolved *r) {
         const Setting *at = r->from[cross ? S_CROSS : S_ATT];
         if (t == ATT_CONDITIONAL_FULL && r->from[S_FALLBACK])
             at = r->from[S_FALLBACK];
-        for (int i = 0; i < 2; i++) {
-            if (!attention_runs(st, t, types[i]) || E == D || !at || !first_report(c, at))
+        for (int i = 0; i < 3; i++) {
+            int shared_qk = cross && types[i] == ATT_REFORMER;
+            if (!attention_runs(st, t, types[i]) || !(shared_qk || E != D) || !at ||
+                !first_report(c, at))
                 continue;
-            diag_error(at->val.loc,
-                       "%s needs %squery_dimensions == %svalue_dimensions (AFT works per channel; "
-                       "got %d and %d)",
-                       attention_type_names[types[i]], cross ? "cross_" : "", cross ? "cross_" : "",
-                       E, D);
+            if (shared_qk)
+                diag_error(at->val.loc,
+                           "reformer attention hashes the queries as its keys (shared QK, "
+                           "fast-transformers' ReformerAttention): self-attention only, not "
+                           "cross-attention");
+            else
+                diag_error(at->val.loc,
+                           "%s needs %squery_dimensions == %svalue_dimensions (%s; got %d and %d)",
+                           attention_type_names[types[i]], cross ? "cross_" : "",
+                           cross ? "cross_" : "", why[i], E, D);
         }
     }
 }
@@ -529,6 +551,33 @@ static void check_clustered(Ctx *c, Resolved *r) {
         st->causal = 1;
 }
 
+/* bits: 1..63 for the clustered types (a hash is one 64-bit word), 1..1024
+ * (the table's range) for reformer and for a stack using neither (which
+ * warn_unused then warns about); the message names the type in use. */
+static void check_bits(Ctx *c, Resolved *r) {
+    const Setting *at = r->from[S_BITS];
+    if (!at)
+        return;
+    const Stack *st = &r->st;
+    long long lo = setting_info[S_BITS].lo, hi = setting_info[S_BITS].hi;
+    const char *type = NULL;
+    for (int cross = 0; cross <= r->is_decoder; cross++) {
+        AttentionType t = cross ? st->cross_attention_type : st->attention_type;
+        if (is_clustered(t))
+            hi = 63, type = attention_type_names[t];
+        else if (attention_runs(st, t, ATT_REFORMER) && !type)
+            type = "reformer";
+    }
+    const Value *v = &at->val;
+    if ((!v->overflow && v->i >= lo && v->i <= hi) || !first_report(c, at))
+        return;
+    char got[64] = "an integer too large for 64 bits";
+    if (!v->overflow)
+        snprintf(got, sizeof got, "%lld", v->i);
+    diag_error(v->loc, "bits must be between %lld and %lld%s%s (got %s)", lo, hi,
+               type ? " for " : "", type ? type : "", got);
+}
+
 /* Combinations within one stack. */
 static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Setting *weights_at) {
     Stack *st = &r->st;
@@ -584,6 +633,7 @@ static void check_stack(Ctx *c, Resolved *r, WeightsLayout weights, const Settin
     check_conditional(c, r);
     check_equal_dims(c, r);
     check_clustered(c, r);
+    check_bits(c, r);
 
     if (r->is_decoder && st->cross_attention_type == ATT_CAUSAL_LINEAR && from[S_CROSS]) {
         if (first_report(c, from[S_CROSS]))
@@ -989,13 +1039,18 @@ static void check_model(Ctx *c, const ModelDecl *md, Model *m) {
     const unsigned improved = 1u << ATT_IMPROVED_CLUSTERED | 1u << ATT_CAUSAL_IMPROVED_CLUSTERED;
     warn_unused(rs, n, S_TOPK, 1u << ATT_EXACT_TOPK | improved,
                 "exact_topk or (causal_)improved_clustered");
-    static const SetId clu_settings[] = {S_CLUSTERS, S_ITERS, S_BITS, S_HASHB};
+    warn_unused(rs, n, S_BITS, clustered | 1u << ATT_REFORMER,
+                "one of the clustered types or reformer");
+    static const SetId clu_settings[] = {S_CLUSTERS, S_ITERS, S_HASHB};
     for (size_t i = 0; i < sizeof clu_settings / sizeof clu_settings[0]; i++)
         warn_unused(rs, n, clu_settings[i], clustered, "one of the clustered types");
     warn_unused(rs, n, S_MAXLEN, 1u << ATT_AFT_FULL, "aft_full");
     warn_unused(rs, n, S_AFTP, 1u << ATT_AFT_FULL, "aft_full");
     warn_unused(rs, n, S_LIMIT, 1u << ATT_CONDITIONAL_FULL, "conditional_full");
     warn_unused(rs, n, S_FALLBACK, 1u << ATT_CONDITIONAL_FULL, "conditional_full");
+    static const SetId reformer_settings[] = {S_CHUNK, S_ROUNDS, S_MASKED};
+    for (size_t i = 0; i < sizeof reformer_settings / sizeof reformer_settings[0]; i++)
+        warn_unused(rs, n, reformer_settings[i], 1u << ATT_REFORMER, "reformer");
     static const SetId fmap_settings[] = {S_FMAP, S_FDIM, S_STAB};
     for (size_t i = 0; i < sizeof fmap_settings / sizeof fmap_settings[0]; i++)
         warn_unused(rs, n, fmap_settings[i], 1u << ATT_LINEAR | 1u << ATT_CAUSAL_LINEAR,
@@ -1324,7 +1379,7 @@ int check_spec(const Spec *spec, const Src *src, Model *m) {
 }
 
 const char *attention_type_name(AttentionType t) {
-    return (unsigned)t <= ATT_CONDITIONAL_FULL ? attention_type_names[t] : "?";
+    return (unsigned)t <= ATT_REFORMER ? attention_type_names[t] : "?";
 }
 
 int attention_runs(const Stack *s, AttentionType t, AttentionType what) {
@@ -1338,5 +1393,6 @@ int attention_runs(const Stack *s, AttentionType t, AttentionType what) {
  * (aft_full multiplies its -inf into the keys).  A conditional_full takes
  * one where its full attention runs. */
 int attention_takes_mask(AttentionType t) {
-    return t == ATT_FULL || t == ATT_LOCAL || t == ATT_EXACT_TOPK || t == ATT_CONDITIONAL_FULL;
+    return t == ATT_FULL || t == ATT_LOCAL || t == ATT_EXACT_TOPK || t == ATT_CONDITIONAL_FULL ||
+           t == ATT_REFORMER;
 }

@@ -141,7 +141,7 @@ static void flushes(StrBuf *b, const Plan *p, const char *call, int heatmaps) {
             }
 }
 
-/* "full, local or exact_topk": the attention types that take a mask. */
+/* "full, local, exact_topk or reformer": the attention types that take a mask. */
 static char *mask_takers(void) {
     StrBuf b;
     sb_init(&b);
@@ -218,16 +218,34 @@ static void aft_length_check(StrBuf *b, const Stack *s, int has_cross, const cha
     }
 }
 
+/* Reformer splits the sorted sequence into chunks of chunk_size: a call
+ * whose length is not a multiple is refused up front (fast-transformers'
+ * view fails), for a conditional_full falling back to it past its limit. */
+static void chunk_check(StrBuf *b, const Stack *s, const char *self) {
+    if (!attention_runs(s, s->attention_type, ATT_REFORMER))
+        return;
+    KV k = {0};
+    emit_kv_set(&k, "var", self);
+    emit_kv_int(&k, "C", s->chunk_size);
+    emit_kv_take(&k, "guard",
+                 fallback_guard(s->attention_type == ATT_CONDITIONAL_FULL, s, self, self));
+    emit_fill(b, PART("chunk_check"), &k);
+}
+
 static char *length_checks(const Model *m) {
     StrBuf b;
     sb_init(&b);
-    if (m->kind == MODEL_ENCODER)
+    if (m->kind == MODEL_ENCODER) {
         aft_length_check(&b, &m->enc, 0, "seq", NULL);
-    else if (m->kind == MODEL_DECODER)
+        chunk_check(&b, &m->enc, "seq");
+    } else if (m->kind == MODEL_DECODER) {
         aft_length_check(&b, &m->dec, 1, "seq", "mem_seq");
-    else {
+        chunk_check(&b, &m->dec, "seq");
+    } else {
         aft_length_check(&b, &m->enc, 0, "src_seq", NULL);
         aft_length_check(&b, &m->dec, 1, "tgt_seq", "src_seq");
+        chunk_check(&b, &m->enc, "src_seq");
+        chunk_check(&b, &m->dec, "tgt_seq");
     }
     return sb_take(&b);
 }
@@ -372,6 +390,23 @@ static void t_buffer_holes(KV *k, const Model *m, Dims mx) {
     emit_kv_take(k, "t_carve", emit_part(share ? PART("t_alias") : PART("t_carve"), &tk));
 }
 
+/* The reformer fields of the workspace's shape (the largest chunk_size,
+ * rounds and bits of a stack running reformer), or nothing. */
+static char *reformer_workspace(const Model *m) {
+    KV k = {0};
+    int C = 0, R = 0, B = 0;
+    for (int st = 0; st < 2; st++) {
+        const Stack *s = emit_stack(m, st);
+        if (!emit_has_stack(m, st) || !attention_runs(s, s->attention_type, ATT_REFORMER))
+            continue;
+        C = emit_imax(C, s->chunk_size), R = emit_imax(R, s->rounds), B = emit_imax(B, s->bits);
+    }
+    emit_kv_int(&k, "C", C);
+    emit_kv_int(&k, "R", R);
+    emit_kv_int(&k, "B", B);
+    return emit_part_if(C > 0, PART("reformer_ws"), &k);
+}
+
 /* The holes of model.c's workspace: its buffers' sizes. */
 static void workspace_holes(KV *k, const Plan *p) {
     const Model *m = p->model;
@@ -387,6 +422,7 @@ static void workspace_holes(KV *k, const Plan *p) {
     emit_kv_int(k, "max_local", max_local);
     emit_kv_int(k, "max_topk", max_topk);
     emit_kv_int(k, "max_clusters", max_clusters);
+    emit_kv_take(k, "reformer_ws", reformer_workspace(m));
     KV mk = {0}, ak = {0}, nk = {0};
     emit_kv_int(&mk, "D", mx.D);
     emit_kv_int(&ak, "H", mx.H);

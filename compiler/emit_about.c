@@ -38,6 +38,9 @@ static void stack_text(StrBuf *b, const Stack *s, int is_decoder) {
     if (s->attention_type == ATT_CONDITIONAL_FULL)
         sb_printf(b, " (full up to length %d, else %s)", s->length_limit,
                   attention_type_name(s->fallback));
+    if (attention_runs(s, s->attention_type, ATT_REFORMER))
+        sb_printf(b, " (chunk_size %d, %d rounds of %d bits%s)", s->chunk_size, s->rounds, s->bits,
+                  s->masked ? ", masked" : "");
     if (attention_runs(s, s->attention_type, ATT_LOCAL))
         sb_printf(b, " (local_context %d)", s->local_context);
     if (attention_runs(s, s->attention_type, ATT_EXACT_TOPK))

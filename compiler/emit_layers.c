@@ -119,16 +119,24 @@ static void kernel_holes(KV *k, const Stack *s, AttentionType t, int cross, cons
 
 /* The shape fields of a forward's attention only: fast-transformers' FullMask
  * on the types that take one (the forward refuses it for the others),
- * and aft_full's learned position bias u, v. */
+ * aft_full's learned position bias u, v and reformer's settings and planes
+ * (neither steps: self-attention of a forward only, or aft_full's cross). */
 static void forward_holes(KV *k, const Stack *s, AttentionType t, int cross) {
     emit_kv_take(k, "mask",
                  emit_part_if(attention_takes_mask(t),
                               cross ? PART("mask_cross") : PART("mask_self"), NULL));
-    KV a = {0};
+    KV a = {0}, r = {0};
     emit_kv_int(&a, "rank", s->aft_parameterization);
     emit_kv_take(k, "aft",
                  emit_part_if(attention_runs(s, t, ATT_AFT_FULL),
                               cross ? PART("aft_cross") : PART("aft_self"), &a));
+    emit_kv_int(&r, "C", s->chunk_size);
+    emit_kv_int(&r, "R", s->rounds);
+    emit_kv_int(&r, "B", s->bits);
+    emit_kv_int(&r, "masked", s->masked);
+    emit_kv_take(
+        k, "reformer",
+        emit_part_if(!cross && attention_runs(s, t, ATT_REFORMER), PART("reformer_self"), &r));
 }
 
 /* The AttentionEvent block of a kept point (`Lk`: the keys' length). */

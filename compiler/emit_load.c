@@ -149,6 +149,22 @@ static void load_clustering(StrBuf *b, const Stack *s, AttentionType t, int E, c
     emit_fill(b, PART("clustering"), &k);
 }
 
+/* Reformer's hashing planes: `module`.inner_attention.planes [rounds, bits, E]
+ * from the file, else drawn from random_seed (SPEC §9). */
+static void load_planes(StrBuf *b, const Stack *s, int E, const char *dst, const char *module) {
+    char t[200], seed[32];
+    snprintf(t, sizeof t, "%s.inner_attention.planes", module);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->random_seed);
+    KV k = {0};
+    emit_kv_take(&k, "dst", field(dst, "planes"));
+    emit_kv_take(&k, "tensor", at(t));
+    emit_kv_int(&k, "R", s->rounds);
+    emit_kv_int(&k, "B", s->bits);
+    emit_kv_int(&k, "E", E);
+    emit_kv_set(&k, "seed", seed);
+    emit_fill(b, PART("planes"), &k);
+}
+
 /* The name of layer i's self (cross = 0) or cross attention module, within the layer. */
 static const char *attention_module(const Model *m, int stack, int cross) {
     int torch = m->weights == WEIGHTS_TORCH;
@@ -171,6 +187,8 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
         load_aft(b, s, self, attention_module(m, stack, 0));
     if (emit_is_clustered(s->attention_type))
         load_clustering(b, s, s->attention_type, d.E, self, attention_module(m, stack, 0));
+    if (attention_runs(s, s->attention_type, ATT_REFORMER))
+        load_planes(b, s, d.E, self, attention_module(m, stack, 0));
     if (stack == 1) {
         Dims cd = emit_cross_dims(s);
         load_attention(b, m, cd, s->memory_dimensions, cross, attention_module(m, stack, 1));
@@ -263,6 +281,17 @@ static void print_clustering(FILE *out, const Stack *s, const char *wp, int laye
             wp, layer, module, s->clusters, s->clusters);
 }
 
+/* `xfc check`'s line for reformer's planes of one layer. */
+static void print_planes(FILE *out, const Model *m, const Stack *s, const char *wp, int stack,
+                         int i) {
+    fprintf(out,
+            "  random %slayers.%d.%s.inner_attention.planes [%d, %d, %d] (reformer hashing "
+            "planes): the weight file's tensor when it has one, else drawn at load: independent "
+            "normals from splitmix64 seeded by random_seed %lld XOR FNV-1a(name)\n",
+            wp, i, attention_module(m, stack, 0), s->rounds, s->bits, emit_dims(s).E,
+            s->random_seed);
+}
+
 void emit_print_random(const Model *m, FILE *out) {
     for (int stack = 0; stack < 2; stack++) {
         if (!emit_has_stack(m, stack))
@@ -273,12 +302,13 @@ void emit_print_random(const Model *m, FILE *out) {
         for (int i = 0; i < s->n_layers; i++)
             for (int cross = 0; cross <= (stack == 1); cross++) {
                 AttentionType t = cross ? s->cross_attention_type : s->attention_type;
+                int E = emit_attention_dims(s, cross).E;
                 if (emit_is_clustered(t))
-                    print_clustering(out, s, wp, i, attention_module(m, stack, cross),
-                                     emit_attention_dims(s, cross).E);
+                    print_clustering(out, s, wp, i, attention_module(m, stack, cross), E);
+                if (!cross && attention_runs(s, t, ATT_REFORMER))
+                    print_planes(out, m, s, wp, stack, i);
                 if (!emit_uses_feature_map(s, t))
                     continue;
-                int E = emit_attention_dims(s, cross).E;
                 FeatureMapParams f = emit_feature_map_params(s, E);
                 fprintf(
                     out,

@@ -20,6 +20,7 @@ typedef enum {
     ATT_IMPROVED_CLUSTERED,        /* clustered, each query recomputing its cluster's top-k keys */
     ATT_CAUSAL_IMPROVED_CLUSTERED, /* improved, causal: only its top-k keys up to the query */
     ATT_CONDITIONAL_FULL,          /* full while L and S <= length_limit, else the fallback type */
+    ATT_REFORMER,                  /* LSH: chunks of positions sorted by hashed query (shared QK) */
 } AttentionType;
 
 typedef enum { ACT_RELU, ACT_GELU } Activation;
@@ -81,10 +82,13 @@ typedef struct Stack {
     int aft_parameterization;   /* aft_full: columns of u and v (default 64) */
     int clusters;               /* clustered types: query clusters (required) */
     int iterations;             /* clustered types: Lloyd iterations (default 10) */
-    int bits;                   /* clustered types: hash bits (default 63) */
+    int bits;                   /* clustered types: hash bits; reformer: planes per round (63) */
     int hash_bias;              /* clustered types: planes with a threshold (default true) */
     int length_limit;           /* conditional_full: longest L and S full attention takes (512) */
     AttentionType fallback;     /* conditional_full: the type above length_limit (required) */
+    int chunk_size;             /* reformer: queries per chunk (default 32) */
+    int rounds;                 /* reformer: hashing rounds averaged (default 4) */
+    int masked;                 /* reformer: a query does not attend to itself (default false) */
     double softmax_temp;        /* default 1/sqrt(query_dimensions) */
     double cross_softmax_temp;  /* the cross-attention's: default 1/sqrt(cross_query_dimensions) */
     Activation activation;      /* default relu */

@@ -58,6 +58,7 @@ const char *const attention_type_names[] = {"full",
                                             "improved_clustered",
                                             "causal_improved_clustered",
                                             "conditional_full",
+                                            "reformer",
                                             NULL};
 const char *const activation_names[] = {"relu", "gelu", NULL};
 const char *const feature_map_names[] = {

@@ -107,6 +107,9 @@ extern const char *const handler_names[];            /* NULL-terminated */
 
 typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
 
+/* `bits` is shared by the clustered types (1..63: a hash is one 64-bit word)
+ * and reformer (1..1024): lo..hi is the widest range, and check.c narrows it
+ * to the range of the attention type in use (check_bits). */
 /*        enum         DSL name                    type    lo  hi       enum values */
 #define SETTINGS(X)                                                              \
     X(S_N_LAYERS, "n_layers",                T_INT,  1, 1024,    NULL)           \
@@ -139,10 +142,13 @@ typedef enum { T_INT, T_REAL, T_BOOL, T_ENUM, T_STRING } SetType;
     X(S_AFTP,     "aft_parameterization",    T_INT,  1, 65536,   NULL)           \
     X(S_CLUSTERS, "clusters",                T_INT,  1, 65536,   NULL)           \
     X(S_ITERS,    "iterations",              T_INT,  1, 1000,    NULL)           \
-    X(S_BITS,     "bits",                    T_INT,  1, 63,      NULL)           \
+    X(S_BITS,     "bits",                    T_INT,  1, 1024,    NULL)           \
     X(S_HASHB,    "hash_bias",               T_BOOL, 0, 0,       NULL) \
     X(S_LIMIT,    "length_limit",            T_INT,  0, 1048576, NULL)           \
-    X(S_FALLBACK, "fallback",                T_ENUM, 0, 0,       attention_type_names)
+    X(S_FALLBACK, "fallback",                T_ENUM, 0, 0,       attention_type_names) \
+    X(S_CHUNK,    "chunk_size",              T_INT,  1, 65536,   NULL)           \
+    X(S_ROUNDS,   "rounds",                  T_INT,  1, 1024,    NULL)           \
+    X(S_MASKED,   "masked",                  T_BOOL, 0, 0,       NULL)
 
 typedef enum { SETTINGS(X_ENUM) S_COUNT } SetId;
 
@@ -157,7 +163,7 @@ extern const SetInfo setting_info[S_COUNT];
 extern const char *const setting_names[];        /* NULL-terminated */
 
 /* Values of the enum settings, index = the model.h enum value. */
-extern const char *const attention_type_names[];  /* full, linear, …, clustered, …, conditional_full */
+extern const char *const attention_type_names[];  /* full, linear, …, clustered, …, conditional_full, reformer */
 extern const char *const activation_names[];      /* relu, gelu */
 extern const char *const feature_map_names[];     /* elu, favor, random_fourier, … (FeatureMapKind) */
 extern const char *const normalization_names[];   /* post, pre */

@@ -50,9 +50,10 @@ int64_t xf__attention_scratch_one(const xf_attn_shape *sh) {
     int64_t exact = L * (S + 1); /* B ≤ L: small calls need no more */
     int64_t n = tile + sums < exact ? tile + sums : exact;
     int64_t lin = linear_scratch(sh), loc = local_scratch(sh), aft = aft_scratch(sh);
-    int64_t clu = clustered_scratch(sh);
+    int64_t clu = clustered_scratch(sh), ref = reformer_scratch(sh);
     n = lin > n ? lin : n;
     n = clu > n ? clu : n;
+    n = ref > n ? ref : n;
     n = aft > n ? aft : n;
     n = loc > n ? loc : n;
     return n > 0 ? n : 1;

@@ -1,4 +1,6 @@
-/* model_support.c — call checks, the reusable workspace, feature-map omegas and clustered attention's draws of generated models. */
+/* model_support.c — call checks, the reusable workspace, feature-map omegas, clustered
+ * attention's and reformer's draws of generated models. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,28 @@ void xf_workspace_release(xf_workspace *w, float *buf) {
 void xf_workspace_destroy(xf_workspace *w) {
     free(w->buf);
     pthread_mutex_destroy(&w->mu);
+}
+
+const float *xf_random_normal_load(struct xf_weights *w, const char *name, int rank,
+                                   const int64_t *dims, uint64_t random_seed, xf_error *err) {
+    if (xf_weights_has(w, name))
+        return xf_weights_get(w, name, rank, dims, err);
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
+    if (n > INT_MAX) {
+        xf_fail(err, "%s: %lld values are too many to draw", name, (long long)n);
+        return NULL;
+    }
+    float *x = xf_weights_alloc(w, n, err);
+    if (!x)
+        return NULL;
+    /* independent normals, in order: one row of n columns */
+    if (xf_feature_map_draw(x, 1, (int)n, 0, xf_feature_map_seed(random_seed, name))) {
+        xf_fail(err, "%s: out of memory drawing it", name);
+        return NULL;
+    }
+    return x;
 }
 
 int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *name, int E,

@@ -110,6 +110,11 @@ typedef struct {
     int aft_rank;                    /* their columns (aft_parameterization) */
     const xf_clustering *clustering; /* xf_clustered_attention: settings and draws */
     const int *query_len;            /* [N] valid queries (clustered), or NULL: all L */
+    int chunk_size;                  /* xf_reformer_attention: queries per chunk (S = L) */
+    int rounds, bits;                /* its hashing rounds and planes per round */
+    int masked;          /* 1: a query does not attend to itself (−1e9 on the diagonal) */
+    const float *planes; /* [rounds, bits, E] its random hashing planes (the
+                                        clustered types' are clustering->planes) */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:
@@ -159,6 +164,14 @@ void xf_aft_attention(float *out, float *attn, const float *q, const float *k, c
  * `attn` receives the attention each query applied. */
 void xf_clustered_attention(float *out, float *attn, const float *q, const float *k, const float *v,
                             const xf_attn_shape *sh, float *scratch);
+
+/* Reformer (attention_reformer.c; S = L, E = D as fast-transformers needs):
+ * fast-transformers' ReformerAttention with the queries as keys (k unused) —
+ * per round, positions hashed on sh->planes, stably sorted by bucket, chunks
+ * of chunk_size attending to themselves and the chunk before; averaged over
+ * the rounds.  `attn` receives that average of the weights, [N,H,L,L]. */
+void xf_reformer_attention(float *out, float *attn, const float *q, const float *k, const float *v,
+                           const xf_attn_shape *sh, float *scratch);
 
 /* Sets the threads of the products (oneDNN's OpenMP pool, or OpenBLAS's)
  * and of the runtime's loops (attention over sample × head) for this

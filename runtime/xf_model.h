@@ -25,6 +25,7 @@ typedef struct {
     const float *aft_u, *aft_v; /* [max_sequence_length, P] aft_full's position bias */
     xf_clustering clu;          /* clustered types: settings, planes [bits, E+1], initial
                                    centroids [clusters] (the file's or drawn) */
+    const float *planes;        /* [rounds, bits, E] reformer's hashing planes (file's or drawn) */
 } xf_attn_weights;
 
 typedef struct {
@@ -77,6 +78,14 @@ int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *na
  * c->clusters, bits, iterations, topk are the caller's. */
 int xf_clustering_load(xf_clustering *c, struct xf_weights *w, const char *base, int E,
                        int hash_bias, uint64_t random_seed, xf_error *err);
+
+/* What fast-transformers draws as normals at run time (reformer's hashing
+ * planes): the tensor `name` of the file, of exactly these dims, when it has
+ * one, else independent standard normals in row-major order drawn from
+ * xf_feature_map_seed(random_seed, name) (splitmix64, Box–Muller), owned by
+ * the weights.  NULL with err set on a wrong shape or no memory. */
+const float *xf_random_normal_load(struct xf_weights *w, const char *name, int rank,
+                                   const int64_t *dims, uint64_t random_seed, xf_error *err);
 
 /* Checks batch, seq and lengths[batch] (each 1..seq) of a call; `what`
  * names the argument in the message ("lengths", "memory lengths"). */

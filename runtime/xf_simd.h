@@ -194,6 +194,31 @@ static inline int64_t linear_scratch(const xf_attn_shape *sh) {
     return bq * E + bk * E + bq * bk + E * D + E + bq;
 }
 
+/* ---- reformer attention (attention_reformer.c) ---------------------------- */
+
+/* rows per hashing GEMM: with 4 rounds of 63 planes and E = 64 it stays a
+ * small product (~0.5 M multiply-adds), so heads run on the runtime's pool */
+enum { REFORMER_HASH_ROWS = 32 };
+
+/* Scratch of xf_reformer_attention (its carve() in that file):
+ *   kn    [L, E]       the normalized queries (its keys)
+ *   hash  [rounds, L]  int32 buckets, order [L] int32, count [2·bits + 1]
+ *   keys  [2C]         int32 positions of one chunk's keys
+ *   then the larger of one hashing block [HASH_ROWS, rounds·bits] and one
+ *   chunk's tiles: qc [C, E], kc [2C, E], vc [2C, D], p [C, 2C], oc [C, D],
+ *   m [2C].
+ * 0 when sh is not a reformer's; monotone in L (C fixed). */
+static inline int64_t reformer_scratch(const xf_attn_shape *sh) {
+    if (sh->chunk_size <= 0 || sh->rounds <= 0 || sh->bits <= 0)
+        return 0;
+    int64_t L = sh->L > 0 ? sh->L : 0, E = sh->E > 0 ? sh->E : 0, D = sh->D > 0 ? sh->D : 0;
+    int64_t C = sh->chunk_size, R = sh->rounds, B = sh->bits;
+    int64_t hash_rows = L < REFORMER_HASH_ROWS ? L : REFORMER_HASH_ROWS;
+    int64_t hashing = hash_rows * R * B;
+    int64_t chunk = C * E + 2 * C * E + 2 * C * D + 2 * C * C + C * D + 2 * C;
+    return L * E + R * L + L + 2 * B + 1 + 2 * C + (hashing > chunk ? hashing : chunk);
+}
+
 /* ---- exp and softmax on one row ------------------------------------------ */
 
 XF_INLINE float f32_from_bits(uint32_t u) {

@@ -57,7 +57,7 @@ for t in linear causal_linear clustered improved_clustered causal_improved_clust
     bin=$t
     [ $t = linear ] && bin=lin
     expect $bin "$F/mask.npy" \
-        "a mask applies to full, local or exact_topk attention only; this model's self-attention is $t"
+        "a mask applies to full, local, exact_topk or reformer attention only; this model's self-attention is $t"
 done
 expect cond9 "$F/mask.npy" "this model's self-attention is conditional_full, which runs linear above length_limit 9"
 "./cond10" --weights "$F/weights.safetensors" --input "$F/input.npy" --output out.npy --mask "$F/mask.npy" \
@@ -77,7 +77,7 @@ printf ' cross_attention_type = linear\n}\n' >> dec.xf
 ./dec --weights "$G/weights.safetensors" --input "$G/input.npy" --memory "$G/memory.npy" \
     --output out.npy --mask "$G/mask.npy" --memory-mask "$G/memory_mask.npy" 2>err
 [ $? -eq 1 ] && [ "$(wc -l < err)" -eq 1 ] && [ ! -e out.npy ] || fail "decoder memory mask: $(cat err)"
-grep -qF "a memory mask applies to full, local or exact_topk attention only; this model's cross-attention is linear" err ||
+grep -qF "a memory mask applies to full, local, exact_topk or reformer attention only; this model's cross-attention is linear" err ||
     fail "decoder memory mask: $(cat err)"
 "./full" --weights "$F/weights.safetensors" --input "$F/input.npy" --output out.npy --mask "$F/mask.npy" \
     --lengths 10,7 2>err || fail "the right mask was refused"

@@ -17,8 +17,18 @@ static void check_full(int L, int causal) {
     float *v = th_rand_buf((int64_t)N * S * H * D, 3, 1.0f);
     float *u = th_rand_buf((int64_t)L * P, 4, 0.5f), *w = th_rand_buf((int64_t)S * P, 5, 0.5f);
     float *out = calloc((size_t)N * L * H * D, 4), *A = calloc((size_t)N * H * L * S, 4);
-    xf_attn_shape sh = {N, L,    S,    H, D, D, len, causal, 1.0f, 0,
-                        0, NULL, NULL, 0, u, w, P,   NULL,   NULL};
+    xf_attn_shape sh = {.N = N,
+                        .L = L,
+                        .S = S,
+                        .H = H,
+                        .E = D,
+                        .D = D,
+                        .key_len = len,
+                        .causal = causal,
+                        .temp = 1.0f,
+                        .aft_u = u,
+                        .aft_v = w,
+                        .aft_rank = P};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * 4);
     xf_aft_attention(out, A, q, k, v, &sh, scratch);
     for (int n = 0; n < N; n++)
@@ -64,8 +74,8 @@ Test(aft, simple_lengths) {
     const int len[2] = {7, 3};
     float *q = th_rand_buf(N * L * H * D, 6, 1.0f), *k = th_rand_buf(N * L * H * D, 7, 2.0f);
     float *v = th_rand_buf(N * L * H * D, 8, 1.0f), *out = calloc((size_t)N * L * H * D, 4);
-    xf_attn_shape sh = {N, L,    L,    H, D,    D,    len, 0,    1.0f, 0,
-                        0, NULL, NULL, 0, NULL, NULL, 0,   NULL, NULL};
+    xf_attn_shape sh = {
+        .N = N, .L = L, .S = L, .H = H, .E = D, .D = D, .key_len = len, .temp = 1.0f};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * 4);
     xf_aft_attention(out, NULL, q, k, v, &sh, scratch);
     for (int n = 0; n < N; n++)

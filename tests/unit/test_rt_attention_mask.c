@@ -28,8 +28,17 @@ static void check(int L, int S, int batched, int causal, int materialize) {
         mask[(int64_t)1 * S + j] = -INFINITY; /* query row 1 sees nothing */
     float *out = calloc((size_t)N * L * H * D, 4),
           *A = materialize ? calloc((size_t)N * H * L * S, 4) : NULL;
-    xf_attn_shape sh = {N, L,    S,    H,       E,    D,    len, causal, 0.5f, 0,
-                        0, NULL, mask, batched, NULL, NULL, 0,   NULL,   NULL};
+    xf_attn_shape sh = {.N = N,
+                        .L = L,
+                        .S = S,
+                        .H = H,
+                        .E = E,
+                        .D = D,
+                        .key_len = len,
+                        .causal = causal,
+                        .temp = 0.5f,
+                        .mask = mask,
+                        .mask_batched = batched};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * 4);
     xf_attention(out, A, q, k, v, &sh, scratch);
     double *p = malloc((size_t)S * sizeof *p);

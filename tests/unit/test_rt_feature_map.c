@@ -124,8 +124,16 @@ static void check_linear(xf_fmap_kind kind, int causal, int stabilize) {
     float *q = th_rand_buf(N * L * H * E, 1, 1.0f), *k = th_rand_buf(N * L * H * E, 2, 1.0f);
     float *v = th_rand_buf(N * L * H * D, 5, 1.0f);
     float *out = calloc((size_t)N * L * H * D, 4), *A = calloc((size_t)N * H * L * L, 4);
-    xf_attn_shape sh = {N, L,   L,    H, E,    D,    len, causal, 1.0f, 0,
-                        0, &fm, NULL, 0, NULL, NULL, 0,   NULL,   NULL};
+    xf_attn_shape sh = {.N = N,
+                        .L = L,
+                        .S = L,
+                        .H = H,
+                        .E = E,
+                        .D = D,
+                        .key_len = len,
+                        .causal = causal,
+                        .temp = 1.0f,
+                        .fmap = &fm};
     float *scratch = malloc((size_t)xf_attention_scratch(&sh) * 4);
     xf_linear_attention(out, A, q, k, v, &sh, scratch);
     float *pq = malloc((size_t)L * F * 4), *pk = malloc((size_t)L * F * 4);

@@ -276,7 +276,7 @@ static const ErrCase err_cases[] = {
     {ENC("  attention_type = bigbird"),
      "t.xf:2:20: error: unknown attention_type 'bigbird' (expected full, linear, causal_linear, "
      "local, exact_topk, aft_full, aft_simple, clustered, improved_clustered, "
-     "causal_improved_clustered or conditional_full)"},
+     "causal_improved_clustered, conditional_full or reformer)"},
     {ENC("  normalization = middle"),
      "t.xf:2:19: error: unknown normalization 'middle' (expected post or pre)"},
     {ENC("  weights = pytorch"),
@@ -291,6 +291,14 @@ static const ErrCase err_cases[] = {
      "t.xf:2:29: error: feed_forward_dimensions must be between 1 and 1048576 (got 1099511627776)"},
     {ENC("  n_layers = 99999999999999999999"), "t.xf:2:14: error: n_layers must be between 1 and "
                                                "1024 (got an integer too large for 64 bits)"},
+    {ENC("  bits = 64 attention_type = improved_clustered clusters = 4"),
+     "t.xf:2:10: error: bits must be between 1 and 63 for improved_clustered (got 64)"},
+    {ENC("  bits = 1025 attention_type = reformer"),
+     "t.xf:2:10: error: bits must be between 1 and 1024 for reformer (got 1025)"},
+    {ENC("  bits = 0"), "t.xf:2:10: error: bits must be between 1 and 1024 (got 0)"},
+    {ENC("  bits = 99999999999999999999 attention_type = clustered clusters = 2"),
+     "t.xf:2:10: error: bits must be between 1 and 63 for clustered (got an integer too large "
+     "for 64 bits)"},
     {ENC("  local_context = 0 attention_type = local"),
      "t.xf:2:19: error: local_context must be between 1 and 1048576 (got 0)"},
     {ENC("  topk = 2000000 attention_type = exact_topk"),
@@ -497,6 +505,19 @@ Test(check, unused_local_context_and_topk_warn) {
         check("model d : TransformerDecoder { topk = 8 cross_attention_type = exact_topk }"), 0,
         "%s", out());
     cr_assert_eq(diag_warnings(), 0, "%s", out());
+}
+
+/* bits is shared: the clustered types take 1..63, reformer 1..1024. */
+Test(check, bits_range_follows_the_attention_type) {
+    cr_assert_eq(check(ENC("  bits = 64 attention_type = reformer")), 0, "%s", out());
+    cr_assert_eq(model.enc.bits, 64);
+    teardown();
+    cr_assert_eq(check(ENC("  bits = 63 attention_type = clustered clusters = 2")), 0, "%s", out());
+    cr_assert_eq(model.enc.bits, 63);
+    teardown();
+    cr_assert_eq(check(ENC("  bits = 12")), 0, "%s", out());
+    assert_out_has("t.xf:2:3: warning: 'bits' has no effect: attention_type is not one of the "
+                   "clustered types or reformer");
 }
 
 Test(check, no_model_in_an_empty_file) {

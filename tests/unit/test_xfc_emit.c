@@ -215,6 +215,26 @@ Test(emit, conditional_full_picks_its_kernel_by_the_call_length) {
     cr_expect_eq(count(c, "if (memory_mask && (seq > 64 || mem_seq > 64))"), 1);
 }
 
+Test(emit, reformer_takes_its_planes_settings_and_a_mask) {
+    emitted("model r : TransformerEncoder {\n    weights = fast_transformers\n    n_layers = 1\n"
+            "    n_heads = 2\n    query_dimensions = 4\n    value_dimensions = 4\n"
+            "    feed_forward_dimensions = 8\n    attention_type = reformer\n    chunk_size = 8\n"
+            "    rounds = 2\n    bits = 5\n    masked = true\n    random_seed = 7\n}\n",
+            PROFILE_RELEASE);
+    const char *c = em.model_c;
+    cr_expect_eq(count(c, "xf_reformer_attention(w->att"), 1, "%s", c);
+    cr_expect_eq(count(c, ".mask = c->mask, .mask_batched = c->mask_batched, .chunk_size = 8, "
+                          ".rounds = 2, .bits = 5, .masked = 1, .planes = p->self.planes};"),
+                 1);
+    cr_expect_eq(count(c, "p->self.planes = xf_random_normal_load(m->file, "
+                          "AT(\"attention.inner_attention.planes\"), 3, (const int64_t[3]){ 2, 5, "
+                          "4 }, 7ULL, err);"),
+                 1);
+    cr_expect_eq(count(c, ".topk = 32}, .chunk_size = 8, .rounds = 2, .bits = 5};"), 1, "%s", c);
+    cr_expect_eq(count(c, "if (seq % 8 != 0)"), 1);
+    cr_expect_eq(count(c, "if (mask)   /* fast-transformers raises for it too */"), 0);
+}
+
 Test(emit, a_transformer_carves_its_memory) {
     emitted(
         "model t : Transformer {\n    encoder {\n        n_layers = 2\n        n_heads = 2\n"

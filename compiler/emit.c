@@ -232,20 +232,40 @@ static void chunk_check(StrBuf *b, const Stack *s, const char *self) {
     emit_fill(b, PART("chunk_check"), &k);
 }
 
+/* Clustered self or cross attention groups the stack's queries: a call with
+ * fewer than `clusters` of them is refused (xf_check_clusters says why). */
+static void cluster_check(StrBuf *b, const Stack *s, int has_cross, const char *self,
+                          const char *lengths, const char *lengths_what) {
+    if (!emit_is_clustered(s->attention_type) &&
+        !(has_cross && emit_is_clustered(s->cross_attention_type)))
+        return;
+    KV k = {0};
+    emit_kv_set(&k, "var", self);
+    emit_kv_set(&k, "lengths", lengths);
+    emit_kv_set(&k, "lengths_what", lengths_what);
+    emit_kv_int(&k, "C", s->clusters);
+    emit_kv_int(&k, "iterations", s->iterations);
+    emit_fill(b, PART("cluster_check"), &k);
+}
+
 static char *length_checks(const Model *m) {
     StrBuf b;
     sb_init(&b);
     if (m->kind == MODEL_ENCODER) {
         aft_length_check(&b, &m->enc, 0, "seq", NULL);
         chunk_check(&b, &m->enc, "seq");
+        cluster_check(&b, &m->enc, 0, "seq", "lengths", "lengths");
     } else if (m->kind == MODEL_DECODER) {
         aft_length_check(&b, &m->dec, 1, "seq", "mem_seq");
         chunk_check(&b, &m->dec, "seq");
+        cluster_check(&b, &m->dec, 1, "seq", "lengths", "lengths");
     } else {
         aft_length_check(&b, &m->enc, 0, "src_seq", NULL);
         aft_length_check(&b, &m->dec, 1, "tgt_seq", "src_seq");
         chunk_check(&b, &m->enc, "src_seq");
         chunk_check(&b, &m->dec, "tgt_seq");
+        cluster_check(&b, &m->enc, 0, "src_seq", "src_lengths", "source lengths");
+        cluster_check(&b, &m->dec, 1, "tgt_seq", "tgt_lengths", "target lengths");
     }
     return sb_take(&b);
 }

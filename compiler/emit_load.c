@@ -277,8 +277,9 @@ static void print_clustering(FILE *out, const Stack *s, const char *wp, int laye
             s->hash_bias ? "" : ", last column zeroed (hash_bias = false)");
     fprintf(out,
             "  random %slayers.%d.%s.inner_attention.initial_centroids [%d]: the weight file's "
-            "tensor when it has one, else the query positions floor(c * L / %d) of each call\n",
-            wp, layer, module, s->clusters, s->clusters);
+            "tensor when it has one, else drawn at each call: %d distinct positions of [0, L) by "
+            "selection sampling with splitmix64 seeded by random_seed %lld XOR FNV-1a(name)\n",
+            wp, layer, module, s->clusters, s->clusters, s->random_seed);
 }
 
 /* `xfc check`'s line for reformer's planes of one layer. */

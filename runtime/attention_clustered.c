@@ -6,7 +6,8 @@
  *   1. hash: bit b of query l's hash is q_l · a_b[:E] > a_b[E], a = the planes
  *      [bits, E+1] (hash_cpu.cpp); every row, padding included, as there;
  *   2. Hamming k-means (cluster_cpu.cpp): centroids start as the hashes of the
- *      initial positions; iterations − 1 rounds of assign + recompute, then a
+ *      initial positions (the file's, else xf_clustering_positions drawn from
+ *      the seed, as fast-transformers' np.random.choice); iterations − 1 rounds of assign + recompute, then a
  *      last assign.  Assign: the nearest centroid by popcount(h ⊕ c), the first
  *      on ties, for valid queries only.  Recompute: per bit, 1 where most members
  *      have 1.  An empty cluster keeps its centroid (fast-transformers redraws it
@@ -174,12 +175,26 @@ static void recompute(uint64_t *cent, int *count, int *ones, const int *group, c
     }
 }
 
+void xf_clustering_positions(int *pos, int C, int L, uint64_t seed) {
+    uint64_t state = seed;
+    int taken = 0;
+    for (int l = 0; l < L && taken < C; l++) {
+        double u = (double)(xf_splitmix64(&state) >> 11) * 0x1.0p-53; /* [0, 1) */
+        if (u * (double)(L - l) < (double)(C - taken))
+            pos[taken++] = l;
+    }
+    for (int k = taken; k < C; k++)
+        pos[k] = k % L;
+}
+
 /* group[0..n) and count[C] of one head's n valid queries. */
 static void kmeans(clu_buf *b, const xf_attn_shape *sh, int n) {
     const xf_clustering *c = sh->clustering;
     const int C = c->clusters;
-    for (int k = 0; k < C; k++) /* no initial positions: spread over the call */
-        b->cent[k] = b->hash[c->initial ? (int64_t)c->initial[k] % sh->L : (int64_t)k * sh->L / C];
+    if (!c->initial) /* drawn, the same for every sample and head as there; count as the room */
+        xf_clustering_positions(b->count, C, sh->L, c->seed);
+    for (int k = 0; k < C; k++)
+        b->cent[k] = b->hash[c->initial ? (int64_t)c->initial[k] % sh->L : b->count[k]];
     for (int it = 1; it < c->iterations; it++) {
         assign(b->group, b->hash, n, b->cent, C);
         recompute(b->cent, b->count, b->ones, b->group, b->hash, n, C);

@@ -109,7 +109,7 @@ void xf_feature_map_apply(float *phi, const float *x, int rows, int E, int64_t l
 
 /* ---- the generator ----------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *s) {
+uint64_t xf_splitmix64(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -118,8 +118,8 @@ static uint64_t splitmix64(uint64_t *s) {
 
 /* A standard normal (Box–Muller, one of the pair). */
 static double normal(uint64_t *s) {
-    double u1 = ((double)(splitmix64(s) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
-    double u2 = (double)(splitmix64(s) >> 11) / 9007199254740992.0;         /* [0, 1) */
+    double u1 = ((double)(xf_splitmix64(s) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
+    double u2 = (double)(xf_splitmix64(s) >> 11) / 9007199254740992.0;         /* [0, 1) */
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 

@@ -19,6 +19,23 @@ int xf_check_call(int batch, int seq, const int *lengths, const char *what, xf_e
     return 0;
 }
 
+int xf_check_clusters(int batch, int seq, const int *lengths, int clusters, int iterations,
+                      const char *what, const char *lengths_what, xf_error *err) {
+    if (seq < clusters)
+        return xf_fail(err,
+                       "%s = %d is shorter than clusters = %d of clustered attention "
+                       "(fast-transformers draws %d distinct query positions to start its k-means)",
+                       what, seq, clusters, clusters);
+    for (int i = 0; lengths && iterations > 1 && i < batch; i++)
+        if (lengths[i] < clusters)
+            return xf_fail(err,
+                           "%s[%d] = %d is shorter than clusters = %d of clustered attention: "
+                           "clusters stay empty, and fast-transformers redraws their centroids "
+                           "from an unseeded random device (not reproducible)",
+                           lengths_what, i, lengths[i], clusters);
+    return 0;
+}
+
 void xf_workspace_init(xf_workspace *w) {
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->mu, NULL);
@@ -147,6 +164,7 @@ int xf_clustering_load(xf_clustering *c, struct xf_weights *w, const char *base,
         return -1;
     snprintf(name, sizeof name, "%s.initial_centroids", base);
     c->initial = NULL;
+    c->seed = xf_feature_map_seed(random_seed, name);
     if (!xf_weights_has(w, name))
         return 0;
     const float *init = xf_weights_get(w, name, 1, (const int64_t[]){c->clusters}, err);

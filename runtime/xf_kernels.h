@@ -76,6 +76,9 @@ float xf_feature_map_shift(const xf_feature_map *fm, const float *x, int rows, i
 int xf_feature_map_draw(float *omega, int E, int m, int orthogonal, uint64_t seed);
 /* The seed of one omega: random_seed XOR FNV-1a 64 of its tensor name. */
 uint64_t xf_feature_map_seed(uint64_t random_seed, const char *name);
+/* The next 64 random bits of splitmix64 (Steele et al.) from *state: the
+ * generator of every draw xfc makes in place of fast-transformers'. */
+uint64_t xf_splitmix64(uint64_t *state);
 
 /* Clustered attention's settings and what fast-transformers draws at run
  * time (xf_clustered_attention; SPEC §9). */
@@ -86,8 +89,18 @@ typedef struct {
     int topk;             /* improved: keys recomputed per query; 0: plain clustered */
     const float *planes;  /* [bits, E + 1] hyperplanes, last column the threshold */
     const float *initial; /* [C] integral query positions whose hashes start the k-means
-                             (taken mod L), or NULL: positions ⌊c·L/C⌋ */
+                             (taken mod L), or NULL: drawn from `seed` per call */
+    uint64_t seed;        /* initial == NULL: C distinct positions of [0, L) by selection
+                             sampling (xf_clustering_positions) */
 } xf_clustering;
+
+/* pos[C]: C distinct positions of [0, L), increasing, uniformly drawn by
+ * Knuth's selection sampling (Algorithm S) — position l taken when
+ * u · (L − l) < C − taken, u = the top 53 bits of xf_splitmix64 / 2⁵³ —
+ * from a state starting at `seed`: what xfc draws in place of
+ * fast-transformers' np.random.choice(L, C, replace=False).  C > L: the
+ * positions past L repeat l mod L (a call refuses it first). */
+void xf_clustering_positions(int *pos, int C, int L, uint64_t seed);
 
 /* Attention masks and sizes of one call.  Queries attend over keys
  * s < key_len[n] (all S when key_len is NULL); causal adds s <= l. */

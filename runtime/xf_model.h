@@ -74,7 +74,8 @@ int xf_feature_map_load(xf_feature_map *fm, struct xf_weights *w, const char *na
  * when the file has it, else normals drawn from xf_feature_map_seed(
  * random_seed, `base`.planes); hash_bias = 0 zeroes their last column.
  * `base`.initial_centroids I64 [clusters] (integral, ≥ 0) when the file has
- * it, else none: the kernel then starts from positions ⌊c·L/clusters⌋.
+ * it, else none: each call then draws its positions (xf_clustering_positions)
+ * from seed = xf_feature_map_seed(random_seed, `base`.initial_centroids).
  * c->clusters, bits, iterations, topk are the caller's. */
 int xf_clustering_load(xf_clustering *c, struct xf_weights *w, const char *base, int E,
                        int hash_bias, uint64_t random_seed, xf_error *err);
@@ -90,6 +91,14 @@ const float *xf_random_normal_load(struct xf_weights *w, const char *name, int r
 /* Checks batch, seq and lengths[batch] (each 1..seq) of a call; `what`
  * names the argument in the message ("lengths", "memory lengths"). */
 int xf_check_call(int batch, int seq, const int *lengths, const char *what, xf_error *err);
+
+/* Clustered attention's call: at least `clusters` queries (fast-transformers'
+ * np.random.choice raises otherwise) and, when the k-means recomputes
+ * (iterations > 1), every sample's length too (fewer leave clusters empty,
+ * whose centroids fast-transformers redraws from an unseeded random device).
+ * `what` / `lengths_what` name seq and lengths in the message. */
+int xf_check_clusters(int batch, int seq, const int *lengths, int clusters, int iterations,
+                      const char *what, const char *lengths_what, xf_error *err);
 
 /* A model's scratch memory: one block reused by consecutive calls.  A call
  * made while another holds it gets a private block, so concurrent forwards

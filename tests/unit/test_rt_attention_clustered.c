@@ -8,7 +8,11 @@
  *   - one cluster per query (clusters = L, distinct hashes) is full attention;
  *   - two well-separated groups of queries make two clusters: each query gets
  *     its group mean's softmax row (a double loop), rows past the query length
- *     zero, also without initial centroids (spread positions);
+ *     zero, also with drawn initial positions (a seed that puts one in each);
+ *   - drawn initial positions: xf_clustering_positions gives C distinct
+ *     increasing positions, each about equally often; the kernel without
+ *     `initial` is the kernel given exactly those positions, and another seed
+ *     another clustering;
  *   - xf_clustering_load: I64 initial centroids from the file, planes drawn. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -79,7 +83,7 @@ static void against_full(int L, int clusters, int topk, int causal, const float 
     float *q = th_rand_buf((int64_t)N * L * H * E, 1, 1.0f),
           *k = th_rand_buf((int64_t)N * L * H * E, 2, 1.0f),
           *v = th_rand_buf((int64_t)N * L * H * D, 3, 1.0f), *planes = planes_for(63, 4);
-    xf_clustering c = {clusters, 10, 63, topk, planes, initial};
+    xf_clustering c = {clusters, 10, 63, topk, planes, initial, 0};
     xf_attn_shape sc = shape(L, len, causal, &c), sf = shape(L, len, causal, NULL);
     float *oc, *ac, *of, *af;
     run(xf_clustered_attention, &sc, q, k, v, &oc, &ac);
@@ -105,7 +109,7 @@ Test(clustered, one_cluster_per_query_is_full) {
 }
 
 /* Queries ±u per group (+ small noise): two clusters whatever the planes. */
-static void two_groups(const float *initial) {
+static void two_groups(const float *initial, uint64_t seed) {
     const int L = 20, len[N] = {20, 13};
     float *q = th_rand_buf((int64_t)N * L * H * E, 5, 0.05f),
           *k = th_rand_buf((int64_t)N * L * H * E, 6, 1.0f),
@@ -114,7 +118,7 @@ static void two_groups(const float *initial) {
         for (int e = 0; e < E; e++)
             q[(int64_t)i * E + e] +=
                 ((i / H) % L >= L / 2 ? -20.0f : 20.0f) * (e % 2 ? 1.0f : -0.5f);
-    xf_clustering c = {2, 10, 40, 0, planes, initial};
+    xf_clustering c = {2, 10, 40, 0, planes, initial, seed};
     xf_attn_shape sh = shape(L, len, 0, &c);
     float *out, *attn;
     run(xf_clustered_attention, &sh, q, k, v, &out, &attn);
@@ -149,11 +153,74 @@ static void two_groups(const float *initial) {
 
 Test(clustered, two_groups_two_clusters) {
     const float initial[2] = {3, 35}; /* 35 mod 20 = 15: the other group */
-    two_groups(initial);
+    two_groups(initial, 0);
 }
 
-Test(clustered, two_groups_spread_initial_positions) {
-    two_groups(NULL); /* positions 0 and 10, one in each group */
+Test(clustered, two_groups_drawn_initial_positions) {
+    uint64_t seed = 0;
+    for (int pos[2];; seed++) { /* the first seed drawing one position in each group */
+        xf_clustering_positions(pos, 2, 20, seed);
+        if (pos[0] < 10 && pos[1] >= 10)
+            break;
+    }
+    two_groups(NULL, seed);
+}
+
+/* ---- drawn initial positions (no initial_centroids in the file) ------------- */
+
+Test(clustered, positions_are_distinct_increasing_and_uniform) {
+    enum { L = 12, C = 4, DRAWS = 6000 };
+    int hits[L] = {0};
+    for (uint64_t seed = 0; seed < DRAWS; seed++) {
+        int pos[C];
+        xf_clustering_positions(pos, C, L, seed * 7919);
+        for (int k = 0; k < C; k++) {
+            cr_assert(pos[k] >= 0 && pos[k] < L && (k == 0 || pos[k] > pos[k - 1]),
+                      "seed %llu: position %d is %d", (unsigned long long)seed, k, pos[k]);
+            hits[pos[k]]++;
+        }
+    }
+    for (int l = 0; l < L; l++) /* expected DRAWS·C/L = 2000, sd ≈ 37 */
+        cr_assert(abs(hits[l] - DRAWS * C / L) < 200, "position %d drawn %d times", l, hits[l]);
+    int all[5];
+    xf_clustering_positions(all, 5, 5, 3);
+    for (int k = 0; k < 5; k++)
+        cr_assert_eq(all[k], k, "C = L takes every position");
+    xf_clustering_positions(all, 5, 3, 3);
+    cr_assert(all[3] == 0 && all[4] == 1, "C > L repeats positions mod L");
+}
+
+Test(clustered, kernel_draws_its_positions_from_the_seed) {
+    const int L = 16, len[N] = {16, 11}, C = 3;
+    float *q = th_rand_buf((int64_t)N * L * H * E, 21, 1.0f),
+          *k = th_rand_buf((int64_t)N * L * H * E, 22, 1.0f),
+          *v = th_rand_buf((int64_t)N * L * H * D, 23, 1.0f), *planes = planes_for(30, 24);
+    xf_clustering drawn = {.clusters = C, .iterations = 1, .bits = 30, .planes = planes};
+    float *o0, *a0, *o1, *a1;
+    drawn.seed = 77;
+    xf_attn_shape sh = shape(L, len, 0, &drawn);
+    run(xf_clustered_attention, &sh, q, k, v, &o0, &a0);
+    int pos[C];
+    xf_clustering_positions(pos, C, L, 77);
+    float initial[C];
+    for (int c = 0; c < C; c++)
+        initial[c] = (float)pos[c];
+    xf_clustering given = drawn;
+    given.initial = initial;
+    sh.clustering = &given;
+    run(xf_clustered_attention, &sh, q, k, v, &o1, &a1);
+    same_rows(o0, o1, a0, a1, L, len, 0.0f);
+    free(o1), free(a1);
+    int differs = 0; /* other seeds, other starts: some clustering differs */
+    sh.clustering = &drawn;
+    for (drawn.seed = 1; drawn.seed <= 8 && !differs; drawn.seed++) {
+        run(xf_clustered_attention, &sh, q, k, v, &o1, &a1);
+        for (int64_t i = 0; i < (int64_t)N * L * H * D && !differs; i++)
+            differs = (i / (H * D)) % L < len[i / ((int64_t)L * H * D)] && o1[i] != o0[i];
+        free(o1), free(a1);
+    }
+    cr_assert(differs, "eight other seeds, all the same output: the seed is not used");
+    free(q), free(k), free(v), free(planes), free(o0), free(a0);
 }
 
 /* ---- xf_clustering_load: the draws from the file (I64 centroids) or drawn ---- */

@@ -59,6 +59,8 @@ typedef struct {
     dnnl_stream_t stream;
     void *scratch; /* [cap] bytes, 64-byte aligned */
     size_t cap;
+    float *small; /* [small_cap] floats: a small product's copied operands (small_gemm) */
+    size_t small_cap;
     binding bind[BINDINGS]; /* [n_bind] in use */
     int n_bind;
     uint64_t clock;
@@ -88,6 +90,7 @@ static void free_ctx(void *p) {
         unbind(&c->bind[i]);
     dnnl_stream_destroy(c->stream);
     free(c->scratch);
+    free(c->small);
     free(c);
 }
 
@@ -672,6 +675,61 @@ static dnnl_primitive_t gemm_prim(xf_trans ta, xf_trans tb, int accumulate) {
     return p;
 }
 
+/* ---- small products: contiguous copies on a fixed-shape primitive ---------- */
+
+/* gemm:jit, oneDNN's only implementation for strided operands, generates its
+ * kernels at its first execution: 80 ms of CPU on this machine, nearly all of
+ * a short sequence's first forward (b1 × L16: 45–49 ms, then 0.7 ms).  A
+ * product this small runs instead on contiguous copies of its operands as a
+ * fixed-shape product (brgemm, created once per shape in the linear layers'
+ * cache, 0.1–1 ms), the copies costing less than a call.  Up to 32 × 32 × 64:
+ * the heads of sequences up to 32; longer ones amortize gemm:jit's start. */
+enum { SMALL_PRODUCT = 32 * 32 * 64 };
+
+/* This thread's buffer for a small product's operands, at least `floats`. */
+static float *small_of(thread_ctx *c, size_t floats) {
+    if (floats > c->small_cap) {
+        free(c->small);
+        c->small_cap = (floats + 1023) & ~(size_t)1023;
+        if (!(c->small = aligned_alloc(64, c->small_cap * sizeof(float))))
+            die_dnnl("small product", dnnl_out_of_memory);
+    }
+    return c->small;
+}
+
+/* dst[rows, cols] (contiguous) = op(src), src rows ld apart; op(src) = srcᵀ
+ * when t is XF_TRANS (src then [cols, rows]). */
+static void gather(float *dst, const float *src, int rows, int cols, int ld, xf_trans t) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            dst[(int64_t)i * cols + j] =
+                t == XF_TRANS ? src[(int64_t)j * ld + i] : src[(int64_t)i * ld + j];
+}
+
+/* xf_gemm for m·n·k <= SMALL_PRODUCT (beta 0 or 1); 0 when no fixed-shape
+ * primitive takes it (the caller runs gemm:jit). */
+static int small_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+                      int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    prim_key key = {m, k, n, 0, XF_NO_ACTIVATION, plain_md(k, n)};
+    dnnl_primitive_t uncached;
+    prim_slot *slot = acquire_prim(&key, &uncached);
+    if (!slot && !uncached)
+        return 0;
+    float *x = small_of(my_ctx(), (size_t)m * k + (size_t)k * n + (size_t)m * n);
+    float *w = x + (size_t)m * k, *y = w + (size_t)k * n;
+    gather(x, a, m, k, lda, ta);
+    gather(w, b, k, n, ldb, tb);
+    run_matmul(slot ? slot->prim : uncached, &key, y, x, w, NULL);
+    release_prim(slot, uncached);
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (int64_t)i * ldc;
+        const float *yi = y + (int64_t)i * n;
+        for (int j = 0; j < n; j++)
+            ci[j] = alpha * yi[j] + (beta != 0.0f ? ci[j] : 0.0f);
+    }
+    return 1;
+}
+
 void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0)
@@ -682,6 +740,9 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
             return;
         beta = 1.0f; /* any other beta: scaled above, then accumulated */
     }
+    if ((int64_t)m * n * k <= SMALL_PRODUCT &&
+        small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
     dnnl_primitive_t prim = gemm_prim(ta, tb, beta == 1.0f);
     static const dnnl_memory_desc_t no_weights; /* gemm bindings have no packed layout */
     const int64_t sig[10] = {2, ta, tb, beta == 1.0f, m, n, k, lda, ldb, ldc};

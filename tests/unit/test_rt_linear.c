@@ -354,6 +354,20 @@ Test(gemm, every_layout_and_beta) {
         }
 }
 
+/* Short sequences' heads (m·n·k up to 32·32·64 on oneDNN: contiguous copies on a
+ * fixed-shape primitive) and the next size up (strided operands in place),
+ * scaled, accumulated and with padded rows, as attention calls them. */
+Test(gemm, both_sides_of_the_small_product_bound) {
+    static const int shapes[][3] = {{16, 16, 64}, {16, 64, 16}, {32, 32, 64}, {32, 33, 64}};
+    for (int s = 0; s < 4; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                check_gemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 0.125f, 0.0f, 3);
+                check_gemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 1.0f, 2);
+                check_gemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 0.5f, 0.25f, 0);
+            }
+}
+
 Test(gemm, vector_and_empty_shapes) {
     check_gemm(XF_NOTRANS, XF_TRANS, 40, 1, 64, 1.0f, 0.0f, 0); /* a matrix-vector product */
     check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 30, 8, 1.0f, 1.0f, 3);

@@ -683,8 +683,30 @@ static dnnl_primitive_t gemm_prim(xf_trans ta, xf_trans tb, int accumulate) {
  * product this small runs instead on contiguous copies of its operands as a
  * fixed-shape product (brgemm, created once per shape in the linear layers'
  * cache, 0.1–1 ms), the copies costing less than a call.  Up to 32 × 32 × 64:
- * the heads of sequences up to 32; longer ones amortize gemm:jit's start. */
-enum { SMALL_PRODUCT = 32 * 32 * 64 };
+ * the heads of sequences up to 32; longer ones amortize gemm:jit's start.
+ * Only the first SMALL_SHAPES shapes a process meets are taken: kernels whose
+ * shapes change within a call (clustered attention's cluster sizes, local
+ * attention's edge blocks) would otherwise create a primitive per product and
+ * crowd the linear layers' out of the cache. */
+enum { SMALL_PRODUCT = 32 * 32 * 64, SMALL_SHAPES = 8 };
+static int small_shapes[SMALL_SHAPES][3]; /* (m, n, k) admitted, [n_small] */
+static int n_small;
+
+/* Whether m × n × k runs as a small product: a shape admitted before, or a
+ * new one while there is room. */
+static int small_admits(int m, int n, int k) {
+    pthread_mutex_lock(&cache_lock);
+    int i = 0;
+    while (i < n_small &&
+           !(small_shapes[i][0] == m && small_shapes[i][1] == n && small_shapes[i][2] == k))
+        i++;
+    if (i == n_small && n_small < SMALL_SHAPES) {
+        small_shapes[n_small][0] = m, small_shapes[n_small][1] = n, small_shapes[n_small][2] = k;
+        n_small++;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return i < n_small;
+}
 
 /* This thread's buffer for a small product's operands, at least `floats`. */
 static float *small_of(thread_ctx *c, size_t floats) {
@@ -740,7 +762,7 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
             return;
         beta = 1.0f; /* any other beta: scaled above, then accumulated */
     }
-    if ((int64_t)m * n * k <= SMALL_PRODUCT &&
+    if ((int64_t)m * n * k <= SMALL_PRODUCT && small_admits(m, n, k) &&
         small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;
     dnnl_primitive_t prim = gemm_prim(ta, tb, beta == 1.0f);

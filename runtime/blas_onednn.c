@@ -783,6 +783,90 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
     check(run_bound(prim, bd, data, arg, 4), "matmul");
 }
 
+/* ---- attention's repeated tiles: one fixed-shape primitive per shape ------- */
+
+typedef struct {
+    int64_t sig[10]; /* 3, ta, tb, accumulate, m, n, k, lda, ldb, ldc */
+    dnnl_primitive_t prim;
+} tile_kind;
+
+/* A model's attention runs one or two full-tile shapes; kept for the
+ * process (never evicted, so a primitive in use is never destroyed). */
+enum { TILE_SHAPES = 16 };
+static tile_kind tile_kinds[TILE_SHAPES];
+static int n_tile_kinds;
+
+/* The operands' descriptors of tile shape sig: a, b, c. */
+static void tile_mds(dnnl_memory_desc_t md[3], const int64_t sig[10]) {
+    md[0] = strided_md(sig[4], sig[6], (xf_trans)sig[1], sig[7]);
+    md[1] = strided_md(sig[6], sig[5], (xf_trans)sig[2], sig[8]);
+    md[2] = strided_md(sig[4], sig[5], XF_NOTRANS, sig[9]);
+}
+
+/* A new fixed-shape primitive for sig, or NULL if oneDNN has none. */
+static dnnl_primitive_t create_tile_prim(const int64_t sig[10]) {
+    pthread_once(&engine_once, make_engine);
+    dnnl_memory_desc_t md[3];
+    tile_mds(md, sig);
+    dnnl_matmul_desc_t desc;
+    check(dnnl_matmul_desc_init(&desc, &md[0], &md[1], NULL, &md[2]), "matmul descriptor");
+    dnnl_post_ops_t ops = NULL;
+    if (sig[3]) {
+        check(dnnl_post_ops_create(&ops), "post-ops");
+        check(dnnl_post_ops_append_sum(ops, 1.0f), "post-op");
+    }
+    dnnl_primitive_attr_t attr = make_attr(ops);
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t p = NULL;
+    if (dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success) {
+        if (dnnl_primitive_create(&p, pd) != dnnl_success)
+            p = NULL;
+        dnnl_primitive_desc_destroy(pd);
+    }
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_post_ops_destroy(ops);
+    return p;
+}
+
+/* The primitive of sig, made on first use; NULL when the table is full or
+ * oneDNN has none (the caller runs xf_gemm). */
+static dnnl_primitive_t tile_prim(const int64_t sig[10]) {
+    pthread_mutex_lock(&cache_lock);
+    dnnl_primitive_t p = NULL;
+    for (int i = 0; i < n_tile_kinds && !p; i++)
+        if (memcmp(tile_kinds[i].sig, sig, sizeof tile_kinds[i].sig) == 0)
+            p = tile_kinds[i].prim;
+    if (!p && n_tile_kinds < TILE_SHAPES && (p = create_tile_prim(sig))) {
+        memcpy(tile_kinds[n_tile_kinds].sig, sig, sizeof tile_kinds[0].sig);
+        tile_kinds[n_tile_kinds++].prim = p;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return p;
+}
+
+void xf_gemm_tile(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    const int64_t sig[10] = {3, ta, tb, beta == 1.0f, m, n, k, lda, ldb, ldc};
+    dnnl_primitive_t prim = NULL;
+    if (m > 0 && n > 0 && k > 0 && alpha == 1.0f && (beta == 0.0f || beta == 1.0f))
+        prim = tile_prim(sig);
+    if (!prim) {
+        xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    static const dnnl_memory_desc_t no_weights; /* as xf_gemm's bindings */
+    binding *bd = find_binding(sig, &no_weights);
+    if (!bd) {
+        dnnl_memory_desc_t md[3];
+        tile_mds(md, sig);
+        bd = new_binding(sig, &no_weights, md, 3, prim);
+    }
+    static const int arg[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    void *const data[3] = {(void *)a, (void *)b, c};
+    apply_threads();
+    check(run_bound(prim, bd, data, arg, 3), "matmul");
+}
+
 const char *xf_blas_name(void) {
     return "onednn";
 }

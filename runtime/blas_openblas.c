@@ -82,6 +82,11 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
                 ldc);
 }
 
+void xf_gemm_tile(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 void xf_linear_act(float *y, const float *x, const float *wt, const float *b, int n, int in,
                    int out, xf_activation act) {
     xf_linear(y, x, wt, b, n, in, out);

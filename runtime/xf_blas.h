@@ -31,6 +31,14 @@ typedef enum { XF_NOTRANS, XF_TRANS } xf_trans;
 void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 
+/* xf_gemm for a shape the caller repeats many times (attention's full tiles
+ * over packed heads): the backend may make a kernel for exactly this shape,
+ * once.  oneDNN: a fixed-shape primitive (its brgemm kernels, ~20% faster at
+ * 128 × 512 × 64 than the run-time-shape gemm) for the first TILE_SHAPES
+ * shapes with alpha 1, else xf_gemm; OpenBLAS: xf_gemm. */
+void xf_gemm_tile(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
 /* The operand xf_linear multiplies by for torch's weight rows w[out, in]
  * (nn.Linear's layout, rows `in` apart): the transposed [in, out] panel on
  * OpenBLAS; on oneDNN the weights reordered into its kernels' blocked

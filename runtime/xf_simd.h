@@ -291,6 +291,51 @@ static inline float exp_shift_sum(float *p, int n, float m) {
     return s;
 }
 
+/* p[0..n) = exp(p − m), n ≥ 1; returns Σ and, in *mx, the max of the p it
+ * read: one pass where row_max + exp_shift_sum make two. */
+XF_CLONES
+static inline float exp_shift_sum_max(float *p, int n, float m, float *mx) {
+    float acc[LANES] = {0}, hi[LANES];
+    for (int j = 0; j < LANES; j++)
+        hi[j] = p[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float x = p[i + j], e = exp_approx(x - m);
+            hi[j] = x > hi[j] ? x : hi[j];
+            p[i + j] = e;
+            acc[j] += e;
+        }
+    float s = 0.0f, h = hi[0];
+    for (int j = 0; j < LANES; j++) {
+        s += acc[j];
+        h = hi[j] > h ? hi[j] : h;
+    }
+    for (; i < n; i++) {
+        h = p[i] > h ? p[i] : h;
+        p[i] = exp_approx(p[i] - m);
+        s += p[i];
+    }
+    *mx = h;
+    return s;
+}
+
+/* Σ a[i] b[i] over n */
+XF_CLONES
+static inline float dot(const float *a, const float *b, int n) {
+    float acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++)
+        s += acc[j];
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
 /* p[0..n) = exp(p − max p), n ≥ 1; returns Σ.  Unnormalized: the caller
  * divides wherever it is cheaper. */
 static inline float softmax_exp(float *p, int n) {

@@ -13,7 +13,10 @@
  *     layout) and kept in a small LRU cache: a forward and a generation
  *     step reuse theirs.  Bias and activation are post-ops of the product;
  *   - a pointer that was never packed (a caller's own array) runs as plain
- *     [in, out] weights.
+ *     [in, out] weights;
+ *   - products of packed weights with at most XF_GEMV_ROWS rows (generation
+ *     steps) skip the primitive: xf_gemv (gemv.c) streams the same packed
+ *     panels in place, faster, without a primitive call per product.
  *
  * oneDNN runs its loops on GNU OpenMP; xf_blas_set_threads sets that pool's
  * size once, and every call re-applies it on threads that have not seen it
@@ -286,6 +289,7 @@ typedef struct packed {
     const float *wt;       /* key: the packed data, as xf_blas_weight returned it */
     int64_t in, out;       /* the product's shape */
     dnnl_memory_desc_t md; /* [in, out] in the layout the primitives chose */
+    int64_t kpad;          /* > 0: md is xf_gemv's layout, kpad rows per panel */
     struct packed *next;   /* same bucket */
 } packed;
 
@@ -402,6 +406,22 @@ static int reorder(const dnnl_memory_desc_t *smd, const void *src, const dnnl_me
     return st == dnnl_success ? 0 : -1;
 }
 
+/* The rows per panel when md is xf_gemv's layout — the AVX-512 brgemm
+ * kernels' BA16a64b, [out/64][in_padded/16][16][64]: each panel of 64
+ * columns one contiguous [in_padded][64] run — else 0 (other ISAs pick other
+ * layouts; their few-row products stay on oneDNN). */
+static int64_t gemv_rows_of(const dnnl_memory_desc_t *md) {
+    const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+    if (md->format_kind != dnnl_blocked || md->extra.flags != 0 || md->offset0 != 0 ||
+        bd->inner_nblks != 2 || bd->inner_idxs[0] != 0 || bd->inner_idxs[1] != 1 ||
+        bd->inner_blks[1] != 64)
+        return 0;
+    const int64_t kpad = md->padded_dims[0];
+    if (bd->strides[0] != bd->inner_blks[0] * 64 || bd->strides[1] != kpad * 64)
+        return 0;
+    return kpad;
+}
+
 /* torch's w[out, in] is the [in, out] operand in column-major order (tag ba):
  * one reorder takes it straight into the blocked layout, without a
  * transposed copy in between. */
@@ -425,7 +445,7 @@ float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
                 (long long)out, (long long)in);
         return NULL;
     }
-    *p = (packed){data, in, out, md, NULL};
+    *p = (packed){data, in, out, md, gemv_rows_of(&md), NULL};
     pthread_rwlock_wrlock(&registry_lock);
     unsigned h = bucket(data);
     p->next = registry[h];
@@ -599,7 +619,10 @@ void xf_linear_act(float *y, const float *x, const float *wt, const float *b, in
                     (long long)p->in, (long long)p->out, in, out);
             abort();
         }
-        packed_product(y, x, p, b, n, act);
+        if (n <= XF_GEMV_ROWS && p->kpad)
+            xf_gemv(y, x, p->wt, p->kpad, b, n, in, out, act);
+        else
+            packed_product(y, x, p, b, n, act);
         return;
     }
     prim_key key = {n, in, out, b != NULL, act, plain_md(in, out)}; /* a caller's [in, out] */

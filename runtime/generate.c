@@ -23,7 +23,7 @@
 #include "xf_blas.h" /* xf_pages_alloc */
 #include "xf_generate.h"
 #include "xf_kernels.h"
-#include "xf_simd.h" /* exp, row max; GCC no-trapping-math */
+#include "xf_simd.h" /* exp, row max, prefetch; GCC no-trapping-math */
 
 /* ---- embedding and positions --------------------------------------------- */
 
@@ -186,6 +186,7 @@ XF_INLINE void score_block(float *s, const float *q, const float *kb, int E, flo
     int e = 0;
     for (; e + 4 <= E; e += 4) {
         const float *k0 = kb + (int64_t)e * KB;
+        prefetch_lines(k0, XF_AHEAD, 4 * KB * 4);
         for (int i = 0; i < KB; i++) {
             a0[i] += q[e] * k0[i];
             a1[i] += q[e + 1] * k0[KB + i];
@@ -222,6 +223,7 @@ static void accumulate_values(float *o, const float *p, const float *v, int n, i
     for (; j + 4 <= n; j += 4) {
         const float *v0 = v + (int64_t)j * D, *v1 = v0 + D, *v2 = v1 + D, *v3 = v2 + D;
         const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
+        prefetch_lines(v0, XF_AHEAD, 4 * D * 4);
         for (int d = 0; d < D; d++)
             o[d] += p0 * v0[d] + p1 * v1[d] + p2 * v2[d] + p3 * v3[d];
     }

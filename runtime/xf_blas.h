@@ -23,6 +23,20 @@
 void xf_linear_act(float *y, const float *x, const float *wt, const float *b, int n, int in,
                    int out, xf_activation act);
 
+/* ---- products of a few rows (gemv.c) ------------------------------------ */
+
+/* Rows at most that the oneDNN backend's xf_linear runs as matrix–vector
+ * products (xf_gemv), which stream each weight once, rather than as a matmul
+ * primitive: a generation step's batch. */
+enum { XF_GEMV_ROWS = 8 };
+
+/* y[n,out] = act(x[n,in] · W + b[out]), b may be NULL, for W [in, out] laid out
+ * as panels of 64 output columns, [ceil(out/64)][kpad][64] (kpad ≥ in rows per
+ * panel, the last panel padded to 64 columns): oneDNN's BA16a64b, the layout
+ * its AVX-512 kernels pack weights in, read in place. */
+void xf_gemv(float *y, const float *x, const float *w, int64_t kpad, const float *b, int n, int in,
+             int out, xf_activation act);
+
 /* c[m,n] = alpha · op(a)[m,k] · op(b)[k,n] + beta · c, row-major, rows of
  * a, b, c lda, ldb, ldc floats apart; op(x) = xᵀ when its flag is XF_TRANS
  * (cblas_sgemm's row-major contract).  Attention's products, whose shapes

@@ -1,6 +1,7 @@
 /* xf_simd.h — private helpers shared by the attention kernels
  * (kernels.c, attention.c, attention_linear.c, attention_local.c, attention_topk.c).
- * Not installed, not part of the runtime's API.
+ * Not installed, not part of the runtime's API.  gemv.c and generate.c use
+ * its clones and prefetch too.
  *
  * Including it changes how the rest of the including file is compiled:
  * GCC's no-trapping-math, without which GCC keeps the compares of a clamp or
@@ -217,6 +218,21 @@ static inline int64_t reformer_scratch(const xf_attn_shape *sh) {
     int64_t hashing = hash_rows * R * B;
     int64_t chunk = C * E + 2 * C * E + 2 * C * D + 2 * C * C + C * D + 2 * C;
     return L * E + R * L + L + 2 * B + 1 + 2 * C + (hashing > chunk ? hashing : chunk);
+}
+
+/* ---- streaming reads (gemv.c, generate.c) --------------------------------- */
+
+/* Bytes ahead of a sequential read the kernels that stream from L3 (a
+ * generation step's weights and KV cache) ask for: the hardware prefetcher
+ * alone starts each new stream cold (2 KiB: +5–10% from L3, measured). */
+enum { XF_AHEAD = 2048 };
+
+/* Prefetches the cache lines of [p + off, p + off + bytes), which may lie
+ * past p's array (a prefetch never faults; the address is computed as an
+ * integer so no out-of-bounds pointer is formed). */
+XF_INLINE void prefetch_lines(const void *p, int64_t off, int bytes) {
+    for (int i = 0; i < bytes; i += 64)
+        __builtin_prefetch((const void *)((uintptr_t)p + (uintptr_t)(off + i)));
 }
 
 /* ---- exp and softmax on one row ------------------------------------------ */

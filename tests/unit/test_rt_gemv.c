@@ -1,0 +1,118 @@
+/* test_rt_gemv.c — xf_gemv, the products of a generation step's few rows,
+ * over weights in oneDNN's blocked panels: every row count up to
+ * XF_GEMV_ROWS (pairs of rows and the odd one), partial blocks and panels,
+ * bias or none, each activation; and xf_linear at those row counts on
+ * weights loaded as generated code loads them (on the oneDNN backend packed
+ * into the panels xf_gemv reads in place).  Every result is checked against a
+ * double-precision loop. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "xf_blas.h"
+#include "xf_kernels.h"
+
+/* act(x · W + b) in double, W as w[k, j] of a plain [in, out] array. */
+static void expect_rows(const float *y, const float *x, const float *w, const float *b, int n,
+                        int in, int out, xf_activation act) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < out; j++) {
+            double s = b ? b[j] : 0.0;
+            for (int k = 0; k < in; k++)
+                s += (double)x[(int64_t)i * in + k] * w[(int64_t)k * out + j];
+            if (act == XF_RELU)
+                s = s < 0 ? 0 : s;
+            else if (act == XF_GELU)
+                s = 0.5 * s * (1.0 + erf(s / sqrt(2.0)));
+            double got = y[(int64_t)i * out + j];
+            cr_assert(fabs(got - s) <= 4e-6 * sqrt(in) * (1.0 + fabs(s)),
+                      "[%d,%d] of %dx%dx%d (act %d): got %.7g, want %.7g", i, j, n, in, out,
+                      (int)act, got, s);
+        }
+}
+
+/* w [in, out] as blocked panels: [ceil(out/64)][kpad][64], kpad = in rounded up
+ * to 16, 64-byte aligned like packed weights; the padding holds NaN, so
+ * reading any of it into a result shows. */
+static float *blocked(const float *w, int in, int out, int64_t *kpad) {
+    int64_t kp = (in + 15) / 16 * 16, np = (out + 63) / 64;
+    float *p = aligned_alloc(64, sizeof(float) * (size_t)(np * kp * 64));
+    cr_assert_not_null(p);
+    for (int64_t i = 0; i < np * kp * 64; i++)
+        p[i] = NAN;
+    for (int k = 0; k < in; k++)
+        for (int j = 0; j < out; j++)
+            p[(j / 64) * kp * 64 + (int64_t)k * 64 + j % 64] = w[(int64_t)k * out + j];
+    *kpad = kp;
+    return p;
+}
+
+/* Every row count and activation, with and without bias, on one shape. */
+static void check_shape(int in, int out) {
+    float *w = th_rand_buf((int64_t)in * out, 41, 1.0f), *b = th_rand_buf(out, 42, 1.0f);
+    float *x = th_rand_buf((int64_t)XF_GEMV_ROWS * in, 43, 1.0f);
+    float *y = malloc(sizeof(float) * (size_t)XF_GEMV_ROWS * out);
+    int64_t kpad;
+    float *wb = blocked(w, in, out, &kpad);
+    static const xf_activation acts[] = {XF_NO_ACTIVATION, XF_RELU, XF_GELU};
+    for (int n = 1; n <= XF_GEMV_ROWS; n++)
+        for (int a = 0; a < 3; a++) {
+            xf_gemv(y, x, wb, kpad, b, n, in, out, acts[a]);
+            expect_rows(y, x, w, b, n, in, out, acts[a]);
+            xf_gemv(y, x, wb, kpad, NULL, n, in, out, acts[a]);
+            expect_rows(y, x, w, NULL, n, in, out, acts[a]);
+        }
+    free(w);
+    free(b);
+    free(x);
+    free(y);
+    free(wb);
+}
+
+Test(gemv, model_shapes) {
+    check_shape(256, 256);
+    check_shape(1024, 256);
+    check_shape(256, 1000); /* a head: 15 panels and one of 40 columns */
+}
+
+Test(gemv, odd_shapes) {
+    check_shape(1, 1);
+    check_shape(3, 63);  /* an odd row count of weights, one partial panel */
+    check_shape(17, 65); /* in past a block of 16; one column in the last panel */
+    check_shape(33, 128);
+}
+
+/* xf_linear at a step's row counts and one past XF_GEMV_ROWS (the GEMM) on
+ * weights loaded through xf_weights_get_t, the activation fused. */
+Test(gemv, linear_on_loaded_weights) {
+    const int in = 96, out = 200;
+    float *w = th_rand_buf((int64_t)out * in, 51, 1.0f), *b = th_rand_buf(out, 52, 1.0f);
+    size_t cap = 512 + sizeof(float) * (size_t)out * in;
+    char *buf = malloc(cap);
+    xf_weights *file = th_one_tensor_weights(buf, cap, "w", "F32", "[200,96]", w,
+                                             sizeof(float) * (size_t)out * in);
+    xf_error err = {{0}};
+    const float *wt = xf_weights_get_t(file, "w", out, in, 0, out, &err);
+    cr_assert_not_null(wt, "%s", err.msg);
+    float *wio = malloc(sizeof(float) * (size_t)in * out); /* [in, out] = torch's wᵀ: the reference */
+    for (int k = 0; k < in; k++)
+        for (int j = 0; j < out; j++)
+            wio[(int64_t)k * out + j] = w[(int64_t)j * in + k];
+    const int rows = XF_GEMV_ROWS + 1;
+    float *x = th_rand_buf((int64_t)rows * in, 53, 1.0f), *y = malloc(sizeof(float) * rows * out);
+    for (int n = 1; n <= rows; n++) {
+        xf_linear_act(y, x, wt, b, n, in, out, XF_RELU);
+        expect_rows(y, x, wio, b, n, in, out, XF_RELU);
+        xf_linear(y, x, wt, NULL, n, in, out);
+        expect_rows(y, x, wio, NULL, n, in, out, XF_NO_ACTIVATION);
+    }
+    xf_weights_close(file);
+    free(buf);
+    free(w);
+    free(b);
+    free(wio);
+    free(x);
+    free(y);
+}

@@ -96,7 +96,8 @@ Test(gemv, linear_on_loaded_weights) {
     xf_error err = {{0}};
     const float *wt = xf_weights_get_t(file, "w", out, in, 0, out, &err);
     cr_assert_not_null(wt, "%s", err.msg);
-    float *wio = malloc(sizeof(float) * (size_t)in * out); /* [in, out] = torch's wᵀ: the reference */
+    float *wio =
+        malloc(sizeof(float) * (size_t)in * out); /* [in, out] = torch's wᵀ: the reference */
     for (int k = 0; k < in; k++)
         for (int j = 0; j < out; j++)
             wio[(int64_t)k * out + j] = w[(int64_t)j * in + k];

@@ -248,25 +248,33 @@ static void cluster_check(StrBuf *b, const Stack *s, int has_cross, const char *
     emit_fill(b, PART("cluster_check"), &k);
 }
 
+/* A stack's call checks, in the forward's order: aft_full's length, reformer's
+ * chunks, clustered attention's queries. */
+static void stack_length_checks(StrBuf *b, const Stack *s, int has_cross, const char *self,
+                                const char *mem, const char *lengths, const char *lengths_what) {
+    aft_length_check(b, s, has_cross, self, mem);
+    chunk_check(b, s, self);
+    cluster_check(b, s, has_cross, self, lengths, lengths_what);
+}
+
 static char *length_checks(const Model *m) {
     StrBuf b;
     sb_init(&b);
     if (m->kind == MODEL_ENCODER) {
-        aft_length_check(&b, &m->enc, 0, "seq", NULL);
-        chunk_check(&b, &m->enc, "seq");
-        cluster_check(&b, &m->enc, 0, "seq", "lengths", "lengths");
+        stack_length_checks(&b, &m->enc, 0, "seq", NULL, "lengths", "lengths");
     } else if (m->kind == MODEL_DECODER) {
-        aft_length_check(&b, &m->dec, 1, "seq", "mem_seq");
-        chunk_check(&b, &m->dec, "seq");
-        cluster_check(&b, &m->dec, 1, "seq", "lengths", "lengths");
+        stack_length_checks(&b, &m->dec, 1, "seq", "mem_seq", "lengths", "lengths");
     } else {
-        aft_length_check(&b, &m->enc, 0, "src_seq", NULL);
-        aft_length_check(&b, &m->dec, 1, "tgt_seq", "src_seq");
-        chunk_check(&b, &m->enc, "src_seq");
-        chunk_check(&b, &m->dec, "tgt_seq");
-        cluster_check(&b, &m->enc, 0, "src_seq", "src_lengths", "source lengths");
-        cluster_check(&b, &m->dec, 1, "tgt_seq", "tgt_lengths", "target lengths");
+        stack_length_checks(&b, &m->enc, 0, "src_seq", NULL, "src_lengths", "source lengths");
+        stack_length_checks(&b, &m->dec, 1, "tgt_seq", "src_seq", "tgt_lengths", "target lengths");
     }
+    return sb_take(&b);
+}
+
+char *emit_encoder_length_checks(const Model *m) {
+    StrBuf b;
+    sb_init(&b);
+    stack_length_checks(&b, &m->enc, 0, "src_seq", NULL, "src_lengths", "source lengths");
     return sb_take(&b);
 }
 

@@ -136,6 +136,11 @@ static char *encode_fn(const Plan *p, const char *name, const char *enter, const
     emit_kv_set(&k, "enter", enter);
     emit_kv_set(&k, "leave", leave);
     emit_kv_take(&k, "encoder_body", sb_take(&body));
+    char *checks = emit_encoder_length_checks(m); /* the forward's, on the source */
+    int any = *checks != '\0';
+    KV c = {0};
+    emit_kv_take(&c, "checks", checks);
+    emit_kv_take(&k, "length_checks", emit_part_if(any, PART("encode_checks"), &c));
     sb_free(&body);
     return emit_part("generate_encode.c", &k);
 }

@@ -98,6 +98,8 @@ char *emit_generate_state(const Plan *p, const char *name);
 char *emit_generate(const Plan *p, const char *name, const char *enter, const char *leave,
                     const char *flushes);
 char *emit_generate_decl(const Model *m, const char *name);
+/* emit.c: a Transformer encoder's call checks on src_seq / src_lengths (NAME_forward's, for NAME_encode) */
+char *emit_encoder_length_checks(const Model *m);
 char *emit_token_fields(const Model *m);
 void emit_load_tokens(StrBuf *b, const Model *m);
 char *emit_token_free(const Model *m);

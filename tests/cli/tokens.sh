@@ -3,8 +3,9 @@
 #
 #   tokens.sh setup XFC CLI_DIR FIXTURES WORK
 #       builds WORK/bin/lm from the gen_lm_full fixture (release), and the same
-#       model without a head (nohead) and without causal attention (bidir), and
-#       gen_ft_favor's with favor's stabilize (stabilize);
+#       model without a head (nohead), without causal attention (bidir) and with
+#       causal_improved_clustered self-attention (clustered_lm, also emitted as C in
+#       WORK/emit), and gen_ft_favor's with favor's stabilize (stabilize);
 #   tokens.sh case FIXTURES WORK CASE
 #       one case.  A failing case must exit 1 with exactly one line on stderr
 #       containing the expected text and leave no output file; a `pass_*` or
@@ -20,8 +21,10 @@ if [ "$1" = setup ]; then
   "$XFC" build "$FIX/gen_lm_full/model.xf" -o "$WORK/bin/lm" --release &&
   "$XFC" build "$CLI/tokens/nohead.xf" -o "$WORK/bin/nohead" --release &&
   "$XFC" build "$CLI/tokens/bidir.xf" -o "$WORK/bin/bidir" --release &&
-  "$XFC" build "$CLI/tokens/stabilize.xf" -o "$WORK/bin/stabilize" --release || exit 1
-  echo "built lm, nohead, bidir, stabilize"
+  "$XFC" build "$CLI/tokens/stabilize.xf" -o "$WORK/bin/stabilize" --release &&
+  "$XFC" build "$CLI/tokens/clustered_lm.xf" -o "$WORK/bin/clustered_lm" --release &&
+  "$XFC" emit "$CLI/tokens/clustered_lm.xf" -o "$WORK/emit" --release || exit 1
+  echo "built lm, nohead, bidir, stabilize, clustered_lm"
   exit 0
 fi
 
@@ -86,6 +89,13 @@ case $CASE in
   not_causal)        BIN=$WORK/bin/bidir; set -- $w --input 3,4 --generate 2 --output "$out"; want="not causal" ;;
   favor_stabilize)   BIN=$WORK/bin/stabilize; set -- --weights "$FIX/gen_ft_favor/weights.safetensors" --input 3,4 --generate 2 --output "$out"
                      want="cannot generate: favor's stabilize" ;;
+  self_cannot_step)  # refused when compiled: no generation API, the binary says why
+    for f in state_new prefill step generate; do
+      ! grep -q "clustered_lm_$f(" "$WORK/emit/clustered_lm.h" || { echo "FAIL: clustered_lm.h declares clustered_lm_$f"; exit 1; }
+    done
+    grep -q "clustered_lm_forward(" "$WORK/emit/clustered_lm.h" || { echo "FAIL: no clustered_lm_forward"; exit 1; }
+    BIN=$WORK/bin/clustered_lm; set -- $w --input 3,4,5 --generate 2 --output "$out"
+    want="cannot generate: only full (KV cache) and causal_linear (recurrent state) self-attention can step" ;;
   step_logits_alone) set -- $w --input 3,4 --step-logits "$W/out/sl.npy" --output "$out"; want="--step-logits needs --generate" ;;
   temperature_bad)   set -- $w --input 3,4 --generate 2 --temperature -1 --output "$out"; want="--temperature" ;;
   vocab_duplicate)   printf 'a\na\n' > v.txt; set -- $w --vocab v.txt --text a --generate 2 --output "$out"; want="v.txt:2: duplicate token" ;;

@@ -6,7 +6,7 @@
  *   xfhostile st-json    IN OUT TEXT         safetensors: the header JSON replaced by TEXT
  *   xfhostile st-set     IN OUT TENSOR KEY JSON   header entry TENSOR: KEY = JSON
  *   xfhostile st-drop    IN OUT TENSOR       header entry removed (its bytes stay)
- *   xfhostile st-add     IN OUT TENSOR       an extra F32 [1] tensor appended
+ *   xfhostile st-add     IN OUT TENSOR [DIM…]  an extra F32 tensor of ones appended ([1] without DIMs)
  *   xfhostile npy-header IN OUT DICT         .npy v1.0 with header DICT, IN's data
  *   xfhostile npy-set    IN OUT INDEX VALUE  float INDEX of the data set (nan, inf, -inf, 1.5)
  *
@@ -220,17 +220,34 @@ int main(int argc, char **argv) {
         st_write(out, &s, NULL, 0);
         st_free(&s);
     } else if (!strcmp(op, "st-add")) {
-        NEED(1);
+        if (nargs < 1 || nargs > 9)
+            die("st-add takes a tensor name and at most 8 dimensions");
         st_file s = st_read(in);
+        double shape[8] = {1}, count = 1;
+        for (int i = 1; i < nargs; i++) {
+            long long d = number(a[i]);
+            if (d < 1 || d > (1 << 20))
+                die("st-add: dimension %s out of range 1..%d", a[i], 1 << 20);
+            shape[i - 1] = (double)d;
+            count *= (double)d;
+        }
+        if (count > (1 << 24))
+            die("st-add: more than %d floats", 1 << 24);
         double end = (double)(s.file.n - s.data_at);
+        const double offsets[2] = {end, end + 4 * count};
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "dtype", "F32");
-        const double shape[1] = {1}, offsets[2] = {end, end + 4};
-        cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(shape, 1));
+        cJSON_AddItemToObject(e, "shape",
+                              cJSON_CreateDoubleArray(shape, nargs > 1 ? nargs - 1 : 1));
         cJSON_AddItemToObject(e, "data_offsets", cJSON_CreateDoubleArray(offsets, 2));
         cJSON_AddItemToObject(s.header, a[0], e);
-        const float one = 1.0f;
-        st_write(out, &s, &one, sizeof one);
+        float *ones = malloc(sizeof(float) * (size_t)count);
+        if (!ones)
+            die("out of memory");
+        for (size_t i = 0; i < (size_t)count; i++)
+            ones[i] = 1.0f;
+        st_write(out, &s, ones, sizeof(float) * (size_t)count);
+        free(ones);
         st_free(&s);
     } else if (!strcmp(op, "npy-header")) {
         NEED(1);

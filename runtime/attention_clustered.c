@@ -11,7 +11,8 @@
  *      last assign.  Assign: the nearest centroid by popcount(h ⊕ c), the first
  *      on ties, for valid queries only.  Recompute: per bit, 1 where most members
  *      have 1.  An empty cluster keeps its centroid (fast-transformers redraws it
- *      from an unseeded std::random_device: not reproducible by anyone);
+ *      from a std::mt19937 seeded by std::random_device on every call: not
+ *      reproducible by anyone, docs/DSL.md; tests/fixtures/gen/ft_empty_clusters.py);
  *   3. query centroids qc = the mean of each cluster's queries;
  *   4. clustered: A_c = softmax(temp · qc kᵀ) over the visible keys, out_l = A_c v
  *      for l in cluster c;

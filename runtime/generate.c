@@ -7,8 +7,8 @@
  * (docs/PERFORMANCE.md).  The cache is laid out for that read: per (sample,
  * head) one contiguous run of key blocks, each KB keys transposed, so q·Kᵀ
  * is KB scores per block of vertical FMAs, and one contiguous run of value
- * rows, accumulated four at a time.  Heads go to the runtime's pool when a
- * step reads enough of the cache to pay for waking it.
+ * rows, read once per 64 output columns held in registers.  Heads go to the
+ * runtime's pool when a step reads enough of the cache to pay for waking it.
  *
  * The softmax is the batch kernel's (xf_simd.h): two-pass over the scores
  * when they fit one block of STEP_KEYS, the same online (flash-attention)
@@ -178,27 +178,24 @@ void xf_kv_cache_gather(float *dst, const xf_kv_cache *c, int which) {
  * (a multiple of KB: blocks start on a key block) */
 enum { STEP_KEYS = 512 };
 
-/* s[0..KB) = temp · q·k_j for one key block kb [E][KB]: KB scores as vectors,
- * four accumulators (e mod 4) so the FMAs of consecutive e do not wait on
- * each other. */
+/* 16 floats, one AVX-512 register (two AVX2, four SSE per clone); value rows
+ * are D floats apart, so only 4-byte alignment is assumed. */
+typedef float vf16 __attribute__((vector_size(64), aligned(4)));
+
+/* s[0..KB) = temp · q·k_j for one key block kb [E][KB]: a block column is
+ * one vector, so KB scores are vertical FMAs only, in four chains (e mod 4)
+ * that do not wait on each other. */
 XF_INLINE void score_block(float *s, const float *q, const float *kb, int E, float temp) {
-    float a0[KB] = {0}, a1[KB] = {0}, a2[KB] = {0}, a3[KB] = {0};
+    vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    const vf16 *u = (const vf16 *)kb;
     int e = 0;
-    for (; e + 4 <= E; e += 4) {
-        const float *k0 = kb + (int64_t)e * KB;
-        prefetch_lines(k0, XF_AHEAD, 4 * KB * 4);
-        for (int i = 0; i < KB; i++) {
-            a0[i] += q[e] * k0[i];
-            a1[i] += q[e + 1] * k0[KB + i];
-            a2[i] += q[e + 2] * k0[2 * KB + i];
-            a3[i] += q[e + 3] * k0[3 * KB + i];
-        }
+    for (; e + 4 <= E; e += 4, u += 4) {
+        prefetch_lines(u, XF_AHEAD, 4 * KB * 4);
+        a0 += q[e] * u[0], a1 += q[e + 1] * u[1], a2 += q[e + 2] * u[2], a3 += q[e + 3] * u[3];
     }
-    for (; e < E; e++)
-        for (int i = 0; i < KB; i++)
-            a0[i] += q[e] * kb[(int64_t)e * KB + i];
-    for (int i = 0; i < KB; i++)
-        s[i] = temp * ((a0[i] + a1[i]) + (a2[i] + a3[i]));
+    for (; e < E; e++, u++)
+        a0 += q[e] * u[0];
+    *(vf16 *)s = temp * ((a0 + a1) + (a2 + a3));
 }
 
 /* s[j] = temp · q·k_j for the n keys of the blocks from k on (n need not be a
@@ -215,20 +212,46 @@ static void score_keys(float *s, const float *q, const float *k, int n, int E, f
     }
 }
 
-/* o[D] += Σ_j p[j] v_j for n contiguous value rows; four rows per pass so o
- * is loaded and stored once per four. */
+/* o[64] += Σ_j p[j] v_j over n rows of one 64-column slice (rows D floats
+ * apart): the slice of o stays in four registers for the whole pass, and
+ * even and odd rows go to separate accumulators — eight FMA chains, no
+ * load or store of o per row (as gemv.c's panels). */
+XF_INLINE void accumulate_slice(float *o, const float *p, const float *v, int n, int64_t D) {
+    vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const vf16 *u = (const vf16 *)(v + j * D), *w = (const vf16 *)(v + (j + 1) * D);
+        prefetch_lines(u, XF_AHEAD, 2 * 64 * 4);
+        const float p0 = p[j], p1 = p[j + 1];
+        a0 += p0 * u[0], a1 += p0 * u[1], a2 += p0 * u[2], a3 += p0 * u[3];
+        b0 += p1 * w[0], b1 += p1 * w[1], b2 += p1 * w[2], b3 += p1 * w[3];
+    }
+    if (j < n) {
+        const vf16 *u = (const vf16 *)(v + j * D);
+        a0 += p[j] * u[0], a1 += p[j] * u[1], a2 += p[j] * u[2], a3 += p[j] * u[3];
+    }
+    vf16 *r = (vf16 *)o;
+    r[0] += a0 + b0, r[1] += a1 + b1, r[2] += a2 + b2, r[3] += a3 + b3;
+}
+
+/* o[D] += Σ_j p[j] v_j for n contiguous value rows: 64 columns at a time in
+ * registers, the last D % 64 columns four rows per pass. */
 XF_CLONES
 static void accumulate_values(float *o, const float *p, const float *v, int n, int D) {
+    int d0 = 0;
+    for (; d0 + 64 <= D; d0 += 64)
+        accumulate_slice(o + d0, p, v + d0, n, D);
+    if (d0 == D)
+        return;
     int j = 0;
     for (; j + 4 <= n; j += 4) {
         const float *v0 = v + (int64_t)j * D, *v1 = v0 + D, *v2 = v1 + D, *v3 = v2 + D;
         const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
-        prefetch_lines(v0, XF_AHEAD, 4 * D * 4);
-        for (int d = 0; d < D; d++)
+        for (int d = d0; d < D; d++)
             o[d] += p0 * v0[d] + p1 * v1[d] + p2 * v2[d] + p3 * v3[d];
     }
     for (; j < n; j++)
-        for (int d = 0; d < D; d++)
+        for (int d = d0; d < D; d++)
             o[d] += p[j] * v[(int64_t)j * D + d];
 }
 

@@ -193,6 +193,18 @@ Test(step, equals_causal_attention_rows) {
     step_matches_batch(1, 9, 0, 2, 5, 3, 1, 1e-5f); /* odd dims; the first step is the prefill */
 }
 
+/* The step's vector paths: value rows in 64-column register slices (D = 64,
+ * one slice; 80 and 130, slices plus a scalar tail; 48, tail only), keys in
+ * blocks of 16 with E not a multiple of 4; every length from the prompt to
+ * max_len, so odd lengths and every block boundary on the way. */
+Test(step, value_slices_and_key_blocks) {
+    step_matches_batch(1, 50, 1, 2, 64, 64, 0, 1e-5f);
+    step_matches_batch(2, 37, 15, 2, 7, 80, 1, 1e-5f);
+    step_matches_batch(1, 34, 17, 1, 64, 130, 0, 1e-5f);
+    step_matches_batch(1, 33, 3, 3, 13, 48, 1, 1e-5f);
+    step_matches_batch(1, 530, 500, 1, 64, 64, 0, 1e-5f); /* across the 512-key online block */
+}
+
 Test(step, long_cache_online_softmax, .timeout = 120) {
     step_matches_batch(1, 1200, 1000, 2, 32, 32, 0, 1e-5f); /* blocks of 512 keys */
     step_matches_batch(1, 1200, 1100, 2, 32, 32, 1, 1e-5f);

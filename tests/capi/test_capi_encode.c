@@ -18,7 +18,7 @@
         xf_error err = {""}, fwd = {""};                                                           \
         M *m = M##_load(WEIGHTS, &err);                                                            \
         cr_assert_not_null(m, "%s", err.msg);                                                      \
-        int32_t src[16], tgt[2] = {1, 2};                                                           \
+        int32_t src[16], tgt[2] = {1, 2};                                                          \
         for (int i = 0; i < 16; i++)                                                               \
             src[i] = 1 + i % 7;                                                                    \
         float out[2 * M##_VOCAB];                                                                  \

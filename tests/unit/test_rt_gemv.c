@@ -79,9 +79,11 @@ Test(gemv, model_shapes) {
 
 Test(gemv, odd_shapes) {
     check_shape(1, 1);
-    check_shape(3, 63);  /* an odd row count of weights, one partial panel */
-    check_shape(17, 65); /* in past a block of 16; one column in the last panel */
-    check_shape(33, 128);
+    check_shape(3, 63);   /* an odd row count of weights, one partial panel */
+    check_shape(17, 65);  /* in past a block of 16; one column in the last panel */
+    check_shape(33, 128); /* one row: exactly one pair of panels */
+    check_shape(40, 192); /* one row: a pair, then a lone full panel */
+    check_shape(5, 130);  /* one row: a pair, then a panel of 2 columns */
 }
 
 /* xf_linear at a step's row counts and one past XF_GEMV_ROWS (the GEMM) on

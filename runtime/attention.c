@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "xf_blas.h"
+#include "xf_exp2.h"
 #include "xf_kernels.h"
 #include "xf_simd.h" /* exp, softmax row, blocking; GCC no-trapping-math */
 
@@ -80,15 +81,15 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh) {
 
 /* ---- one block of query rows --------------------------------------------- */
 
-/* Adds the mask's rows [l0, l0+rows), keys [s0, s0+cols), to the score tile
- * p (rows ld apart). */
-static void add_mask(float *p, int ld, const float *mask, int S, int l0, int rows, int s0,
-                     int cols) {
+/* Adds c times the mask's rows [l0, l0+rows), keys [s0, s0+cols), to the
+ * score tile p (rows ld apart); c = log2(e) where scores are in base 2. */
+static void add_mask(float *p, int ld, const float *mask, int S, int l0, int rows, int s0, int cols,
+                     float c) {
     for (int i = 0; i < rows; i++) {
         const float *mi = mask + (int64_t)(l0 + i) * S + s0;
         float *pi = p + (int64_t)i * ld;
         for (int j = 0; j < cols; j++)
-            pi[j] += mi[j];
+            pi[j] += c * mi[j];
     }
 }
 
@@ -112,7 +113,7 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
 
     xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, sh->temp, q, qs, k, qs, 0.0f, p, ldp);
     if (mask)
-        add_mask(p, ldp, mask, sh->S, l0, rows, 0, nvis);
+        add_mask(p, ldp, mask, sh->S, l0, rows, 0, nvis, 1.0f);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
@@ -140,49 +141,52 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
  * scores (rows × ONLINE_KEYS, 256 KiB at 128 rows) stay in L2 while they are
  * exponentiated and multiplied by V, instead of a rows × S tile (2 MiB at seq
  * 4096) making three trips to memory.  Per row: running max m and sum l; a
- * new block with a larger max rescales what was accumulated by e^(m − m').
+ * new block with a larger max rescales what was accumulated by 2^(m − m').
  *
  * The head's keys and values are first packed dense (online_head), so every
  * full tile is one fixed shape — xf_gemm_tile's specialized kernel, ~20%
- * faster than strided run-time shapes — and the queries prescaled by temp.
+ * faster than strided run-time shapes — and the queries prescaled by
+ * temp · log2 e, so the scores come out in base 2 for xf_exp2.
  * Without a mask a row's later blocks are exponentiated against the running
- * max in the same pass that finds their own max (exp_shift_sum_max): only a
+ * max in the same pass that finds their own max (xf__exp2_shift_sum_max): only a
  * block whose max exceeds the running one by more than LAZY_MARGIN moves it,
  * so most blocks cost one pass instead of two and most rows no rescale. */
-/* e^LAZY_MARGIN ≈ 9·10⁶ bounds any exponentiated score, so sums and outputs
- * stay far from overflow; beyond REDO_MARGIN the pass's e^(x − m) may have
- * clamped (exp_approx saturates at 88.3) and the row's scores are recomputed. */
-#define LAZY_MARGIN 16.0f
-#define REDO_MARGIN 80.0f
+/* Scores here are in base 2 (the queries carry temp · log2 e), exponentiated
+ * by xf_exp2 (exp2.c).  2^LAZY_MARGIN ≈ 1.7·10⁷ bounds any exponentiated
+ * score, so sums and outputs stay far from overflow; beyond REDO_MARGIN a
+ * block's sum of 2^(x − m) may have overflowed (2^128) and the row's scores
+ * are recomputed. */
+#define LAZY_MARGIN 24.0f
+#define REDO_MARGIN 100.0f
 
 /* One packed head's arrays in scratch (online_scratch sizes them):
  *   kp [klen, E]  keys, dense        vp [klen, D]  values, dense
- *   qb [B, E]     temp · query block  p [B, ONLINE_KEYS]  one tile's scores
+ *   qb [B, E]     temp·log2e · query  p [B, ONLINE_KEYS]  one tile's scores
  *   ob [B, D]     output accumulator  m, l [B]  running max and sum */
 typedef struct {
     float *kp, *vp, *qb, *p, *ob, *m, *l;
 } online_bufs;
 
-/* One row's scores pi[0..lim) of a later key block, no mask: pi = e^(x − m')
+/* One row's scores pi[0..lim) of a later key block, no mask: pi = 2^(x − m')
  * and returns their sum, moving *m to m' (the block's max, when it exceeds
  * *m by LAZY_MARGIN) and scaling *l and the row's output oi[D] to it.  qi
  * (prescaled) and kb (the block's packed keys) rebuild the scores when the
  * lazy pass cannot be trusted. */
 static float online_row_lazy(float *pi, int lim, float *m, float *l, float *oi, int D,
                              const float *qi, const float *kb, int E) {
-    float mx, sum = exp_shift_sum_max(pi, lim, *m, &mx);
+    float mx, sum = xf__exp2_shift_sum_max(pi, lim, *m, &mx);
     if (mx <= *m + LAZY_MARGIN)
         return sum;
     if (mx > *m + REDO_MARGIN) { /* a jump this large: redo the block's row exactly */
         for (int j = 0; j < lim; j++)
             pi[j] = dot(qi, kb + (int64_t)j * E, E);
-        sum = exp_shift_sum(pi, lim, mx);
+        sum = xf__exp2_shift_sum(pi, lim, mx);
     } else {
-        float c = exp_approx(*m - mx); /* the stored e^(x − m) → e^(x − mx) */
+        float c = xf_exp2(*m - mx); /* the stored 2^(x − m) → 2^(x − mx) */
         scale(pi, lim, c);
         sum *= c;
     }
-    float alpha = exp_approx(*m - mx);
+    float alpha = xf_exp2(*m - mx);
     scale(oi, D, alpha);
     *l *= alpha;
     *m = mx;
@@ -197,8 +201,8 @@ static float online_row_masked(float *pi, int lim, float *m, float *l, float *oi
         memset(pi, 0, (size_t)lim * sizeof(float));
         return 0.0f;
     }
-    float mnew = mx > *m ? mx : *m, sum = exp_shift_sum(pi, lim, mnew);
-    float alpha = exp_approx(*m - mnew);
+    float mnew = mx > *m ? mx : *m, sum = xf__exp2_shift_sum(pi, lim, mnew);
+    float alpha = xf_exp2(*m - mnew);
     if (alpha != 1.0f)
         scale(oi, D, alpha);
     *l *= alpha;
@@ -212,7 +216,7 @@ static void online_tile(const online_bufs *b, const float *mask, const xf_attn_s
                         int rows, int s0, int cols) {
     const int E = sh->E, D = sh->D;
     if (mask)
-        add_mask(b->p, cols, mask, sh->S, l0, rows, s0, cols);
+        add_mask(b->p, cols, mask, sh->S, l0, rows, s0, cols, XF_LOG2E);
     for (int i = 0; i < rows; i++) {
         float *pi = b->p + (int64_t)i * cols, *oi = b->ob + (int64_t)i * D;
         int lim = sh->causal ? l0 + i + 1 - s0 : cols; /* keys of this block row i sees */
@@ -222,7 +226,7 @@ static void online_tile(const online_bufs *b, const float *mask, const xf_attn_s
             sum = online_row_masked(pi, lim, &b->m[i], &b->l[i], oi, D);
         } else if (lim > 0 && s0 == 0) { /* first block: every row sees key 0 */
             b->m[i] = row_max(pi, lim);
-            sum = exp_shift_sum(pi, lim, b->m[i]);
+            sum = xf__exp2_shift_sum(pi, lim, b->m[i]);
         } else if (lim > 0) {
             sum = online_row_lazy(pi, lim, &b->m[i], &b->l[i], oi, D, b->qb + (int64_t)i * E,
                                   b->kp + (int64_t)s0 * E, E);
@@ -238,7 +242,7 @@ static void attend_block_online(float *o, const online_bufs *b, const float *q, 
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     for (int i = 0; i < rows; i++) {
         for (int e = 0; e < E; e++)
-            b->qb[(int64_t)i * E + e] = sh->temp * q[(int64_t)i * qs + e];
+            b->qb[(int64_t)i * E + e] = sh->temp * XF_LOG2E * q[(int64_t)i * qs + e];
         b->m[i] = -3.0e38f;
         b->l[i] = 0.0f;
     }

@@ -23,13 +23,13 @@
 #endif
 
 /* 2^f on [−½, ½]: c0 + c1 f + … + c5 f⁵ */
-#define EXP2_C1 6.931470037e-01f
-#define EXP2_C2 2.402224243e-01f
-#define EXP2_C3 5.550733581e-02f
-#define EXP2_C4 9.671512991e-03f
-#define EXP2_C5 1.326472731e-03f
-#define EXP2_LOW -126.0f /* below: 0 */
-#define EXP2_HIGH 128.0f /* at or above: +inf */
+#define EXP2_C1   6.931470037e-01f
+#define EXP2_C2   2.402224243e-01f
+#define EXP2_C3   5.550733581e-02f
+#define EXP2_C4   9.671512991e-03f
+#define EXP2_C5   1.326472731e-03f
+#define EXP2_LOW  -126.0f /* below: 0 */
+#define EXP2_HIGH 128.0f  /* at or above: +inf */
 
 float xf_exp2(float y) {
     if (y < EXP2_LOW)

@@ -41,8 +41,7 @@ Test(exp2, ends_of_the_range) {
     xf__exp2_row(out, in, 8);
     for (int i = 0; i < 8; i++) {
         cr_assert_eq(out[i], want[i], "row 2^%g = %g, want %g", in[i], out[i], want[i]);
-        cr_assert_eq(xf_exp2(in[i]), want[i], "2^%g = %g, want %g", in[i], xf_exp2(in[i]),
-                     want[i]);
+        cr_assert_eq(xf_exp2(in[i]), want[i], "2^%g = %g, want %g", in[i], xf_exp2(in[i]), want[i]);
     }
     float nan = NAN, y;
     xf__exp2_row(&y, &nan, 1);
@@ -68,6 +67,7 @@ Test(exp2, shift_sum_max_rows) {
         for (int i = 0; i < n; i++)
             p[i] = x[i];
         float s2 = xf__exp2_shift_sum(p, n, 3.0f);
-        cr_assert_float_eq(s2, want_s, 1e-6 * want_s + 1e-30, "n %d: sum %g, want %g", n, s2, want_s);
+        cr_assert_float_eq(s2, want_s, 1e-6 * want_s + 1e-30, "n %d: sum %g, want %g", n, s2,
+                           want_s);
     }
 }

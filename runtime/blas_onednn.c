@@ -698,37 +698,118 @@ static dnnl_primitive_t gemm_prim(xf_trans ta, xf_trans tb, int accumulate) {
     return p;
 }
 
-/* ---- small products: contiguous copies on a fixed-shape primitive ---------- */
+/* ---- fixed-shape products: one primitive per exact shape, for the process ---- */
 
-/* gemm:jit, oneDNN's only implementation for strided operands, generates its
- * kernels at its first execution: 80 ms of CPU on this machine, nearly all of
- * a short sequence's first forward (b1 × L16: 45–49 ms, then 0.7 ms).  A
- * product this small runs instead on contiguous copies of its operands as a
- * fixed-shape product (brgemm, created once per shape in the linear layers'
- * cache, 0.1–1 ms), the copies costing less than a call.  Up to 32 × 32 × 64:
- * the heads of sequences up to 32; longer ones amortize gemm:jit's start.
- * Only the first SMALL_SHAPES shapes a process meets are taken: kernels whose
- * shapes change within a call (clustered attention's cluster sizes, local
- * attention's edge blocks) would otherwise create a primitive per product and
- * crowd the linear layers' out of the cache. */
-enum { SMALL_PRODUCT = 32 * 32 * 64, SMALL_SHAPES = 8 };
-static int small_shapes[SMALL_SHAPES][3]; /* (m, n, k) admitted, [n_small] */
-static int n_small;
+/* oneDNN's brgemm kernels need every dimension fixed when the primitive is
+ * made (0.1–1 ms); with run-time dimensions it picks gemm:jit, which
+ * generates its kernels at its first execution (80 ms of CPU: nearly all of
+ * a short sequence's first forward) and runs a repeated tile ~20% slower.
+ * So two kinds of products run on a primitive made for their exact shape:
+ *   - xf_gemm's small products (m·n·k up to 32 × 32 × 64: the heads of
+ *     sequences up to 32), on contiguous untransposed copies of their
+ *     operands (brgemm wants dense ones; copying costs less than a call),
+ *     alpha and beta applied when the result is copied out, so the two
+ *     products of a head are often one shape;
+ *   - xf_gemm_tile's repeated tiles (full attention's 128 × 512 × 64 over a
+ *     packed head), in place.
+ * One table holds both, first come first served, never evicted (a primitive
+ * in use is never destroyed): XF_FIXED_SHAPES shapes per process.  Past it
+ * a product runs on the run-time-shape primitive — correct, slower to start
+ * — so kernels whose shapes change within a call (clustered attention's
+ * cluster sizes, local attention's edge blocks) cannot make a primitive per
+ * product. */
+enum { SMALL_PRODUCT = 32 * 32 * 64 };
 
-/* Whether m × n × k runs as a small product: a shape admitted before, or a
- * new one while there is room. */
-static int small_admits(int m, int n, int k) {
+typedef struct {
+    int64_t sig[10]; /* 4, ta | tb << 1 | beta 1 << 2, m, n, k, lda, ldb, ldc, alpha's bits, 0 */
+    dnnl_primitive_t prim;
+} fixed_kind;
+
+static fixed_kind fixed_kinds[XF_FIXED_SHAPES]; /* [n_fixed] */
+static int n_fixed;
+
+int xf_blas_fixed_shapes(void) {
     pthread_mutex_lock(&cache_lock);
-    int i = 0;
-    while (i < n_small &&
-           !(small_shapes[i][0] == m && small_shapes[i][1] == n && small_shapes[i][2] == k))
-        i++;
-    if (i == n_small && n_small < SMALL_SHAPES) {
-        small_shapes[n_small][0] = m, small_shapes[n_small][1] = n, small_shapes[n_small][2] = k;
-        n_small++;
+    int n = n_fixed;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
+}
+
+/* The signature of a product: its table and binding key. */
+static void fixed_sig(int64_t sig[10], xf_trans ta, xf_trans tb, int accumulate, int m, int n,
+                      int k, int lda, int ldb, int ldc, float alpha) {
+    uint32_t bits;
+    memcpy(&bits, &alpha, sizeof bits);
+    const int64_t s[10] = {4, ta | tb << 1 | accumulate << 2, m, n, k, lda, ldb, ldc, bits, 0};
+    memcpy(sig, s, sizeof s);
+}
+
+/* The operands' descriptors of sig: a, b, c. */
+static void fixed_mds(dnnl_memory_desc_t md[3], const int64_t sig[10]) {
+    const xf_trans ta = (xf_trans)(sig[1] & 1), tb = (xf_trans)(sig[1] >> 1 & 1);
+    md[0] = strided_md(sig[2], sig[4], ta, sig[5]);
+    md[1] = strided_md(sig[4], sig[3], tb, sig[6]);
+    md[2] = strided_md(sig[2], sig[3], XF_NOTRANS, sig[7]);
+}
+
+/* A new primitive for sig (alpha a constant output scale, beta 1 a sum
+ * post-op), or NULL if oneDNN has none. */
+static dnnl_primitive_t create_fixed_prim(const int64_t sig[10], float alpha) {
+    pthread_once(&engine_once, make_engine);
+    dnnl_memory_desc_t md[3];
+    fixed_mds(md, sig);
+    dnnl_matmul_desc_t desc;
+    check(dnnl_matmul_desc_init(&desc, &md[0], &md[1], NULL, &md[2]), "matmul descriptor");
+    dnnl_post_ops_t ops = NULL;
+    if (sig[1] & 4) {
+        check(dnnl_post_ops_create(&ops), "post-ops");
+        check(dnnl_post_ops_append_sum(ops, 1.0f), "post-op");
+    }
+    dnnl_primitive_attr_t attr = make_attr(ops);
+    if (alpha != 1.0f)
+        check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha), "scales");
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t p = NULL;
+    if (dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success) {
+        if (dnnl_primitive_create(&p, pd) != dnnl_success)
+            p = NULL;
+        dnnl_primitive_desc_destroy(pd);
+    }
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_post_ops_destroy(ops);
+    return p;
+}
+
+/* The primitive of sig, made on first use; NULL when the table is full or
+ * oneDNN has none (the caller runs the run-time-shape path). */
+static dnnl_primitive_t fixed_prim(const int64_t sig[10], float alpha) {
+    pthread_mutex_lock(&cache_lock);
+    dnnl_primitive_t p = NULL;
+    for (int i = 0; i < n_fixed && !p; i++)
+        if (memcmp(fixed_kinds[i].sig, sig, sizeof fixed_kinds[i].sig) == 0)
+            p = fixed_kinds[i].prim;
+    if (!p && n_fixed < XF_FIXED_SHAPES && (p = create_fixed_prim(sig, alpha))) {
+        memcpy(fixed_kinds[n_fixed].sig, sig, sizeof fixed_kinds[0].sig);
+        fixed_kinds[n_fixed++].prim = p;
     }
     pthread_mutex_unlock(&cache_lock);
-    return i < n_small;
+    return p;
+}
+
+/* Runs sig's primitive on a, b, c (laid out as sig says). */
+static void fixed_run(dnnl_primitive_t prim, const int64_t sig[10], const float *a, const float *b,
+                      float *c) {
+    static const dnnl_memory_desc_t no_weights; /* these bindings have no packed layout */
+    binding *bd = find_binding(sig, &no_weights);
+    if (!bd) {
+        dnnl_memory_desc_t md[3];
+        fixed_mds(md, sig);
+        bd = new_binding(sig, &no_weights, md, 3, prim);
+    }
+    static const int arg[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    void *const data[3] = {(void *)a, (void *)b, c};
+    apply_threads();
+    check(run_bound(prim, bd, data, arg, 3), "matmul");
 }
 
 /* This thread's buffer for a small product's operands, at least `floats`. */
@@ -751,21 +832,20 @@ static void gather(float *dst, const float *src, int rows, int cols, int ld, xf_
                 t == XF_TRANS ? src[(int64_t)j * ld + i] : src[(int64_t)i * ld + j];
 }
 
-/* xf_gemm for m·n·k <= SMALL_PRODUCT (beta 0 or 1); 0 when no fixed-shape
- * primitive takes it (the caller runs gemm:jit). */
+/* xf_gemm for m·n·k <= SMALL_PRODUCT (beta 0 or 1) on copies; 0 when no
+ * fixed-shape primitive takes it. */
 static int small_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
                       int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    prim_key key = {m, k, n, 0, XF_NO_ACTIVATION, plain_md(k, n)};
-    dnnl_primitive_t uncached;
-    prim_slot *slot = acquire_prim(&key, &uncached);
-    if (!slot && !uncached)
+    int64_t sig[10];
+    fixed_sig(sig, XF_NOTRANS, XF_NOTRANS, 0, m, n, k, k, n, n, 1.0f);
+    dnnl_primitive_t prim = fixed_prim(sig, 1.0f);
+    if (!prim)
         return 0;
     float *x = small_of(my_ctx(), (size_t)m * k + (size_t)k * n + (size_t)m * n);
     float *w = x + (size_t)m * k, *y = w + (size_t)k * n;
     gather(x, a, m, k, lda, ta);
     gather(w, b, k, n, ldb, tb);
-    run_matmul(slot ? slot->prim : uncached, &key, y, x, w, NULL);
-    release_prim(slot, uncached);
+    fixed_run(prim, sig, x, w, y);
     for (int i = 0; i < m; i++) {
         float *ci = c + (int64_t)i * ldc;
         const float *yi = y + (int64_t)i * n;
@@ -785,7 +865,7 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
             return;
         beta = 1.0f; /* any other beta: scaled above, then accumulated */
     }
-    if ((int64_t)m * n * k <= SMALL_PRODUCT && small_admits(m, n, k) &&
+    if ((int64_t)m * n * k <= SMALL_PRODUCT &&
         small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;
     dnnl_primitive_t prim = gemm_prim(ta, tb, beta == 1.0f);
@@ -806,88 +886,17 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
     check(run_bound(prim, bd, data, arg, 4), "matmul");
 }
 
-/* ---- attention's repeated tiles: one fixed-shape primitive per shape ------- */
-
-typedef struct {
-    int64_t sig[10]; /* 3, ta, tb, accumulate, m, n, k, lda, ldb, ldc */
-    dnnl_primitive_t prim;
-} tile_kind;
-
-/* A model's attention runs one or two full-tile shapes; kept for the
- * process (never evicted, so a primitive in use is never destroyed). */
-enum { TILE_SHAPES = 16 };
-static tile_kind tile_kinds[TILE_SHAPES];
-static int n_tile_kinds;
-
-/* The operands' descriptors of tile shape sig: a, b, c. */
-static void tile_mds(dnnl_memory_desc_t md[3], const int64_t sig[10]) {
-    md[0] = strided_md(sig[4], sig[6], (xf_trans)sig[1], sig[7]);
-    md[1] = strided_md(sig[6], sig[5], (xf_trans)sig[2], sig[8]);
-    md[2] = strided_md(sig[4], sig[5], XF_NOTRANS, sig[9]);
-}
-
-/* A new fixed-shape primitive for sig, or NULL if oneDNN has none. */
-static dnnl_primitive_t create_tile_prim(const int64_t sig[10]) {
-    pthread_once(&engine_once, make_engine);
-    dnnl_memory_desc_t md[3];
-    tile_mds(md, sig);
-    dnnl_matmul_desc_t desc;
-    check(dnnl_matmul_desc_init(&desc, &md[0], &md[1], NULL, &md[2]), "matmul descriptor");
-    dnnl_post_ops_t ops = NULL;
-    if (sig[3]) {
-        check(dnnl_post_ops_create(&ops), "post-ops");
-        check(dnnl_post_ops_append_sum(ops, 1.0f), "post-op");
-    }
-    dnnl_primitive_attr_t attr = make_attr(ops);
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t p = NULL;
-    if (dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success) {
-        if (dnnl_primitive_create(&p, pd) != dnnl_success)
-            p = NULL;
-        dnnl_primitive_desc_destroy(pd);
-    }
-    dnnl_primitive_attr_destroy(attr);
-    dnnl_post_ops_destroy(ops);
-    return p;
-}
-
-/* The primitive of sig, made on first use; NULL when the table is full or
- * oneDNN has none (the caller runs xf_gemm). */
-static dnnl_primitive_t tile_prim(const int64_t sig[10]) {
-    pthread_mutex_lock(&cache_lock);
-    dnnl_primitive_t p = NULL;
-    for (int i = 0; i < n_tile_kinds && !p; i++)
-        if (memcmp(tile_kinds[i].sig, sig, sizeof tile_kinds[i].sig) == 0)
-            p = tile_kinds[i].prim;
-    if (!p && n_tile_kinds < TILE_SHAPES && (p = create_tile_prim(sig))) {
-        memcpy(tile_kinds[n_tile_kinds].sig, sig, sizeof tile_kinds[0].sig);
-        tile_kinds[n_tile_kinds++].prim = p;
-    }
-    pthread_mutex_unlock(&cache_lock);
-    return p;
-}
-
 void xf_gemm_tile(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
                   int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    const int64_t sig[10] = {3, ta, tb, beta == 1.0f, m, n, k, lda, ldb, ldc};
     dnnl_primitive_t prim = NULL;
-    if (m > 0 && n > 0 && k > 0 && alpha == 1.0f && (beta == 0.0f || beta == 1.0f))
-        prim = tile_prim(sig);
-    if (!prim) {
+    int64_t sig[10];
+    fixed_sig(sig, ta, tb, beta == 1.0f, m, n, k, lda, ldb, ldc, alpha);
+    if (m > 0 && n > 0 && k > 0 && (beta == 0.0f || beta == 1.0f))
+        prim = fixed_prim(sig, alpha);
+    if (prim)
+        fixed_run(prim, sig, a, b, c);
+    else
         xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    static const dnnl_memory_desc_t no_weights; /* as xf_gemm's bindings */
-    binding *bd = find_binding(sig, &no_weights);
-    if (!bd) {
-        dnnl_memory_desc_t md[3];
-        tile_mds(md, sig);
-        bd = new_binding(sig, &no_weights, md, 3, prim);
-    }
-    static const int arg[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-    void *const data[3] = {(void *)a, (void *)b, c};
-    apply_threads();
-    check(run_bound(prim, bd, data, arg, 3), "matmul");
 }
 
 const char *xf_blas_name(void) {

@@ -87,6 +87,10 @@ void xf_gemm_tile(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, co
     xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+int xf_blas_fixed_shapes(void) {
+    return 0; /* OpenBLAS makes no kernel per shape */
+}
+
 void xf_linear_act(float *y, const float *x, const float *wt, const float *b, int n, int in,
                    int out, xf_activation act) {
     xf_linear(y, x, wt, b, n, in, out);

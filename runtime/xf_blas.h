@@ -48,10 +48,18 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
 /* xf_gemm for a shape the caller repeats many times (attention's full tiles
  * over packed heads): the backend may make a kernel for exactly this shape,
  * once.  oneDNN: a fixed-shape primitive (its brgemm kernels, ~20% faster at
- * 128 × 512 × 64 than the run-time-shape gemm) for the first TILE_SHAPES
- * shapes with alpha 1, else xf_gemm; OpenBLAS: xf_gemm. */
+ * 128 × 512 × 64 than the run-time-shape gemm) while the process holds fewer
+ * than XF_FIXED_SHAPES, else xf_gemm; OpenBLAS: xf_gemm. */
 void xf_gemm_tile(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
                   int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* oneDNN: the fixed-shape products' table, shared by xf_gemm_tile and
+ * xf_gemm's small products (m·n·k ≤ 32 × 32 × 64), one primitive per (layouts,
+ * beta, m, n, k, alpha), made on first use and kept for the process; past
+ * XF_FIXED_SHAPES a product runs on the run-time-shape path.  It returns how
+ * many the process holds (OpenBLAS: always 0). */
+enum { XF_FIXED_SHAPES = 24 };
+int xf_blas_fixed_shapes(void);
 
 /* The operand xf_linear multiplies by for torch's weight rows w[out, in]
  * (nn.Linear's layout, rows `in` apart): the transposed [in, out] panel on

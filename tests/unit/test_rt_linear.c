@@ -316,16 +316,20 @@ Test(linear, closed_weights_are_forgotten) {
 
 /* ---- xf_gemm: attention's products, every layout it is called with -------- */
 
-/* c[m,n] = alpha·op(a)·op(b) + beta·c, in double, over the same strided operands */
-static void check_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, float beta,
-                       int pad) {
+typedef void (*gemm_fn)(xf_trans, xf_trans, int, int, int, float, const float *, int, const float *,
+                        int, float, float *, int);
+
+/* c[m,n] = alpha·op(a)·op(b) + beta·c by `gemm`, checked in double over the same
+ * strided operands */
+static void check_product(gemm_fn gemm, xf_trans ta, xf_trans tb, int m, int n, int k, float alpha,
+                          float beta, int pad) {
     int lda = (ta == XF_TRANS ? m : k) + pad, ldb = (tb == XF_TRANS ? k : n) + pad, ldc = n + pad;
     int arows = ta == XF_TRANS ? k : m, brows = tb == XF_TRANS ? n : k;
     float *a = th_rand_buf((int64_t)arows * lda, 71, 1.0f),
           *b = th_rand_buf((int64_t)brows * ldb, 72, 1.0f);
     float *c = th_rand_buf((int64_t)m * ldc, 73, 1.0f), *c0 = malloc(sizeof(float) * m * ldc);
     memcpy(c0, c, sizeof(float) * m * ldc);
-    xf_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
             double s = 0;
@@ -344,6 +348,11 @@ static void check_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alph
     free(b);
     free(c);
     free(c0);
+}
+
+static void check_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, float beta,
+                       int pad) {
+    check_product(xf_gemm, ta, tb, m, n, k, alpha, beta, pad);
 }
 
 Test(gemm, every_layout_and_beta) {
@@ -368,11 +377,45 @@ Test(gemm, both_sides_of_the_small_product_bound) {
             }
 }
 
-/* More distinct small shapes than oneDNN's small-product path admits (8 per
- * process): the later ones run on the strided path, every one correct. */
+/* oneDNN holds XF_FIXED_SHAPES fixed-shape primitives per process (this test's
+ * own: Criterion runs each test in a fresh process), OpenBLAS none. */
+static int fixed_bound(void) {
+    return strcmp(xf_blas_name(), "onednn") == 0 ? XF_FIXED_SHAPES : 0;
+}
+
+/* More distinct small shapes than the fixed-shape table holds: the first
+ * XF_FIXED_SHAPES fill it (transposed, strided, scaled, accumulated: copied
+ * dense, written back), the later ones run on the run-time-shape path, and
+ * a shape admitted before still runs on its primitive — every one correct. */
 Test(gemm, many_small_shapes) {
-    for (int m = 1; m <= 12; m++)
-        check_gemm(XF_NOTRANS, XF_TRANS, m, 2 * m + 1, 16, 0.125f, m % 2 ? 1.0f : 0.0f, 1);
+    const int shapes = XF_FIXED_SHAPES + 8;
+    for (int s = 0; s < shapes; s++) {
+        int m = 1 + s % 13, n = 2 + (s * 7) % 29;
+        check_gemm((xf_trans)(s % 2), (xf_trans)(s / 2 % 2), m, n, 16, s % 3 ? 0.125f : 1.0f,
+                   s % 5 == 0 ? 1.0f : 0.0f, s % 4);
+        int held = s + 1 < fixed_bound() ? s + 1 : fixed_bound();
+        cr_assert_eq(xf_blas_fixed_shapes(), held, "after %d shapes", s + 1);
+    }
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 2, 16, 1.0f, 1.0f, 0); /* the first shape, again */
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 2, 16, 1.0f, 1.0f, 3);
+    cr_assert_eq(xf_blas_fixed_shapes(), fixed_bound());
+}
+
+/* xf_gemm_tile shares the table: its tiles (any alpha, beta 0 or 1, strided
+ * or not) take a place while there is one, and past the bound — the table
+ * filled by small products — run as xf_gemm, still correct. */
+Test(gemm, tiles_share_the_fixed_shape_bound) {
+    check_product(xf_gemm_tile, XF_NOTRANS, XF_TRANS, 128, 512, 64, 1.0f, 0.0f, 0);
+    check_product(xf_gemm_tile, XF_NOTRANS, XF_NOTRANS, 128, 64, 512, 1.0f, 1.0f, 0);
+    check_product(xf_gemm_tile, XF_NOTRANS, XF_TRANS, 40, 70, 24, 0.25f, 1.0f, 3);
+    check_product(xf_gemm_tile, XF_TRANS, XF_NOTRANS, 40, 70, 24, 0.5f, 0.75f, 1); /* as xf_gemm */
+    cr_assert_eq(xf_blas_fixed_shapes(), fixed_bound() ? 3 : 0);
+    for (int s = 0; xf_blas_fixed_shapes() < fixed_bound(); s++)
+        check_gemm(XF_NOTRANS, XF_TRANS, 1 + s, 3, 8, 1.0f, 0.0f, 0);
+    check_product(xf_gemm_tile, XF_NOTRANS, XF_TRANS, 128, 256, 64, 1.0f, 0.0f, 0); /* past it */
+    check_product(xf_gemm_tile, XF_NOTRANS, XF_NOTRANS, 128, 64, 256, 1.0f, 1.0f, 2);
+    check_product(xf_gemm_tile, XF_NOTRANS, XF_TRANS, 128, 512, 64, 1.0f, 0.0f, 0); /* held */
+    cr_assert_eq(xf_blas_fixed_shapes(), fixed_bound());
 }
 
 Test(gemm, vector_and_empty_shapes) {

@@ -111,16 +111,19 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     int ldp = a ? sh->S : nvis;
 
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, sh->temp, q, qs, k, qs, 0.0f, p, ldp);
+    /* scores in base 2 for xf_exp2: temp · log2 e · q kᵀ + log2 e · mask */
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, sh->temp * XF_LOG2E, q, qs, k, qs, 0.0f, p,
+            ldp);
     if (mask)
-        add_mask(p, ldp, mask, sh->S, l0, rows, 0, nvis, 1.0f);
+        add_mask(p, ldp, mask, sh->S, l0, rows, 0, nvis, XF_LOG2E);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
         int lim = sh->causal && l0 + i + 1 < nvis ? l0 + i + 1 : nvis;
-        if (mask && dropped(row_max(pi, lim)))
+        float mx = lim ? row_max(pi, lim) : 0.0f;
+        if (mask && dropped(mx))
             lim = 0; /* out = 0 and a zero row, as with no visible key */
-        float s = lim ? softmax_exp(pi, lim) : 1.0f;
+        float s = lim ? xf__exp2_shift_sum(pi, lim, mx) : 1.0f;
         memset(pi + lim, 0, (size_t)(nvis - lim) * sizeof(float));
         if (a) {
             scale(pi, lim, 1.0f / s);
@@ -147,8 +150,9 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
  * full tile is one fixed shape — xf_gemm_tile's specialized kernel, ~20%
  * faster than strided run-time shapes — and the queries prescaled by
  * temp · log2 e, so the scores come out in base 2 for xf_exp2.
- * Without a mask a row's later blocks are exponentiated against the running
- * max in the same pass that finds their own max (xf__exp2_shift_sum_max): only a
+ * Without a mask a row's blocks (the first against the max of its first
+ * LANES keys) are exponentiated against the running max in the same pass
+ * that finds their own max (xf__exp2_shift_sum_max): only a
  * block whose max exceeds the running one by more than LAZY_MARGIN moves it,
  * so most blocks cost one pass instead of two and most rows no rescale. */
 /* Scores here are in base 2 (the queries carry temp · log2 e), exponentiated
@@ -224,10 +228,11 @@ static void online_tile(const online_bufs *b, const float *mask, const xf_attn_s
         float sum = 0.0f;
         if (lim > 0 && mask) {
             sum = online_row_masked(pi, lim, &b->m[i], &b->l[i], oi, D);
-        } else if (lim > 0 && s0 == 0) { /* first block: every row sees key 0 */
-            b->m[i] = row_max(pi, lim);
-            sum = xf__exp2_shift_sum(pi, lim, b->m[i]);
         } else if (lim > 0) {
+            /* first block (every row sees key 0): m starts at its first keys'
+             * max, which the lazy pass moves if need be — no pass of its own */
+            if (s0 == 0)
+                b->m[i] = row_max(pi, lim < LANES ? lim : LANES);
             sum = online_row_lazy(pi, lim, &b->m[i], &b->l[i], oi, D, b->qb + (int64_t)i * E,
                                   b->kp + (int64_t)s0 * E, E);
         }

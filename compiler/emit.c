@@ -56,11 +56,15 @@ static char *points_summary(const Plan *p) {
     return sb_take(&b);
 }
 
-static int any_attention_kept(const Plan *p) {
+static int any_kept_of(const Plan *p, xf_event_kind kind) {
     for (int i = 0; i < p->n_points; i++)
-        if (p->points[i].kept && p->points[i].kind == XF_ATTENTION_EVENT)
+        if (p->points[i].kept && p->points[i].kind == kind)
             return 1;
     return 0;
+}
+
+static int any_attention_kept(const Plan *p) {
+    return any_kept_of(p, XF_ATTENTION_EVENT);
 }
 
 static int any_kept(const Plan *p) {
@@ -463,6 +467,13 @@ static void workspace_holes(KV *k, const Plan *p) {
     emit_kv_take(k, "mem_carve", emit_part_if(tr, PART("mem_carve"), &mc));
     emit_kv_take(k, "attn_floats", emit_part(att ? PART("attn_floats") : PART("zero"), &ak));
     emit_kv_take(k, "attn_need", emit_part(att ? PART("attn_need") : PART("zero"), &nk));
+    /* a QKVEvent's contiguous copies of q, k, v (their product shares rows) */
+    int qkv = any_kept_of(p, XF_QKV_EVENT);
+    KV ek = {0}, ec = {0};
+    emit_kv_int(&ek, "W", (long long)mx.H * (2 * mx.E + mx.DV));
+    emit_kv_int(&ec, "W", (long long)mx.H * (2 * mx.E + mx.DV));
+    emit_kv_take(k, "ev_carve", emit_part_if(qkv, PART("ev_carve"), &ek));
+    emit_kv_take(k, "ev_need", emit_part(qkv ? PART("ev_need") : PART("zero"), &ec));
     t_buffer_holes(k, m, mx);
 }
 

@@ -79,6 +79,26 @@ static char *attention_desc(Dims d, AttentionType t, int causal) {
     return emit_part(PART("desc"), &k);
 }
 
+/* The widths of one module's projections: HE, HDV; the offsets of keys and
+ * values in a self-attention's Q/K/V rows (HE, HE2) and those rows' width
+ * (QKV = 2HE + HDV); a cross-attention's K/V rows' width (KV = HE + HDV). */
+static void proj_holes(KV *k, Dims d) {
+    long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
+    emit_kv_int(k, "HE", HE);
+    emit_kv_int(k, "HE2", 2 * HE);
+    emit_kv_int(k, "HDV", HDV);
+    emit_kv_int(k, "QKV", 2 * HE + HDV);
+    emit_kv_int(k, "KV", HE + HDV);
+}
+
+/* `tmpl` filled from k, which stays (several pieces share one KV). */
+static char *part_keep(const char *tmpl, KV *k) {
+    StrBuf b;
+    sb_init(&b);
+    emit_fill_keep(&b, tmpl, k);
+    return sb_take(&b);
+}
+
 /* The runtime kernel of an attention type (each has xf_attention's signature):
  * a conditional_full picks full attention or its fallback's kernel by the
  * call's lengths (`Lq`, `Lk`: their C expressions), as fast-transformers'
@@ -172,6 +192,11 @@ static char *emit_attention(const Plan *p, const Stack *s, int stack, int layer,
     emit_kv_int(&k, "H", d.H);
     emit_kv_int(&k, "E", d.E);
     emit_kv_int(&k, "DV", d.DV);
+    KV pk = {0};
+    proj_holes(&pk, d);
+    emit_kv_take(&k, "k", part_keep(cross ? PART("cross_k") : PART("own_k"), &pk));
+    emit_kv_take(&k, "v", part_keep(cross ? PART("cross_v") : PART("own_v"), &pk));
+    emit_kv_take(&k, "ld", emit_part(cross ? PART("ld_cross") : PART("ld_self"), &pk));
     emit_kv_take(&k, "key_len",
                  emit_part(cross ? PART("cross_key_len") : PART("self_key_len"), NULL));
     emit_kv_int(&k, "causal", causal);
@@ -197,13 +222,14 @@ static void bind_dispatch(KV *k, const Plan *p, const Point *pt) {
     emit_kv_take(k, "calls", emit_point_calls(p, pt, 8));
 }
 
-/* Where a QKVEvent's keys and values are (parts_layers.c pieces): the
- * projections of a forward, or in a step the cache (gathered), the step's own
- * (causal_linear) or the memory's, computed once by NAME_encode. */
+/* Where a QKVEvent's queries, keys and values are (parts_layers.c pieces):
+ * the projections of a forward (copied out of their product's shared rows),
+ * or in a step the cache (gathered), the step's own (causal_linear) or the
+ * memory's, computed once by NAME_encode. */
 typedef struct KeySource {
-    const char *prep;  /* statements before the event (a gather), or NULL */
-    const char *k, *v; /* the buffers */
-    const char *Lk;    /* their length */
+    const char *prep;      /* statements before the event (copies, a gather), or NULL */
+    const char *q, *k, *v; /* the buffers */
+    const char *Lk;        /* their length */
 } KeySource;
 
 /* The QKVEvent block after the projections of one attention module. */
@@ -221,9 +247,14 @@ static char *emit_qkv_event(const Plan *p, const Stack *s, int stack, int layer,
     emit_kv_int(&k, "H", d.H);
     emit_kv_int(&k, "E", d.E);
     emit_kv_int(&k, "DV", d.DV);
-    emit_kv_take(&k, "prep", emit_part_if(ks->prep != NULL, ks->prep, NULL));
-    emit_kv_take(&k, "kbuf", emit_part(ks->k, NULL));
-    emit_kv_take(&k, "vbuf", emit_part(ks->v, NULL));
+    KV pk = {0};
+    proj_holes(&pk, d);
+    emit_kv_take(&pk, "Lq", emit_part(PART("self_len"), NULL));
+    emit_kv_take(&pk, "Lk", emit_part(ks->Lk, NULL));
+    emit_kv_take(&k, "prep", ks->prep ? part_keep(ks->prep, &pk) : emit_nothing());
+    emit_kv_take(&k, "qbuf", part_keep(ks->q, &pk));
+    emit_kv_take(&k, "kbuf", part_keep(ks->k, &pk));
+    emit_kv_take(&k, "vbuf", emit_part(ks->v, &pk));
     bind_dispatch(&k, p, pt);
     return emit_part("event_qkv.c", &k);
 }
@@ -252,8 +283,10 @@ static char *joined(char *a, char *b, char *c) {
 /* The QKVEvent block and attention block of one attention module. */
 static char *emit_module(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
                          const char *module) {
-    static const KeySource self = {NULL, PART("own_k"), PART("own_v"), PART("self_len")};
-    static const KeySource cross = {NULL, PART("own_k"), PART("own_v"), PART("cross_len")};
+    static const KeySource self = {PART("copy_qkv"), PART("ev_q"), PART("ev_k"), PART("ev_v"),
+                                   PART("self_len")};
+    static const KeySource cross = {PART("copy_kv"), PART("own_q"), PART("ev_cross_k"),
+                                    PART("ev_cross_v"), PART("cross_len")};
     char *qkv =
         emit_qkv_event(p, s, stack, layer, slot, module, slot == SLOT_CROSS ? &cross : &self);
     return joined(qkv, emit_attention(p, s, stack, layer, slot, module), NULL);
@@ -276,6 +309,7 @@ static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int l
     emit_kv_int(&c, "H", d.H);
     emit_kv_int(&c, "E", d.E);
     emit_kv_int(&c, "DV", d.DV);
+    proj_holes(&c, d);
     emit_kv_take(&c, "temp", emit_c_float(cross ? s->cross_softmax_temp : s->softmax_temp));
     kernel_holes(&c, s, t, cross, PART("cross_len"));
     emit_kv_take(&k, "call",
@@ -303,12 +337,16 @@ static char *emit_attention_step(const Plan *p, const Stack *s, int stack, int l
  * attention. */
 static char *emit_module_step(const Plan *p, const Stack *s, int stack, int layer, Slot slot,
                               const char *module) {
-    static const KeySource own = {NULL, PART("own_k"), PART("own_v"), PART("self_len")};
-    static const KeySource memory = {NULL, PART("mem_k"), PART("mem_v"), PART("cross_len")};
-    static const KeySource cache = {PART("cache_gather"), PART("cache_k"), PART("cache_v"),
-                                    PART("cache_len")};
+    static const KeySource own = {PART("copy_qkv"), PART("ev_q"), PART("ev_k"), PART("ev_v"),
+                                  PART("self_len")};
+    static const KeySource memory = {NULL, PART("own_q"), PART("mem_k"), PART("mem_v"),
+                                     PART("cross_len")};
+    static const KeySource cache = {PART("copy_q_gather"), PART("ev_q"), PART("cache_k"),
+                                    PART("cache_v"), PART("cache_len")};
     int cross = slot == SLOT_CROSS, linear = !cross && s->attention_type == ATT_CAUSAL_LINEAR;
-    char *append = emit_part_if(!cross && !linear, PART("cache_append"), NULL);
+    KV pk = {0};
+    proj_holes(&pk, emit_attention_dims(s, cross));
+    char *append = emit_part_if(!cross && !linear, PART("cache_append"), &pk);
     char *qkv = emit_qkv_event(p, s, stack, layer, slot, module,
                                cross    ? &memory
                                : linear ? &own
@@ -321,9 +359,11 @@ static char *self_attention(const Plan *p, const Stack *s, int stack, int i, con
                             int step) {
     if (step)
         return emit_module_step(p, s, stack, i, SLOT_SELF, module);
+    KV pk = {0};
+    proj_holes(&pk, emit_attention_dims(s, 0));
     char *capture = emit_part_if(
         stepped(p->model, stack),
-        s->attention_type == ATT_CAUSAL_LINEAR ? PART("prefill_linear") : PART("prefill_kv"), NULL);
+        s->attention_type == ATT_CAUSAL_LINEAR ? PART("prefill_linear") : PART("prefill_kv"), &pk);
     return joined(capture, emit_module(p, s, stack, i, SLOT_SELF, module), NULL);
 }
 
@@ -342,8 +382,7 @@ static void cross_holes(KV *k, const Plan *p, const Stack *s, int i, const char 
     }
     KV ck = {0};
     emit_kv_int(&ck, "DM", s->memory_dimensions);
-    emit_kv_int(&ck, "HE", (long long)d.H * d.E);
-    emit_kv_int(&ck, "HDV", (long long)d.H * d.DV);
+    emit_kv_int(&ck, "KV", (long long)d.H * (d.E + d.DV));
     emit_kv_take(k, "cross_kv", emit_part("cross_kv.c", &ck));
 }
 
@@ -375,6 +414,7 @@ static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const ch
     emit_kv_int(&k, "F", d.F);
     emit_kv_int(&k, "HE", (long long)d.H * d.E);
     emit_kv_int(&k, "HDV", (long long)d.H * d.DV);
+    emit_kv_int(&k, "QKV", (long long)d.H * (2 * d.E + d.DV));
     Dims cd = emit_cross_dims(s);
     emit_kv_int(&k, "CHE", (long long)cd.H * cd.E);
     emit_kv_int(&k, "CHDV", (long long)cd.H * cd.DV);

@@ -48,43 +48,87 @@ static void load_vector(StrBuf *b, char *dst, char *tensor, long long d0) {
     emit_fill(b, PART("tensor"), &k);
 }
 
+/* `module`.`name` (a C string literal) in t. */
+static char *module_tensor(char *t, size_t cap, const char *module, const char *name) {
+    snprintf(t, cap, "%s.%s", module, name);
+    return at(t);
+}
+
+/* Fast-transformers' projections `proj`[0..n) of `module` ([rows[j], cols]
+ * each) as one operand `w` with one bias `b` (xf_weights_get_projections). */
+static void load_stacked(StrBuf *b, const char *dst, const char *w, const char *bias,
+                         const char *module, const char *const *proj, const long long *rows, int n,
+                         long long cols) {
+    KV k = {0};
+    StrBuf names, sizes;
+    sb_init(&names), sb_init(&sizes);
+    for (int j = 0; j < n; j++) { /* C initializers: {"query_projection", …}, {256, …} */
+        sb_printf(&names, "%s\"%s_projection\"", j ? ", " : "{", proj[j]);
+        sb_printf(&sizes, "%s%lld", j ? ", " : "{", rows[j]);
+    }
+    sb_puts(&names, "}"), sb_puts(&sizes, "}");
+    emit_kv_take(&k, "w", field(dst, w));
+    emit_kv_take(&k, "b", field(dst, bias));
+    emit_kv_take(&k, "module", at(module));
+    emit_kv_int(&k, "n", n);
+    emit_kv_take(&k, "names", sb_take(&names));
+    emit_kv_take(&k, "rows", sb_take(&sizes));
+    emit_kv_int(&k, "cols", cols);
+    emit_fill(b, PART("stacked"), &k);
+    sb_free(&names), sb_free(&sizes);
+}
+
+/* torch's packed in_proj of `module`: a self-attention's rows [0, 2HE + HDV)
+ * as one operand, a cross-attention's queries [0, HE) and keys and values
+ * [HE, 2HE + HDV) as two; the biases point into in_proj_bias. */
+static void load_in_proj(StrBuf *b, const char *dst, const char *module, long long HE,
+                         long long HDV, long long D, int cross) {
+    char t[200];
+    long long rows = 2 * HE + HDV;
+    if (!cross) {
+        load_weight(b, field(dst, "qkv_w"), module_tensor(t, sizeof t, module, "in_proj_weight"),
+                    rows, D, 0, rows);
+        load_vector(b, field(dst, "qkv_b"), module_tensor(t, sizeof t, module, "in_proj_bias"),
+                    rows);
+        return;
+    }
+    load_weight(b, field(dst, "q_w"), module_tensor(t, sizeof t, module, "in_proj_weight"), rows, D,
+                0, HE);
+    load_weight(b, field(dst, "kv_w"), module_tensor(t, sizeof t, module, "in_proj_weight"), rows,
+                D, HE, HE + HDV);
+    load_vector(b, field(dst, "q_b"), module_tensor(t, sizeof t, module, "in_proj_bias"), rows);
+    KV k = {0};
+    emit_kv_set(&k, "dst", dst);
+    emit_kv_int(&k, "HE", HE);
+    emit_fill(b, PART("bias_view"), &k);
+}
+
 /* The tensors of one attention module `module` (its name in the layer) into
  * `dst`: d its heads and sizes, its keys and values projected from `dk` wide
  * rows (the memory's width for cross-attention). */
 static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char *dst,
-                           const char *module) {
+                           const char *module, int cross) {
     long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
     char t[200];
     if (m->weights == WEIGHTS_TORCH) {
-        /* packed in_proj: rows [0, D) queries, [D, 2D) keys, [2D, 3D) values */
-        static const char *const fld[] = {"q_w", "k_w", "v_w"};
-        snprintf(t, sizeof t, "%s.in_proj_weight", module);
-        for (int j = 0; j < 3; j++)
-            load_weight(b, field(dst, fld[j]), at(t), 2 * HE + HDV, d.D, j * HE, j < 2 ? HE : HDV);
-        snprintf(t, sizeof t, "%s.in_proj_bias", module);
-        load_vector(b, field(dst, "q_b"), at(t), 2 * HE + HDV);
-        KV k = {0};
-        emit_kv_set(&k, "dst", dst);
-        emit_kv_int(&k, "HE", HE);
-        emit_kv_int(&k, "HE2", 2 * HE);
-        emit_fill(b, PART("bias_views"), &k);
-        snprintf(t, sizeof t, "%s.out_proj.weight", module);
-        load_weight(b, field(dst, "o_w"), at(t), d.D, HDV, 0, d.D);
-        snprintf(t, sizeof t, "%s.out_proj.bias", module);
-        load_vector(b, field(dst, "o_b"), at(t), d.D);
-        return;
+        load_in_proj(b, dst, module, HE, HDV, d.D, cross);
+    } else if (!cross) {
+        static const char *const qkv[] = {"query", "key", "value"};
+        load_stacked(b, dst, "qkv_w", "qkv_b", module, qkv, (long long[]){HE, HE, HDV}, 3, d.D);
+    } else {
+        static const char *const kv[] = {"key", "value"};
+        load_weight(b, field(dst, "q_w"),
+                    module_tensor(t, sizeof t, module, "query_projection.weight"), HE, d.D, 0, HE);
+        load_vector(b, field(dst, "q_b"),
+                    module_tensor(t, sizeof t, module, "query_projection.bias"), HE);
+        load_stacked(b, dst, "kv_w", "kv_b", module, kv, (long long[]){HE, HDV}, 2, dk);
     }
-    static const char *const proj[] = {"query", "key", "value", "out"};
-    static const char *const fw[] = {"q_w", "k_w", "v_w", "o_w"}, *const fb[] = {"q_b", "k_b",
-                                                                                 "v_b", "o_b"};
-    for (int j = 0; j < 4; j++) {
-        long long rows = j < 2 ? HE : j == 2 ? HDV : d.D;
-        long long cols = j == 0 ? d.D : j < 3 ? dk : HDV;
-        snprintf(t, sizeof t, "%s.%s_projection.weight", module, proj[j]);
-        load_weight(b, field(dst, fw[j]), at(t), rows, cols, 0, rows);
-        snprintf(t, sizeof t, "%s.%s_projection.bias", module, proj[j]);
-        load_vector(b, field(dst, fb[j]), at(t), rows);
-    }
+    const char *out = m->weights == WEIGHTS_TORCH ? "out_proj" : "out_projection";
+    char o[32];
+    snprintf(o, sizeof o, "%s.weight", out);
+    load_weight(b, field(dst, "o_w"), module_tensor(t, sizeof t, module, o), d.D, HDV, 0, d.D);
+    snprintf(o, sizeof o, "%s.bias", out);
+    load_vector(b, field(dst, "o_b"), module_tensor(t, sizeof t, module, o), d.D);
 }
 
 /* The feature map of one linear attention module: its parameters, and its
@@ -180,7 +224,7 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
     Dims d = emit_dims(s);
     char *self = emit_part(PART("self"), NULL), *cross = emit_part(PART("cross"), NULL),
          *ff = emit_part(PART("ff"), NULL);
-    load_attention(b, m, d, d.D, self, attention_module(m, stack, 0));
+    load_attention(b, m, d, d.D, self, attention_module(m, stack, 0), 0);
     if (emit_uses_feature_map(s, s->attention_type))
         load_feature_map(b, s, d.E, self, attention_module(m, stack, 0));
     if (attention_runs(s, s->attention_type, ATT_AFT_FULL))
@@ -191,7 +235,7 @@ static void layer_body(StrBuf *b, const Model *m, int stack) {
         load_planes(b, s, d.E, self, attention_module(m, stack, 0));
     if (stack == 1) {
         Dims cd = emit_cross_dims(s);
-        load_attention(b, m, cd, s->memory_dimensions, cross, attention_module(m, stack, 1));
+        load_attention(b, m, cd, s->memory_dimensions, cross, attention_module(m, stack, 1), 1);
         if (emit_uses_feature_map(s, s->cross_attention_type))
             load_feature_map(b, s, cd.E, cross, attention_module(m, stack, 1));
         if (attention_runs(s, s->cross_attention_type, ATT_AFT_FULL))

@@ -9,8 +9,9 @@
  * 16 MiB there), and the exact two-pass softmax needs no rescaling of
  * partial outputs.
  *
- * Heads are never copied out: q/k rows of one head are H·E floats apart and
- * v/out rows H·D apart, which is just lda/ldb/ldc to xf_gemm.
+ * Heads are never copied out: q/k/v rows of one head are xf_ldq / xf_ldk /
+ * xf_ldv floats apart (H·E, H·D, or the rows of one Q/K/V product) and out
+ * rows H·D apart, which is just lda/ldb/ldc to xf_gemm.
  *
  * Masks cost nothing where they hide whole key ranges: a block only scores
  * keys s < min(key_len, last query of the block + 1) (causal).  Within the
@@ -106,13 +107,13 @@ static int dropped(float mx) {
 static void attend_block(float *o, float *p, int a, float *inv, const float *q, const float *k,
                          const float *v, const float *mask, const xf_attn_shape *sh, int l0,
                          int rows, int klen) {
-    const int qs = sh->H * sh->E, vs = sh->H * sh->D;
+    const int qs = (int)xf_ldq(sh), ks = (int)xf_ldk(sh), lv = (int)xf_ldv(sh), vs = sh->H * sh->D;
     /* keys the block's last row sees: later ones are never scored */
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     int ldp = a ? sh->S : nvis;
 
     /* scores in base 2 for xf_exp2: temp · log2 e · q kᵀ + log2 e · mask */
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, sh->temp * XF_LOG2E, q, qs, k, qs, 0.0f, p,
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, sh->temp * XF_LOG2E, q, qs, k, ks, 0.0f, p,
             ldp);
     if (mask)
         add_mask(p, ldp, mask, sh->S, l0, rows, 0, nvis, XF_LOG2E);
@@ -133,7 +134,7 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
         }
     }
 
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis, 1.0f, p, ldp, v, vs, 0.0f, o, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis, 1.0f, p, ldp, v, lv, 0.0f, o, vs);
     if (!a)
         for (int i = 0; i < rows; i++)
             scale(o + (int64_t)i * vs, sh->D, inv[i]);
@@ -243,7 +244,7 @@ static void online_tile(const online_bufs *b, const float *mask, const xf_attn_s
 
 static void attend_block_online(float *o, const online_bufs *b, const float *q, const float *mask,
                                 const xf_attn_shape *sh, int l0, int rows, int klen, int B) {
-    const int E = sh->E, D = sh->D, qs = sh->H * sh->E, vs = sh->H * sh->D;
+    const int E = sh->E, D = sh->D, qs = (int)xf_ldq(sh), vs = sh->H * sh->D;
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     for (int i = 0; i < rows; i++) {
         for (int e = 0; e < E; e++)
@@ -275,7 +276,7 @@ static void attend_block_online(float *o, const online_bufs *b, const float *q, 
  * values packed once, then the recurrence block by block. */
 static void online_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, E = sh->E, D = sh->D, B = block_rows(sh), klen = hv->klen;
-    const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
+    const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * D;
     online_bufs b;
     b.kp = scratch;
     b.vp = b.kp + (int64_t)klen * E;
@@ -285,8 +286,8 @@ static void online_head(const head_view *hv, const xf_attn_shape *sh, float *scr
     b.m = b.ob + (int64_t)B * D;
     b.l = b.m + B;
     for (int j = 0; j < klen; j++) {
-        memcpy(b.kp + (int64_t)j * E, hv->k + j * qs, (size_t)E * sizeof(float));
-        memcpy(b.vp + (int64_t)j * D, hv->v + j * vs, (size_t)D * sizeof(float));
+        memcpy(b.kp + (int64_t)j * E, hv->k + j * ks, (size_t)E * sizeof(float));
+        memcpy(b.vp + (int64_t)j * D, hv->v + j * lv, (size_t)D * sizeof(float));
     }
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
@@ -297,7 +298,7 @@ static void online_head(const head_view *hv, const xf_attn_shape *sh, float *scr
 /* Every query block of one (sample, head), klen ≥ 1. */
 static void attend_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, S = sh->S;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    const int64_t qs = xf_ldq(sh), vs = (int64_t)sh->H * sh->D;
     const int B = block_rows(sh), klen = hv->klen;
     if (!hv->a && klen > 2 * ONLINE_KEYS) {
         online_head(hv, sh, scratch);

@@ -37,7 +37,7 @@ XF_INLINE float sigmoid(float x) {
 /* One row l of aft_full: keys s < nvis with bias w [nvis]; m, z, acc: D floats. */
 XF_CLONES
 static void aft_full_row(float *o, float *a, const float *q, const float *k, const float *v,
-                         const float *w, int nvis, int D, int64_t ks, int64_t vs, float *m,
+                         const float *w, int nvis, int D, int64_t ks, int64_t lv, float *m,
                          float *z, float *acc) {
     for (int d = 0; d < D; d++)
         m[d] = -3.0e38f, z[d] = 0.0f, acc[d] = 0.0f;
@@ -50,7 +50,7 @@ static void aft_full_row(float *o, float *a, const float *q, const float *k, con
         for (int d = 0; d < D; d++) {
             float e = exp_approx(k[s * ks + d] * w[s] - m[d]);
             z[d] += e;
-            acc[d] += e * v[s * vs + d];
+            acc[d] += e * v[s * lv + d];
         }
     for (int d = 0; d < D; d++)
         o[d] = sigmoid(q[d]) * acc[d] / z[d];
@@ -66,7 +66,7 @@ static void aft_full_row(float *o, float *a, const float *q, const float *k, con
 
 static void aft_full_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, S = sh->S, D = sh->D, P = sh->aft_rank;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
+    const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * D;
     /* rows of w per block: what this worker's scratch holds besides m, z, acc */
     int64_t fit = (xf__attention_scratch_one(sh) - 3 * (int64_t)D) / (S > 0 ? S : 1);
     const int B = fit < 1 ? 1 : fit < block_rows(sh) ? (int)fit : block_rows(sh);
@@ -81,7 +81,7 @@ static void aft_full_head(const head_view *hv, const xf_attn_shape *sh, float *s
             if (a)
                 memset(a, 0, (size_t)S * sizeof(float));
             aft_full_row(hv->o + l * vs, a, hv->q + l * qs, hv->k, hv->v, w + (int64_t)i * S, nvis,
-                         D, qs, vs, m, z, acc);
+                         D, ks, lv, m, z, acc);
         }
     }
 }
@@ -90,17 +90,17 @@ static void aft_full_head(const head_view *hv, const xf_attn_shape *sh, float *s
 static void aft_simple_all(const head_view *hv, const xf_attn_shape *sh, float *m, float *z,
                            float *acc) {
     const int L = sh->L, S = sh->S, D = sh->D, n = hv->klen;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
+    const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * D;
     for (int d = 0; d < D; d++)
         m[d] = -3.0e38f, z[d] = 0.0f, acc[d] = 0.0f;
     for (int s = 0; s < n; s++)
         for (int d = 0; d < D; d++)
-            m[d] = hv->k[s * qs + d] > m[d] ? hv->k[s * qs + d] : m[d];
+            m[d] = hv->k[s * ks + d] > m[d] ? hv->k[s * ks + d] : m[d];
     for (int s = 0; s < n; s++)
         for (int d = 0; d < D; d++) {
-            float e = exp_approx(hv->k[s * qs + d] - m[d]);
+            float e = exp_approx(hv->k[s * ks + d] - m[d]);
             z[d] += e;
-            acc[d] += e * hv->v[s * vs + d];
+            acc[d] += e * hv->v[s * lv + d];
         }
     for (int l = 0; l < L; l++)
         for (int d = 0; d < D; d++)
@@ -112,7 +112,7 @@ static void aft_simple_all(const head_view *hv, const xf_attn_shape *sh, float *
     for (int s = 0; s < n; s++) {
         float t = 0.0f;
         for (int d = 0; d < D; d++)
-            t += exp_approx(hv->k[s * qs + d] - m[d]) / z[d];
+            t += exp_approx(hv->k[s * ks + d] - m[d]) / z[d];
         a0[s] = t / (float)D;
     }
     for (int l = 1; l < L; l++)
@@ -123,21 +123,21 @@ static void aft_simple_all(const head_view *hv, const xf_attn_shape *sh, float *
 static void aft_simple_causal(const head_view *hv, const xf_attn_shape *sh, float *m, float *c,
                               float *acc) {
     const int L = sh->L, S = sh->S, D = sh->D, n = hv->klen;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
+    const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * D;
     for (int d = 0; d < D; d++)
         m[d] = -3.0e38f, c[d] = 0.0f, acc[d] = 0.0f;
     for (int s = 0; s < n; s++)
         for (int d = 0; d < D; d++)
-            m[d] = hv->k[s * qs + d] > m[d] ? hv->k[s * qs + d] : m[d];
+            m[d] = hv->k[s * ks + d] > m[d] ? hv->k[s * ks + d] : m[d];
     if (hv->a)
         memset(hv->a, 0, (size_t)L * (size_t)S * sizeof(float));
     for (int l = 0; l < L; l++) {
         float t = 0.0f;
         for (int d = 0; l < n && d < D; d++) { /* key l joins the prefix */
-            float e = exp_approx(hv->k[l * qs + d] - m[d]);
+            float e = exp_approx(hv->k[l * ks + d] - m[d]);
             c[d] += e;
             float r = e / c[d];
-            acc[d] += r * hv->v[l * vs + d];
+            acc[d] += r * hv->v[l * lv + d];
             t += r;
         }
         for (int d = 0; d < D; d++) /* rows past the length keep the prefix of every key */

@@ -91,7 +91,7 @@ static clu_buf carve(float *p, const xf_attn_shape *sh) {
  * projection compared with its plane's threshold into one bit. */
 static void hash_queries(uint64_t *hash, float *proj, const float *q, const xf_attn_shape *sh) {
     const xf_clustering *c = sh->clustering;
-    const int qs = sh->H * sh->E, E1 = sh->E + 1;
+    const int qs = (int)xf_ldq(sh), E1 = sh->E + 1;
     for (int l0 = 0; l0 < sh->L; l0 += HASH_ROWS) {
         int rows = sh->L - l0 < HASH_ROWS ? sh->L - l0 : HASH_ROWS;
         xf_gemm(XF_NOTRANS, XF_TRANS, rows, c->bits, sh->E, 1.0f, q + (int64_t)l0 * qs, qs,
@@ -211,7 +211,8 @@ static void kmeans(clu_buf *b, const xf_attn_shape *sh, int n) {
 /* qc[k] = the mean of cluster k's queries (0 when empty). */
 static void centroids(float *qc, const int *group, const int *count, const float *q, int n,
                       const xf_attn_shape *sh, int C) {
-    const int E = sh->E, qs = sh->H * sh->E;
+    const int E = sh->E;
+    const int64_t qs = xf_ldq(sh);
     memset(qc, 0, (size_t)C * E * sizeof(float));
     for (int l = 0; l < n; l++) {
         float *dst = qc + (int64_t)group[l] * E, f = 1.0f / (float)count[group[l]];
@@ -225,7 +226,7 @@ static void centroids(float *qc, const int *group, const int *count, const float
  * of improved attention ranks these, as fast-transformers does). */
 static void centroid_scores(float *sc, const float *qc, const float *k, int klen,
                             const xf_attn_shape *sh, int C) {
-    xf_gemm(XF_NOTRANS, XF_TRANS, C, klen, sh->E, 1.0f, qc, sh->E, k, sh->H * sh->E, 0.0f, sc,
+    xf_gemm(XF_NOTRANS, XF_TRANS, C, klen, sh->E, 1.0f, qc, sh->E, k, (int)xf_ldk(sh), 0.0f, sc,
             sh->S);
 }
 
@@ -314,7 +315,7 @@ static void bottom_part(clu_buf *b, const float *v, int klen, int kk, int C,
             m += r[s];
         b->bottom[c] = m;
     }
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, C, sh->D, klen, 1.0f, b->sc, sh->S, v, sh->H * sh->D, 0.0f,
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, C, sh->D, klen, 1.0f, b->sc, sh->S, v, (int)xf_ldv(sh), 0.0f,
             b->vc, sh->D);
 }
 
@@ -337,7 +338,7 @@ static void improved_row(const head_view *hv, const clu_buf *b, int c, int l, in
                          const xf_attn_shape *sh) {
     const int tk = sh->clustering->topk, *top = b->top + c * tk;
     float *o = hv->o + (int64_t)l * sh->H * sh->D, *ar = hv->a ? hv->a + (int64_t)l * sh->S : NULL;
-    top_scores(b->w, hv->q + (int64_t)l * sh->H * sh->E, b->kt, sh->E, kk, sh->temp);
+    top_scores(b->w, hv->q + (int64_t)l * xf_ldq(sh), b->kt, sh->E, kk, sh->temp);
     top_softmax(b->w, top, kk, l, sh->causal);
     float keep = sh->causal ? 1.0f : 1.0f - b->bottom[c];
     if (sh->causal)
@@ -361,17 +362,17 @@ static void improved_row(const head_view *hv, const clu_buf *b, int c, int l, in
  * (kt transposed [E, kk], vt [kk, D]), then each member's row. */
 static void improved_rows(const head_view *hv, clu_buf *b, int kk, int n, const xf_attn_shape *sh) {
     const int C = sh->clustering->clusters, tk = sh->clustering->topk;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    const int64_t ks = xf_ldk(sh), lv = xf_ldv(sh);
     cluster_members(b->order, b->start, b->group, b->count, n, C);
     for (int c = 0; c < C; c++) {
         if (!b->count[c])
             continue;
         const int *top = b->top + c * tk;
         for (int j = 0; j < kk; j++) {
-            const float *kj = hv->k + top[j] * qs;
+            const float *kj = hv->k + top[j] * ks;
             for (int e = 0; e < sh->E; e++)
                 b->kt[(int64_t)e * kk + j] = kj[e];
-            memcpy(b->vt + (int64_t)j * sh->D, hv->v + top[j] * vs, (size_t)sh->D * sizeof(float));
+            memcpy(b->vt + (int64_t)j * sh->D, hv->v + top[j] * lv, (size_t)sh->D * sizeof(float));
         }
         for (int i = b->start[c]; i < b->start[c] + b->count[c]; i++)
             improved_row(hv, b, c, b->order[i], kk, sh);
@@ -407,8 +408,8 @@ static void clustered_head(const head_view *hv, const xf_attn_shape *sh, float *
         cluster_topk(b.top, b.sc, klen, kk, C, sh->S, c->topk);
     centroid_softmax(b.sc, klen, sh, C);
     if (!c->topk) {
-        xf_gemm(XF_NOTRANS, XF_NOTRANS, C, sh->D, klen, 1.0f, b.sc, sh->S, hv->v, (int)vs, 0.0f,
-                b.vc, sh->D);
+        xf_gemm(XF_NOTRANS, XF_NOTRANS, C, sh->D, klen, 1.0f, b.sc, sh->S, hv->v, (int)xf_ldv(sh),
+                0.0f, b.vc, sh->D);
         broadcast(hv, &b, sh, n);
         return;
     }

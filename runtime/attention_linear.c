@@ -97,10 +97,10 @@ static float row_sum(const float *x, int n) {
 static void implied_rows(float *a, const float *phq, float *phk, const float *kh, const float *z,
                          const xf_attn_shape *sh, int l0, int rows, int nvis, float kshift) {
     const int F = phi_dims(sh), S = sh->S, bk = sh->S < LIN_BLOCK ? sh->S : LIN_BLOCK;
-    const int64_t qs = (int64_t)sh->H * sh->E;
+    const int64_t ks = xf_ldk(sh);
     for (int s0 = 0; s0 < nvis; s0 += bk) {
         int kn = nvis - s0 < bk ? nvis - s0 : bk;
-        feature_map(phk, kh + s0 * qs, kn, sh, qs, kshift);
+        feature_map(phk, kh + s0 * ks, kn, sh, ks, kshift);
         xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F, 1.0f, phq, F, phk, F, 0.0f, a + s0, S);
     }
     for (int i = 0; i < rows; i++) {
@@ -124,11 +124,11 @@ static void normalize(float *o, float *den, int rows, int D, int64_t vs) {
 static void whole_state(float *kv, float *ks, float *phk, const head_view *hv,
                         const xf_attn_shape *sh, int bk, float kshift) {
     const int F = phi_dims(sh), D = sh->D;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
+    const int64_t lk = xf_ldk(sh), lv = xf_ldv(sh);
     for (int s0 = 0; s0 < hv->klen; s0 += bk) {
         int kn = hv->klen - s0 < bk ? hv->klen - s0 : bk;
-        feature_map(phk, hv->k + s0 * qs, kn, sh, qs, kshift);
-        xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn, 1.0f, phk, F, hv->v + s0 * vs, vs, 1.0f, kv, D);
+        feature_map(phk, hv->k + s0 * lk, kn, sh, lk, kshift);
+        xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn, 1.0f, phk, F, hv->v + s0 * lv, lv, 1.0f, kv, D);
         add_rows(ks, phk, kn, F);
     }
 }
@@ -140,9 +140,9 @@ static void diagonal_block(float *ob, float *den, float *kv, float *ks, float *p
                            const float *phq, const head_view *hv, const xf_attn_shape *sh, int l0,
                            int rows, int kn, float kshift) {
     const int F = phi_dims(sh), D = sh->D;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * D;
-    const float *vb = hv->v + l0 * vs;
-    feature_map(phk, hv->k + l0 * qs, kn, sh, qs, kshift);
+    const int64_t lk = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * D;
+    const float *vb = hv->v + l0 * lv;
+    feature_map(phk, hv->k + l0 * lk, kn, sh, lk, kshift);
     xf_gemm(XF_NOTRANS, XF_TRANS, rows, kn, F, 1.0f, phq, F, phk, F, 0.0f, t, kn);
     for (int i = 0; i < rows; i++) {
         float *ti = t + (int64_t)i * kn;
@@ -150,22 +150,22 @@ static void diagonal_block(float *ob, float *den, float *kv, float *ks, float *p
         memset(ti + lim, 0, (size_t)(kn - lim) * sizeof(float));
         den[i] += row_sum(ti, lim);
     }
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, kn, 1.0f, t, kn, vb, vs, 1.0f, ob, vs);
-    xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn, 1.0f, phk, F, vb, vs, 1.0f, kv, D);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, D, kn, 1.0f, t, kn, vb, lv, 1.0f, ob, vs);
+    xf_gemm(XF_TRANS, XF_NOTRANS, F, D, kn, 1.0f, phk, F, vb, lv, 1.0f, kv, D);
     add_rows(ks, phk, kn, F);
 }
 
 /* Every query block of one (sample, head), klen ≥ 1; scratch: linear_scratch. */
 static void linear_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, S = sh->S, E = sh->E, D = sh->D, F = phi_dims(sh), klen = hv->klen;
-    const int64_t qs = (int64_t)sh->H * E, vs = (int64_t)sh->H * D;
+    const int64_t qs = xf_ldq(sh), vs = (int64_t)sh->H * D;
     const int bq = L < LIN_BLOCK ? L : LIN_BLOCK, bk = S < LIN_BLOCK ? S : LIN_BLOCK;
     float *phq = scratch, *phk = phq + (int64_t)bq * F, *t = phk + (int64_t)bk * F;
     float *kv = t + (int64_t)bq * bk, *ks = kv + (int64_t)F * D, *den = ks + F;
     /* favor's stabilize: each side's max over its whole (padded) sequence, as
      * fast-transformers takes it before the key padding is applied */
     const float qshift = xf_feature_map_shift(sh->fmap, hv->q, L, E, qs);
-    const float kshift = xf_feature_map_shift(sh->fmap, hv->k, S, E, qs);
+    const float kshift = xf_feature_map_shift(sh->fmap, hv->k, S, E, xf_ldk(sh));
 
     memset(kv, 0, (size_t)F * (size_t)D * sizeof(float));
     memset(ks, 0, (size_t)F * sizeof(float));

@@ -98,11 +98,11 @@ static void add_scaled(float *o, const float *x, int n, float w) {
  * into its out row o (zero before) and attn row a (NULL: none). */
 static void mask_dropped_row(float *o, float *a, const head_view *hv, const xf_attn_shape *sh,
                              int64_t l) {
-    const int64_t vs = (int64_t)sh->H * sh->D, W = sh->local_context;
+    const int64_t W = sh->local_context;
     const int64_t s0 = max64(0, l - W / 2), s1 = min64(sh->S, l + (W + 1) / 2);
     const float w = 1.0f / (float)W;
     for (int64_t s = s0; s < s1; s++) {
-        add_scaled(o, hv->v + s * vs, sh->D, w);
+        add_scaled(o, hv->v + s * xf_ldv(sh), sh->D, w);
         if (a)
             a[s] = w;
     }
@@ -115,14 +115,14 @@ static void mask_dropped_row(float *o, float *a, const head_view *hv, const xf_a
  * −1 for a row the mask dropped entirely (filled in last). */
 static void band_block(float *ob, float *ab, float *scratch, float *inv, const head_view *hv,
                        const xf_attn_shape *sh, int l0, int rows, int64_t lo, int64_t hi) {
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D, S = sh->S;
-    const int64_t before = sh->local_context / 2, after = (sh->local_context + 1) / 2;
+    const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * sh->D;
+    const int64_t S = sh->S, before = sh->local_context / 2, after = (sh->local_context + 1) / 2;
     const int cols = (int)(hi - lo);
     float *p = ab ? ab + lo : scratch;
     const int ldp = ab ? (int)S : cols;
     int gone = 0; /* rows the mask dropped entirely */
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E, sh->temp, hv->q + l0 * qs, qs, hv->k + lo * qs,
-            qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, cols, sh->E, sh->temp, hv->q + l0 * qs, qs, hv->k + lo * ks,
+            ks, 0.0f, p, ldp);
     for (int i = 0; i < rows; i++) {
         int64_t l = (int64_t)l0 + i;
         float *pi = p + (int64_t)i * ldp;
@@ -143,7 +143,7 @@ static void band_block(float *ob, float *ab, float *scratch, float *inv, const h
             memset(pi + cols, 0, (size_t)(S - hi) * sizeof(float));
         }
     }
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols, 1.0f, p, ldp, hv->v + lo * vs, vs, 0.0f, ob,
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, cols, 1.0f, p, ldp, hv->v + lo * lv, lv, 0.0f, ob,
             vs);
     if (!ab)
         for (int i = 0; i < rows; i++)

@@ -169,12 +169,12 @@ static int add_mask_count(float *p, const float *m, int n) {
 static void topk_block(float *o, float *p, int a, float *inv, const float *q, const float *k,
                        const float *v, const float *mask, const xf_attn_shape *sh, int l0, int rows,
                        int klen) {
-    const int qs = sh->H * sh->E, vs = sh->H * sh->D;
+    const int qs = (int)xf_ldq(sh), ks = (int)xf_ldk(sh), lv = (int)xf_ldv(sh), vs = sh->H * sh->D;
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     int ldp = a ? sh->S : nvis;
 
     /* raw q·k: fast-transformers ranks before applying the temperature */
-    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, 1.0f, q, qs, k, qs, 0.0f, p, ldp);
+    xf_gemm(XF_NOTRANS, XF_TRANS, rows, nvis, sh->E, 1.0f, q, qs, k, ks, 0.0f, p, ldp);
 
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
@@ -205,7 +205,7 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q, co
         }
     }
 
-    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis, 1.0f, p, ldp, v, vs, 0.0f, o, vs);
+    xf_gemm(XF_NOTRANS, XF_NOTRANS, rows, sh->D, nvis, 1.0f, p, ldp, v, lv, 0.0f, o, vs);
     if (!a)
         for (int i = 0; i < rows; i++)
             scale(o + (int64_t)i * vs, sh->D, inv[i]);
@@ -214,7 +214,7 @@ static void topk_block(float *o, float *p, int a, float *inv, const float *q, co
 /* Every query block of one (sample, head), klen ≥ 1. */
 static void topk_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, S = sh->S, B = block_rows(sh);
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    const int64_t qs = xf_ldq(sh), vs = (int64_t)sh->H * sh->D;
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
         float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * S : NULL;

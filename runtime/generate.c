@@ -130,25 +130,27 @@ static float *values_of(const xf_kv_cache *c, int n, int h) {
     return c->v + ((int64_t)n * c->H + h) * c->cap * c->D;
 }
 
-int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int L, xf_error *err) {
+int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int64_t ld, int L,
+                       xf_error *err) {
     if (L < 0 || L > c->cap - c->len)
         return xf_fail(err,
                        "the state holds %d positions: %d more do not fit after %d "
                        "(a larger max_len is needed)",
                        c->cap, L, c->len);
     const int H = c->H, E = c->E, D = c->D;
+    const int64_t lk = ld ? ld : (int64_t)H * E, lv = ld ? ld : (int64_t)H * D;
     for (int n = 0; n < c->N; n++)
         for (int h = 0; h < H; h++) {
             float *kh = keys_of(c, n, h), *vh = values_of(c, n, h);
             for (int l = 0; l < L; l++) {
                 const int64_t row = (int64_t)n * L + l, t = c->len + l;
-                const float *kr = k + row * H * E + (int64_t)h * E;
+                const float *kr = k + row * lk + (int64_t)h * E;
                 float *kb = kh + t / KB * KB * E + t % KB; /* column t % KB of its block */
                 if (t % KB == 0) /* a step scores the whole block: its unused columns are 0 */
                     memset(kb, 0, (size_t)KB * (size_t)E * sizeof(float));
                 for (int e = 0; e < E; e++)
                     kb[e * KB] = kr[e];
-                memcpy(vh + t * D, v + row * H * D + (int64_t)h * D, (size_t)D * sizeof(float));
+                memcpy(vh + t * D, v + row * lv + (int64_t)h * D, (size_t)D * sizeof(float));
             }
         }
     c->len += L;
@@ -285,6 +287,7 @@ static void attend_one(float *o, float *a, const float *q, const float *k, const
 typedef struct {
     float *out, *attn;
     const float *q;
+    int64_t ldq; /* floats between samples' query rows */
     const xf_kv_cache *c;
     float temp;
 } step_job;
@@ -294,14 +297,14 @@ static void step_head(void *ctx, int task, int worker) {
     const step_job *j = ctx;
     const xf_kv_cache *c = j->c;
     const int n = task / c->H, h = task % c->H;
-    const int64_t ks = (int64_t)c->H * c->E, vs = (int64_t)c->H * c->D;
+    const int64_t vs = (int64_t)c->H * c->D;
     float *o = j->out + n * vs + (int64_t)h * c->D;
     float *a = j->attn ? j->attn + (int64_t)task * c->len : NULL;
     if (c->len == 0) { /* no key: zeros, as the batch kernel's empty rows */
         memset(o, 0, (size_t)c->D * sizeof(float));
         return;
     }
-    attend_one(o, a, j->q + n * ks + (int64_t)h * c->E, keys_of(c, n, h), values_of(c, n, h),
+    attend_one(o, a, j->q + n * j->ldq + (int64_t)h * c->E, keys_of(c, n, h), values_of(c, n, h),
                c->len, c->E, c->D, j->temp);
 }
 
@@ -309,8 +312,9 @@ static void step_head(void *ctx, int task, int worker) {
  * the workers costs a few microseconds, reading 64 Ki floats about as much. */
 enum { STEP_PARALLEL_FLOATS = 65536 };
 
-void xf_attention_step(float *out, float *attn, const float *q, const xf_kv_cache *c, float temp) {
-    step_job j = {out, attn, q, c, temp};
+void xf_attention_step(float *out, float *attn, const float *q, int64_t ldq, const xf_kv_cache *c,
+                       float temp) {
+    step_job j = {out, attn, q, ldq ? ldq : (int64_t)c->H * c->E, c, temp};
     const int tasks = c->N * c->H;
     if ((int64_t)tasks * c->len * (c->E + c->D) >= STEP_PARALLEL_FLOATS)
         xf_parallel_for(tasks, step_head, &j);

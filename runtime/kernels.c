@@ -23,6 +23,11 @@
 /* ---- transpose, scale: helpers of the BLAS backends ----------------------- */
 
 /* In 32 × 32 tiles, so that both sides stay in cache. */
+void xf_copy_rows(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld) {
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(dst + r * cols, src + r * ld, (size_t)cols * sizeof(float));
+}
+
 void xf_transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld) {
     enum { TILE = 32 };
     for (int64_t r0 = 0; r0 < rows; r0 += TILE)

@@ -99,7 +99,7 @@ static void absorb_head(float *S, float *Z, const float *f, const float *v, int 
             Z[e] += f[(int64_t)l * F + e];
 }
 
-int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int L,
+int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int64_t ld, int L,
                            xf_error *err) {
     if (L < 0 || (s->phik && L > s->cap - s->len))
         return xf_fail(err,
@@ -107,7 +107,7 @@ int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, i
                        "(a larger max_len is needed)",
                        s->cap, L, s->len);
     const int H = s->H, E = s->E, F = s->F, D = s->D;
-    const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D;
+    const int64_t ks = ld ? ld : (int64_t)H * E, vs = ld ? ld : (int64_t)H * D;
     float *f = L ? malloc((size_t)L * (size_t)F * sizeof(float)) : NULL; /* φ(K) of one head */
     if (L && !f)
         return xf_fail(err, "recurrent state: out of memory absorbing %d positions", L);
@@ -170,7 +170,7 @@ static void implied_row(float *a, const float *f, const float *phik, int len, in
 }
 
 int xf_linear_attention_step(float *out, float *attn, const float *q, const float *k,
-                             const float *v, xf_linear_state *s, xf_error *err) {
+                             const float *v, int64_t ld, xf_linear_state *s, xf_error *err) {
     if (attn && !s->phik)
         return xf_fail(err, "the implied attention row needs the state's φ(k) history "
                             "(keep_phik when the state is made)");
@@ -180,7 +180,8 @@ int xf_linear_attention_step(float *out, float *attn, const float *q, const floa
                        "(a larger max_len is needed)",
                        s->cap, s->len);
     const int H = s->H, E = s->E, F = s->F, D = s->D, len = s->len + 1;
-    const int64_t ks = (int64_t)H * E, vs = (int64_t)H * D, fs = (int64_t)H * F;
+    const int64_t ks = ld ? ld : (int64_t)H * E, vs = (int64_t)H * D, fs = (int64_t)H * F;
+    const int64_t lv = ld ? ld : vs;
     float *fq = s->phi, *fk = s->phi + fs; /* [H, F] each: the state's own scratch */
     for (int n = 0; n < s->N; n++) {
         /* φ of the sample's H query and key rows: one call each (one GEMM for a random map) */
@@ -193,7 +194,7 @@ int xf_linear_attention_step(float *out, float *attn, const float *q, const floa
             const int64_t nh = (int64_t)n * H + h;
             float z =
                 step_state(out + n * vs + (int64_t)h * D, fk + (int64_t)h * F, fq + (int64_t)h * F,
-                           v + n * vs + (int64_t)h * D, s->S + nh * F * D, s->Z + nh * F, F, D);
+                           v + n * lv + (int64_t)h * D, s->S + nh * F * D, s->Z + nh * F, F, D);
             if (attn)
                 implied_row(attn + nh * len, fq + (int64_t)h * F, hist + (int64_t)h * F, len, F, fs,
                             z);

@@ -713,6 +713,88 @@ const float *xf_weights_get_t(xf_weights *w, const char *name, int64_t rows, int
     return op;
 }
 
+/* t's float32 values (all of it) into dst: from its converted copy, the file
+ * (read_bytes) or the mapping of embedded weights. */
+static int read_all(xf_weights *w, tensor *t, float *dst, xf_error *err) {
+    size_t n = (size_t)t->numel;
+    if (t->owned) {
+        memcpy(dst, t->owned, n * sizeof(float));
+        return 0;
+    }
+    const uint8_t *raw = w->data + t->begin;
+    if (n > 0 && w->fd >= 0 && !(raw = read_bytes(w, t, 0, n * dtype_sizes[t->dt], err)))
+        return -1;
+    if (w->fd < 0)
+        map_in(w, t);
+    convert(dst, raw, t->dt, n);
+    if (t->mapped)
+        release(w, t);
+    return 0;
+}
+
+/* The rows of the 2-D tensors names[0..n) (each [rows[i], cols]) stacked in
+ * that order, as one xf_linear operand filed with names[0]'s panels. */
+static const float *stacked_weight(xf_weights *w, int n, char names[][XF_NAME_CAP],
+                                   const int64_t *rows, int64_t cols, xf_error *err) {
+    tensor *ts[XF_MAX_STACKED];
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(ts[i] = checked(w, names[i], 2, (const int64_t[]){rows[i], cols}, err)))
+            return NULL;
+        total += rows[i];
+    }
+    char nm[SHOWN];
+    shown(nm, sizeof nm, names[0]);
+    float **panels = realloc(ts[0]->panels, sizeof *panels * (size_t)(ts[0]->n_panels + 1));
+    float *all = panels ? malloc((size_t)(total * cols) * sizeof(float) + 1) : NULL;
+    if (panels)
+        ts[0]->panels = panels;
+    if (!all) {
+        xf_fail(err, "%s: tensor %s: out of memory", w->file, nm);
+        return NULL;
+    }
+    int64_t at = 0;
+    for (int i = 0; i < n; at += rows[i++] * cols)
+        if (read_all(w, ts[i], all + at, err)) {
+            free(all);
+            return NULL;
+        }
+    float *op = xf_blas_weight(all, total, cols, w->file, nm, err);
+    free(all);
+    if (op)
+        ts[0]->panels[ts[0]->n_panels++] = op;
+    return op;
+}
+
+/* The 1-D tensors names[0..n) [lens[i]] one after the other, in a copy owned by w. */
+static const float *stacked_vector(xf_weights *w, int n, char names[][XF_NAME_CAP],
+                                   const int64_t *lens, xf_error *err) {
+    int64_t total = 0;
+    const float *parts[XF_MAX_STACKED];
+    for (int i = 0; i < n; i++) {
+        if (!(parts[i] = xf_weights_get(w, names[i], 1, &lens[i], err)))
+            return NULL;
+        total += lens[i];
+    }
+    float *all = xf_weights_alloc(w, total, err);
+    for (int64_t i = 0, at = 0; all && i < n; at += lens[i++])
+        memcpy(all + at, parts[i], (size_t)lens[i] * sizeof(float));
+    return all;
+}
+
+int xf_weights_get_projections(xf_weights *w, const char *module, int n, const char *const *proj,
+                               const int64_t *rows, int64_t cols, const float **wt,
+                               const float **bias, xf_error *err) {
+    char names[XF_MAX_STACKED][XF_NAME_CAP];
+    for (int i = 0; i < n; i++)
+        snprintf(names[i], XF_NAME_CAP, "%s.%s.weight", module, proj[i]);
+    if (!(*wt = stacked_weight(w, n, names, rows, cols, err)))
+        return -1;
+    for (int i = 0; i < n; i++)
+        snprintf(names[i], XF_NAME_CAP, "%s.%s.bias", module, proj[i]);
+    return (*bias = stacked_vector(w, n, names, rows, err)) ? 0 : -1;
+}
+
 int xf_weights_check_all_used(xf_weights *w, xf_error *err) {
     drop_stage(w); /* the load is over: packing needs neither the stage nor the file */
     if (w->fd >= 0)

@@ -65,15 +65,18 @@ typedef struct {
  * size); len = 0. */
 int xf_kv_cache_init(xf_kv_cache *c, int N, int cap, int H, int E, int D, xf_error *err);
 void xf_kv_cache_free(xf_kv_cache *c);
-/* Appends L positions: k [N, L, H*E], v [N, L, H*D]; fails ("the state holds
- * cap positions: …") when len + L > cap, changing nothing. */
-int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int L, xf_error *err);
+/* Appends L positions: k [N, L, H*E], v [N, L, H*D], rows ld floats apart (0:
+ * H*E and H*D; the keys' and values' columns of one Q/K/V product share rows);
+ * fails ("the state holds cap positions: …") when len + L > cap, changing nothing. */
+int xf_kv_cache_append(xf_kv_cache *c, const float *k, const float *v, int64_t ld, int L,
+                       xf_error *err);
 
 /* One query row per sample against the cache's first c->len keys (after the
  * step's own key was appended):
- *   out[N, H*D] = softmax(temp · q kᵀ) v,  q [N, H*E]
+ *   out[N, H*D] = softmax(temp · q kᵀ) v,  q [N, H*E] (rows ldq apart; 0: H*E)
  * attn, when non-NULL, receives the rows [N, H, 1, len] (AttentionEvent). */
-void xf_attention_step(float *out, float *attn, const float *q, const xf_kv_cache *c, float temp);
+void xf_attention_step(float *out, float *attn, const float *q, int64_t ldq, const xf_kv_cache *c,
+                       float temp);
 
 /* Copies the cache's first len rows to a contiguous [N, len, H*X] tensor for a
  * QKVEvent payload (keys: which = 0, values: which = 1); dst holds N·len·H·X. */
@@ -103,13 +106,15 @@ typedef struct {
 int xf_linear_state_init(xf_linear_state *s, int N, int H, int E, int D, const xf_feature_map *fm,
                          int keep_phik, int cap, xf_error *err);
 void xf_linear_state_free(xf_linear_state *s);
-/* Absorbs L positions of a prefill: k [N, L, H*E], v [N, L, H*D]. */
-int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int L,
+/* Absorbs L positions of a prefill: k [N, L, H*E], v [N, L, H*D], rows ld
+ * floats apart (0: H*E and H*D). */
+int xf_linear_state_absorb(xf_linear_state *s, const float *k, const float *v, int64_t ld, int L,
                            xf_error *err);
-/* One step: absorbs k [N, H*E], v [N, H*D], then out[N, H*D] for q [N, H*E].
- * attn, when non-NULL (requires phik), receives the implied rows [N, H, 1, len]. */
+/* One step: absorbs k [N, H*E], v [N, H*D], then out[N, H*D] for q [N, H*E];
+ * q, k, v rows ld floats apart (0: H*E, H*E, H*D).  attn, when non-NULL
+ * (requires phik), receives the implied rows [N, H, 1, len]. */
 int xf_linear_attention_step(float *out, float *attn, const float *q, const float *k,
-                             const float *v, xf_linear_state *s, xf_error *err);
+                             const float *v, int64_t ld, xf_linear_state *s, xf_error *err);
 
 /* ---- sampling ------------------------------------------------------------ */
 

@@ -43,6 +43,17 @@ const float *xf_weights_get(xf_weights *w, const char *tensor, int rank, const i
 const float *xf_weights_get_t(xf_weights *w, const char *tensor, int64_t rows, int64_t cols,
                               int64_t row0, int64_t nrows, xf_error *err);
 
+/* Fast-transformers' projections `module`.proj[i] (n ≤ XF_MAX_STACKED), as
+ * one product: *wt the operand of xf_linear(…, in = cols, out = Σ rows) made
+ * of their weights (each checked to be [rows[i], cols]) stacked in order, as
+ * xf_weights_get_t makes one, and *bias their biases [rows[i]] one after the
+ * other; both owned by w.  The query, key and value projections of a
+ * self-attention this way are one product instead of three. */
+enum { XF_MAX_STACKED = 3, XF_NAME_CAP = 512 };
+int xf_weights_get_projections(xf_weights *w, const char *module, int n, const char *const *proj,
+                               const int64_t *rows, int64_t cols, const float **wt,
+                               const float **bias, xf_error *err);
+
 /* 1 when the file has a tensor of that name (optional tensors). */
 int xf_weights_has(const xf_weights *w, const char *tensor);
 

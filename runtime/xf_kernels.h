@@ -33,6 +33,11 @@ void xf_add_layernorm(float *x, const float *r, const float *g, const float *b, 
 /* x[i] += r[i] for i < count   (pre-norm residual) */
 void xf_add(float *x, const float *r, int64_t count);
 
+/* dst[rows, cols] = the first cols floats of each of src's rows (ld floats
+ * apart): one of Q, K, V out of their product's shared rows, contiguous for
+ * a QKVEvent payload or a state that keeps them. */
+void xf_copy_rows(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld);
+
 void xf_relu(float *x, int64_t count); /* in place */
 void xf_gelu(float *x, int64_t count); /* in place, exact: x·Φ(x) with erf, as torch */
 
@@ -128,6 +133,9 @@ typedef struct {
     int masked;          /* 1: a query does not attend to itself (−1e9 on the diagonal) */
     const float *planes; /* [rounds, bits, E] its random hashing planes (the
                                         clustered types' are clustering->planes) */
+    int ldq, ldk, ldv; /* floats between consecutive rows of q, k, v; 0: H*E, H*E, H*D (each
+                          its own array).  Q/K/V made by one product share rows of
+                          H*E + H*E + H*D floats; out is always H*D apart. */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:

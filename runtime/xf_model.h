@@ -14,12 +14,15 @@ extern "C" {
 #endif
 
 /* One attention module (torch MultiheadAttention / fast-transformers
- * AttentionLayer).  Every weight is stored transposed ([in, out], see
- * xf_linear); biases of torch's packed in_proj point into it. */
+ * AttentionLayer).  Every weight is an xf_linear operand ([in, out], see
+ * xf_weights_get_t); biases of torch's packed in_proj point into it.  A
+ * self-attention projects queries, keys and values in one product (qkv_w),
+ * a cross-attention its queries (q_w) and the memory's keys and values in
+ * another (kv_w); the fields a module does not use are NULL. */
 typedef struct {
-    const float *q_w, *q_b;     /* [D, H*E], [H*E]   query projection */
-    const float *k_w, *k_b;     /* [D, H*E], [H*E]   key projection */
-    const float *v_w, *v_b;     /* [D, H*Dv], [H*Dv] value projection */
+    const float *qkv_w, *qkv_b; /* [D, 2*H*E + H*Dv], [2*H*E + H*Dv]  self: Wq; Wk; Wv */
+    const float *q_w, *q_b;     /* [D, H*E], [H*E]   cross: query projection */
+    const float *kv_w, *kv_b;   /* [Dm, H*E + H*Dv], [H*E + H*Dv]  cross: Wk; Wv */
     const float *o_w, *o_b;     /* [H*Dv, D], [D]    out projection */
     xf_feature_map fm;          /* linear attention's φ (omega [E, m]: the file's or drawn) */
     const float *aft_u, *aft_v; /* [max_sequence_length, P] aft_full's position bias */

@@ -58,8 +58,19 @@ static inline int block_rows(const xf_attn_shape *sh) {
 
 /* ---- one (sample, head) of a call (every kernel) -------------------------- */
 
+/* Row strides of q, k, v (sh->ldq, ldk, ldv, or the contiguous ones). */
+static inline int64_t xf_ldq(const xf_attn_shape *sh) {
+    return sh->ldq ? sh->ldq : (int64_t)sh->H * sh->E;
+}
+static inline int64_t xf_ldk(const xf_attn_shape *sh) {
+    return sh->ldk ? sh->ldk : (int64_t)sh->H * sh->E;
+}
+static inline int64_t xf_ldv(const xf_attn_shape *sh) {
+    return sh->ldv ? sh->ldv : (int64_t)sh->H * sh->D;
+}
+
 /* Where one (sample n, head h) lives: its first query, key, value and output
- * row (rows H·E / H·D floats apart: heads are never copied out), its plane
+ * row (rows xf_ldq / xf_ldk / xf_ldv and H·D floats apart: heads are never copied out), its plane
  * of the [N,H,L,S] attention (NULL when not materialized), and how many keys
  * it may see (key_len clamped to 0..S). */
 typedef struct {
@@ -72,13 +83,13 @@ typedef struct {
 
 static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const float *q,
                                 const float *k, const float *v, float *out, float *attn) {
-    const int64_t L = sh->L, S = sh->S, qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    const int64_t L = sh->L, S = sh->S, vs = (int64_t)sh->H * sh->D;
     int klen = sh->key_len ? sh->key_len[n] : sh->S;
     int qlen = sh->query_len ? sh->query_len[n] : sh->L;
     head_view hv = {
-        q + n * L * qs + (int64_t)h * sh->E,
-        k + n * S * qs + (int64_t)h * sh->E,
-        v + n * S * vs + (int64_t)h * sh->D,
+        q + n * L * xf_ldq(sh) + (int64_t)h * sh->E,
+        k + n * S * xf_ldk(sh) + (int64_t)h * sh->E,
+        v + n * S * xf_ldv(sh) + (int64_t)h * sh->D,
         out + n * L * vs + (int64_t)h * sh->D,
         attn ? attn + ((int64_t)n * sh->H + h) * L * S : NULL,
         klen < 0       ? 0

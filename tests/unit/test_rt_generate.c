@@ -89,11 +89,11 @@ Test(kv_cache, append_gather_and_refuse_overflow) {
     cr_assert_eq(xf_kv_cache_init(&c, 2, 3, 1, 2, 1, &err), 0, "%s", err.msg);
     const float k1[2 * 2 * 2] = {1, 2, 3, 4, 5, 6, 7, 8}; /* [N 2, L 2, 2] */
     const float v1[2 * 2] = {10, 20, 30, 40};
-    cr_assert_eq(xf_kv_cache_append(&c, k1, v1, 2, &err), 0);
+    cr_assert_eq(xf_kv_cache_append(&c, k1, v1, 0, 2, &err), 0);
     const float k2[2 * 2] = {9, 9, 7, 7}, v2[2] = {90, 70};
-    cr_assert_eq(xf_kv_cache_append(&c, k2, v2, 1, &err), 0);
+    cr_assert_eq(xf_kv_cache_append(&c, k2, v2, 0, 1, &err), 0);
     cr_assert_eq(c.len, 3);
-    cr_assert_eq(xf_kv_cache_append(&c, k2, v2, 1, &err), -1);
+    cr_assert_eq(xf_kv_cache_append(&c, k2, v2, 0, 1, &err), -1);
     cr_assert_str_eq(err.msg, "the state holds 3 positions: 1 more do not fit after 3 "
                               "(a larger max_len is needed)");
     cr_assert_eq(c.len, 3, "a refused append changes nothing");
@@ -148,7 +148,7 @@ static void step_matches_batch(int N, int L, int P, int H, int E, int D, int wit
         memcpy(kn + n * P * qs, k + n * L * qs, (size_t)(P * qs) * sizeof(float));
         memcpy(vn + n * P * vs, v + n * L * vs, (size_t)(P * vs) * sizeof(float));
     }
-    cr_assert_eq(xf_kv_cache_append(&c, kn, vn, P, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_kv_cache_append(&c, kn, vn, 0, P, &err), 0, "%s", err.msg);
     float *qr = malloc((size_t)(N * qs) * sizeof(float)),
           *orow = malloc((size_t)(N * vs) * sizeof(float));
     float *arow = malloc((size_t)N * H * L * sizeof(float));
@@ -158,8 +158,8 @@ static void step_matches_batch(int N, int L, int P, int H, int E, int D, int wit
             memcpy(kn + n * qs, k + (n * L + l) * qs, (size_t)qs * sizeof(float));
             memcpy(vn + n * vs, v + (n * L + l) * vs, (size_t)vs * sizeof(float));
         }
-        cr_assert_eq(xf_kv_cache_append(&c, kn, vn, 1, &err), 0, "%s", err.msg);
-        xf_attention_step(orow, with_attn ? arow : NULL, qr, &c, sh.temp);
+        cr_assert_eq(xf_kv_cache_append(&c, kn, vn, 0, 1, &err), 0, "%s", err.msg);
+        xf_attention_step(orow, with_attn ? arow : NULL, qr, 0, &c, sh.temp);
         for (int n = 0; n < N; n++)
             for (int i = 0; i < vs; i++) {
                 float want = o[(n * L + l) * vs + i], got = orow[n * vs + i];
@@ -223,7 +223,7 @@ Test(step, empty_cache_gives_zeros) {
     cr_assert_eq(xf_kv_cache_init(&c, 1, 4, 2, 4, 4, &err), 0);
     float q[8] = {1, 2, 3, 4, 5, 6, 7, 8}, o[8];
     memset(o, 0x7f, sizeof o);
-    xf_attention_step(o, NULL, q, &c, 0.5f);
+    xf_attention_step(o, NULL, q, 0, &c, 0.5f);
     for (int i = 0; i < 8; i++)
         cr_assert_eq(o[i], 0.0f);
     xf_kv_cache_free(&c);
@@ -239,14 +239,14 @@ Test(step, timing_n1_h4_e64_len512) {
     cr_assert_eq(xf_kv_cache_init(&c, 1, len, H, E, E, &err), 0);
     float *kv = th_rand_buf((int64_t)len * H * E, 3, 1.0f), *q = th_rand_buf(H * E, 4, 1.0f),
           o[4 * 64];
-    cr_assert_eq(xf_kv_cache_append(&c, kv, kv, len, &err), 0);
+    cr_assert_eq(xf_kv_cache_append(&c, kv, kv, 0, len, &err), 0);
     /* the fastest of up to 3000 steps (0.3 s at most): the machine is shared,
      * and the minimum is the step undisturbed by other processes */
     double best = 1e9, spent = 0;
     for (int r = 0; r < 3000 && spent < 3e5; r++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        xf_attention_step(o, NULL, q, &c, 0.125f);
+        xf_attention_step(o, NULL, q, 0, &c, 0.125f);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double us = (t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3;
         best = us < best ? us : best;

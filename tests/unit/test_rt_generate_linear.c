@@ -39,7 +39,7 @@ static void steps_match_fm(int N, int L, int P, int H, int E, int D, int keep_ph
           *vb = malloc((size_t)(N * L * vs) * sizeof(float));
     rows_of(kb, k, N, L, qs, 0, P);
     rows_of(vb, v, N, L, vs, 0, P);
-    cr_assert_eq(xf_linear_state_absorb(&s, kb, vb, P, &err), 0, "%s", err.msg);
+    cr_assert_eq(xf_linear_state_absorb(&s, kb, vb, 0, P, &err), 0, "%s", err.msg);
     float *qr = malloc((size_t)(N * qs) * sizeof(float)),
           *orow = malloc((size_t)(N * vs) * sizeof(float));
     float *arow = malloc((size_t)N * H * L * sizeof(float));
@@ -47,8 +47,9 @@ static void steps_match_fm(int N, int L, int P, int H, int E, int D, int keep_ph
         rows_of(qr, q, N, L, qs, l, 1);
         rows_of(kb, k, N, L, qs, l, 1);
         rows_of(vb, v, N, L, vs, l, 1);
-        cr_assert_eq(xf_linear_attention_step(orow, keep_phik ? arow : NULL, qr, kb, vb, &s, &err),
-                     0, "%s", err.msg);
+        cr_assert_eq(
+            xf_linear_attention_step(orow, keep_phik ? arow : NULL, qr, kb, vb, 0, &s, &err), 0,
+            "%s", err.msg);
         cr_assert_eq(s.len, l + 1);
         for (int n = 0; n < N; n++)
             for (int i = 0; i < vs; i++) {
@@ -135,11 +136,11 @@ Test(linear_state, memory_after_4096_steps_equals_after_1) {
     float *q = th_rand_buf(H * E, 1, 1.0f), *k = th_rand_buf(H * E, 2, 1.0f),
           *v = th_rand_buf(H * D, 3, 1.0f);
     float o[4 * 16];
-    cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, &s, &err), 0);
+    cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, 0, &s, &err), 0);
     const float *S = s.S, *Z = s.Z;
     size_t used = mallinfo2().uordblks;
     for (int t = 1; t < 4096; t++)
-        cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, &s, &err), 0);
+        cr_assert_eq(xf_linear_attention_step(o, NULL, q, k, v, 0, &s, &err), 0);
     cr_assert_eq(s.len, 4096);
     cr_assert_eq(mallinfo2().uordblks, used, "heap in use grew from %zu to %zu bytes", used,
                  mallinfo2().uordblks);
@@ -158,9 +159,9 @@ Test(linear_state, history_full_refused_unchanged) {
     cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, NULL, 1, 2, &err), 0);
     const float x[4] = {0.5f, -1, 2, 0};
     float o[2], a[3];
-    cr_assert_eq(xf_linear_state_absorb(&s, x, x, 2, &err), 0);
+    cr_assert_eq(xf_linear_state_absorb(&s, x, x, 0, 2, &err), 0);
     float S0 = s.S[0];
-    cr_assert_eq(xf_linear_attention_step(o, a, x, x, x, &s, &err), -1);
+    cr_assert_eq(xf_linear_attention_step(o, a, x, x, x, 0, &s, &err), -1);
     cr_assert_str_eq(err.msg, "the state holds 2 positions: 1 more do not fit after 2 "
                               "(a larger max_len is needed)");
     cr_assert(s.len == 2 && s.S[0] == S0, "a refused step changes nothing");
@@ -173,7 +174,7 @@ Test(linear_state, implied_rows_need_history) {
     cr_assert_eq(xf_linear_state_init(&s, 1, 1, 2, 2, NULL, 0, 0, &err), 0);
     const float x[2] = {1, 2};
     float o[2], a[1];
-    cr_assert_eq(xf_linear_attention_step(o, a, x, x, x, &s, &err), -1);
+    cr_assert_eq(xf_linear_attention_step(o, a, x, x, x, 0, &s, &err), -1);
     cr_assert(strstr(err.msg, "φ(k) history"), "%s", err.msg);
     cr_assert_eq(s.len, 0);
     xf_linear_state_free(&s);

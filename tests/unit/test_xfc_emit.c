@@ -128,13 +128,14 @@ Test(emit, load_lines_one_function_a_stack_in_a_loop) {
         count(c, "static int load_layer(enc *m, xf_layer_weights *p, int l, xf_error *err) {"), 1);
     cr_expect_eq(
         count(c, "#define AT(suffix) (snprintf(t, sizeof t, \"layers.%d.\" suffix, l), t)"), 1);
+    /* a self-attention's Q/K/V: all of in_proj as one operand, one product */
     cr_expect_eq(
-        count(c, "    WEIGHT(p->self.q_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 0, 256);"),
+        count(c, "    WEIGHT(p->self.qkv_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 0, 768);"),
         1);
-    cr_expect_eq(
-        count(c, "    WEIGHT(p->self.v_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 512, 256);"),
-        1);
-    cr_expect_eq(count(c, "    p->self.k_b = p->self.q_b + 256;"), 1);
+    cr_expect_eq(count(c, "    TENSOR(p->self.qkv_b, AT(\"self_attn.in_proj_bias\"), 1, 768);"), 1);
+    cr_expect_eq(count(c, "xf_linear(w->q, x, p->self.qkv_w, p->self.qkv_b, n, 256, 768);"), 1);
+    cr_expect_eq(count(c, ".ldq = 768, .ldk = 768, .ldv = 768"), 1);
+    cr_expect_eq(count(c, "(w->att, A, w->q, w->q + 256, w->q + 512, &sh, w->scratch);"), 1);
     cr_expect_eq(count(c, "    TENSOR(p->norm2.b, AT(\"norm2.bias\"), 1, 256);"), 1);
     cr_expect_eq(count(c, "        if (load_layer(m, &m->layers[l], l, err))"), 1);
     cr_expect_eq(count(c, "TENSOR(m->norm.g, \"norm.weight\", 1, 256);"), 1);
@@ -158,8 +159,8 @@ Test(emit, designated_initialisers_and_no_memory_for_an_encoder) {
             "const xf_attn_shape sh = {.N = c->N, .L = c->L, .S = c->L, .H = 4, .E = 64, .D = 64,"),
         1);
     /* full attention takes fast-transformers' FullMask (NAME_forward_masked) */
-    cr_expect_eq(count(c, ".key_len = c->len, .causal = 0, .temp = 0.125f, .mask = c->mask, "
-                          ".mask_batched = c->mask_batched};"),
+    cr_expect_eq(count(c, ".key_len = c->len, .causal = 0, .temp = 0.125f, .ldq = 768, .ldk = 768, "
+                          ".ldv = 768, .mask = c->mask, .mask_batched = c->mask_batched};"),
                  1);
     cr_expect_eq(count(c, "CARVE(mem"), 0);
     cr_expect_eq(count(c, "float *mem;"), 0);

@@ -37,7 +37,8 @@ static void assert_close(const float *a, const float *b, int64_t n, const char *
 
 /* The kernel on contiguous q, k, v and on their interleaved rows (L = S). */
 static void check(kernel_fn fn, xf_attn_shape sh, const char *what) {
-    const int64_t rows = (int64_t)N * sh.L, out_n = rows * H * D, a_n = (int64_t)N * H * sh.L * sh.S;
+    const int64_t rows = (int64_t)N * sh.L, out_n = rows * H * D,
+                  a_n = (int64_t)N * H * sh.L * sh.S;
     float *q = th_rand_buf(rows * H * E, 11, 1.0f), *k = th_rand_buf(rows * H * E, 12, 1.0f);
     float *v = th_rand_buf(rows * H * D, 13, 1.0f), *y = interleave(q, k, v, rows);
     float *o1 = calloc((size_t)out_n, 4), *o2 = calloc((size_t)out_n, 4);
@@ -57,8 +58,15 @@ static void check(kernel_fn fn, xf_attn_shape sh, const char *what) {
 
 static xf_attn_shape shape(int L, int causal) {
     static const int len[N] = {1000000, 5}; /* clamped to L; the second sample's keys cut */
-    return (xf_attn_shape){.N = N, .L = L, .S = L, .H = H, .E = E, .D = D, .key_len = len,
-                           .causal = causal, .temp = 0.35f};
+    return (xf_attn_shape){.N = N,
+                           .L = L,
+                           .S = L,
+                           .H = H,
+                           .E = E,
+                           .D = D,
+                           .key_len = len,
+                           .causal = causal,
+                           .temp = 0.35f};
 }
 
 Test(strides, full_attention) {
@@ -107,7 +115,8 @@ Test(strides, clustered) {
  * linear attention, fed the interleaved rows: the same outputs. */
 Test(strides, generation_state) {
     const int P = 3; /* prompt positions, then one step */
-    float *q = th_rand_buf(N * (P + 1) * H * E, 31, 1.0f), *k = th_rand_buf(N * (P + 1) * H * E, 32, 1.0f);
+    float *q = th_rand_buf(N * (P + 1) * H * E, 31, 1.0f),
+          *k = th_rand_buf(N * (P + 1) * H * E, 32, 1.0f);
     float *v = th_rand_buf(N * (P + 1) * H * D, 33, 1.0f), *y = interleave(q, k, v, N * (P + 1));
     float o1[N * H * D], o2[N * H * D];
     xf_error err = {0};
@@ -118,7 +127,9 @@ Test(strides, generation_state) {
     cr_assert_eq(xf_kv_cache_append(&c2, y + H * E, y + 2 * H * E, W, P, &err), 0);
     /* the step: row P of each sample's block, as the step's [N, ...] rows */
     const float *qs = q + (int64_t)N * P * H * E, *ys = y + (int64_t)N * P * W;
-    cr_assert_eq(xf_kv_cache_append(&c1, k + (int64_t)N * P * H * E, v + (int64_t)N * P * H * D, 0, 1, &err), 0);
+    cr_assert_eq(
+        xf_kv_cache_append(&c1, k + (int64_t)N * P * H * E, v + (int64_t)N * P * H * D, 0, 1, &err),
+        0);
     cr_assert_eq(xf_kv_cache_append(&c2, ys + H * E, ys + 2 * H * E, W, 1, &err), 0);
     xf_attention_step(o1, NULL, qs, 0, &c1, 0.5f);
     xf_attention_step(o2, NULL, ys, W, &c2, 0.5f);
@@ -131,8 +142,10 @@ Test(strides, generation_state) {
     cr_assert_eq(xf_linear_state_absorb(&s1, k, v, 0, P, &err), 0);
     cr_assert_eq(xf_linear_state_absorb(&s2, y + H * E, y + 2 * H * E, W, P, &err), 0);
     cr_assert_eq(xf_linear_attention_step(o1, NULL, qs, k + (int64_t)N * P * H * E,
-                                          v + (int64_t)N * P * H * D, 0, &s1, &err), 0);
-    cr_assert_eq(xf_linear_attention_step(o2, NULL, ys, ys + H * E, ys + 2 * H * E, W, &s2, &err), 0);
+                                          v + (int64_t)N * P * H * D, 0, &s1, &err),
+                 0);
+    cr_assert_eq(xf_linear_attention_step(o2, NULL, ys, ys + H * E, ys + 2 * H * E, W, &s2, &err),
+                 0);
     assert_close(o2, o1, N * H * D, "linear step");
     xf_linear_state_free(&s1), xf_linear_state_free(&s2);
     free(q), free(k), free(v), free(y);

@@ -185,7 +185,7 @@ static void gather(float *dst, const float *src, int64_t ld, const int32_t *pos,
 static void attend_chunk(const reformer_work *w, const head_view *hv, const xf_attn_shape *sh,
                          int q0, int nq, float factor) {
     const int C = sh->chunk_size, E = sh->E, D = sh->D, n = C + nq;
-    const int64_t qs = (int64_t)sh->H * sh->E, vs = (int64_t)sh->H * sh->D;
+    const int64_t qs = xf_ldq(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * sh->D;
     int32_t *keys = w->keys;
     for (int j = 0; j < C; j++)
         keys[j] = q0 >= C ? w->order[q0 - C + j] : -1;
@@ -193,7 +193,7 @@ static void attend_chunk(const reformer_work *w, const head_view *hv, const xf_a
         keys[C + j] = w->order[q0 + j];
     gather(w->qc, hv->q, qs, keys + C, nq, E);
     gather(w->kc, w->kn, E, keys, n, E);
-    gather(w->vc, hv->v, vs, keys, n, D);
+    gather(w->vc, hv->v, lv, keys, n, D);
     xf_gemm(XF_NOTRANS, XF_TRANS, nq, n, E, 1.0f, w->qc, E, w->kc, E, 0.0f, w->p, n);
     for (int i = 0; i < nq; i++) {
         float *pi = w->p + (int64_t)i * n;
@@ -226,7 +226,7 @@ static void reformer_head(const head_view *hv, const xf_attn_shape *sh, float *s
         memset(hv->o + l * vs, 0, (size_t)sh->D * sizeof(float));
     if (hv->a)
         memset(hv->a, 0, (size_t)L * (size_t)sh->S * sizeof(float));
-    normalize_keys(w.kn, hv->q, (int64_t)sh->H * sh->E, L, sh->E, hv->klen);
+    normalize_keys(w.kn, hv->q, xf_ldq(sh), L, sh->E, hv->klen);
     hash_positions(&w, sh);
     const float factor = 1.0f / (float)sh->rounds;
     for (int r = 0; r < sh->rounds; r++) {

@@ -133,9 +133,9 @@ typedef struct {
     int masked;          /* 1: a query does not attend to itself (−1e9 on the diagonal) */
     const float *planes; /* [rounds, bits, E] its random hashing planes (the
                                         clustered types' are clustering->planes) */
-    int ldq, ldk, ldv; /* floats between consecutive rows of q, k, v; 0: H*E, H*E, H*D (each
-                          its own array).  Q/K/V made by one product share rows of
-                          H*E + H*E + H*D floats; out is always H*D apart. */
+    int ldq, ldk, ldv;   /* floats between consecutive rows of q, k, v; 0: H*E, H*E, H*D
+                            (each its own array).  Q/K/V made by one product share rows
+                            of H*E + H*E + H*D floats; out is always H*D apart. */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:

@@ -2,7 +2,8 @@
  * product (xf_attn_shape.ldq/ldk/ldv, rows of H*E + H*E + H*D floats) give
  * what the same values as three contiguous arrays give: every attention
  * kernel (full, its online path, linear, causal linear, local, top-k, AFT,
- * clustered, improved clustered), the KV cache and the recurrent state of
+ * clustered, improved clustered, reformer; full, local and top-k with a
+ * FullMask too), the KV cache and the recurrent state of
  * generation, and xf_copy_rows (a QKVEvent payload's copy). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -69,6 +70,16 @@ static xf_attn_shape shape(int L, int causal) {
                            .temp = 0.35f};
 }
 
+/* A FullMask [L, L]: every third key of a row dropped, row 1 entirely. */
+static float *full_mask(int L) {
+    float *m = calloc((size_t)L * L, sizeof(float));
+    for (int i = 0; i < L; i++)
+        for (int j = 0; j < L; j++)
+            if ((i + j) % 3 == 0 || i == 1)
+                m[(int64_t)i * L + j] = -INFINITY;
+    return m;
+}
+
 Test(strides, full_attention) {
     check(xf_attention, shape(23, 0), "full");
     check(xf_attention, shape(23, 1), "full causal");
@@ -79,6 +90,10 @@ Test(strides, full_attention_online) {
     const int len[N] = {1100, 1090};
     sh.key_len = len;
     check(xf_attention, sh, "full online");
+    float *mask = full_mask(1100);
+    sh.mask = mask;
+    check(xf_attention, sh, "full online masked");
+    free(mask);
 }
 
 Test(strides, linear_attention) {
@@ -93,6 +108,26 @@ Test(strides, local_and_topk) {
     sh = shape(30, 1);
     sh.topk = 4;
     check(xf_topk_attention, sh, "topk");
+    float *mask = full_mask(30);
+    sh.mask = mask;
+    check(xf_topk_attention, sh, "topk masked");
+    sh = shape(30, 0);
+    sh.local_context = 5;
+    sh.mask = mask;
+    check(xf_local_attention, sh, "local masked");
+    free(mask);
+}
+
+/* Shared QK: the queries' rows are the keys, k is never read. */
+Test(strides, reformer) {
+    float *planes = th_rand_buf(2 * 3 * E, 51, 1.0f);
+    xf_attn_shape sh = shape(24, 0);
+    sh.chunk_size = 4, sh.rounds = 2, sh.bits = 3, sh.planes = planes;
+    check(xf_reformer_attention, sh, "reformer");
+    sh = shape(24, 1);
+    sh.chunk_size = 6, sh.rounds = 1, sh.bits = 2, sh.planes = planes, sh.masked = 1;
+    check(xf_reformer_attention, sh, "reformer causal masked");
+    free(planes);
 }
 
 Test(strides, aft_simple) {
@@ -102,7 +137,7 @@ Test(strides, aft_simple) {
 
 Test(strides, clustered) {
     float *planes = th_rand_buf(6 * (E + 1), 21, 1.0f);
-    xf_clustering c = {3, 5, 6, 0, planes, NULL};
+    xf_clustering c = {.clusters = 3, .iterations = 5, .bits = 6, .planes = planes};
     xf_attn_shape sh = shape(25, 0);
     sh.clustering = &c;
     check(xf_clustered_attention, sh, "clustered");

@@ -3,7 +3,8 @@
  * XF_GEMV_ROWS (pairs of rows and the odd one), partial blocks and panels,
  * bias or none, each activation; and xf_linear at those row counts on
  * weights loaded as generated code loads them (on the oneDNN backend packed
- * into the panels xf_gemv reads in place).  Every result is checked against a
+ * into the panels xf_gemv reads in place), a fused Q/K/V operand stacked at
+ * load from three projections among them.  Every result is checked against a
  * double-precision loop. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -115,6 +116,87 @@ Test(gemv, linear_on_loaded_weights) {
     free(buf);
     free(w);
     free(b);
+    free(wio);
+    free(x);
+    free(y);
+}
+
+/* A safetensors file in buf[cap] of n F32 tensors names[i] (1-D [rows[i]]
+ * when cols[i] is 0, else [rows[i], cols[i]]) holding data[i], opened from memory. */
+static xf_weights *tensors_file(char *buf, size_t cap, int n, const char *const *names,
+                                const int64_t *rows, const int64_t *cols, float *const *data) {
+    char header[1024];
+    int hl = 1;
+    size_t at = 0;
+    header[0] = '{';
+    for (int i = 0; i < n; i++) {
+        size_t bytes = sizeof(float) * (size_t)(rows[i] * (cols[i] ? cols[i] : 1));
+        char shape[64];
+        if (cols[i])
+            snprintf(shape, sizeof shape, "[%lld,%lld]", (long long)rows[i], (long long)cols[i]);
+        else
+            snprintf(shape, sizeof shape, "[%lld]", (long long)rows[i]);
+        hl += snprintf(header + hl, sizeof header - (size_t)hl,
+                       "%s\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                       i ? "," : "", names[i], shape, at, at + bytes);
+        at += bytes;
+    }
+    header[hl++] = '}';
+    while (hl % 8)
+        header[hl++] = ' ';
+    uint64_t hn = (uint64_t)hl;
+    cr_assert(8 + hn + at <= cap);
+    memcpy(buf, &hn, 8);
+    memcpy(buf + 8, header, hn);
+    for (int i = 0, off = 0; i < n;
+         off += (int)(sizeof(float) * rows[i] * (cols[i] ? cols[i] : 1)), i++)
+        memcpy(buf + 8 + hn + off, data[i],
+               sizeof(float) * (size_t)(rows[i] * (cols[i] ? cols[i] : 1)));
+    xf_error err = {{0}};
+    xf_weights *w = xf_weights_from_memory(buf, 8 + hn + at, "mem.safetensors", &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    return w;
+}
+
+/* fast-transformers' query, key and value projections stacked at load into
+ * one operand (xf_weights_get_projections): a step's rows (xf_gemv on
+ * oneDNN) and one more (the GEMM) give q | k | v with their biases. */
+Test(gemv, linear_on_stacked_projections) {
+    enum { IN = 64, QK = 64, V = 48, OUT = 2 * QK + V };
+    const int64_t rows[6] = {QK, QK, QK, QK, V, V}, cols[6] = {IN, 0, IN, 0, IN, 0};
+    static const char *const names[6] = {"m.query_projection.weight", "m.query_projection.bias",
+                                         "m.key_projection.weight",   "m.key_projection.bias",
+                                         "m.value_projection.weight", "m.value_projection.bias"};
+    float *data[6];
+    for (int i = 0; i < 6; i++)
+        data[i] = th_rand_buf(rows[i] * (cols[i] ? cols[i] : 1), 60 + (unsigned)i, 1.0f);
+    size_t cap = 2048 + sizeof(float) * (size_t)(OUT * (IN + 1));
+    char *buf = malloc(cap);
+    xf_weights *file = tensors_file(buf, cap, 6, names, rows, cols, data);
+    static const char *const proj[3] = {"query_projection", "key_projection", "value_projection"};
+    const float *wt, *b;
+    xf_error err = {{0}};
+    cr_assert_eq(xf_weights_get_projections(file, "m", 3, proj, (const int64_t[]){QK, QK, V}, IN,
+                                            &wt, &b, &err),
+                 0, "%s", err.msg);
+    float *wio = malloc(sizeof(float) * IN * OUT), bias[OUT]; /* [in, out] reference */
+    for (int p = 0, j0 = 0; p < 3; j0 += (int)rows[2 * p], p++)
+        for (int j = 0; j < rows[2 * p]; j++) {
+            bias[j0 + j] = data[2 * p + 1][j];
+            for (int k = 0; k < IN; k++)
+                wio[(int64_t)k * OUT + j0 + j] = data[2 * p][(int64_t)j * IN + k];
+        }
+    const int n_rows = XF_GEMV_ROWS + 1;
+    float *x = th_rand_buf((int64_t)n_rows * IN, 70, 1.0f),
+          *y = malloc(sizeof(float) * n_rows * OUT);
+    for (int n = 1; n <= n_rows; n++) {
+        xf_linear(y, x, wt, b, n, IN, OUT);
+        expect_rows(y, x, wio, bias, n, IN, OUT, XF_NO_ACTIVATION);
+    }
+    xf_weights_close(file);
+    for (int i = 0; i < 6; i++)
+        free(data[i]);
+    free(buf);
     free(wio);
     free(x);
     free(y);

@@ -311,16 +311,36 @@ static const packed *find_packed(const float *wt) {
     return p;
 }
 
+/* The rows per panel when md is xf_gemv's layout — the AVX-512 brgemm
+ * kernels' BA16a64b, [out/64][in_padded/16][16][64]: each panel of 64
+ * columns one contiguous [in_padded][64] run — else 0 (other ISAs pick other
+ * layouts; their few-row products stay on oneDNN). */
+static int64_t gemv_rows_of(const dnnl_memory_desc_t *md) {
+    const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+    if (md->format_kind != dnnl_blocked || md->extra.flags != 0 || md->offset0 != 0 ||
+        bd->inner_nblks != 2 || bd->inner_idxs[0] != 0 || bd->inner_idxs[1] != 1 ||
+        bd->inner_blks[1] != 64)
+        return 0;
+    const int64_t kpad = md->padded_dims[0];
+    if (bd->strides[0] != bd->inner_blks[0] * 64 || bd->strides[1] != kpad * 64)
+        return 0;
+    return kpad;
+}
+
 /* How [in, out] weights are packed: the layout a fixed-row primitive picks (it
- * does not depend on the row count: measured for 1 to 4096 rows) and the reorder
- * from torch's layout into it.  A model has a few weight shapes and many
- * weights, so both are made once per shape and kept for the process (creating
- * them per weight was a third of load time). */
+ * does not depend on the row count: measured for 1 to 4096 rows) and how to
+ * get there from torch's layout.  xf_gemv's panels (AVX-512's BA16a64b, what
+ * every weight of at least 64 outputs gets on this machine) are written by
+ * xf_pack_panels; any other layout by a oneDNN reorder, whose kernel
+ * generation cost ~1 ms of a 9 ms load.  A model has a few weight shapes and
+ * many weights, so both are made once per shape and kept for the process
+ * (creating them per weight was a third of load time). */
 typedef struct {
     int64_t in, out;
     dnnl_memory_desc_t src;   /* torch's w[out, in] as [in, out], tag ba */
     dnnl_memory_desc_t md;    /* the primitives' layout */
-    dnnl_primitive_t reorder; /* src -> md; NULL: no blocked kernel takes the shape */
+    int64_t kpad;             /* > 0: md is xf_gemv's panels of kpad rows (xf_pack_panels) */
+    dnnl_primitive_t reorder; /* else src -> md; NULL too: no blocked kernel takes the shape */
 } packing;
 
 enum { PACKINGS = 32 };
@@ -328,8 +348,8 @@ static packing packings[PACKINGS];
 static int n_packings;
 static pthread_mutex_t packing_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* p for [in, out]: its layout and reorder, or p->reorder NULL when the shape
- * runs as plain weights. */
+/* p for [in, out]: its layout and how to pack it; neither kpad nor reorder
+ * when the shape runs as plain weights. */
 static void make_packing(packing *p, int64_t in, int64_t out) {
     *p = (packing){.in = in, .out = out};
     dnnl_dims_t dims = {in, out};
@@ -340,6 +360,8 @@ static void make_packing(packing *p, int64_t in, int64_t out) {
         return;
     p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);
+    if ((p->kpad = gemv_rows_of(&p->md)) > 0)
+        return;
     dnnl_primitive_attr_t attr = make_attr(NULL);
     dnnl_primitive_desc_t rpd;
     dnnl_status_t st =
@@ -406,37 +428,23 @@ static int reorder(const dnnl_memory_desc_t *smd, const void *src, const dnnl_me
     return st == dnnl_success ? 0 : -1;
 }
 
-/* The rows per panel when md is xf_gemv's layout — the AVX-512 brgemm
- * kernels' BA16a64b, [out/64][in_padded/16][16][64]: each panel of 64
- * columns one contiguous [in_padded][64] run — else 0 (other ISAs pick other
- * layouts; their few-row products stay on oneDNN). */
-static int64_t gemv_rows_of(const dnnl_memory_desc_t *md) {
-    const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
-    if (md->format_kind != dnnl_blocked || md->extra.flags != 0 || md->offset0 != 0 ||
-        bd->inner_nblks != 2 || bd->inner_idxs[0] != 0 || bd->inner_idxs[1] != 1 ||
-        bd->inner_blks[1] != 64)
-        return 0;
-    const int64_t kpad = md->padded_dims[0];
-    if (bd->strides[0] != bd->inner_blks[0] * 64 || bd->strides[1] != kpad * 64)
-        return 0;
-    return kpad;
-}
-
 /* torch's w[out, in] is the [in, out] operand in column-major order (tag ba):
- * one reorder takes it straight into the blocked layout, without a
- * transposed copy in between. */
+ * one pass (xf_pack_panels or a reorder) takes it straight into the blocked
+ * layout, without a transposed copy in between. */
 float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file, const char *tensor,
                       xf_error *err) {
     pthread_once(&engine_once, make_engine);
     packing own = {0};
     const packing *k = packing_for(in, out, &own);
-    if (!k->reorder)
+    if (!k->kpad && !k->reorder)
         return xf_transposed_copy(w, out, in, file, tensor, err); /* no blocked kernel takes it */
     dnnl_memory_desc_t md = k->md;
     packed *p = malloc(sizeof *p);
     float *data = p ? xf_pages_alloc(dnnl_memory_desc_get_size(&md)) : NULL;
-    int failed = !data || pack(k, w, data) != 0;
-    if (k == &own)
+    if (data && k->kpad)
+        xf_pack_panels(data, w, out, in, k->kpad);
+    int failed = !data || (!k->kpad && pack(k, w, data) != 0);
+    if (k == &own && own.reorder)
         dnnl_primitive_destroy(own.reorder);
     if (failed) {
         xf_pages_free(data);
@@ -445,7 +453,7 @@ float *xf_blas_weight(const float *w, int64_t out, int64_t in, const char *file,
                 (long long)out, (long long)in);
         return NULL;
     }
-    *p = (packed){data, in, out, md, gemv_rows_of(&md), NULL};
+    *p = (packed){data, in, out, md, k->kpad, NULL};
     pthread_rwlock_wrlock(&registry_lock);
     unsigned h = bucket(data);
     p->next = registry[h];

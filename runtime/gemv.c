@@ -126,3 +126,72 @@ void xf_gemv(float *y, const float *x, const float *w, int64_t kpad, const float
     if (act == XF_GELU)
         xf_gelu(y, (int64_t)n * out);
 }
+
+/* ---- packing: torch's rows into the panels ------------------------------- */
+
+/* The 16 × 16 block r (row i = r[i]) transposed in place: four rounds of
+ * two-vector shuffles, each swapping the off-diagonal halves of blocks twice
+ * the size of the last (1 × 1, 2 × 2, 4 × 4, then 8 × 8 quarters). */
+XF_INLINE void transpose16(vf r[16]) {
+    vf t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26,
+                                       12, 28, 14, 30);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11,
+                                           27, 13, 29, 15, 31);
+    }
+    for (int i = 0; i < 16; i += 4)
+        for (int q = 0; q < 2; q++) {
+            r[i + q] = __builtin_shufflevector(t[i + q], t[i + q + 2], 0, 1, 16, 17, 4, 5, 20, 21,
+                                               8, 9, 24, 25, 12, 13, 28, 29);
+            r[i + q + 2] = __builtin_shufflevector(t[i + q], t[i + q + 2], 2, 3, 18, 19, 6, 7, 22,
+                                                   23, 10, 11, 26, 27, 14, 15, 30, 31);
+        }
+    for (int i = 0; i < 16; i += 8)
+        for (int q = 0; q < 4; q++) {
+            t[i + q] = __builtin_shufflevector(r[i + q], r[i + q + 4], 0, 1, 2, 3, 16, 17, 18, 19,
+                                               8, 9, 10, 11, 24, 25, 26, 27);
+            t[i + q + 4] = __builtin_shufflevector(r[i + q], r[i + q + 4], 4, 5, 6, 7, 20, 21, 22,
+                                                   23, 12, 13, 14, 15, 28, 29, 30, 31);
+        }
+    for (int q = 0; q < 8; q++) {
+        r[q] = __builtin_shufflevector(t[q], t[q + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20,
+                                       21, 22, 23);
+        r[q + 8] = __builtin_shufflevector(t[q], t[q + 8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26,
+                                           27, 28, 29, 30, 31);
+    }
+}
+
+/* Rows [k0, kend) × columns [c0, c0+16) of a panel (rows 64 floats apart) =
+ * rows w[c0..c0+16) (`in` apart) at columns k0..kend, transposed: a whole
+ * 16 × 16 block through registers, edges (past `in`, past the weight's last
+ * row, a short last block) one value at a time, zeros for the padding. */
+XF_INLINE void pack_block(float *p, const float *w, int64_t in, int rows, int64_t k0,
+                          int64_t kend) {
+    if (rows == 16 && k0 + 16 <= in) {
+        vf r[16];
+        for (int i = 0; i < 16; i++)
+            memcpy(&r[i], w + i * in + k0, sizeof r[i]);
+        transpose16(r);
+        for (int i = 0; i < 16; i++)
+            memcpy(p + (k0 + i) * PANEL, &r[i], sizeof r[i]);
+        return;
+    }
+    for (int64_t k = k0; k < kend; k++)
+        for (int i = 0; i < 16; i++)
+            p[k * PANEL + i] = i < rows && k < in ? w[i * in + k] : 0.0f;
+}
+
+XF_CLONES
+void xf_pack_panels(float *dst, const float *w, int64_t out, int64_t in, int64_t kpad) {
+    for (int64_t j = 0; j < out; j += PANEL) {
+        float *p = dst + j * kpad; /* panel j / 64 */
+        for (int64_t k0 = 0; k0 < kpad; k0 += 16)
+            for (int c0 = 0; c0 < PANEL; c0 += 16) {
+                int64_t left = out - j - c0; /* rows of w left for this block */
+                int rows = left <= 0 ? 0 : left < 16 ? (int)left : 16;
+                pack_block(p + c0, rows ? w + (j + c0) * in : w, in, rows, k0,
+                           k0 + 16 < kpad ? k0 + 16 : kpad);
+            }
+    }
+}

@@ -37,6 +37,12 @@ enum { XF_GEMV_ROWS = 8 };
 void xf_gemv(float *y, const float *x, const float *w, int64_t kpad, const float *b, int n, int in,
              int out, xf_activation act);
 
+/* dst = torch's weight rows w[out, in] as the [in, out] operand in xf_gemv's
+ * panels, [ceil(out/64)][kpad][64] (kpad ≥ in), the padding
+ * zeroed: what oneDNN's reorder into BA16a64b writes, without the reorder's
+ * kernel generation (~1 ms of a load, docs/PERFORMANCE.md). */
+void xf_pack_panels(float *dst, const float *w, int64_t out, int64_t in, int64_t kpad);
+
 /* c[m,n] = alpha · op(a)[m,k] · op(b)[k,n] + beta · c, row-major, rows of
  * a, b, c lda, ldb, ldc floats apart; op(x) = xᵀ when its flag is XF_TRANS
  * (cblas_sgemm's row-major contract).  Attention's products, whose shapes

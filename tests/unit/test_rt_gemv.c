@@ -1,7 +1,8 @@
 /* test_rt_gemv.c — xf_gemv, the products of a generation step's few rows,
  * over weights in oneDNN's blocked panels: every row count up to
  * XF_GEMV_ROWS (pairs of rows and the odd one), partial blocks and panels,
- * bias or none, each activation; and xf_linear at those row counts on
+ * bias or none, each activation; xf_pack_panels, which writes those panels;
+ * and xf_linear at those row counts on
  * weights loaded as generated code loads them (on the oneDNN backend packed
  * into the panels xf_gemv reads in place), a fused Q/K/V operand stacked at
  * load from three projections among them.  Every result is checked against a
@@ -85,6 +86,37 @@ Test(gemv, odd_shapes) {
     check_shape(33, 128); /* one row: exactly one pair of panels */
     check_shape(40, 192); /* one row: a pair, then a lone full panel */
     check_shape(5, 130);  /* one row: a pair, then a panel of 2 columns */
+}
+
+/* xf_pack_panels of torch's rows w[out, in] into panels of kpad rows, on a
+ * destination full of NaN: every value where the panels put it, every padding
+ * value (rows past in, columns past out) zero. */
+static void check_pack(int in, int out, int64_t kpad) {
+    float *w = th_rand_buf((int64_t)out * in, 61, 1.0f);
+    int64_t np = (out + 63) / 64, n = np * kpad * 64;
+    float *p = aligned_alloc(64, sizeof(float) * (size_t)n);
+    cr_assert_not_null(p);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = NAN;
+    xf_pack_panels(p, w, out, in, kpad);
+    for (int64_t j = 0; j < np * 64; j++)
+        for (int64_t k = 0; k < kpad; k++) {
+            float got = p[(j / 64) * kpad * 64 + k * 64 + j % 64];
+            float want = j < out && k < in ? w[j * in + k] : 0.0f;
+            cr_assert(got == want, "[%lld,%lld] of %dx%d (kpad %lld): got %g, want %g",
+                      (long long)k, (long long)j, in, out, (long long)kpad, got, want);
+        }
+    free(w);
+    free(p);
+}
+
+Test(gemv, pack_panels) {
+    check_pack(256, 256, 256);
+    check_pack(1024, 64, 1024);
+    check_pack(1, 1, 16);   /* all padding but one value */
+    check_pack(17, 65, 32); /* partial blocks of 16 both ways, a one-column panel */
+    check_pack(40, 200, 48);
+    check_pack(5, 70, 8); /* a short last block (layouts blocking rows by 4 or 8) */
 }
 
 /* xf_linear at a step's row counts and one past XF_GEMV_ROWS (the GEMM) on

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "xf_io.h"
 #include "xf_model.h"
 
@@ -41,6 +42,25 @@ void xf_workspace_init(xf_workspace *w) {
     pthread_mutex_init(&w->mu, NULL);
 }
 
+/* Address space a call keeps free beyond its working memory.  oneDNN makes
+ * the kernels of a product shape it has not seen during the call, each in a
+ * mapping of its own (18 of 256 KiB in a first forward of tests/cli's
+ * memcap encoder), and crashes when one cannot be made: under a cap on the
+ * address space (`prlimit --as`) that let the working memory in but not
+ * those, a forward died of SIGSEGV (cli.memcap.forward).  Checked where the
+ * working memory is taken, so a later call of a new shape still has the
+ * rest of this room. */
+enum { KERNEL_ROOM = 32 << 20 };
+
+/* Whether `bytes` more address space can be mapped (nothing is kept). */
+static int has_room(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    munmap(p, bytes);
+    return 1;
+}
+
 static float *alloc_floats(int64_t floats, xf_error *err) {
     if (floats < 0 || floats > XF_MAX_WORKSPACE / (int64_t)sizeof(float)) {
         xf_fail(err,
@@ -54,6 +74,14 @@ static float *alloc_floats(int64_t floats, xf_error *err) {
     if (!p)
         xf_fail(err, "out of memory: this call needs %.1f MiB of working memory",
                 (double)bytes / (1 << 20));
+    else if (!has_room(KERNEL_ROOM)) {
+        free(p);
+        p = NULL;
+        xf_fail(err,
+                "out of memory: this call needs %.1f MiB of working memory and %d MiB of room "
+                "for the products' kernels",
+                (double)bytes / (1 << 20), KERNEL_ROOM >> 20);
+    }
     return p;
 }
 

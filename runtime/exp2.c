@@ -103,10 +103,6 @@ AVX512 static void exp2_avx512(float *y, const float *x, int n) {
 static int have_avx512(void) {
     return __builtin_cpu_supports("avx512f");
 }
-#else
-static int have_avx512(void) {
-    return 0;
-}
 #endif
 
 float xf__exp2_shift_sum_max(float *p, int n, float m, float *mx) {

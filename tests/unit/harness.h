@@ -136,27 +136,47 @@ static inline char *th_capture_end(th_capture *c) {
 
 /* ---- data ---------------------------------------------------------------------------- */
 
-/* A safetensors file built in buf[cap] holding one tensor `name` of `dtype`
- * ("F32", "I64") and `shape` (JSON, "[3]" or "[64,4]") whose dlen bytes are
- * `data`, opened from memory (asserted). */
+/* One tensor of a safetensors file built by th_weights: `dtype` ("F32",
+ * "I64"), `shape` as JSON ("[3]", "[64,4]") and its `bytes` of `data`. */
+typedef struct {
+    const char *name, *dtype, *shape;
+    const void *data;
+    size_t bytes;
+} th_tensor;
+
+/* A safetensors file built in buf[cap] holding the n tensors t[] back to
+ * back, opened from memory (asserted). */
+static inline xf_weights *th_weights(char *buf, size_t cap, int n, const th_tensor *t) {
+    char header[2048];
+    int hl = 1;
+    size_t at = 0;
+    header[0] = '{';
+    for (int i = 0; i < n; i++, at += t[i - 1].bytes) {
+        hl += snprintf(header + hl, sizeof header - (size_t)hl,
+                       "%s\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                       i ? "," : "", t[i].name, t[i].dtype, t[i].shape, at, at + t[i].bytes);
+        cr_assert(hl < (int)sizeof header - 8);
+    }
+    header[hl++] = '}';
+    while (hl % 8)
+        header[hl++] = ' ';
+    uint64_t hn = (uint64_t)hl;
+    cr_assert(8 + hn + at <= cap);
+    memcpy(buf, &hn, 8);
+    memcpy(buf + 8, header, hn);
+    for (int i = 0, off = 0; i < n; off += (int)t[i].bytes, i++)
+        memcpy(buf + 8 + hn + off, t[i].data, t[i].bytes);
+    xf_error err = {0};
+    xf_weights *w = xf_weights_from_memory(buf, 8 + hn + at, "mem.safetensors", &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    return w;
+}
+
+/* th_weights of one tensor. */
 static inline xf_weights *th_one_tensor_weights(char *buf, size_t cap, const char *name,
                                                 const char *dtype, const char *shape,
                                                 const void *data, size_t dlen) {
-    char header[256];
-    int hl = snprintf(header, sizeof header,
-                      "{\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[0,%zu]}}", name,
-                      dtype, shape, dlen);
-    while (hl % 8)
-        header[hl++] = ' ';
-    uint64_t n = (uint64_t)hl;
-    cr_assert(8 + n + dlen <= cap);
-    memcpy(buf, &n, 8);
-    memcpy(buf + 8, header, n);
-    memcpy(buf + 8 + n, data, dlen);
-    xf_error err = {0};
-    xf_weights *w = xf_weights_from_memory(buf, 8 + n + dlen, "mem.safetensors", &err);
-    cr_assert_not_null(w, "%s", err.msg);
-    return w;
+    return th_weights(buf, cap, 1, &(th_tensor){name, dtype, shape, data, dlen});
 }
 
 /* n floats uniform in [-amp, amp), the same for the same seed. */

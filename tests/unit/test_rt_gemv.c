@@ -153,43 +153,6 @@ Test(gemv, linear_on_loaded_weights) {
     free(y);
 }
 
-/* A safetensors file in buf[cap] of n F32 tensors names[i] (1-D [rows[i]]
- * when cols[i] is 0, else [rows[i], cols[i]]) holding data[i], opened from memory. */
-static xf_weights *tensors_file(char *buf, size_t cap, int n, const char *const *names,
-                                const int64_t *rows, const int64_t *cols, float *const *data) {
-    char header[1024];
-    int hl = 1;
-    size_t at = 0;
-    header[0] = '{';
-    for (int i = 0; i < n; i++) {
-        size_t bytes = sizeof(float) * (size_t)(rows[i] * (cols[i] ? cols[i] : 1));
-        char shape[64];
-        if (cols[i])
-            snprintf(shape, sizeof shape, "[%lld,%lld]", (long long)rows[i], (long long)cols[i]);
-        else
-            snprintf(shape, sizeof shape, "[%lld]", (long long)rows[i]);
-        hl += snprintf(header + hl, sizeof header - (size_t)hl,
-                       "%s\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                       i ? "," : "", names[i], shape, at, at + bytes);
-        at += bytes;
-    }
-    header[hl++] = '}';
-    while (hl % 8)
-        header[hl++] = ' ';
-    uint64_t hn = (uint64_t)hl;
-    cr_assert(8 + hn + at <= cap);
-    memcpy(buf, &hn, 8);
-    memcpy(buf + 8, header, hn);
-    for (int i = 0, off = 0; i < n;
-         off += (int)(sizeof(float) * rows[i] * (cols[i] ? cols[i] : 1)), i++)
-        memcpy(buf + 8 + hn + off, data[i],
-               sizeof(float) * (size_t)(rows[i] * (cols[i] ? cols[i] : 1)));
-    xf_error err = {{0}};
-    xf_weights *w = xf_weights_from_memory(buf, 8 + hn + at, "mem.safetensors", &err);
-    cr_assert_not_null(w, "%s", err.msg);
-    return w;
-}
-
 /* fast-transformers' query, key and value projections stacked at load into
  * one operand (xf_weights_get_projections): a step's rows (xf_gemv on
  * oneDNN) and one more (the GEMM) give q | k | v with their biases. */
@@ -204,7 +167,18 @@ Test(gemv, linear_on_stacked_projections) {
         data[i] = th_rand_buf(rows[i] * (cols[i] ? cols[i] : 1), 60 + (unsigned)i, 1.0f);
     size_t cap = 2048 + sizeof(float) * (size_t)(OUT * (IN + 1));
     char *buf = malloc(cap);
-    xf_weights *file = tensors_file(buf, cap, 6, names, rows, cols, data);
+    th_tensor t[6];
+    char shapes[6][32];
+    for (int i = 0; i < 6; i++) {
+        if (cols[i])
+            snprintf(shapes[i], sizeof shapes[i], "[%lld,%lld]", (long long)rows[i],
+                     (long long)cols[i]);
+        else
+            snprintf(shapes[i], sizeof shapes[i], "[%lld]", (long long)rows[i]);
+        t[i] = (th_tensor){names[i], "F32", shapes[i], data[i],
+                           sizeof(float) * (size_t)(rows[i] * (cols[i] ? cols[i] : 1))};
+    }
+    xf_weights *file = th_weights(buf, cap, 6, t);
     static const char *const proj[3] = {"query_projection", "key_projection", "value_projection"};
     const float *wt, *b;
     xf_error err = {{0}};

@@ -260,22 +260,10 @@ def build_xfc(xfc, env):
 def build_load_probe(xfc, env):
     """bench/load_time.c on the C of specs/gs.xf (`xfc emit --release`), linked as xfc links
     a model (its build tree's xfc_config.h): times gs_load in-process. -> path or {'error'}"""
-    gen, out = os.path.join(WORK, "gs_load_src"), os.path.join(WORK, "gs_load")
-    cfg = os.path.join(os.path.dirname(os.path.dirname(xfc)), "compiler", "xfc_config.h")
-    if not os.path.isfile(cfg):
-        return {"error": f"the load probe needs xfc's build tree ({cfg} missing)"}
-    rc, so, se = sh([xfc, "emit", os.path.join(BENCH, "specs", "gs.xf"), "-o", gen, "--release"], env)
-    rc2, rt, _ = sh([xfc, "--print-runtime"], env)
-    inc, lib = re.search(r"^include\s+(\S+)", rt, re.M), re.search(r"^library\s+(\S+)", rt, re.M)
-    libs = re.search(r"#define XFC_LINK_LIBS (.*)", open(cfg).read())
-    if rc or rc2 or not (inc and lib and libs):
-        return {"error": "xfc emit / --print-runtime failed: " + first_lines(se or rt, 2)}
-    rc, so, se = sh(["cc", "-O2", "-I", gen, "-I", inc.group(1), os.path.join(gen, "gs.c"),
-                     os.path.join(BENCH, "load_time.c"), lib.group(1)]
-                    + re.findall(r'"([^"]+)"', libs.group(1)) + ["-o", out], env)
-    if rc:
-        return {"error": "cc load_time.c failed: " + first_lines(se, 3)}
-    return out
+    out = os.path.join(WORK, "gs_load")
+    e = bl.link_emitted(xfc, os.path.join(BENCH, "specs", "gs.xf"), "gs", os.path.join(WORK, "gs_load_src"),
+                        [os.path.join(BENCH, "load_time.c")], out, env)
+    return {"error": "load probe: " + e} if e else out
 
 
 def run_load_xfc(probe, data, env, processes=5):

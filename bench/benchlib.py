@@ -2,6 +2,8 @@
 torch model of a case, the analytic FLOP count.  Run with /usr/bin/python3
 (Debian's python3-torch + numpy); there is no safetensors package here."""
 import json
+import os
+import re
 import struct
 import subprocess
 import sys
@@ -21,6 +23,26 @@ def sh(cmd, env=None, timeout=3600):
         return 127, "", str(e)
     except subprocess.TimeoutExpired:
         return 124, "", f"timed out after {timeout} s"
+
+
+def link_emitted(xfc, spec, name, gen, sources, out, env, defines=()):
+    """`xfc emit --release` the spec into gen/, then cc gen/NAME.c + sources into out, linked as
+    xfc links a model (the runtime of `xfc --print-runtime` and the libraries in its build
+    tree's xfc_config.h).  -> None, or a one-line error."""
+    cfg = os.path.join(os.path.dirname(os.path.dirname(xfc)), "compiler", "xfc_config.h")
+    if not os.path.isfile(cfg):
+        return f"needs xfc's build tree ({cfg} missing)"
+    rc, so, se = sh([xfc, "emit", spec, "-o", gen, "--release"], env)
+    rc2, rt, _ = sh([xfc, "--print-runtime"], env)
+    inc, lib = re.search(r"^include\s+(\S+)", rt, re.M), re.search(r"^library\s+(\S+)", rt, re.M)
+    libs = re.search(r"#define XFC_LINK_LIBS (.*)", open(cfg).read())
+    if rc or rc2 or not (inc and lib and libs):
+        return "xfc emit / --print-runtime failed: " + " ".join((se or rt).strip().splitlines()[:2])
+    rc, so, se = sh(["cc", "-O2", *defines, "-I", gen, "-I", inc.group(1), os.path.join(gen, name + ".c"), *sources,
+                     lib.group(1)] + re.findall(r'"([^"]+)"', libs.group(1)) + ["-o", out], env)
+    if rc:
+        return "cc failed: " + " ".join(se.strip().splitlines()[:3])
+    return None
 
 
 # ---- safetensors: 8-byte little-endian header length, JSON header, raw bytes --

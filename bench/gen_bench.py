@@ -240,10 +240,12 @@ def main():
         res["torch_recurrent_per_token_ms"] = {
             P: rounds(lambda: run_peer(d, "recurrent", P, 129, 3, env), R).get("per_token_ms") for P in (64, 4096)}
 
-    # memory bandwidth: arrays far past the caches (DRAM) and the size of the weights (cache)
+    # memory bandwidth: arrays far past the caches, and of the weights' size (what the caches can
+    # keep of them between steps)
     sc = os.path.join(WORK, "stream_copy")
     rc, so, se = sh(["cc", "-O2", "-o", sc, os.path.join(BENCH, "stream_copy.c")], env)
-    for mib, key in ((256, ""), (16, "16")):
+    res["weights_mib"] = max(1, round(weight_bytes() / 2**20))
+    for mib, key in ((256, ""), (res["weights_mib"], "_w")):
         best = None
         for _ in range(1 if q else 3):   # best of processes: another program's burst only lowers a rate
             rc2, so, se = sh([sc, str(mib)], env) if rc == 0 else (1, "", "")
@@ -298,14 +300,14 @@ def report(res):
 def step_table(res):
     """The time per generated token after 64 and after 4096 prompt tokens, and the weight-read rate."""
     st, wb = res.get("xfc_step") or {}, res["weight_bytes"]
-    rd, rd16 = res.get("read_gbs"), res.get("read16_gbs")
+    rd, rdw, wm = res.get("read_gbs"), res.get("read_w_gbs"), res.get("weights_mib")
     L = ["", f"### Time per token: {STEPS} steps after a P-token prefill, each step timed alone (`step_time.c`)", "",
          "Greedy (each step fed the previous step's argmax); µs wall clock, process CPU time in brackets; the median "
          "over processes (P = 64 and 4096 interleaved) of each process's median step.  A step reads "
          f"{wb / 1e6:.1f} MB of float32 weights (head included); weights GB/s = that / the step after 64, "
          "against `stream_copy.c`'s read-only sweeps (below).  Full attention's steps attend over P … P + "
          f"{STEPS - 1} cached positions.", "",
-         "| xfc step | after 64: µs | after 4096: µs | 4096 / 64 | weights GB/s | ÷ read 256 MiB | ÷ read 16 MiB |",
+         f"| xfc step | after 64: µs | after 4096: µs | 4096 / 64 | weights GB/s | ÷ read 256 MiB | ÷ read {wm} MiB |",
          "|---|---:|---:|---:|---:|---:|---:|"]
     for att, note in (("causal_linear", " (goal: ratio ≤ 1.2)"), ("full", " (the KV cache grows)")):
         r = st.get(att) or {"error": "not run"}
@@ -316,7 +318,7 @@ def step_table(res):
         gbs = wb / (a["step_us"] * 1e-6) / 1e9
         L.append(f"| {att}{note} | {a['step_us']:.1f} ({a['step_cpu_us']:.1f}) | {b['step_us']:.1f} ({b['step_cpu_us']:.1f}) | "
                  f"{b['step_us'] / a['step_us']:.2f} ({b['step_cpu_us'] / a['step_cpu_us']:.2f}) | {gbs:.1f} | "
-                 + (f"{gbs / rd:.2f}× | " if rd else "| ") + (f"{gbs / rd16:.2f}× |" if rd16 else "|"))
+                 + (f"{gbs / rd:.2f}× | " if rd else "| ") + (f"{gbs / rdw:.2f}× |" if rdw else "|"))
     tp = res.get("torch_recurrent_per_token_ms") or {}
     if tp.get(64) and tp.get(4096):
         L += ["", f"PyTorch recurrent per token (its steps' mean): after 64 {1e3 * tp[64]:.1f} µs, after 4096 "
@@ -324,8 +326,8 @@ def step_table(res):
     if rd:
         L += ["", f"Memory bandwidth (`stream_copy.c`, one thread, best of 7 sweeps): read-only {rd:.1f} GB/s over "
               f"256 MiB (copy {res['copy_gbs']:.1f} GB/s read + write)"
-              + (f", {rd16:.1f} GB/s over 16 MiB (about the weights' size, so about as cached as they are)"
-                 if rd16 else "") + "."]
+              + (f", {rdw:.1f} GB/s over {wm} MiB (the weights' size, swept again and again as the steps read "
+                 "them)" if rdw else "") + "."]
     return L
 
 

@@ -19,7 +19,7 @@
  * prefill's noise (a 4096-token prefill ≈ 190 ± 20 ms).  Prints one JSON line:
  *   {"prompt": P, "steps": S, "prefill_ms": …, "first_step_us": …,
  *    "step_us": median, "step_us_min": …, "step_cpu_us": median CPU, "last_id": …}
- * (first_step_us is also among the S samples; the median does not see it). */
+ * (first_step_us is the first of the S samples: the median is hardly moved by it). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,8 +29,8 @@
 #include MODEL_H
 
 #define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define API(f) CAT(MODEL, f)
+#define CAT(a, b)  CAT2(a, b)
+#define API(f)     CAT(MODEL, f)
 
 /* Process CPU time in milliseconds. */
 static double cpu_ms(void) {
@@ -120,7 +120,8 @@ int main(int argc, char **argv) {
     double first = wall[0], mn = wall[0];
     for (int k = 1; k < S; k++)
         mn = wall[k] < mn ? wall[k] : mn;
-    printf("{\"prompt\": %d, \"steps\": %d, \"prefill_ms\": %.3f, \"first_step_us\": %.1f, \"step_us\": %.1f, "
+    printf("{\"prompt\": %d, \"steps\": %d, \"prefill_ms\": %.3f, \"first_step_us\": %.1f, "
+           "\"step_us\": %.1f, "
            "\"step_us_min\": %.1f, \"step_cpu_us\": %.1f, \"last_id\": %d}\n",
            P, S, prefill, first, median(wall, S), mn, median(cpu, S), (int)argmax(logits, V));
     free(wall);

@@ -300,7 +300,7 @@ def report(res):
 def step_table(res):
     """The time per generated token after 64 and after 4096 prompt tokens, and the weight-read rate."""
     st, wb = res.get("xfc_step") or {}, res["weight_bytes"]
-    rd, rdw, wm = res.get("read_gbs"), res.get("read_w_gbs"), res.get("weights_mib")
+    rd, rdw, wm = res.get("read_gbs"), res.get("read_w_gbs"), max(1, round(wb / 2**20))
     L = ["", f"### Time per token: {STEPS} steps after a P-token prefill, each step timed alone (`step_time.c`)", "",
          "Greedy (each step fed the previous step's argmax); µs wall clock, process CPU time in brackets; the median "
          "over processes (P = 64 and 4096 interleaved) of each process's median step.  A step reads "

@@ -727,8 +727,9 @@ static dnnl_primitive_t gemm_prim(xf_trans ta, xf_trans tb, int accumulate) {
  * generates its kernels at its first execution (80 ms of CPU: nearly all of
  * a short sequence's first forward) and runs a repeated tile ~20% slower.
  * So two kinds of products run on a primitive made for their exact shape:
- *   - xf_gemm's small products (m·n·k up to 32 × 32 × 64: the heads of
- *     sequences up to 32), on contiguous untransposed copies of their
+ *   - xf_gemm's small products that xf_gemm_small (gemm_small.c) does not
+ *     take in place (m·n·k up to 32 × 32 × 64 with k·n past its
+ *     XF_SMALL_PACKED), on contiguous untransposed copies of their
  *     operands (brgemm wants dense ones; copying costs less than a call),
  *     alpha and beta applied when the result is copied out, so the two
  *     products of a head are often one shape;
@@ -887,6 +888,8 @@ void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const f
             return;
         beta = 1.0f; /* any other beta: scaled above, then accumulated */
     }
+    if (xf_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
     if ((int64_t)m * n * k <= SMALL_PRODUCT &&
         small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;

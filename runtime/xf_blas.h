@@ -51,6 +51,16 @@ typedef enum { XF_NOTRANS, XF_TRANS } xf_trans;
 void xf_gemm(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 
+/* xf_gemm for the tiniest products (a short sequence's attention heads: 16 ×
+ * 16 × 64 at seq 16), computed in place without a library call (gemm_small.c):
+ * m·n·k at most XF_SMALL_DIRECT, k · n (rounded up to 16) at most
+ * XF_SMALL_PACKED, beta 0 or 1.  Returns 0, having done nothing, for any other
+ * product.  The oneDNN backend runs its xf_gemm through it first: a primitive
+ * call costs more than such a product's arithmetic. */
+enum { XF_SMALL_DIRECT = 32 * 32 * 64, XF_SMALL_PACKED = 4096 };
+int xf_gemm_small(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
 /* xf_gemm for a shape the caller repeats many times (attention's full tiles
  * over packed heads): the backend may make a kernel for exactly this shape,
  * once.  oneDNN: a fixed-shape primitive (its brgemm kernels, ~20% faster at

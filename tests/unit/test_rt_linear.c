@@ -363,8 +363,8 @@ Test(gemm, every_layout_and_beta) {
         }
 }
 
-/* Short sequences' heads (m·n·k up to 32·32·64 on oneDNN: contiguous copies on a
- * fixed-shape primitive) and the next size up (strided operands in place),
+/* Short sequences' heads (m·n·k up to 32·32·64 on oneDNN: in place in
+ * gemm_small.c) and the next size up (strided operands on a primitive),
  * scaled, accumulated and with padded rows, as attention calls them. */
 Test(gemm, both_sides_of_the_small_product_bound) {
     static const int shapes[][3] = {{16, 16, 64}, {16, 64, 16}, {32, 32, 64}, {32, 33, 64}};
@@ -383,21 +383,22 @@ static int fixed_bound(void) {
     return strcmp(xf_blas_name(), "onednn") == 0 ? XF_FIXED_SHAPES : 0;
 }
 
-/* More distinct small shapes than the fixed-shape table holds: the first
- * XF_FIXED_SHAPES fill it (transposed, strided, scaled, accumulated: copied
- * dense, written back), the later ones run on the run-time-shape path, and
- * a shape admitted before still runs on its primitive — every one correct. */
+/* More distinct small shapes than the fixed-shape table holds (k = 256: B too
+ * large for gemm_small.c's stack block, so each takes the table's path): the
+ * first XF_FIXED_SHAPES fill it (transposed, strided, scaled, accumulated:
+ * copied dense, written back), the later ones run on the run-time-shape path,
+ * and a shape admitted before still runs on its primitive — every one correct. */
 Test(gemm, many_small_shapes) {
     const int shapes = XF_FIXED_SHAPES + 8;
     for (int s = 0; s < shapes; s++) {
-        int m = 1 + s % 13, n = 2 + (s * 7) % 29;
-        check_gemm((xf_trans)(s % 2), (xf_trans)(s / 2 % 2), m, n, 16, s % 3 ? 0.125f : 1.0f,
+        int m = 1 + s % 5, n = 17 + (s * 7) % 29;
+        check_gemm((xf_trans)(s % 2), (xf_trans)(s / 2 % 2), m, n, 256, s % 3 ? 0.125f : 1.0f,
                    s % 5 == 0 ? 1.0f : 0.0f, s % 4);
         int held = s + 1 < fixed_bound() ? s + 1 : fixed_bound();
         cr_assert_eq(xf_blas_fixed_shapes(), held, "after %d shapes", s + 1);
     }
-    check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 2, 16, 1.0f, 1.0f, 0); /* the first shape, again */
-    check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 2, 16, 1.0f, 1.0f, 3);
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 17, 256, 1.0f, 1.0f, 0); /* the first shape, again */
+    check_gemm(XF_NOTRANS, XF_NOTRANS, 1, 17, 256, 1.0f, 1.0f, 3);
     cr_assert_eq(xf_blas_fixed_shapes(), fixed_bound());
 }
 
@@ -411,7 +412,7 @@ Test(gemm, tiles_share_the_fixed_shape_bound) {
     check_product(xf_gemm_tile, XF_TRANS, XF_NOTRANS, 40, 70, 24, 0.5f, 0.75f, 1); /* as xf_gemm */
     cr_assert_eq(xf_blas_fixed_shapes(), fixed_bound() ? 3 : 0);
     for (int s = 0; xf_blas_fixed_shapes() < fixed_bound(); s++)
-        check_gemm(XF_NOTRANS, XF_TRANS, 1 + s, 3, 8, 1.0f, 0.0f, 0);
+        check_gemm(XF_NOTRANS, XF_TRANS, 1 + s % 5, 17 + s, 256, 1.0f, 0.0f, 0);
     check_product(xf_gemm_tile, XF_NOTRANS, XF_TRANS, 128, 256, 64, 1.0f, 0.0f, 0); /* past it */
     check_product(xf_gemm_tile, XF_NOTRANS, XF_NOTRANS, 128, 64, 256, 1.0f, 1.0f, 2);
     check_product(xf_gemm_tile, XF_NOTRANS, XF_TRANS, 128, 512, 64, 1.0f, 0.0f, 0); /* held */

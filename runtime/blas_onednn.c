@@ -364,17 +364,50 @@ static pthread_mutex_t packing_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* p for [in, out]: its layout and how to pack it; neither kpad nor reorder
  * when the shape runs as plain weights. */
+/* The layout oneDNN's AVX-512 f32 matmul picks for [in, out] weights when it
+ * is known without asking: BA16a64b, xf_gemv's panels, for in a multiple of
+ * 16 and out of 64 (tests/unit/test_rt_gemv.c checks the prediction against
+ * the primitives' own choice).  Asking means creating a matmul primitive
+ * descriptor per weight shape, 1.3–1.5 ms of a 5–7 ms load for the
+ * getting-started model (its first one carries oneDNN's one-time set-up,
+ * which the first forward then pays instead). */
+static int predict_panels(packing *p, int64_t in, int64_t out) {
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if (in <= 0 || out <= 0 || in % 16 || out % 64 ||
+        ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) != (unsigned)dnnl_cpu_isa_avx512_core)
+        return 0;
+    dnnl_dims_t dims = {in, out};
+    check(dnnl_memory_desc_init_by_tag(&p->md, 2, dims, dnnl_f32, dnnl_BA16a64b),
+          "memory descriptor");
+    return (p->kpad = gemv_rows_of(&p->md)) > 0;
+}
+
+/* The layout a fixed-row primitive picks for [in, out] when asked: p->md, and
+ * p->kpad when it is xf_gemv's panels. */
+static int asked_layout(packing *p, int64_t in, int64_t out) {
+    dnnl_memory_desc_t any = any_md(in, out);
+    dnnl_primitive_desc_t pd;
+    if (matmul_pd(&pd, XF_FF_ROWS, in, out, &any, 1, XF_NO_ACTIVATION) != dnnl_success)
+        return -1;
+    p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    p->kpad = gemv_rows_of(&p->md);
+    return 0;
+}
+
+int xf_blas_layout_predicted(int64_t in, int64_t out) {
+    pthread_once(&engine_once, make_engine);
+    packing predicted = {0}, asked = {0};
+    if (!predict_panels(&predicted, in, out))
+        return -1;
+    return asked_layout(&asked, in, out) == 0 && dnnl_memory_desc_equal(&predicted.md, &asked.md);
+}
+
 static void make_packing(packing *p, int64_t in, int64_t out) {
     *p = (packing){.in = in, .out = out};
     dnnl_dims_t dims = {in, out};
     check(dnnl_memory_desc_init_by_tag(&p->src, 2, dims, dnnl_f32, dnnl_ba), "memory descriptor");
-    dnnl_memory_desc_t any = any_md(in, out);
-    dnnl_primitive_desc_t pd;
-    if (matmul_pd(&pd, XF_FF_ROWS, in, out, &any, 1, XF_NO_ACTIVATION) != dnnl_success)
-        return;
-    p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_primitive_desc_destroy(pd);
-    if ((p->kpad = gemv_rows_of(&p->md)) > 0)
+    if (predict_panels(p, in, out) || asked_layout(p, in, out) != 0 || p->kpad > 0)
         return;
     dnnl_primitive_attr_t attr = make_attr(NULL);
     dnnl_primitive_desc_t rpd;

@@ -91,6 +91,11 @@ int xf_blas_fixed_shapes(void) {
     return 0; /* OpenBLAS makes no kernel per shape */
 }
 
+int xf_blas_layout_predicted(int64_t in, int64_t out) {
+    (void)in, (void)out;
+    return -1; /* weights are plain [in, out]: nothing to predict */
+}
+
 void xf_linear_act(float *y, const float *x, const float *wt, const float *b, int n, int in,
                    int out, xf_activation act) {
     xf_linear(y, x, wt, b, n, in, out);

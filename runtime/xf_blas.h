@@ -43,6 +43,13 @@ void xf_gemv(float *y, const float *x, const float *w, int64_t kpad, const float
  * kernel generation (~1 ms of a load, docs/PERFORMANCE.md). */
 void xf_pack_panels(float *dst, const float *w, int64_t out, int64_t in, int64_t kpad);
 
+/* oneDNN: whether the layout [in, out] weights are packed in without asking
+ * oneDNN (xf_gemv's panels, on AVX-512 for in % 16 = 0, out % 64 = 0) is the one
+ * its matmul primitives pick: 1 yes, 0 no (the products would then unpack
+ * the weights at every call), -1 no prediction made for that shape or ISA
+ * (asked at load instead).  OpenBLAS: -1.  For tests. */
+int xf_blas_layout_predicted(int64_t in, int64_t out);
+
 /* c[m,n] = alpha · op(a)[m,k] · op(b)[k,n] + beta · c, row-major, rows of
  * a, b, c lda, ldb, ldc floats apart; op(x) = xᵀ when its flag is XF_TRANS
  * (cblas_sgemm's row-major contract).  Attention's products, whose shapes

@@ -119,6 +119,22 @@ Test(gemv, pack_panels) {
     check_pack(5, 70, 8); /* a short last block (layouts blocking rows by 4 or 8) */
 }
 
+/* The layout weights are packed in at load without asking oneDNN is the one
+ * its primitives pick (a oneDNN that picks another would make every product
+ * unpack its weights): the getting-started and LM shapes, and others that
+ * qualify; shapes that do not (in % 16, out % 64) make no prediction. */
+Test(gemv, predicted_layout) {
+    static const int64_t shapes[][2] = {{256, 768},  {256, 256}, {256, 1024}, {1024, 256},
+                                        {512, 2048}, {16, 64},   {4096, 64},  {48, 320}};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int r = xf_blas_layout_predicted(shapes[i][0], shapes[i][1]);
+        cr_assert(r != 0, "[%lld,%lld]: oneDNN picks another layout than predicted",
+                  (long long)shapes[i][0], (long long)shapes[i][1]);
+    }
+    cr_assert_eq(xf_blas_layout_predicted(96, 200), -1);
+    cr_assert_eq(xf_blas_layout_predicted(100, 64), -1);
+}
+
 /* xf_linear at a step's row counts and one past XF_GEMV_ROWS (the GEMM) on
  * weights loaded through xf_weights_get_t, the activation fused. */
 Test(gemv, linear_on_loaded_weights) {

@@ -16,6 +16,7 @@
  * accumulate x[k] · w[k, 64 columns]; GCC's vector extension types compile to
  * one AVX-512 register each, two AVX2 or four SSE ones, per target clone.
  */
+#include <stdlib.h>
 #include "xf_blas.h"
 #include "xf_simd.h" /* XF_CLONES, prefetch_lines */
 
@@ -64,6 +65,30 @@ XF_INLINE void panel_pair(float *t, const float *x, const float *w, int64_t ps, 
     o[4] = b0, o[5] = b1, o[6] = b2, o[7] = b3;
 }
 
+/* Four panels w, w + ps, w + 2·ps, w + 3·ps for one row x (t: their 4 × 64
+ * columns in that order): four weight streams in flight and sixteen FMA
+ * chains.  xf_gemv gives each stream a contiguous run of panels, so the
+ * hardware prefetcher follows four long streams rather than restarting at
+ * every panel (a step's products: see xf_gemv). */
+XF_INLINE void panel_quad(float *t, const float *x, const float *w, int64_t ps, int in) {
+    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    vf c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
+    const vf *u = (const vf *)w, *v = (const vf *)(w + ps), *y = (const vf *)(w + 2 * ps),
+             *z = (const vf *)(w + 3 * ps);
+    for (int k = 0; k < in; k++, u += 4, v += 4, y += 4, z += 4) {
+        const float x0 = x[k];
+        a0 += x0 * u[0], a1 += x0 * u[1], a2 += x0 * u[2], a3 += x0 * u[3];
+        b0 += x0 * v[0], b1 += x0 * v[1], b2 += x0 * v[2], b3 += x0 * v[3];
+        c0 += x0 * y[0], c1 += x0 * y[1], c2 += x0 * y[2], c3 += x0 * y[3];
+        d0 += x0 * z[0], d1 += x0 * z[1], d2 += x0 * z[2], d3 += x0 * z[3];
+    }
+    vf *o = (vf *)t;
+    o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
+    o[4] = b0, o[5] = b1, o[6] = b2, o[7] = b3;
+    o[8] = c0, o[9] = c1, o[10] = c2, o[11] = c3;
+    o[12] = d0, o[13] = d1, o[14] = d2, o[15] = d3;
+}
+
 /* The same for two rows x, x + in at once: each weight vector loaded once
  * for both (t: row 0's 64 columns, then row 1's). */
 XF_INLINE void panel_two(float *t, const float *x, const float *w, int in) {
@@ -99,15 +124,28 @@ XF_INLINE void panel_store(float *y, const float *t, const float *b, int n, int 
 XF_CLONES
 void xf_gemv(float *y, const float *x, const float *w, int64_t kpad, const float *b, int n, int in,
              int out, xf_activation act) {
-    float t[2 * PANEL] __attribute__((aligned(64)));
+    float t[4 * PANEL] __attribute__((aligned(64)));
     const int relu = act == XF_RELU;
     int p0 = 0;
-    if (n == 1) /* one row (a batch-1 step): full panels two at a time */
-        for (; p0 + 2 * PANEL <= out; p0 += 2 * PANEL) {
+    if (n == 1) { /* one row (a batch-1 step) */
+        /* Full panels four at a time, stream s reading panels [s·groups,
+         * (s+1)·groups) in order: four contiguous runs (consecutive
+         * quadruples: every new quadruple restarts three streams) */
+        const int groups = out / PANEL / 4;
+        for (int g = 0; g < groups; g++) {
+            panel_quad(t, x, w + (int64_t)g * PANEL * kpad, groups * PANEL * kpad, in);
+            for (int q = 0; q < 4; q++) {
+                const int c = (q * groups + g) * PANEL;
+                panel_store(y + c, t + q * PANEL, b ? b + c : NULL, PANEL, relu);
+            }
+        }
+        p0 = groups * 4 * PANEL;
+        for (; p0 + 2 * PANEL <= out; p0 += 2 * PANEL) { /* then pairs */
             panel_pair(t, x, w + p0 * kpad, PANEL * kpad, in);
             panel_store(y + p0, t, b ? b + p0 : NULL, PANEL, relu);
             panel_store(y + p0 + PANEL, t + PANEL, b ? b + p0 + PANEL : NULL, PANEL, relu);
         }
+    }
     for (; p0 < out; p0 += PANEL) {
         const float *wp = w + p0 * kpad; /* panel p0 / 64 */
         const float *bp = b ? b + p0 : NULL;

@@ -7,8 +7,11 @@
  * (docs/PERFORMANCE.md).  The cache is laid out for that read: per (sample,
  * head) one contiguous run of key blocks, each KB keys transposed, so q·Kᵀ
  * is KB scores per block of vertical FMAs, and one contiguous run of value
- * rows, read once per 64 output columns held in registers.  Heads go to the
- * runtime's pool when a step reads enough of the cache to pay for waking it.
+ * rows, read once per 64 output columns held in registers.  Up to four
+ * heads of a sample are read together (attend_four: four streams of the
+ * cache in flight; each head's sums in the order of the one-head path, so
+ * the results are the same bits).  Heads go to the runtime's pool when a
+ * step reads enough of the cache to pay for waking it.
  *
  * The softmax is the batch kernel's (xf_simd.h): two-pass over the scores
  * when they fit one block of STEP_KEYS, the same online (flash-attention)
@@ -257,6 +260,178 @@ static void accumulate_values(float *o, const float *p, const float *v, int n, i
             o[d] += p[j] * v[(int64_t)j * D + d];
 }
 
+/* The same for two heads at once (scores s0, s1; queries q0, q1; key
+ * blocks k0, k1): two streams of keys in flight, each head's sums in the
+ * order score_block takes them. */
+XF_INLINE void score_block2(float *s0, float *s1, const float *q0, const float *q1, const float *k0,
+                            const float *k1, int E, float temp) {
+    vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    const vf16 *u = (const vf16 *)k0, *w = (const vf16 *)k1;
+    int e = 0;
+    for (; e + 4 <= E; e += 4, u += 4, w += 4) {
+        prefetch_lines(u, XF_AHEAD, 4 * KB * 4);
+        prefetch_lines(w, XF_AHEAD, 4 * KB * 4);
+        a0 += q0[e] * u[0], a1 += q0[e + 1] * u[1], a2 += q0[e + 2] * u[2], a3 += q0[e + 3] * u[3];
+        b0 += q1[e] * w[0], b1 += q1[e + 1] * w[1], b2 += q1[e + 2] * w[2], b3 += q1[e + 3] * w[3];
+    }
+    for (; e < E; e++, u++, w++)
+        a0 += q0[e] * u[0], b0 += q1[e] * w[0];
+    *(vf16 *)s0 = temp * ((a0 + a1) + (a2 + a3));
+    *(vf16 *)s1 = temp * ((b0 + b1) + (b2 + b3));
+}
+
+XF_CLONES
+static void score_keys2(float *s0, float *s1, const float *q0, const float *q1, const float *k0,
+                        const float *k1, int n, int E, float temp) {
+    int j = 0;
+    for (; j + KB <= n; j += KB)
+        score_block2(s0 + j, s1 + j, q0, q1, k0 + (int64_t)j * E, k1 + (int64_t)j * E, E, temp);
+    if (j < n) {
+        float t0[KB], t1[KB];
+        score_block2(t0, t1, q0, q1, k0 + (int64_t)j * E, k1 + (int64_t)j * E, E, temp);
+        memcpy(s0 + j, t0, (size_t)(n - j) * sizeof(float));
+        memcpy(s1 + j, t1, (size_t)(n - j) * sizeof(float));
+    }
+}
+
+/* Four heads at once: score_block's sums for each, four streams of keys. */
+XF_INLINE void score_block4(float *const s[4], const float *const q[4], const float *const k[4],
+                            int64_t off, int E, float temp) {
+    vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    vf16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
+    const vf16 *u = (const vf16 *)(k[0] + off), *w = (const vf16 *)(k[1] + off);
+    const vf16 *x = (const vf16 *)(k[2] + off), *y = (const vf16 *)(k[3] + off);
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+    int e = 0;
+    for (; e + 4 <= E; e += 4, u += 4, w += 4, x += 4, y += 4) {
+        prefetch_lines(u, XF_AHEAD, 4 * KB * 4);
+        prefetch_lines(w, XF_AHEAD, 4 * KB * 4);
+        prefetch_lines(x, XF_AHEAD, 4 * KB * 4);
+        prefetch_lines(y, XF_AHEAD, 4 * KB * 4);
+        a0 += q0[e] * u[0], a1 += q0[e + 1] * u[1], a2 += q0[e + 2] * u[2], a3 += q0[e + 3] * u[3];
+        b0 += q1[e] * w[0], b1 += q1[e + 1] * w[1], b2 += q1[e + 2] * w[2], b3 += q1[e + 3] * w[3];
+        c0 += q2[e] * x[0], c1 += q2[e + 1] * x[1], c2 += q2[e + 2] * x[2], c3 += q2[e + 3] * x[3];
+        d0 += q3[e] * y[0], d1 += q3[e + 1] * y[1], d2 += q3[e + 2] * y[2], d3 += q3[e + 3] * y[3];
+    }
+    for (; e < E; e++, u++, w++, x++, y++)
+        a0 += q0[e] * u[0], b0 += q1[e] * w[0], c0 += q2[e] * x[0], d0 += q3[e] * y[0];
+    *(vf16 *)s[0] = temp * ((a0 + a1) + (a2 + a3));
+    *(vf16 *)s[1] = temp * ((b0 + b1) + (b2 + b3));
+    *(vf16 *)s[2] = temp * ((c0 + c1) + (c2 + c3));
+    *(vf16 *)s[3] = temp * ((d0 + d1) + (d2 + d3));
+}
+
+XF_CLONES
+static void score_keys4(float *const s[4], const float *const q[4], const float *const k[4], int n,
+                        int E, float temp) {
+    int j = 0;
+    for (; j + KB <= n; j += KB) {
+        float *const sj[4] = {s[0] + j, s[1] + j, s[2] + j, s[3] + j};
+        score_block4(sj, q, k, (int64_t)j * E, E, temp);
+    }
+    if (j < n) {
+        float t[4][KB];
+        float *const st[4] = {t[0], t[1], t[2], t[3]};
+        score_block4(st, q, k, (int64_t)j * E, E, temp);
+        for (int h = 0; h < 4; h++)
+            memcpy(s[h] + j, t[h], (size_t)(n - j) * sizeof(float));
+    }
+}
+
+/* o0[64] += Σ p0[j] v0_j and o1[64] += Σ p1[j] v1_j over n rows of one
+ * 64-column slice each: accumulate_slice for two heads, two value streams in
+ * flight, each head's sums in accumulate_slice's order. */
+XF_INLINE void accumulate_slice2(float *o0, float *o1, const float *p0, const float *p1,
+                                 const float *v0, const float *v1, int n, int64_t D) {
+    vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    vf16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const vf16 *u = (const vf16 *)(v0 + j * D), *w = (const vf16 *)(v0 + (j + 1) * D);
+        const vf16 *x = (const vf16 *)(v1 + j * D), *y = (const vf16 *)(v1 + (j + 1) * D);
+        prefetch_lines(u, XF_AHEAD, 2 * 64 * 4);
+        prefetch_lines(x, XF_AHEAD, 2 * 64 * 4);
+        const float p = p0[j], q = p0[j + 1], r = p1[j], t = p1[j + 1];
+        a0 += p * u[0], a1 += p * u[1], a2 += p * u[2], a3 += p * u[3];
+        b0 += q * w[0], b1 += q * w[1], b2 += q * w[2], b3 += q * w[3];
+        c0 += r * x[0], c1 += r * x[1], c2 += r * x[2], c3 += r * x[3];
+        d0 += t * y[0], d1 += t * y[1], d2 += t * y[2], d3 += t * y[3];
+    }
+    if (j < n) {
+        const vf16 *u = (const vf16 *)(v0 + j * D), *x = (const vf16 *)(v1 + j * D);
+        a0 += p0[j] * u[0], a1 += p0[j] * u[1], a2 += p0[j] * u[2], a3 += p0[j] * u[3];
+        c0 += p1[j] * x[0], c1 += p1[j] * x[1], c2 += p1[j] * x[2], c3 += p1[j] * x[3];
+    }
+    vf16 *r = (vf16 *)o0, *z = (vf16 *)o1;
+    r[0] += a0 + b0, r[1] += a1 + b1, r[2] += a2 + b2, r[3] += a3 + b3;
+    z[0] += c0 + d0, z[1] += c1 + d1, z[2] += c2 + d2, z[3] += c3 + d3;
+}
+
+XF_CLONES
+static void accumulate_values2(float *o0, float *o1, const float *p0, const float *p1,
+                               const float *v0, const float *v1, int n, int D) {
+    for (int d0 = 0; d0 < D; d0 += 64) /* D % 64 == 0 (attend_two's callers) */
+        accumulate_slice2(o0 + d0, o1 + d0, p0, p1, v0 + d0, v1 + d0, n, D);
+}
+
+/* Two heads of one sample, no attention row wanted, D a multiple of 64:
+ * attend_one's recurrence for both in lockstep, so each kernel has two
+ * streams of the cache in flight instead of one. */
+static void attend_two(float *o0, float *o1, const float *q0, const float *q1, const float *k0,
+                       const float *k1, const float *v0, const float *v1, int len, int E, int D,
+                       float temp) {
+    memset(o0, 0, (size_t)D * sizeof(float));
+    memset(o1, 0, (size_t)D * sizeof(float));
+    float p[2][STEP_KEYS], m[2] = {-3.0e38f, -3.0e38f}, l[2] = {0.0f, 0.0f};
+    float *o[2] = {o0, o1};
+    for (int s0 = 0; s0 < len; s0 += STEP_KEYS) {
+        int n = len - s0 < STEP_KEYS ? len - s0 : STEP_KEYS;
+        score_keys2(p[0], p[1], q0, q1, k0 + (int64_t)s0 * E, k1 + (int64_t)s0 * E, n, E, temp);
+        for (int h = 0; h < 2; h++) {
+            float mx = row_max(p[h], n), mnew = mx > m[h] ? mx : m[h];
+            float sum = exp_shift_sum(p[h], n, mnew), alpha = exp_approx(m[h] - mnew);
+            if (alpha != 1.0f)
+                scale(o[h], D, alpha);
+            l[h] = l[h] * alpha + sum;
+            m[h] = mnew;
+        }
+        accumulate_values2(o0, o1, p[0], p[1], v0 + (int64_t)s0 * D, v1 + (int64_t)s0 * D, n, D);
+    }
+    scale(o0, D, 1.0f / l[0]);
+    scale(o1, D, 1.0f / l[1]);
+}
+
+/* Four heads (o, q, k, v: each head's), as attend_two: scores four at a
+ * time, values two pairs at a time. */
+static void attend_four(float *const o[4], const float *const q[4], const float *const k[4],
+                        const float *const v[4], int len, int E, int D, float temp) {
+    for (int h = 0; h < 4; h++)
+        memset(o[h], 0, (size_t)D * sizeof(float));
+    float p[4][STEP_KEYS], m[4], l[4];
+    for (int h = 0; h < 4; h++)
+        m[h] = -3.0e38f, l[h] = 0.0f;
+    for (int s0 = 0; s0 < len; s0 += STEP_KEYS) {
+        int n = len - s0 < STEP_KEYS ? len - s0 : STEP_KEYS;
+        float *const ps[4] = {p[0], p[1], p[2], p[3]};
+        const float *const ks[4] = {k[0] + (int64_t)s0 * E, k[1] + (int64_t)s0 * E,
+                                    k[2] + (int64_t)s0 * E, k[3] + (int64_t)s0 * E};
+        score_keys4(ps, q, ks, n, E, temp);
+        for (int h = 0; h < 4; h++) {
+            float mx = row_max(p[h], n), mnew = mx > m[h] ? mx : m[h];
+            float sum = exp_shift_sum(p[h], n, mnew), alpha = exp_approx(m[h] - mnew);
+            if (alpha != 1.0f)
+                scale(o[h], D, alpha);
+            l[h] = l[h] * alpha + sum;
+            m[h] = mnew;
+        }
+        for (int h = 0; h < 4; h += 2)
+            accumulate_values2(o[h], o[h + 1], p[h], p[h + 1], v[h] + (int64_t)s0 * D,
+                               v[h + 1] + (int64_t)s0 * D, n, D);
+    }
+    for (int h = 0; h < 4; h++)
+        scale(o[h], D, 1.0f / l[h]);
+}
+
 /* One (sample, head): o[D] = softmax(temp · q Kᵀ) V over len ≥ 1 keys (k its
  * key blocks, v its value rows); a (len floats) receives the probabilities
  * when non-NULL. */
@@ -290,6 +465,7 @@ typedef struct {
     int64_t ldq; /* floats between samples' query rows */
     const xf_kv_cache *c;
     float temp;
+    int group; /* heads per task: 1 (step_head), else step_heads */
 } step_job;
 
 static void step_head(void *ctx, int task, int worker) {
@@ -308,17 +484,57 @@ static void step_head(void *ctx, int task, int worker) {
                c->len, c->E, c->D, j->temp);
 }
 
+/* A group of G heads of a sample (step_job.group = G; tasks: N · ceil(H / G)):
+ * four at a time through attend_four, the rest in a pair and alone. */
+static void step_heads(void *ctx, int task, int worker) {
+    const step_job *j = ctx;
+    const xf_kv_cache *c = j->c;
+    const int G = j->group, per = (c->H + G - 1) / G, n = task / per, h0 = task % per * G;
+    const int h1 = h0 + G < c->H ? h0 + G : c->H;
+    const int64_t vs = (int64_t)c->H * c->D;
+    float *o = j->out + n * vs;
+    const float *q = j->q + n * j->ldq;
+    int h = h0;
+    for (; c->len && h + 4 <= h1; h += 4) {
+        float *const os[4] = {o + h * c->D, o + (h + 1) * c->D, o + (h + 2) * c->D,
+                              o + (h + 3) * c->D};
+        const float *const qs[4] = {q + h * c->E, q + (h + 1) * c->E, q + (h + 2) * c->E,
+                                    q + (h + 3) * c->E};
+        const float *const ks[4] = {keys_of(c, n, h), keys_of(c, n, h + 1), keys_of(c, n, h + 2),
+                                    keys_of(c, n, h + 3)};
+        const float *const vv[4] = {values_of(c, n, h), values_of(c, n, h + 1),
+                                    values_of(c, n, h + 2), values_of(c, n, h + 3)};
+        attend_four(os, qs, ks, vv, c->len, c->E, c->D, j->temp);
+    }
+    for (; c->len && h + 2 <= h1; h += 2)
+        attend_two(o + h * c->D, o + (h + 1) * c->D, q + h * c->E, q + (h + 1) * c->E,
+                   keys_of(c, n, h), keys_of(c, n, h + 1), values_of(c, n, h),
+                   values_of(c, n, h + 1), c->len, c->E, c->D, j->temp);
+    for (; h < h1; h++)
+        step_head(ctx, n * c->H + h, worker);
+}
+
 /* Cache floats a step reads before handing heads to the pool pays: waking
  * the workers costs a few microseconds, reading 64 Ki floats about as much. */
 enum { STEP_PARALLEL_FLOATS = 65536 };
 
 void xf_attention_step(float *out, float *attn, const float *q, int64_t ldq, const xf_kv_cache *c,
                        float temp) {
-    step_job j = {out, attn, q, ldq ? ldq : (int64_t)c->H * c->E, c, temp};
-    const int tasks = c->N * c->H;
-    if ((int64_t)tasks * c->len * (c->E + c->D) >= STEP_PARALLEL_FLOATS)
-        xf_parallel_for(tasks, step_head, &j);
+    step_job j = {out, attn, q, ldq ? ldq : (int64_t)c->H * c->E, c, temp, 1};
+    const int parallel = (int64_t)c->N * c->H * c->len * (c->E + c->D) >= STEP_PARALLEL_FLOATS;
+    /* Heads in groups of up to 4 (several streams of the cache in flight:
+     * docs/PERFORMANCE.md) when no attention row is wanted and D is whole
+     * 64-column slices — fewer, so that the pool's threads all get a group */
+    if (!attn && c->D % 64 == 0) {
+        const int threads = parallel ? xf_runtime_threads() : 1;
+        for (j.group = 4; j.group > 1 && c->N * ((c->H + j.group - 1) / j.group) < threads;)
+            j.group /= 2;
+    }
+    const int tasks = c->N * ((c->H + j.group - 1) / j.group);
+    void (*fn)(void *, int, int) = j.group > 1 ? step_heads : step_head;
+    if (parallel)
+        xf_parallel_for(tasks, fn, &j);
     else
         for (int t = 0; t < tasks; t++)
-            step_head(&j, t, 0);
+            fn(&j, t, 0);
 }

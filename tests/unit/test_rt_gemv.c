@@ -76,7 +76,8 @@ static void check_shape(int in, int out) {
 Test(gemv, model_shapes) {
     check_shape(256, 256);
     check_shape(1024, 256);
-    check_shape(256, 1000); /* a head: 15 panels and one of 40 columns */
+    check_shape(256, 768);  /* Q/K/V: one row's four streams of 3 panels each */
+    check_shape(256, 1000); /* a head: 3 × 4 panels, a pair, one, and one of 40 columns */
 }
 
 Test(gemv, odd_shapes) {
@@ -86,6 +87,8 @@ Test(gemv, odd_shapes) {
     check_shape(33, 128); /* one row: exactly one pair of panels */
     check_shape(40, 192); /* one row: a pair, then a lone full panel */
     check_shape(5, 130);  /* one row: a pair, then a panel of 2 columns */
+    check_shape(20, 512); /* one row: four streams of 2 panels */
+    check_shape(9, 448);  /* one row: four panels, a pair, a lone one */
 }
 
 /* xf_pack_panels of torch's rows w[out, in] into panels of kpad rows, on a

@@ -205,6 +205,16 @@ Test(step, value_slices_and_key_blocks) {
     step_matches_batch(1, 530, 500, 1, 64, 64, 0, 1e-5f); /* across the 512-key online block */
 }
 
+/* Heads in groups (no attention row, D a multiple of 64): four at a time,
+ * then a pair, then one (H 7); E 13 leaves a key-block tail of one per
+ * group of four; D 128 is two value slices; a cache across the 512-key
+ * online block. */
+Test(step, head_groups) {
+    step_matches_batch(2, 45, 3, 7, 13, 128, 0, 1e-5f);
+    step_matches_batch(1, 40, 1, 4, 64, 64, 0, 1e-5f);
+    step_matches_batch(1, 530, 500, 6, 64, 64, 0, 1e-5f);
+}
+
 Test(step, long_cache_online_softmax, .timeout = 120) {
     step_matches_batch(1, 1200, 1000, 2, 32, 32, 0, 1e-5f); /* blocks of 512 keys */
     step_matches_batch(1, 1200, 1100, 2, 32, 32, 1, 1e-5f);
@@ -214,6 +224,8 @@ Test(step, heads_on_threads) {
     xf_set_runtime_threads(3);
     step_matches_batch(3, 300, 200, 4, 32, 32, 0, 1e-5f);
     step_matches_batch(3, 300, 250, 4, 32, 32, 1, 1e-5f);
+    step_matches_batch(3, 300, 280, 4, 64, 64, 0, 1e-5f); /* a group of 4 heads per thread */
+    step_matches_batch(1, 300, 280, 4, 64, 64, 0, 1e-5f); /* pairs, then single heads */
     xf_set_runtime_threads(1);
 }
 

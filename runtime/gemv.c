@@ -128,15 +128,19 @@ void xf_gemv(float *y, const float *x, const float *w, int64_t kpad, const float
     const int relu = act == XF_RELU;
     int p0 = 0;
     if (n == 1) { /* one row (a batch-1 step) */
-        /* Full panels four at a time, stream s reading panels [s·groups,
+        /* Panels four at a time, stream s reading panels [s·groups,
          * (s+1)·groups) in order: four contiguous runs (consecutive
-         * quadruples: every new quadruple restarts three streams) */
-        const int groups = out / PANEL / 4;
+         * quadruples: every new quadruple restarts three streams).  A
+         * last partial panel is read whole (its columns past out are
+         * padding) and stored in part. */
+        const int groups = (out + PANEL - 1) / PANEL / 4;
+        const int64_t ps = (int64_t)groups * PANEL * kpad;
         for (int g = 0; g < groups; g++) {
-            panel_quad(t, x, w + (int64_t)g * PANEL * kpad, groups * PANEL * kpad, in);
+            panel_quad(t, x, w + (int64_t)g * PANEL * kpad, ps, in);
             for (int q = 0; q < 4; q++) {
                 const int c = (q * groups + g) * PANEL;
-                panel_store(y + c, t + q * PANEL, b ? b + c : NULL, PANEL, relu);
+                panel_store(y + c, t + q * PANEL, b ? b + c : NULL,
+                            out - c < PANEL ? out - c : PANEL, relu);
             }
         }
         p0 = groups * 4 * PANEL;

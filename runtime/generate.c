@@ -219,21 +219,23 @@ static void score_keys(float *s, const float *q, const float *k, int n, int E, f
 
 /* o[64] += Σ_j p[j] v_j over n rows of one 64-column slice (rows D floats
  * apart): the slice of o stays in four registers for the whole pass, and
- * even and odd rows go to separate accumulators — eight FMA chains, no
- * load or store of o per row (as gemv.c's panels). */
+ * the first and the second half of the rows go to separate accumulators —
+ * eight FMA chains over two streams of rows, no load or store of o per row
+ * (as gemv.c's panels).  An odd n's middle row ends the first half's sums. */
 XF_INLINE void accumulate_slice(float *o, const float *p, const float *v, int n, int64_t D) {
     vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-    int j = 0;
-    for (; j + 2 <= n; j += 2) {
-        const vf16 *u = (const vf16 *)(v + j * D), *w = (const vf16 *)(v + (j + 1) * D);
-        prefetch_lines(u, XF_AHEAD, 2 * 64 * 4);
-        const float p0 = p[j], p1 = p[j + 1];
+    const int m = n / 2, h = n - m; /* rows [0, m) and [h, n) */
+    for (int j = 0; j < m; j++) {
+        const vf16 *u = (const vf16 *)(v + j * D), *w = (const vf16 *)(v + (h + j) * D);
+        prefetch_lines(u, XF_AHEAD, 64 * 4);
+        prefetch_lines(w, XF_AHEAD, 64 * 4);
+        const float p0 = p[j], p1 = p[h + j];
         a0 += p0 * u[0], a1 += p0 * u[1], a2 += p0 * u[2], a3 += p0 * u[3];
         b0 += p1 * w[0], b1 += p1 * w[1], b2 += p1 * w[2], b3 += p1 * w[3];
     }
-    if (j < n) {
-        const vf16 *u = (const vf16 *)(v + j * D);
-        a0 += p[j] * u[0], a1 += p[j] * u[1], a2 += p[j] * u[2], a3 += p[j] * u[3];
+    if (m < h) {
+        const vf16 *u = (const vf16 *)(v + m * D);
+        a0 += p[m] * u[0], a1 += p[m] * u[1], a2 += p[m] * u[2], a3 += p[m] * u[3];
     }
     vf16 *r = (vf16 *)o;
     r[0] += a0 + b0, r[1] += a1 + b1, r[2] += a2 + b2, r[3] += a3 + b3;
@@ -339,28 +341,30 @@ static void score_keys4(float *const s[4], const float *const q[4], const float 
 }
 
 /* o0[64] += Σ p0[j] v0_j and o1[64] += Σ p1[j] v1_j over n rows of one
- * 64-column slice each: accumulate_slice for two heads, two value streams in
- * flight, each head's sums in accumulate_slice's order. */
+ * 64-column slice each: accumulate_slice for two heads, four streams of
+ * rows in flight, each head's sums in accumulate_slice's order. */
 XF_INLINE void accumulate_slice2(float *o0, float *o1, const float *p0, const float *p1,
                                  const float *v0, const float *v1, int n, int64_t D) {
     vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
     vf16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
-    int j = 0;
-    for (; j + 2 <= n; j += 2) {
-        const vf16 *u = (const vf16 *)(v0 + j * D), *w = (const vf16 *)(v0 + (j + 1) * D);
-        const vf16 *x = (const vf16 *)(v1 + j * D), *y = (const vf16 *)(v1 + (j + 1) * D);
-        prefetch_lines(u, XF_AHEAD, 2 * 64 * 4);
-        prefetch_lines(x, XF_AHEAD, 2 * 64 * 4);
-        const float p = p0[j], q = p0[j + 1], r = p1[j], t = p1[j + 1];
+    const int m = n / 2, h = n - m;
+    for (int j = 0; j < m; j++) {
+        const vf16 *u = (const vf16 *)(v0 + j * D), *w = (const vf16 *)(v0 + (h + j) * D);
+        const vf16 *x = (const vf16 *)(v1 + j * D), *y = (const vf16 *)(v1 + (h + j) * D);
+        prefetch_lines(u, XF_AHEAD, 64 * 4);
+        prefetch_lines(w, XF_AHEAD, 64 * 4);
+        prefetch_lines(x, XF_AHEAD, 64 * 4);
+        prefetch_lines(y, XF_AHEAD, 64 * 4);
+        const float p = p0[j], q = p0[h + j], r = p1[j], t = p1[h + j];
         a0 += p * u[0], a1 += p * u[1], a2 += p * u[2], a3 += p * u[3];
         b0 += q * w[0], b1 += q * w[1], b2 += q * w[2], b3 += q * w[3];
         c0 += r * x[0], c1 += r * x[1], c2 += r * x[2], c3 += r * x[3];
         d0 += t * y[0], d1 += t * y[1], d2 += t * y[2], d3 += t * y[3];
     }
-    if (j < n) {
-        const vf16 *u = (const vf16 *)(v0 + j * D), *x = (const vf16 *)(v1 + j * D);
-        a0 += p0[j] * u[0], a1 += p0[j] * u[1], a2 += p0[j] * u[2], a3 += p0[j] * u[3];
-        c0 += p1[j] * x[0], c1 += p1[j] * x[1], c2 += p1[j] * x[2], c3 += p1[j] * x[3];
+    if (m < h) {
+        const vf16 *u = (const vf16 *)(v0 + m * D), *x = (const vf16 *)(v1 + m * D);
+        a0 += p0[m] * u[0], a1 += p0[m] * u[1], a2 += p0[m] * u[2], a3 += p0[m] * u[3];
+        c0 += p1[m] * x[0], c1 += p1[m] * x[1], c2 += p1[m] * x[2], c3 += p1[m] * x[3];
     }
     vf16 *r = (vf16 *)o0, *z = (vf16 *)o1;
     r[0] += a0 + b0, r[1] += a1 + b1, r[2] += a2 + b2, r[3] += a3 + b3;

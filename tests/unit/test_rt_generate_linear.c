@@ -117,6 +117,12 @@ Test(linear_state, steps_equal_causal_linear_attention) {
     steps_match_batch(2, 25, 1, 2, 5, 3, 0);   /* dims not a multiple of the vector width */
 }
 
+/* D in 64-column register slices: one slice (D 64), two plus a tail (130). */
+Test(linear_state, value_slices) {
+    steps_match_batch(1, 20, 5, 2, 64, 64, 0);
+    steps_match_batch(2, 12, 0, 1, 16, 130, 1);
+}
+
 Test(linear_state, implied_rows_equal_batch_attention) {
     steps_match_batch(2, 40, 9, 3, 16, 8, 1);
     steps_match_batch(1, 20, 0, 1, 300, 7, 1); /* E past the stack buffer */

@@ -403,7 +403,11 @@ static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi
 /* Whether every stack is post-norm: its layers then write t (the sublayer
  * output) only after attention has read q, and the two share one buffer —
  * at batch 1 × seq 4096 one [L, d_model] activation (4 MiB) less.  Pre-norm
- * layers project q from t (the normalized input), so there both stay. */
+ * layers project q from t (the normalized input), so there both stay.
+ * Post-norm layers also use the feed-forward's hidden chunk h only after the
+ * output projection has read the attention output att, so h lives in att's
+ * buffer (2 MiB less at seq 4096); pre-norm ones write the feed-forward's
+ * output into att while h holds its hidden chunk. */
 static int t_shares_q(const Model *m) {
     for (int st = 0; st < 2; st++)
         if (emit_has_stack(m, st) && emit_stack(m, st)->normalization != NORM_POST)
@@ -420,6 +424,13 @@ static void t_buffer_holes(KV *k, const Model *m, Dims mx) {
     emit_kv_int(k, "t_width", share ? 0 : mx.D);
     emit_kv_set(k, "t_note", share ? ", = q (post-norm)" : "");
     emit_kv_take(k, "t_carve", emit_part(share ? PART("t_alias") : PART("t_carve"), &tk));
+    KV fk = {0}, hk = {0};
+    emit_kv_int(&fk, "F", mx.F);
+    emit_kv_int(&hk, "HDV", (long long)mx.H * mx.DV);
+    emit_kv_take(&hk, "FF", emit_part(PART("ff_floats"), &fk));
+    emit_kv_take(k, "att_h_carve",
+                 emit_part(share ? PART("att_h_alias") : PART("att_h_carve"), &hk));
+    emit_kv_set(k, "h_note", share ? ", = att (post-norm)" : "");
 }
 
 /* The reformer fields of the workspace's shape (the largest chunk_size,

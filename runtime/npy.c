@@ -386,6 +386,32 @@ int xf_npy_read(const char *path, xf_array *out, xf_error *err) {
     return 0;
 }
 
+int xf_npy_rereadable(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int xf_npy_reread(const char *path, xf_array *a, xf_error *err) {
+    npy_header h;
+    FILE *fp = open_npy(path, &h, err);
+    if (!fp)
+        return -1;
+    uint64_t want = 1, have = 1;
+    for (int i = 0; i < a->rank; i++)
+        want *= (uint64_t)a->shape[i];
+    for (int i = 0; i < h.rank; i++)
+        have *= (uint64_t)h.shape[i];
+    int rc = 0;
+    if (strcmp(h.descr, "<f4") != 0 || have != want || h.data_bytes != want * 4)
+        rc = xf_fail(err, "%s: changed since it was first read (dtype, shape or size)", path);
+    else if (want && fread(a->data, 4, (size_t)want, fp) != want)
+        rc = xf_fail(err, "%s: read error: %s", path, ferror(fp) ? strerror(errno) : "short read");
+    fclose(fp);
+    if (rc == 0 && XF_BIG_ENDIAN)
+        swap32(a->data, (size_t)want);
+    return rc;
+}
+
 int xf_npy_read_mask(const char *path, int batch, int L, int S, xf_array *out, xf_error *err) {
     memset(out, 0, sizeof *out);
     npy_header h;

@@ -386,11 +386,6 @@ int xf_npy_read(const char *path, xf_array *out, xf_error *err) {
     return 0;
 }
 
-int xf_npy_rereadable(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int xf_npy_reread(const char *path, xf_array *a, xf_error *err) {
     npy_header h;
     FILE *fp = open_npy(path, &h, err);

@@ -81,14 +81,11 @@ typedef struct {
  * the file (magic, version, dtype, fortran_order, rank, truncated). */
 int xf_npy_read(const char *path, xf_array *out, xf_error *err);
 
-/* Whether path is a regular file, which xf_npy_reread can read again (a pipe
- * or standard input cannot). */
-int xf_npy_rereadable(const char *path);
-
 /* Reads path's float32 data again into a->data, the buffer xf_npy_read filled
  * from it (its shape maybe given another rank, as long as the count is the
  * same): --bench runs the forward in place over its input and restores the
- * input before each run.  A file that changed dtype or size is an error. */
+ * input before each run.  A file that changed dtype or count is an error
+ * naming it. */
 int xf_npy_reread(const char *path, xf_array *a, xf_error *err);
 
 /* An attention mask (fast-transformers' FullMask, --mask / --memory-mask):

@@ -75,6 +75,21 @@ case $CASE in
     "$DEC" --weights "$D/weights.safetensors" --input x3.npy --memory m3.npy --output y3.npy || fail "exit status $?"
     "$DEC" --weights "$D/weights.safetensors" --input x2.npy --memory m2.npy --output y2.npy || fail "exit status $?"
     same_numbers y3.npy y2.npy "12, 64" ;;
+  bench_output_is_the_forward)   # the forward runs in place over the input's buffer:
+    # --bench re-reads the input file before each run (inputs are regular files)
+    cp "$F/input.npy" x.npy
+    sum=$(cksum <x.npy)
+    "$REL" --weights "$F/weights.safetensors" --input x.npy --output once.npy || fail "exit status $?"
+    "$REL" --weights "$F/weights.safetensors" --input x.npy --output bench.npy --bench 3 >out.txt ||
+      fail "--bench: exit status $?"
+    grep -q "runs=3" out.txt || fail "--bench printed no forward_ms line: $(cat out.txt)"
+    "$DEC" --weights "$D/weights.safetensors" --input "$D/input.npy" --memory "$D/memory.npy" --output dec1.npy ||
+      fail "decoder: exit status $?"
+    "$DEC" --weights "$D/weights.safetensors" --input "$D/input.npy" --memory "$D/memory.npy" --output dec2.npy --bench 2 >/dev/null ||
+      fail "decoder --bench: exit status $?"
+    [ "$(cksum <x.npy)" = "$sum" ] || fail "the input file changed"
+    cmp -s once.npy bench.npy || fail "--bench 3 wrote other numbers than one forward"
+    cmp -s dec1.npy dec2.npy || fail "the decoder's --bench wrote other numbers than one forward" ;;
   *) echo "about.sh: unknown case '$CASE'"; exit 2 ;;
 esac
 echo "ok: $CASE"

@@ -112,6 +112,36 @@ Test(npy, zero_sized_dimension) {
     xf_array_free(&a);
 }
 
+/* --bench's restore: the data read again into the same buffer, even when the
+ * caller gave the shape another rank; a file that changed is refused by name
+ * and leaves the buffer as it was. */
+Test(npy, reread_restores_the_buffer_and_refuses_a_changed_file) {
+    int64_t s[] = {4, 6};
+    float x[24];
+    for (int i = 0; i < 24; i++)
+        x[i] = 0.5f * (float)i - 2.0f;
+    xf_error err = {{0}};
+    const char *path = th_in_dir("x.npy");
+    cr_assert_eq(xf_npy_write(path, x, 2, s, &err), 0, "%s", err.msg);
+    xf_array a;
+    cr_assert_eq(xf_npy_read(path, &a, &err), 0, "%s", err.msg);
+    a.rank = 3, a.shape[2] = a.shape[1], a.shape[1] = a.shape[0], a.shape[0] = 1; /* [1, 4, 6] */
+    for (int i = 0; i < 24; i++)
+        a.data[i] = 99.0f; /* what an in-place forward leaves */
+    cr_assert_eq(xf_npy_reread(path, &a, &err), 0, "%s", err.msg);
+    cr_assert_arr_eq(a.data, x, sizeof x);
+
+    int64_t s2[] = {5, 6};
+    float y[30] = {0};
+    cr_assert_eq(xf_npy_write(path, y, 2, s2, &err), 0, "%s", err.msg);
+    a.data[0] = 7.0f;
+    cr_assert_eq(xf_npy_reread(path, &a, &err), -1, "a file of 30 floats read into 24");
+    cr_assert_not_null(strstr(err.msg, path), "message '%s' should name the file", err.msg);
+    cr_assert_not_null(strstr(err.msg, "changed"), "%s", err.msg);
+    cr_assert_eq(a.data[0], 7.0f, "the buffer must be left as it was");
+    xf_array_free(&a);
+}
+
 /* ---- the fixture ------------------------------------------------------------ */
 
 Test(npy, reads_fixture_and_writes_it_byte_for_byte) {

@@ -378,6 +378,18 @@ static void accumulate_values2(float *o0, float *o1, const float *p0, const floa
         accumulate_slice2(o0 + d0, o1 + d0, p0, p1, v0 + d0, v1 + d0, n, D);
 }
 
+/* One block of n scores p into a head's running softmax: p becomes
+ * exp(p − m) for the new running max m, the sum l and the output o[D]
+ * (accumulated so far) are rescaled to it, and the block's sum added to l. */
+XF_INLINE void fold_block(float *o, int D, float *p, int n, float *m, float *l) {
+    float mx = row_max(p, n), mnew = mx > *m ? mx : *m;
+    float sum = exp_shift_sum(p, n, mnew), alpha = exp_approx(*m - mnew);
+    if (alpha != 1.0f)
+        scale(o, D, alpha);
+    *l = *l * alpha + sum;
+    *m = mnew;
+}
+
 /* Two heads of one sample, no attention row wanted, D a multiple of 64:
  * attend_one's recurrence for both in lockstep, so each kernel has two
  * streams of the cache in flight instead of one. */
@@ -391,14 +403,8 @@ static void attend_two(float *o0, float *o1, const float *q0, const float *q1, c
     for (int s0 = 0; s0 < len; s0 += STEP_KEYS) {
         int n = len - s0 < STEP_KEYS ? len - s0 : STEP_KEYS;
         score_keys2(p[0], p[1], q0, q1, k0 + (int64_t)s0 * E, k1 + (int64_t)s0 * E, n, E, temp);
-        for (int h = 0; h < 2; h++) {
-            float mx = row_max(p[h], n), mnew = mx > m[h] ? mx : m[h];
-            float sum = exp_shift_sum(p[h], n, mnew), alpha = exp_approx(m[h] - mnew);
-            if (alpha != 1.0f)
-                scale(o[h], D, alpha);
-            l[h] = l[h] * alpha + sum;
-            m[h] = mnew;
-        }
+        for (int h = 0; h < 2; h++)
+            fold_block(o[h], D, p[h], n, &m[h], &l[h]);
         accumulate_values2(o0, o1, p[0], p[1], v0 + (int64_t)s0 * D, v1 + (int64_t)s0 * D, n, D);
     }
     scale(o0, D, 1.0f / l[0]);
@@ -420,14 +426,8 @@ static void attend_four(float *const o[4], const float *const q[4], const float 
         const float *const ks[4] = {k[0] + (int64_t)s0 * E, k[1] + (int64_t)s0 * E,
                                     k[2] + (int64_t)s0 * E, k[3] + (int64_t)s0 * E};
         score_keys4(ps, q, ks, n, E, temp);
-        for (int h = 0; h < 4; h++) {
-            float mx = row_max(p[h], n), mnew = mx > m[h] ? mx : m[h];
-            float sum = exp_shift_sum(p[h], n, mnew), alpha = exp_approx(m[h] - mnew);
-            if (alpha != 1.0f)
-                scale(o[h], D, alpha);
-            l[h] = l[h] * alpha + sum;
-            m[h] = mnew;
-        }
+        for (int h = 0; h < 4; h++)
+            fold_block(o[h], D, p[h], n, &m[h], &l[h]);
         for (int h = 0; h < 4; h += 2)
             accumulate_values2(o[h], o[h + 1], p[h], p[h + 1], v[h] + (int64_t)s0 * D,
                                v[h + 1] + (int64_t)s0 * D, n, D);
@@ -452,12 +452,7 @@ static void attend_one(float *o, float *a, const float *q, const float *k, const
     for (int s0 = 0; s0 < len; s0 += STEP_KEYS) {
         int n = len - s0 < STEP_KEYS ? len - s0 : STEP_KEYS;
         score_keys(p, q, k + (int64_t)s0 * E, n, E, temp);
-        float mx = row_max(p, n), mnew = mx > m ? mx : m;
-        float sum = exp_shift_sum(p, n, mnew), alpha = exp_approx(m - mnew);
-        if (alpha != 1.0f)
-            scale(o, D, alpha);
-        l = l * alpha + sum;
-        m = mnew;
+        fold_block(o, D, p, n, &m, &l);
         accumulate_values(o, p, v + (int64_t)s0 * D, n, D);
     }
     scale(o, D, 1.0f / l);

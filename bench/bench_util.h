@@ -5,11 +5,18 @@
 
 #include <time.h>
 
+/* Clock `id` in milliseconds: CLOCK_MONOTONIC (wall) or a CPU-time clock
+ * (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID: time another program
+ * takes from the core does not count). */
+static inline double clock_ms(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Monotonic wall time in milliseconds. */
 static inline double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 /* qsort order for doubles, ascending (medians and minima of samples). */

@@ -400,6 +400,14 @@ static Dims max_dims(const Model *m, int *max_local, int *max_topk, int *max_phi
     return mx;
 }
 
+/* `tmpl` filled from k, which stays bound for the next part. */
+static char *keep_part(const char *tmpl, KV *k) {
+    StrBuf b;
+    sb_init(&b);
+    emit_fill_keep(&b, tmpl, k);
+    return sb_take(&b);
+}
+
 /* Whether every stack is post-norm: its layers then write t (the sublayer
  * output) only after attention has read q, and the two share one buffer —
  * at batch 1 × seq 4096 one [L, d_model] activation (4 MiB) less.  Pre-norm
@@ -415,14 +423,11 @@ static int t_shares_q(const Model *m) {
     return 1;
 }
 
-/* q's width and t's buffer: its own, or q's (t_shares_q). */
+/* t's buffer (its own, or q's: t_shares_q) and att's and h's. */
 static void t_buffer_holes(KV *k, const Model *m, Dims mx) {
     int share = t_shares_q(m);
     KV tk = {0};
     emit_kv_int(&tk, "D", mx.D);
-    emit_kv_int(k, "q_width", share ? emit_imax(mx.H * mx.E, mx.D) : (long long)mx.H * mx.E);
-    emit_kv_int(k, "t_width", share ? 0 : mx.D);
-    emit_kv_set(k, "t_note", share ? ", = q (post-norm)" : "");
     emit_kv_take(k, "t_carve", emit_part(share ? PART("t_alias") : PART("t_carve"), &tk));
     KV fk = {0}, hk = {0};
     emit_kv_int(&fk, "F", mx.F);
@@ -430,7 +435,67 @@ static void t_buffer_holes(KV *k, const Model *m, Dims mx) {
     emit_kv_take(&hk, "FF", emit_part(PART("ff_floats"), &fk));
     emit_kv_take(k, "att_h_carve",
                  emit_part(share ? PART("att_h_alias") : PART("att_h_carve"), &hk));
-    emit_kv_set(k, "h_note", share ? ", = att (post-norm)" : "");
+}
+
+/* The buffers of a model whose layers run in blocks of rows (emit_row_blocked:
+ * an encoder, one stack): the key and value planes for every row, the rest
+ * for one block of B rows.  Post-norm, t shares q and h shares att, as in
+ * the whole layout; h also holds a block's keys|values product before
+ * xf_linear_planes spreads it into the planes. */
+static void rows_buffer_holes(KV *k, const Model *m, Dims mx) {
+    int share = t_shares_q(m);
+    long long HE = (long long)mx.H * mx.E, HDV = (long long)mx.H * mx.DV;
+    long long qw = share && mx.D > HE ? mx.D : HE;
+    KV br = {0}, a = {0}, t = {0}, w = {0}, l = {0};
+    emit_kv_int(&br, "F", mx.F);
+    emit_kv_int(&br, "KV", HE + HDV);
+    emit_kv_take(k, "block_rows", emit_part(PART("block_rows"), &br));
+    emit_kv_int(&a, "HDV", HDV);
+    emit_kv_int(&a, "AD", share || HDV >= mx.D ? HDV : mx.D); /* pre-norm: ff's output too */
+    emit_kv_take(k, "att_h_carve",
+                 emit_part(share ? PART("rows_att_h_alias") : PART("rows_att_h_carve"), &a));
+    emit_kv_int(&t, "D", mx.D);
+    emit_kv_take(k, "t_carve", emit_part(share ? PART("t_alias") : PART("rows_t_carve"), &t));
+    emit_kv_int(&w, "q_width", qw);
+    emit_kv_set(&w, "t_note", share ? ", = q (post-norm)" : "");
+    emit_kv_set(&w, "h_note", share ? ", = att (post-norm)" : "");
+    emit_kv_set(&w, "att_note", share ? ", = h (post-norm)" : "");
+    emit_kv_int(&w, "max_he", HE);
+    emit_kv_int(&w, "max_hdv", HDV);
+    emit_kv_int(&w, "max_d", mx.D);
+    emit_kv_int(&w, "max_f", mx.F);
+    emit_kv_int(&w, "max_h", mx.H);
+    emit_kv_int(&w, "max_e", mx.E);
+    emit_kv_int(&w, "max_dv", mx.DV);
+    emit_kv_int(&w, "KV", HE + HDV);
+    emit_kv_take(k, "buf_fields", keep_part(PART("rows_fields"), &w));
+    emit_kv_take(k, "qkv_carve", keep_part(PART("rows_qkv"), &w));
+    emit_kv_take(k, "need", emit_part(PART("rows_need"), &w));
+    emit_kv_take(k, "ws_L", emit_part(PART("ws_L_rows"), NULL));
+    emit_kv_int(&l, "E", mx.E);
+    emit_kv_int(&l, "DV", mx.DV);
+    emit_kv_take(k, "ws_ld", emit_part(PART("ws_ld_rows"), &l));
+}
+
+/* The whole layout's q/k/v fields, carves and size (t_buffer_holes binds the rest). */
+static void whole_buffer_holes(KV *k, const Model *m, Dims mx) {
+    t_buffer_holes(k, m, mx);
+    int share = t_shares_q(m);
+    KV w = {0};
+    emit_kv_int(&w, "q_width", share ? emit_imax(mx.H * mx.E, mx.D) : (long long)mx.H * mx.E);
+    emit_kv_int(&w, "t_width", share ? 0 : mx.D);
+    emit_kv_set(&w, "t_note", share ? ", = q (post-norm)" : "");
+    emit_kv_set(&w, "h_note", share ? ", = att (post-norm)" : "");
+    emit_kv_int(&w, "max_he", (long long)mx.H * mx.E);
+    emit_kv_int(&w, "max_hdv", (long long)mx.H * mx.DV);
+    emit_kv_int(&w, "max_d", mx.D);
+    emit_kv_int(&w, "max_f", mx.F);
+    emit_kv_take(k, "buf_fields", keep_part(PART("whole_fields"), &w));
+    emit_kv_take(k, "qkv_carve", keep_part(PART("whole_qkv"), &w));
+    emit_kv_take(k, "need", emit_part(PART("whole_need"), &w));
+    emit_kv_take(k, "block_rows", emit_nothing());
+    emit_kv_take(k, "ws_L", emit_part(PART("ws_L_whole"), NULL));
+    emit_kv_take(k, "ws_ld", emit_nothing());
 }
 
 /* The reformer fields of the workspace's shape (the largest chunk_size,
@@ -455,10 +520,6 @@ static void workspace_holes(KV *k, const Plan *p) {
     const Model *m = p->model;
     int max_local, max_topk, max_phi, max_clusters;
     Dims mx = max_dims(m, &max_local, &max_topk, &max_phi, &max_clusters);
-    emit_kv_int(k, "max_he", (long long)mx.H * mx.E);
-    emit_kv_int(k, "max_hdv", (long long)mx.H * mx.DV);
-    emit_kv_int(k, "max_d", mx.D);
-    emit_kv_int(k, "max_f", mx.F);
     emit_kv_int(k, "max_h", mx.H);
     emit_kv_int(k, "max_e", emit_imax(mx.E, max_phi));
     emit_kv_int(k, "max_dv", mx.DV);
@@ -485,7 +546,10 @@ static void workspace_holes(KV *k, const Plan *p) {
     emit_kv_int(&ec, "W", (long long)mx.H * (2 * mx.E + mx.DV));
     emit_kv_take(k, "ev_carve", emit_part_if(qkv, PART("ev_carve"), &ek));
     emit_kv_take(k, "ev_need", emit_part(qkv ? PART("ev_need") : PART("zero"), &ec));
-    t_buffer_holes(k, m, mx);
+    if (emit_row_blocked(p, 0))
+        rows_buffer_holes(k, m, mx);
+    else
+        whole_buffer_holes(k, m, mx);
 }
 
 /* The struct's fields, the includes and what loading adds, by kind and profile. */
@@ -535,7 +599,7 @@ static char *emit_model_c(const Plan *p, const char *spec_name) {
         emit_layers(&layers, p, st, name, 0);
         if (emit_generates(m) && st == out_stack)
             emit_layers(&layers, p, st, name, 1); /* their generation-step twins */
-        emit_load_stack(&load_fns, &load, m, name, st);
+        emit_load_stack(&load_fns, &load, m, name, st, emit_row_blocked(p, st));
     }
     if (emit_is_token_model(m))
         emit_load_tokens(&load, m);

@@ -80,11 +80,13 @@ void emit_final_norm(StrBuf *b, const Model *m, int stack, const char *x, const 
 char *emit_main_c(const Plan *p, const char *spec_name, const char *embed_path); /* emit_main.c */
 /* emit_layers.c: a stack's layer functions (`step`: the generation-step twins) and their calls */
 int emit_layer_distinct(const Plan *p, int stack, int i);
+int emit_row_blocked(const Plan *p, int stack); /* layers in blocks of rows (row_blocks.c) */
 void emit_layers(StrBuf *out, const Plan *p, int stack, const char *name, int step);
 void emit_layer_calls(StrBuf *b, const Plan *p, int stack, int step, const char *call,
                       const char *x, const char *memory);
 /* emit_load.c: a stack's load_layer function (fns) and its calls (body) */
-void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name, int stack);
+void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name, int stack,
+                     int split_self);
 /* emit_about.c: the binary's --help paragraph and --version line (text, newline-terminated) */
 char *emit_about(const Plan *p, const char *spec_name);
 char *emit_version(const Plan *p, const char *spec_name);

@@ -21,6 +21,27 @@ int emit_layer_distinct(const Plan *p, int stack, int i) {
     return 0;
 }
 
+/* Does the stack run its layers in blocks of rows (runtime/row_blocks.c)?
+ * An encoder's full, non-causal self-attention whose queries, keys, values
+ * and attention matrix no kept point shows (a QKVEvent or AttentionEvent
+ * needs them for every row at once): release builds, and debug builds
+ * listening to no attention of the stack.  Causal layers (a block would
+ * need its query offset), the other attention types, decoders and the
+ * generating stacks (their prefill keeps the prompt's keys in the cache)
+ * run whole. */
+int emit_row_blocked(const Plan *p, int stack) {
+    const Model *m = p->model;
+    const Stack *s = emit_stack(m, stack);
+    if (m->kind != MODEL_ENCODER || stack != 0 || emit_is_token_model(m) ||
+        s->attention_type != ATT_FULL || s->causal)
+        return 0;
+    for (int k = 0; k < p->n_points; k++)
+        if (p->points[k].kept && p->points[k].stack == stack &&
+            p->points[k].kind != XF_INTERMEDIATE_OUTPUT)
+            return 0;
+    return 1;
+}
+
 /* The function of layer i (its step twin with `step`): the stack's shared
  * one, or its own. */
 static char *layer_fn(const Plan *p, int stack, int i, int step) {
@@ -422,6 +443,19 @@ static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const ch
     emit_kv_take(&k, "ACT",
                  emit_part(s->activation == ACT_GELU ? PART("gelu") : PART("relu"), NULL));
     emit_kv_take(&k, "eps", emit_c_float(s->layer_norm_eps));
+    if (!step && emit_row_blocked(p, stack)) { /* stack 0 of an encoder, no attention point */
+        emit_kv_int(&k, "H", d.H);
+        emit_kv_int(&k, "E", d.E);
+        emit_kv_int(&k, "DV", d.DV);
+        emit_kv_int(&k, "KV", (long long)d.H * (d.E + d.DV));
+        emit_kv_take(&k, "temp", emit_c_float(s->softmax_temp));
+        emit_kv_take(&k, "after", emit_intermediate(p, s, stack, i));
+        emit_fill(out,
+                  s->normalization == NORM_PRE ? "layer_encoder_pre_rows.c"
+                                               : "layer_encoder_post_rows.c",
+                  &k);
+        return;
+    }
     emit_kv_take(&k, "self_attention", self_attention(p, s, stack, i, self, step));
     emit_kv_take(&k, "after", emit_intermediate(p, s, stack, i));
     if (stack == 1)

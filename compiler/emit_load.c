@@ -79,13 +79,14 @@ static void load_stacked(StrBuf *b, const char *dst, const char *w, const char *
 }
 
 /* torch's packed in_proj of `module`: a self-attention's rows [0, 2HE + HDV)
- * as one operand, a cross-attention's queries [0, HE) and keys and values
- * [HE, 2HE + HDV) as two; the biases point into in_proj_bias. */
+ * as one operand, or (`split`: a cross-attention, a self-attention in blocks
+ * of rows) its queries [0, HE) and keys and values [HE, 2HE + HDV) as two;
+ * the biases point into in_proj_bias. */
 static void load_in_proj(StrBuf *b, const char *dst, const char *module, long long HE,
-                         long long HDV, long long D, int cross) {
+                         long long HDV, long long D, int split) {
     char t[200];
     long long rows = 2 * HE + HDV;
-    if (!cross) {
+    if (!split) {
         load_weight(b, field(dst, "qkv_w"), module_tensor(t, sizeof t, module, "in_proj_weight"),
                     rows, D, 0, rows);
         load_vector(b, field(dst, "qkv_b"), module_tensor(t, sizeof t, module, "in_proj_bias"),
@@ -105,14 +106,15 @@ static void load_in_proj(StrBuf *b, const char *dst, const char *module, long lo
 
 /* The tensors of one attention module `module` (its name in the layer) into
  * `dst`: d its heads and sizes, its keys and values projected from `dk` wide
- * rows (the memory's width for cross-attention). */
+ * rows (the memory's width for cross-attention); `split`: queries (q_w) and
+ * keys|values (kv_w) as two operands. */
 static void load_attention(StrBuf *b, const Model *m, Dims d, int dk, const char *dst,
-                           const char *module, int cross) {
+                           const char *module, int split) {
     long long HE = (long long)d.H * d.E, HDV = (long long)d.H * d.DV;
     char t[200];
     if (m->weights == WEIGHTS_TORCH) {
-        load_in_proj(b, dst, module, HE, HDV, d.D, cross);
-    } else if (!cross) {
+        load_in_proj(b, dst, module, HE, HDV, d.D, split);
+    } else if (!split) {
         static const char *const qkv[] = {"query", "key", "value"};
         load_stacked(b, dst, "qkv_w", "qkv_b", module, qkv, (long long[]){HE, HE, HDV}, 3, d.D);
     } else {
@@ -218,13 +220,15 @@ static const char *attention_module(const Model *m, int stack, int cross) {
                         : "self_attention";
 }
 
-/* The body of load_layer: attention module(s), feed-forward, norms. */
-static void layer_body(StrBuf *b, const Model *m, int stack) {
+/* The body of load_layer: attention module(s), feed-forward, norms;
+ * `split_self`: the self-attention's queries and keys|values as two
+ * operands, as a cross-attention's (a stack in blocks of rows). */
+static void layer_body(StrBuf *b, const Model *m, int stack, int split_self) {
     const Stack *s = emit_stack(m, stack);
     Dims d = emit_dims(s);
     char *self = emit_part(PART("self"), NULL), *cross = emit_part(PART("cross"), NULL),
          *ff = emit_part(PART("ff"), NULL);
-    load_attention(b, m, d, d.D, self, attention_module(m, stack, 0), 0);
+    load_attention(b, m, d, d.D, self, attention_module(m, stack, 0), split_self);
     if (emit_uses_feature_map(s, s->attention_type))
         load_feature_map(b, s, d.E, self, attention_module(m, stack, 0));
     if (attention_runs(s, s->attention_type, ATT_AFT_FULL))
@@ -269,7 +273,8 @@ static void stack_prefix(char *wp, size_t cap, const Model *m, int stack) {
 }
 
 /* A stack's load_layer function (`fns`) and its calls and final norm (`body`). */
-void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name, int stack) {
+void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name, int stack,
+                     int split_self) {
     const Stack *s = emit_stack(m, stack);
     char wp[200], layer[64]; /* weights_prefix (<= 128 bytes, check.c) + the stack's own prefix */
     stack_prefix(wp, sizeof wp, m, stack);
@@ -281,7 +286,7 @@ void emit_load_stack(StrBuf *fns, StrBuf *body, const Model *m, const char *name
         sb_printf(&fmt, *c == '%' ? "%%%%" : "%c", *c);
     sb_puts(&fmt, "layers.%d.");
     sb_init(&lb);
-    layer_body(&lb, m, stack);
+    layer_body(&lb, m, stack, split_self);
     KV f = {0}, c = {0};
     emit_kv_set(&f, "prefix", wp);
     emit_kv_set(&f, "layer", layer);

@@ -48,13 +48,19 @@
  * than two blocks' worth are visible and nothing is materialized. */
 enum { ONLINE_KEYS = 512 };
 
-/* The online path's packed head (online_bufs): keys and values of S rows,
- * and per block of B ≤ MIN_BLOCK rows its queries, scores, outputs, m and l. */
+/* Are one head's keys and values dense already (planes, or one head)? */
+static int dense_head(const xf_attn_shape *sh) {
+    return xf_ldk(sh) == sh->E && xf_ldv(sh) == sh->D;
+}
+
+/* The online path's packed head (online_bufs): keys and values of S rows
+ * (unless dense_head), and per block of B ≤ MIN_BLOCK rows its queries,
+ * scores, outputs, m and l. */
 static int64_t online_scratch(const xf_attn_shape *sh) {
     int64_t S = sh->S > 0 ? sh->S : 0, E = sh->E > 0 ? sh->E : 0, D = sh->D > 0 ? sh->D : 0;
     if (S <= 2 * ONLINE_KEYS)
         return 0;
-    return S * (E + D) + (int64_t)MIN_BLOCK * (E + ONLINE_KEYS + D + 2);
+    return (dense_head(sh) ? 0 : S * (E + D)) + (int64_t)MIN_BLOCK * (E + ONLINE_KEYS + D + 2);
 }
 
 /* What one worker's (sample, head) needs. */
@@ -169,7 +175,8 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
  *   qb [B, E]     temp·log2e · query  p [B, ONLINE_KEYS]  one tile's scores
  *   ob [B, D]     output accumulator  m, l [B]  running max and sum */
 typedef struct {
-    float *kp, *vp, *qb, *p, *ob, *m, *l;
+    const float *kp, *vp;
+    float *qb, *p, *ob, *m, *l;
 } online_bufs;
 
 /* One row's scores pi[0..lim) of a later key block, no mask: pi = 2^(x − m')
@@ -273,21 +280,25 @@ static void attend_block_online(float *o, const online_bufs *b, const float *q, 
 }
 
 /* Every query block of one (sample, head) on the online path: its keys and
- * values packed once, then the recurrence block by block. */
+ * values packed once (read in place when they are dense: a layer in blocks
+ * of rows calls this once per block, and its planes need no copy), then
+ * the recurrence block by block. */
 static void online_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, E = sh->E, D = sh->D, B = block_rows(sh), klen = hv->klen;
     const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * D;
+    const int dense = dense_head(sh);
+    float *kp = scratch, *vp = kp + (int64_t)klen * E;
     online_bufs b;
-    b.kp = scratch;
-    b.vp = b.kp + (int64_t)klen * E;
-    b.qb = b.vp + (int64_t)klen * D;
+    b.kp = dense ? hv->k : kp;
+    b.vp = dense ? hv->v : vp;
+    b.qb = dense ? scratch : vp + (int64_t)klen * D;
     b.p = b.qb + (int64_t)B * E;
     b.ob = b.p + (int64_t)B * ONLINE_KEYS;
     b.m = b.ob + (int64_t)B * D;
     b.l = b.m + B;
-    for (int j = 0; j < klen; j++) {
-        memcpy(b.kp + (int64_t)j * E, hv->k + j * ks, (size_t)E * sizeof(float));
-        memcpy(b.vp + (int64_t)j * D, hv->v + j * lv, (size_t)D * sizeof(float));
+    for (int j = 0; !dense && j < klen; j++) {
+        memcpy(kp + (int64_t)j * E, hv->k + j * ks, (size_t)E * sizeof(float));
+        memcpy(vp + (int64_t)j * D, hv->v + j * lv, (size_t)D * sizeof(float));
     }
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;

@@ -136,6 +136,9 @@ typedef struct {
     int ldq, ldk, ldv;   /* floats between consecutive rows of q, k, v; 0: H*E, H*E, H*D
                             (each its own array).  Q/K/V made by one product share rows
                             of H*E + H*E + H*D floats; out is always H*D apart. */
+    int64_t hsk, hsv;    /* floats between heads of k, v; 0: E, D (heads side by side in a
+                            row).  Planes (xf_linear_planes: ldk = E, hsk = N*S*E) hand
+                            each head's keys and values over dense, read without a copy. */
 } xf_attn_shape;
 
 /* out[N,L,H,D] = softmax(temp · q kᵀ + masks) v, per (sample, head); masks:
@@ -148,6 +151,34 @@ typedef struct {
 void xf_attention(float *out, float *attn, const float *q, const float *k, const float *v,
                   const xf_attn_shape *sh, float *scratch);
 int64_t xf_attention_scratch(const xf_attn_shape *sh);
+
+/* ---- layers in blocks of rows (row_blocks.c) -----------------------------
+ * A self-attention layer whose rows are many computes the keys and values of
+ * every row first, as one plane per head, then runs queries, attention,
+ * output projection, norms and feed-forward one block of rows at a time, in
+ * place over x's rows: the whole-sequence buffers are the planes alone
+ * (docs/DESIGN.md, "Layers in blocks of rows"). */
+
+/* Samples of at most XF_ROW_SAMPLES rows go whole into a block (as many as
+ * fit); a longer one is cut into near-equal blocks of at most XF_ROW_BLOCK. */
+enum { XF_ROW_BLOCK = 256, XF_ROW_SAMPLES = 1024 };
+
+/* Rows of the block of a [N, L] call starting at row r0 (0, then each block's end). */
+int xf_row_block(int N, int L, int r0);
+/* The most rows a block of the call has: what its buffers hold. */
+int xf_row_block_max(int N, int L);
+
+/* Rows [r, r + rows) of the key and value planes: k [H][n][E], v [H][n][D]
+ * (k, v → row r of head 0's plane; planes n rows long) = the columns
+ * [H·E | H·D] of x[rows, in] · wt + b, through tmp [rows, H·(E + D)]. */
+void xf_linear_planes(float *k, float *v, int64_t n, const float *x, const float *wt,
+                      const float *b, float *tmp, int rows, int in, int H, int E, int D);
+
+/* Full attention of rows [r0, r0 + rows) (a block, xf_row_block) of the call
+ * `whole` (S = L, not causal) over keys and values in planes of N·S rows;
+ * q, out: the block's rows (H·E, H·D apart). */
+void xf_attention_rows(float *out, const float *q, const float *k, const float *v,
+                       const xf_attn_shape *whole, int r0, int rows, float *scratch);
 
 /* The other attention types of fast-transformers, same arguments and layouts
  * as xf_attention (scratch: xf_attention_scratch covers every kernel).  Each

@@ -88,8 +88,8 @@ static inline head_view head_at(const xf_attn_shape *sh, int n, int h, const flo
     int qlen = sh->query_len ? sh->query_len[n] : sh->L;
     head_view hv = {
         q + n * L * xf_ldq(sh) + (int64_t)h * sh->E,
-        k + n * S * xf_ldk(sh) + (int64_t)h * sh->E,
-        v + n * S * xf_ldv(sh) + (int64_t)h * sh->D,
+        k + n * S * xf_ldk(sh) + h * (sh->hsk ? sh->hsk : sh->E),
+        v + n * S * xf_ldv(sh) + h * (sh->hsv ? sh->hsv : sh->D),
         out + n * L * vs + (int64_t)h * sh->D,
         attn ? attn + ((int64_t)n * sh->H + h) * L * S : NULL,
         klen < 0       ? 0

@@ -55,7 +55,9 @@ Test(emit, release_has_no_dispatch_and_one_shared_layer) {
     cr_expect_eq(count(c, "xf_dispatch"), 0);
     cr_expect_eq(count(c, "listener_"), 0);
     cr_expect_eq(count(c, "xf_handlers.h"), 0);
-    cr_expect_eq(count(c, "float *const A = NULL;"), 1, "no matrix materialized:\n%s", c);
+    /* no matrix materialized: the layers run in blocks of rows */
+    cr_expect_eq(count(c, "float *const A"), 0, "%s", c);
+    cr_expect_eq(count(c, "xf_attention_rows("), 1);
     cr_expect_eq(
         count(c, "static void layer(enc *m, const xf_call *c, int l, float *x, const ws_t *w) {"),
         1);
@@ -122,7 +124,8 @@ Test(emit, instrument_all_has_every_point_behind_the_dispatcher) {
 }
 
 Test(emit, load_lines_one_function_a_stack_in_a_loop) {
-    emitted(ENCODER(4, ""), PROFILE_RELEASE);
+    /* every layer's attention is seen: the layers run whole */
+    emitted(ENCODER(4, "listen AttentionEvent -> stats\n"), PROFILE_DEBUG);
     const char *c = em.model_c;
     cr_expect_eq(
         count(c, "static int load_layer(enc *m, xf_layer_weights *p, int l, xf_error *err) {"), 1);
@@ -133,12 +136,46 @@ Test(emit, load_lines_one_function_a_stack_in_a_loop) {
         count(c, "    WEIGHT(p->self.qkv_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 0, 768);"),
         1);
     cr_expect_eq(count(c, "    TENSOR(p->self.qkv_b, AT(\"self_attn.in_proj_bias\"), 1, 768);"), 1);
-    cr_expect_eq(count(c, "xf_linear(w->q, x, p->self.qkv_w, p->self.qkv_b, n, 256, 768);"), 1);
-    cr_expect_eq(count(c, ".ldq = 768, .ldk = 768, .ldv = 768"), 1);
-    cr_expect_eq(count(c, "(w->att, A, w->q, w->q + 256, w->q + 512, &sh, w->scratch);"), 1);
+    cr_expect_eq(count(c, "xf_linear(w->q, x, p->self.qkv_w, p->self.qkv_b, n, 256, 768);"), 4);
+    cr_expect_eq(count(c, ".ldq = 768, .ldk = 768, .ldv = 768"), 4); /* a function per layer */
+    cr_expect_eq(count(c, "(w->att, A, w->q, w->q + 256, w->q + 512, &sh, w->scratch);"), 4);
     cr_expect_eq(count(c, "    TENSOR(p->norm2.b, AT(\"norm2.bias\"), 1, 256);"), 1);
     cr_expect_eq(count(c, "        if (load_layer(m, &m->layers[l], l, err))"), 1);
     cr_expect_eq(count(c, "TENSOR(m->norm.g, \"norm.weight\", 1, 256);"), 1);
+    cr_expect_eq(count(c, "xf_attention_rows("), 0);
+}
+
+/* Where no point shows an encoder's attention, its layers run in blocks of
+ * rows: queries and keys|values loaded as two operands, the keys and values
+ * of every row into planes first, then per block the queries and attention,
+ * and the workspace holds a block's buffers besides the planes. */
+Test(emit, unseen_attention_runs_in_blocks_of_rows) {
+    /* one kept attention point in the stack keeps its layers whole */
+    emitted(ENCODER(4, "listen QKVEvent & within(layers[3]) -> stats\n"), PROFILE_DEBUG);
+    cr_expect_eq(count(em.model_c, "xf_attention_rows("), 0);
+    cr_expect_eq(count(em.model_c, "p->self.qkv_w, p->self.qkv_b, n, 256, 768);"), 2);
+    teardown();
+    /* IntermediateOutput is x after the layer: blocks of rows still */
+    emitted(ENCODER(4, "listen IntermediateOutput -> stats\n"), PROFILE_DEBUG);
+    const char *c = em.model_c;
+    cr_expect_eq(
+        count(c, "    WEIGHT(p->self.q_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 0, 256);"),
+        1);
+    cr_expect_eq(
+        count(c, "    WEIGHT(p->self.kv_w, AT(\"self_attn.in_proj_weight\"), 768, 256, 256, 512);"),
+        1);
+    cr_expect_eq(count(c, "    p->self.kv_b = p->self.q_b + 256;"), 1);
+    cr_expect_eq(count(c, "p->self.qkv_w"), 0);
+    cr_expect_eq(count(c, "xf_linear_planes(w->k + (int64_t)r * 64, w->v + (int64_t)r * 64, n, "
+                          "x + (int64_t)r * 256,"),
+                 4); /* a function per layer: each has its point */
+    cr_expect_eq(count(c, "xf_linear(w->q, xb, p->self.q_w, p->self.q_b, rows, 256, 256);"), 4);
+    cr_expect_eq(count(c, "xf_attention_rows(w->att, w->q, w->k, w->v, &sh, r, rows, w->scratch);"),
+                 4);
+    cr_expect_eq(count(c, "    CARVE(q, B * 256);"), 1);
+    cr_expect_eq(count(c, "    CARVE(k, N * T * 256);"), 1);
+    cr_expect_eq(count(c, ".ldk = 64, .ldv = 64};"), 1); /* the planes: no packed head in scratch */
+    cr_expect_eq(count(c, ".kind = XF_INTERMEDIATE_OUTPUT"), 4);
 }
 
 Test(emit, a_percent_in_weights_prefix_stays_literal) {
@@ -151,7 +188,7 @@ Test(emit, a_percent_in_weights_prefix_stays_literal) {
 }
 
 Test(emit, designated_initialisers_and_no_memory_for_an_encoder) {
-    emitted(ENCODER(1, ""), PROFILE_RELEASE);
+    emitted(ENCODER(1, "listen QKVEvent -> stats\n"), PROFILE_DEBUG); /* whole layers */
     const char *c = em.model_c;
     cr_expect_eq(
         count(
@@ -268,7 +305,7 @@ Test(emit, post_norm_t_shares_q) {
             "    feed_forward_dimensions = 64\n}\n",
             PROFILE_DEBUG);
     const char *c = em.model_c;
-    cr_expect_eq(count(c, "    CARVE(q, N * T * 32);"), 1, "%s", c);
+    cr_expect_eq(count(c, "    CARVE(q, B * 32);"), 1, "%s", c); /* blocks of rows */
     cr_expect_eq(count(c, "    w->t = w->q;"), 1);
     cr_expect_eq(count(c, "CARVE(t,"), 0);
 }

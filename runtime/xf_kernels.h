@@ -154,10 +154,10 @@ int64_t xf_attention_scratch(const xf_attn_shape *sh);
 
 /* ---- layers in blocks of rows (row_blocks.c) -----------------------------
  * A self-attention layer whose rows are many computes the keys and values of
- * every row first, as one plane per head, then runs queries, attention,
- * output projection, norms and feed-forward one block of rows at a time, in
- * place over x's rows: the whole-sequence buffers are the planes alone
- * (docs/DESIGN.md, "Layers in blocks of rows"). */
+ * every row first, then runs queries, attention, output projection, norms
+ * and feed-forward one block of rows at a time, in place over x's rows: the
+ * only whole-sequence buffer is the keys and values (docs/DESIGN.md, "Layers
+ * in blocks of rows"). */
 
 /* Samples of at most XF_ROW_SAMPLES rows go whole into a block (as many as
  * fit); a longer one is cut into near-equal blocks of at most XF_ROW_BLOCK. */
@@ -168,17 +168,19 @@ int xf_row_block(int N, int L, int r0);
 /* The most rows a block of the call has: what its buffers hold. */
 int xf_row_block_max(int N, int L);
 
-/* Rows [r, r + rows) of the key and value planes: k [H][n][E], v [H][n][D]
- * (k, v → row r of head 0's plane; planes n rows long) = the columns
- * [H·E | H·D] of x[rows, in] · wt + b, through tmp [rows, H·(E + D)]. */
-void xf_linear_planes(float *k, float *v, int64_t n, const float *x, const float *wt,
-                      const float *b, float *tmp, int rows, int in, int H, int E, int D);
+/* Rows [r, r + rows) of the keys and values kv of a [N, L] call = the
+ * columns [H·E | H·D] of x[rows, in] · wt + b.  Samples of at most
+ * XF_ROW_SAMPLES rows keep them as the product's rows ([N·L, H·(E + D)]);
+ * longer ones (the online attention path, which reads a head dense) as one
+ * plane per head, [H][N·L][E] then [H][N·L][D], through tmp [rows, H·(E + D)]. */
+void xf_linear_kv(float *kv, int N, int L, int r, const float *x, const float *wt, const float *b,
+                  float *tmp, int rows, int in, int H, int E, int D);
 
 /* Full attention of rows [r0, r0 + rows) (a block, xf_row_block) of the call
- * `whole` (S = L, not causal) over keys and values in planes of N·S rows;
+ * `whole` (S = L, not causal) over its keys and values kv (xf_linear_kv);
  * q, out: the block's rows (H·E, H·D apart). */
-void xf_attention_rows(float *out, const float *q, const float *k, const float *v,
-                       const xf_attn_shape *whole, int r0, int rows, float *scratch);
+void xf_attention_rows(float *out, const float *q, const float *kv, const xf_attn_shape *whole,
+                       int r0, int rows, float *scratch);
 
 /* The other attention types of fast-transformers, same arguments and layouts
  * as xf_attention (scratch: xf_attention_scratch covers every kernel).  Each

@@ -147,8 +147,8 @@ Test(emit, load_lines_one_function_a_stack_in_a_loop) {
 
 /* Where no point shows an encoder's attention, its layers run in blocks of
  * rows: queries and keys|values loaded as two operands, the keys and values
- * of every row into planes first, then per block the queries and attention,
- * and the workspace holds a block's buffers besides the planes. */
+ * of every row first, then per block the queries and attention, and the
+ * workspace holds a block's buffers besides the keys and values. */
 Test(emit, unseen_attention_runs_in_blocks_of_rows) {
     /* one kept attention point in the stack keeps its layers whole */
     emitted(ENCODER(4, "listen QKVEvent & within(layers[3]) -> stats\n"), PROFILE_DEBUG);
@@ -166,14 +166,12 @@ Test(emit, unseen_attention_runs_in_blocks_of_rows) {
         1);
     cr_expect_eq(count(c, "    p->self.kv_b = p->self.q_b + 256;"), 1);
     cr_expect_eq(count(c, "p->self.qkv_w"), 0);
-    cr_expect_eq(count(c, "xf_linear_planes(w->k + (int64_t)r * 64, w->v + (int64_t)r * 64, n, "
-                          "x + (int64_t)r * 256,"),
+    cr_expect_eq(count(c, "xf_linear_kv(w->kv, c->N, c->L, r, x + (int64_t)r * 256, p->self.kv_w,"),
                  4); /* a function per layer: each has its point */
     cr_expect_eq(count(c, "xf_linear(w->q, xb, p->self.q_w, p->self.q_b, rows, 256, 256);"), 4);
-    cr_expect_eq(count(c, "xf_attention_rows(w->att, w->q, w->k, w->v, &sh, r, rows, w->scratch);"),
-                 4);
+    cr_expect_eq(count(c, "xf_attention_rows(w->att, w->q, w->kv, &sh, r, rows, w->scratch);"), 4);
     cr_expect_eq(count(c, "    CARVE(q, B * 256);"), 1);
-    cr_expect_eq(count(c, "    CARVE(k, N * T * 256);"), 1);
+    cr_expect_eq(count(c, "    CARVE(kv, N * T * 512);"), 1);
     cr_expect_eq(count(c, ".ldk = 64, .ldv = 64};"), 1); /* the planes: no packed head in scratch */
     cr_expect_eq(count(c, ".kind = XF_INTERMEDIATE_OUTPUT"), 4);
 }

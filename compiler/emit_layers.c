@@ -22,18 +22,17 @@ int emit_layer_distinct(const Plan *p, int stack, int i) {
 }
 
 /* Does the stack run its layers in blocks of rows (runtime/row_blocks.c)?
- * An encoder's full, non-causal self-attention whose queries, keys, values
- * and attention matrix no kept point shows (a QKVEvent or AttentionEvent
- * needs them for every row at once): release builds, and debug builds
- * listening to no attention of the stack.  Causal layers (a block would
- * need its query offset), the other attention types, decoders and the
- * generating stacks (their prefill keeps the prompt's keys in the cache)
- * run whole. */
+ * An encoder's full self-attention whose queries, keys, values and
+ * attention matrix no kept point shows (a QKVEvent or AttentionEvent needs
+ * them for every row at once): release builds, and debug builds listening
+ * to no attention of the stack.  The other attention types, decoders and
+ * token models (a generating stack's prefill keeps the prompt's keys in
+ * its cache) run whole. */
 int emit_row_blocked(const Plan *p, int stack) {
     const Model *m = p->model;
     const Stack *s = emit_stack(m, stack);
     if (m->kind != MODEL_ENCODER || stack != 0 || emit_is_token_model(m) ||
-        s->attention_type != ATT_FULL || s->causal)
+        s->attention_type != ATT_FULL)
         return 0;
     for (int k = 0; k < p->n_points; k++)
         if (p->points[k].kept && p->points[k].stack == stack &&
@@ -449,6 +448,8 @@ static void emit_layer_fn(StrBuf *out, const Plan *p, int stack, int i, const ch
         emit_kv_int(&k, "DV", d.DV);
         emit_kv_int(&k, "KV", (long long)d.H * (d.E + d.DV));
         emit_kv_take(&k, "temp", emit_c_float(s->softmax_temp));
+        emit_kv_int(&k, "causal", s->causal);
+        emit_kv_take(&k, "desc", attention_desc(emit_attention_dims(s, 0), ATT_FULL, s->causal));
         emit_kv_take(&k, "after", emit_intermediate(p, s, stack, i));
         emit_fill(out,
                   s->normalization == NORM_PRE ? "layer_encoder_pre_rows.c"

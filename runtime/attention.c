@@ -302,7 +302,8 @@ static void online_head(const head_view *hv, const xf_attn_shape *sh, float *scr
     }
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
-        attend_block_online(hv->o + l0 * vs, &b, hv->q + l0 * qs, hv->mask, sh, l0, rows, klen, B);
+        attend_block_online(hv->o + l0 * vs, &b, hv->q + l0 * qs, hv->mask, sh, sh->q0 + l0, rows,
+                            klen, B); /* l0: the rows' position (causal, mask rows) */
     }
 }
 
@@ -320,10 +321,10 @@ static void attend_head(const head_view *hv, const xf_attn_shape *sh, float *scr
         float *ob = hv->o + l0 * vs, *ab = hv->a ? hv->a + (int64_t)l0 * S : NULL;
         const float *qb = hv->q + l0 * qs;
         if (ab)
-            attend_block(ob, ab, 1, NULL, qb, hv->k, hv->v, hv->mask, sh, l0, rows, klen);
+            attend_block(ob, ab, 1, NULL, qb, hv->k, hv->v, hv->mask, sh, sh->q0 + l0, rows, klen);
         else
             attend_block(ob, scratch, 0, scratch + (int64_t)B * S, qb, hv->k, hv->v, hv->mask, sh,
-                         l0, rows, klen);
+                         sh->q0 + l0, rows, klen);
     }
 }
 

@@ -60,10 +60,9 @@ void xf_attention_rows(float *out, const float *q, const float *kv, const xf_att
     int samples = l0 == 0 && rows % L == 0; /* whole samples, or rows of one */
     sh.N = samples ? rows / L : 1;
     sh.L = samples ? L : rows;
+    sh.q0 = samples ? 0 : l0; /* causal limits and mask rows count from the sample's row 0 */
     sh.key_len = whole->key_len ? whole->key_len + s : NULL;
-    sh.mask = whole->mask
-                  ? whole->mask + (whole->mask_batched ? (int64_t)s * L * S : 0) + (int64_t)l0 * S
-                  : NULL;
+    sh.mask = whole->mask ? whole->mask + (whole->mask_batched ? (int64_t)s * L * S : 0) : NULL;
     sh.mask_batched = whole->mask_batched && sh.N > 1;
     sh.ldq = 0; /* the block's own queries, H·E apart */
     const float *k, *v;

@@ -136,6 +136,9 @@ typedef struct {
     int ldq, ldk, ldv;   /* floats between consecutive rows of q, k, v; 0: H*E, H*E, H*D
                             (each its own array).  Q/K/V made by one product share rows
                             of H*E + H*E + H*D floats; out is always H*D apart. */
+    int q0;              /* xf_attention: the position of query row 0 (a block of a
+                            sample's rows, xf_attention_rows): causal limits and mask rows
+                            count from it, the mask pointing at the sample's row 0 */
     int64_t hsk, hsv;    /* floats between heads of k, v; 0: E, D (heads side by side in a
                             row).  Planes (xf_linear_planes: ldk = E, hsk = N*S*E) hand
                             each head's keys and values over dense, read without a copy. */
@@ -176,9 +179,9 @@ int xf_row_block_max(int N, int L);
 void xf_linear_kv(float *kv, int N, int L, int r, const float *x, const float *wt, const float *b,
                   float *tmp, int rows, int in, int H, int E, int D);
 
-/* Full attention of rows [r0, r0 + rows) (a block, xf_row_block) of the call
- * `whole` (S = L, not causal) over its keys and values kv (xf_linear_kv);
- * q, out: the block's rows (H·E, H·D apart). */
+/* Full attention of rows [r0, r0 + rows) (a block, xf_row_block) of the
+ * self-attention call `whole` (S = L) over its keys and values kv
+ * (xf_linear_kv); q, out: the block's rows (H·E, H·D apart). */
 void xf_attention_rows(float *out, const float *q, const float *kv, const xf_attn_shape *whole,
                        int r0, int rows, float *scratch);
 

@@ -5,15 +5,17 @@
 #
 #   memcap.sh FIXTURES WORK CASE BLAS SANITIZE
 #     forward   the release encoder of hostile.sh's setup on a [5000, 24, 64]
-#               input (29 MiB, overwritten in place by the output; 117 MiB
-#               of working memory), capped at 60 … 220 MiB: the input, the
-#               workspace or the room kept for oneDNN's kernels fails (once,
-#               with the window moved, the workspace fit and the forward died
-#               in oneDNN's kernel generation: runtime/model_support.c,
-#               KERNEL_ROOM).  Then 250 MiB with --threads 1 suffices (232
-#               on this VM): exit 0 and the output written — a binary that
-#               still kept a second [5000, 24, 64] array for its output
-#               needed more than 260.
+#               input (29 MiB, overwritten in place by the output; 59 MiB of
+#               working memory: its layers run in blocks of rows, only the
+#               keys and values are kept for every row), capped at 60 … 170
+#               MiB: the input, the workspace or the room kept for oneDNN's
+#               kernels fails (once, with the window moved, the workspace
+#               fit and the forward died in oneDNN's kernel generation:
+#               runtime/model_support.c, KERNEL_ROOM).  Then 195 MiB with
+#               --threads 1 suffices (175 on this VM): exit 0 and the output
+#               written — whole layers (117 MiB of working memory) needed
+#               232, and a binary that still kept a second [5000, 24, 64]
+#               array for its output more than 260.
 #     generate  the release token model of tokens.sh's setup, 20 000 prompts
 #               of 4 tokens, --generate 32: its KV cache (368 MB) fails at
 #               100 … 340 MiB
@@ -38,7 +40,7 @@ npy() {   # npy FILE DESCR SHAPE BYTES: zeros with a 128-byte header
 }
 case $CASE in
   forward)
-    BIN=$WORK/binary/bin/release/causal F=$FIX/encoder_causal caps="60 80 100 120 160 200 220" enough=250
+    BIN=$WORK/binary/bin/release/causal F=$FIX/encoder_causal caps="60 80 100 120 140 160 170" enough=195
     npy "$W/x.npy" '<f4' '(5000, 24, 64)' $((5000 * 24 * 64 * 4))
     set -- --weights "$F/weights.safetensors" --input "$W/x.npy" ;;
   generate)

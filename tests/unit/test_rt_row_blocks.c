@@ -2,8 +2,8 @@
  * call is cut into blocks, and that keys/values made block by block by
  * xf_linear_kv (rows, or planes past XF_ROW_SAMPLES) and attention run block
  * by block by xf_attention_rows give what one xf_attention over the whole
- * call gives — with key lengths, shared and per-sample masks, blocks inside
- * a sample and blocks of whole samples. */
+ * call gives — with key lengths, causal, shared and per-sample masks,
+ * blocks inside a sample and blocks of whole samples. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -46,7 +46,7 @@ Test(row_blocks, cuts) {
 
 /* x [N·L, in] → keys|values with W [in, H(E+D)] and queries at random; the
  * blocked path against one xf_attention over the product's rows. */
-static void check(int N, int L, const int *len, int mask_planes) {
+static void check(int N, int L, const int *len, int mask_planes, int causal) {
     const int H = 2, E = 8, D = 4, in = 12, KV = H * (E + D);
     const int64_t n = (int64_t)N * L;
     float *x = th_rand_buf(n * in, 1, 1.0f), *w = th_rand_buf((int64_t)in * KV, 2, 0.5f);
@@ -64,6 +64,7 @@ static void check(int N, int L, const int *len, int mask_planes) {
                         .E = E,
                         .D = D,
                         .key_len = len,
+                        .causal = causal,
                         .temp = 0.4f,
                         .mask = mask,
                         .mask_batched = mask_planes > 1};
@@ -96,23 +97,28 @@ static void check(int N, int L, const int *len, int mask_planes) {
             double e = fabs((double)out[i] - ref[i]);
             worst = e > worst ? e : worst;
         }
-    cr_expect_lt(worst, 1e-5, "[%d, %d], mask planes %d: worst %g", N, L, mask_planes, worst);
+    cr_expect_lt(worst, 1e-5, "[%d, %d], mask planes %d, causal %d: worst %g", N, L, mask_planes,
+                 causal, worst);
     free(x), free(w), free(b), free(q), free(mask), free(rows_kv), free(ref), free(scratch);
     free(kv), free(tmp), free(out);
 }
 
 Test(row_blocks, planes_inside_samples_with_lengths_and_masks) {
     const int len[2] = {1100, 650}; /* sample 1: fewer keys than the online path takes */
-    check(2, 1100, len, 0);
-    check(2, 1100, len, 1); /* one mask for both samples */
-    check(2, 1100, len, 2); /* a mask per sample */
-    check(1, 1300, NULL, 1);
+    for (int causal = 0; causal < 2; causal++) { /* causal: a block's rows from its offset */
+        check(2, 1100, len, 0, causal);
+        check(2, 1100, len, 1, causal); /* one mask for both samples */
+        check(2, 1100, len, 2, causal); /* a mask per sample */
+    }
+    check(1, 1300, NULL, 1, 1);
 }
 
 Test(row_blocks, rows_of_whole_samples_with_lengths_and_masks) {
     const int len[25] = {100, 37,  1,   100, 64,  100, 99,  100, 100, 100, 100, 100, 12,
                          100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 50};
-    check(25, 100, len, 0);
-    check(25, 100, len, 1);
-    check(25, 100, len, 25);
+    for (int causal = 0; causal < 2; causal++) {
+        check(25, 100, len, 0, causal);
+        check(25, 100, len, 1, causal);
+        check(25, 100, len, 25, causal);
+    }
 }

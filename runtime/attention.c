@@ -72,6 +72,8 @@ int64_t xf__attention_scratch_one(const xf_attn_shape *sh) {
     int64_t n = tile + sums < exact ? tile + sums : exact;
     int64_t lin = linear_scratch(sh), loc = local_scratch(sh), aft = aft_scratch(sh);
     int64_t clu = clustered_scratch(sh), ref = reformer_scratch(sh), onl = online_scratch(sh);
+    int64_t sho = xf__attention_short_scratch(sh);
+    n = sho > n ? sho : n;
     n = onl > n ? onl : n;
     n = lin > n ? lin : n;
     n = clu > n ? clu : n;
@@ -312,6 +314,8 @@ static void attend_head(const head_view *hv, const xf_attn_shape *sh, float *scr
     const int L = sh->L, S = sh->S;
     const int64_t qs = xf_ldq(sh), vs = (int64_t)sh->H * sh->D;
     const int B = block_rows(sh), klen = hv->klen;
+    if (xf__attend_short(hv, sh, scratch))
+        return; /* at most 128 keys, nothing materialized: attention_short.c */
     if (!hv->a && klen > 2 * ONLINE_KEYS) {
         online_head(hv, sh, scratch);
         return;

@@ -17,20 +17,6 @@
 #include "xf_exp2.h"
 #include "xf_simd.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define XF_EXP2_AVX512 1
-#endif
-
-/* 2^f on [−½, ½]: c0 + c1 f + … + c5 f⁵ */
-#define EXP2_C1   6.931470037e-01f
-#define EXP2_C2   2.402224243e-01f
-#define EXP2_C3   5.550733581e-02f
-#define EXP2_C4   9.671512991e-03f
-#define EXP2_C5   1.326472731e-03f
-#define EXP2_LOW  -126.0f /* below: 0 */
-#define EXP2_HIGH 128.0f  /* at or above: +inf */
-
 float xf_exp2(float y) {
     if (y < EXP2_LOW)
         return 0.0f;
@@ -50,21 +36,7 @@ float xf_exp2(float y) {
 }
 
 #ifdef XF_EXP2_AVX512
-#define AVX512 __attribute__((target("avx512f")))
-
-AVX512 static inline __m512 exp2_16(__m512 y) {
-    __m512 yc = _mm512_min_ps(_mm512_set1_ps(EXP2_HIGH), y); /* NaN: the second operand */
-    __m512 n = _mm512_roundscale_ps(yc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_sub_ps(yc, n);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(EXP2_C5), f, _mm512_set1_ps(EXP2_C4));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(EXP2_C3));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(EXP2_C2));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(EXP2_C1));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    /* unordered "not less": NaN is kept (and stays NaN) */
-    __mmask16 keep = _mm512_cmp_ps_mask(y, _mm512_set1_ps(EXP2_LOW), _CMP_NLT_UQ);
-    return _mm512_maskz_scalef_ps(keep, p, n);
-}
+#define AVX512 XF_AVX512
 
 /* p[0..n) = 2^(p − m); returns Σ and the max of the p it read in *mx. */
 AVX512 static float shift_sum_max_avx512(float *p, int n, float m, float *mx) {
@@ -73,7 +45,7 @@ AVX512 static float shift_sum_max_avx512(float *p, int n, float m, float *mx) {
     int i = 0;
     for (; i + 32 <= n; i += 32) { /* two chains: the adds' latency hides */
         __m512 x0 = _mm512_loadu_ps(p + i), x1 = _mm512_loadu_ps(p + i + 16);
-        __m512 e0 = exp2_16(_mm512_sub_ps(x0, vm)), e1 = exp2_16(_mm512_sub_ps(x1, vm));
+        __m512 e0 = xf__exp2_16(_mm512_sub_ps(x0, vm)), e1 = xf__exp2_16(_mm512_sub_ps(x1, vm));
         h0 = _mm512_max_ps(h0, x0);
         h1 = _mm512_max_ps(h1, x1);
         _mm512_storeu_ps(p + i, e0);
@@ -83,7 +55,7 @@ AVX512 static float shift_sum_max_avx512(float *p, int n, float m, float *mx) {
     }
     for (; i < n; i += 16) {
         __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        __m512 x = _mm512_maskz_loadu_ps(k, p + i), e = exp2_16(_mm512_sub_ps(x, vm));
+        __m512 x = _mm512_maskz_loadu_ps(k, p + i), e = xf__exp2_16(_mm512_sub_ps(x, vm));
         h0 = _mm512_mask_max_ps(h0, k, h0, x);
         _mm512_mask_storeu_ps(p + i, k, e);
         s0 = _mm512_mask_add_ps(s0, k, s0, e);
@@ -96,7 +68,7 @@ AVX512 static float shift_sum_max_avx512(float *p, int n, float m, float *mx) {
 AVX512 static void exp2_avx512(float *y, const float *x, int n) {
     for (int i = 0; i < n; i += 16) {
         __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, k, exp2_16(_mm512_maskz_loadu_ps(k, x + i)));
+        _mm512_mask_storeu_ps(y + i, k, xf__exp2_16(_mm512_maskz_loadu_ps(k, x + i)));
     }
 }
 

@@ -126,6 +126,14 @@ typedef void (*head_fn)(const head_view *hv, const xf_attn_shape *sh, float *scr
  * kernel's largest GEMM (gemm_mnk = M·N·K) is one OpenBLAS would not thread
  * itself (≤ SMALL_GEMM), else one after the other with OpenBLAS threading
  * each GEMM — never both, so no oversubscription. */
+/* Full attention of one (sample, head) of at most 128 keys, E and D at most 64,
+ * no mask and nothing materialized, both products and the softmax in one
+ * kernel (attention_short.c, AVX-512): 1 if it ran, 0 (nothing done) when
+ * the head or the CPU is not one it takes.  Its scratch, which
+ * xf__attention_scratch_one covers: a constant (0 when E or D is above 64). */
+int xf__attend_short(const head_view *hv, const xf_attn_shape *sh, float *scratch);
+int64_t xf__attention_short_scratch(const xf_attn_shape *sh);
+
 /* The scratch floats of one worker (xf_attention_scratch is this × threads). */
 int64_t xf__attention_scratch_one(const xf_attn_shape *sh);
 

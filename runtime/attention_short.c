@@ -198,19 +198,20 @@ XF_AVX512 static void block_scores(float *pb, int ldt, const float *q, int64_t q
 }
 
 /* Share b of nb of the next head's queries, keys and values into L1 while
- * this head computes: the columns right after this head's in the same rows,
- * the driver's next task (but after a sample's last head, where they are
- * the next part of the row).  A Q/K/V product's output (3 MiB at batch 10 ×
- * seq 100) has left L2 by then, and the transpose and the value copy waited
- * on every row: 1.3% and ~1% of the bench forward, halved by this. */
+ * this head computes: the next head along the head strides, the driver's
+ * next task (but after a sample's last head, where the addresses are the
+ * rest of the rows).  The products' outputs (3 MiB of q, k and v at batch 10
+ * × seq 100) have left L2 by then, and the transpose and the value copy
+ * waited on their rows (perf: the transpose's share 1.2 → 0.7%). */
 static void prefetch_next(const head_view *hv, const xf_attn_shape *sh, int b, int nb) {
     const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh);
     const int L = sh->L, E = sh->E, D = sh->D, klen = hv->klen;
+    const int64_t hk = sh->hsk ? sh->hsk : E, hvs = sh->hsv ? sh->hsv : D; /* head strides */
     for (int j = klen * b / nb; j < klen * (b + 1) / nb; j++) {
         for (int e = 0; e < E; e += 16)
-            __builtin_prefetch(hv->k + j * ks + E + e, 0, 3);
+            __builtin_prefetch(hv->k + j * ks + hk + e, 0, 3);
         for (int d = 0; d < D; d += 16)
-            __builtin_prefetch(hv->v + j * lv + D + d, 0, 3);
+            __builtin_prefetch(hv->v + j * lv + hvs + d, 0, 3);
     }
     for (int i = L * b / nb; i < L * (b + 1) / nb; i++)
         for (int e = 0; e < E; e += 16)
@@ -253,12 +254,13 @@ XF_AVX512 static void short_head(const head_view *hv, const xf_attn_shape *sh, f
             ldq = SHORT_DIM;
         }
         /* keys the block's last row sees */
-        const int nvis = sh->causal && l0 + R < klen ? l0 + R : klen;
+        const int p0 = sh->q0 + l0; /* the rows' position: causal limits count from it */
+        const int nvis = sh->causal && p0 + R < klen ? p0 + R : klen;
         const int nv = (nvis + 15) / 16;
         block_scores(pb, ldt, q, ldq, kt, E, nv, alpha);
         float inv[R];
         for (int r = 0; r < R; r++) {
-            const int lim = sh->causal && l0 + r + 1 < nvis ? l0 + r + 1 : nvis;
+            const int lim = sh->causal && p0 + r + 1 < nvis ? p0 + r + 1 : nvis;
             inv[r] = softmax_row(pb + r * ldt, lim, nv);
         }
         values(hv->o + l0 * vs, vs, D, rows, pb, ldt, vd, nvis, inv);

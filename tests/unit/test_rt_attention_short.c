@@ -2,7 +2,8 @@
  * of at most 128 keys, E and D at most 64) against a double-precision
  * reference, called directly (xf__attend_short) and through xf_attention:
  * key counts around its vector width and limit, row counts around its
- * 6-row blocks, E and D not multiples of 16, causal rows, key lengths,
+ * 6-row blocks, E and D not multiples of 16, causal rows (also of a block of
+ * a longer sample's rows, from its first row's position q0), key lengths,
  * q/k/v as the strided rows of one Q/K/V product, garbage in its scratch. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -13,13 +14,14 @@
 #include "xf_kernels.h"
 #include "xf_simd.h"
 
-/* One head: q [L] rows qs apart, k and v [klen] rows ks / lv apart. */
+/* One head: q [L] rows qs apart, k and v [klen] rows ks / lv apart; query
+ * row i sits at position q0 + i (causal: sees the keys up to it). */
 static void reference(double *o, const float *q, int64_t qs, const float *k, int64_t ks,
-                      const float *v, int64_t lv, int L, int klen, int E, int D, int causal,
+                      const float *v, int64_t lv, int L, int klen, int E, int D, int causal, int q0,
                       float temp) {
     double *p = malloc((size_t)klen * sizeof *p);
     for (int i = 0; i < L; i++) {
-        int lim = causal && i + 1 < klen ? i + 1 : klen;
+        int lim = causal && q0 + i + 1 < klen ? q0 + i + 1 : klen;
         double m = -INFINITY, sum = 0;
         for (int j = 0; j < lim; j++) {
             double d = 0;
@@ -52,7 +54,7 @@ static int kernel_expected(void) {
  * rows of one Q/K/V product (rows 2·H·E + H·D floats apart): the kernel
  * writes exactly the head's D columns of its L output rows, within tol of
  * the reference; the other heads' columns keep their garbage. */
-static void check_head(int L, int S, int klen, int E, int D, int causal) {
+static void check_head_at(int L, int S, int klen, int E, int D, int causal, int q0) {
     const int H = 3, W = 2 * H * E + H * D;
     float *qkv = th_rand_buf((int64_t)(L > S ? L : S) * W, 11, 2.0f);
     xf_attn_shape sh = {.N = 1,
@@ -65,7 +67,8 @@ static void check_head(int L, int S, int klen, int E, int D, int causal) {
                         .temp = 1.0f / sqrtf((float)E),
                         .ldq = W,
                         .ldk = W,
-                        .ldv = W};
+                        .ldv = W,
+                        .q0 = q0};
     int len[1] = {klen};
     sh.key_len = len;
     const int64_t no = (int64_t)L * H * D;
@@ -78,7 +81,7 @@ static void check_head(int L, int S, int klen, int E, int D, int causal) {
                  ran);
     if (ran) {
         double *want = malloc((size_t)L * D * sizeof *want);
-        reference(want, hv.q, W, hv.k, W, hv.v, W, L, klen, E, D, causal, sh.temp);
+        reference(want, hv.q, W, hv.k, W, hv.v, W, L, klen, E, D, causal, q0, sh.temp);
         for (int i = 0; i < L; i++)
             for (int c = 0; c < H * D; c++) {
                 const float got = o[(int64_t)i * H * D + c];
@@ -96,6 +99,10 @@ static void check_head(int L, int S, int klen, int E, int D, int causal) {
     free(o);
     free(keep);
     free(scratch);
+}
+
+static void check_head(int L, int S, int klen, int E, int D, int causal) {
+    check_head_at(L, S, klen, E, D, causal, 0);
 }
 
 Test(attention_short, key_counts_around_vectors_and_limit) {
@@ -124,6 +131,15 @@ Test(attention_short, key_lengths) {
     check_head(100, 100, 37, 64, 64, 0);
     check_head(100, 100, 1, 64, 64, 0);
     check_head(50, 120, 99, 32, 64, 1);
+}
+
+/* A block of a longer sample's rows (xf_attention_rows: q0, its first row's
+ * position) whose key length is short: causal limits count from q0. */
+Test(attention_short, rows_of_a_block_count_from_q0) {
+    check_head_at(30, 300, 100, 64, 64, 1, 40);
+    check_head_at(30, 300, 100, 64, 64, 1, 200);
+    check_head_at(13, 128, 128, 32, 48, 1, 115);
+    check_head_at(30, 300, 100, 64, 64, 0, 40);
 }
 
 /* Beyond it: more than 128 keys, E or D above 64, a mask, a materialized

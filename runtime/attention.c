@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "xf_attn_tile.h"
 #include "xf_blas.h"
 #include "xf_exp2.h"
 #include "xf_kernels.h"
@@ -48,19 +49,27 @@
  * than two blocks' worth are visible and nothing is materialized. */
 enum { ONLINE_KEYS = 512 };
 
-/* Are one head's keys and values dense already (planes, or one head)? */
-static int dense_head(const xf_attn_shape *sh) {
-    return xf_ldk(sh) == sh->E && xf_ldv(sh) == sh->D;
+/* Value and output rows on the online path: D rounded up to a vector (16). */
+static int online_ldv(int D) {
+    return (D + 15) / 16 * 16;
 }
 
-/* The online path's packed head (online_bufs): keys and values of S rows
- * (unless dense_head), and per block of B ≤ MIN_BLOCK rows its queries,
- * scores, outputs, m and l. */
+/* Are one head's values dense already (planes, or one head) with rows of
+ * whole vectors, for the P·V kernel to read in place? */
+static int dense_values(const xf_attn_shape *sh) {
+    return xf_ldv(sh) == sh->D && sh->D % 16 == 0;
+}
+
+/* The online path's packed head (online_bufs): keys (panels) and values of
+ * S rows (unless dense_values), and per block of B ≤ MIN_BLOCK rows its
+ * queries, scores, outputs, m, l and a tile's sums and maxima. */
 static int64_t online_scratch(const xf_attn_shape *sh) {
-    int64_t S = sh->S > 0 ? sh->S : 0, E = sh->E > 0 ? sh->E : 0, D = sh->D > 0 ? sh->D : 0;
+    int S = sh->S > 0 ? sh->S : 0, E = sh->E > 0 ? sh->E : 0, D = sh->D > 0 ? sh->D : 0;
     if (S <= 2 * ONLINE_KEYS)
         return 0;
-    return (dense_head(sh) ? 0 : S * (E + D)) + (int64_t)MIN_BLOCK * (E + ONLINE_KEYS + D + 2);
+    int64_t Dp = online_ldv(D);
+    return xf__key_panels_size(S, E) + (dense_values(sh) ? 0 : S * Dp) +
+           (int64_t)MIN_BLOCK * (E + ONLINE_KEYS + Dp + 4);
 }
 
 /* What one worker's (sample, head) needs. */
@@ -155,15 +164,16 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
  * 4096) making three trips to memory.  Per row: running max m and sum l; a
  * new block with a larger max rescales what was accumulated by 2^(m − m').
  *
- * The head's keys and values are first packed dense (online_head), so every
- * full tile is one fixed shape — xf_gemm_tile's specialized kernel, ~20%
- * faster than strided run-time shapes — and the queries prescaled by
- * temp · log2 e, so the scores come out in base 2 for xf_exp2.
- * Without a mask a row's blocks (the first against the max of its first
- * LANES keys) are exponentiated against the running max in the same pass
- * that finds their own max (xf__exp2_shift_sum_max): only a
- * block whose max exceeds the running one by more than LAZY_MARGIN moves it,
- * so most blocks cost one pass instead of two and most rows no rescale. */
+ * The head's keys are first packed into panels and its values dense
+ * (online_head) for the tile products of attention_tile.c, and the queries
+ * prescaled by temp · log2 e, so the scores come out in base 2 for xf_exp2.
+ * Without a mask a row's tiles (the first against the max of its first
+ * keys) are exponentiated against the running max in the pass that finds
+ * their own max — for a tile every row sees whole, inside the scores'
+ * product (xf__tile_scores_exp2); on the causal diagonal by
+ * xf__exp2_shift_sum_max over the row's visible scores.  Only a tile whose
+ * max exceeds the running one by more than LAZY_MARGIN moves it, so most
+ * tiles cost no pass of their own and most rows no rescale. */
 /* Scores here are in base 2 (the queries carry temp · log2 e), exponentiated
  * by xf_exp2 (exp2.c).  2^LAZY_MARGIN ≈ 1.7·10⁷ bounds any exponentiated
  * score, so sums and outputs stay far from overflow; beyond REDO_MARGIN a
@@ -173,27 +183,28 @@ static void attend_block(float *o, float *p, int a, float *inv, const float *q, 
 #define REDO_MARGIN 100.0f
 
 /* One packed head's arrays in scratch (online_scratch sizes them):
- *   kp [klen, E]  keys, dense        vp [klen, D]  values, dense
+ *   kp  the klen keys' panels (xf_attn_tile.h)   vp [klen, ldv]  values
  *   qb [B, E]     temp·log2e · query  p [B, ONLINE_KEYS]  one tile's scores
- *   ob [B, D]     output accumulator  m, l [B]  running max and sum */
+ *   ob [B, ldv]   output accumulator  m, l [B]  running max and sum
+ *   ts, tx [B]    one tile's sums and maxima (ldv: D rounded up to 16) */
 typedef struct {
-    const float *kp, *vp;
-    float *qb, *p, *ob, *m, *l;
+    float *kp;
+    const float *vp;
+    float *qb, *p, *ob, *m, *l, *ts, *tx;
+    int ldv;
 } online_bufs;
 
-/* One row's scores pi[0..lim) of a later key block, no mask: pi = 2^(x − m')
- * and returns their sum, moving *m to m' (the block's max, when it exceeds
- * *m by LAZY_MARGIN) and scaling *l and the row's output oi[D] to it.  qi
- * (prescaled) and kb (the block's packed keys) rebuild the scores when the
- * lazy pass cannot be trusted. */
-static float online_row_lazy(float *pi, int lim, float *m, float *l, float *oi, int D,
-                             const float *qi, const float *kb, int E) {
-    float mx, sum = xf__exp2_shift_sum_max(pi, lim, *m, &mx);
+/* Row i of a later key block, no mask, its lim scores pi already
+ * 2^(x − m) with sum `sum` and max mx of x: moves *m to mx when it exceeds
+ * *m by LAZY_MARGIN, scaling *l and the row's output oi[D] to it, and returns
+ * the sum against the new *m.  qi (prescaled) and kb (the block's key panels)
+ * rebuild the scores when the lazy pass cannot be trusted. */
+static float online_row_lazy(float *pi, int lim, float sum, float mx, float *m, float *l, float *oi,
+                             int D, const float *qi, const float *kb, int E) {
     if (mx <= *m + LAZY_MARGIN)
         return sum;
     if (mx > *m + REDO_MARGIN) { /* a jump this large: redo the block's row exactly */
-        for (int j = 0; j < lim; j++)
-            pi[j] = dot(qi, kb + (int64_t)j * E, E);
+        xf__tile_scores(pi, lim, qi, kb, 1, lim, E);
         sum = xf__exp2_shift_sum(pi, lim, mx);
     } else {
         float c = xf_exp2(*m - mx); /* the stored 2^(x − m) → 2^(x − mx) */
@@ -224,15 +235,26 @@ static float online_row_masked(float *pi, int lim, float *m, float *l, float *oi
     return sum;
 }
 
-/* The scores tile of keys [s0, s0 + cols) for the block: softmax numerators
- * in place, m and l advanced; entries a row must not see are zeroed. */
+/* The scores tile of keys [s0, s0 + cols) for the block, `whole` when every
+ * row sees all of it and no mask is added: softmax numerators in place, m
+ * and l advanced; entries a row must not see are zeroed. */
 static void online_tile(const online_bufs *b, const float *mask, const xf_attn_shape *sh, int l0,
-                        int rows, int s0, int cols) {
+                        int rows, int s0, int cols, int whole) {
     const int E = sh->E, D = sh->D;
+    const float *kb = b->kp + (int64_t)s0 * E;
+    if (whole) {
+        xf__tile_scores_exp2(b->p, cols, b->m, b->ts, b->tx, b->qb, kb, rows, cols, E);
+        for (int i = 0; i < rows; i++)
+            b->l[i] += online_row_lazy(b->p + (int64_t)i * cols, cols, b->ts[i], b->tx[i], &b->m[i],
+                                       &b->l[i], b->ob + (int64_t)i * b->ldv, D,
+                                       b->qb + (int64_t)i * E, kb, E);
+        return;
+    }
+    xf__tile_scores(b->p, cols, b->qb, kb, rows, cols, E);
     if (mask)
         add_mask(b->p, cols, mask, sh->S, l0, rows, s0, cols, XF_LOG2E);
     for (int i = 0; i < rows; i++) {
-        float *pi = b->p + (int64_t)i * cols, *oi = b->ob + (int64_t)i * D;
+        float *pi = b->p + (int64_t)i * cols, *oi = b->ob + (int64_t)i * b->ldv;
         int lim = sh->causal ? l0 + i + 1 - s0 : cols; /* keys of this block row i sees */
         lim = lim > cols ? cols : lim < 0 ? 0 : lim;
         float sum = 0.0f;
@@ -243,8 +265,9 @@ static void online_tile(const online_bufs *b, const float *mask, const xf_attn_s
              * max, which the lazy pass moves if need be — no pass of its own */
             if (s0 == 0)
                 b->m[i] = row_max(pi, lim < LANES ? lim : LANES);
-            sum = online_row_lazy(pi, lim, &b->m[i], &b->l[i], oi, D, b->qb + (int64_t)i * E,
-                                  b->kp + (int64_t)s0 * E, E);
+            float mx, s = xf__exp2_shift_sum_max(pi, lim, b->m[i], &mx);
+            sum = online_row_lazy(pi, lim, s, mx, &b->m[i], &b->l[i], oi, D, b->qb + (int64_t)i * E,
+                                  kb, E);
         }
         b->l[i] += sum;
         memset(pi + lim, 0, (size_t)(cols - lim) * sizeof(float));
@@ -252,60 +275,60 @@ static void online_tile(const online_bufs *b, const float *mask, const xf_attn_s
 }
 
 static void attend_block_online(float *o, const online_bufs *b, const float *q, const float *mask,
-                                const xf_attn_shape *sh, int l0, int rows, int klen, int B) {
+                                const xf_attn_shape *sh, int l0, int rows, int klen) {
     const int E = sh->E, D = sh->D, qs = (int)xf_ldq(sh), vs = sh->H * sh->D;
     int nvis = sh->causal && l0 + rows < klen ? l0 + rows : klen;
     for (int i = 0; i < rows; i++) {
         for (int e = 0; e < E; e++)
             b->qb[(int64_t)i * E + e] = sh->temp * XF_LOG2E * q[(int64_t)i * qs + e];
-        b->m[i] = -3.0e38f;
+        b->m[i] = -3.0e38f; /* not started: the first tile sets it */
         b->l[i] = 0.0f;
     }
-    memset(b->ob, 0, (size_t)rows * (size_t)D * sizeof(float));
+    memset(b->ob, 0, (size_t)rows * (size_t)b->ldv * sizeof(float));
     for (int s0 = 0; s0 < nvis; s0 += ONLINE_KEYS) {
         int cols = nvis - s0 < ONLINE_KEYS ? nvis - s0 : ONLINE_KEYS;
-        /* full tiles: one shape per model, a kernel made for it */
-        void (*gemm)(xf_trans, xf_trans, int, int, int, float, const float *, int, const float *,
-                     int, float, float *, int) =
-            rows == B && cols == ONLINE_KEYS ? xf_gemm_tile : xf_gemm;
-        gemm(XF_NOTRANS, XF_TRANS, rows, cols, E, 1.0f, b->qb, E, b->kp + (int64_t)s0 * E, E, 0.0f,
-             b->p, cols);
-        online_tile(b, mask, sh, l0, rows, s0, cols);
-        gemm(XF_NOTRANS, XF_NOTRANS, rows, D, cols, 1.0f, b->p, cols, b->vp + (int64_t)s0 * D, D,
-             1.0f, b->ob, D);
+        /* every row sees the whole tile: no mask, and causal only below the diagonal */
+        int whole = !mask && (!sh->causal || s0 + cols <= l0 + 1);
+        online_tile(b, mask, sh, l0, rows, s0, cols, whole);
+        xf__tile_pv(b->ob, b->ldv, b->p, cols, b->vp + (int64_t)s0 * b->ldv, b->ldv, rows, cols,
+                    b->ldv);
     }
     for (int i = 0; i < rows; i++) { /* l = 0: the mask dropped every key */
         float c = b->l[i] > 0.0f ? 1.0f / b->l[i] : 0.0f;
         for (int d = 0; d < D; d++)
-            o[(int64_t)i * vs + d] = b->ob[(int64_t)i * D + d] * c;
+            o[(int64_t)i * vs + d] = b->ob[(int64_t)i * b->ldv + d] * c;
     }
 }
 
-/* Every query block of one (sample, head) on the online path: its keys and
- * values packed once (read in place when they are dense: a layer in blocks
- * of rows calls this once per block, and its planes need no copy), then
- * the recurrence block by block. */
+/* Every query block of one (sample, head) on the online path: its keys
+ * packed once into panels and its values dense (read in place when they are
+ * already: a layer in blocks of rows calls this once per block, and its
+ * planes need no copy), then the recurrence block by block. */
 static void online_head(const head_view *hv, const xf_attn_shape *sh, float *scratch) {
     const int L = sh->L, E = sh->E, D = sh->D, B = block_rows(sh), klen = hv->klen;
     const int64_t qs = xf_ldq(sh), ks = xf_ldk(sh), lv = xf_ldv(sh), vs = (int64_t)sh->H * D;
-    const int dense = dense_head(sh);
-    float *kp = scratch, *vp = kp + (int64_t)klen * E;
+    const int dense = dense_values(sh);
     online_bufs b;
-    b.kp = dense ? hv->k : kp;
+    b.ldv = online_ldv(D);
+    b.kp = scratch;
+    float *vp = b.kp + xf__key_panels_size(klen, E);
     b.vp = dense ? hv->v : vp;
-    b.qb = dense ? scratch : vp + (int64_t)klen * D;
+    b.qb = dense ? vp : vp + (int64_t)klen * b.ldv;
     b.p = b.qb + (int64_t)B * E;
     b.ob = b.p + (int64_t)B * ONLINE_KEYS;
-    b.m = b.ob + (int64_t)B * D;
+    b.m = b.ob + (int64_t)B * b.ldv;
     b.l = b.m + B;
+    b.ts = b.l + B;
+    b.tx = b.ts + B;
+    xf__key_panels(b.kp, hv->k, ks, klen, E);
     for (int j = 0; !dense && j < klen; j++) {
-        memcpy(kp + (int64_t)j * E, hv->k + j * ks, (size_t)E * sizeof(float));
-        memcpy(vp + (int64_t)j * D, hv->v + j * lv, (size_t)D * sizeof(float));
+        memcpy(vp + (int64_t)j * b.ldv, hv->v + j * lv, (size_t)D * sizeof(float));
+        memset(vp + (int64_t)j * b.ldv + D, 0, (size_t)(b.ldv - D) * sizeof(float));
     }
     for (int l0 = 0; l0 < L; l0 += B) {
         int rows = L - l0 < B ? L - l0 : B;
         attend_block_online(hv->o + l0 * vs, &b, hv->q + l0 * qs, hv->mask, sh, sh->q0 + l0, rows,
-                            klen, B); /* l0: the rows' position (causal, mask rows) */
+                            klen); /* l0: the rows' position (causal, mask rows) */
     }
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "xf_attn_tile.h"
 #include "xf_kernels.h"
 
 /* The definition, in double: out [N,L,H,D], attn [N,H,L,S]. */
@@ -291,6 +292,23 @@ Test(attention, online_lazy_max_rescales_and_recomputes, .timeout = 120) {
     check_jumps(sh);
 }
 
+/* The tile products' plain loops (a CPU without AVX-512) on the same
+ * recurrence: long keys, causal, key lengths, jumps of the max. */
+Test(attention, online_on_plain_loops, .timeout = 120) {
+    xf__tile_force_plain(1);
+    xf_attn_shape sh = SHAPE(1, 200, 1300, 1, 16, 8);
+    int len[1] = {1250};
+    sh.key_len = len;
+    check(sh, 2e-5);
+    sh = (xf_attn_shape)SHAPE(1, 1100, 1100, 1, 19, 7);
+    sh.causal = 1;
+    check(sh, 2e-5);
+    sh = (xf_attn_shape)SHAPE(1, 100, 1700, 1, 19, 7);
+    sh.temp = 1.0f;
+    check_jumps(sh);
+    xf__tile_force_plain(0);
+}
+
 /* On the runtime's threads (heads in parallel, one scratch slice each) the
  * result is the same. */
 Test(attention, heads_on_threads) {
@@ -319,9 +337,9 @@ Test(attention, scratch_is_monotone) {
 Test(attention, scratch_is_bounded) {
     /* streaming never holds L×S: the seq-4096 case stays a block of rows, or
      * on the online path the head's keys and values packed + one block's
-     * queries, scores (512 keys), outputs, maxima and sums */
+     * queries, scores (512 keys), outputs, maxima and sums, and one tile's */
     xf_attn_shape sh = SHAPE(1, 4096, 4096, 4, 64, 64);
-    cr_assert_leq(xf_attention_scratch(&sh), (int64_t)4096 * (64 + 64) + 128 * (64 + 512 + 64 + 2));
+    cr_assert_leq(xf_attention_scratch(&sh), (int64_t)4096 * (64 + 64) + 128 * (64 + 512 + 64 + 4));
     /* seq 100: the short-key kernel's keys transposed and values packed
      * (112 keys × 64 each), one block's 6 score rows and 6 queries, 16 to
      * align (attention_short.c) */

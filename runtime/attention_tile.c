@@ -81,8 +81,9 @@ void xf__key_panels(float *kp, const float *k, int64_t ld, int n, int E) {
     for (int j0 = 0; j0 < n; j0 += XF_KEY_PANEL) {
         float *pj = kp + (int64_t)j0 * E;
         const int keys = n - j0 < XF_KEY_PANEL ? n - j0 : XF_KEY_PANEL;
-        int s0 = 0, e0 = 0;
+        int s0 = 0;
 #ifdef XF_EXP2_AVX512
+        int e0 = 0;
         if (xf__tile_vector()) /* whole 16 × 16 blocks in registers, the rest below */
             for (; s0 + 16 <= keys; s0 += 16)
                 for (e0 = 0; e0 + 16 <= E; e0 += 16)

@@ -21,13 +21,14 @@
  * product (5 × 4 blocks, 3 vectors per 8 steps of E; faster alone, 20% slower
  * in place), key tiles of 256 or 1024 (no better than 512).
  *
- * Without AVX-512 (or outside x86-64 GCC) the same layouts run as plain
- * loops: correct, not fast.
+ * Without AVX-512 (or outside x86-64 GCC) the same layouts run on the BLAS
+ * backend: a panel's scores are one product (xf_gemm_tile), as is P·V.
  */
 #include <math.h>
 #include <string.h>
 
 #include "xf_attn_tile.h"
+#include "xf_blas.h"
 #include "xf_exp2.h"
 #include "xf_simd.h"
 
@@ -103,32 +104,29 @@ void xf__key_panels(float *kp, const float *k, int64_t ld, int n, int E) {
     }
 }
 
-static int force_plain; /* tests only, set while no other thread is in a kernel */
+static int force_blas; /* tests only, set while no other thread is in a kernel */
 
-void xf__tile_force_plain(int on) {
-    force_plain = on;
+void xf__tile_force_blas(int on) {
+    force_blas = on;
 }
 
-/* ---- plain loops ----------------------------------------------------------- */
+/* ---- on the BLAS backend (no AVX-512) --------------------------------------- */
 
-static float plain_score(const float *qi, const float *kp, int j, int E) {
-    const float *pj = kp + (int64_t)(j / XF_KEY_PANEL) * E * XF_KEY_PANEL + j % XF_KEY_PANEL;
-    float s = 0.0f;
-    for (int e = 0; e < E; e++)
-        s += qi[e] * pj[e * XF_KEY_PANEL];
-    return s;
+/* A panel is a dense [E][64] matrix, so a panel's scores are one NN product
+ * of the queries with it: the backend's kernels (oneDNN's brgemm for the
+ * repeated shapes, or OpenBLAS) keep a CPU without AVX-512 at BLAS speed. */
+static void blas_scores(float *p, int ldp, const float *q, const float *kp, int rows, int cols,
+                        int E) {
+    for (int j0 = 0; j0 < cols; j0 += XF_KEY_PANEL) {
+        const int keys = cols - j0 < XF_KEY_PANEL ? cols - j0 : XF_KEY_PANEL;
+        xf_gemm_tile(XF_NOTRANS, XF_NOTRANS, rows, keys, E, 1.0f, q, E, kp + (int64_t)j0 * E,
+                     XF_KEY_PANEL, 0.0f, p + j0, ldp);
+    }
 }
 
-static void plain_scores(float *p, int ldp, const float *q, const float *kp, int rows, int cols,
-                         int E) {
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++)
-            p[(int64_t)i * ldp + j] = plain_score(q + (int64_t)i * E, kp, j, E);
-}
-
-static void plain_scores_exp2(float *p, int ldp, float *m, float *sum, float *mx, const float *q,
-                              const float *kp, int rows, int cols, int E) {
-    plain_scores(p, ldp, q, kp, rows, cols, E);
+static void blas_scores_exp2(float *p, int ldp, float *m, float *sum, float *mx, const float *q,
+                             const float *kp, int rows, int cols, int E) {
+    blas_scores(p, ldp, q, kp, rows, cols, E);
     for (int i = 0; i < rows; i++) {
         float *pi = p + (int64_t)i * ldp;
         if (m[i] < -1e38f) /* as the vector path: its first block of keys */
@@ -137,15 +135,9 @@ static void plain_scores_exp2(float *p, int ldp, float *m, float *sum, float *mx
     }
 }
 
-static void plain_pv(float *o, int ldo, const float *p, int ldp, const float *v, int ldv, int rows,
-                     int cols, int D) {
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            const float pij = p[(int64_t)i * ldp + j], *vj = v + (int64_t)j * ldv;
-            float *oi = o + (int64_t)i * ldo;
-            for (int d = 0; d < D; d++)
-                oi[d] += pij * vj[d];
-        }
+static void blas_pv(float *o, int ldo, const float *p, int ldp, const float *v, int ldv, int rows,
+                    int cols, int D) {
+    xf_gemm_tile(XF_NOTRANS, XF_NOTRANS, rows, D, cols, 1.0f, p, ldp, v, ldv, 1.0f, o, ldo);
 }
 
 /* ---- AVX-512 --------------------------------------------------------------- */
@@ -295,7 +287,7 @@ AVX512 static void pv_avx512(float *o, int ldo, const float *p, int ldp, const f
 
 int xf__tile_vector(void) {
 #ifdef XF_EXP2_AVX512
-    return !force_plain && __builtin_cpu_supports("avx512f");
+    return !force_blas && __builtin_cpu_supports("avx512f");
 #else
     return 0;
 #endif
@@ -313,7 +305,7 @@ void xf__tile_scores(float *p, int ldp, const float *q, const float *kp, int row
         return;
     }
 #endif
-    plain_scores(p, ldp, q, kp, rows, cols, E);
+    blas_scores(p, ldp, q, kp, rows, cols, E);
 }
 
 void xf__tile_scores_exp2(float *p, int ldp, float *m, float *sum, float *mx, const float *q,
@@ -326,7 +318,7 @@ void xf__tile_scores_exp2(float *p, int ldp, float *m, float *sum, float *mx, co
         return;
     }
 #endif
-    plain_scores_exp2(p, ldp, m, sum, mx, q, kp, rows, cols, E);
+    blas_scores_exp2(p, ldp, m, sum, mx, q, kp, rows, cols, E);
 }
 
 void xf__tile_pv(float *o, int ldo, const float *p, int ldp, const float *v, int ldv, int rows,
@@ -337,5 +329,5 @@ void xf__tile_pv(float *o, int ldo, const float *p, int ldp, const float *v, int
         return;
     }
 #endif
-    plain_pv(o, ldo, p, ldp, v, ldv, rows, cols, D);
+    blas_pv(o, ldo, p, ldp, v, ldv, rows, cols, D);
 }

@@ -766,8 +766,8 @@ static dnnl_primitive_t gemm_prim(xf_trans ta, xf_trans tb, int accumulate) {
  *     operands (brgemm wants dense ones; copying costs less than a call),
  *     alpha and beta applied when the result is copied out, so the two
  *     products of a head are often one shape;
- *   - xf_gemm_tile's repeated shapes (such as 128 × 512 × 64 tiles), in
- *     place.
+ *   - xf_gemm_tile's repeated shapes (attention's online tiles where
+ *     attention_tile.c has no AVX-512 kernels), in place.
  * One table holds both, first come first served, never evicted (a primitive
  * in use is never destroyed): XF_FIXED_SHAPES shapes per process.  Past it
  * a product runs on the run-time-shape primitive — correct, slower to start

@@ -33,9 +33,9 @@ void xf__tile_pv(float *o, int ldo, const float *p, int ldp, const float *v, int
                  int cols, int D);
 
 /* 1: the kernels above run their AVX-512 code (the CPU has it and the build
- * compiled it); 0: the plain C loops.  xf__tile_force_plain(1) makes them take
- * the plain loops (tests compare the two). */
+ * compiled it); 0: they run on the BLAS backend (xf_gemm_tile per key panel and
+ * for P·V).  xf__tile_force_blas(1) makes them take that way (tests check both). */
 int xf__tile_vector(void);
-void xf__tile_force_plain(int on);
+void xf__tile_force_blas(int on);
 
 #endif /* XF_ATTN_TILE_H */

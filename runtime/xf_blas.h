@@ -69,8 +69,8 @@ int xf_gemm_small(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, co
                   int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* xf_gemm for a shape the caller repeats many times: the backend may make a
- * kernel for exactly this shape, once (full attention's online tiles ran on
- * it until attention_tile.c's own kernels took them).  oneDNN: a fixed-shape primitive (its brgemm kernels, ~20% faster at
+ * kernel for exactly this shape, once (full attention's online tiles where
+ * attention_tile.c has no AVX-512 kernels: per key panel and for P·V).  oneDNN: a fixed-shape primitive (its brgemm kernels, ~20% faster at
  * 128 × 512 × 64 than the run-time-shape gemm) while the process holds fewer
  * than XF_FIXED_SHAPES, else xf_gemm; OpenBLAS: xf_gemm. */
 void xf_gemm_tile(xf_trans ta, xf_trans tb, int m, int n, int k, float alpha, const float *a,

@@ -292,10 +292,10 @@ Test(attention, online_lazy_max_rescales_and_recomputes, .timeout = 120) {
     check_jumps(sh);
 }
 
-/* The tile products' plain loops (a CPU without AVX-512) on the same
+/* The tile products on the BLAS backend (a CPU without AVX-512) in the same
  * recurrence: long keys, causal, key lengths, jumps of the max. */
-Test(attention, online_on_plain_loops, .timeout = 120) {
-    xf__tile_force_plain(1);
+Test(attention, online_on_blas_tiles, .timeout = 120) {
+    xf__tile_force_blas(1);
     xf_attn_shape sh = SHAPE(1, 200, 1300, 1, 16, 8);
     int len[1] = {1250};
     sh.key_len = len;
@@ -306,7 +306,7 @@ Test(attention, online_on_plain_loops, .timeout = 120) {
     sh = (xf_attn_shape)SHAPE(1, 100, 1700, 1, 19, 7);
     sh.temp = 1.0f;
     check_jumps(sh);
-    xf__tile_force_plain(0);
+    xf__tile_force_blas(0);
 }
 
 /* On the runtime's threads (heads in parallel, one scratch slice each) the

@@ -2,7 +2,7 @@
  * against plain double references: key panels, scores, scores exponentiated in
  * the same pass (sums, maxima, rows not started), P·V; odd row, key and E
  * counts, partial panels, both the AVX-512 code (when the CPU has it) and the
- * plain loops. */
+ * BLAS backend's products over the same panels. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -19,14 +19,14 @@ static double ref_score(const float *q, const float *k, int i, int j, int E) {
     return s;
 }
 
-/* Runs f with the vector code (if any) and with the plain loops. */
+/* Runs f with the vector code (if any) and on the BLAS backend. */
 static void both(void (*f)(void)) {
-    xf__tile_force_plain(0);
+    xf__tile_force_blas(0);
     f();
-    xf__tile_force_plain(1);
+    xf__tile_force_blas(1);
     cr_assert_eq(xf__tile_vector(), 0);
     f();
-    xf__tile_force_plain(0);
+    xf__tile_force_blas(0);
 }
 
 Test(attention_tile, key_panels_layout) {

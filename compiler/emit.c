@@ -441,7 +441,7 @@ static void t_buffer_holes(KV *k, const Model *m, Dims mx) {
  * an encoder, one stack): the key and value planes for every row, the rest
  * for one block of B rows.  Post-norm, t shares q and h shares att, as in
  * the whole layout; h also holds a block's keys|values product before
- * xf_linear_planes spreads it into the planes. */
+ * xf_linear_kv spreads it into the planes. */
 static void rows_buffer_holes(KV *k, const Model *m, Dims mx) {
     int share = t_shares_q(m);
     long long HE = (long long)mx.H * mx.E, HDV = (long long)mx.H * mx.DV;

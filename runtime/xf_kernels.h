@@ -140,7 +140,7 @@ typedef struct {
                             sample's rows, xf_attention_rows): causal limits and mask rows
                             count from it, the mask pointing at the sample's row 0 */
     int64_t hsk, hsv;    /* floats between heads of k, v; 0: E, D (heads side by side in a
-                            row).  Planes (xf_linear_planes: ldk = E, hsk = N*S*E) hand
+                            row).  Planes (xf_linear_kv: ldk = E, hsk = N*S*E) hand
                             each head's keys and values over dense, read without a copy. */
 } xf_attn_shape;
 
